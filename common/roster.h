@@ -1,0 +1,185 @@
+/*
+ * The roster model: one teacher, the teacher's sections and the students
+ * enrolled in them, normalized and minimized to the Clever Library
+ * teacher-shared data set (or, for district authorizations, with the
+ * district-level extras kept apart in "extra").
+ *
+ * Life cycle of a sync:
+ *	r = roster_new(fields);
+ *	roster_set_auth(r, "teacher", NULL);
+ *	roster_set_teacher(r, user_envelope, ...);
+ *	roster_add_sections(r, page, ...);		(once per page)
+ *	roster_select_sections(r, ids, n);		(optional)
+ *	roster_add_students(r, page, ...);		(once per page)
+ *	roster_finish(r, 0, ...);
+ *	old = roster_from_snapshot(stored, ...);	(or NULL: nothing yet)
+ *	diff = roster_diff(old, r);
+ *	r->version = old->version + 1;
+ *	snap = roster_snapshot(r, &len);
+ *
+ * The snapshot and diff formats are documented in doc/roster-format.md.
+ * Everything here is pure: no I/O except log_warnx() for dropped or
+ * unrecognised input.
+ */
+#ifndef ROSTERD_ROSTER_H
+#define ROSTERD_ROSTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+/* Format version written in snapshots and diffs ("format":1). */
+#define ROSTER_FORMAT	1
+
+/* Longest id and longest other string accepted from Clever or a snapshot. */
+#define ROSTER_ID_MAX	128
+#define ROSTER_STR_MAX	4096
+
+enum roster_fieldset {
+	ROSTER_FIELDS_LIBRARY = 0,	/* teacher-shared set only */
+	ROSTER_FIELDS_DISTRICT		/* plus district-level "extra" */
+};
+
+struct roster_user {		/* teacher or student */
+	char		*id;
+	char		*first, *middle, *last;	/* trimmed; middle may be NULL;
+						   students: last initial only */
+	char		*email;		/* as given (trimmed), NULL if none */
+	char		*email_lc;	/* lower-cased email, derived */
+	char		*grade;		/* normalized, "" if none */
+	json_object	*extra;		/* DISTRICT extras, else NULL */
+};
+
+struct roster_section {
+	char		*id, *name, *section_number;
+	char		*subject;	/* normalized */
+	char		*grade;		/* normalized, "" if none */
+	char		**teachers;	/* Clever order: primary first */
+	size_t		 nteachers;
+	char		**students;	/* enrollments, sorted by id */
+	size_t		 nstudents;
+	json_object	*extra;
+};
+
+struct roster {
+	uint64_t		 version;	/* 0 = nothing synced */
+	enum roster_fieldset	 fields;
+	char			*authorized_by;	/* "teacher" | "district" | NULL */
+	char			*district;	/* NULL for Library */
+	struct roster_user	 teacher;	/* teacher.id NULL until set */
+	struct roster_section	*sections;	/* sorted by id after finish */
+	size_t			 nsections;
+	struct roster_user	*students;	/* sorted by id after finish */
+	size_t			 nstudents;
+
+	/* Internal bookkeeping. */
+	size_t			 sections_cap;
+	size_t			 students_cap;
+};
+
+struct roster	*roster_new(enum roster_fieldset);
+void		 roster_free(struct roster *);	/* NULL ok */
+void		 roster_set_auth(struct roster *, const char *authorized_by,
+		    const char *district);
+const char	*roster_fieldset_name(enum roster_fieldset);
+
+/*
+ * Parsers take the whole Clever response envelope.  Return 0, or -1 with a
+ * clear message in err (the roster is then unchanged by the bad item but may
+ * hold items parsed before it; callers discard it).
+ */
+/* {"data":{user},"links":[...]} */
+int	roster_set_teacher(struct roster *, json_object *user_envelope,
+	    char *err, size_t errlen);
+/* {"data":[{"data":{section},"uri":...}],"links":[...]}; appends. */
+int	roster_add_sections(struct roster *, json_object *list_page,
+	    char *err, size_t errlen);
+/*
+ * A list of users (/users/{id}/mystudents or /sections/{id}/users?role=
+ * student); appends.  Users that have roles but no student role are skipped.
+ * Duplicates are allowed and merged by roster_finish (first one wins).
+ */
+int	roster_add_students(struct roster *, json_object *list_page,
+	    char *err, size_t errlen);
+
+/*
+ * Keep only these sections (the teacher's "Sync Classes" choice).  Call after
+ * the sections are added and before the students.  ids == NULL means all;
+ * n == 0 with ids != NULL means none.
+ */
+void	roster_select_sections(struct roster *, const char *const *ids,
+	    size_t n);
+
+enum {
+	ROSTER_FINISH_SECTIONS_ONLY = 1	/* discovery: no students/enrollments */
+};
+/*
+ * Sort by id, merge duplicates, drop students not enrolled in a kept section,
+ * drop enrollments whose student record is missing (one log_warnx per
+ * section with a count) and validate.  Subjects and grades are normalized
+ * as they are parsed; unrecognised raw values are logged there.
+ */
+int	roster_finish(struct roster *, int flags, char *err, size_t errlen);
+
+/*
+ * Canonical snapshot JSON: deterministic, self-describing, byte-for-byte
+ * stable through roster_from_snapshot().  malloc'ed and NUL-terminated;
+ * *lenp (may be NULL) gets its length.
+ */
+char		*roster_snapshot(const struct roster *, size_t *lenp);
+struct roster	*roster_from_snapshot(const char *json, size_t len, char *err,
+		    size_t errlen);
+
+/*
+ * Diff from old (NULL = empty roster) to new_: added / updated (field by
+ * field, old and new) / removed for the roster, teacher, sections, students
+ * and enrollments, in a deterministic order.  The diff carries no versions.
+ */
+json_object	*roster_diff(const struct roster *old, const struct roster *new_);
+int		 roster_diff_is_empty(json_object *diff);
+
+struct roster_diff_counts {
+	unsigned	added, updated, removed;	/* totals */
+	unsigned	sections_added, sections_updated, sections_removed;
+	unsigned	students_added, students_updated, students_removed;
+	unsigned	enrollments_added, enrollments_removed;
+	unsigned	teacher_updated;	/* 1 if any teacher field changed */
+};
+void	roster_diff_count(json_object *diff, struct roster_diff_counts *);
+
+/*
+ * Apply a diff to base in place (base may be an empty roster_new()).
+ * Strict: adding something present, an update whose old value does not
+ * match, or removing something absent (or different) is an error.  On
+ * success base->version is advanced by one (the daemon's convention: each
+ * diff is one version step).  On error base is left in an unspecified but
+ * valid, freeable state.
+ */
+int	roster_apply(struct roster *base, json_object *diff, char *err,
+	    size_t errlen);
+
+/*
+ * Shrink guard: 1 if going from old to new_ removes suspiciously much (a
+ * section present in both that had at least section_min_students losing
+ * more than section_max_loss_pct% of them, or, with teacher_all_sections,
+ * a teacher losing every section when they had at least one), with the
+ * reason in why; else 0.  old NULL or conf->enabled == 0 gives 0.
+ */
+struct roster_shrink_conf {
+	int		enabled;
+	unsigned	section_min_students;
+	unsigned	section_max_loss_pct;
+	int		teacher_all_sections;
+};
+int	roster_shrink_check(const struct roster *old,
+	    const struct roster *new_, const struct roster_shrink_conf *,
+	    char *why, size_t whylen);
+
+/* Lookups by id in a finished roster (binary search); NULL if absent. */
+const struct roster_section *roster_find_section(const struct roster *,
+	    const char *id);
+const struct roster_user *roster_find_student(const struct roster *,
+	    const char *id);
+
+#endif
