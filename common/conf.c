@@ -1,0 +1,406 @@
+/*
+ * Configuration: one table describes every key (section, name, type, range,
+ * default).  Defaults, parsing and validation all come from it.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <ini.h>
+
+#include "conf.h"
+#include "xmalloc.h"
+
+enum conf_type {
+	CT_STR,		/* any string, may be empty */
+	CT_INT,		/* int in [min, max] */
+	CT_U64,		/* uint64_t in [min, max]: ms, bytes */
+	CT_BOOL,	/* yes/no, true/false, on/off, 1/0 */
+	CT_ENUM,	/* string, one of choices ('|' separated) */
+};
+
+struct conf_key {
+	const char	*section;
+	const char	*name;
+	enum conf_type	 type;
+	size_t		 off;
+	uint64_t	 min, max;
+	const char	*def;
+	const char	*choices;
+};
+
+#define O(f)	offsetof(struct conf, f)
+static const struct conf_key conf_keys[] = {
+	{ "redis", "host", CT_STR, O(redis_host), 0, 0, "127.0.0.1", NULL },
+	{ "redis", "port", CT_INT, O(redis_port), 1, 65535, "6379", NULL },
+	{ "redis", "unix_socket", CT_STR, O(redis_socket), 0, 0, "", NULL },
+	{ "redis", "password", CT_STR, O(redis_password), 0, 0, "", NULL },
+	{ "redis", "db", CT_INT, O(redis_db), 0, 15, "0", NULL },
+	{ "redis", "prefix", CT_STR, O(redis_prefix), 0, 0, "rosterd:", NULL },
+	{ "redis", "connect_timeout_ms", CT_U64, O(redis_connect_timeout_ms),
+	    10, 600000, "2000", NULL },
+	{ "redis", "command_timeout_ms", CT_U64, O(redis_command_timeout_ms),
+	    10, 600000, "5000", NULL },
+
+	{ "clever", "api_base", CT_STR, O(clever_api_base), 0, 0,
+	    "https://api.clever.com", NULL },
+	{ "clever", "api_version", CT_ENUM, O(clever_api_version), 0, 0,
+	    "v3.0", "v3.0|v3.1" },
+	{ "clever", "ca_file", CT_STR, O(clever_ca_file), 0, 0, "", NULL },
+	{ "clever", "connect_timeout_ms", CT_U64,
+	    O(clever_connect_timeout_ms), 10, 600000, "5000", NULL },
+	{ "clever", "request_timeout_ms", CT_U64,
+	    O(clever_request_timeout_ms), 100, 3600000, "30000", NULL },
+	{ "clever", "max_body_bytes", CT_U64, O(clever_max_body),
+	    1024, 1024ULL * 1024 * 1024, "67108864", NULL },
+	{ "clever", "max_connections", CT_INT, O(clever_max_connections),
+	    1, 10000, "64", NULL },
+	{ "clever", "rate_limit", CT_INT, O(clever_rate_limit),
+	    1, 1000000, "1200", NULL },
+	{ "clever", "rate_window_s", CT_INT, O(clever_rate_window_s),
+	    1, 3600, "60", NULL },
+	{ "clever", "request_retries", CT_INT, O(clever_request_retries),
+	    0, 20, "3", NULL },
+	{ "clever", "retry_base_ms", CT_U64, O(clever_retry_base_ms),
+	    1, 3600000, "500", NULL },
+	{ "clever", "retry_max_ms", CT_U64, O(clever_retry_max_ms),
+	    1, 3600000, "30000", NULL },
+
+	{ "sync", "concurrency", CT_INT, O(sync_concurrency), 1, 100000,
+	    "64", NULL },
+	{ "sync", "fields", CT_ENUM, O(sync_fields), 0, 0, "library",
+	    "library|district" },
+	{ "sync", "max_attempts", CT_INT, O(sync_max_attempts), 1, 100,
+	    "5", NULL },
+	{ "sync", "retry_base_ms", CT_U64, O(sync_retry_base_ms), 1,
+	    86400000, "5000", NULL },
+	{ "sync", "retry_max_ms", CT_U64, O(sync_retry_max_ms), 1,
+	    86400000, "300000", NULL },
+	{ "sync", "lock_ttl_ms", CT_U64, O(sync_lock_ttl_ms), 1000,
+	    86400000, "120000", NULL },
+	{ "sync", "claim_idle_ms", CT_U64, O(sync_claim_idle_ms), 1000,
+	    86400000, "300000", NULL },
+	{ "sync", "status_ttl_s", CT_INT, O(sync_status_ttl_s), 1,
+	    365 * 86400, "604800", NULL },
+	{ "sync", "diff_stream_maxlen", CT_INT, O(sync_diff_maxlen), 0,
+	    100000000, "1000000", NULL },
+	{ "sync", "shrink_guard", CT_BOOL, O(sync_shrink_guard), 0, 1,
+	    "yes", NULL },
+	{ "sync", "shrink_min_students", CT_INT, O(sync_shrink_min_students),
+	    1, 100000, "5", NULL },
+	{ "sync", "shrink_max_loss_pct", CT_INT, O(sync_shrink_max_loss_pct),
+	    1, 100, "50", NULL },
+	{ "sync", "shrink_all_sections", CT_BOOL, O(sync_shrink_all_sections),
+	    0, 1, "yes", NULL },
+
+	{ "daemon", "consumer", CT_STR, O(daemon_consumer), 0, 0, "", NULL },
+	{ "daemon", "stop_timeout_ms", CT_U64, O(daemon_stop_timeout_ms),
+	    0, 3600000, "20000", NULL },
+
+	{ "log", "level", CT_ENUM, O(log_level), 0, 0, "info",
+	    "error|warning|info|debug" },
+	{ "log", "target", CT_ENUM, O(log_target), 0, 0, "auto",
+	    "auto|journal|stderr" },
+};
+#undef O
+#define NKEYS	(sizeof(conf_keys) / sizeof(conf_keys[0]))
+
+struct conf_parse {
+	struct conf	*c;
+	const char	*path;
+	FILE		*fp;
+	int		 lineno;	/* line last handed to inih */
+	char		*err;
+	size_t		 errlen;
+	int		 failed;
+};
+
+/*
+ * Debian's libinih is built without INI_HANDLER_LINENO, so count lines in
+ * our own reader: inih calls the handler right after reading the line.
+ */
+static char *
+conf_reader(char *str, int num, void *arg)
+{
+	struct conf_parse *cp = arg;
+
+	if (fgets(str, num, cp->fp) == NULL)
+		return NULL;
+	cp->lineno++;
+	return str;
+}
+
+static int
+parse_bool(const char *v, int *out)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" };
+	static const char *const no[] = { "no", "false", "off", "0" };
+	size_t i;
+
+	for (i = 0; i < 4; i++) {
+		if (strcasecmp(v, yes[i]) == 0) {
+			*out = 1;
+			return 0;
+		}
+		if (strcasecmp(v, no[i]) == 0) {
+			*out = 0;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static int
+parse_u64(const char *v, uint64_t *out)
+{
+	unsigned long long n;
+	char *end;
+
+	if (*v == '\0' || *v == '-' || *v == '+')
+		return -1;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return -1;
+	*out = n;
+	return 0;
+}
+
+static int
+in_choices(const char *choices, const char *v)
+{
+	size_t len = strlen(v);
+	const char *p = choices, *bar;
+
+	for (;;) {
+		bar = strchr(p, '|');
+		if ((bar ? (size_t)(bar - p) : strlen(p)) == len &&
+		    strncmp(p, v, len) == 0)
+			return 1;
+		if (bar == NULL)
+			return 0;
+		p = bar + 1;
+	}
+}
+
+/* Describe what a key accepts, for error messages. */
+static void
+expected(const struct conf_key *k, char *buf, size_t len)
+{
+	switch (k->type) {
+	case CT_INT:
+	case CT_U64:
+		snprintf(buf, len, "an integer from %llu to %llu",
+		    (unsigned long long)k->min, (unsigned long long)k->max);
+		break;
+	case CT_BOOL:
+		snprintf(buf, len, "yes or no");
+		break;
+	case CT_ENUM:
+		snprintf(buf, len, "one of %s", k->choices);
+		break;
+	case CT_STR:
+		snprintf(buf, len, "a string");
+		break;
+	}
+}
+
+/* Store v into the field of k; 0 or -1 when v is not acceptable. */
+static int
+conf_set(struct conf *c, const struct conf_key *k, const char *v)
+{
+	char *field = (char *)c + k->off;
+	uint64_t n;
+	int b;
+
+	switch (k->type) {
+	case CT_STR:
+	case CT_ENUM:
+		if (k->type == CT_ENUM && !in_choices(k->choices, v))
+			return -1;
+		free(*(char **)field);
+		*(char **)field = xstrdup(v);
+		return 0;
+	case CT_INT:
+	case CT_U64:
+		if (parse_u64(v, &n) == -1 || n < k->min || n > k->max)
+			return -1;
+		if (k->type == CT_INT)
+			*(int *)field = (int)n;
+		else
+			*(uint64_t *)field = n;
+		return 0;
+	case CT_BOOL:
+		if (parse_bool(v, &b) == -1)
+			return -1;
+		*(int *)field = b;
+		return 0;
+	}
+	return -1;
+}
+
+static const struct conf_key *
+conf_lookup(const char *section, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < NKEYS; i++)
+		if (strcmp(conf_keys[i].section, section) == 0 &&
+		    strcmp(conf_keys[i].name, name) == 0)
+			return &conf_keys[i];
+	return NULL;
+}
+
+static int
+section_known(const char *section)
+{
+	size_t i;
+
+	for (i = 0; i < NKEYS; i++)
+		if (strcmp(conf_keys[i].section, section) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+conf_handler(void *user, const char *section, const char *name,
+    const char *value)
+{
+	struct conf_parse *cp = user;
+	const struct conf_key *k;
+	int lineno = cp->lineno;
+	char exp[128];
+
+	if (cp->failed)
+		return 0;
+	if (name == NULL)	/* section start (INI_CALL_HANDLER_ON_NEW_SECTION) */
+		return 1;
+	cp->failed = 1;
+	if (!section_known(section)) {
+		snprintf(cp->err, cp->errlen,
+		    "%s:%d: unknown section [%s] (key \"%s\")",
+		    cp->path, lineno, section, name);
+		return 0;
+	}
+	if ((k = conf_lookup(section, name)) == NULL) {
+		snprintf(cp->err, cp->errlen,
+		    "%s:%d: unknown key \"%s\" in section [%s]",
+		    cp->path, lineno, name, section);
+		return 0;
+	}
+	if (conf_set(cp->c, k, value) == -1) {
+		expected(k, exp, sizeof(exp));
+		/* never echo a password back */
+		snprintf(cp->err, cp->errlen,
+		    "%s:%d: [%s] %s: expected %s, got \"%s\"",
+		    cp->path, lineno, section, name, exp,
+		    strcmp(name, "password") == 0 ? "[redacted]" : value);
+		return 0;
+	}
+	cp->failed = 0;
+	return 1;
+}
+
+/* Checks that involve more than one key. */
+static int
+conf_check(struct conf *c, const char *path, char *err, size_t errlen)
+{
+	if (c->clever_retry_base_ms > c->clever_retry_max_ms) {
+		snprintf(err, errlen, "%s: [clever] retry_base_ms (%llu) is "
+		    "larger than retry_max_ms (%llu)", path,
+		    (unsigned long long)c->clever_retry_base_ms,
+		    (unsigned long long)c->clever_retry_max_ms);
+		return -1;
+	}
+	if (c->sync_retry_base_ms > c->sync_retry_max_ms) {
+		snprintf(err, errlen, "%s: [sync] retry_base_ms (%llu) is "
+		    "larger than retry_max_ms (%llu)", path,
+		    (unsigned long long)c->sync_retry_base_ms,
+		    (unsigned long long)c->sync_retry_max_ms);
+		return -1;
+	}
+	if (strncmp(c->clever_api_base, "http://", 7) != 0 &&
+	    strncmp(c->clever_api_base, "https://", 8) != 0) {
+		snprintf(err, errlen, "%s: [clever] api_base: expected an "
+		    "http:// or https:// URL, got \"%s\"", path,
+		    c->clever_api_base);
+		return -1;
+	}
+	if (c->redis_prefix[0] == '\0' ||
+	    strpbrk(c->redis_prefix, " \t{}") != NULL) {
+		snprintf(err, errlen, "%s: [redis] prefix: expected a non-empty"
+		    " prefix without spaces or braces, got \"%s\"", path,
+		    c->redis_prefix);
+		return -1;
+	}
+	return 0;
+}
+
+void
+conf_defaults(struct conf *c)
+{
+	size_t i;
+
+	memset(c, 0, sizeof(*c));
+	for (i = 0; i < NKEYS; i++)
+		if (conf_set(c, &conf_keys[i], conf_keys[i].def) == -1)
+			fatalx("conf: bad default for %s.%s",
+			    conf_keys[i].section, conf_keys[i].name);
+}
+
+int
+conf_load(struct conf *c, const char *path, char *err, size_t errlen)
+{
+	struct conf_parse cp = { c, path, NULL, 0, err, errlen, 0 };
+	int rc;
+
+	conf_defaults(c);
+	if ((cp.fp = fopen(path, "r")) == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		conf_free(c);
+		return -1;
+	}
+	rc = ini_parse_stream(conf_reader, &cp, conf_handler, &cp);
+	fclose(cp.fp);
+	if (rc > 0 && !cp.failed)
+		snprintf(err, errlen, "%s:%d: syntax error (expected "
+		    "\"[section]\" or \"key = value\")", path, rc);
+	if (rc != 0 || conf_check(c, path, err, errlen) == -1) {
+		conf_free(c);
+		return -1;
+	}
+	return 0;
+}
+
+void
+conf_free(struct conf *c)
+{
+	size_t i;
+
+	for (i = 0; i < NKEYS; i++) {
+		if (conf_keys[i].type == CT_STR || conf_keys[i].type == CT_ENUM) {
+			free(*(char **)((char *)c + conf_keys[i].off));
+			*(char **)((char *)c + conf_keys[i].off) = NULL;
+		}
+	}
+}
+
+enum log_level
+conf_log_level(const struct conf *c)
+{
+	return log_level_parse(c->log_level);
+}
+
+enum log_target
+conf_log_target(const struct conf *c)
+{
+	if (strcmp(c->log_target, "journal") == 0)
+		return LOG_TARGET_JOURNAL;
+	if (strcmp(c->log_target, "stderr") == 0)
+		return LOG_TARGET_STDERR;
+	return LOG_TARGET_AUTO;
+}

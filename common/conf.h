@@ -1,0 +1,78 @@
+/*
+ * rosterd configuration: an INI file parsed with inih.  Every key, its type,
+ * range and default live in one table in conf.c; etc/rosterd.conf documents
+ * them.  Errors name the file, the line, the key and what was expected.
+ */
+#ifndef ROSTERD_CONF_H
+#define ROSTERD_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log.h"
+
+#define CONF_ERR_MAX	512
+
+struct conf {
+	/* [redis] */
+	char		*redis_host;
+	int		 redis_port;
+	char		*redis_socket;
+	char		*redis_password;
+	int		 redis_db;
+	char		*redis_prefix;
+	uint64_t	 redis_connect_timeout_ms;
+	uint64_t	 redis_command_timeout_ms;
+
+	/* [clever] */
+	char		*clever_api_base;
+	char		*clever_api_version;
+	char		*clever_ca_file;
+	uint64_t	 clever_connect_timeout_ms;
+	uint64_t	 clever_request_timeout_ms;
+	uint64_t	 clever_max_body;
+	int		 clever_max_connections;
+	int		 clever_rate_limit;
+	int		 clever_rate_window_s;
+	int		 clever_request_retries;
+	uint64_t	 clever_retry_base_ms;
+	uint64_t	 clever_retry_max_ms;
+
+	/* [sync] */
+	int		 sync_concurrency;
+	char		*sync_fields;
+	int		 sync_max_attempts;
+	uint64_t	 sync_retry_base_ms;
+	uint64_t	 sync_retry_max_ms;
+	uint64_t	 sync_lock_ttl_ms;
+	uint64_t	 sync_claim_idle_ms;
+	int		 sync_status_ttl_s;
+	int		 sync_diff_maxlen;
+	int		 sync_shrink_guard;
+	int		 sync_shrink_min_students;
+	int		 sync_shrink_max_loss_pct;
+	int		 sync_shrink_all_sections;
+
+	/* [daemon] */
+	char		*daemon_consumer;
+	uint64_t	 daemon_stop_timeout_ms;
+
+	/* [log] */
+	char		*log_level;
+	char		*log_target;
+};
+
+/* Fill c with defaults (strings allocated). */
+void	conf_defaults(struct conf *c);
+/*
+ * Load path over the defaults.  Returns 0, or -1 with a message in err
+ * ("FILE:LINE: [section] key: expected ..., got ...").  On error c is left
+ * freed (no need to call conf_free).
+ */
+int	conf_load(struct conf *c, const char *path, char *err, size_t errlen);
+void	conf_free(struct conf *c);
+
+enum log_level	conf_log_level(const struct conf *);
+enum log_target	conf_log_target(const struct conf *);
+
+#endif

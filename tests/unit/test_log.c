@@ -1,0 +1,140 @@
+/* Logging: stderr line format with fields, levels, redaction, target. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "log.h"
+
+static char	*buf;
+static size_t	 buflen;
+static FILE	*mem;
+
+static int
+setup(void **state)
+{
+	mem = open_memstream(&buf, &buflen);
+	log_init("test", LOG_LVL_INFO, LOG_TARGET_STDERR);
+	log_setstream(mem);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	log_setstream(NULL);
+	fclose(mem);
+	free(buf);
+	buf = NULL;
+	return 0;
+}
+
+static const char *
+output(void)
+{
+	fflush(mem);
+	return buf;
+}
+
+static void
+test_fields(void **state)
+{
+	logf_info(LF(.event = "sync_done", .job = "1-0", .teacher = "abc"),
+	    "synced %d sections", 3);
+	assert_non_null(strstr(output(), " test level=info event=sync_done "
+	    "job=1-0 teacher=abc msg=\"synced 3 sections\"\n"));
+}
+
+static void
+test_plain_and_quoting(void **state)
+{
+	log_warnx("bad=\"x\"");
+	assert_non_null(strstr(output(),
+	    "level=warning msg=\"bad=\\\"x\\\"\"\n"));
+}
+
+static void
+test_levels(void **state)
+{
+	log_debug("hidden");
+	assert_true(output() == NULL || strstr(output(), "hidden") == NULL);
+	log_setlevel(LOG_LVL_DEBUG);
+	log_debug("shown");
+	assert_non_null(strstr(output(), "level=debug msg=shown"));
+	assert_int_equal(log_level_parse("warning"), LOG_LVL_WARN);
+	assert_int_equal((int)log_level_parse("nope"), -1);
+}
+
+static void
+test_redact(void **state)
+{
+	char b[LOG_REDACT_LEN];
+
+	assert_string_equal(log_redact("ilc_SECRET", b, sizeof(b)),
+	    "[redacted, 10 bytes]");
+}
+
+/* A token formatted by mistake never reaches the output. */
+static void
+test_scrub(void **state)
+{
+	char m[256];
+
+	log_warnx("request failed: Authorization: Bearer ilc_SECRET123");
+	log_warnx("url https://x/?access_token=SECRET456&a=b token=SECRET789");
+	assert_null(strstr(output(), "SECRET"));
+	assert_non_null(strstr(output(), "Bearer [redacted]"));
+
+	strcpy(m, "{\"token\":\"SECRETJSON\"}");
+	log_scrub(m, sizeof(m));
+	assert_string_equal(m, "{\"token\":\"[redacted]\"}");
+}
+
+static void
+test_target(void **state)
+{
+	struct stat st;
+	char env[64];
+
+	unsetenv("JOURNAL_STREAM");
+	assert_int_equal(log_resolve_target(LOG_TARGET_AUTO),
+	    LOG_TARGET_STDERR);
+	assert_int_equal(log_resolve_target(LOG_TARGET_JOURNAL),
+	    LOG_TARGET_JOURNAL);
+	/* JOURNAL_STREAM naming our stderr selects journald */
+	assert_int_equal(fstat(STDERR_FILENO, &st), 0);
+	snprintf(env, sizeof(env), "%llu:%llu",
+	    (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+	setenv("JOURNAL_STREAM", env, 1);
+	assert_int_equal(log_resolve_target(LOG_TARGET_AUTO),
+	    LOG_TARGET_JOURNAL);
+	/* inherited but stale (stderr redirected): stay on stderr */
+	setenv("JOURNAL_STREAM", "1:1", 1);
+	assert_int_equal(log_resolve_target(LOG_TARGET_AUTO),
+	    LOG_TARGET_STDERR);
+	assert_int_equal(log_resolve_target(LOG_TARGET_STDERR),
+	    LOG_TARGET_STDERR);
+	unsetenv("JOURNAL_STREAM");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_fields, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_plain_and_quoting, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_levels, setup, teardown),
+		cmocka_unit_test(test_redact),
+		cmocka_unit_test_setup_teardown(test_scrub, setup, teardown),
+		cmocka_unit_test(test_target),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
