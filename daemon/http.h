@@ -1,0 +1,91 @@
+/*
+ * Asynchronous HTTP GET client: curl multi driven by libevent socket and
+ * timer callbacks (the hiperfifo.c pattern, never a perform loop).  Bodies
+ * are parsed incrementally with json_tokener as bytes arrive; a body larger
+ * than max_body aborts the transfer.  Connections are reused across requests.
+ * The client knows nothing about retries or rate limits: it reports what
+ * happened and the rate-limit headers it saw; callers decide.
+ */
+#ifndef ROSTERD_HTTP_H
+#define ROSTERD_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <json-c/json.h>
+
+struct http_conf {
+	const char	*ca_file;		/* NULL: system default */
+	long		 connect_timeout_ms;
+	long		 request_timeout_ms;	/* whole transfer */
+	size_t		 max_body;		/* bytes; larger aborts */
+	long		 max_connections;	/* total open connections */
+	const char	*user_agent;
+};
+
+enum http_outcome {
+	HTTP_OK = 0,		/* complete response received; see status */
+	HTTP_ERR_CONNECT,	/* could not connect / resolve / TLS */
+	HTTP_ERR_TIMEOUT,	/* connect or transfer timeout */
+	HTTP_ERR_TOO_LARGE,	/* body exceeded max_body */
+	HTTP_ERR_TRANSPORT,	/* reset, truncated body, protocol error */
+};
+
+/* Rate-limit headers; with several buckets, the most restrictive one. */
+struct http_ratelimit {
+	int		 present;	/* any X-RateLimit-* header seen */
+	long		 limit;		/* X-RateLimit-Limit */
+	long		 remaining;	/* X-RateLimit-Remaining */
+	int64_t		 reset;		/* X-RateLimit-Reset, epoch seconds */
+	char		 bucket[32];	/* X-RateLimit-Bucket */
+};
+
+struct http_response {
+	enum http_outcome	 outcome;
+	long			 status;	/* HTTP status when HTTP_OK */
+	const char		*error;		/* human message unless HTTP_OK */
+	/*
+	 * Parsed body when it is complete valid JSON (any status), else NULL.
+	 * Owned by the client and released after the callback returns; take
+	 * a reference with json_object_get() to keep it.
+	 */
+	json_object		*json;
+	/* Non-NULL when a body was present but not valid/complete JSON. */
+	const char		*json_error;
+	size_t			 body_len;
+	struct http_ratelimit	 rl;
+	uint64_t		 elapsed_ms;	/* monotonic */
+};
+
+struct http_client;
+struct http_req;
+
+typedef void (*http_cb)(const struct http_response *, void *arg);
+
+struct http_client *http_client_new(struct event_base *,
+		    const struct http_conf *);
+/* Cancels everything in flight; no callbacks are called. */
+void		 http_client_free(struct http_client *);
+/* Replace the configuration (SIGHUP); applies to new requests. */
+void		 http_client_reconfigure(struct http_client *,
+		    const struct http_conf *);
+
+/*
+ * Start GET url with "Authorization: Bearer <token>" (token may be NULL).
+ * The callback runs exactly once, from the event loop, never from inside
+ * http_get().  The token is never logged.
+ */
+struct http_req	*http_get(struct http_client *, const char *url,
+		    const char *token, http_cb, void *arg);
+/* Abort a request; its callback will not run. */
+void		 http_cancel(struct http_req *);
+size_t		 http_inflight(const struct http_client *);
+/* Connections opened so far (to verify reuse). */
+unsigned long	 http_connections_opened(const struct http_client *);
+
+/* Parse one X-RateLimit-* header line into rl (exposed for tests). */
+void		 http_ratelimit_header(struct http_ratelimit *,
+		    const char *line, size_t len);
+
+#endif

@@ -1,0 +1,68 @@
+/*
+ * One hiredis async connection on libevent with what hiredis 0.14 lacks:
+ * a timeout on every command (a libevent timer per command, as h2o's
+ * lib/common/redis.c), connect timeout, AUTH and SELECT on connect, and
+ * automatic reconnection with exponential backoff.  Builds against hiredis
+ * 0.14 and 1.x.
+ *
+ * A command's callback runs exactly once: with the reply, or with reply NULL
+ * and err set ("timeout", "disconnected", "not connected", ...).  When a
+ * command times out the connection is dropped and re-established, since the
+ * reply stream can no longer be trusted to line up.
+ */
+#ifndef ROSTERD_RCONN_H
+#define ROSTERD_RCONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <hiredis/hiredis.h>
+
+struct rconn_conf {
+	const char	*host;		/* used when unix_socket is NULL/"" */
+	int		 port;
+	const char	*unix_socket;
+	const char	*password;	/* NULL/"": no AUTH */
+	int		 db;
+	uint64_t	 connect_timeout_ms;
+	uint64_t	 command_timeout_ms;	/* default per command */
+	const char	*name;		/* CLIENT SETNAME, may be NULL */
+};
+
+enum rconn_state {
+	RCONN_DISCONNECTED = 0,
+	RCONN_CONNECTING,
+	RCONN_READY,		/* connected, AUTH/SELECT done */
+	RCONN_CLOSED,		/* rconn_close() called */
+};
+
+struct rconn;
+
+/* reply is NULL on error; err is NULL on success. reply freed after cb. */
+typedef void (*rconn_reply_cb)(struct rconn *, redisReply *reply,
+		    const char *err, void *arg);
+typedef void (*rconn_state_cb)(struct rconn *, enum rconn_state, void *arg);
+
+struct rconn	*rconn_new(struct event_base *, const struct rconn_conf *,
+		    rconn_state_cb, void *arg);
+/* Start connecting (and keep reconnecting until rconn_free). */
+void		 rconn_connect(struct rconn *);
+/* Fail pending commands with "closed", disconnect, free. */
+void		 rconn_free(struct rconn *);
+enum rconn_state rconn_state(const struct rconn *);
+
+/*
+ * Send a command.  timeout_ms 0 means the configured default; use a larger
+ * one for blocking commands (XREADGROUP BLOCK).  Returns 0, or -1 when not
+ * READY, in which case cb has been scheduled to run with err "not connected"
+ * from the event loop.
+ */
+int		 rconn_command(struct rconn *, uint64_t timeout_ms,
+		    rconn_reply_cb, void *arg, const char *fmt, ...);
+int		 rconn_commandargv(struct rconn *, uint64_t timeout_ms,
+		    rconn_reply_cb, void *arg, int argc, const char **argv,
+		    const size_t *argvlen);
+size_t		 rconn_pending(const struct rconn *);
+
+#endif
