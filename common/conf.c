@@ -59,6 +59,8 @@ static const struct conf_key conf_keys[] = {
 	    1024, 1024ULL * 1024 * 1024, "67108864", NULL },
 	{ "clever", "max_connections", CT_INT, O(clever_max_connections),
 	    1, 10000, "64", NULL },
+	{ "clever", "page_size", CT_INT, O(clever_page_size),
+	    1, 10000, "1000", NULL },
 	{ "clever", "rate_limit", CT_INT, O(clever_rate_limit),
 	    1, 1000000, "1200", NULL },
 	{ "clever", "rate_window_s", CT_INT, O(clever_rate_window_s),

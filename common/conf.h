@@ -32,6 +32,7 @@ struct conf {
 	uint64_t	 clever_request_timeout_ms;
 	uint64_t	 clever_max_body;
 	int		 clever_max_connections;
+	int		 clever_page_size;
 	int		 clever_rate_limit;
 	int		 clever_rate_window_s;
 	int		 clever_request_retries;

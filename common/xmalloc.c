@@ -82,3 +82,17 @@ xasprintf(char **ret, const char *fmt, ...)
 		fatal("xasprintf");
 	return n;
 }
+
+size_t
+xstrlcpy(char *dst, const char *src, size_t size)
+{
+	size_t len = strlen(src);
+
+	if (size > 0) {
+		size_t n = len < size - 1 ? len : size - 1;
+
+		memcpy(dst, src, n);
+		dst[n] = '\0';
+	}
+	return len;
+}

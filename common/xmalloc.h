@@ -17,6 +17,8 @@ char	*xstrdup(const char *);
 char	*xstrndup(const char *, size_t);
 int	 xasprintf(char **, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
+/* strlcpy (glibc < 2.38 has none): copy, always terminate, return strlen. */
+size_t	 xstrlcpy(char *, const char *, size_t);
 
 /* Milliseconds on CLOCK_MONOTONIC: for timers, deadlines and durations. */
 static inline uint64_t

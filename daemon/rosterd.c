@@ -17,6 +17,7 @@
 
 #include "conf.h"
 #include "log.h"
+#include "rosterd.h"
 #include "rosterd_version.h"
 #include "xmalloc.h"
 
@@ -33,43 +34,232 @@ usage(FILE *fp)
 	    "  --help     this text\n");
 }
 
-struct daemon_main {
-	struct event_base	*base;
-	struct conf		 conf;
-	const char		*conf_path;
-	struct event		*ev_sigterm, *ev_sigint, *ev_sighup;
-};
+struct rosterd	*rd;
+
+static void
+redis_conf(struct rconn_conf *rc, const struct conf *c, const char *name)
+{
+	memset(rc, 0, sizeof(*rc));
+	rc->host = c->redis_host;
+	rc->port = c->redis_port;
+	rc->unix_socket = c->redis_socket;
+	rc->password = c->redis_password;
+	rc->db = c->redis_db;
+	rc->connect_timeout_ms = c->redis_connect_timeout_ms;
+	rc->command_timeout_ms = c->redis_command_timeout_ms;
+	rc->name = name;
+}
+
+static void
+http_conf(struct http_conf *hc, const struct conf *c)
+{
+	memset(hc, 0, sizeof(*hc));
+	hc->ca_file = c->clever_ca_file[0] ? c->clever_ca_file : NULL;
+	hc->connect_timeout_ms = (long)c->clever_connect_timeout_ms;
+	hc->request_timeout_ms = (long)c->clever_request_timeout_ms;
+	hc->max_body = c->clever_max_body;
+	hc->max_connections = c->clever_max_connections;
+	hc->user_agent = "rosterd/" ROSTERD_VERSION;
+}
+
+static void
+on_rc_state(struct rconn *c, enum rconn_state st, void *arg)
+{
+	if (st == RCONN_READY) {
+		logf_info(LF(.event = "redis_ready"), "connected to Redis");
+		store_init();
+		queue_start();
+	} else if (st == RCONN_DISCONNECTED && !rd->draining)
+		logf_warn(LF(.event = "redis_lost"), "lost the Redis "
+		    "connection; reconnecting");
+}
+
+static void
+on_rq_state(struct rconn *c, enum rconn_state st, void *arg)
+{
+	if (st == RCONN_READY)
+		queue_kick();
+	else
+		rd->reading = 0;
+}
+
+/* Exit the loop once draining is complete. */
+void
+rosterd_maybe_exit(void)
+{
+	if (rd->draining && rd->njobs == 0)
+		event_base_loopexit(rd->base, NULL);
+}
+
+/* The stop timeout passed: hand back what still runs. */
+static void
+on_stop_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct job *j, *next;
+
+	TAILQ_FOREACH_SAFE(j, &rd->jobs, entry, next)
+		if (j->state == JOB_LOADING || j->state == JOB_FETCHING)
+			job_handback(j);
+	rosterd_maybe_exit();
+}
 
 static void
 on_stop(evutil_socket_t sig, short what, void *arg)
 {
-	struct daemon_main *m = arg;
+	struct timeval tv = MS_TO_TV(rd->conf.daemon_stop_timeout_ms);
+	struct job *j, *next;
 
-	logf_info(LF(.event = "stopping"), "received %s, stopping",
-	    strsignal(sig));
+	if (rd->draining) {
+		logf_warn(LF(.event = "stop_forced"), "second %s: exiting now",
+		    strsignal(sig));
+		event_base_loopexit(rd->base, NULL);
+		return;
+	}
+	logf_info(LF(.event = "stopping"), "received %s: taking no more "
+	    "work, finishing %u jobs", strsignal(sig), rd->njobs);
 	sd_notify(0, "STOPPING=1");
-	event_base_loopexit(m->base, NULL);
+	rd->draining = 1;
+	queue_stop();
+	/* jobs that are only waiting go back to the queue at once */
+	TAILQ_FOREACH_SAFE(j, &rd->jobs, entry, next)
+		if (j->state == JOB_WAITING || j->state == JOB_BACKOFF)
+			job_handback(j);
+	rd->ev_stop = evtimer_new(rd->base, on_stop_timeout, NULL);
+	evtimer_add(rd->ev_stop, &tv);
+	rosterd_maybe_exit();
 }
 
 static void
 on_reload(evutil_socket_t sig, short what, void *arg)
 {
-	struct daemon_main *m = arg;
 	struct conf next;
+	struct http_conf hc;
 	char err[CONF_ERR_MAX];
 
 	sd_notify(0, "RELOADING=1");
-	if (conf_load(&next, m->conf_path, err, sizeof(err)) == -1) {
+	if (conf_load(&next, rd->conf_path, err, sizeof(err)) == -1) {
 		logf_err(LF(.event = "reload_failed"), "configuration not "
 		    "reloaded, keeping the old one: %s", err);
-	} else {
-		conf_free(&m->conf);
-		m->conf = next;
-		log_setlevel(conf_log_level(&m->conf));
-		logf_info(LF(.event = "reloaded"), "configuration reloaded "
-		    "from %s", m->conf_path);
+		sd_notify(0, "READY=1");
+		return;
 	}
+	/* Redis address and key prefix need a restart: keep them. */
+	if (strcmp(next.redis_host, rd->conf.redis_host) != 0 ||
+	    next.redis_port != rd->conf.redis_port ||
+	    strcmp(next.redis_socket, rd->conf.redis_socket) != 0 ||
+	    strcmp(next.redis_prefix, rd->conf.redis_prefix) != 0 ||
+	    next.redis_db != rd->conf.redis_db)
+		logf_warn(LF(.event = "reload_partial"), "Redis address, db "
+		    "and prefix changes take effect at the next restart");
+	free(next.redis_host);
+	next.redis_host = xstrdup(rd->conf.redis_host);
+	next.redis_port = rd->conf.redis_port;
+	free(next.redis_socket);
+	next.redis_socket = xstrdup(rd->conf.redis_socket);
+	free(next.redis_prefix);
+	next.redis_prefix = xstrdup(rd->conf.redis_prefix);
+	next.redis_db = rd->conf.redis_db;
+	free(next.redis_password);
+	next.redis_password = xstrdup(rd->conf.redis_password);
+	conf_free(&rd->conf);
+	rd->conf = next;
+	log_setlevel(conf_log_level(&rd->conf));
+	http_conf(&hc, &rd->conf);
+	http_client_reconfigure(rd->http, &hc);
+	logf_info(LF(.event = "reloaded"), "configuration reloaded from %s",
+	    rd->conf_path);
 	sd_notify(0, "READY=1");
+	queue_kick();
+}
+
+static void
+on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+	sd_notify(0, "WATCHDOG=1");
+	sd_notifyf(0, "STATUS=%u jobs (%u fetching), %llu synced, %llu "
+	    "coalesced, %llu failed; redis %s", rd->njobs, rd->nfetching,
+	    (unsigned long long)rd->synced, (unsigned long long)rd->coalesced,
+	    (unsigned long long)rd->failed,
+	    rconn_state(rd->rc) == RCONN_READY ? "connected" : "disconnected");
+}
+
+static char *
+default_consumer(void)
+{
+	char host[256], *c;
+
+	if (gethostname(host, sizeof(host)) == -1)
+		xstrlcpy(host, "rosterd", sizeof(host));
+	host[sizeof(host) - 1] = '\0';
+	xasprintf(&c, "%s-%ld", host, (long)getpid());
+	return c;
+}
+
+static void
+rosterd_setup(void)
+{
+	struct rconn_conf rcc;
+	struct http_conf hc;
+	struct timeval tv;
+	uint64_t usec;
+	int sigs[3] = { SIGTERM, SIGINT, SIGHUP }, i;
+
+	TAILQ_INIT(&rd->jobs);
+	rd->consumer = rd->conf.daemon_consumer[0] ?
+	    xstrdup(rd->conf.daemon_consumer) : default_consumer();
+	if ((rd->base = event_base_new()) == NULL)
+		fatalx("event_base_new failed");
+	for (i = 0; i < 3; i++) {
+		rd->ev_signals[i] = evsignal_new(rd->base, sigs[i],
+		    sigs[i] == SIGHUP ? on_reload : on_stop, NULL);
+		evsignal_add(rd->ev_signals[i], NULL);
+	}
+	signal(SIGPIPE, SIG_IGN);
+
+	http_conf(&hc, &rd->conf);
+	rd->http = http_client_new(rd->base, &hc);
+	redis_conf(&rcc, &rd->conf, "rosterd");
+	rd->rc = rconn_new(rd->base, &rcc, on_rc_state, NULL);
+	redis_conf(&rcc, &rd->conf, "rosterd-reader");
+	rd->rq = rconn_new(rd->base, &rcc, on_rq_state, NULL);
+	rconn_connect(rd->rc);
+	rconn_connect(rd->rq);
+
+	if (sd_watchdog_enabled(0, &usec) > 0) {
+		tv.tv_sec = (time_t)(usec / 2 / 1000000);
+		tv.tv_usec = (suseconds_t)(usec / 2 % 1000000);
+		rd->ev_watchdog = event_new(rd->base, -1, EV_PERSIST,
+		    on_watchdog, NULL);
+		evtimer_add(rd->ev_watchdog, &tv);
+	}
+}
+
+static void
+rosterd_teardown(void)
+{
+	struct job *j;
+	int i;
+
+	/* what is left (forced stop) stays pending and will be taken over */
+	while ((j = TAILQ_FIRST(&rd->jobs)) != NULL)
+		job_free(j);
+	queue_stop();
+	rconn_free(rd->rq);
+	rconn_free(rd->rc);
+	http_client_free(rd->http);
+	/* callbacks of commands failed by rconn_free may have run */
+	while ((j = TAILQ_FIRST(&rd->jobs)) != NULL)
+		job_free(j);
+	for (i = 0; i < 3; i++)
+		event_free(rd->ev_signals[i]);
+	if (rd->ev_watchdog != NULL)
+		event_free(rd->ev_watchdog);
+	if (rd->ev_stop != NULL)
+		event_free(rd->ev_stop);
+	store_free();
+	event_base_free(rd->base);
+	free(rd->consumer);
+	conf_free(&rd->conf);
 }
 
 int
@@ -80,16 +270,18 @@ main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct daemon_main m = { .conf_path = ROSTERD_CONF };
+	static struct rosterd daemon;
 	char err[CONF_ERR_MAX];
 	int ch, checkonly = 0, debug = 0, verbose = 0;
 	enum log_level level;
 
+	rd = &daemon;
+	rd->conf_path = ROSTERD_CONF;
 	log_init("rosterd", LOG_LVL_INFO, LOG_TARGET_AUTO);
 	while ((ch = getopt_long(argc, argv, "c:dnvh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
-			m.conf_path = optarg;
+			rd->conf_path = optarg;
 			break;
 		case 'd':
 			debug = 1;
@@ -116,42 +308,33 @@ main(int argc, char **argv)
 		return 1;
 	}
 
-	if (conf_load(&m.conf, m.conf_path, err, sizeof(err)) == -1) {
+	if (conf_load(&rd->conf, rd->conf_path, err, sizeof(err)) == -1) {
 		fprintf(stderr, "rosterd: %s\n", err);
 		return 1;
 	}
 	if (checkonly) {
 		printf("configuration OK\n");
-		conf_free(&m.conf);
+		conf_free(&rd->conf);
 		return 0;
 	}
 
-	level = debug ? LOG_LVL_DEBUG : conf_log_level(&m.conf);
+	level = debug ? LOG_LVL_DEBUG : conf_log_level(&rd->conf);
 	while (verbose-- > 0 && level < LOG_LVL_DEBUG)
 		level++;
 	log_init("rosterd", level,
-	    debug ? LOG_TARGET_STDERR : conf_log_target(&m.conf));
+	    debug ? LOG_TARGET_STDERR : conf_log_target(&rd->conf));
 
-	if ((m.base = event_base_new()) == NULL)
-		fatalx("event_base_new failed");
-	m.ev_sigterm = evsignal_new(m.base, SIGTERM, on_stop, &m);
-	m.ev_sigint = evsignal_new(m.base, SIGINT, on_stop, &m);
-	m.ev_sighup = evsignal_new(m.base, SIGHUP, on_reload, &m);
-	evsignal_add(m.ev_sigterm, NULL);
-	evsignal_add(m.ev_sigint, NULL);
-	evsignal_add(m.ev_sighup, NULL);
-	signal(SIGPIPE, SIG_IGN);
-
-	logf_info(LF(.event = "started"), "rosterd %s started",
-	    ROSTERD_VERSION);
+	rosterd_setup();
+	logf_info(LF(.event = "started"), "rosterd %s started as consumer %s "
+	    "(redis %s:%d, prefix %s, clever %s/%s)", ROSTERD_VERSION,
+	    rd->consumer, rd->conf.redis_host, rd->conf.redis_port,
+	    rd->conf.redis_prefix, rd->conf.clever_api_base,
+	    rd->conf.clever_api_version);
 	sd_notify(0, "READY=1");
-	event_base_dispatch(m.base);
-
-	event_free(m.ev_sigterm);
-	event_free(m.ev_sigint);
-	event_free(m.ev_sighup);
-	event_base_free(m.base);
-	conf_free(&m.conf);
-	logf_info(LF(.event = "stopped"), "rosterd stopped");
+	event_base_dispatch(rd->base);
+	logf_info(LF(.event = "stopped"), "rosterd stopped: %llu synced, %llu "
+	    "coalesced, %llu failed", (unsigned long long)rd->synced,
+	    (unsigned long long)rd->coalesced, (unsigned long long)rd->failed);
+	rosterd_teardown();
 	return 0;
 }

@@ -1,18 +1,224 @@
 /*
  * rosterd private header: the daemon's modules and their shared state.
+ *
+ *	rosterd.c	main, signals, reload, watchdog, shutdown
+ *	queue.c		the job stream: read, admit, take over, hand back
+ *	job.c		one job's life: load, sync, write back, fail, retry
+ *	sync.c		the Clever requests of one job (curl multi via http.c)
+ *	ratelimit.c	per-token request permits shared by all instances
+ *	store.c		the Redis contract: key names and Lua scripts
  */
 #ifndef ROSTERD_H
 #define ROSTERD_H
 
+#include <sys/queue.h>
+
 #include <stdint.h>
 
 #include <event2/event.h>
+#include <json-c/json.h>
 
 #include "conf.h"
+#include "http.h"
+#include "rconn.h"
+#include "roster.h"
 
-struct rosterd;
+#ifndef TAILQ_FOREACH_SAFE
+#define TAILQ_FOREACH_SAFE(var, head, field, tvar)			\
+	for ((var) = TAILQ_FIRST(head);					\
+	    (var) != NULL && ((tvar) = TAILQ_NEXT(var, field), 1);	\
+	    (var) = (tvar))
+#endif
+
+/* Version of the Redis contract documented in the README. */
+#define CONTRACT_VERSION	"1"
+#define CONSUMER_GROUP		"rosterd"
+
+/* Limits on what a job may carry. */
+#define JOB_ID_MAX		64	/* stream entry id */
+#define TEACHER_ID_MAX		64
+#define JOB_REF_MAX		256
+#define JOB_FIELD_MAX		1024
+#define JOB_FIELDS_MAX		32
+
+enum job_kind {
+	JOB_SYNC = 0,		/* full roster sync */
+	JOB_DISCOVER,		/* sections only, for the app's picker */
+};
+
+enum job_state {
+	JOB_ADMITTING,		/* admit script in flight */
+	JOB_WAITING,		/* teacher busy elsewhere; timer re-admits */
+	JOB_LOADING,		/* token, selection, snapshot being read */
+	JOB_FETCHING,		/* Clever requests in flight */
+	JOB_WRITING,		/* write-back script in flight */
+	JOB_BACKOFF,		/* transient failure; timer re-admits */
+	JOB_HANDBACK,		/* shutdown: being returned to the stream */
+	JOB_FINISHED,		/* outcome written; about to be freed */
+};
+
+/* Machine-readable error codes of the job status (the contract). */
+#define ERR_BAD_JOB		"bad_job"
+#define ERR_NO_TOKEN		"no_token"
+#define ERR_REAUTHORIZE		"reauthorize"
+#define ERR_NOT_SHARED		"not_shared"
+#define ERR_BAD_REQUEST		"bad_request"
+#define ERR_RATE_LIMITED	"rate_limited"
+#define ERR_UNAVAILABLE		"clever_unavailable"
+#define ERR_BAD_RESPONSE	"bad_response"
+#define ERR_TOO_LARGE		"response_too_large"
+#define ERR_TOKEN_MISMATCH	"token_mismatch"
+#define ERR_SHRINK_GUARD	"shrink_guard"
+#define ERR_REDIS		"redis_unavailable"
+
+/* Selection ("Sync Classes"): all sections, none, or a list. */
+enum selection_mode { SEL_ALL = 0, SEL_NONE, SEL_LIST };
+
+struct job;
+
+/* How a failure is to be treated. */
+enum fail_kind {
+	FAIL_TRANSIENT,		/* retry the job later (counts an attempt) */
+	FAIL_PERMANENT,		/* fail at once, dead letter */
+	FAIL_HOLD,		/* shrink guard: held for confirmation */
+};
+
+struct sync;
+
+struct job {
+	TAILQ_ENTRY(job)	 entry;
+	char			 entry_id[JOB_ID_MAX + 1];	/* stream id */
+	char			 job_id[JOB_ID_MAX + 1];	/* status id */
+	char			 teacher[TEACHER_ID_MAX + 1];
+	char			*ref;
+	char			*district;	/* from the job, may be NULL */
+	enum job_kind		 kind;
+	int			 force;		/* bypass the shrink guard */
+	uint64_t		 req_ms;	/* request time (Redis clock) */
+	uint64_t		 started_ms;	/* this sync's start (Redis) */
+	int			 attempts;
+	int			 waits;		/* admissions found busy */
+	enum job_state		 state;
+	struct event		*timer;		/* waiting, backoff */
+	struct event		*lock_timer;	/* renews the teacher lock */
+	unsigned		 pending_cmds;	/* Redis commands in flight */
+	char			*hold_extra;	/* shrink guard counts, JSON */
+
+	/* Loaded before the sync. */
+	char			*token;		/* never logged */
+	char			*token_owner;	/* "teacher:ID", "district:ID" */
+	enum selection_mode	 sel_mode;
+	char			**sel;
+	size_t			 nsel;
+	uint64_t		 base_version;
+	char			*base_snapshot;
+	size_t			 base_snapshot_len;
+	char			*prev_authorized_by;
+
+	struct sync		*sync;		/* Clever requests */
+	struct roster		*roster;	/* result of the sync */
+	unsigned		 requests;	/* Clever requests sent */
+	unsigned		 conflicts;	/* CAS retries */
+};
+TAILQ_HEAD(jobq, job);
+
+/* The daemon. */
+struct rosterd {
+	struct event_base	*base;
+	struct conf		 conf;
+	const char		*conf_path;
+	char			*consumer;
+	struct rconn		*rc;		/* commands */
+	struct rconn		*rq;		/* blocking XREADGROUP only */
+	struct http_client	*http;
+	struct jobq		 jobs;
+	unsigned		 njobs;		/* jobs in memory */
+	unsigned		 nfetching;	/* jobs using Clever */
+	int			 reading;	/* XREADGROUP in flight */
+	int			 draining;	/* SIGTERM: take no work */
+	int			 group_ready;
+	int			 own_pending_done;	/* re-read own PEL */
+	struct event		*ev_read;	/* kick the reader */
+	struct event		*ev_claim;	/* take over stale jobs */
+	struct event		*ev_watchdog;
+	struct event		*ev_stop;	/* stop timeout */
+	struct event		*ev_signals[3];
+	uint64_t		 synced, coalesced, failed;	/* counters */
+};
+
+extern struct rosterd	*rd;
 
 /* rosterd.c */
-extern struct rosterd *rd;
+void		 rosterd_maybe_exit(void);
+
+/* store.c: key names (malloc'ed) and scripts. */
+char		*key_jobs(void);
+char		*key_job(const char *job_id);
+char		*key_token(const char *teacher);
+char		*key_district_token(const char *district);
+char		*key_snapshot(const char *teacher);
+char		*key_lock(const char *teacher);
+char		*key_state(const char *teacher);
+char		*key_selection(const char *teacher);
+char		*key_sections(const char *teacher);
+char		*key_diffs(void);
+char		*key_dead(void);
+char		*key_accounts(void);
+char		*key_ratelimit(const char *owner);
+char		*key_events(void);
+
+enum store_script {
+	SCRIPT_ADMIT,
+	SCRIPT_LOAD,
+	SCRIPT_WRITEBACK,
+	SCRIPT_DISCOVERED,
+	SCRIPT_FAIL,
+	SCRIPT_RETRY,
+	SCRIPT_HANDBACK,
+	SCRIPT_RENEW,
+	SCRIPT_PERMIT,
+	SCRIPT_OBSERVE,
+	SCRIPT_COUNT
+};
+/*
+ * Run a script with EVALSHA, falling back to EVAL when Redis answers
+ * NOSCRIPT (after a restart).  argv holds the keys then the arguments.
+ */
+void		 store_eval(enum store_script, int nkeys, int argc,
+		    const char **argv, const size_t *argvlen, rconn_reply_cb,
+		    void *arg);
+void		 store_init(void);
+void		 store_free(void);
+
+/* queue.c */
+void		 queue_start(void);
+void		 queue_kick(void);
+void		 queue_stop(void);
+/* Parse one stream entry into a new job; NULL + err on a bad job. */
+struct job	*job_from_entry(const char *entry_id, redisReply *fields,
+		    char *err, size_t errlen);
+
+/* job.c */
+void		 admit_batch(struct job **, size_t);
+void		 job_admit(struct job *);
+void		 job_fail_bad(const char *entry_id, const char *teacher,
+		    const char *message);
+void		 job_handback(struct job *);
+void		 job_free(struct job *);
+void		 job_fetched(struct job *, struct roster *);
+void		 job_failed(struct job *, enum fail_kind, const char *code,
+		    const char *message);
+void		 job_set_state(struct job *, enum job_state);
+uint64_t	 backoff_ms(int attempt, uint64_t base, uint64_t max);
+
+/* sync.c */
+struct sync	*sync_start(struct job *);
+void		 sync_free(struct sync *);
+
+/* ratelimit.c */
+typedef void (*permit_cb)(uint64_t wait_ms, const char *err, void *arg);
+void		 ratelimit_acquire(const char *owner, permit_cb, void *arg);
+void		 ratelimit_observe(const char *owner,
+		    const struct http_ratelimit *, int was_429);
 
 #endif

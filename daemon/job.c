@@ -1,0 +1,1011 @@
+/*
+ * One job's life:
+ *
+ *	ADMITTING --coalesced--> (done, freed)
+ *	    |  \--busy--> WAITING --timer--> ADMITTING
+ *	    v
+ *	LOADING (token, selection, snapshot) --> FETCHING (sync.c)
+ *	    --> WRITING (compare-and-set write-back) --> (done, freed)
+ *	any step --transient--> BACKOFF --timer--> ADMITTING
+ *	any step --permanent, or attempts used up--> (failed/dead, freed)
+ *	shutdown --> HANDBACK (re-queued for another instance) --> (freed)
+ *
+ * Redis commands cannot be cancelled, so a job counts the commands it has in
+ * flight and job_free() only marks it FINISHED until the last one answers.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "rosterd.h"
+#include "xmalloc.h"
+
+/* Re-admission delay while another sync of the teacher runs. */
+#define WAIT_MIN_MS	200
+#define WAIT_MAX_MS	2000
+
+typedef void (*job_reply_cb)(struct job *, redisReply *, const char *err);
+
+struct job_cmd {
+	struct job	*job;
+	job_reply_cb	 cb;
+};
+
+static void	job_release(struct job *);
+static void	job_load(struct job *);
+static void	job_writeback(struct job *);
+
+uint64_t
+backoff_ms(int attempt, uint64_t base, uint64_t max)
+{
+	uint64_t d = base;
+
+	while (--attempt > 0 && d < max)
+		d *= 2;
+	if (d > max)
+		d = max;
+	/* "equal jitter": at least half the delay, spread over the rest */
+	return d / 2 + arc4random_uniform((uint32_t)(d / 2 + 1));
+}
+
+static const char *const state_names[] = {
+	[JOB_ADMITTING] = "admitting",
+	[JOB_WAITING] = "waiting",
+	[JOB_LOADING] = "loading",
+	[JOB_FETCHING] = "fetching",
+	[JOB_WRITING] = "writing",
+	[JOB_BACKOFF] = "backoff",
+	[JOB_HANDBACK] = "handback",
+	[JOB_FINISHED] = "finished",
+};
+
+void
+job_set_state(struct job *j, enum job_state st)
+{
+	if (j->state == JOB_FETCHING && st != JOB_FETCHING)
+		rd->nfetching--;
+	if (st == JOB_FETCHING && j->state != JOB_FETCHING)
+		rd->nfetching++;
+	logf_debug(LF(.event = "job_state", .job = j->job_id,
+	    .teacher = j->teacher), "%s -> %s", state_names[j->state],
+	    state_names[st]);
+	j->state = st;
+}
+
+static char *
+lock_value(const struct job *j)
+{
+	char *v;
+
+	xasprintf(&v, "%s:%s", rd->consumer, j->job_id);
+	return v;
+}
+
+static void
+on_job_reply(struct rconn *c, redisReply *r, const char *err, void *arg)
+{
+	struct job_cmd *jc = arg;
+	struct job *j = jc->job;
+
+	j->pending_cmds--;
+	if (j->state == JOB_FINISHED)
+		job_release(j);
+	else {
+		if (r != NULL && r->type == REDIS_REPLY_ERROR)
+			err = r->str;
+		jc->cb(j, err == NULL ? r : NULL, err);
+	}
+	free(jc);
+}
+
+/* Run a script on behalf of a job; cb gets reply or err (never both). */
+static void
+job_eval(struct job *j, enum store_script s, int nkeys, int argc,
+    const char **argv, const size_t *argvlen, job_reply_cb cb)
+{
+	struct job_cmd *jc = xmalloc(sizeof(*jc));
+
+	jc->job = j;
+	jc->cb = cb;
+	j->pending_cmds++;
+	store_eval(s, nkeys, argc, argv, argvlen, on_job_reply, jc);
+}
+
+/* GET one key on behalf of a job. */
+static void
+job_get(struct job *j, const char *key, job_reply_cb cb)
+{
+	struct job_cmd *jc = xmalloc(sizeof(*jc));
+
+	jc->job = j;
+	jc->cb = cb;
+	j->pending_cmds++;
+	rconn_command(rd->rc, 0, on_job_reply, jc, "GET %s", key);
+}
+
+/* Timer: re-admit after waiting or backing off. */
+static void
+on_job_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct job *j = arg;
+
+	if (j->state == JOB_WAITING || j->state == JOB_BACKOFF)
+		job_admit(j);
+}
+
+static void
+job_later(struct job *j, enum job_state st, uint64_t ms)
+{
+	struct timeval tv = MS_TO_TV(ms);
+
+	job_set_state(j, st);
+	if (j->timer == NULL)
+		j->timer = evtimer_new(rd->base, on_job_timer, j);
+	evtimer_add(j->timer, &tv);
+}
+
+static void
+on_renew(struct job *j, redisReply *r, const char *err)
+{
+	if (err != NULL || r->type != REDIS_REPLY_INTEGER || r->integer != 1)
+		logf_warn(LF(.event = "lock_lost", .job = j->job_id,
+		    .teacher = j->teacher), "could not renew the teacher lock: "
+		    "%s", err ? err : "held by another instance now");
+}
+
+static void
+on_lock_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct job *j = arg;
+	char *key, *val, ttl[24];
+	const char *argv[3];
+
+	if (j->state != JOB_LOADING && j->state != JOB_FETCHING &&
+	    j->state != JOB_WRITING)
+		return;
+	key = key_lock(j->teacher);
+	val = lock_value(j);
+	snprintf(ttl, sizeof(ttl), "%llu",
+	    (unsigned long long)rd->conf.sync_lock_ttl_ms);
+	argv[0] = key;
+	argv[1] = val;
+	argv[2] = ttl;
+	job_eval(j, SCRIPT_RENEW, 1, 3, argv, NULL, on_renew);
+	free(key);
+	free(val);
+}
+
+static void
+lock_renewal_start(struct job *j)
+{
+	struct timeval tv = MS_TO_TV(rd->conf.sync_lock_ttl_ms / 3);
+
+	if (j->lock_timer == NULL)
+		j->lock_timer = event_new(rd->base, -1, EV_PERSIST,
+		    on_lock_timer, j);
+	evtimer_add(j->lock_timer, &tv);
+}
+
+static void
+lock_renewal_stop(struct job *j)
+{
+	if (j->lock_timer != NULL)
+		evtimer_del(j->lock_timer);
+}
+
+static const char *
+kind_name(const struct job *j)
+{
+	return j->kind == JOB_DISCOVER ? "discover" : "sync";
+}
+
+/* ---- admission (batches) ---- */
+
+struct admit_batch {
+	struct job	**jobs;
+	size_t		  n;
+};
+
+static void	job_admitted(struct job *, redisReply *);
+
+static void
+on_admit(struct rconn *c, redisReply *r, const char *err, void *arg)
+{
+	struct admit_batch *b = arg;
+	size_t i;
+
+	if (r != NULL && r->type == REDIS_REPLY_ERROR)
+		err = r->str;
+	else if (r != NULL && (r->type != REDIS_REPLY_ARRAY ||
+	    r->elements != b->n))
+		err = "unexpected reply to admit";
+	for (i = 0; i < b->n; i++) {
+		struct job *j = b->jobs[i];
+
+		j->pending_cmds--;
+		if (j->state == JOB_FINISHED)
+			job_release(j);
+		else if (err != NULL) {
+			logf_warn(LF(.event = "admit_failed", .job = j->job_id,
+			    .teacher = j->teacher), "admission failed (%s); "
+			    "will try again", err);
+			job_later(j, JOB_BACKOFF, backoff_ms(1,
+			    rd->conf.clever_retry_base_ms,
+			    rd->conf.clever_retry_max_ms));
+		} else
+			job_admitted(j, r->element[i]);
+	}
+	free(b->jobs);
+	free(b);
+	queue_kick();
+}
+
+/* Admit jobs in one script call: coalesce, lock, or wait. */
+void
+admit_batch(struct job **jobs, size_t n)
+{
+	struct admit_batch *b = xcalloc(1, sizeof(*b));
+	size_t i, argc = 1 + 3 * n + 6 + 7 * n, k = 0;
+	const char **argv = xcalloc(argc, sizeof(*argv));
+	char **owned = xcalloc(5 * n + 4, sizeof(*owned));
+	size_t nowned = 0, nkeys = 1 + 3 * n;
+	char ttl[24], lockttl[24], nbuf[24];
+
+	b->jobs = xcalloc(n, sizeof(*b->jobs));
+	b->n = n;
+	argv[k++] = owned[nowned++] = key_jobs();
+	for (i = 0; i < n; i++) {
+		argv[k++] = owned[nowned++] = key_job(jobs[i]->job_id);
+		argv[k++] = owned[nowned++] = key_state(jobs[i]->teacher);
+		argv[k++] = owned[nowned++] = key_lock(jobs[i]->teacher);
+	}
+	snprintf(ttl, sizeof(ttl), "%d", rd->conf.sync_status_ttl_s);
+	snprintf(lockttl, sizeof(lockttl), "%llu",
+	    (unsigned long long)rd->conf.sync_lock_ttl_ms);
+	snprintf(nbuf, sizeof(nbuf), "%zu", n);
+	argv[k++] = CONSUMER_GROUP;
+	argv[k++] = rd->consumer;
+	argv[k++] = ttl;
+	argv[k++] = lockttl;
+	argv[k++] = owned[nowned++] = key_events();
+	argv[k++] = nbuf;
+	for (i = 0; i < n; i++) {
+		struct job *j = jobs[i];
+
+		argv[k++] = j->entry_id;
+		argv[k++] = j->job_id;
+		argv[k++] = j->teacher;
+		argv[k++] = kind_name(j);
+		argv[k++] = j->ref ? j->ref : "";
+		xasprintf(&owned[nowned], "%llu", (unsigned long long)j->req_ms);
+		argv[k++] = owned[nowned++];
+		argv[k++] = owned[nowned++] = lock_value(j);
+		job_set_state(j, JOB_ADMITTING);
+		j->pending_cmds++;
+		b->jobs[i] = j;
+	}
+	store_eval(SCRIPT_ADMIT, (int)nkeys, (int)k, argv, NULL, on_admit, b);
+	for (i = 0; i < nowned; i++)
+		free(owned[i]);
+	free(owned);
+	free(argv);
+}
+
+void
+job_admit(struct job *j)
+{
+	admit_batch(&j, 1);
+}
+
+static void
+job_admitted(struct job *j, redisReply *e)
+{
+	const char *code = e->type == REDIS_REPLY_ARRAY && e->elements > 0 &&
+	    e->element[0]->type == REDIS_REPLY_STRING ? e->element[0]->str : "";
+
+	if (strcmp(code, "C") == 0) {
+		rd->coalesced++;
+		logf_info(LF(.event = "coalesced", .job = j->job_id,
+		    .teacher = j->teacher), "satisfied by sync %s, which "
+		    "started after the request", e->elements > 1 ?
+		    e->element[1]->str : "?");
+		job_free(j);
+	} else if (strcmp(code, "R") == 0 && e->elements == 3) {
+		j->started_ms = strtoull(e->element[1]->str, NULL, 10);
+		j->attempts = (int)e->element[2]->integer;
+		lock_renewal_start(j);
+		job_load(j);
+	} else if (strcmp(code, "B") == 0) {
+		j->waits++;
+		job_later(j, JOB_WAITING, backoff_ms(j->waits, WAIT_MIN_MS,
+		    WAIT_MAX_MS));
+	} else {
+		logf_warn(LF(.event = "admit_failed", .job = j->job_id,
+		    .teacher = j->teacher), "unexpected admit answer");
+		job_later(j, JOB_BACKOFF, WAIT_MAX_MS);
+	}
+}
+
+/* ---- loading what the sync needs ---- */
+
+static int
+parse_selection(struct job *j, const char *v, char *err, size_t errlen)
+{
+	char *copy, *p, *id;
+
+	if (v == NULL || strcmp(v, "all") == 0 || *v == '\0') {
+		j->sel_mode = SEL_ALL;
+		return 0;
+	}
+	if (strcmp(v, "none") == 0) {
+		j->sel_mode = SEL_NONE;
+		return 0;
+	}
+	j->sel_mode = SEL_LIST;
+	copy = p = xstrdup(v);
+	while ((id = strsep(&p, ", \t\n")) != NULL) {
+		if (*id == '\0')
+			continue;
+		if (strlen(id) > ROSTER_ID_MAX || id[strspn(id,
+		    "0123456789abcdefABCDEFghijklmnopqrstuvwxyz"
+		    "GHIJKLMNOPQRSTUVWXYZ_-")] != '\0') {
+			snprintf(err, errlen, "the section selection holds an "
+			    "invalid section id");
+			free(copy);
+			return -1;
+		}
+		j->sel = xreallocarray(j->sel, j->nsel + 1, sizeof(*j->sel));
+		j->sel[j->nsel++] = xstrdup(id);
+	}
+	free(copy);
+	if (j->nsel == 0)
+		j->sel_mode = SEL_NONE;
+	return 0;
+}
+
+static const char *
+elem_str(redisReply *r, size_t i)
+{
+	if (i >= r->elements || r->element[i]->type != REDIS_REPLY_STRING)
+		return NULL;
+	return r->element[i]->str;
+}
+
+static void
+job_fetch(struct job *j)
+{
+	job_set_state(j, JOB_FETCHING);
+	logf_debug(LF(.event = "fetch", .job = j->job_id,
+	    .teacher = j->teacher), "fetching from Clever as %s",
+	    j->token_owner);
+	sync_start(j);
+}
+
+static void
+on_district_token(struct job *j, redisReply *r, const char *err)
+{
+	if (err != NULL) {
+		job_failed(j, FAIL_TRANSIENT, ERR_REDIS, err);
+		return;
+	}
+	if (r->type != REDIS_REPLY_STRING) {
+		job_failed(j, FAIL_PERMANENT, ERR_NO_TOKEN, "no token stored "
+		    "for this teacher nor for its district");
+		return;
+	}
+	j->token = xstrdup(r->str);
+	free(j->token_owner);
+	xasprintf(&j->token_owner, "district:%s", j->district);
+	job_fetch(j);
+}
+
+static void
+on_load(struct job *j, redisReply *r, const char *err)
+{
+	const char *token, *district, *version, *snap, *sel, *auth;
+	char msg[256], *key;
+	size_t i;
+
+	if (err != NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 6) {
+		job_failed(j, FAIL_TRANSIENT, ERR_REDIS,
+		    err ? err : "unexpected reply to load");
+		return;
+	}
+	token = elem_str(r, 0);
+	district = elem_str(r, 1);
+	version = elem_str(r, 2);
+	snap = elem_str(r, 3);
+	sel = elem_str(r, 4);
+	auth = elem_str(r, 5);
+
+	j->base_version = version ? strtoull(version, NULL, 10) : 0;
+	free(j->base_snapshot);
+	j->base_snapshot = NULL;
+	if (snap != NULL) {
+		i = r->element[3]->len;
+		j->base_snapshot = xmalloc(i + 1);
+		memcpy(j->base_snapshot, snap, i);
+		j->base_snapshot[i] = '\0';
+		j->base_snapshot_len = i;
+	}
+	free(j->prev_authorized_by);
+	j->prev_authorized_by = auth ? xstrdup(auth) : NULL;
+	if (j->state == JOB_WRITING) {
+		/* reloaded after a write conflict: recompute the diff */
+		job_writeback(j);
+		return;
+	}
+	for (i = 0; i < j->nsel; i++)
+		free(j->sel[i]);
+	free(j->sel);
+	j->sel = NULL;
+	j->nsel = 0;
+	if (parse_selection(j, sel, msg, sizeof(msg)) == -1) {
+		job_failed(j, FAIL_PERMANENT, ERR_BAD_JOB, msg);
+		return;
+	}
+	if (token != NULL) {
+		j->token = xstrdup(token);
+		xasprintf(&j->token_owner, "teacher:%s", j->teacher);
+		job_fetch(j);
+		return;
+	}
+	if (j->district == NULL && district != NULL)
+		j->district = xstrdup(district);
+	if (j->district == NULL) {
+		job_failed(j, FAIL_PERMANENT, ERR_NO_TOKEN, "no token stored "
+		    "for this teacher (and no district known)");
+		return;
+	}
+	key = key_district_token(j->district);
+	job_get(j, key, on_district_token);
+	free(key);
+}
+
+static void
+job_load(struct job *j)
+{
+	char *keys[4];
+	const char *argv[4];
+	int i;
+
+	job_set_state(j, JOB_LOADING);
+	keys[0] = key_token(j->teacher);
+	keys[1] = key_state(j->teacher);
+	keys[2] = key_snapshot(j->teacher);
+	keys[3] = key_selection(j->teacher);
+	for (i = 0; i < 4; i++)
+		argv[i] = keys[i];
+	job_eval(j, SCRIPT_LOAD, 4, 4, argv, NULL, on_load);
+	for (i = 0; i < 4; i++)
+		free(keys[i]);
+}
+
+/* ---- outcomes ---- */
+
+static void
+on_written(struct job *j, redisReply *r, const char *err)
+{
+	const char *code;
+
+	if (err != NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 1) {
+		job_failed(j, FAIL_TRANSIENT, ERR_REDIS,
+		    err ? err : "unexpected reply to write-back");
+		return;
+	}
+	code = elem_str(r, 0);
+	if (code != NULL && strcmp(code, "CONFLICT") == 0 &&
+	    j->conflicts++ < 5) {
+		logf_info(LF(.event = "write_conflict", .job = j->job_id,
+		    .teacher = j->teacher), "snapshot moved to version %s; "
+		    "diffing again from it", elem_str(r, 1));
+		job_load(j);
+		job_set_state(j, JOB_WRITING);
+		return;
+	}
+	if (code == NULL || strcmp(code, "OK") != 0) {
+		job_failed(j, FAIL_TRANSIENT, ERR_REDIS, code != NULL &&
+		    strcmp(code, "LOST") == 0 ? "the teacher lock expired "
+		    "before the write-back" : "write-back conflicts persist");
+		return;
+	}
+	rd->synced++;
+	if (j->kind == JOB_DISCOVER)
+		logf_info(LF(.event = "discovered", .job = j->job_id,
+		    .teacher = j->teacher), "sections discovered with %u "
+		    "requests", j->requests);
+	else
+		logf_info(LF(.event = "synced", .job = j->job_id,
+		    .teacher = j->teacher), "synced: %s (version %s, %u "
+		    "requests)%s%s%s%s", *elem_str(r, 1) ? "changes written" :
+		    "no changes", elem_str(r, 2), j->requests,
+		    *elem_str(r, 3) ? ", account match " : "", elem_str(r, 3),
+		    *elem_str(r, 4) ? ", authorization changed " : "",
+		    elem_str(r, 4));
+	job_free(j);
+}
+
+static json_object *
+counts_json(json_object *diff)
+{
+	struct roster_diff_counts c;
+	json_object *o = json_object_new_object();
+
+	roster_diff_count(diff, &c);
+#define C(f) json_object_object_add(o, #f, json_object_new_int((int)c.f))
+	C(added); C(updated); C(removed);
+	C(sections_added); C(sections_updated); C(sections_removed);
+	C(students_added); C(students_updated); C(students_removed);
+	C(enrollments_added); C(enrollments_removed); C(teacher_updated);
+#undef C
+	return o;
+}
+
+/* The picker's list: sections without students. */
+static char *
+sections_json(const struct roster *r, size_t *lenp)
+{
+	json_object *a = json_object_new_array(), *o, *t;
+	size_t i, k;
+	char *s;
+
+	for (i = 0; i < r->nsections; i++) {
+		const struct roster_section *sec = &r->sections[i];
+
+		o = json_object_new_object();
+		json_object_object_add(o, "id", json_object_new_string(sec->id));
+		json_object_object_add(o, "name",
+		    json_object_new_string(sec->name ? sec->name : ""));
+		json_object_object_add(o, "section_number",
+		    json_object_new_string(sec->section_number ?
+		    sec->section_number : ""));
+		json_object_object_add(o, "subject",
+		    json_object_new_string(sec->subject));
+		json_object_object_add(o, "grade",
+		    json_object_new_string(sec->grade));
+		t = json_object_new_array();
+		for (k = 0; k < sec->nteachers; k++)
+			json_object_array_add(t,
+			    json_object_new_string(sec->teachers[k]));
+		json_object_object_add(o, "teachers", t);
+		json_object_array_add(a, o);
+	}
+	s = xstrdup(json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN));
+	*lenp = strlen(s);
+	json_object_put(a);
+	return s;
+}
+
+static void
+job_discovered(struct job *j)
+{
+	char *keys[5], *val, *secs, *ch, ttl[24], started[24], count[24];
+	char reqs[24];
+	const char *argv[18];
+	size_t len, k = 0, i;
+	size_t lens[18];
+
+	secs = sections_json(j->roster, &len);
+	keys[0] = key_sections(j->teacher);
+	keys[1] = key_job(j->job_id);
+	keys[2] = key_jobs();
+	keys[3] = key_lock(j->teacher);
+	keys[4] = key_state(j->teacher);
+	for (i = 0; i < 5; i++)
+		argv[k++] = keys[i];
+	val = lock_value(j);
+	ch = key_events();
+	snprintf(ttl, sizeof(ttl), "%d", rd->conf.sync_status_ttl_s);
+	snprintf(started, sizeof(started), "%llu",
+	    (unsigned long long)j->started_ms);
+	snprintf(count, sizeof(count), "%zu", j->roster->nsections);
+	snprintf(reqs, sizeof(reqs), "%u", j->requests);
+	argv[k++] = CONSUMER_GROUP;
+	argv[k++] = j->entry_id;
+	argv[k++] = val;
+	argv[k++] = secs;
+	argv[k++] = j->job_id;
+	argv[k++] = j->teacher;
+	argv[k++] = ch;
+	argv[k++] = ttl;
+	argv[k++] = started;
+	argv[k++] = count;
+	argv[k++] = reqs;
+	argv[k++] = j->roster->authorized_by ? j->roster->authorized_by : "";
+	argv[k++] = j->ref ? j->ref : "";
+	for (i = 0; i < k; i++)
+		lens[i] = strlen(argv[i]);
+	lens[5 + 3] = len;
+	job_set_state(j, JOB_WRITING);
+	job_eval(j, SCRIPT_DISCOVERED, 5, (int)k, argv, lens, on_written);
+	free(ch);
+	for (i = 0; i < 5; i++)
+		free(keys[i]);
+	free(val);
+	free(secs);
+}
+
+/* Record a shrink-guard hold: nothing is applied until a forced sync. */
+static void
+job_hold(struct job *j, const char *why, json_object *counts)
+{
+	logf_warn(LF(.event = "held", .job = j->job_id, .teacher = j->teacher),
+	    "roster change held by the shrink guard: %s", why);
+	j->hold_extra = xstrdup(json_object_to_json_string_ext(counts,
+	    JSON_C_TO_STRING_PLAIN));
+	job_failed(j, FAIL_HOLD, ERR_SHRINK_GUARD, why);
+}
+
+static void
+job_writeback(struct job *j)
+{
+	struct roster *old = NULL;
+	json_object *diff = NULL, *counts;
+	char err[256], why[512], *keys[7], *val, *snap = NULL, *ch;
+	char base[24], next[24], ttl[24], maxlen[24], started[24], reqs[24];
+	const char *argv[27], *dstr = "";
+	size_t lens[27], k = 0, i, snaplen = 0;
+	struct roster_shrink_conf sc = {
+		.enabled = rd->conf.sync_shrink_guard,
+		.section_min_students = (unsigned)rd->conf.sync_shrink_min_students,
+		.section_max_loss_pct = (unsigned)rd->conf.sync_shrink_max_loss_pct,
+		.teacher_all_sections = rd->conf.sync_shrink_all_sections,
+	};
+
+	job_set_state(j, JOB_WRITING);
+	if (j->base_snapshot != NULL && (old = roster_from_snapshot(
+	    j->base_snapshot, j->base_snapshot_len, err, sizeof(err))) == NULL) {
+		job_failed(j, FAIL_PERMANENT, ERR_BAD_RESPONSE, "the stored "
+		    "snapshot cannot be read");
+		logf_err(LF(.event = "bad_snapshot", .job = j->job_id,
+		    .teacher = j->teacher), "stored snapshot: %s", err);
+		return;
+	}
+	diff = roster_diff(old, j->roster);
+	counts = counts_json(diff);
+	if (!j->force && roster_shrink_check(old, j->roster, &sc, why,
+	    sizeof(why))) {
+		job_hold(j, why, counts);
+		json_object_put(counts);
+		json_object_put(diff);
+		roster_free(old);
+		return;
+	}
+	roster_free(old);
+	j->roster->version = j->base_version + 1;
+	if (!roster_diff_is_empty(diff)) {
+		dstr = json_object_to_json_string_ext(diff,
+		    JSON_C_TO_STRING_PLAIN);
+		snap = roster_snapshot(j->roster, &snaplen);
+	}
+
+	keys[0] = key_snapshot(j->teacher);
+	keys[1] = key_diffs();
+	keys[2] = key_job(j->job_id);
+	keys[3] = key_jobs();
+	keys[4] = key_lock(j->teacher);
+	keys[5] = key_state(j->teacher);
+	keys[6] = key_accounts();
+	for (i = 0; i < 7; i++)
+		argv[k++] = keys[i];
+	val = lock_value(j);
+	ch = key_events();
+	snprintf(base, sizeof(base), "%llu",
+	    (unsigned long long)j->base_version);
+	snprintf(next, sizeof(next), "%llu",
+	    (unsigned long long)j->roster->version);
+	snprintf(ttl, sizeof(ttl), "%d", rd->conf.sync_status_ttl_s);
+	snprintf(maxlen, sizeof(maxlen), "%d", rd->conf.sync_diff_maxlen);
+	snprintf(started, sizeof(started), "%llu",
+	    (unsigned long long)j->started_ms);
+	snprintf(reqs, sizeof(reqs), "%u", j->requests);
+	argv[k++] = CONSUMER_GROUP;
+	argv[k++] = j->entry_id;
+	argv[k++] = val;
+	argv[k++] = base;
+	argv[k++] = next;
+	argv[k++] = snap ? snap : "";
+	argv[k++] = dstr;
+	argv[k++] = j->job_id;
+	argv[k++] = j->teacher;
+	argv[k++] = ch;
+	argv[k++] = ttl;
+	argv[k++] = maxlen;
+	argv[k++] = started;
+	argv[k++] = j->roster->teacher.email_lc ?
+	    j->roster->teacher.email_lc : "";
+	argv[k++] = j->roster->authorized_by ? j->roster->authorized_by : "";
+	argv[k++] = json_object_to_json_string_ext(counts,
+	    JSON_C_TO_STRING_PLAIN);
+	argv[k++] = reqs;
+	argv[k++] = j->roster->district ? j->roster->district : "";
+	argv[k++] = kind_name(j);
+	argv[k++] = j->ref ? j->ref : "";
+	for (i = 0; i < k; i++)
+		lens[i] = strlen(argv[i]);
+	if (snap != NULL)
+		lens[7 + 5] = snaplen;
+	job_eval(j, SCRIPT_WRITEBACK, 7, (int)k, argv, lens, on_written);
+	for (i = 0; i < 7; i++)
+		free(keys[i]);
+	free(val);
+	free(ch);
+	free(snap);
+	json_object_put(counts);
+	json_object_put(diff);
+}
+
+void
+job_fetched(struct job *j, struct roster *r)
+{
+	sync_free(j->sync);
+	j->sync = NULL;
+	roster_free(j->roster);
+	j->roster = r;
+	/* the token is not needed any more: drop it at once */
+	if (j->token != NULL) {
+		explicit_bzero(j->token, strlen(j->token));
+		free(j->token);
+		j->token = NULL;
+	}
+	if (j->kind == JOB_DISCOVER)
+		job_discovered(j);
+	else
+		job_writeback(j);
+}
+
+static void
+on_failed_written(struct job *j, redisReply *r, const char *err)
+{
+	if (err != NULL)
+		logf_err(LF(.event = "fail_write_failed", .job = j->job_id,
+		    .teacher = j->teacher), "could not record the failure: %s; "
+		    "the job stays pending and will be taken over", err);
+	job_free(j);
+}
+
+static void
+on_retry_written(struct job *j, redisReply *r, const char *err)
+{
+	if (err != NULL)
+		logf_warn(LF(.event = "retry_write_failed", .job = j->job_id,
+		    .teacher = j->teacher), "could not record the retry: %s",
+		    err);
+}
+
+/* Write a final failure (failed, dead or held) and a dead letter. */
+static void
+job_fail_write(const char *entry_id, const char *job_id, const char *teacher,
+    struct job *j, const char *state, const char *code, const char *message)
+{
+	char *keys[5], *val = NULL, *ch = key_events(), ttl[24];
+	const char *argv[20];
+	size_t k = 0, i;
+
+	keys[0] = key_job(job_id);
+	keys[1] = key_jobs();
+	keys[2] = key_lock(teacher);
+	keys[3] = key_dead();
+	keys[4] = key_state(teacher);
+	for (i = 0; i < 5; i++)
+		argv[k++] = keys[i];
+	if (j != NULL && j->attempts > 0)
+		val = lock_value(j);
+	snprintf(ttl, sizeof(ttl), "%d", rd->conf.sync_status_ttl_s);
+	argv[k++] = CONSUMER_GROUP;
+	argv[k++] = entry_id;
+	argv[k++] = val ? val : "";
+	argv[k++] = job_id;
+	argv[k++] = teacher;
+	argv[k++] = j ? kind_name(j) : "";
+	argv[k++] = j && j->ref ? j->ref : "";
+	argv[k++] = state;
+	argv[k++] = code;
+	argv[k++] = message;
+	argv[k++] = ch;
+	argv[k++] = ttl;
+	argv[k++] = j && j->hold_extra ? j->hold_extra : "{}";
+	argv[k++] = j && j->district ? j->district : "";
+	argv[k++] = j && j->force ? "1" : "0";
+	if (j != NULL)
+		job_eval(j, SCRIPT_FAIL, 5, (int)k, argv, NULL,
+		    on_failed_written);
+	else
+		store_eval(SCRIPT_FAIL, 5, (int)k, argv, NULL, NULL, NULL);
+	for (i = 0; i < 5; i++)
+		free(keys[i]);
+	free(val);
+	free(ch);
+}
+
+/* A job that could not even be parsed: failed at once, dead letter. */
+void
+job_fail_bad(const char *entry_id, const char *teacher, const char *message)
+{
+	logf_warn(LF(.event = "bad_job", .job = entry_id,
+	    .teacher = teacher), "rejected job: %s", message);
+	job_fail_write(entry_id, entry_id, teacher ? teacher : "", NULL,
+	    "failed", ERR_BAD_JOB, message);
+}
+
+void
+job_failed(struct job *j, enum fail_kind fk, const char *code,
+    const char *message)
+{
+	char *keys[3], *val, *ch, ttl[24], next[24];
+	const char *argv[12];
+	uint64_t ms;
+	size_t k = 0, i;
+
+	sync_free(j->sync);
+	j->sync = NULL;
+	lock_renewal_stop(j);
+	if (j->token != NULL) {
+		explicit_bzero(j->token, strlen(j->token));
+		free(j->token);
+		j->token = NULL;
+	}
+	free(j->token_owner);
+	j->token_owner = NULL;
+
+	if (fk == FAIL_HOLD) {
+		rd->failed++;
+		job_set_state(j, JOB_WRITING);
+		job_fail_write(j->entry_id, j->job_id, j->teacher, j, "held",
+		    code, message);
+		return;
+	}
+	if (fk == FAIL_PERMANENT || j->attempts >= rd->conf.sync_max_attempts ||
+	    rd->draining) {
+		if (rd->draining && fk == FAIL_TRANSIENT &&
+		    j->attempts < rd->conf.sync_max_attempts) {
+			job_handback(j);
+			return;
+		}
+		rd->failed++;
+		logf_warn(LF(.event = fk == FAIL_PERMANENT ? "failed" : "dead",
+		    .job = j->job_id, .teacher = j->teacher), "%s: %s", code,
+		    message);
+		job_set_state(j, JOB_WRITING);
+		job_fail_write(j->entry_id, j->job_id, j->teacher, j,
+		    fk == FAIL_PERMANENT ? "failed" : "dead", code, message);
+		return;
+	}
+
+	ms = backoff_ms(j->attempts, rd->conf.sync_retry_base_ms,
+	    rd->conf.sync_retry_max_ms);
+	logf_info(LF(.event = "retrying", .job = j->job_id,
+	    .teacher = j->teacher), "attempt %d failed (%s: %s); next in %llu "
+	    "ms", j->attempts, code, message, (unsigned long long)ms);
+	keys[0] = key_job(j->job_id);
+	keys[1] = key_lock(j->teacher);
+	keys[2] = key_state(j->teacher);
+	for (i = 0; i < 3; i++)
+		argv[k++] = keys[i];
+	val = lock_value(j);
+	ch = key_events();
+	snprintf(ttl, sizeof(ttl), "%d", rd->conf.sync_status_ttl_s);
+	snprintf(next, sizeof(next), "%llu", (unsigned long long)ms);
+	argv[k++] = val;
+	argv[k++] = j->job_id;
+	argv[k++] = j->teacher;
+	argv[k++] = code;
+	argv[k++] = message;
+	argv[k++] = next;
+	argv[k++] = ch;
+	argv[k++] = ttl;
+	argv[k++] = j->ref ? j->ref : "";
+	job_eval(j, SCRIPT_RETRY, 3, (int)k, argv, NULL, on_retry_written);
+	for (i = 0; i < 3; i++)
+		free(keys[i]);
+	free(val);
+	free(ch);
+	j->requests = 0;
+	j->conflicts = 0;
+	job_later(j, JOB_BACKOFF, ms);
+}
+
+static void
+on_handed_back(struct job *j, redisReply *r, const char *err)
+{
+	if (err != NULL)
+		logf_warn(LF(.event = "handback_failed", .job = j->job_id,
+		    .teacher = j->teacher), "could not hand the job back (%s); "
+		    "it stays pending and will be taken over", err);
+	else
+		logf_info(LF(.event = "handed_back", .job = j->job_id,
+		    .teacher = j->teacher), "job handed back to the queue");
+	job_free(j);
+}
+
+/* Shutdown: give the job back to the stream for another instance. */
+void
+job_handback(struct job *j)
+{
+	char *keys[4], *val = NULL, *ch = key_events(), req[24];
+	const char *argv[16];
+	size_t k = 0, i;
+
+	sync_free(j->sync);
+	j->sync = NULL;
+	lock_renewal_stop(j);
+	if (j->timer != NULL)
+		evtimer_del(j->timer);
+	keys[0] = key_jobs();
+	keys[1] = key_job(j->job_id);
+	keys[2] = key_lock(j->teacher);
+	keys[3] = key_state(j->teacher);
+	for (i = 0; i < 4; i++)
+		argv[k++] = keys[i];
+	/* only running states hold the teacher lock */
+	if (j->state == JOB_LOADING || j->state == JOB_FETCHING ||
+	    j->state == JOB_WRITING)
+		val = lock_value(j);
+	snprintf(req, sizeof(req), "%llu", (unsigned long long)j->req_ms);
+	argv[k++] = CONSUMER_GROUP;
+	argv[k++] = j->entry_id;
+	argv[k++] = val ? val : "";
+	argv[k++] = j->job_id;
+	argv[k++] = j->teacher;
+	argv[k++] = kind_name(j);
+	argv[k++] = j->ref ? j->ref : "";
+	argv[k++] = j->district ? j->district : "";
+	argv[k++] = req;
+	argv[k++] = j->force ? "1" : "0";
+	argv[k++] = ch;
+	argv[k++] = rd->consumer;
+	job_set_state(j, JOB_HANDBACK);
+	job_eval(j, SCRIPT_HANDBACK, 4, (int)k, argv, NULL, on_handed_back);
+	for (i = 0; i < 4; i++)
+		free(keys[i]);
+	free(val);
+	free(ch);
+}
+
+/* Memory goes once no Redis command of the job is in flight. */
+static void
+job_release(struct job *j)
+{
+	size_t i;
+
+	if (j->pending_cmds > 0)
+		return;
+	for (i = 0; i < j->nsel; i++)
+		free(j->sel[i]);
+	free(j->sel);
+	free(j->ref);
+	free(j->district);
+	free(j->token_owner);
+	free(j->base_snapshot);
+	free(j->prev_authorized_by);
+	free(j->hold_extra);
+	roster_free(j->roster);
+	free(j);
+}
+
+/* The one place a job ends: off the list, timers gone, then released. */
+void
+job_free(struct job *j)
+{
+	if (j->state == JOB_FINISHED)
+		return;
+	job_set_state(j, JOB_FINISHED);
+	TAILQ_REMOVE(&rd->jobs, j, entry);
+	rd->njobs--;
+	sync_free(j->sync);
+	j->sync = NULL;
+	if (j->timer != NULL)
+		event_free(j->timer);
+	if (j->lock_timer != NULL)
+		event_free(j->lock_timer);
+	j->timer = j->lock_timer = NULL;
+	if (j->token != NULL) {
+		explicit_bzero(j->token, strlen(j->token));
+		free(j->token);
+		j->token = NULL;
+	}
+	job_release(j);
+	queue_kick();
+	rosterd_maybe_exit();
+}

@@ -1,0 +1,391 @@
+/*
+ * The job stream.  A dedicated connection blocks in XREADGROUP (so that
+ * other commands never wait behind it) and asks for as many jobs as there
+ * are free slots; each batch is admitted in one script call.  A timer keeps
+ * the jobs this instance holds from looking idle and takes over, with
+ * XAUTOCLAIM, the jobs of instances that died.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "rosterd.h"
+#include "xmalloc.h"
+
+#define READ_BATCH_MAX	1000
+#define READ_BLOCK_MS	5000
+
+static void
+on_ignore(struct rconn *c, redisReply *r, const char *err, void *arg)
+{
+	if (r == NULL || r->type == REDIS_REPLY_ERROR)
+		log_debug("background command failed: %s", err ? err : r->str);
+}
+
+/* Where the reader is: own pending entries first (after a restart). */
+static char	pending_from[JOB_ID_MAX + 1] = "0";
+
+static int
+valid_id(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	return n > 0 && n <= max && s[strspn(s, "0123456789abcdefghijklmnop"
+	    "qrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-")] == '\0';
+}
+
+/* Request time of an entry: its id's milliseconds (Redis clock). */
+static uint64_t
+entry_ms(const char *entry_id)
+{
+	return strtoull(entry_id, NULL, 10);
+}
+
+struct job *
+job_from_entry(const char *entry_id, redisReply *f, char *err, size_t errlen)
+{
+	struct job *j = xcalloc(1, sizeof(*j));
+	const char *k, *v;
+	size_t i;
+
+	xstrlcpy(j->entry_id, entry_id, sizeof(j->entry_id));
+	xstrlcpy(j->job_id, entry_id, sizeof(j->job_id));
+	j->req_ms = entry_ms(entry_id);
+	if (f->type != REDIS_REPLY_ARRAY || f->elements % 2 != 0 ||
+	    f->elements > 2 * JOB_FIELDS_MAX) {
+		snprintf(err, errlen, "a job is a stream entry of at most %d "
+		    "field/value pairs", JOB_FIELDS_MAX);
+		goto bad;
+	}
+	for (i = 0; i < f->elements; i += 2) {
+		if (f->element[i]->type != REDIS_REPLY_STRING ||
+		    f->element[i + 1]->type != REDIS_REPLY_STRING) {
+			snprintf(err, errlen, "job fields must be strings");
+			goto bad;
+		}
+		k = f->element[i]->str;
+		v = f->element[i + 1]->str;
+		if (f->element[i + 1]->len > JOB_FIELD_MAX ||
+		    strlen(v) != f->element[i + 1]->len) {
+			snprintf(err, errlen, "job field \"%.32s\" is longer "
+			    "than %d bytes or holds NUL bytes", k,
+			    JOB_FIELD_MAX);
+			goto bad;
+		}
+		if (strcmp(k, "teacher") == 0) {
+			if (!valid_id(v, TEACHER_ID_MAX)) {
+				snprintf(err, errlen, "teacher must be a "
+				    "Clever id (1-%d letters, digits, - or _)",
+				    TEACHER_ID_MAX);
+				goto bad;
+			}
+			xstrlcpy(j->teacher, v, sizeof(j->teacher));
+		} else if (strcmp(k, "kind") == 0) {
+			if (strcmp(v, "sync") == 0)
+				j->kind = JOB_SYNC;
+			else if (strcmp(v, "discover") == 0)
+				j->kind = JOB_DISCOVER;
+			else {
+				snprintf(err, errlen, "kind must be \"sync\" "
+				    "or \"discover\"");
+				goto bad;
+			}
+		} else if (strcmp(k, "ref") == 0) {
+			if (strlen(v) > JOB_REF_MAX) {
+				snprintf(err, errlen, "ref is longer than %d "
+				    "bytes", JOB_REF_MAX);
+				goto bad;
+			}
+			free(j->ref);
+			j->ref = xstrdup(v);
+		} else if (strcmp(k, "district") == 0) {
+			if (!valid_id(v, TEACHER_ID_MAX)) {
+				snprintf(err, errlen, "district must be a "
+				    "Clever id");
+				goto bad;
+			}
+			free(j->district);
+			j->district = xstrdup(v);
+		} else if (strcmp(k, "force") == 0) {
+			j->force = strcmp(v, "1") == 0 ||
+			    strcmp(v, "yes") == 0 || strcmp(v, "true") == 0;
+		} else if (strcmp(k, "job_id") == 0) {
+			/* a job handed back keeps its identity */
+			if (!valid_id(v, JOB_ID_MAX) && strchr(v, '-') == NULL) {
+				snprintf(err, errlen, "bad job_id");
+				goto bad;
+			}
+			xstrlcpy(j->job_id, v, sizeof(j->job_id));
+		} else if (strcmp(k, "requested_ms") == 0) {
+			j->req_ms = strtoull(v, NULL, 10);
+		} else if (strcmp(k, "token") == 0 ||
+		    strcmp(k, "access_token") == 0) {
+			snprintf(err, errlen, "jobs must not carry tokens: "
+			    "store the token under the token key instead");
+			goto bad;
+		}
+		/* other fields are the app's own; ignored */
+	}
+	if (j->teacher[0] == '\0') {
+		snprintf(err, errlen, "the job names no teacher (field "
+		    "\"teacher\")");
+		goto bad;
+	}
+	return j;
+bad:
+	free(j->ref);
+	free(j->district);
+	free(j);
+	return NULL;
+}
+
+/* Take the entries of an XREADGROUP/XAUTOCLAIM reply as jobs. */
+static void
+take_entries(redisReply *entries)
+{
+	struct job **batch;
+	struct job *j, *have;
+	redisReply *e;
+	char err[256];
+	size_t i, n = 0;
+
+	if (entries->type != REDIS_REPLY_ARRAY || entries->elements == 0)
+		return;
+	batch = xcalloc(entries->elements, sizeof(*batch));
+	for (i = 0; i < entries->elements; i++) {
+		e = entries->element[i];
+		if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+		    e->element[0]->type != REDIS_REPLY_STRING)
+			continue;
+		TAILQ_FOREACH(have, &rd->jobs, entry)
+			if (strcmp(have->entry_id, e->element[0]->str) == 0)
+				break;
+		if (have != NULL)
+			continue;	/* already ours, in memory */
+		if (e->element[1]->type == REDIS_REPLY_NIL) {
+			/* deleted from the stream (trimmed): nothing to do */
+			char *stream = key_jobs();
+
+			rconn_command(rd->rc, 0, on_ignore, NULL,
+			    "XACK %s %s %s", stream, CONSUMER_GROUP,
+			    e->element[0]->str);
+			free(stream);
+			continue;
+		}
+		j = job_from_entry(e->element[0]->str, e->element[1], err,
+		    sizeof(err));
+		if (j == NULL) {
+			const char *t = NULL;
+			size_t k;
+			redisReply *f = e->element[1];
+
+			for (k = 0; f->type == REDIS_REPLY_ARRAY &&
+			    k + 1 < f->elements; k += 2)
+				if (f->element[k]->type == REDIS_REPLY_STRING &&
+				    strcmp(f->element[k]->str, "teacher") == 0 &&
+				    f->element[k + 1]->type ==
+				    REDIS_REPLY_STRING &&
+				    valid_id(f->element[k + 1]->str,
+				    TEACHER_ID_MAX))
+					t = f->element[k + 1]->str;
+			job_fail_bad(e->element[0]->str, t, err);
+			continue;
+		}
+		TAILQ_INSERT_TAIL(&rd->jobs, j, entry);
+		rd->njobs++;
+		batch[n++] = j;
+	}
+	if (n > 0)
+		admit_batch(batch, n);
+	free(batch);
+}
+
+static void	queue_read(void);
+
+static void
+on_read(struct rconn *c, redisReply *r, const char *err, void *arg)
+{
+	int own = arg != NULL;
+	redisReply *stream, *entries;
+
+	rd->reading = 0;
+	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+		const char *why = err ? err : r->str;
+
+		if (r != NULL && strncmp(r->str, "NOGROUP", 7) == 0)
+			rd->group_ready = 0;
+		logf_warn(LF(.event = "read_failed"), "reading jobs failed: %s",
+		    why);
+		return;	/* the connection state callback restarts reading */
+	}
+	if (r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
+		stream = r->element[0];
+		entries = stream->type == REDIS_REPLY_ARRAY &&
+		    stream->elements == 2 ? stream->element[1] : NULL;
+		if (entries != NULL) {
+			if (own && entries->elements == 0)
+				rd->own_pending_done = 1;
+			else if (own) {
+				redisReply *last = entries->element[
+				    entries->elements - 1];
+				if (last->type == REDIS_REPLY_ARRAY &&
+				    last->elements > 0)
+					xstrlcpy(pending_from,
+					    last->element[0]->str,
+					    sizeof(pending_from));
+			}
+			take_entries(entries);
+		}
+	} else if (own)
+		rd->own_pending_done = 1;
+	queue_kick();
+}
+
+static void
+queue_read(void)
+{
+	unsigned free_slots;
+	char count[16], *stream;
+	uint64_t timeout;
+
+	if (rd->draining || rd->reading || !rd->group_ready ||
+	    rconn_state(rd->rq) != RCONN_READY)
+		return;
+	if (rd->njobs >= (unsigned)rd->conf.sync_concurrency)
+		return;
+	free_slots = (unsigned)rd->conf.sync_concurrency - rd->njobs;
+	if (free_slots > READ_BATCH_MAX)
+		free_slots = READ_BATCH_MAX;
+	snprintf(count, sizeof(count), "%u", free_slots);
+	stream = key_jobs();
+	rd->reading = 1;
+	timeout = READ_BLOCK_MS + rd->conf.redis_command_timeout_ms;
+	if (!rd->own_pending_done)
+		rconn_command(rd->rq, timeout, on_read, (void *)1,
+		    "XREADGROUP GROUP %s %s COUNT %s STREAMS %s %s",
+		    CONSUMER_GROUP, rd->consumer, count, stream, pending_from);
+	else
+		rconn_command(rd->rq, timeout, on_read, NULL,
+		    "XREADGROUP GROUP %s %s COUNT %s BLOCK %d STREAMS %s >",
+		    CONSUMER_GROUP, rd->consumer, count, READ_BLOCK_MS, stream);
+	free(stream);
+}
+
+static void
+on_kick(evutil_socket_t fd, short what, void *arg)
+{
+	queue_read();
+}
+
+/* Ask the reader to look for work (deferred to the loop). */
+void
+queue_kick(void)
+{
+	if (rd->ev_read != NULL && !rd->draining)
+		event_active(rd->ev_read, EV_TIMEOUT, 0);
+}
+
+static void
+on_group(struct rconn *c, redisReply *r, const char *err, void *arg)
+{
+	if (r != NULL && (r->type != REDIS_REPLY_ERROR ||
+	    strncmp(r->str, "BUSYGROUP", 9) == 0)) {
+		rd->group_ready = 1;
+		queue_kick();
+		return;
+	}
+	logf_err(LF(.event = "group_failed"), "cannot create the consumer "
+	    "group: %s", err ? err : r->str);
+}
+
+static void
+on_claimed(struct rconn *c, redisReply *r, const char *err, void *arg)
+{
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 2) {
+		if (r != NULL && r->type == REDIS_REPLY_ERROR)
+			logf_warn(LF(.event = "claim_failed"), "XAUTOCLAIM: %s",
+			    r->str);
+		return;
+	}
+	if (r->element[1]->type == REDIS_REPLY_ARRAY &&
+	    r->element[1]->elements > 0)
+		logf_info(LF(.event = "takeover"), "took over %zu jobs of "
+		    "stopped instances", r->element[1]->elements);
+	take_entries(r->element[1]);
+}
+
+/*
+ * Keep our own pending jobs fresh (XCLAIM to ourselves resets their idle
+ * time), then take over jobs idle longer than claim_idle_ms.
+ */
+static void
+on_claim_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct job *j;
+	const char **argv;
+	char *stream, idle[24], count[16];
+	size_t n = 0;
+	unsigned free_slots;
+
+	if (rd->draining || rconn_state(rd->rc) != RCONN_READY ||
+	    !rd->group_ready)
+		return;
+	stream = key_jobs();
+	if (rd->njobs > 0) {
+		argv = xcalloc(rd->njobs + 7, sizeof(*argv));
+		argv[n++] = "XCLAIM";
+		argv[n++] = stream;
+		argv[n++] = CONSUMER_GROUP;
+		argv[n++] = rd->consumer;
+		argv[n++] = "0";
+		TAILQ_FOREACH(j, &rd->jobs, entry)
+			if (j->state != JOB_FINISHED)
+				argv[n++] = j->entry_id;
+		argv[n++] = "JUSTID";
+		rconn_commandargv(rd->rc, 0, on_ignore, NULL, (int)n, argv,
+		    NULL);
+		free(argv);
+	}
+	if (rd->njobs < (unsigned)rd->conf.sync_concurrency) {
+		free_slots = (unsigned)rd->conf.sync_concurrency - rd->njobs;
+		if (free_slots > READ_BATCH_MAX)
+			free_slots = READ_BATCH_MAX;
+		snprintf(idle, sizeof(idle), "%llu",
+		    (unsigned long long)rd->conf.sync_claim_idle_ms);
+		snprintf(count, sizeof(count), "%u", free_slots);
+		rconn_command(rd->rc, 0, on_claimed, NULL,
+		    "XAUTOCLAIM %s %s %s %s 0-0 COUNT %s", stream,
+		    CONSUMER_GROUP, rd->consumer, idle, count);
+	}
+	free(stream);
+}
+
+/* The command connection is ready: create the group, start timers. */
+void
+queue_start(void)
+{
+	struct timeval tv = MS_TO_TV(rd->conf.sync_claim_idle_ms / 3);
+	char *stream = key_jobs();
+
+	if (rd->ev_read == NULL)
+		rd->ev_read = event_new(rd->base, -1, 0, on_kick, NULL);
+	if (rd->ev_claim == NULL) {
+		rd->ev_claim = event_new(rd->base, -1, EV_PERSIST,
+		    on_claim_timer, NULL);
+		evtimer_add(rd->ev_claim, &tv);
+	}
+	rconn_command(rd->rc, 0, on_group, NULL,
+	    "XGROUP CREATE %s %s 0 MKSTREAM", stream, CONSUMER_GROUP);
+	free(stream);
+}
+
+void
+queue_stop(void)
+{
+	if (rd->ev_claim != NULL)
+		event_free(rd->ev_claim);
+	if (rd->ev_read != NULL)
+		event_free(rd->ev_read);
+	rd->ev_claim = rd->ev_read = NULL;
+}

@@ -1,0 +1,601 @@
+/*
+ * The Clever requests of one job, all asynchronous (curl multi on the event
+ * loop).  A Library sync takes four requests whatever the number of
+ * sections: /me, /users/{id}, /users/{id}/sections (which lists each
+ * section's student ids) and /users/{id}/mystudents, sent at once.  With a
+ * section selection, students come per selected section instead, so that
+ * unselected sections' students are never fetched; where mystudents is
+ * refused (404) the sync falls back to the same per-section requests.
+ * District tokens page through lists by following "next" links.
+ *
+ * Each request takes a permit from the shared rate limit first, retries
+ * transient failures with exponential backoff and full jitter, and waits
+ * (without counting a try) when Clever answers 429.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "rosterd.h"
+#include "xmalloc.h"
+
+/* A paged list longer than this is treated as a Clever fault (loop). */
+#define SYNC_MAX_PAGES	10000
+
+enum sreq_kind {
+	SR_ME,
+	SR_TEACHER,
+	SR_SECTIONS,
+	SR_MYSTUDENTS,
+	SR_SECTION_STUDENTS,
+};
+
+static const char *const sreq_names[] = {
+	[SR_ME] = "me",
+	[SR_TEACHER] = "teacher",
+	[SR_SECTIONS] = "sections",
+	[SR_MYSTUDENTS] = "mystudents",
+	[SR_SECTION_STUDENTS] = "section students",
+};
+
+struct sreq {
+	TAILQ_ENTRY(sreq)	 entry;
+	struct sync		*sync;
+	enum sreq_kind		 kind;
+	char			*url;
+	int			 tries;		/* transient failures so far */
+	int			 pages;
+	struct http_req		*http;
+	struct event		*timer;		/* backoff or rate-limit wait */
+	int			 permit_pending;
+};
+TAILQ_HEAD(sreqq, sreq);
+
+struct sync {
+	struct job	*job;
+	struct sreqq	 reqs;		/* in flight or waiting */
+	json_object	*me;
+	json_object	*teacher;
+	json_object	**sections;	/* list pages, in order */
+	size_t		 nsections;
+	json_object	**students;	/* list pages */
+	size_t		 nstudents;
+	int		 students_per_section;	/* 1 wanted, 2 requested */
+	int		 failed;
+};
+
+static void	sreq_send(struct sreq *);
+static void	sreq_free(struct sreq *);
+static void	sync_maybe_done(struct sync *);
+
+static const char *
+api_root(void)
+{
+	static char root[1024];
+
+	snprintf(root, sizeof(root), "%s/%s", rd->conf.clever_api_base,
+	    rd->conf.clever_api_version);
+	return root;
+}
+
+/* District tokens page; Library tokens get everything in one response. */
+static int
+sync_pages(const struct sync *s)
+{
+	return strncmp(s->job->token_owner, "district:", 9) == 0;
+}
+
+static void
+sreq_add(struct sync *s, enum sreq_kind kind, const char *path,
+    const char *query)
+{
+	struct sreq *q = xcalloc(1, sizeof(*q));
+	char lim[32] = "";
+
+	q->sync = s;
+	q->kind = kind;
+	if (sync_pages(s) && kind != SR_ME && kind != SR_TEACHER)
+		snprintf(lim, sizeof(lim), "%slimit=%d", query ? "&" : "?",
+		    rd->conf.clever_page_size);
+	xasprintf(&q->url, "%s%s%s%s%s", api_root(), path,
+	    query ? "?" : "", query ? query : "", lim);
+	TAILQ_INSERT_TAIL(&s->reqs, q, entry);
+	sreq_send(q);
+}
+
+/* Clever ids are 24 hex digits; anything else must not reach a URL. */
+static int
+id_is_safe(const char *id)
+{
+	size_t n = strspn(id, "0123456789abcdefABCDEF"
+	    "ghijklmnopqrstuvwxyzGHIJKLMNOPQRSTUVWXYZ_-");
+
+	return n > 0 && id[n] == '\0' && n <= ROSTER_ID_MAX;
+}
+
+static void
+sync_fail(struct sync *s, enum fail_kind fk, const char *code,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void
+sync_fail(struct sync *s, enum fail_kind fk, const char *code,
+    const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (s->failed)
+		return;
+	s->failed = 1;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	/* job_failed frees the job and with it this sync */
+	job_failed(s->job, fk, code, msg);
+}
+
+static void
+on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	sreq_send(arg);
+}
+
+static void
+sreq_later(struct sreq *q, uint64_t ms)
+{
+	struct timeval tv = MS_TO_TV(ms);
+
+	if (q->timer == NULL)
+		q->timer = evtimer_new(rd->base, on_timer, q);
+	evtimer_add(q->timer, &tv);
+}
+
+static void	on_response(const struct http_response *, void *);
+
+static void
+on_permit(uint64_t wait_ms, const char *err, void *arg)
+{
+	struct sreq *q = arg;
+	struct sync *s = q->sync;
+
+	q->permit_pending = 0;
+	if (s == NULL) {
+		/* the sync ended while Redis answered: see sreq_free */
+		free(q->url);
+		free(q);
+		return;
+	}
+	if (err != NULL) {
+		sync_fail(s, FAIL_TRANSIENT, ERR_REDIS,
+		    "rate-limit permit failed: %s", err);
+		return;
+	}
+	if (wait_ms > 0) {
+		logf_debug(LF(.event = "rate_wait", .job = s->job->job_id,
+		    .teacher = s->job->teacher), "rate limit: waiting %llu ms",
+		    (unsigned long long)wait_ms);
+		sreq_later(q, wait_ms);
+		return;
+	}
+	s->job->requests++;
+	q->http = http_get(rd->http, q->url, s->job->token, on_response, q);
+}
+
+static void
+sreq_send(struct sreq *q)
+{
+	q->permit_pending = 1;
+	ratelimit_acquire(q->sync->job->token_owner, on_permit, q);
+}
+
+/*
+ * A permit request to Redis cannot be cancelled: a request waiting for one
+ * is detached from its sync and freed by on_permit when the answer comes.
+ */
+static void
+sreq_free(struct sreq *q)
+{
+	TAILQ_REMOVE(&q->sync->reqs, q, entry);
+	q->sync = NULL;
+	if (q->http != NULL)
+		http_cancel(q->http);
+	if (q->timer != NULL)
+		event_free(q->timer);
+	q->timer = NULL;
+	if (q->permit_pending)
+		return;
+	free(q->url);
+	free(q);
+}
+
+/* The uri of the "next" link of a list page, or NULL. */
+static const char *
+next_link(json_object *page)
+{
+	json_object *links, *l, *rel, *uri;
+	size_t i, n;
+
+	if (!json_object_object_get_ex(page, "links", &links) ||
+	    !json_object_is_type(links, json_type_array))
+		return NULL;
+	n = json_object_array_length(links);
+	for (i = 0; i < n; i++) {
+		l = json_object_array_get_idx(links, i);
+		if (json_object_object_get_ex(l, "rel", &rel) &&
+		    json_object_object_get_ex(l, "uri", &uri) &&
+		    strcmp(json_object_get_string(rel), "next") == 0)
+			return json_object_get_string(uri);
+	}
+	return NULL;
+}
+
+static size_t
+page_length(json_object *page)
+{
+	json_object *data;
+
+	if (!json_object_object_get_ex(page, "data", &data) ||
+	    !json_object_is_type(data, json_type_array))
+		return 0;
+	return json_object_array_length(data);
+}
+
+static void
+append_page(json_object ***pages, size_t *n, json_object *page)
+{
+	*pages = xreallocarray(*pages, *n + 1, sizeof(**pages));
+	(*pages)[(*n)++] = json_object_get(page);
+}
+
+/* Request one section's students (selection or mystudents fallback). */
+static void
+request_section_students(struct sync *s, const char *section)
+{
+	char *path;
+
+	if (!id_is_safe(section)) {
+		logf_warn(LF(.event = "bad_section_id", .job = s->job->job_id,
+		    .teacher = s->job->teacher), "skipping unsafe section id");
+		return;
+	}
+	xasprintf(&path, "/sections/%s/users", section);
+	sreq_add(s, SR_SECTION_STUDENTS, path, "role=student");
+	free(path);
+}
+
+/* 1 if section id is in the job's selection (SEL_LIST). */
+static int
+selected(const struct job *j, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < j->nsel; i++)
+		if (strcmp(j->sel[i], id) == 0)
+			return 1;
+	return 0;
+}
+
+/* All section pages are in: ask per section where that is the plan. */
+static void
+sections_complete(struct sync *s)
+{
+	json_object *data, *item, *sec, *id;
+	size_t p, i, n;
+
+	if (s->job->kind != JOB_SYNC)
+		return;
+	for (p = 0; p < s->nsections; p++) {
+		if (!json_object_object_get_ex(s->sections[p], "data", &data))
+			continue;
+		n = json_object_array_length(data);
+		for (i = 0; i < n; i++) {
+			item = json_object_array_get_idx(data, i);
+			if (!json_object_object_get_ex(item, "data", &sec) ||
+			    !json_object_object_get_ex(sec, "id", &id))
+				continue;
+			if (s->job->sel_mode == SEL_LIST &&
+			    !selected(s->job, json_object_get_string(id)))
+				continue;
+			request_section_students(s,
+			    json_object_get_string(id));
+		}
+	}
+}
+
+static int
+sections_in_flight(const struct sync *s)
+{
+	const struct sreq *q;
+
+	TAILQ_FOREACH(q, &s->reqs, entry)
+		if (q->kind == SR_SECTIONS)
+			return 1;
+	return 0;
+}
+
+/* A complete 200 JSON response: keep it and follow "next" if any. */
+static void
+sreq_ok(struct sreq *q, json_object *body)
+{
+	struct sync *s = q->sync;
+	const char *next;
+	char *url;
+
+	if (!json_object_is_type(body, json_type_object)) {
+		sync_fail(s, FAIL_PERMANENT, ERR_BAD_RESPONSE,
+		    "Clever %s response is not a JSON object",
+		    sreq_names[q->kind]);
+		return;
+	}
+	switch (q->kind) {
+	case SR_ME:
+		s->me = json_object_get(body);
+		break;
+	case SR_TEACHER:
+		s->teacher = json_object_get(body);
+		break;
+	case SR_SECTIONS:
+		append_page(&s->sections, &s->nsections, body);
+		break;
+	case SR_MYSTUDENTS:
+	case SR_SECTION_STUDENTS:
+		append_page(&s->students, &s->nstudents, body);
+		break;
+	}
+	/* Follow "next" unless the page is empty (Clever's trailing page). */
+	next = (q->kind == SR_ME || q->kind == SR_TEACHER) ? NULL :
+	    next_link(body);
+	if (next != NULL && page_length(body) > 0) {
+		if (++q->pages >= SYNC_MAX_PAGES || next[0] != '/') {
+			sync_fail(s, FAIL_PERMANENT, ERR_BAD_RESPONSE,
+			    "Clever %s list: bad or endless next links",
+			    sreq_names[q->kind]);
+			return;
+		}
+		xasprintf(&url, "%s%s", rd->conf.clever_api_base, next);
+		free(q->url);
+		q->url = url;
+		q->tries = 0;
+		sreq_send(q);
+		return;
+	}
+	sreq_free(q);
+	sync_maybe_done(s);
+}
+
+/* Retry a transient failure of one request, or give up on the job. */
+static void
+sreq_transient(struct sreq *q, const char *code, const char *what)
+{
+	struct sync *s = q->sync;
+	uint64_t ms;
+
+	if (q->tries++ < rd->conf.clever_request_retries) {
+		ms = backoff_ms(q->tries, rd->conf.clever_retry_base_ms,
+		    rd->conf.clever_retry_max_ms);
+		logf_info(LF(.event = "request_retry", .job = s->job->job_id,
+		    .teacher = s->job->teacher), "Clever %s request: %s; "
+		    "retry %d in %llu ms", sreq_names[q->kind], what, q->tries,
+		    (unsigned long long)ms);
+		sreq_later(q, ms);
+		return;
+	}
+	sync_fail(s, FAIL_TRANSIENT, code, "Clever %s request: %s (after %d "
+	    "tries)", sreq_names[q->kind], what, q->tries);
+}
+
+static void
+on_response(const struct http_response *res, void *arg)
+{
+	struct sreq *q = arg;
+	struct sync *s = q->sync;
+	char what[256];
+
+	q->http = NULL;
+	if (res->outcome == HTTP_OK)
+		ratelimit_observe(s->job->token_owner, &res->rl,
+		    res->status == 429);
+	switch (res->outcome) {
+	case HTTP_OK:
+		break;
+	case HTTP_ERR_TOO_LARGE:
+		sync_fail(s, FAIL_PERMANENT, ERR_TOO_LARGE, "Clever %s "
+		    "response is larger than max_body_bytes (%llu)",
+		    sreq_names[q->kind],
+		    (unsigned long long)rd->conf.clever_max_body);
+		return;
+	default:
+		sreq_transient(q, ERR_UNAVAILABLE, res->error ? res->error :
+		    "transfer failed");
+		return;
+	}
+
+	switch (res->status) {
+	case 200:
+		if (res->json == NULL) {
+			snprintf(what, sizeof(what), "response is not valid "
+			    "JSON (%s)", res->json_error ? res->json_error :
+			    "empty");
+			sreq_transient(q, ERR_BAD_RESPONSE, what);
+			return;
+		}
+		sreq_ok(q, res->json);
+		return;
+	case 429:
+		logf_info(LF(.event = "rate_limited", .job = s->job->job_id,
+		    .teacher = s->job->teacher), "Clever answered 429 to the %s "
+		    "request; waiting for the window", sreq_names[q->kind]);
+		sreq_send(q);	/* the permit now waits for the reset */
+		return;
+	case 401:
+		sync_fail(s, FAIL_PERMANENT, ERR_REAUTHORIZE, "Clever refused "
+		    "the token (401): the teacher must authorize the app again");
+		return;
+	case 404:
+		if (q->kind == SR_MYSTUDENTS) {
+			/* refused for this token: ask per section instead */
+			sreq_free(q);
+			s->students_per_section = 1;
+			sync_maybe_done(s);
+			return;
+		}
+		sync_fail(s, FAIL_PERMANENT, ERR_NOT_SHARED, "Clever answered "
+		    "404 to the %s request: not shared with the app, deleted, "
+		    "or the wrong kind of token", sreq_names[q->kind]);
+		return;
+	case 500:
+	case 502:
+	case 503:
+	case 504:
+		snprintf(what, sizeof(what), "HTTP %ld", res->status);
+		sreq_transient(q, ERR_UNAVAILABLE, what);
+		return;
+	default:
+		sync_fail(s, FAIL_PERMANENT, ERR_BAD_REQUEST, "Clever answered "
+		    "HTTP %ld to the %s request", res->status,
+		    sreq_names[q->kind]);
+		return;
+	}
+}
+
+static const char *
+obj_str(json_object *o, const char *key)
+{
+	json_object *v;
+
+	if (o == NULL || !json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+/* Check /me against the job; fills authorized_by and district. */
+static int
+check_me(struct sync *s, const char **auth, const char **district)
+{
+	json_object *data = NULL;
+	const char *id, *type;
+
+	if (!json_object_object_get_ex(s->me, "data", &data) ||
+	    (id = obj_str(data, "id")) == NULL ||
+	    (type = obj_str(data, "type")) == NULL) {
+		sync_fail(s, FAIL_PERMANENT, ERR_BAD_RESPONSE,
+		    "Clever /me response lacks data.id or data.type");
+		return -1;
+	}
+	*district = obj_str(data, "district");
+	*auth = obj_str(data, "authorized_by");
+	if (*auth == NULL)
+		*auth = strcmp(type, "district") == 0 ? "district" : "teacher";
+	if (strcmp(type, "district") != 0 && strcmp(id, s->job->teacher) != 0) {
+		sync_fail(s, FAIL_PERMANENT, ERR_TOKEN_MISMATCH, "the token "
+		    "stored for this teacher belongs to another Clever user");
+		return -1;
+	}
+	return 0;
+}
+
+/* Everything is in: build the roster and hand it to the job. */
+static void
+sync_build(struct sync *s)
+{
+	struct job *j = s->job;
+	enum roster_fieldset fs = strcmp(rd->conf.sync_fields, "district") == 0
+	    ? ROSTER_FIELDS_DISTRICT : ROSTER_FIELDS_LIBRARY;
+	const char *auth, *district;
+	struct roster *r;
+	char err[256];
+	size_t i;
+
+	if (check_me(s, &auth, &district) == -1)
+		return;
+	r = roster_new(fs);
+	roster_set_auth(r, auth, district);
+	if (roster_set_teacher(r, s->teacher, err, sizeof(err)) == -1)
+		goto bad;
+	for (i = 0; i < s->nsections; i++)
+		if (roster_add_sections(r, s->sections[i], err,
+		    sizeof(err)) == -1)
+			goto bad;
+	if (j->sel_mode != SEL_ALL)
+		roster_select_sections(r, (const char *const *)j->sel,
+		    j->sel_mode == SEL_NONE ? 0 : j->nsel);
+	for (i = 0; i < s->nstudents; i++)
+		if (roster_add_students(r, s->students[i], err,
+		    sizeof(err)) == -1)
+			goto bad;
+	if (roster_finish(r, j->kind == JOB_DISCOVER ?
+	    ROSTER_FINISH_SECTIONS_ONLY : 0, err, sizeof(err)) == -1)
+		goto bad;
+	s->failed = 1;	/* done: nothing more may be reported */
+	job_fetched(j, r);
+	return;
+bad:
+	roster_free(r);
+	sync_fail(s, FAIL_PERMANENT, ERR_BAD_RESPONSE, "Clever data "
+	    "rejected: %s", err);
+}
+
+/*
+ * After each completed request: once the section list is in, ask for the
+ * per-section students if that is the plan; once nothing is left, build.
+ */
+static void
+sync_maybe_done(struct sync *s)
+{
+	if (s->failed)
+		return;
+	if (s->students_per_section == 1 && !sections_in_flight(s)) {
+		s->students_per_section = 2;
+		sections_complete(s);
+	}
+	if (TAILQ_EMPTY(&s->reqs))
+		sync_build(s);
+}
+
+struct sync *
+sync_start(struct job *j)
+{
+	struct sync *s = xcalloc(1, sizeof(*s));
+	char *path;
+
+	s->job = j;
+	TAILQ_INIT(&s->reqs);
+	j->sync = s;
+	sreq_add(s, SR_ME, "/me", NULL);
+	xasprintf(&path, "/users/%s", j->teacher);
+	sreq_add(s, SR_TEACHER, path, NULL);
+	free(path);
+	xasprintf(&path, "/users/%s/sections", j->teacher);
+	sreq_add(s, SR_SECTIONS, path, NULL);
+	free(path);
+	if (j->kind == JOB_SYNC && j->sel_mode == SEL_ALL) {
+		xasprintf(&path, "/users/%s/mystudents", j->teacher);
+		sreq_add(s, SR_MYSTUDENTS, path, NULL);
+		free(path);
+	} else if (j->kind == JOB_SYNC && j->sel_mode == SEL_LIST)
+		s->students_per_section = 1;	/* once sections are known */
+	return s;
+}
+
+void
+sync_free(struct sync *s)
+{
+	size_t i;
+
+	if (s == NULL)
+		return;
+	while (!TAILQ_EMPTY(&s->reqs))
+		sreq_free(TAILQ_FIRST(&s->reqs));
+	json_object_put(s->me);
+	json_object_put(s->teacher);
+	for (i = 0; i < s->nsections; i++)
+		json_object_put(s->sections[i]);
+	for (i = 0; i < s->nstudents; i++)
+		json_object_put(s->students[i]);
+	free(s->sections);
+	free(s->students);
+	free(s);
+}

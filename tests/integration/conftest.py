@@ -1,0 +1,320 @@
+"""Integration harness: real redis-server, the Clever sandbox and the real
+rosterd binary, each started per test on free loopback ports in a temp dir.
+
+Nothing here sleeps to synchronise: processes are awaited through the lines
+they print (redis "Ready to accept connections", the sandbox "ready" line,
+rosterd's structured log events) and jobs through rosterd's published
+status changes.
+"""
+import json
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.request
+
+import pytest
+import redis as redislib
+
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.environ.get("BUILD_DIR", os.path.join(TOP, "build"))
+ROSTERD = os.path.join(BUILD, "daemon", "rosterd")
+ROSTERCTL = os.path.join(BUILD, "daemon", "rosterctl")
+SANDBOX = os.environ.get("CLEVER_SANDBOX",
+                         os.path.join(BUILD, "tests", "sandbox", "clever-sandbox"))
+WRAP = shlex.split(os.environ.get("ROSTERD_WRAP", ""))
+# valgrind makes everything slower
+SLOW = 10 if WRAP else 1
+TERMINAL = ("done", "failed", "dead", "held")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Proc:
+    """A child process whose output lines are collected by a thread, so
+    that tests can wait for a line (an event) instead of sleeping."""
+
+    def __init__(self, argv, name, stdout_is_log=False, **kw):
+        self.name = name
+        self.lines = []
+        self.cond = threading.Condition()
+        self.p = subprocess.Popen(argv, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True,
+                                  errors="replace", **kw)
+        self.t = threading.Thread(target=self._pump, daemon=True)
+        self.t.start()
+
+    def _pump(self):
+        for line in self.p.stdout:
+            with self.cond:
+                self.lines.append(line.rstrip("\n"))
+                self.cond.notify_all()
+        with self.cond:
+            self.cond.notify_all()
+
+    def wait_line(self, pattern, timeout=10, start=0):
+        """Wait for a line matching pattern at or after index start;
+        return (index, match)."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout * SLOW
+        with self.cond:
+            i = start
+            while True:
+                while i < len(self.lines):
+                    m = rx.search(self.lines[i])
+                    if m:
+                        return i, m
+                    i += 1
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.p.poll() is not None and
+                                 i >= len(self.lines)):
+                    raise AssertionError(
+                        "%s: no line matching %r; output:\n%s" %
+                        (self.name, pattern, "\n".join(self.lines[-40:])))
+                self.cond.wait(left)
+
+    def mark(self):
+        with self.cond:
+            return len(self.lines)
+
+    def text(self):
+        with self.cond:
+            return "\n".join(self.lines)
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+            try:
+                self.p.wait(timeout * SLOW)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        self.t.join(5)
+        return self.p.returncode
+
+
+class Redis:
+    def __init__(self, tmp, extra=()):
+        self.port = free_port()
+        self.dir = tmp
+        argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                "--save", "", "--appendonly", "no", "--dir", tmp] + list(extra)
+        self.argv = argv
+        self.start()
+
+    def start(self):
+        self.proc = Proc(self.argv, "redis")
+        self.proc.wait_line(r"Ready to accept connections")
+        self.client = redislib.Redis(host="127.0.0.1", port=self.port,
+                                     decode_responses=True)
+
+    def stop(self):
+        self.proc.stop()
+
+
+class Sandbox:
+    def __init__(self, *args):
+        argv = [SANDBOX, "--listen", "127.0.0.1:0", "--control", "127.0.0.1:0"]
+        argv += [str(a) for a in args]
+        self.proc = Proc(argv, "sandbox")
+        _, m = self.proc.wait_line(r"^ready api=(\S+) control=(\S+)")
+        self.api, self.control = m.group(1), m.group(2)
+
+    def get(self, path):
+        with urllib.request.urlopen(self.control + path, timeout=10) as r:
+            return json.loads(r.read())
+
+    def post(self, path, obj=None):
+        req = urllib.request.Request(self.control + path,
+                                     data=json.dumps(obj or {}).encode(),
+                                     headers={"Content-Type": "application/json"},
+                                     method="POST")
+        with urllib.request.urlopen(req, timeout=10) as r:
+            body = r.read()
+            return json.loads(body) if body else None
+
+    def mutate(self, **op):
+        return self.post("/mutate", op)
+
+    def teachers(self):
+        return self.get("/teachers")
+
+    def stop(self):
+        self.proc.stop()
+
+
+class Rosterd:
+    def __init__(self, tmp, redis, sandbox, name="rosterd", **conf):
+        self.conf_path = os.path.join(tmp, name + ".conf")
+        sections = {
+            "redis": {"host": "127.0.0.1", "port": redis.port,
+                      "command_timeout_ms": 5000 * SLOW},
+            "clever": {"api_base": sandbox.api if sandbox else "http://127.0.0.1:9",
+                       "retry_base_ms": 20, "retry_max_ms": 200,
+                       "request_timeout_ms": 10000 * SLOW},
+            "sync": {"retry_base_ms": 50, "retry_max_ms": 500,
+                     "concurrency": 16},
+            "daemon": {"consumer": name, "stop_timeout_ms": 5000 * SLOW},
+            "log": {"level": "debug", "target": "stderr"},
+        }
+        for k, v in conf.items():
+            sec, key = k.split("__", 1)
+            sections.setdefault(sec, {})[key] = v
+        with open(self.conf_path, "w") as f:
+            for sec, kv in sections.items():
+                f.write("[%s]\n" % sec)
+                for k, v in kv.items():
+                    f.write("%s = %s\n" % (k, v))
+        self.proc = Proc(WRAP + [ROSTERD, "-c", self.conf_path], name)
+        self.proc.wait_line(r"event=redis_ready")
+
+    def stop(self, sig=signal.SIGTERM):
+        rc = self.proc.stop(sig)
+        return rc
+
+
+class Env:
+    """One test's world: Redis, the sandbox, rosterd instances."""
+
+    def __init__(self, tmp):
+        self.tmp = tmp
+        self.redis = None
+        self.sandbox = None
+        self.daemons = []
+
+    @property
+    def r(self):
+        return self.redis.client
+
+    def start_sandbox(self, *args):
+        if self.sandbox:
+            self.sandbox.stop()
+        self.sandbox = Sandbox(*args)
+        return self.sandbox
+
+    def start_rosterd(self, name="rosterd", **conf):
+        d = Rosterd(self.tmp, self.redis, self.sandbox,
+                    name="%s%d" % (name, len(self.daemons)), **conf)
+        self.daemons.append(d)
+        return d
+
+    # ---- the app side of the contract ----
+    def store_token(self, teacher, token, ttl=3600):
+        self.r.set("rosterd:token:" + teacher, token, ex=ttl)
+
+    def store_district_token(self, district, token):
+        self.r.set("rosterd:district_token:" + district, token)
+
+    def enqueue(self, teacher, kind="sync", **fields):
+        f = {"teacher": teacher, "kind": kind}
+        f.update({k: str(v) for k, v in fields.items()})
+        return self.r.xadd("rosterd:jobs", f)
+
+    def wait_jobs(self, pubsub, job_ids, timeout=20):
+        """Wait for a terminal state of each job, from published events."""
+        want = set(job_ids)
+        got = {}
+        deadline = time.monotonic() + timeout * SLOW
+        # a job may have finished before we looked: check the status first
+        for j in list(want):
+            st = self.r.hgetall("rosterd:job:" + j)
+            if st.get("state") in TERMINAL:
+                got[j] = st
+                want.discard(j)
+        while want:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("jobs not finished: %s; statuses: %s" % (
+                    want, {j: self.r.hgetall("rosterd:job:" + j) for j in want}))
+            m = pubsub.get_message(timeout=min(left, 1.0))
+            if m is None or m["type"] != "message":
+                # re-check statuses (an event may precede our subscription)
+                for j in list(want):
+                    st = self.r.hgetall("rosterd:job:" + j)
+                    if st.get("state") in TERMINAL:
+                        got[j] = st
+                        want.discard(j)
+                continue
+            ev = json.loads(m["data"])
+            if ev.get("job") in want and ev.get("state") in TERMINAL:
+                want.discard(ev["job"])
+                got[ev["job"]] = self.r.hgetall("rosterd:job:" + ev["job"])
+        return got
+
+    def subscribe(self):
+        ps = self.r.pubsub(ignore_subscribe_messages=True)
+        ps.subscribe("rosterd:events")
+        # wait for the subscription to be confirmed
+        ps.get_message(timeout=1)
+        return ps
+
+    def run(self, teacher, kind="sync", timeout=20, **fields):
+        """Enqueue one job and wait for its terminal status."""
+        ps = self.subscribe()
+        try:
+            jid = self.enqueue(teacher, kind, **fields)
+            return jid, self.wait_jobs(ps, [jid], timeout)[jid]
+        finally:
+            ps.close()
+
+    def diffs(self, teacher=None):
+        out = []
+        for eid, f in self.r.xrange("rosterd:diffs"):
+            if teacher is None or f["teacher"] == teacher:
+                f = dict(f)
+                f["id"] = eid
+                f["diff"] = json.loads(f["diff"])
+                out.append(f)
+        return out
+
+    def snapshot(self, teacher):
+        h = self.r.hgetall("rosterd:snapshot:{%s}" % teacher)
+        return h
+
+    def close(self):
+        rcs = []
+        for d in self.daemons:
+            rcs.append((d, d.stop()))
+        if self.sandbox:
+            self.sandbox.stop()
+        if self.redis:
+            self.redis.stop()
+        return rcs
+
+
+@pytest.fixture
+def env():
+    with tempfile.TemporaryDirectory(prefix="rosterd-it-") as tmp:
+        e = Env(tmp)
+        e.redis = Redis(tmp)
+        try:
+            yield e
+        finally:
+            rcs = e.close()
+        for d, rc in rcs:
+            # a clean exit; under valgrind also "no leaks, no errors"
+            assert rc == 0, "%s exited %s:\n%s" % (
+                d.proc.name, rc, d.proc.text()[-4000:])
+
+
+def teacher_with_sections(sbx, min_sections=2):
+    for t in sbx.teachers():
+        if len(t["sections"]) >= min_sections:
+            return t
+    raise AssertionError("sandbox has no teacher with %d sections" % min_sections)
+
+
+def rosterctl(*args, input=None):
+    return subprocess.run([ROSTERCTL] + [str(a) for a in args], input=input,
+                          capture_output=True, text=True, timeout=60)
