@@ -425,6 +425,8 @@ gen_coteachers(struct genctx *g, size_t ndistricts)
 			if (w->districts.v[di] == s->district)
 				break;
 		tv = &g->teachers[di];
+		if (tv->n == 0)
+			continue;
 		co = tv->v[rng_below(g->r, (uint32_t)tv->n)];
 		if (ptrv_has(&s->teachers, co))
 			continue;
@@ -495,6 +497,16 @@ generate(struct world *w, const struct gen_opts *go)
 		g.pools = pools + (i % nd) * 4;
 		gen_teacher_sections(&g, t, kinds[i]);
 		g.pools = pools;
+	}
+	/* Co-teachers come from teachers who teach: "no sections" stays so. */
+	for (i = 0; i < nd; i++) {
+		struct ptrv	*tv = &g.teachers[i];
+		size_t		 j, k;
+
+		for (j = k = 0; j < tv->n; j++)
+			if (((struct user *)tv->v[j])->sections.n > 0)
+				tv->v[k++] = tv->v[j];
+		tv->n = k;
 	}
 	gen_coteachers(&g, (size_t)nd);
 	sort_all(w);
