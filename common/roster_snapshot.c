@@ -1,0 +1,327 @@
+/*
+ * Canonical snapshots: the whole roster as one JSON document with a fixed
+ * key order (insertion order, which json-c preserves), records sorted by id
+ * and extras with sorted keys, so that a roster has exactly one
+ * serialization.  Format: doc/roster-format.md.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "roster_int.h"
+#include "xmalloc.h"
+
+#define SNAPSHOT_TO_STRING	\
+	(JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+
+static json_object *
+optstr_json(const char *s)
+{
+	return s == NULL ? NULL : json_object_new_string(s);
+}
+
+static json_object *
+idlist_json(char *const *list, size_t n)
+{
+	json_object	*a;
+	size_t		 i;
+
+	a = json_object_new_array_ext((int)n);
+	for (i = 0; i < n; i++)
+		json_object_array_add(a, json_object_new_string(list[i]));
+	return a;
+}
+
+static json_object *
+section_json(const struct roster_section *s)
+{
+	json_object	*o;
+
+	o = roster_record_to_json(&roster_section_kind, s);
+	json_object_object_add(o, "students", idlist_json(s->students,
+	    s->nstudents));
+	return o;
+}
+
+static json_object *
+snapshot_json(const struct roster *r)
+{
+	json_object	*o, *a;
+	size_t		 i;
+
+	o = json_object_new_object();
+	json_object_object_add(o, "format", json_object_new_int(ROSTER_FORMAT));
+	json_object_object_add(o, "version",
+	    json_object_new_int64((int64_t)r->version));
+	json_object_object_add(o, "fields",
+	    json_object_new_string(roster_fieldset_name(r->fields)));
+	json_object_object_add(o, "authorized_by", optstr_json(r->authorized_by));
+	json_object_object_add(o, "district", optstr_json(r->district));
+	json_object_object_add(o, "teacher", r->teacher.id == NULL ? NULL :
+	    roster_record_to_json(&roster_user_kind, &r->teacher));
+	a = json_object_new_array_ext((int)r->nsections);
+	for (i = 0; i < r->nsections; i++)
+		json_object_array_add(a, section_json(&r->sections[i]));
+	json_object_object_add(o, "sections", a);
+	a = json_object_new_array_ext((int)r->nstudents);
+	for (i = 0; i < r->nstudents; i++) {
+		json_object_array_add(a, roster_record_to_json(
+		    &roster_user_kind, &r->students[i]));
+	}
+	json_object_object_add(o, "students", a);
+	return o;
+}
+
+char *
+roster_snapshot(const struct roster *r, size_t *lenp)
+{
+	json_object	*o;
+	const char	*s;
+	size_t		 len;
+	char		*out;
+
+	o = snapshot_json(r);
+	s = json_object_to_json_string_length(o, SNAPSHOT_TO_STRING, &len);
+	out = xmalloc(len + 1);
+	memcpy(out, s, len + 1);
+	json_object_put(o);
+	if (lenp != NULL)
+		*lenp = len;
+	return out;
+}
+
+/* Parse exactly one JSON document filling [json, json + len). */
+static int
+parse_document(const char *json, size_t len, json_object **out, char *err,
+    size_t errlen)
+{
+	struct json_tokener	*tok;
+	json_object		*o;
+	enum json_tokener_error	 jerr;
+	size_t			 end;
+
+	if (len > INT32_MAX) {
+		roster_seterr(err, errlen, "snapshot too large");
+		return -1;
+	}
+	tok = json_tokener_new();
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	o = json_tokener_parse_ex(tok, json, (int)len);
+	jerr = json_tokener_get_error(tok);
+	end = json_tokener_get_parse_end(tok);
+	if (jerr == json_tokener_continue) {
+		/* A NUL ends a document that could still go on ("nul"). */
+		o = json_tokener_parse_ex(tok, "", 1);
+		jerr = json_tokener_get_error(tok);
+		end = len;
+	}
+	json_tokener_free(tok);
+	if (jerr == json_tokener_continue || jerr == json_tokener_error_parse_eof) {
+		roster_seterr(err, errlen, "snapshot: truncated JSON");
+		return -1;
+	}
+	if (jerr != json_tokener_success) {
+		roster_seterr(err, errlen, "snapshot: invalid JSON at byte %zu:"
+		    " %s", end, json_tokener_error_desc(jerr));
+		return -1;
+	}
+	while (end < len && strchr(" \t\r\n", json[end]) != NULL &&
+	    json[end] != '\0')
+		end++;
+	if (end != len) {
+		json_object_put(o);
+		roster_seterr(err, errlen, "snapshot: trailing data at byte %zu",
+		    end);
+		return -1;
+	}
+	*out = o;
+	return 0;
+}
+
+static json_object *
+member(json_object *o, const char *key)
+{
+	json_object	*v = NULL;
+
+	json_object_object_get_ex(o, key, &v);
+	return v;
+}
+
+/* A nullable string member into *out. */
+static int
+load_optstr(json_object *o, const char *key, char **out, char *err,
+    size_t errlen)
+{
+	json_object	*v = member(o, key);
+	size_t		 len;
+
+	if (v == NULL)
+		return 0;
+	len = (size_t)json_object_get_string_len(v);
+	if (!json_object_is_type(v, json_type_string) ||
+	    len > ROSTER_STR_MAX || strlen(json_object_get_string(v)) != len) {
+		roster_seterr(err, errlen, "snapshot: \"%s\": expected a string "
+		    "or null", key);
+		return -1;
+	}
+	*out = xstrndup(json_object_get_string(v), len);
+	return 0;
+}
+
+static int
+load_header(struct roster *r, json_object *o, char *err, size_t errlen)
+{
+	json_object	*v;
+	const char	*f;
+
+	v = member(o, "format");
+	if (!json_object_is_type(v, json_type_int) ||
+	    json_object_get_int64(v) != ROSTER_FORMAT) {
+		roster_seterr(err, errlen, "snapshot: \"format\" is not %d",
+		    ROSTER_FORMAT);
+		return -1;
+	}
+	v = member(o, "version");
+	if (!json_object_is_type(v, json_type_int) ||
+	    json_object_get_int64(v) < 0) {
+		roster_seterr(err, errlen, "snapshot: \"version\" is not a "
+		    "non-negative integer");
+		return -1;
+	}
+	r->version = (uint64_t)json_object_get_int64(v);
+	v = member(o, "fields");
+	f = json_object_is_type(v, json_type_string) ?
+	    json_object_get_string(v) : "";
+	if (strcmp(f, "library") == 0)
+		r->fields = ROSTER_FIELDS_LIBRARY;
+	else if (strcmp(f, "district") == 0)
+		r->fields = ROSTER_FIELDS_DISTRICT;
+	else {
+		roster_seterr(err, errlen, "snapshot: \"fields\" is not "
+		    "\"library\" or \"district\"");
+		return -1;
+	}
+	return load_optstr(o, "authorized_by", &r->authorized_by, err,
+	    errlen) == -1 ? -1 :
+	    load_optstr(o, "district", &r->district, err, errlen);
+}
+
+static int
+load_teacher(struct roster *r, json_object *o, char *err, size_t errlen)
+{
+	json_object	*v = member(o, "teacher");
+
+	if (v == NULL)
+		return 0;
+	if (roster_record_from_json(&roster_user_kind, &r->teacher, v,
+	    r->fields == ROSTER_FIELDS_DISTRICT, err, errlen) == -1) {
+		roster_user_clear(&r->teacher);
+		return -1;
+	}
+	return 0;
+}
+
+static json_object *
+array_member(json_object *o, const char *key, char *err, size_t errlen)
+{
+	json_object	*a = member(o, key);
+
+	if (!json_object_is_type(a, json_type_array)) {
+		roster_seterr(err, errlen, "snapshot: \"%s\": expected an "
+		    "array, got %s", key, roster_json_type_name(a));
+		return NULL;
+	}
+	return a;
+}
+
+/* A section's "students": ids; order is checked by roster_validate. */
+static int
+load_enrollments(struct roster_section *s, json_object *o, char *err,
+    size_t errlen)
+{
+	static const struct field_desc fd = { "students", FT_IDLIST,
+	    offsetof(struct roster_section, students),
+	    offsetof(struct roster_section, nstudents), ROSTER_ID_MAX, NULL };
+	char	why[256];
+
+	if (roster_field_from_json(s, &fd, member(o, "students"), 0, why,
+	    sizeof(why)) == -1) {
+		roster_seterr(err, errlen, "section %s: %s", s->id, why);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+load_sections(struct roster *r, json_object *o, char *err, size_t errlen)
+{
+	struct roster_section	*s;
+	json_object		*a, *v;
+	size_t			 i, n;
+
+	if ((a = array_member(o, "sections", err, errlen)) == NULL)
+		return -1;
+	n = json_object_array_length(a);
+	r->sections = xcalloc(n + 1, sizeof(*r->sections));
+	r->sections_cap = n + 1;
+	for (i = 0; i < n; i++) {
+		s = &r->sections[r->nsections++];
+		v = json_object_array_get_idx(a, i);
+		if (roster_record_from_json(&roster_section_kind, s, v,
+		    r->fields == ROSTER_FIELDS_DISTRICT, err, errlen) == -1 ||
+		    load_enrollments(s, v, err, errlen) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+load_students(struct roster *r, json_object *o, char *err, size_t errlen)
+{
+	json_object	*a;
+	size_t		 i, n;
+
+	if ((a = array_member(o, "students", err, errlen)) == NULL)
+		return -1;
+	n = json_object_array_length(a);
+	r->students = xcalloc(n + 1, sizeof(*r->students));
+	r->students_cap = n + 1;
+	for (i = 0; i < n; i++) {
+		if (roster_record_from_json(&roster_user_kind,
+		    &r->students[r->nstudents++], json_object_array_get_idx(a,
+		    i), r->fields == ROSTER_FIELDS_DISTRICT, err, errlen) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+struct roster *
+roster_from_snapshot(const char *json, size_t len, char *err, size_t errlen)
+{
+	struct roster	*r;
+	json_object	*o;
+	char		 why[256];
+
+	if (parse_document(json, len, &o, err, errlen) == -1)
+		return NULL;
+	r = roster_new(ROSTER_FIELDS_LIBRARY);
+	if (!json_object_is_type(o, json_type_object)) {
+		roster_seterr(err, errlen, "snapshot: expected an object, got "
+		    "%s", roster_json_type_name(o));
+		goto fail;
+	}
+	if (load_header(r, o, err, errlen) == -1 ||
+	    load_teacher(r, o, err, errlen) == -1 ||
+	    load_sections(r, o, err, errlen) == -1 ||
+	    load_students(r, o, err, errlen) == -1)
+		goto fail;
+	if (roster_validate(r, why, sizeof(why)) == -1) {
+		roster_seterr(err, errlen, "snapshot: %s", why);
+		goto fail;
+	}
+	json_object_put(o);
+	return r;
+fail:
+	json_object_put(o);
+	roster_free(r);
+	return NULL;
+}
