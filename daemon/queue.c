@@ -213,11 +213,14 @@ on_read(struct rconn *c, redisReply *r, const char *err, void *arg)
 	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
 		const char *why = err ? err : r->str;
 
-		if (r != NULL && strncmp(r->str, "NOGROUP", 7) == 0)
-			rd->group_ready = 0;
 		logf_warn(LF(.event = "read_failed"), "reading jobs failed: %s",
 		    why);
-		return;	/* the connection state callback restarts reading */
+		if (r != NULL && strncmp(r->str, "NOGROUP", 7) == 0) {
+			/* Redis lost its data (restart): create it again */
+			rd->group_ready = 0;
+			queue_create_group();
+		}
+		return;	/* otherwise the state callback restarts reading */
 	}
 	if (r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
 		stream = r->element[0];
@@ -366,7 +369,6 @@ void
 queue_start(void)
 {
 	struct timeval tv = MS_TO_TV(rd->conf.sync_claim_idle_ms / 3);
-	char *stream = key_jobs();
 
 	if (rd->ev_read == NULL)
 		rd->ev_read = event_new(rd->base, -1, 0, on_kick, NULL);
@@ -375,6 +377,14 @@ queue_start(void)
 		    on_claim_timer, NULL);
 		evtimer_add(rd->ev_claim, &tv);
 	}
+	queue_create_group();
+}
+
+void
+queue_create_group(void)
+{
+	char *stream = key_jobs();
+
 	rconn_command(rd->rc, 0, on_group, NULL,
 	    "XGROUP CREATE %s %s 0 MKSTREAM", stream, CONSUMER_GROUP);
 	free(stream);

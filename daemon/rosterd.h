@@ -192,6 +192,7 @@ void		 store_free(void);
 
 /* queue.c */
 void		 queue_start(void);
+void		 queue_create_group(void);
 void		 queue_kick(void);
 void		 queue_stop(void);
 /* Parse one stream entry into a new job; NULL + err on a bad job. */

@@ -1,0 +1,158 @@
+"""rosterd as ops see it: several instances, rate limits, signals, Redis
+restarts."""
+import signal
+
+from conftest import teacher_with_sections, rosterctl
+
+
+def sync_intervals(env, statuses):
+    """(teacher, started_ms, finished_ms) of the jobs that really synced."""
+    out = []
+    for s in statuses.values():
+        if s.get("result") in ("changed", "no changes"):
+            out.append((s["teacher"], int(s["started_ms"]), int(s["finished_ms"])))
+    return out
+
+
+def test_two_instances_share_work_and_never_overlap(env):
+    sbx = env.start_sandbox("--teachers", 12, "--seed", 4, "--latency-ms", 5)
+    ts = sbx.teachers()
+    for t in ts:
+        env.store_token(t["id"], t["token"])
+    a = env.start_rosterd(sync__concurrency=4)
+    b = env.start_rosterd(sync__concurrency=4)
+    ps = env.subscribe()
+    jobs = []
+    for round_ in range(3):
+        for t in ts:
+            jobs.append(env.enqueue(t["id"]))
+        # a change between rounds, so later syncs write diffs too
+        sbx.mutate(op="rename_user", user=ts[round_]["id"], first="R%d" % round_)
+    res = env.wait_jobs(ps, jobs, timeout=60)
+    assert all(s["state"] == "done" for s in res.values()), res
+    # both instances worked
+    consumers = {s.get("consumer") for s in res.values() if s.get("consumer")}
+    assert len(consumers) == 2, consumers
+    # per teacher, the real syncs never overlapped in time
+    by_teacher = {}
+    for t, s, f in sync_intervals(env, res):
+        by_teacher.setdefault(t, []).append((s, f))
+    for t, iv in by_teacher.items():
+        iv.sort()
+        for (s1, f1), (s2, f2) in zip(iv, iv[1:]):
+            assert f1 <= s2, (t, iv)
+    # and each teacher's diffs form one unbroken chain of versions
+    for t in ts:
+        chain = [(int(d["base_version"]), int(d["version"])) for d in env.diffs(t["id"])]
+        assert chain == [(i, i + 1) for i in range(len(chain))], (t["id"], chain)
+        if chain:
+            assert env.snapshot(t["id"])["version"] == str(chain[-1][1])
+
+
+def test_rate_limit_is_shared_and_never_fails_a_job(env):
+    # Clever allows 6 requests per 2 s window for the district token;
+    # rosterd starts from its own default and must follow the headers.
+    sbx = env.start_sandbox("--teachers", 6, "--seed", 8, "--rate-limit", 6,
+                            "--rate-window-s", 2)
+    ts = [t for t in sbx.teachers() if t["sections"]]
+    dist = sbx.get("/districts")[0]
+    env.store_district_token(dist["id"], dist["token"])
+    env.start_rosterd(clever__rate_limit=6, clever__rate_window_s=2)
+    env.start_rosterd(clever__rate_limit=6, clever__rate_window_s=2)
+    ps = env.subscribe()
+    jobs = [env.enqueue(t["id"], district=dist["id"]) for t in ts[:4]]
+    res = env.wait_jobs(ps, jobs, timeout=60)
+    assert all(s["state"] == "done" for s in res.values()), res
+    stats = sbx.get("/stats")
+    # two instances, one shared window: Clever never had to say 429
+    assert stats["rate_limited"] == 0, stats
+
+
+def test_429_waits_instead_of_failing(env):
+    # rosterd believes 1200/min; Clever says 5 per 2 s and answers 429
+    sbx = env.start_sandbox("--teachers", 6, "--seed", 8, "--rate-limit", 5,
+                            "--rate-window-s", 2)
+    ts = [t for t in sbx.teachers() if t["sections"]]
+    dist = sbx.get("/districts")[0]
+    env.store_district_token(dist["id"], dist["token"])
+    env.start_rosterd(clever__rate_window_s=2)
+    ps = env.subscribe()
+    jobs = [env.enqueue(t["id"], district=dist["id"]) for t in ts[:3]]
+    res = env.wait_jobs(ps, jobs, timeout=60)
+    assert all(s["state"] == "done" for s in res.values()), res
+    assert all(s["attempts"] == "1" for s in res.values()), res
+
+
+def test_sigterm_hands_back_in_flight_work(env):
+    sbx = env.start_sandbox("--teachers", 6, "--latency-ms", 3000)
+    ts = [t for t in sbx.teachers() if t["sections"]][:3]
+    for t in ts:
+        env.store_token(t["id"], t["token"])
+    a = env.start_rosterd(daemon__stop_timeout_ms=200)
+    mark = a.proc.mark()
+    jobs = [env.enqueue(t["id"]) for t in ts]
+    for _ in jobs:
+        a.proc.wait_line(r"event=fetch", start=mark)
+    assert a.stop() == 0
+    text = a.proc.text()
+    assert text.count("event=handed_back") == len(jobs), text[-3000:]
+    for j in jobs:
+        assert env.r.hget("rosterd:job:" + j, "state") == "queued"
+    # nothing is pending with the stopped instance, nothing is locked
+    assert env.r.xpending("rosterd:jobs", "rosterd")["pending"] == 0
+    for t in ts:
+        assert not env.r.exists("rosterd:lock:{%s}" % t["id"])
+    # another instance finishes them under their original job ids
+    sbx.post("/faults", {"rates": {}, "latency_ms": 0})
+    ps = env.subscribe()
+    env.start_rosterd()
+    res = env.wait_jobs(ps, jobs, timeout=30)
+    assert all(s["state"] == "done" for s in res.values()), res
+
+
+def test_redis_restart_is_survived(env):
+    sbx = env.start_sandbox("--teachers", 4)
+    t = teacher_with_sections(sbx)
+    d = env.start_rosterd()
+    env.redis.stop()
+    env.redis.start()
+    d.proc.wait_line(r"event=redis_lost")
+    mark = d.proc.mark()
+    d.proc.wait_line(r"event=redis_ready", start=mark)
+    env.store_token(t["id"], t["token"])
+    _, st = env.run(t["id"])
+    assert st["state"] == "done", st
+
+
+def test_sighup_reloads_and_refuses_a_bad_file(env):
+    env.start_sandbox("--teachers", 2)
+    d = env.start_rosterd()
+    with open(d.conf_path, "a") as f:
+        f.write("[sync]\nconcurency = 3\n")
+    mark = d.proc.mark()
+    d.proc.p.send_signal(signal.SIGHUP)
+    _, m = d.proc.wait_line(r"event=reload_failed.*concurency", start=mark)
+    with open(d.conf_path) as f:
+        good = f.read().replace("concurency = 3", "max_attempts = 2")
+    with open(d.conf_path, "w") as f:
+        f.write(good)
+    mark = d.proc.mark()
+    d.proc.p.send_signal(signal.SIGHUP)
+    d.proc.wait_line(r"event=reloaded", start=mark)
+
+
+def test_rosterctl_shows_queue_status_and_dead_letters(env):
+    sbx = env.start_sandbox("--teachers", 3)
+    d = env.start_rosterd()
+    t = teacher_with_sections(sbx, 1)
+    env.store_token(t["id"], t["token"])
+    jid, _ = env.run(t["id"])
+    out = rosterctl("-c", d.conf_path, "status", jid)
+    assert out.returncode == 0 and "state                  done" in out.stdout, out
+    out = rosterctl("-c", d.conf_path, "queue")
+    assert "group:" in out.stdout and "consumer:" in out.stdout, out.stdout
+    out = rosterctl("-c", d.conf_path, "diffs", t["id"])
+    assert out.returncode == 0 and "+ section" in out.stdout, out.stdout
+    env.run("5f" * 12)
+    out = rosterctl("-c", d.conf_path, "dead")
+    assert "no_token" in out.stdout, out.stdout
