@@ -300,7 +300,8 @@ list(struct apireq *ar, const struct ptrv *items, const char *kind)
 	const char	*s, *after, *before;
 	size_t		 start = 0, end = items->n, i;
 	long		 limit = DEFAULT_LIMIT;
-	char		*ep, uri[128];
+	size_t		 kindlen = strlen(kind);
+	char		*ep;
 
 	if (ar->district != NULL) {
 		if ((s = evhttp_find_header(&ar->params, "limit")) != NULL) {
@@ -336,6 +337,9 @@ list(struct apireq *ar, const struct ptrv *items, const char *kind)
 	} else
 		after = before = NULL;
 
+	/* One allocation for the whole page instead of doubling into it. */
+	sbuf_grow(b, 256 + (end - start) * (ar->view == VIEW_FULL ?
+	    1024 : 256));
 	SBUF_LIT(b, "{\"links\":[");
 	link(b, 1, "self", ar->uri);
 	if (ar->district != NULL && end > start) {
@@ -360,9 +364,14 @@ list(struct apireq *ar, const struct ptrv *items, const char *kind)
 			SBUF_LIT(b, ",");
 		SBUF_LIT(b, "{\"data\":");
 		render_obj(ar->w, o, ar->view, b);
-		snprintf(uri, sizeof uri, ",\"uri\":\"/%s/%s/%s\"}",
-		    ar->version, kind, o->id);
-		sbuf_adds(b, uri);
+		/* No printf here: this loop is the hot path of a list. */
+		SBUF_LIT(b, ",\"uri\":\"/");
+		sbuf_add(b, ar->version, 4);
+		SBUF_LIT(b, "/");
+		sbuf_add(b, kind, kindlen);
+		SBUF_LIT(b, "/");
+		sbuf_add(b, o->id, SBX_IDLEN);
+		SBUF_LIT(b, "\"}");
 	}
 	SBUF_LIT(b, "]}");
 	sbuf_free(&u);

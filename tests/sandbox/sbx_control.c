@@ -666,8 +666,11 @@ control_request(struct evhttp_request *req, void *arg)
 	else if (post && strcmp(path, "/mutate") == 0)
 		ctl_mutate(sbx, req);
 	else if (post && strcmp(path, "/reset") == 0) {
+		json_object *o = json_object_new_object();
+
 		sbx_reset(sbx);
-		ctl_send(req, 200, json_object_new_object());
+		json_object_object_add(o, "ok", json_object_new_boolean(1));
+		ctl_send(req, 200, o);
 	} else
 		ctl_error(req, 404, "unknown control endpoint");
 }
