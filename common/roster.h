@@ -153,8 +153,9 @@ void	roster_diff_count(json_object *diff, struct roster_diff_counts *);
  * Strict: adding something present, an update whose old value does not
  * match, or removing something absent (or different) is an error.  On
  * success base->version is advanced by one (the daemon's convention: each
- * diff is one version step).  On error base is left in an unspecified but
- * valid, freeable state.
+ * diff is one version step).  On error base is in an unspecified state
+ * that may break the roster invariants: only roster_free() it (apply to a
+ * copy when the original must survive a bad diff).
  */
 int	roster_apply(struct roster *base, json_object *diff, char *err,
 	    size_t errlen);

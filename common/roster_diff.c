@@ -308,8 +308,9 @@ roster_diff_is_empty(json_object *diff)
 }
 
 /*
- * Applying.  Every step checks before it changes anything it cannot
- * restore, so a failed apply leaves a valid (freeable) roster.
+ * Applying.  Each step checks what it can before changing anything, and
+ * a failure never leaves dangling or leaked memory; the roster invariants
+ * (every enrolled student has a record...) are checked once at the end.
  */
 
 /* A member that must be present and of the given type. */
