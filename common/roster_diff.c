@@ -713,7 +713,8 @@ apply_removed(struct collection *c, json_object *list, char *err,
 	rc = 0;
 out:
 	/* Close the gap so the array stays valid even after an error. */
-	memmove(AT(c, kept), AT(c, i), (*c->n - i) * c->kind->size);
+	if (i < *c->n)
+		memmove(AT(c, kept), AT(c, i), (*c->n - i) * c->kind->size);
 	*c->n = kept + (*c->n - i);
 	free(ids);
 	return rc;

@@ -119,6 +119,15 @@ world_random(struct world *w)
 		w->stu[j] = rnd(10) != 0 ? rnd64() | 1 : 0;
 }
 
+/* A non-zero nibble at a random one of the first n positions. */
+static uint64_t
+one_nibble(unsigned n)
+{
+	uint64_t	v = 1 + rnd(15);	/* sequenced: seeds replay */
+
+	return v << (4 * rnd(n));
+}
+
 static void
 mutate_seed(uint64_t *seed)
 {
@@ -131,7 +140,7 @@ mutate_seed(uint64_t *seed)
 		break;
 	default:
 		if (*seed != 0)				/* one field */
-			*seed ^= (uint64_t)(1 + rnd(15)) << (4 * rnd(10));
+			*seed ^= one_nibble(10);
 		break;
 	}
 }
@@ -157,7 +166,7 @@ world_mutate(struct world *w)
 			w->enr[i][j] = !w->enr[i][j];
 			break;
 		case 4:
-			w->teacher ^= (uint64_t)(1 + rnd(15)) << (4 * rnd(8));
+			w->teacher ^= one_nibble(8);
 			break;
 		case 5:
 			if (rnd(4) == 0)
