@@ -32,13 +32,29 @@ enum http_outcome {
 	HTTP_ERR_TRANSPORT,	/* reset, truncated body, protocol error */
 };
 
-/* Rate-limit headers; with several buckets, the most restrictive one. */
+#define HTTP_RL_MAX_BUCKETS	4
+
+/*
+ * Rate-limit headers; with several buckets, the most restrictive one (the
+ * lowest remaining).  Several buckets come as repeated headers or as
+ * comma-separated values; the i-th value of each header belongs to bucket i
+ * (a header sent once applies to all).  When present, a value that was not
+ * sent is -1 (reset: 0, bucket: "").
+ */
 struct http_ratelimit {
 	int		 present;	/* any X-RateLimit-* header seen */
 	long		 limit;		/* X-RateLimit-Limit */
 	long		 remaining;	/* X-RateLimit-Remaining */
 	int64_t		 reset;		/* X-RateLimit-Reset, epoch seconds */
 	char		 bucket[32];	/* X-RateLimit-Bucket */
+	/* Private to http.c: every bucket's values seen so far. */
+	struct {
+		int		 n[4];	/* values of limit, remaining, ... */
+		long		 limit[HTTP_RL_MAX_BUCKETS];
+		long		 remaining[HTTP_RL_MAX_BUCKETS];
+		int64_t		 reset[HTTP_RL_MAX_BUCKETS];
+		char		 bucket[HTTP_RL_MAX_BUCKETS][32];
+	} acc;
 };
 
 struct http_response {
@@ -84,7 +100,11 @@ size_t		 http_inflight(const struct http_client *);
 /* Connections opened so far (to verify reuse). */
 unsigned long	 http_connections_opened(const struct http_client *);
 
-/* Parse one X-RateLimit-* header line into rl (exposed for tests). */
+/*
+ * Parse one header line ("X-RateLimit-Remaining: 1199\r\n"; others are
+ * ignored) into rl, which starts zeroed for each response; the public
+ * fields always describe the most restrictive bucket seen so far.
+ */
 void		 http_ratelimit_header(struct http_ratelimit *,
 		    const char *line, size_t len);
 
