@@ -426,10 +426,12 @@ rconn_open(struct rconn *rc)
 	redisOptions	 o;
 
 	memset(&o, 0, sizeof(o));
-	if (use_unix)
+	/* Braces: in hiredis 1.0 these macros are bare statement lists. */
+	if (use_unix) {
 		REDIS_OPTIONS_SET_UNIX(&o, rc->unix_socket);
-	else
+	} else {
 		REDIS_OPTIONS_SET_TCP(&o, rc->host, rc->port);
+	}
 	return redisAsyncConnectWithOptions(&o);
 #else
 	if (use_unix)
