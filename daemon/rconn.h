@@ -39,7 +39,11 @@ enum rconn_state {
 
 struct rconn;
 
-/* reply is NULL on error; err is NULL on success. reply freed after cb. */
+/*
+ * reply is NULL on error; err is NULL on success. reply freed after cb.
+ * A Redis error reply is a reply: type REDIS_REPLY_ERROR with err NULL.
+ * One reply per command: no SUBSCRIBE/MONITOR on an rconn.
+ */
 typedef void (*rconn_reply_cb)(struct rconn *, redisReply *reply,
 		    const char *err, void *arg);
 typedef void (*rconn_state_cb)(struct rconn *, enum rconn_state, void *arg);
@@ -48,7 +52,10 @@ struct rconn	*rconn_new(struct event_base *, const struct rconn_conf *,
 		    rconn_state_cb, void *arg);
 /* Start connecting (and keep reconnecting until rconn_free). */
 void		 rconn_connect(struct rconn *);
-/* Fail pending commands with "closed", disconnect, free. */
+/*
+ * Fail pending commands with "closed", disconnect, free.  Safe from inside
+ * any callback of this rconn; the state callback is not called again.
+ */
 void		 rconn_free(struct rconn *);
 enum rconn_state rconn_state(const struct rconn *);
 
