@@ -3,7 +3,9 @@
  *	rosterctl diff [-s] OLD NEW	the diff of two snapshots (JSON, or
  *					with -s a one-line summary)
  *	rosterctl apply BASE DIFF	the snapshot after applying a diff
- * "-" reads standard input.  Formats: doc/roster-format.md.
+ * "-" reads standard input; an empty BASE (e.g. /dev/null) is the empty
+ * roster, so a teacher's diffs can be replayed from nothing.  Formats:
+ * doc/roster-format.md.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -84,6 +86,11 @@ read_snapshot(const char *cmd, const char *path)
 
 	if ((buf = read_file(cmd, path, &len)) == NULL)
 		return NULL;
+	/* an empty file is the empty roster: nothing synced yet */
+	if (len == 0) {
+		free(buf);
+		return roster_new(ROSTER_FIELDS_LIBRARY);
+	}
 	r = roster_from_snapshot(buf, len, err, sizeof(err));
 	if (r == NULL)
 		ctl_err(cmd, "%s: %s", path, err);

@@ -67,6 +67,8 @@ job_set_state(struct job *j, enum job_state st)
 		rd->nfetching--;
 	if (st == JOB_FETCHING && j->state != JOB_FETCHING)
 		rd->nfetching++;
+	if (j->state == st)
+		return;
 	logf_debug(LF(.event = "job_state", .job = j->job_id,
 	    .teacher = j->teacher), "%s -> %s", state_names[j->state],
 	    state_names[st]);

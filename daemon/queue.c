@@ -112,7 +112,7 @@ job_from_entry(const char *entry_id, redisReply *f, char *err, size_t errlen)
 			    strcmp(v, "yes") == 0 || strcmp(v, "true") == 0;
 		} else if (strcmp(k, "job_id") == 0) {
 			/* a job handed back keeps its identity */
-			if (!valid_id(v, JOB_ID_MAX) && strchr(v, '-') == NULL) {
+			if (!valid_id(v, JOB_ID_MAX)) {
 				snprintf(err, errlen, "bad job_id");
 				goto bad;
 			}
@@ -194,7 +194,10 @@ take_entries(redisReply *entries)
 		}
 		TAILQ_INSERT_TAIL(&rd->jobs, j, entry);
 		rd->njobs++;
-		batch[n++] = j;
+		if (rd->draining)	/* read as we stopped: give it back */
+			job_handback(j);
+		else
+			batch[n++] = j;
 	}
 	if (n > 0)
 		admit_batch(batch, n);
@@ -213,8 +216,9 @@ on_read(struct rconn *c, redisReply *r, const char *err, void *arg)
 	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
 		const char *why = err ? err : r->str;
 
-		logf_warn(LF(.event = "read_failed"), "reading jobs failed: %s",
-		    why);
+		if (!rd->draining)
+			logf_warn(LF(.event = "read_failed"), "reading jobs "
+			    "failed: %s", why);
 		if (r != NULL && strncmp(r->str, "NOGROUP", 7) == 0) {
 			/* Redis lost its data (restart): create it again */
 			rd->group_ready = 0;
@@ -390,9 +394,34 @@ queue_create_group(void)
 	free(stream);
 }
 
+static void
+on_client_id(struct rconn *c, redisReply *r, const char *err, void *arg)
+{
+	if (r != NULL && r->type == REDIS_REPLY_INTEGER)
+		rd->reader_id = r->integer;
+}
+
+/* The reader connection is (re)connected: learn its id, then read. */
+void
+queue_reader_ready(void)
+{
+	rd->reader_id = 0;
+	rconn_command(rd->rq, 0, on_client_id, NULL, "CLIENT ID");
+	queue_kick();
+}
+
+/*
+ * Stop reading: free the timers and wake the blocked XREADGROUP (CLIENT
+ * UNBLOCK), so that no entry is delivered to us after this; entries that
+ * raced in are handed back by take_entries().
+ */
 void
 queue_stop(void)
 {
+	if (rd->reading && rd->reader_id > 0 &&
+	    rconn_state(rd->rc) == RCONN_READY)
+		rconn_command(rd->rc, 0, on_ignore, NULL, "CLIENT UNBLOCK %lld",
+		    rd->reader_id);
 	if (rd->ev_claim != NULL)
 		event_free(rd->ev_claim);
 	if (rd->ev_read != NULL)

@@ -78,7 +78,7 @@ static void
 on_rq_state(struct rconn *c, enum rconn_state st, void *arg)
 {
 	if (st == RCONN_READY)
-		queue_kick();
+		queue_reader_ready();
 	else
 		rd->reading = 0;
 }

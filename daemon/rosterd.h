@@ -135,6 +135,7 @@ struct rosterd {
 	unsigned		 njobs;		/* jobs in memory */
 	unsigned		 nfetching;	/* jobs using Clever */
 	int			 reading;	/* XREADGROUP in flight */
+	long long		 reader_id;	/* CLIENT ID of rq */
 	int			 draining;	/* SIGTERM: take no work */
 	int			 group_ready;
 	int			 own_pending_done;	/* re-read own PEL */
@@ -194,6 +195,7 @@ void		 store_free(void);
 void		 queue_start(void);
 void		 queue_create_group(void);
 void		 queue_kick(void);
+void		 queue_reader_ready(void);
 void		 queue_stop(void);
 /* Parse one stream entry into a new job; NULL + err on a bad job. */
 struct job	*job_from_entry(const char *entry_id, redisReply *fields,

@@ -321,21 +321,29 @@ static const char lua_permit[] = LUA_COMMON
 "return 0\n";
 
 /*
- * OBSERVE Clever's X-RateLimit headers: adopt its limit, its window end and
- * its count; after a 429 or at zero remaining, block until the reset.
- * KEYS: ratelimit hash.  ARGV: limit, remaining, reset (epoch s, 0 if
- * unknown), was 429 (0/1), window ms.
+ * OBSERVE Clever's X-RateLimit headers: adopt its limit, window and count.
+ * X-RateLimit-Reset has one-second resolution: the window really ends
+ * within the second after it, so take the end of that second.  A reset
+ * well past ours means Clever's window already rolled over: start ours
+ * again from its count.  After a 429 or at zero remaining, block until the
+ * reset.  KEYS: ratelimit hash.  ARGV: limit, remaining, reset (epoch s, 0
+ * if unknown), was 429 (0/1), window ms.
  */
 static const char lua_observe[] = LUA_COMMON
 "local now = now_ms()\n"
-"local limit, remaining, reset = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]) * 1000\n"
+"local limit, remaining = tonumber(ARGV[1]), tonumber(ARGV[2])\n"
+"local reset = tonumber(ARGV[3]) * 1000 + 1000\n"
 "local h = redis.call('HMGET', KEYS[1], 'used', 'reset_ms')\n"
-"local used = tonumber(h[1] or 0)\n"
-"if reset <= now then reset = tonumber(h[2] or 0) end\n"
+"local used, ours = tonumber(h[1] or 0), tonumber(h[2] or 0)\n"
+"if reset <= now then reset = ours end\n"
 "if reset <= now then reset = now + tonumber(ARGV[5]) end\n"
 "if limit > 0 then\n"
-"  redis.call('HSET', KEYS[1], 'limit', limit, 'reset_ms', reset,\n"
-"    'used', math.max(used, limit - remaining))\n"
+"  if reset > ours + 1000 then\n"
+"    used = limit - remaining\n"
+"  else\n"
+"    used = math.max(used, limit - remaining); reset = math.max(reset, ours)\n"
+"  end\n"
+"  redis.call('HSET', KEYS[1], 'limit', limit, 'reset_ms', reset, 'used', used)\n"
 "end\n"
 "if ARGV[4] == '1' or (limit > 0 and remaining <= 0) then\n"
 "  redis.call('HSET', KEYS[1], 'blocked_until', reset)\n"

@@ -519,9 +519,10 @@ sync_build(struct sync *s)
 		if (roster_add_sections(r, s->sections[i], err,
 		    sizeof(err)) == -1)
 			goto bad;
-	if (j->sel_mode != SEL_ALL)
-		roster_select_sections(r, (const char *const *)j->sel,
-		    j->sel_mode == SEL_NONE ? 0 : j->nsel);
+	if (j->sel_mode == SEL_LIST)
+		roster_select_sections(r, (const char *const *)j->sel, j->nsel);
+	else if (j->sel_mode == SEL_NONE)	/* non-NULL, empty: none */
+		roster_select_sections(r, (const char *const *)&j->sel, 0);
 	for (i = 0; i < s->nstudents; i++)
 		if (roster_add_students(r, s->students[i], err,
 		    sizeof(err)) == -1)

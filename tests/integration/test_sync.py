@@ -39,8 +39,7 @@ def replay(env, teacher, tmp):
         dpath = os.path.join(tmp, "d.json")
         with open(dpath, "w") as f:
             json.dump(d["diff"], f)
-        args = ["apply", base if cur is not None else "-", dpath]
-        res = rosterctl(*args, input="" if cur is None else None)
+        res = rosterctl("apply", base if cur is not None else "/dev/null", dpath)
         assert res.returncode == 0, res.stderr
         cur = res.stdout.strip()
         with open(base, "w") as f:
@@ -256,7 +255,7 @@ def test_coalescing_one_sync_for_many_requests(env):
     assert all(s["coalesced_with"] == synced[0] for j, s in res.items()
                if s["result"] == "coalesced")
     stats = sbx.get("/stats")
-    assert stats["paths"]["me"] == 1, stats["paths"]
+    assert stats["paths"]["/me"] == 1, stats["paths"]
 
 
 def test_token_appears_nowhere_but_its_key(env):

@@ -1,0 +1,174 @@
+#!/usr/bin/python3
+"""rosterd benchmarks against a real redis-server and the Clever sandbox.
+Figures, not assertions: run `tests/bench/bench_daemon.py [name...]`.
+
+  queue     jobs/s for coalesced requests (no Clever call), one process
+  cpu       CPU ms per synced teacher (rosterd's utime+stime / teachers)
+  memory    peak RSS with 1000 teachers in flight at once
+  latency   throughput with 50 ms Clever latency vs the concurrency bound
+  requests  Clever requests per Library teacher sync, by section count
+"""
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
+import conftest as h  # noqa: E402
+
+
+def proc_cpu_ms(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) * 1000.0 / ticks
+
+
+def proc_hwm_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def wait_all_done(env, n, timeout=600):
+    """Wait until n jobs have been acknowledged (group lag and pending 0)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        g = env.r.xinfo_groups("rosterd:jobs")
+        if g and g[0]["pending"] == 0 and (g[0].get("lag") in (0, None)) \
+                and g[0]["entries-read"] is not None and g[0]["entries-read"] >= n:
+            return
+        time.sleep(0.05)  # a benchmark poll, not a test synchronisation
+    raise SystemExit("timed out waiting for %d jobs" % n)
+
+
+def enqueue_many(env, teachers, per_teacher=1, kind="sync"):
+    pipe = env.r.pipeline(transaction=False)
+    n = 0
+    for _ in range(per_teacher):
+        for t in teachers:
+            pipe.xadd("rosterd:jobs", {"teacher": t, "kind": kind})
+            n += 1
+            if n % 5000 == 0:
+                pipe.execute()
+    pipe.execute()
+    return n
+
+
+def bench_queue(tmp):
+    env = h.Env(tmp)
+    env.redis = h.Redis(tmp)
+    try:
+        # every request finds a sync of its teacher that started later
+        teachers = ["%024x" % i for i in range(1000)]
+        for t in teachers:
+            env.r.hset("rosterd:state:{%s}" % t, mapping={
+                "done_started_ms": 10 ** 15, "done_job": "0-1", "done_version": 1})
+        n = enqueue_many(env, teachers, per_teacher=200)
+        d = env.start_rosterd(sync__concurrency=2000, log__level="warning")
+        t0 = time.monotonic()
+        cpu0 = proc_cpu_ms(d.proc.p.pid)
+        wait_all_done(env, n)
+        dt = time.monotonic() - t0
+        cpu = proc_cpu_ms(d.proc.p.pid) - cpu0
+        print("queue: %d coalesced jobs in %.2f s = %.0f jobs/s (rosterd CPU "
+              "%.0f ms, %.1f us/job)" % (n, dt, n / dt, cpu, cpu * 1000 / n))
+    finally:
+        env.close()
+
+
+def bench_cpu(tmp, teachers=1000):
+    env = h.Env(tmp)
+    env.redis = h.Redis(tmp)
+    try:
+        sbx = env.start_sandbox("--teachers", teachers, "--seed", 1)
+        ts = sbx.teachers()
+        for t in ts:
+            env.store_token(t["id"], t["token"])
+        n = enqueue_many(env, [t["id"] for t in ts])
+        d = env.start_rosterd(sync__concurrency=64, log__level="warning")
+        t0 = time.monotonic()
+        wait_all_done(env, n)
+        dt = time.monotonic() - t0
+        cpu = proc_cpu_ms(d.proc.p.pid)
+        st = sbx.get("/stats")
+        print("cpu: %d teachers synced in %.2f s (%.0f/s); rosterd CPU %.0f ms "
+              "= %.3f ms per teacher; %d Clever requests (%.2f per teacher)" % (
+                  n, dt, n / dt, cpu, cpu / n, st["requests"], st["requests"] / n))
+    finally:
+        env.close()
+
+
+def bench_memory(tmp, teachers=1000):
+    env = h.Env(tmp)
+    env.redis = h.Redis(tmp)
+    try:
+        sbx = env.start_sandbox("--teachers", teachers, "--seed", 1,
+                                "--latency-ms", 3000)
+        ts = sbx.teachers()
+        for t in ts:
+            env.store_token(t["id"], t["token"])
+        d = env.start_rosterd(sync__concurrency=teachers,
+                              clever__max_connections=2000,
+                              log__level="warning")
+        base = proc_hwm_kb(d.proc.p.pid)
+        n = enqueue_many(env, [t["id"] for t in ts])
+        wait_all_done(env, n)
+        print("memory: peak RSS %.1f MB with %d teachers in flight at once "
+              "(%.1f MB idle)" % (proc_hwm_kb(d.proc.p.pid) / 1024.0, n,
+                                  base / 1024.0))
+    finally:
+        env.close()
+
+
+def bench_latency(tmp, teachers=400, latency=50, conc=64):
+    env = h.Env(tmp)
+    env.redis = h.Redis(tmp)
+    try:
+        sbx = env.start_sandbox("--teachers", teachers, "--seed", 1,
+                                "--latency-ms", latency)
+        ts = sbx.teachers()
+        for t in ts:
+            env.store_token(t["id"], t["token"])
+        n = enqueue_many(env, [t["id"] for t in ts])
+        env.start_rosterd(sync__concurrency=conc, log__level="warning")
+        t0 = time.monotonic()
+        wait_all_done(env, n)
+        dt = time.monotonic() - t0
+        # 4 parallel requests per sync: one round trip of latency per sync
+        bound = conc * 1000.0 / latency
+        print("latency: %d ms per response, concurrency %d: %.0f syncs/s "
+              "(bound %.0f/s: %.0f%%)" % (latency, conc, n / dt, bound,
+                                          100 * n / dt / bound))
+    finally:
+        env.close()
+
+
+def bench_requests(tmp):
+    env = h.Env(tmp)
+    env.redis = h.Redis(tmp)
+    try:
+        sbx = env.start_sandbox("--teachers", 60, "--seed", 3)
+        env.start_rosterd(log__level="warning")
+        seen = {}
+        for t in sbx.teachers():
+            env.store_token(t["id"], t["token"])
+            _, st = env.run(t["id"])
+            seen.setdefault(len(t["sections"]), set()).add(st["requests"])
+        print("requests per Library sync by number of sections: " + ", ".join(
+            "%d sections: %s" % (k, "/".join(sorted(v))) for k, v in sorted(seen.items())))
+    finally:
+        env.close()
+
+
+BENCHES = {"queue": bench_queue, "cpu": bench_cpu, "memory": bench_memory,
+           "latency": bench_latency, "requests": bench_requests}
+
+if __name__ == "__main__":
+    names = sys.argv[1:] or list(BENCHES)
+    for name in names:
+        with tempfile.TemporaryDirectory(prefix="rosterd-bench-") as tmp:
+            BENCHES[name](tmp)
