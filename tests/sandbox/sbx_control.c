@@ -645,8 +645,9 @@ void
 control_request(struct evhttp_request *req, void *arg)
 {
 	struct sbx		*sbx = arg;
-	const char		*path = evhttp_uri_get_path(
-	    evhttp_request_get_evhttp_uri(req));
+	const struct evhttp_uri	*eu = evhttp_request_get_evhttp_uri(req);
+	const char		*path = eu != NULL ? evhttp_uri_get_path(eu) :
+				    NULL;
 	enum evhttp_cmd_type	 cmd = evhttp_request_get_command(req);
 	int			 get = cmd == EVHTTP_REQ_GET;
 	int			 post = cmd == EVHTTP_REQ_POST;

@@ -282,6 +282,9 @@ main(int argc, char **argv)
 	    EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
 	    EVHTTP_REQ_PATCH);
 	evhttp_set_gencb(sbx.ctl, control_request, &sbx);
+	/* The API takes no bodies; control bodies are small JSON. */
+	evhttp_set_max_body_size(sbx.api, 64 * 1024);
+	evhttp_set_max_body_size(sbx.ctl, 1024 * 1024);
 	aport = bind_http(sbx.api, listen);
 	cport = bind_http(sbx.ctl, control);
 
