@@ -133,10 +133,11 @@ diff_records(const struct record_kind *kind, const void *av, size_t na,
 
 	g = new_group(&added, &updated, &removed);
 	while (i < na || j < nb) {
-		ra = a + i * kind->size;
-		rb = b + j * kind->size;
-		c = id_cmp_or_end(i < na ? REC_ID(ra) : NULL, i == na,
-		    j < nb ? REC_ID(rb) : NULL, j == nb);
+		/* No arithmetic on a NULL array: UB even with offset 0. */
+		ra = i < na ? a + i * kind->size : NULL;
+		rb = j < nb ? b + j * kind->size : NULL;
+		c = id_cmp_or_end(ra != NULL ? REC_ID(ra) : NULL, ra == NULL,
+		    rb != NULL ? REC_ID(rb) : NULL, rb == NULL);
 		if (c < 0) {
 			json_object_array_add(removed,
 			    roster_record_to_json(kind, ra));
