@@ -75,6 +75,21 @@ int	 roster_record_equal(const struct record_kind *, const void *a,
 json_object *roster_record_changes(const struct record_kind *,
 	    const void *a, const void *b);
 
+/*
+ * Text output (snapshots): a growing buffer and JSON writers that give the
+ * same text json-c would for the same values, without building a tree.
+ */
+struct sbuf {
+	char	*s;
+	size_t	 len, cap;
+};
+void	 sbuf_put(struct sbuf *, const char *, size_t);
+#define	 SBUF_LIT(sb, lit)	sbuf_put((sb), (lit), sizeof(lit) - 1)
+void	 sbuf_json_str(struct sbuf *, const char *);	/* quoted, escaped */
+void	 sbuf_json_idlist(struct sbuf *, char *const *, size_t);
+void	 roster_record_write(struct sbuf *, const struct record_kind *,
+	    const void *rec, int close);
+
 /* json helpers */
 json_object *roster_extra_canonical(json_object *);	/* sorted deep copy */
 const char *roster_json_type_name(json_object *);

@@ -784,3 +784,119 @@ roster_find_student(const struct roster *r, const char *id)
 	return roster_records_find(r->students, r->nstudents,
 	    sizeof(*r->students), id);
 }
+
+void
+sbuf_put(struct sbuf *sb, const char *s, size_t len)
+{
+	if (sb->cap - sb->len < len + 1) {
+		while (sb->cap - sb->len < len + 1)
+			sb->cap = sb->cap < 256 ? 256 : sb->cap * 2;
+		sb->s = xrealloc(sb->s, sb->cap);
+	}
+	memcpy(sb->s + sb->len, s, len);
+	sb->len += len;
+	sb->s[sb->len] = '\0';
+}
+
+/* A JSON string escaped as json-c does (plain, '/' not escaped). */
+void
+sbuf_json_str(struct sbuf *sb, const char *s)
+{
+	static const char	 hex[] = "0123456789abcdef";
+	const char		*run = s;
+	char			 esc[7];
+	unsigned char		 c;
+
+	SBUF_LIT(sb, "\"");
+	for (; (c = (unsigned char)*s) != '\0'; s++) {
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		sbuf_put(sb, run, (size_t)(s - run));
+		run = s + 1;
+		switch (c) {
+		case '"':	SBUF_LIT(sb, "\\\""); break;
+		case '\\':	SBUF_LIT(sb, "\\\\"); break;
+		case '\b':	SBUF_LIT(sb, "\\b"); break;
+		case '\f':	SBUF_LIT(sb, "\\f"); break;
+		case '\n':	SBUF_LIT(sb, "\\n"); break;
+		case '\r':	SBUF_LIT(sb, "\\r"); break;
+		case '\t':	SBUF_LIT(sb, "\\t"); break;
+		default:
+			memcpy(esc, "\\u00", 4);
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			sbuf_put(sb, esc, 6);
+			break;
+		}
+	}
+	sbuf_put(sb, run, (size_t)(s - run));
+	SBUF_LIT(sb, "\"");
+}
+
+void
+sbuf_json_idlist(struct sbuf *sb, char *const *list, size_t n)
+{
+	size_t	i;
+
+	SBUF_LIT(sb, "[");
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			SBUF_LIT(sb, ",");
+		sbuf_json_str(sb, list[i]);
+	}
+	SBUF_LIT(sb, "]");
+}
+
+/* ,"name":value of one field, nothing for an absent optional field. */
+static void
+field_write(struct sbuf *sb, const void *rec, const struct field_desc *fd,
+    int first)
+{
+	const void	*slot = (const char *)rec + fd->off;
+	json_object	*extra;
+	const char	*s;
+	size_t		 len;
+
+	if ((fd->type == FT_OPTSTR && *(char *const *)slot == NULL) ||
+	    (fd->type == FT_EXTRA && *(json_object *const *)slot == NULL))
+		return;
+	if (!first)
+		SBUF_LIT(sb, ",");
+	sbuf_json_str(sb, fd->name);
+	SBUF_LIT(sb, ":");
+	switch (fd->type) {
+	case FT_STR:
+	case FT_OPTSTR:
+		sbuf_json_str(sb, *(char *const *)slot);
+		break;
+	case FT_IDLIST:
+		sbuf_json_idlist(sb, *(char **const *)slot,
+		    *(const size_t *)(const void *)((const char *)rec +
+		    fd->count_off));
+		break;
+	case FT_EXTRA:
+		extra = *(json_object *const *)slot;
+		s = json_object_to_json_string_length(extra,
+		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
+		    &len);
+		sbuf_put(sb, s, len);
+		break;
+	}
+}
+
+/*
+ * The text of roster_record_to_json(): the same keys in the same order.
+ * Without close the object is left open for more members.
+ */
+void
+roster_record_write(struct sbuf *sb, const struct record_kind *kind,
+    const void *rec, int close)
+{
+	size_t	i;
+
+	SBUF_LIT(sb, "{");
+	for (i = 0; i < kind->nfields; i++)
+		field_write(sb, rec, &kind->fields[i], i == 0);
+	if (close)
+		SBUF_LIT(sb, "}");
+}

@@ -606,6 +606,38 @@ test_snapshot_format(void **state)
 	roster_free(r);
 }
 
+/*
+ * The snapshot writer prints what json-c would: reparsing the text with
+ * json-c and printing it again gives the same bytes, for awkward strings
+ * and district extras too.
+ */
+static void
+test_snapshot_is_json_c_text(void **state)
+{
+	struct roster	*r = recorded_roster(ROSTER_FIELDS_DISTRICT);
+	json_object	*o;
+	char		*s, err[256];
+	const char	*again;
+
+	o = parse("{\"data\":{\"id\":\"t\\u0001/\\\\\",\"email\":\"a\\\"b@c\","
+	    "\"name\":{\"first\":\"\\b\\f\\n\\r\\t\\u001f\\u007f\","
+	    "\"middle\":\"\\u00e9\\ud83d\\ude00\",\"last\":\"</script>\"},"
+	    "\"roles\":{\"teacher\":{\"title\":\"x\\u0002\",\"schools\":"
+	    "[1,2.50,true,null,{\"b\":1,\"a\":[]}]}}}}");
+	assert_int_equal(roster_set_teacher(r, o, err, sizeof(err)), 0);
+	json_object_put(o);
+	s = roster_snapshot(r, NULL);
+	o = parse(s);
+	again = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE);
+	assert_string_equal(s, again);
+	assert_non_null(strstr(s, "\"first\":\"\\b\\f\\n\\r\\t\\u001f\x7f\""));
+	json_object_put(o);
+	free(s);
+	check_round_trip(r);
+	roster_free(r);
+}
+
 /* Every truncation of a valid snapshot is rejected with a message. */
 static void
 test_snapshot_truncated(void **state)
@@ -886,6 +918,7 @@ main(void)
 		cmocka_unit_test(test_finish_needs_teacher),
 		cmocka_unit_test(test_snapshot_round_trip),
 		cmocka_unit_test(test_snapshot_format),
+		cmocka_unit_test(test_snapshot_is_json_c_text),
 		cmocka_unit_test(test_snapshot_truncated),
 		cmocka_unit_test(test_snapshot_malformed),
 		cmocka_unit_test(test_snapshot_minimal_valid),
