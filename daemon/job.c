@@ -306,7 +306,13 @@ job_admitted(struct job *j, redisReply *e)
 	const char *code = e->type == REDIS_REPLY_ARRAY && e->elements > 0 &&
 	    e->element[0]->type == REDIS_REPLY_STRING ? e->element[0]->str : "";
 
-	if (strcmp(code, "C") == 0) {
+	if (rd->draining && (strcmp(code, "R") == 0 ||
+	    strcmp(code, "B") == 0)) {
+		/* stopping: give it back (releasing the lock just taken) */
+		if (strcmp(code, "R") == 0)
+			job_set_state(j, JOB_LOADING);
+		job_handback(j);
+	} else if (strcmp(code, "C") == 0) {
 		rd->coalesced++;
 		logf_info(LF(.event = "coalesced", .job = j->job_id,
 		    .teacher = j->teacher), "satisfied by sync %s, which "

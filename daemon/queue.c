@@ -415,13 +415,34 @@ queue_reader_ready(void)
  * UNBLOCK), so that no entry is delivered to us after this; entries that
  * raced in are handed back by take_entries().
  */
-void
-queue_stop(void)
+static void	unblock_reader(void);
+
+/*
+ * CLIENT UNBLOCK goes over another connection than the XREADGROUP it
+ * wakes, so it can overtake it: 0 means nothing was blocked yet; try again
+ * until the read has returned.
+ */
+static void
+on_unblock(struct rconn *c, redisReply *r, const char *err, void *arg)
+{
+	if (r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 0 &&
+	    rd->reading && rd->unblock_tries++ < 100)
+		unblock_reader();
+}
+
+static void
+unblock_reader(void)
 {
 	if (rd->reading && rd->reader_id > 0 &&
 	    rconn_state(rd->rc) == RCONN_READY)
-		rconn_command(rd->rc, 0, on_ignore, NULL, "CLIENT UNBLOCK %lld",
-		    rd->reader_id);
+		rconn_command(rd->rc, 0, on_unblock, NULL,
+		    "CLIENT UNBLOCK %lld", rd->reader_id);
+}
+
+void
+queue_stop(void)
+{
+	unblock_reader();
 	if (rd->ev_claim != NULL)
 		event_free(rd->ev_claim);
 	if (rd->ev_read != NULL)

@@ -136,6 +136,7 @@ struct rosterd {
 	unsigned		 nfetching;	/* jobs using Clever */
 	int			 reading;	/* XREADGROUP in flight */
 	long long		 reader_id;	/* CLIENT ID of rq */
+	int			 unblock_tries;
 	int			 draining;	/* SIGTERM: take no work */
 	int			 group_ready;
 	int			 own_pending_done;	/* re-read own PEL */

@@ -1,5 +1,6 @@
 """rosterd as ops see it: several instances, rate limits, signals, Redis
 restarts."""
+import re
 import signal
 
 from conftest import teacher_with_sections, rosterctl
@@ -91,15 +92,22 @@ def test_sigterm_hands_back_in_flight_work(env):
     a = env.start_rosterd(daemon__stop_timeout_ms=200)
     mark = a.proc.mark()
     jobs = [env.enqueue(t["id"]) for t in ts]
-    for _ in jobs:
-        a.proc.wait_line(r"event=fetch", start=mark)
+    i = mark
+    for _ in jobs:       # all three are fetching (Clever answers in 3 s)
+        i, _ = a.proc.wait_line(r"event=fetch", start=i)
+        i += 1
     assert a.stop() == 0
     text = a.proc.text()
-    assert text.count("event=handed_back") == len(jobs), text[-3000:]
+    handed = set(re.findall(r"event=handed_back job=(\S+)", text))
+    assert handed == set(jobs), text[-3000:]
     for j in jobs:
         assert env.r.hget("rosterd:job:" + j, "state") == "queued"
-    # nothing is pending with the stopped instance, nothing is locked
+    # nothing is pending with the stopped instance, nothing is locked, and
+    # each job waits in the stream once, under its own id
     assert env.r.xpending("rosterd:jobs", "rosterd")["pending"] == 0
+    last = env.r.xinfo_groups("rosterd:jobs")[0]["last-delivered-id"]
+    waiting = [f["job_id"] for _, f in env.r.xrange("rosterd:jobs", "(" + last)]
+    assert sorted(waiting) == sorted(jobs), waiting
     for t in ts:
         assert not env.r.exists("rosterd:lock:{%s}" % t["id"])
     # another instance finishes them under their original job ids
