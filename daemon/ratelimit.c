@@ -22,22 +22,29 @@ on_permit(struct rconn *c, redisReply *r, const char *err, void *arg)
 	struct permit *p = arg;
 
 	if (r == NULL)
-		p->cb(0, err, p->arg);
-	else if (r->type != REDIS_REPLY_INTEGER)
-		p->cb(0, r->type == REDIS_REPLY_ERROR ? r->str : "bad reply",
-		    p->arg);
+		p->cb(0, 0, err, p->arg);
+	else if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	    r->element[0]->type != REDIS_REPLY_INTEGER ||
+	    r->element[1]->type != REDIS_REPLY_INTEGER)
+		p->cb(0, 0, r->type == REDIS_REPLY_ERROR ? r->str :
+		    "bad reply", p->arg);
 	else
-		p->cb((uint64_t)(r->integer < 0 ? 0 : r->integer), NULL,
-		    p->arg);
+		p->cb((unsigned)r->element[0]->integer,
+		    (uint64_t)(r->element[1]->integer < 0 ? 0 :
+		    r->element[1]->integer), NULL, p->arg);
 	free(p);
 }
 
-/* Ask for one permit; cb gets 0 (go), or the ms to wait before asking again. */
+/*
+ * Ask for n permits; cb gets how many were granted (possibly fewer, once
+ * the window runs out) and, when not all, the ms to wait before asking
+ * again.
+ */
 void
-ratelimit_acquire(const char *owner, permit_cb cb, void *arg)
+ratelimit_acquire(const char *owner, unsigned n, permit_cb cb, void *arg)
 {
 	struct permit *p = xmalloc(sizeof(*p));
-	char *key = key_ratelimit(owner), limit[16], window[24];
+	char *key = key_ratelimit(owner), limit[16], window[24], nbuf[16];
 	const char *argv[4];
 
 	p->cb = cb;
@@ -45,8 +52,9 @@ ratelimit_acquire(const char *owner, permit_cb cb, void *arg)
 	snprintf(limit, sizeof(limit), "%d", rd->conf.clever_rate_limit);
 	snprintf(window, sizeof(window), "%d",
 	    rd->conf.clever_rate_window_s * 1000);
+	snprintf(nbuf, sizeof(nbuf), "%u", n);
 	argv[0] = key;
-	argv[1] = "1";
+	argv[1] = nbuf;
 	argv[2] = limit;
 	argv[3] = window;
 	store_eval(SCRIPT_PERMIT, 1, 4, argv, NULL, on_permit, p);

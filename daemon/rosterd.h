@@ -220,8 +220,10 @@ struct sync	*sync_start(struct job *);
 void		 sync_free(struct sync *);
 
 /* ratelimit.c */
-typedef void (*permit_cb)(uint64_t wait_ms, const char *err, void *arg);
-void		 ratelimit_acquire(const char *owner, permit_cb, void *arg);
+typedef void (*permit_cb)(unsigned granted, uint64_t wait_ms,
+		    const char *err, void *arg);
+void		 ratelimit_acquire(const char *owner, unsigned n, permit_cb,
+		    void *arg);
 void		 ratelimit_observe(const char *owner,
 		    const struct http_ratelimit *, int was_429);
 

@@ -303,22 +303,26 @@ static const char lua_renew[] =
 "return 0\n";
 
 /*
- * PERMIT: take n request permits of a token's window, shared by every
+ * PERMIT: take up to n request permits of a token's window, shared by every
  * instance.  The window opens with the first request (as Clever's does) and
- * follows what Clever's headers said (OBSERVE).  Returns 0, or the ms to
- * wait.  KEYS: ratelimit hash.  ARGV: n, default limit, window ms.
+ * follows what Clever's headers said (OBSERVE).  Returns {granted, ms to
+ * wait before asking for the rest}.  KEYS: ratelimit hash.  ARGV: n,
+ * default limit, window ms.
  */
 static const char lua_permit[] = LUA_COMMON
 "local now, n = now_ms(), tonumber(ARGV[1])\n"
 "local h = redis.call('HMGET', KEYS[1], 'reset_ms', 'used', 'limit', 'blocked_until')\n"
 "local reset, used = tonumber(h[1] or 0), tonumber(h[2] or 0)\n"
 "local limit, blocked = tonumber(h[3] or ARGV[2]), tonumber(h[4] or 0)\n"
-"if blocked > now then return blocked - now end\n"
+"if blocked > now then return {0, blocked - now} end\n"
 "if now >= reset then reset = now + tonumber(ARGV[3]); used = 0 end\n"
-"if used + n > limit then return math.max(reset - now, 1) end\n"
-"redis.call('HSET', KEYS[1], 'reset_ms', reset, 'used', used + n, 'limit', limit)\n"
-"redis.call('PEXPIREAT', KEYS[1], reset + tonumber(ARGV[3]))\n"
-"return 0\n";
+"local granted = math.max(0, math.min(n, limit - used))\n"
+"if granted > 0 then\n"
+"  redis.call('HSET', KEYS[1], 'reset_ms', reset, 'used', used + granted, 'limit', limit)\n"
+"  redis.call('PEXPIREAT', KEYS[1], reset + tonumber(ARGV[3]))\n"
+"end\n"
+"if granted == n then return {granted, 0} end\n"
+"return {granted, math.max(reset - now, 1)}\n";
 
 /*
  * OBSERVE Clever's X-RateLimit headers: adopt its limit, window and count.

@@ -49,7 +49,7 @@ struct sreq {
 	int			 pages;
 	struct http_req		*http;
 	struct event		*timer;		/* backoff or rate-limit wait */
-	int			 permit_pending;
+	int			 needs_permit;
 };
 TAILQ_HEAD(sreqq, sreq);
 
@@ -64,6 +64,9 @@ struct sync {
 	size_t		 nstudents;
 	int		 students_per_section;	/* 1 wanted, 2 requested */
 	int		 failed;
+	int		 observed;	/* rate-limit headers passed on */
+	struct event	*permit_ev;	/* batches permits; waits */
+	struct permit_call *permit_call;	/* in flight */
 };
 
 static void	sreq_send(struct sreq *);
@@ -153,59 +156,101 @@ sreq_later(struct sreq *q, uint64_t ms)
 }
 
 static void	on_response(const struct http_response *, void *);
+static void	sync_permits(struct sync *);
+
+/*
+ * Permits are asked for all the requests that wait, in one script call.
+ * Redis commands cannot be cancelled, so the call has its own small
+ * context, detached from the sync if the sync ends first.
+ */
+struct permit_call {
+	struct sync	*sync;
+};
 
 static void
-on_permit(uint64_t wait_ms, const char *err, void *arg)
+on_permits(unsigned granted, uint64_t wait_ms, const char *err, void *arg)
 {
-	struct sreq *q = arg;
-	struct sync *s = q->sync;
+	struct permit_call *pc = arg;
+	struct sync *s = pc->sync;
+	struct sreq *q;
+	struct timeval tv = MS_TO_TV(wait_ms);
 
-	q->permit_pending = 0;
-	if (s == NULL) {
-		/* the sync ended while Redis answered: see sreq_free */
-		free(q->url);
-		free(q);
-		return;
-	}
+	free(pc);
+	if (s == NULL)
+		return;		/* the sync ended while Redis answered */
+	s->permit_call = NULL;
 	if (err != NULL) {
 		sync_fail(s, FAIL_TRANSIENT, ERR_REDIS,
 		    "rate-limit permit failed: %s", err);
 		return;
 	}
+	TAILQ_FOREACH(q, &s->reqs, entry) {
+		if (!q->needs_permit || granted == 0)
+			continue;
+		granted--;
+		q->needs_permit = 0;
+		s->job->requests++;
+		q->http = http_get(rd->http, q->url, s->job->token,
+		    on_response, q);
+	}
+	TAILQ_FOREACH(q, &s->reqs, entry)
+		if (q->needs_permit)
+			break;
+	if (q == NULL)
+		return;
 	if (wait_ms > 0) {
 		logf_debug(LF(.event = "rate_wait", .job = s->job->job_id,
 		    .teacher = s->job->teacher), "rate limit: waiting %llu ms",
 		    (unsigned long long)wait_ms);
-		sreq_later(q, wait_ms);
+		evtimer_add(s->permit_ev, &tv);
+	} else
+		sync_permits(s);
+}
+
+/* Ask for the permits of every request waiting for one. */
+static void
+sync_permits(struct sync *s)
+{
+	struct sreq *q;
+	unsigned n = 0;
+
+	if (s->permit_call != NULL || evtimer_pending(s->permit_ev, NULL))
 		return;
-	}
-	s->job->requests++;
-	q->http = http_get(rd->http, q->url, s->job->token, on_response, q);
+	TAILQ_FOREACH(q, &s->reqs, entry)
+		if (q->needs_permit)
+			n++;
+	if (n == 0)
+		return;
+	s->permit_call = xcalloc(1, sizeof(*s->permit_call));
+	s->permit_call->sync = s;
+	ratelimit_acquire(s->job->token_owner, n, on_permits, s->permit_call);
 }
 
 static void
-sreq_send(struct sreq *q)
+on_permit_ev(evutil_socket_t fd, short what, void *arg)
 {
-	q->permit_pending = 1;
-	ratelimit_acquire(q->sync->job->token_owner, on_permit, q);
+	sync_permits(arg);
 }
 
-/*
- * A permit request to Redis cannot be cancelled: a request waiting for one
- * is detached from its sync and freed by on_permit when the answer comes.
- */
+/* Send q once it has a permit; requests made together share one call. */
+static void
+sreq_send(struct sreq *q)
+{
+	struct sync *s = q->sync;
+
+	q->needs_permit = 1;
+	if (s->permit_call == NULL && !evtimer_pending(s->permit_ev, NULL))
+		event_active(s->permit_ev, EV_TIMEOUT, 0);
+}
+
 static void
 sreq_free(struct sreq *q)
 {
 	TAILQ_REMOVE(&q->sync->reqs, q, entry);
-	q->sync = NULL;
 	if (q->http != NULL)
 		http_cancel(q->http);
 	if (q->timer != NULL)
 		event_free(q->timer);
-	q->timer = NULL;
-	if (q->permit_pending)
-		return;
 	free(q->url);
 	free(q);
 }
@@ -394,9 +439,16 @@ on_response(const struct http_response *res, void *arg)
 	char what[256];
 
 	q->http = NULL;
-	if (res->outcome == HTTP_OK)
+	/*
+	 * Pass Clever's view of the window on once per sync (to align the
+	 * shared window with Clever's), when it runs low, and on a 429.
+	 */
+	if (res->outcome == HTTP_OK && (res->status == 429 || !s->observed ||
+	    (res->rl.limit > 0 && res->rl.remaining * 10 <= res->rl.limit))) {
+		s->observed = res->rl.present;
 		ratelimit_observe(s->job->token_owner, &res->rl,
 		    res->status == 429);
+	}
 	switch (res->outcome) {
 	case HTTP_OK:
 		break;
@@ -564,6 +616,7 @@ sync_start(struct job *j)
 
 	s->job = j;
 	TAILQ_INIT(&s->reqs);
+	s->permit_ev = evtimer_new(rd->base, on_permit_ev, s);
 	j->sync = s;
 	sreq_add(s, SR_ME, "/me", NULL);
 	xasprintf(&path, "/users/%s", j->teacher);
@@ -590,6 +643,9 @@ sync_free(struct sync *s)
 		return;
 	while (!TAILQ_EMPTY(&s->reqs))
 		sreq_free(TAILQ_FIRST(&s->reqs));
+	if (s->permit_call != NULL)
+		s->permit_call->sync = NULL;
+	event_free(s->permit_ev);
 	json_object_put(s->me);
 	json_object_put(s->teacher);
 	for (i = 0; i < s->nsections; i++)
