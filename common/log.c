@@ -216,20 +216,26 @@ put_value(FILE *fp, const char *v)
 	fputc('"', fp);
 }
 
+/*
+ * One line, built in memory and written with one write(2): stderr is
+ * unbuffered, and lines of concurrent writers must not interleave.
+ */
 static void
 emit_stderr(enum log_level level, const struct log_fields *lf,
     const char *msg)
 {
-	FILE *fp = log_stream != NULL ? log_stream : stderr;
+	char line[LOG_MSG_MAX + 512], tbuf[32];
+	FILE *out = log_stream != NULL ? log_stream : stderr;
+	FILE *fp = fmemopen(line, sizeof(line), "w");
 	struct timespec ts;
 	struct tm tm;
-	char tbuf[32];
+	long len;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(tbuf, sizeof(tbuf), "%Y-%m-%dT%H:%M:%S", &tm);
-
-	flockfile(fp);
+	if (fp == NULL)
+		return;
 	fprintf(fp, "%s.%03ldZ %s level=%s", tbuf, ts.tv_nsec / 1000000,
 	    log_progname, level_names[level]);
 	if (lf != NULL && lf->event != NULL)
@@ -245,8 +251,15 @@ emit_stderr(enum log_level level, const struct log_fields *lf,
 	fputs(" msg=", fp);
 	put_value(fp, msg);
 	fputc('\n', fp);
-	fflush(fp);
-	funlockfile(fp);
+	len = ftell(fp);
+	fclose(fp);
+	if (len <= 0 || (size_t)len >= sizeof(line)) {
+		/* cut: keep the line a line */
+		len = sizeof(line) - 1;
+		line[len - 1] = '\n';
+	}
+	fwrite(line, 1, (size_t)len, out);
+	fflush(out);
 }
 
 void

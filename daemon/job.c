@@ -314,7 +314,7 @@ job_admitted(struct job *j, redisReply *e)
 		job_handback(j);
 	} else if (strcmp(code, "C") == 0) {
 		rd->coalesced++;
-		logf_info(LF(.event = "coalesced", .job = j->job_id,
+		logf_debug(LF(.event = "coalesced", .job = j->job_id,
 		    .teacher = j->teacher), "satisfied by sync %s, which "
 		    "started after the request", e->elements > 1 ?
 		    e->element[1]->str : "?");

@@ -142,7 +142,7 @@ bad:
 
 /* Take the entries of an XREADGROUP/XAUTOCLAIM reply as jobs. */
 static void
-take_entries(redisReply *entries)
+take_entries(redisReply *entries, int maybe_ours)
 {
 	struct job **batch;
 	struct job *j, *have;
@@ -158,9 +158,13 @@ take_entries(redisReply *entries)
 		if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
 		    e->element[0]->type != REDIS_REPLY_STRING)
 			continue;
-		TAILQ_FOREACH(have, &rd->jobs, entry)
-			if (strcmp(have->entry_id, e->element[0]->str) == 0)
-				break;
+		/* new entries ('>') cannot be in memory; re-read ones can */
+		have = NULL;
+		if (maybe_ours)
+			TAILQ_FOREACH(have, &rd->jobs, entry)
+				if (strcmp(have->entry_id,
+				    e->element[0]->str) == 0)
+					break;
 		if (have != NULL)
 			continue;	/* already ours, in memory */
 		if (e->element[1]->type == REDIS_REPLY_NIL) {
@@ -242,7 +246,7 @@ on_read(struct rconn *c, redisReply *r, const char *err, void *arg)
 					    last->element[0]->str,
 					    sizeof(pending_from));
 			}
-			take_entries(entries);
+			take_entries(entries, own);
 		}
 	} else if (own)
 		rd->own_pending_done = 1;
@@ -319,7 +323,7 @@ on_claimed(struct rconn *c, redisReply *r, const char *err, void *arg)
 	    r->element[1]->elements > 0)
 		logf_info(LF(.event = "takeover"), "took over %zu jobs of "
 		    "stopped instances", r->element[1]->elements);
-	take_entries(r->element[1]);
+	take_entries(r->element[1], 1);
 }
 
 /*

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
 import conftest as h  # noqa: E402
@@ -68,7 +69,7 @@ def bench_queue(tmp):
             env.r.hset("rosterd:state:{%s}" % t, mapping={
                 "done_started_ms": 10 ** 15, "done_job": "0-1", "done_version": 1})
         n = enqueue_many(env, teachers, per_teacher=200)
-        d = env.start_rosterd(sync__concurrency=2000, log__level="warning")
+        d = env.start_rosterd(sync__concurrency=2000, log__level="info")
         t0 = time.monotonic()
         cpu0 = proc_cpu_ms(d.proc.p.pid)
         wait_all_done(env, n)
@@ -89,7 +90,7 @@ def bench_cpu(tmp, teachers=1000):
         for t in ts:
             env.store_token(t["id"], t["token"])
         n = enqueue_many(env, [t["id"] for t in ts])
-        d = env.start_rosterd(sync__concurrency=64, log__level="warning")
+        d = env.start_rosterd(sync__concurrency=64, log__level="info")
         t0 = time.monotonic()
         wait_all_done(env, n)
         dt = time.monotonic() - t0
@@ -98,6 +99,22 @@ def bench_cpu(tmp, teachers=1000):
         print("cpu: %d teachers synced in %.2f s (%.0f/s); rosterd CPU %.0f ms "
               "= %.3f ms per teacher; %d Clever requests (%.2f per teacher)" % (
                   n, dt, n / dt, cpu, cpu / n, st["requests"], st["requests"] / n))
+        # the baseline: json-c alone on the very same responses
+        path = os.path.join(tmp, "responses")
+        with open(path, "wb") as f:
+            for t in ts:
+                for p in ("/me", "/users/%s" % t["id"],
+                          "/users/%s/sections" % t["id"],
+                          "/users/%s/mystudents" % t["id"]):
+                    req = urllib.request.Request(
+                        sbx.api + "/v3.0" + p,
+                        headers={"Authorization": "Bearer " + t["token"]})
+                    body = urllib.request.urlopen(req).read()
+                    f.write(b"%d\n" % len(body) + body)
+        out = subprocess.run([os.path.join(h.BUILD, "tests", "bench", "bench_parse"),
+                              path, str(n)], capture_output=True, text=True).stdout
+        base = float(out.split("=")[1].split()[0])
+        print("cpu: " + out.strip() + "; rosterd needs %.2fx that" % (cpu / n / base))
     finally:
         env.close()
 
@@ -111,9 +128,8 @@ def bench_memory(tmp, teachers=1000):
         ts = sbx.teachers()
         for t in ts:
             env.store_token(t["id"], t["token"])
-        d = env.start_rosterd(sync__concurrency=teachers,
-                              clever__max_connections=2000,
-                              log__level="warning")
+        d = env.start_rosterd(sync__concurrency=teachers, log__level="info",
+                              clever__max_connections=2000)
         base = proc_hwm_kb(d.proc.p.pid)
         n = enqueue_many(env, [t["id"] for t in ts])
         wait_all_done(env, n)
@@ -134,7 +150,7 @@ def bench_latency(tmp, teachers=400, latency=50, conc=64):
         for t in ts:
             env.store_token(t["id"], t["token"])
         n = enqueue_many(env, [t["id"] for t in ts])
-        env.start_rosterd(sync__concurrency=conc, log__level="warning")
+        env.start_rosterd(sync__concurrency=conc, log__level="info")
         t0 = time.monotonic()
         wait_all_done(env, n)
         dt = time.monotonic() - t0
@@ -152,7 +168,7 @@ def bench_requests(tmp):
     env.redis = h.Redis(tmp)
     try:
         sbx = env.start_sandbox("--teachers", 60, "--seed", 3)
-        env.start_rosterd(log__level="warning")
+        env.start_rosterd(log__level="info")
         seen = {}
         for t in sbx.teachers():
             env.store_token(t["id"], t["token"])
