@@ -58,7 +58,7 @@ static const struct conf_key conf_keys[] = {
 	{ "clever", "max_body_bytes", CT_U64, O(clever_max_body),
 	    1024, 1024ULL * 1024 * 1024, "67108864", NULL },
 	{ "clever", "max_connections", CT_INT, O(clever_max_connections),
-	    1, 10000, "64", NULL },
+	    1, 10000, "256", NULL },
 	{ "clever", "page_size", CT_INT, O(clever_page_size),
 	    1, 10000, "1000", NULL },
 	{ "clever", "rate_limit", CT_INT, O(clever_rate_limit),

@@ -65,6 +65,16 @@ struct http_sock {
 	struct event		*ev;
 };
 
+/*
+ * Bodies parsed at once.  json-c's tree of a response is about ten times
+ * its text, and a transfer holds its partial tree until its last byte:
+ * with thousands of transfers receiving side by side, memory would follow
+ * their number.  Past this many, a transfer that starts receiving is
+ * paused (its bytes wait in the kernel) until a slot frees up, so memory
+ * is bounded by this many trees, not by the work in flight.
+ */
+#define PARSE_SLOTS	32
+
 struct http_req {
 	TAILQ_ENTRY(http_req)	 entry;
 	struct http_client	*c;
@@ -84,6 +94,9 @@ struct http_req {
 	int			 too_large;
 
 	struct http_ratelimit	 rl;
+	int			 parse_slot;	/* holds one of PARSE_SLOTS */
+	int			 paused;	/* waits for a parse slot */
+	TAILQ_ENTRY(http_req)	 pentry;	/* on c->paused */
 	struct event		*fail_ev;	/* REQ_FAILED_EARLY */
 	const char		*fail_error;
 	char			 errbuf[CURL_ERROR_SIZE];
@@ -104,6 +117,10 @@ struct http_client {
 	long			 request_timeout_ms;
 	size_t			 max_body;
 	long			 max_connections;
+
+	unsigned		 parsing;	/* parse slots in use */
+	TAILQ_HEAD(, http_req)	 paused;	/* waiting for a slot */
+	struct event		*wake;		/* unpause, outside curl */
 
 	int			 busy;
 	int			 dead;
@@ -324,8 +341,39 @@ req_free(struct http_req *r)
 static void
 req_unlink(struct http_req *r)
 {
-	TAILQ_REMOVE(&r->c->reqs, r, entry);
-	r->c->inflight--;
+	struct http_client *c = r->c;
+
+	TAILQ_REMOVE(&c->reqs, r, entry);
+	c->inflight--;
+	if (r->paused) {
+		TAILQ_REMOVE(&c->paused, r, pentry);
+		r->paused = 0;
+	}
+	if (r->parse_slot) {
+		r->parse_slot = 0;
+		c->parsing--;
+		if (!TAILQ_EMPTY(&c->paused))
+			event_active(c->wake, EV_TIMEOUT, 0);
+	}
+}
+
+/* A parse slot is free: let the transfers that wait for one go on. */
+static void
+wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_client *c = arg;
+	struct http_req *r;
+
+	client_enter(c);
+	while (c->parsing < PARSE_SLOTS && !c->dead &&
+	    (r = TAILQ_FIRST(&c->paused)) != NULL) {
+		TAILQ_REMOVE(&c->paused, r, pentry);
+		r->paused = 0;
+		r->parse_slot = 1;
+		c->parsing++;
+		curl_easy_pause(r->easy, CURLPAUSE_CONT);
+	}
+	client_leave(c);
 }
 
 /* ---- Body --------------------------------------------------------------- */
@@ -400,8 +448,19 @@ static size_t
 write_cb(char *p, size_t size, size_t nmemb, void *arg)
 {
 	struct http_req	*r = arg;
+	struct http_client *c = r->c;
 	size_t		 n = size * nmemb;
 
+	if (!r->parse_slot && r->body == BODY_NONE) {
+		if (c->parsing >= PARSE_SLOTS) {
+			/* curl keeps this chunk and gives it again later */
+			r->paused = 1;
+			TAILQ_INSERT_TAIL(&c->paused, r, pentry);
+			return CURL_WRITEFUNC_PAUSE;
+		}
+		r->parse_slot = 1;
+		c->parsing++;
+	}
 	if (n > r->max_body || r->body_len > r->max_body - n) {
 		r->too_large = 1;
 		return 0;	/* aborts the transfer: CURLE_WRITE_ERROR */
@@ -692,7 +751,10 @@ http_client_new(struct event_base *base, const struct http_conf *conf)
 	c = xcalloc(1, sizeof(*c));
 	c->base = base;
 	TAILQ_INIT(&c->reqs);
+	TAILQ_INIT(&c->paused);
 	LIST_INIT(&c->socks);
+	if ((c->wake = event_new(base, -1, 0, wake_cb, c)) == NULL)
+		fatalx("%s: event_new", __func__);
 	if ((c->multi = curl_multi_init()) == NULL)
 		fatalx("%s: curl_multi_init", __func__);
 	if ((c->timer = evtimer_new(base, timer_event_cb, c)) == NULL)
@@ -733,6 +795,7 @@ client_destroy(struct http_client *c)
 	while ((s = LIST_FIRST(&c->socks)) != NULL)
 		sock_free(s);
 	event_free(c->timer);
+	event_free(c->wake);
 	free(c->ca_file);
 	free(c->user_agent);
 	free(c);
@@ -835,6 +898,11 @@ req_setup(struct http_req *r, const char *url)
 	SET(CURLOPT_PRIVATE, (char *)r);
 	SET(CURLOPT_ERRORBUFFER, r->errbuf);
 	SET(CURLOPT_NOSIGNAL, 1L);
+	/*
+	 * curl allocates a receive buffer per transfer (16 KiB by default);
+	 * with thousands in flight, a smaller one keeps memory down.
+	 */
+	SET(CURLOPT_BUFFERSIZE, 8192L);
 	SET(CURLOPT_FOLLOWLOCATION, 0L);
 #if LIBCURL_VERSION_NUM >= 0x075500	/* 7.85.0 */
 	SET(CURLOPT_PROTOCOLS_STR, "http,https");

@@ -375,87 +375,62 @@ static char *script_sha[SCRIPT_COUNT];
 
 struct eval_ctx {
 	enum store_script	 script;
-	int			 argc;		/* of the EVAL command */
-	char			**argv;
-	size_t			*argvlen;
-	int			 fallback;	/* already resent as EVAL */
 	rconn_reply_cb		 cb;
 	void			*arg;
 };
 
-static void
-eval_ctx_free(struct eval_ctx *e)
-{
-	int i;
-
-	for (i = 0; i < e->argc; i++)
-		free(e->argv[i]);
-	free(e->argv);
-	free(e->argvlen);
-	free(e);
-}
-
-static void	eval_send(struct eval_ctx *);
-
+/*
+ * Scripts are loaded whenever the connection becomes ready, before any
+ * other command on it, so EVALSHA finds them; only a SCRIPT FLUSH by hand
+ * can make Redis forget one.  Then this one command fails (its job retries)
+ * and the scripts are loaded again.  Arguments are not kept for a resend:
+ * a write-back carries a whole roster.
+ */
 static void
 on_eval(struct rconn *c, redisReply *r, const char *err, void *arg)
 {
 	struct eval_ctx *e = arg;
 
-	if (r != NULL && r->type == REDIS_REPLY_ERROR &&
-	    strncmp(r->str, "NOSCRIPT", 8) == 0 && !e->fallback) {
-		/* Redis restarted and forgot it: send the text, reload. */
-		free(script_sha[e->script]);
-		script_sha[e->script] = NULL;
-		e->fallback = 1;
-		eval_send(e);
-		store_init();
-		return;
-	}
-	if (r != NULL && r->type == REDIS_REPLY_ERROR)
+	if (r != NULL && r->type == REDIS_REPLY_ERROR) {
 		log_warnx("redis script %d failed: %s", e->script, r->str);
+		if (strncmp(r->str, "NOSCRIPT", 8) == 0) {
+			free(script_sha[e->script]);
+			script_sha[e->script] = NULL;
+			store_init();
+		}
+	}
 	if (e->cb != NULL)
 		e->cb(c, r, err, e->arg);
-	eval_ctx_free(e);
-}
-
-static void
-eval_send(struct eval_ctx *e)
-{
-	const char *sha = e->fallback ? NULL : script_sha[e->script];
-
-	free(e->argv[0]);
-	free(e->argv[1]);
-	e->argv[0] = xstrdup(sha ? "EVALSHA" : "EVAL");
-	e->argv[1] = xstrdup(sha ? sha : scripts[e->script]);
-	e->argvlen[0] = strlen(e->argv[0]);
-	e->argvlen[1] = strlen(e->argv[1]);
-	rconn_commandargv(rd->rc, 0, on_eval, e, e->argc,
-	    (const char **)e->argv, e->argvlen);
+	free(e);
 }
 
 void
 store_eval(enum store_script s, int nkeys, int argc, const char **argv,
     const size_t *argvlen, rconn_reply_cb cb, void *arg)
 {
-	struct eval_ctx *e = xcalloc(1, sizeof(*e));
+	struct eval_ctx *e = xmalloc(sizeof(*e));
+	const char **av = xcalloc((size_t)argc + 3, sizeof(*av));
+	size_t *al = xcalloc((size_t)argc + 3, sizeof(*al));
+	char nk[16];
 	int i;
 
 	e->script = s;
 	e->cb = cb;
 	e->arg = arg;
-	e->argc = argc + 3;
-	e->argv = xcalloc(e->argc, sizeof(*e->argv));
-	e->argvlen = xcalloc(e->argc, sizeof(*e->argvlen));
-	xasprintf(&e->argv[2], "%d", nkeys);
-	e->argvlen[2] = strlen(e->argv[2]);
+	snprintf(nk, sizeof(nk), "%d", nkeys);
+	av[0] = script_sha[s] ? "EVALSHA" : "EVAL";
+	av[1] = script_sha[s] ? script_sha[s] : scripts[s];
+	av[2] = nk;
+	for (i = 0; i < 3; i++)
+		al[i] = strlen(av[i]);
 	for (i = 0; i < argc; i++) {
-		e->argvlen[i + 3] = argvlen ? argvlen[i] : strlen(argv[i]);
-		e->argv[i + 3] = xmalloc(e->argvlen[i + 3] + 1);
-		memcpy(e->argv[i + 3], argv[i], e->argvlen[i + 3]);
-		e->argv[i + 3][e->argvlen[i + 3]] = '\0';
+		av[i + 3] = argv[i];
+		al[i + 3] = argvlen ? argvlen[i] : strlen(argv[i]);
 	}
-	eval_send(e);
+	/* hiredis formats the command at once: nothing here is kept */
+	rconn_commandargv(rd->rc, 0, on_eval, e, argc + 3, av, al);
+	free(av);
+	free(al);
 }
 
 static void

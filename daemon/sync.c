@@ -56,12 +56,8 @@ TAILQ_HEAD(sreqq, sreq);
 struct sync {
 	struct job	*job;
 	struct sreqq	 reqs;		/* in flight or waiting */
-	json_object	*me;
-	json_object	*teacher;
-	json_object	**sections;	/* list pages, in order */
-	size_t		 nsections;
-	json_object	**students;	/* list pages */
-	size_t		 nstudents;
+	json_object	*me;		/* small: kept for the end */
+	struct roster	*roster;	/* built as responses arrive */
 	int		 students_per_section;	/* 1 wanted, 2 requested */
 	int		 failed;
 	int		 observed;	/* rate-limit headers passed on */
@@ -287,13 +283,6 @@ page_length(json_object *page)
 	return json_object_array_length(data);
 }
 
-static void
-append_page(json_object ***pages, size_t *n, json_object *page)
-{
-	*pages = xreallocarray(*pages, *n + 1, sizeof(**pages));
-	(*pages)[(*n)++] = json_object_get(page);
-}
-
 /* Request one section's students (selection or mystudents fallback). */
 static void
 request_section_students(struct sync *s, const char *section)
@@ -310,43 +299,23 @@ request_section_students(struct sync *s, const char *section)
 	free(path);
 }
 
-/* 1 if section id is in the job's selection (SEL_LIST). */
-static int
-selected(const struct job *j, const char *id)
-{
-	size_t i;
-
-	for (i = 0; i < j->nsel; i++)
-		if (strcmp(j->sel[i], id) == 0)
-			return 1;
-	return 0;
-}
-
-/* All section pages are in: ask per section where that is the plan. */
+/*
+ * All section pages are in: narrow the roster to the selection, and ask
+ * for students per section where that is the plan.
+ */
 static void
 sections_complete(struct sync *s)
 {
-	json_object *data, *item, *sec, *id;
-	size_t p, i, n;
+	struct roster *r = s->roster;
+	size_t i;
 
+	if (s->job->sel_mode == SEL_LIST)
+		roster_select_sections(r, (const char *const *)s->job->sel,
+		    s->job->nsel);
 	if (s->job->kind != JOB_SYNC)
 		return;
-	for (p = 0; p < s->nsections; p++) {
-		if (!json_object_object_get_ex(s->sections[p], "data", &data))
-			continue;
-		n = json_object_array_length(data);
-		for (i = 0; i < n; i++) {
-			item = json_object_array_get_idx(data, i);
-			if (!json_object_object_get_ex(item, "data", &sec) ||
-			    !json_object_object_get_ex(sec, "id", &id))
-				continue;
-			if (s->job->sel_mode == SEL_LIST &&
-			    !selected(s->job, json_object_get_string(id)))
-				continue;
-			request_section_students(s,
-			    json_object_get_string(id));
-		}
-	}
+	for (i = 0; i < r->nsections; i++)
+		request_section_students(s, r->sections[i].id);
 }
 
 static int
@@ -366,7 +335,8 @@ sreq_ok(struct sreq *q, json_object *body)
 {
 	struct sync *s = q->sync;
 	const char *next;
-	char *url;
+	char *url, err[256];
+	int rc;
 
 	if (!json_object_is_type(body, json_type_object)) {
 		sync_fail(s, FAIL_PERMANENT, ERR_BAD_RESPONSE,
@@ -374,20 +344,29 @@ sreq_ok(struct sreq *q, json_object *body)
 		    sreq_names[q->kind]);
 		return;
 	}
+	/*
+	 * Into the roster at once, so that only the compact roster is kept
+	 * while the other responses are awaited, never the parsed JSON.
+	 */
 	switch (q->kind) {
 	case SR_ME:
 		s->me = json_object_get(body);
+		rc = 0;
 		break;
 	case SR_TEACHER:
-		s->teacher = json_object_get(body);
+		rc = roster_set_teacher(s->roster, body, err, sizeof(err));
 		break;
 	case SR_SECTIONS:
-		append_page(&s->sections, &s->nsections, body);
+		rc = roster_add_sections(s->roster, body, err, sizeof(err));
 		break;
-	case SR_MYSTUDENTS:
-	case SR_SECTION_STUDENTS:
-		append_page(&s->students, &s->nstudents, body);
+	default:
+		rc = roster_add_students(s->roster, body, err, sizeof(err));
 		break;
+	}
+	if (rc == -1) {
+		sync_fail(s, FAIL_PERMANENT, ERR_BAD_RESPONSE, "Clever data "
+		    "rejected: %s", err);
+		return;
 	}
 	/* Follow "next" unless the page is empty (Clever's trailing page). */
 	next = (q->kind == SR_ME || q->kind == SR_TEACHER) ? NULL :
@@ -439,6 +418,10 @@ on_response(const struct http_response *res, void *arg)
 	char what[256];
 
 	q->http = NULL;
+	logf_debug(LF(.event = "response", .job = s->job->job_id,
+	    .teacher = s->job->teacher), "Clever %s: HTTP %ld, %zu bytes, %llu "
+	    "ms", sreq_names[q->kind], res->status, res->body_len,
+	    (unsigned long long)res->elapsed_ms);
 	/*
 	 * Pass Clever's view of the window on once per sync (to align the
 	 * shared window with Clever's), when it runs low, and on a 429.
@@ -549,46 +532,29 @@ check_me(struct sync *s, const char **auth, const char **district)
 	return 0;
 }
 
-/* Everything is in: build the roster and hand it to the job. */
+/* Everything is in: finish the roster and hand it to the job. */
 static void
 sync_build(struct sync *s)
 {
 	struct job *j = s->job;
-	enum roster_fieldset fs = strcmp(rd->conf.sync_fields, "district") == 0
-	    ? ROSTER_FIELDS_DISTRICT : ROSTER_FIELDS_LIBRARY;
 	const char *auth, *district;
-	struct roster *r;
+	struct roster *r = s->roster;
 	char err[256];
-	size_t i;
 
 	if (check_me(s, &auth, &district) == -1)
 		return;
-	r = roster_new(fs);
 	roster_set_auth(r, auth, district);
-	if (roster_set_teacher(r, s->teacher, err, sizeof(err)) == -1)
-		goto bad;
-	for (i = 0; i < s->nsections; i++)
-		if (roster_add_sections(r, s->sections[i], err,
-		    sizeof(err)) == -1)
-			goto bad;
-	if (j->sel_mode == SEL_LIST)
-		roster_select_sections(r, (const char *const *)j->sel, j->nsel);
-	else if (j->sel_mode == SEL_NONE)	/* non-NULL, empty: none */
+	if (j->sel_mode == SEL_NONE)	/* non-NULL, empty: none */
 		roster_select_sections(r, (const char *const *)&j->sel, 0);
-	for (i = 0; i < s->nstudents; i++)
-		if (roster_add_students(r, s->students[i], err,
-		    sizeof(err)) == -1)
-			goto bad;
 	if (roster_finish(r, j->kind == JOB_DISCOVER ?
-	    ROSTER_FINISH_SECTIONS_ONLY : 0, err, sizeof(err)) == -1)
-		goto bad;
+	    ROSTER_FINISH_SECTIONS_ONLY : 0, err, sizeof(err)) == -1) {
+		sync_fail(s, FAIL_PERMANENT, ERR_BAD_RESPONSE, "Clever data "
+		    "rejected: %s", err);
+		return;
+	}
+	s->roster = NULL;
 	s->failed = 1;	/* done: nothing more may be reported */
 	job_fetched(j, r);
-	return;
-bad:
-	roster_free(r);
-	sync_fail(s, FAIL_PERMANENT, ERR_BAD_RESPONSE, "Clever data "
-	    "rejected: %s", err);
 }
 
 /*
@@ -615,6 +581,8 @@ sync_start(struct job *j)
 	char *path;
 
 	s->job = j;
+	s->roster = roster_new(strcmp(rd->conf.sync_fields, "district") == 0 ?
+	    ROSTER_FIELDS_DISTRICT : ROSTER_FIELDS_LIBRARY);
 	TAILQ_INIT(&s->reqs);
 	s->permit_ev = evtimer_new(rd->base, on_permit_ev, s);
 	j->sync = s;
@@ -637,8 +605,6 @@ sync_start(struct job *j)
 void
 sync_free(struct sync *s)
 {
-	size_t i;
-
 	if (s == NULL)
 		return;
 	while (!TAILQ_EMPTY(&s->reqs))
@@ -647,12 +613,6 @@ sync_free(struct sync *s)
 		s->permit_call->sync = NULL;
 	event_free(s->permit_ev);
 	json_object_put(s->me);
-	json_object_put(s->teacher);
-	for (i = 0; i < s->nsections; i++)
-		json_object_put(s->sections[i]);
-	for (i = 0; i < s->nstudents; i++)
-		json_object_put(s->students[i]);
-	free(s->sections);
-	free(s->students);
+	roster_free(s->roster);
 	free(s);
 }

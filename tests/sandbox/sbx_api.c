@@ -4,6 +4,9 @@
  */
 #include <sys/socket.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -681,6 +684,24 @@ bearer(struct evhttp_request *req)
 	return *a != '\0' ? a : NULL;
 }
 
+/*
+ * Like Clever's servers, answer without Nagle's delay: evhttp writes the
+ * headers and the body apart, and a client's delayed ACK would otherwise
+ * hold every large response back by some 40 ms.
+ */
+static void
+no_delay(struct evhttp_request *req)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct bufferevent *bev;
+	int one = 1;
+
+	if (evcon != NULL &&
+	    (bev = evhttp_connection_get_bufferevent(evcon)) != NULL)
+		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY,
+		    &one, sizeof(one));
+}
+
 void
 api_request(struct evhttp_request *req, void *arg)
 {
@@ -697,6 +718,7 @@ api_request(struct evhttp_request *req, void *arg)
 
 	TAILQ_INIT(&ar.params);
 	sbx->stats.requests++;
+	no_delay(req);
 	common_headers(sbx, oh);
 	ar.uri = evhttp_request_get_uri(req);
 	ar.path = eu != NULL ? evhttp_uri_get_path(eu) : NULL;
