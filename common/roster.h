@@ -147,6 +147,13 @@ struct roster_diff_counts {
 	unsigned	teacher_updated;	/* 1 if any teacher field changed */
 };
 void	roster_diff_count(json_object *diff, struct roster_diff_counts *);
+/*
+ * The same diff as JSON text, without building a tree (what the daemon
+ * writes), with its counts (counts and lenp may be NULL).  malloc'ed,
+ * NUL-terminated.  roster_diff() is this text, parsed.
+ */
+char	*roster_diff_text(const struct roster *old, const struct roster *new_,
+	    size_t *lenp, struct roster_diff_counts *counts);
 
 /*
  * Apply a diff to base in place (base may be an empty roster_new()).

@@ -3,9 +3,11 @@
  * applying them strictly so that apply(old, diff(old, new)) == new exactly.
  * Format: doc/roster-format.md.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "roster_int.h"
 #include "xmalloc.h"
 
@@ -24,12 +26,6 @@ struct enrollment {
 /* The empty roster that a NULL old stands for. */
 static const struct roster empty_roster;
 
-static json_object *
-optstr_json(const char *s)
-{
-	return s == NULL ? NULL : json_object_new_string(s);
-}
-
 static int
 optstr_equal(const char *a, const char *b)
 {
@@ -38,77 +34,116 @@ optstr_equal(const char *a, const char *b)
 	return strcmp(a, b) == 0;
 }
 
-static void
-add_change(json_object *changes, const char *key, json_object *old,
-    json_object *new_)
-{
-	json_object	*c;
+/*
+ * Diffs are written as text directly (as snapshots are): building a json-c
+ * tree of a whole first-sync roster only to print it cost more than all the
+ * rest of a sync.  roster_diff() parses this text for the callers that want
+ * a tree, so there is one diff, whichever form it is read in.
+ */
 
-	c = json_object_new_object();
-	json_object_object_add(c, "old", old);
-	json_object_object_add(c, "new", new_);
-	json_object_object_add(changes, key, c);
+/* "key":{"old":a,"new":b}, comma-separated from what came before. */
+static void
+write_str_change(struct sbuf *sb, unsigned *n, const char *key,
+    const char *a, const char *b)
+{
+	if ((*n)++ > 0)
+		SBUF_LIT(sb, ",");
+	sbuf_json_str(sb, key);
+	SBUF_LIT(sb, ":{\"old\":");
+	sbuf_json_optstr(sb, a);
+	SBUF_LIT(sb, ",\"new\":");
+	sbuf_json_optstr(sb, b);
+	SBUF_LIT(sb, "}");
 }
 
 /* Changes of the roster itself: field set and authorization. */
-static json_object *
-diff_header(const struct roster *a, const struct roster *b)
+static unsigned
+write_header(struct sbuf *sb, const struct roster *a, const struct roster *b)
 {
-	json_object	*c;
+	unsigned	n = 0;
 
-	c = json_object_new_object();
-	if (a->fields != b->fields) {
-		add_change(c, "fields",
-		    json_object_new_string(roster_fieldset_name(a->fields)),
-		    json_object_new_string(roster_fieldset_name(b->fields)));
-	}
-	if (!optstr_equal(a->authorized_by, b->authorized_by)) {
-		add_change(c, "authorized_by", optstr_json(a->authorized_by),
-		    optstr_json(b->authorized_by));
-	}
-	if (!optstr_equal(a->district, b->district)) {
-		add_change(c, "district", optstr_json(a->district),
-		    optstr_json(b->district));
-	}
-	return c;
+	SBUF_LIT(sb, "{");
+	if (a->fields != b->fields)
+		write_str_change(sb, &n, "fields",
+		    roster_fieldset_name(a->fields),
+		    roster_fieldset_name(b->fields));
+	if (!optstr_equal(a->authorized_by, b->authorized_by))
+		write_str_change(sb, &n, "authorized_by", a->authorized_by,
+		    b->authorized_by);
+	if (!optstr_equal(a->district, b->district))
+		write_str_change(sb, &n, "district", a->district, b->district);
+	SBUF_LIT(sb, "}");
+	return n;
 }
 
-static json_object *
-diff_teacher(const struct roster_user *a, const struct roster_user *b)
+/*
+ * {"field":{"old":...,"new":...},...} for the fields of two records that
+ * differ (the id excepted); writes nothing and returns 0 when none does.
+ */
+static unsigned
+write_changes(struct sbuf *sb, const struct record_kind *kind, const void *a,
+    const void *b)
 {
-	json_object	*t, *changes = NULL, *added = NULL, *removed = NULL;
+	const struct field_desc	*fd;
+	unsigned		 n = 0;
+	size_t			 i;
 
-	if (a->id != NULL && b->id != NULL && strcmp(a->id, b->id) == 0)
-		changes = roster_record_changes(&roster_user_kind, a, b);
-	else {
-		if (a->id != NULL)
-			removed = roster_record_to_json(&roster_user_kind, a);
-		if (b->id != NULL)
-			added = roster_record_to_json(&roster_user_kind, b);
+	for (i = 1; i < kind->nfields; i++) {
+		fd = &kind->fields[i];
+		if (roster_field_equal(a, b, fd))
+			continue;
+		if (n++ == 0)
+			SBUF_LIT(sb, "{");
+		else
+			SBUF_LIT(sb, ",");
+		sbuf_json_str(sb, fd->name);
+		SBUF_LIT(sb, ":{\"old\":");
+		roster_field_write_value(sb, a, fd);
+		SBUF_LIT(sb, ",\"new\":");
+		roster_field_write_value(sb, b, fd);
+		SBUF_LIT(sb, "}");
 	}
-	t = json_object_new_object();
-	json_object_object_add(t, "added", added);
-	json_object_object_add(t, "updated",
-	    changes != NULL ? changes : json_object_new_object());
-	json_object_object_add(t, "removed", removed);
-	return t;
+	if (n > 0)
+		SBUF_LIT(sb, "}");
+	return n;
 }
 
-static json_object *
-new_group(json_object **added, json_object **updated, json_object **removed)
+static void
+write_record_or_null(struct sbuf *sb, const struct record_kind *kind,
+    const void *rec)
 {
-	json_object	*g;
+	if (rec == NULL)
+		SBUF_LIT(sb, "null");
+	else
+		roster_record_write(sb, kind, rec, 1);
+}
 
-	g = json_object_new_object();
-	*added = json_object_new_array();
-	json_object_object_add(g, "added", *added);
-	if (updated != NULL) {
-		*updated = json_object_new_array();
-		json_object_object_add(g, "updated", *updated);
+static void
+write_teacher(struct sbuf *sb, const struct roster_user *a,
+    const struct roster_user *b, struct roster_diff_counts *n)
+{
+	const struct roster_user	*added = NULL, *removed = NULL;
+
+	if (a->id != NULL && b->id != NULL && strcmp(a->id, b->id) == 0) {
+		SBUF_LIT(sb, "{\"added\":null,\"updated\":");
+		if (write_changes(sb, &roster_user_kind, a, b) > 0)
+			n->teacher_updated = 1;
+		else
+			SBUF_LIT(sb, "{}");
+		SBUF_LIT(sb, ",\"removed\":null}");
+		return;
 	}
-	*removed = json_object_new_array();
-	json_object_object_add(g, "removed", *removed);
-	return g;
+	if (a->id != NULL)
+		removed = a;
+	if (b->id != NULL)
+		added = b;
+	n->added += added != NULL;
+	n->removed += removed != NULL;
+	SBUF_LIT(sb, "{\"added\":");
+	write_record_or_null(sb, &roster_user_kind, added);
+	SBUF_LIT(sb, ",\"updated\":{},\"removed\":");
+	write_record_or_null(sb, &roster_user_kind, removed);
+	SBUF_LIT(sb, "}");
 }
 
 static int
@@ -121,17 +156,43 @@ id_cmp_or_end(const char *a, int a_end, const char *b, int b_end)
 	return strcmp(a, b);
 }
 
-/* Added / updated / removed records of two sorted arrays, by merge. */
-static json_object *
-diff_records(const struct record_kind *kind, const void *av, size_t na,
-    const void *bv, size_t nb)
+/* One list of a group: ,"name":[...] or "name":[...] for the first. */
+static void
+write_list(struct sbuf *sb, const char *name, struct sbuf *items, int first)
 {
+	if (!first)
+		SBUF_LIT(sb, ",");
+	sbuf_json_str(sb, name);
+	SBUF_LIT(sb, ":[");
+	if (items->len > 0)
+		sbuf_put(sb, items->s, items->len);
+	SBUF_LIT(sb, "]");
+	free(items->s);
+}
+
+/* Append an item to a list being built, comma-separated. */
+static void
+item_begin(struct sbuf *list, unsigned *count)
+{
+	if ((*count)++ > 0)
+		SBUF_LIT(list, ",");
+}
+
+/*
+ * Added / updated / removed records of two sorted arrays, by merge:
+ * {"added":[...],"updated":[{"id":...,"changes":{...}}],"removed":[...]}.
+ */
+static void
+write_records(struct sbuf *sb, const struct record_kind *kind,
+    const void *av, size_t na, const void *bv, size_t nb, unsigned *nadded,
+    unsigned *nupdated, unsigned *nremoved)
+{
+	struct sbuf	 added = { NULL, 0, 0 }, updated = { NULL, 0, 0 };
+	struct sbuf	 removed = { NULL, 0, 0 };
 	const char	*a = av, *b = bv, *ra, *rb;
-	json_object	*g, *added, *updated, *removed, *changes, *u;
-	size_t		 i = 0, j = 0;
+	size_t		 i = 0, j = 0, mark;
 	int		 c;
 
-	g = new_group(&added, &updated, &removed);
 	while (i < na || j < nb) {
 		/* No arithmetic on a NULL array: UB even with offset 0. */
 		ra = i < na ? a + i * kind->size : NULL;
@@ -139,44 +200,53 @@ diff_records(const struct record_kind *kind, const void *av, size_t na,
 		c = id_cmp_or_end(ra != NULL ? REC_ID(ra) : NULL, ra == NULL,
 		    rb != NULL ? REC_ID(rb) : NULL, rb == NULL);
 		if (c < 0) {
-			json_object_array_add(removed,
-			    roster_record_to_json(kind, ra));
+			item_begin(&removed, nremoved);
+			roster_record_write(&removed, kind, ra, 1);
 			i++;
 		} else if (c > 0) {
-			json_object_array_add(added,
-			    roster_record_to_json(kind, rb));
+			item_begin(&added, nadded);
+			roster_record_write(&added, kind, rb, 1);
 			j++;
 		} else {
-			changes = roster_record_changes(kind, ra, rb);
-			if (changes != NULL) {
-				u = json_object_new_object();
-				json_object_object_add(u, "id",
-				    json_object_new_string(REC_ID(ra)));
-				json_object_object_add(u, "changes", changes);
-				json_object_array_add(updated, u);
-			}
+			mark = updated.len;
+			if (*nupdated > 0)
+				SBUF_LIT(&updated, ",");
+			SBUF_LIT(&updated, "{\"id\":");
+			sbuf_json_str(&updated, REC_ID(ra));
+			SBUF_LIT(&updated, ",\"changes\":");
+			if (write_changes(&updated, kind, ra, rb) > 0) {
+				SBUF_LIT(&updated, "}");
+				(*nupdated)++;
+			} else
+				updated.len = mark;	/* no change after all */
 			i++;
 			j++;
 		}
 	}
-	return g;
+	SBUF_LIT(sb, "{");
+	write_list(sb, "added", &added, 1);
+	write_list(sb, "updated", &updated, 0);
+	write_list(sb, "removed", &removed, 0);
+	SBUF_LIT(sb, "}");
 }
 
 static void
-add_enrollment(json_object *list, const char *section, const char *student)
+write_enrollment(struct sbuf *list, unsigned *count, const char *section,
+    const char *student)
 {
-	json_object	*e;
-
-	e = json_object_new_object();
-	json_object_object_add(e, "section", json_object_new_string(section));
-	json_object_object_add(e, "student", json_object_new_string(student));
-	json_object_array_add(list, e);
+	item_begin(list, count);
+	SBUF_LIT(list, "{\"section\":");
+	sbuf_json_str(list, section);
+	SBUF_LIT(list, ",\"student\":");
+	sbuf_json_str(list, student);
+	SBUF_LIT(list, "}");
 }
 
 /* Enrollment changes of one section; a or b may be NULL (no section). */
 static void
-diff_section_enrollments(const struct roster_section *a,
-    const struct roster_section *b, json_object *added, json_object *removed)
+section_enrollments(const struct roster_section *a,
+    const struct roster_section *b, struct sbuf *added, struct sbuf *removed,
+    struct roster_diff_counts *n)
 {
 	const char	*id = a != NULL ? a->id : b->id;
 	size_t		 na = a != NULL ? a->nstudents : 0;
@@ -188,9 +258,11 @@ diff_section_enrollments(const struct roster_section *a,
 		c = id_cmp_or_end(i < na ? a->students[i] : NULL, i == na,
 		    j < nb ? b->students[j] : NULL, j == nb);
 		if (c < 0)
-			add_enrollment(removed, id, a->students[i++]);
+			write_enrollment(removed, &n->enrollments_removed, id,
+			    a->students[i++]);
 		else if (c > 0)
-			add_enrollment(added, id, b->students[j++]);
+			write_enrollment(added, &n->enrollments_added, id,
+			    b->students[j++]);
 		else {
 			i++;
 			j++;
@@ -198,50 +270,89 @@ diff_section_enrollments(const struct roster_section *a,
 	}
 }
 
-static json_object *
-diff_enrollments(const struct roster *a, const struct roster *b)
+static void
+write_enrollments(struct sbuf *sb, const struct roster *a,
+    const struct roster *b, struct roster_diff_counts *n)
 {
-	json_object	*g, *added, *removed;
+	struct sbuf	 added = { NULL, 0, 0 }, removed = { NULL, 0, 0 };
 	size_t		 i = 0, j = 0;
 	int		 c;
 
-	g = new_group(&added, NULL, &removed);
 	while (i < a->nsections || j < b->nsections) {
 		c = id_cmp_or_end(i < a->nsections ? a->sections[i].id : NULL,
 		    i == a->nsections,
 		    j < b->nsections ? b->sections[j].id : NULL,
 		    j == b->nsections);
 		if (c < 0)
-			diff_section_enrollments(&a->sections[i++], NULL,
-			    added, removed);
+			section_enrollments(&a->sections[i++], NULL, &added,
+			    &removed, n);
 		else if (c > 0)
-			diff_section_enrollments(NULL, &b->sections[j++],
-			    added, removed);
+			section_enrollments(NULL, &b->sections[j++], &added,
+			    &removed, n);
 		else
-			diff_section_enrollments(&a->sections[i++],
-			    &b->sections[j++], added, removed);
+			section_enrollments(&a->sections[i++],
+			    &b->sections[j++], &added, &removed, n);
 	}
-	return g;
+	SBUF_LIT(sb, "{");
+	write_list(sb, "added", &added, 1);
+	write_list(sb, "removed", &removed, 0);
+	SBUF_LIT(sb, "}");
+}
+
+char *
+roster_diff_text(const struct roster *old, const struct roster *new_,
+    size_t *lenp, struct roster_diff_counts *counts)
+{
+	struct roster_diff_counts	 n;
+	struct sbuf			 sb = { NULL, 0, 0 };
+	char				 num[16];
+	unsigned			 header;
+
+	if (old == NULL)
+		old = &empty_roster;
+	memset(&n, 0, sizeof(n));
+	sb.cap = 1024 + (old->nstudents + new_->nstudents) * 64;
+	sb.s = xmalloc(sb.cap);
+	snprintf(num, sizeof(num), "%d", ROSTER_FORMAT);
+	SBUF_LIT(&sb, "{\"format\":");
+	sbuf_put(&sb, num, strlen(num));
+	SBUF_LIT(&sb, ",\"roster\":");
+	header = write_header(&sb, old, new_);
+	SBUF_LIT(&sb, ",\"teacher\":");
+	write_teacher(&sb, &old->teacher, &new_->teacher, &n);
+	SBUF_LIT(&sb, ",\"sections\":");
+	write_records(&sb, &roster_section_kind, old->sections,
+	    old->nsections, new_->sections, new_->nsections,
+	    &n.sections_added, &n.sections_updated, &n.sections_removed);
+	SBUF_LIT(&sb, ",\"students\":");
+	write_records(&sb, &roster_user_kind, old->students, old->nstudents,
+	    new_->students, new_->nstudents, &n.students_added,
+	    &n.students_updated, &n.students_removed);
+	SBUF_LIT(&sb, ",\"enrollments\":");
+	write_enrollments(&sb, old, new_, &n);
+	SBUF_LIT(&sb, "}");
+	n.added += n.sections_added + n.students_added + n.enrollments_added;
+	n.removed += n.sections_removed + n.students_removed +
+	    n.enrollments_removed;
+	n.updated = n.sections_updated + n.students_updated +
+	    n.teacher_updated + header;
+	if (counts != NULL)
+		*counts = n;
+	if (lenp != NULL)
+		*lenp = sb.len;
+	return sb.s;
 }
 
 json_object *
 roster_diff(const struct roster *old, const struct roster *new_)
 {
 	json_object	*d;
+	char		*text;
 
-	if (old == NULL)
-		old = &empty_roster;
-	d = json_object_new_object();
-	json_object_object_add(d, "format", json_object_new_int(ROSTER_FORMAT));
-	json_object_object_add(d, "roster", diff_header(old, new_));
-	json_object_object_add(d, "teacher", diff_teacher(&old->teacher,
-	    &new_->teacher));
-	json_object_object_add(d, "sections", diff_records(
-	    &roster_section_kind, old->sections, old->nsections,
-	    new_->sections, new_->nsections));
-	json_object_object_add(d, "students", diff_records(&roster_user_kind,
-	    old->students, old->nstudents, new_->students, new_->nstudents));
-	json_object_object_add(d, "enrollments", diff_enrollments(old, new_));
+	text = roster_diff_text(old, new_, NULL, NULL);
+	if ((d = json_tokener_parse(text)) == NULL)
+		fatalx("roster_diff: cannot parse its own text");
+	free(text);
 	return d;
 }
 

@@ -84,9 +84,13 @@ struct sbuf {
 	size_t	 len, cap;
 };
 void	 sbuf_put(struct sbuf *, const char *, size_t);
-#define	 SBUF_LIT(sb, lit)	sbuf_put((sb), (lit), sizeof(lit) - 1)
+/* lit must be a string literal: "" lit "" refuses anything else */
+#define	 SBUF_LIT(sb, lit)	sbuf_put((sb), "" lit "", sizeof(lit) - 1)
 void	 sbuf_json_str(struct sbuf *, const char *);	/* quoted, escaped */
 void	 sbuf_json_idlist(struct sbuf *, char *const *, size_t);
+void	 sbuf_json_optstr(struct sbuf *, const char *);	/* or null */
+void	 roster_field_write_value(struct sbuf *, const void *rec,
+	    const struct field_desc *);
 void	 roster_record_write(struct sbuf *, const struct record_kind *,
 	    const void *rec, int close);
 

@@ -847,15 +847,55 @@ sbuf_json_idlist(struct sbuf *sb, char *const *list, size_t n)
 	SBUF_LIT(sb, "]");
 }
 
+/* A string, or null for NULL. */
+void
+sbuf_json_optstr(struct sbuf *sb, const char *s)
+{
+	if (s == NULL)
+		SBUF_LIT(sb, "null");
+	else
+		sbuf_json_str(sb, s);
+}
+
+/* The value of one field, as roster_field_to_json() gives it, in text. */
+void
+roster_field_write_value(struct sbuf *sb, const void *rec,
+    const struct field_desc *fd)
+{
+	const void	*slot = (const char *)rec + fd->off;
+	json_object	*extra;
+	const char	*s;
+	size_t		 len;
+
+	switch (fd->type) {
+	case FT_STR:
+	case FT_OPTSTR:
+		sbuf_json_optstr(sb, *(char *const *)slot);
+		break;
+	case FT_IDLIST:
+		sbuf_json_idlist(sb, *(char **const *)slot,
+		    *(const size_t *)(const void *)((const char *)rec +
+		    fd->count_off));
+		break;
+	case FT_EXTRA:
+		if ((extra = *(json_object *const *)slot) == NULL) {
+			SBUF_LIT(sb, "null");
+			break;
+		}
+		s = json_object_to_json_string_length(extra,
+		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
+		    &len);
+		sbuf_put(sb, s, len);
+		break;
+	}
+}
+
 /* ,"name":value of one field, nothing for an absent optional field. */
 static void
 field_write(struct sbuf *sb, const void *rec, const struct field_desc *fd,
     int first)
 {
 	const void	*slot = (const char *)rec + fd->off;
-	json_object	*extra;
-	const char	*s;
-	size_t		 len;
 
 	if ((fd->type == FT_OPTSTR && *(char *const *)slot == NULL) ||
 	    (fd->type == FT_EXTRA && *(json_object *const *)slot == NULL))
@@ -864,24 +904,7 @@ field_write(struct sbuf *sb, const void *rec, const struct field_desc *fd,
 		SBUF_LIT(sb, ",");
 	sbuf_json_str(sb, fd->name);
 	SBUF_LIT(sb, ":");
-	switch (fd->type) {
-	case FT_STR:
-	case FT_OPTSTR:
-		sbuf_json_str(sb, *(char *const *)slot);
-		break;
-	case FT_IDLIST:
-		sbuf_json_idlist(sb, *(char **const *)slot,
-		    *(const size_t *)(const void *)((const char *)rec +
-		    fd->count_off));
-		break;
-	case FT_EXTRA:
-		extra = *(json_object *const *)slot;
-		s = json_object_to_json_string_length(extra,
-		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
-		    &len);
-		sbuf_put(sb, s, len);
-		break;
-	}
+	roster_field_write_value(sb, rec, fd);
 }
 
 /*

@@ -12,15 +12,6 @@
 #include "xmalloc.h"
 
 static void
-write_optstr(struct sbuf *sb, const char *s)
-{
-	if (s == NULL)
-		SBUF_LIT(sb, "null");
-	else
-		sbuf_json_str(sb, s);
-}
-
-static void
 write_section(struct sbuf *sb, const struct roster_section *s)
 {
 	roster_record_write(sb, &roster_section_kind, s, 0);
@@ -52,9 +43,9 @@ roster_snapshot(const struct roster *r, size_t *lenp)
 	SBUF_LIT(&sb, ",\"fields\":");
 	sbuf_json_str(&sb, roster_fieldset_name(r->fields));
 	SBUF_LIT(&sb, ",\"authorized_by\":");
-	write_optstr(&sb, r->authorized_by);
+	sbuf_json_optstr(&sb, r->authorized_by);
 	SBUF_LIT(&sb, ",\"district\":");
-	write_optstr(&sb, r->district);
+	sbuf_json_optstr(&sb, r->district);
 	SBUF_LIT(&sb, ",\"teacher\":");
 	if (r->teacher.id == NULL)
 		SBUF_LIT(&sb, "null");

@@ -534,20 +534,22 @@ on_written(struct job *j, redisReply *r, const char *err)
 	job_free(j);
 }
 
-static json_object *
-counts_json(json_object *diff)
+/* The counts of a diff as a JSON object, for the status and the stream. */
+static char *
+counts_json(const struct roster_diff_counts *c)
 {
-	struct roster_diff_counts c;
-	json_object *o = json_object_new_object();
+	char *s;
 
-	roster_diff_count(diff, &c);
-#define C(f) json_object_object_add(o, #f, json_object_new_int((int)c.f))
-	C(added); C(updated); C(removed);
-	C(sections_added); C(sections_updated); C(sections_removed);
-	C(students_added); C(students_updated); C(students_removed);
-	C(enrollments_added); C(enrollments_removed); C(teacher_updated);
-#undef C
-	return o;
+	xasprintf(&s, "{\"added\":%u,\"updated\":%u,\"removed\":%u,"
+	    "\"sections_added\":%u,\"sections_updated\":%u,"
+	    "\"sections_removed\":%u,\"students_added\":%u,"
+	    "\"students_updated\":%u,\"students_removed\":%u,"
+	    "\"enrollments_added\":%u,\"enrollments_removed\":%u,"
+	    "\"teacher_updated\":%u}", c->added, c->updated, c->removed,
+	    c->sections_added, c->sections_updated, c->sections_removed,
+	    c->students_added, c->students_updated, c->students_removed,
+	    c->enrollments_added, c->enrollments_removed, c->teacher_updated);
+	return s;
 }
 
 /* The picker's list: sections without students. */
@@ -636,12 +638,12 @@ job_discovered(struct job *j)
 
 /* Record a shrink-guard hold: nothing is applied until a forced sync. */
 static void
-job_hold(struct job *j, const char *why, json_object *counts)
+job_hold(struct job *j, const char *why, char *counts)
 {
 	logf_warn(LF(.event = "held", .job = j->job_id, .teacher = j->teacher),
 	    "roster change held by the shrink guard: %s", why);
-	j->hold_extra = xstrdup(json_object_to_json_string_ext(counts,
-	    JSON_C_TO_STRING_PLAIN));
+	free(j->hold_extra);
+	j->hold_extra = counts;
 	job_failed(j, FAIL_HOLD, ERR_SHRINK_GUARD, why);
 }
 
@@ -649,11 +651,12 @@ static void
 job_writeback(struct job *j)
 {
 	struct roster *old = NULL;
-	json_object *diff = NULL, *counts;
-	char err[256], why[512], *keys[7], *val, *snap = NULL, *ch;
+	struct roster_diff_counts dc;
+	char err[256], why[512], *keys[7], *val, *snap = NULL, *ch, *counts;
+	char *diff;
 	char base[24], next[24], ttl[24], maxlen[24], started[24], reqs[24];
-	const char *argv[27], *dstr = "";
-	size_t lens[27], k = 0, i, snaplen = 0;
+	const char *argv[27];
+	size_t lens[27], k = 0, i, snaplen = 0, difflen;
 	struct roster_shrink_conf sc = {
 		.enabled = rd->conf.sync_shrink_guard,
 		.section_min_students = (unsigned)rd->conf.sync_shrink_min_students,
@@ -670,23 +673,21 @@ job_writeback(struct job *j)
 		    .teacher = j->teacher), "stored snapshot: %s", err);
 		return;
 	}
-	diff = roster_diff(old, j->roster);
-	counts = counts_json(diff);
+	diff = roster_diff_text(old, j->roster, &difflen, &dc);
+	counts = counts_json(&dc);
 	if (!j->force && roster_shrink_check(old, j->roster, &sc, why,
 	    sizeof(why))) {
 		job_hold(j, why, counts);
-		json_object_put(counts);
-		json_object_put(diff);
+		free(diff);
 		roster_free(old);
 		return;
 	}
 	roster_free(old);
 	j->roster->version = j->base_version + 1;
-	if (!roster_diff_is_empty(diff)) {
-		dstr = json_object_to_json_string_ext(diff,
-		    JSON_C_TO_STRING_PLAIN);
+	if (dc.added + dc.updated + dc.removed > 0)
 		snap = roster_snapshot(j->roster, &snaplen);
-	}
+	else
+		difflen = 0;	/* nothing changed: no diff, no snapshot */
 
 	keys[0] = key_snapshot(j->teacher);
 	keys[1] = key_diffs();
@@ -714,7 +715,7 @@ job_writeback(struct job *j)
 	argv[k++] = base;
 	argv[k++] = next;
 	argv[k++] = snap ? snap : "";
-	argv[k++] = dstr;
+	argv[k++] = diff;
 	argv[k++] = j->job_id;
 	argv[k++] = j->teacher;
 	argv[k++] = ch;
@@ -724,24 +725,23 @@ job_writeback(struct job *j)
 	argv[k++] = j->roster->teacher.email_lc ?
 	    j->roster->teacher.email_lc : "";
 	argv[k++] = j->roster->authorized_by ? j->roster->authorized_by : "";
-	argv[k++] = json_object_to_json_string_ext(counts,
-	    JSON_C_TO_STRING_PLAIN);
+	argv[k++] = counts;
 	argv[k++] = reqs;
 	argv[k++] = j->roster->district ? j->roster->district : "";
 	argv[k++] = kind_name(j);
 	argv[k++] = j->ref ? j->ref : "";
 	for (i = 0; i < k; i++)
 		lens[i] = strlen(argv[i]);
-	if (snap != NULL)
-		lens[7 + 5] = snaplen;
+	lens[7 + 5] = snaplen;
+	lens[7 + 6] = difflen;
 	job_eval(j, SCRIPT_WRITEBACK, 7, (int)k, argv, lens, on_written);
 	for (i = 0; i < 7; i++)
 		free(keys[i]);
 	free(val);
 	free(ch);
 	free(snap);
-	json_object_put(counts);
-	json_object_put(diff);
+	free(counts);
+	free(diff);
 }
 
 void

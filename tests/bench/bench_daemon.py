@@ -3,7 +3,9 @@
 Figures, not assertions: run `tests/bench/bench_daemon.py [name...]`.
 
   queue     jobs/s for coalesced requests (no Clever call), one process
-  cpu       CPU ms per synced teacher (rosterd's utime+stime / teachers)
+  cpu       CPU ms per synced teacher (rosterd's utime+stime / teachers),
+            against json-c alone parsing the same responses (bench_parse)
+  instructions  the same comparison in instructions (callgrind): repeatable
   memory    peak RSS with 1000 teachers in flight at once
   latency   throughput with 50 ms Clever latency vs the concurrency bound
   requests  Clever requests per Library teacher sync, by section count
@@ -101,22 +103,69 @@ def bench_cpu(tmp, teachers=1000):
                   n, dt, n / dt, cpu, cpu / n, st["requests"], st["requests"] / n))
         # the baseline: json-c alone on the very same responses
         path = os.path.join(tmp, "responses")
-        with open(path, "wb") as f:
-            for t in ts:
-                for p in ("/me", "/users/%s" % t["id"],
-                          "/users/%s/sections" % t["id"],
-                          "/users/%s/mystudents" % t["id"]):
-                    req = urllib.request.Request(
-                        sbx.api + "/v3.0" + p,
-                        headers={"Authorization": "Bearer " + t["token"]})
-                    body = urllib.request.urlopen(req).read()
-                    f.write(b"%d\n" % len(body) + body)
+        responses_file(sbx, ts, path)
         out = subprocess.run([os.path.join(h.BUILD, "tests", "bench", "bench_parse"),
                               path, str(n)], capture_output=True, text=True).stdout
         base = float(out.split("=")[1].split()[0])
         print("cpu: " + out.strip() + "; rosterd needs %.2fx that" % (cpu / n / base))
     finally:
         env.close()
+
+
+def responses_file(sbx, ts, path):
+    """The four Clever responses of each teacher's sync, for bench_parse."""
+    with open(path, "wb") as f:
+        for t in ts:
+            for p in ("/me", "/users/%s" % t["id"],
+                      "/users/%s/sections" % t["id"],
+                      "/users/%s/mystudents" % t["id"]):
+                req = urllib.request.Request(
+                    sbx.api + "/v3.0" + p,
+                    headers={"Authorization": "Bearer " + t["token"]})
+                body = urllib.request.urlopen(req).read()
+                f.write(b"%d\n" % len(body) + body)
+
+
+def callgrind_total(path):
+    out = subprocess.run(["callgrind_annotate", path], capture_output=True,
+                         text=True).stdout
+    for line in out.splitlines():
+        if "PROGRAM TOTALS" in line:
+            return int(line.split()[0].replace(",", ""))
+    raise SystemExit("no totals in " + path)
+
+
+def bench_instructions(tmp, teachers=300):
+    """CPU per teacher in instructions (callgrind): repeatable, unlike CPU
+    time on a shared machine.  User space only, for both sides."""
+    h.WRAP[:] = ["valgrind", "--tool=callgrind",
+                 "--callgrind-out-file=%s/rosterd.cg" % tmp]
+    h.SLOW = 20
+    env = h.Env(tmp)
+    env.redis = h.Redis(tmp)
+    try:
+        sbx = env.start_sandbox("--teachers", teachers, "--seed", 1)
+        ts = sbx.teachers()
+        for t in ts:
+            env.store_token(t["id"], t["token"])
+        responses_file(sbx, ts, os.path.join(tmp, "responses"))
+        env.start_rosterd(sync__concurrency=64, log__level="info")
+        n = enqueue_many(env, [t["id"] for t in ts])
+        wait_all_done(env, n)
+    finally:
+        env.close()
+        h.WRAP[:] = []
+        h.SLOW = 1
+    subprocess.run(["valgrind", "--tool=callgrind",
+                    "--callgrind-out-file=%s/parse.cg" % tmp,
+                    os.path.join(h.BUILD, "tests", "bench", "bench_parse"),
+                    os.path.join(tmp, "responses"), str(teachers)],
+                   capture_output=True, check=True)
+    a = callgrind_total(os.path.join(tmp, "rosterd.cg")) / teachers
+    p = callgrind_total(os.path.join(tmp, "parse.cg")) / teachers
+    print("instructions: rosterd %.2fM per synced teacher (everything: "
+          "Redis, curl, roster, diff, logging); json-c alone on the same "
+          "responses %.2fM; ratio %.2f" % (a / 1e6, p / 1e6, a / p))
 
 
 def bench_memory(tmp, teachers=1000):
@@ -192,7 +241,8 @@ def bench_latency_sweep(tmp):
             bench_latency(t, teachers=max(200, conc * 6), conc=conc)
 
 
-BENCHES = {"queue": bench_queue, "cpu": bench_cpu, "memory": bench_memory,
+BENCHES = {"queue": bench_queue, "cpu": bench_cpu,
+           "instructions": bench_instructions, "memory": bench_memory,
            "latency": bench_latency_sweep, "requests": bench_requests}
 
 if __name__ == "__main__":
