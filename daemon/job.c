@@ -665,6 +665,23 @@ job_writeback(struct job *j)
 	};
 
 	job_set_state(j, JOB_WRITING);
+	/*
+	 * Most resyncs change nothing: when the new canonical snapshot is
+	 * byte for byte the stored one, there is no diff to compute and the
+	 * stored snapshot need not even be parsed.
+	 */
+	j->roster->version = j->base_version;
+	snap = roster_snapshot(j->roster, &snaplen);
+	if (j->base_snapshot != NULL && snaplen == j->base_snapshot_len &&
+	    memcmp(snap, j->base_snapshot, snaplen) == 0) {
+		memset(&dc, 0, sizeof(dc));
+		diff = xstrdup("");
+		difflen = snaplen = 0;
+		counts = counts_json(&dc);
+		goto write;
+	}
+	free(snap);
+	snap = NULL;
 	if (j->base_snapshot != NULL && (old = roster_from_snapshot(
 	    j->base_snapshot, j->base_snapshot_len, err, sizeof(err))) == NULL) {
 		job_failed(j, FAIL_PERMANENT, ERR_BAD_RESPONSE, "the stored "
@@ -688,6 +705,7 @@ job_writeback(struct job *j)
 		snap = roster_snapshot(j->roster, &snaplen);
 	else
 		difflen = 0;	/* nothing changed: no diff, no snapshot */
+write:
 
 	keys[0] = key_snapshot(j->teacher);
 	keys[1] = key_diffs();

@@ -101,6 +101,14 @@ def bench_cpu(tmp, teachers=1000):
         print("cpu: %d teachers synced in %.2f s (%.0f/s); rosterd CPU %.0f ms "
               "= %.3f ms per teacher; %d Clever requests (%.2f per teacher)" % (
                   n, dt, n / dt, cpu, cpu / n, st["requests"], st["requests"] / n))
+        # a second round: the same rosters again, unchanged
+        cpu0 = proc_cpu_ms(d.proc.p.pid)
+        t0 = time.monotonic()
+        enqueue_many(env, [t["id"] for t in ts])
+        wait_all_done(env, 2 * n)
+        print("cpu: resync of the %d unchanged rosters in %.2f s: %.3f ms "
+              "per teacher" % (n, time.monotonic() - t0,
+                               (proc_cpu_ms(d.proc.p.pid) - cpu0) / n))
         # the baseline: json-c alone on the very same responses
         path = os.path.join(tmp, "responses")
         responses_file(sbx, ts, path)

@@ -203,8 +203,8 @@ sync_teacher(const struct responses *resp, const char *old_snap,
     size_t old_len, size_t *difflen)
 {
 	struct roster	*r, *old = NULL;
-	json_object	*o, *diff;
-	char		 err[256], *snap;
+	json_object	*o;
+	char		 err[256], *snap, *diff;
 
 	r = roster_new(ROSTER_FIELDS_LIBRARY);
 	roster_set_auth(r, "teacher", NULL);
@@ -222,12 +222,11 @@ sync_teacher(const struct responses *resp, const char *old_snap,
 		old = roster_from_snapshot(old_snap, old_len, err, sizeof(err));
 		must(old == NULL, err);
 	}
-	diff = roster_diff(old, r);
-	*difflen = strlen(json_object_to_json_string_ext(diff,
-	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	/* as the daemon does: the diff as text, never as a tree */
+	diff = roster_diff_text(old, r, difflen, NULL);
 	r->version = old != NULL ? old->version + 1 : 1;
 	snap = roster_snapshot(r, NULL);
-	json_object_put(diff);
+	free(diff);
 	roster_free(old);
 	roster_free(r);
 	return snap;
