@@ -129,56 +129,48 @@ print_fields(redisReply *f)
 	}
 }
 
+/* One line per entry of an XINFO reply: label: key=value ... */
+static void
+print_xinfo(const char *label, redisReply *r)
+{
+	redisReply *g, *v;
+	size_t i, k;
+
+	for (i = 0; i < r->elements; i++) {
+		g = r->element[i];
+		printf("%s:", label);
+		for (k = 0; k + 1 < g->elements; k += 2) {
+			v = g->element[k + 1];
+			if (v->type == REDIS_REPLY_INTEGER)
+				printf(" %s=%lld", g->element[k]->str,
+				    v->integer);
+			else if (v->type == REDIS_REPLY_STRING)
+				printf(" %s=%s", g->element[k]->str, v->str);
+		}
+		printf("\n");
+	}
+}
+
 static int
 ctl_queue(int argc, char **argv)
 {
 	char *stream = key("jobs", ""), *dead = key("dead", "");
 	char *diffs = key("diffs", "");
-	redisReply *r, *g;
-	size_t i, k;
+	redisReply *r;
 
 	r = cmd("XLEN %s", stream);
 	printf("jobs stream %s: %lld entries\n", stream, r->integer);
 	freeReplyObject(r);
 	r = redisCommand(rc, "XINFO GROUPS %s", stream);
-	if (r != NULL && r->type == REDIS_REPLY_ARRAY) {
-		for (i = 0; i < r->elements; i++) {
-			g = r->element[i];
-			printf("group:");
-			for (k = 0; k + 1 < g->elements; k += 2) {
-				redisReply *v = g->element[k + 1];
-
-				if (v->type == REDIS_REPLY_INTEGER)
-					printf(" %s=%lld", g->element[k]->str,
-					    v->integer);
-				else if (v->type == REDIS_REPLY_STRING)
-					printf(" %s=%s", g->element[k]->str,
-					    v->str);
-			}
-			printf("\n");
-		}
-	} else
+	if (r != NULL && r->type == REDIS_REPLY_ARRAY)
+		print_xinfo("group", r);
+	else
 		printf("no consumer group yet (rosterd has not started)\n");
 	if (r != NULL)
 		freeReplyObject(r);
 	r = redisCommand(rc, "XINFO CONSUMERS %s rosterd", stream);
-	if (r != NULL && r->type == REDIS_REPLY_ARRAY) {
-		for (i = 0; i < r->elements; i++) {
-			g = r->element[i];
-			printf("consumer:");
-			for (k = 0; k + 1 < g->elements; k += 2) {
-				redisReply *v = g->element[k + 1];
-
-				if (v->type == REDIS_REPLY_INTEGER)
-					printf(" %s=%lld", g->element[k]->str,
-					    v->integer);
-				else if (v->type == REDIS_REPLY_STRING)
-					printf(" %s=%s", g->element[k]->str,
-					    v->str);
-			}
-			printf("\n");
-		}
-	}
+	if (r != NULL && r->type == REDIS_REPLY_ARRAY)
+		print_xinfo("consumer", r);
 	if (r != NULL)
 		freeReplyObject(r);
 	r = cmd("XLEN %s", dead);

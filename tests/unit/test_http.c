@@ -28,6 +28,7 @@
 /* libevent's evhttp defines HTTP_OK (200); ours is the outcome enum. */
 #undef HTTP_OK
 #include "http.h"
+#include "test_loop.h"
 #include "xmalloc.h"
 
 #define DEADLINE_MS	10000
@@ -287,29 +288,6 @@ server_stop(struct server *s)
 }
 
 /* ---- client side ------------------------------------------------------- */
-
-static void
-deadline_cb(evutil_socket_t fd, short ev, void *arg)
-{
-	int	*expired = arg;
-
-	*expired = 1;
-}
-
-static int
-run_until_ms(struct event_base *base, const int *flag, uint64_t ms)
-{
-	struct timeval	 tv = MS_TO_TV(ms);
-	struct event	*guard;
-	int		 expired = 0;
-
-	guard = evtimer_new(base, deadline_cb, &expired);
-	evtimer_add(guard, &tv);
-	while (!*flag && !expired)
-		event_base_loop(base, EVLOOP_ONCE);
-	event_free(guard);
-	return *flag != 0;
-}
 
 static int
 run_until(struct event_base *base, const int *flag)

@@ -19,6 +19,7 @@
 
 #include "rconn.h"
 #include "redis_helper.h"
+#include "test_loop.h"
 #include "xmalloc.h"
 
 #define DEADLINE_MS	10000
@@ -89,30 +90,6 @@ on_reply(struct rconn *rc, redisReply *reply, const char *err, void *arg)
 		rconn_free(r->free_rc);
 		r->free_rc = NULL;
 	}
-}
-
-static void
-deadline_cb(evutil_socket_t fd, short ev, void *arg)
-{
-	int	*expired = arg;
-
-	*expired = 1;
-}
-
-/* Drive the loop until *flag becomes nonzero; 0 if the deadline passed. */
-static int
-run_until_ms(struct event_base *base, const int *flag, uint64_t ms)
-{
-	struct timeval	 tv = MS_TO_TV(ms);
-	struct event	*guard;
-	int		 expired = 0;
-
-	guard = evtimer_new(base, deadline_cb, &expired);
-	evtimer_add(guard, &tv);
-	while (!*flag && !expired)
-		event_base_loop(base, EVLOOP_ONCE);
-	event_free(guard);
-	return *flag != 0;
 }
 
 static int
