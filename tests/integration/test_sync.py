@@ -397,3 +397,30 @@ def test_account_matching_and_authorization_change(env):
     _, st = env.run(t["id"])
     assert st["authorized_by"] == "district"
     assert st["authorized_by_changed"] == "teacher->district", st
+
+
+def test_bad_clever_responses_fail_the_job_not_the_daemon(env):
+    sbx = env.start_sandbox("--teachers", 4, "--fault-seed", 3)
+    d = env.start_rosterd(clever__max_body_bytes=4096,
+                          clever__request_retries=1, sync__max_attempts=2)
+    big = teacher_with_sections(sbx, 3)      # its lists exceed 4 KiB
+    env.store_token(big["id"], big["token"])
+    _, st = env.run(big["id"])
+    assert st["state"] == "failed" and st["error"] == "response_too_large", st
+    assert "max_body_bytes" in st["message"]
+    # malformed JSON from Clever: retried, then dead with a clear code
+    sbx.post("/faults", {"rates": {"malformed": 1.0}})
+    small = next(t for t in sbx.teachers() if not t["sections"])
+    env.store_token(small["id"], small["token"])
+    _, st = env.run(small["id"], timeout=60)
+    assert st["state"] == "dead" and st["error"] == "bad_response", st
+    assert "JSON" in st["message"], st
+    # an HTML 404 page: not shared, at once
+    sbx.post("/faults", {"rates": {"html404": 1.0}})
+    _, st = env.run(small["id"])
+    assert st["state"] == "failed" and st["error"] == "not_shared", st
+    # and the daemon is still there for the next job
+    sbx.post("/faults", {"rates": {}})
+    _, st = env.run(small["id"])
+    assert st["state"] == "done", st
+    assert d.proc.p.poll() is None
