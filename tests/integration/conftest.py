@@ -155,7 +155,8 @@ class Sandbox:
 
 
 class Rosterd:
-    def __init__(self, tmp, redis, sandbox, name="rosterd", **conf):
+    def __init__(self, tmp, redis, sandbox, name="rosterd", wait=True,
+                 **conf):
         self.conf_path = os.path.join(tmp, name + ".conf")
         sections = {
             "redis": {"host": "127.0.0.1", "port": redis.port,
@@ -177,7 +178,7 @@ class Rosterd:
                 for k, v in kv.items():
                     f.write("%s = %s\n" % (k, v))
         self.proc = Proc(WRAP + [ROSTERD, "-c", self.conf_path], name)
-        self.proc.wait_line(r"event=redis_ready")
+        self.proc.wait_line(r"event=redis_ready" if wait else r"event=started")
 
     def stop(self, sig=signal.SIGTERM):
         rc = self.proc.stop(sig)
@@ -203,9 +204,10 @@ class Env:
         self.sandbox = Sandbox(*args)
         return self.sandbox
 
-    def start_rosterd(self, name="rosterd", **conf):
+    def start_rosterd(self, name="rosterd", wait=True, **conf):
+        """Start rosterd; wait=True: until it is connected to Redis."""
         d = Rosterd(self.tmp, self.redis, self.sandbox,
-                    name="%s%d" % (name, len(self.daemons)), **conf)
+                    name="%s%d" % (name, len(self.daemons)), wait=wait, **conf)
         self.daemons.append(d)
         return d
 

@@ -164,3 +164,37 @@ def test_rosterctl_shows_queue_status_and_dead_letters(env):
     env.run("5f" * 12)
     out = rosterctl("-c", d.conf_path, "dead")
     assert "no_token" in out.stdout, out.stdout
+
+
+def test_a_crashed_instance_jobs_are_taken_over(env):
+    sbx = env.start_sandbox("--teachers", 4, "--latency-ms", 2000)
+    t = teacher_with_sections(sbx)
+    env.store_token(t["id"], t["token"])
+    fast = dict(sync__claim_idle_ms=1000, sync__lock_ttl_ms=1000)
+    a = env.start_rosterd(**fast)
+    mark = a.proc.mark()
+    jid = env.enqueue(t["id"])
+    a.proc.wait_line(r"event=fetch", start=mark)
+    a.stop(signal.SIGKILL)                  # no hand-back: a crash
+    env.daemons.remove(a)
+    assert env.r.hget("rosterd:job:" + jid, "state") == "running"
+    sbx.post("/faults", {"rates": {}, "latency_ms": 0})
+    ps = env.subscribe()
+    b = env.start_rosterd(name="survivor", **fast)   # another consumer
+    res = env.wait_jobs(ps, [jid], timeout=30)
+    assert res[jid]["state"] == "done", res
+    assert res[jid]["consumer"] == b.proc.name
+    assert res[jid]["attempts"] == "2"
+    assert "event=takeover" in b.proc.text()
+
+
+def test_rosterd_waits_for_redis_to_come_up(env):
+    sbx = env.start_sandbox("--teachers", 3)
+    t = teacher_with_sections(sbx, 1)
+    env.redis.stop()
+    d = env.start_rosterd(wait=False, redis__connect_timeout_ms=200)
+    env.redis.start()
+    d.proc.wait_line(r"event=redis_ready", timeout=20)
+    env.store_token(t["id"], t["token"])
+    _, st = env.run(t["id"])
+    assert st["state"] == "done", st
