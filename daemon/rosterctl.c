@@ -38,7 +38,7 @@ usage(FILE *fp)
 	    "  dead [COUNT]               dead letters (failed, dead, held)\n"
 	    "  retry ID|all [force]       re-queue dead letters and drop them\n"
 	    "  snapshot TEACHER           the teacher's last synced roster\n"
-	    "  diffs [TEACHER]            roster diffs, in readable form\n"
+	    "  diffs [TEACHER|-] [COUNT]  the last COUNT (100) roster diffs, readable\n"
 	    "offline, on files:\n"
 	    "  diff [-s] OLD NEW          diff of two snapshot files\n"
 	    "  apply BASE DIFF            apply a diff file to a snapshot\n");
@@ -189,13 +189,26 @@ static int
 ctl_enqueue(int argc, char **argv)
 {
 	char *stream;
-	const char *kind = argc > 2 ? argv[2] : "sync";
-	int force = argc > 3 && strcmp(argv[3], "force") == 0;
+	const char *kind = "sync";
+	int i, force = 0;
 	redisReply *r;
 
 	if (argc < 2) {
 		usage(stderr);
 		return 1;
+	}
+	/* after the teacher: a kind and/or "force", in any order */
+	for (i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "force") == 0)
+			force = 1;
+		else if (strcmp(argv[i], "sync") == 0 ||
+		    strcmp(argv[i], "discover") == 0)
+			kind = argv[i];
+		else {
+			fprintf(stderr, "rosterctl enqueue: %s is neither sync, "
+			    "discover nor force\n", argv[i]);
+			return 1;
+		}
 	}
 	stream = key("jobs", "");
 	if (force)
@@ -345,33 +358,62 @@ ctl_snapshot(int argc, char **argv)
 	return 0;
 }
 
+static void
+print_diff_entry(redisReply *e)
+{
+	redisReply *f = e->element[1];
+	json_object *diff;
+
+	printf("diff %s: teacher %s, version %s -> %s, job %s (+%s ~%s -%s)\n",
+	    e->element[0]->str, field(f, "teacher"), field(f, "base_version"),
+	    field(f, "version"), field(f, "job"), field(f, "added"),
+	    field(f, "updated"), field(f, "removed"));
+	diff = json_tokener_parse(field(f, "diff"));
+	if (diff == NULL)
+		printf("  (unreadable diff)\n");
+	else
+		ctl_print_diff(stdout, diff);
+	json_object_put(diff);
+}
+
+/*
+ * The last COUNT diffs (of one teacher), oldest first.  The stream is read
+ * backwards in chunks, so a long stream is not read whole.
+ */
 static int
 ctl_diffs(int argc, char **argv)
 {
-	char *k = key("diffs", "");
-	const char *teacher = argc > 1 ? argv[1] : NULL;
-	redisReply *r, *f;
-	json_object *diff;
-	size_t i;
+	char *k = key("diffs", ""), end[64] = "+";
+	const char *teacher = argc > 1 && strcmp(argv[1], "-") != 0 ?
+	    argv[1] : NULL;
+	long count = argc > 2 ? strtol(argv[2], NULL, 10) : 100;
+	redisReply **keep, *r;
+	size_t i, n = 0, nr = 0;
+	redisReply **chunks = NULL;
 
-	r = cmd("XRANGE %s - +", k);
-	for (i = 0; i < r->elements; i++) {
-		f = r->element[i]->element[1];
-		if (teacher != NULL && strcmp(field(f, "teacher"), teacher))
-			continue;
-		printf("diff %s: teacher %s, version %s -> %s, job %s "
-		    "(+%s ~%s -%s)\n", r->element[i]->element[0]->str,
-		    field(f, "teacher"), field(f, "base_version"),
-		    field(f, "version"), field(f, "job"), field(f, "added"),
-		    field(f, "updated"), field(f, "removed"));
-		diff = json_tokener_parse(field(f, "diff"));
-		if (diff == NULL)
-			printf("  (unreadable diff)\n");
-		else
-			ctl_print_diff(stdout, diff);
-		json_object_put(diff);
+	if (count <= 0)
+		count = 100;
+	keep = xcalloc((size_t)count, sizeof(*keep));
+	while (n < (size_t)count) {
+		r = cmd("XREVRANGE %s %s - COUNT 1000", k, end);
+		chunks = xreallocarray(chunks, nr + 1, sizeof(*chunks));
+		chunks[nr++] = r;
+		for (i = 0; i < r->elements && n < (size_t)count; i++)
+			if (teacher == NULL || strcmp(field(
+			    r->element[i]->element[1], "teacher"), teacher) == 0)
+				keep[n++] = r->element[i];
+		if (r->elements < 1000)
+			break;
+		/* next chunk: strictly before the last id seen */
+		snprintf(end, sizeof(end), "(%s",
+		    r->element[r->elements - 1]->element[0]->str);
 	}
-	freeReplyObject(r);
+	while (n > 0)
+		print_diff_entry(keep[--n]);
+	for (i = 0; i < nr; i++)
+		freeReplyObject(chunks[i]);
+	free(chunks);
+	free(keep);
 	free(k);
 	return 0;
 }

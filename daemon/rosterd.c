@@ -62,6 +62,21 @@ http_conf(struct http_conf *hc, const struct conf *c)
 	hc->user_agent = "rosterd/" ROSTERD_VERSION;
 }
 
+/* -d and -v, which outlive a reload of the configuration. */
+static int	cmdline_debug, cmdline_verbose;
+
+static enum log_level
+log_level_for(const struct conf *c)
+{
+	enum log_level level = cmdline_debug ? LOG_LVL_DEBUG :
+	    conf_log_level(c);
+	int v;
+
+	for (v = cmdline_verbose; v > 0 && level < LOG_LVL_DEBUG; v--)
+		level++;
+	return level;
+}
+
 static void
 on_rc_state(struct rconn *c, enum rconn_state st, void *arg)
 {
@@ -163,7 +178,7 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 	next.redis_password = xstrdup(rd->conf.redis_password);
 	conf_free(&rd->conf);
 	rd->conf = next;
-	log_setlevel(conf_log_level(&rd->conf));
+	log_setlevel(log_level_for(&rd->conf));
 	http_conf(&hc, &rd->conf);
 	http_client_reconfigure(rd->http, &hc);
 	logf_info(LF(.event = "reloaded"), "configuration reloaded from %s",
@@ -175,7 +190,8 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 static void
 on_watchdog(evutil_socket_t fd, short what, void *arg)
 {
-	sd_notify(0, "WATCHDOG=1");
+	if (rd->watchdog)
+		sd_notify(0, "WATCHDOG=1");
 	sd_notifyf(0, "STATUS=%u jobs (%u fetching), %llu synced, %llu "
 	    "coalesced, %llu failed; redis %s", rd->njobs, rd->nfetching,
 	    (unsigned long long)rd->synced, (unsigned long long)rd->coalesced,
@@ -225,13 +241,18 @@ rosterd_setup(void)
 	rconn_connect(rd->rc);
 	rconn_connect(rd->rq);
 
-	if (sd_watchdog_enabled(0, &usec) > 0) {
-		tv.tv_sec = (time_t)(usec / 2 / 1000000);
-		tv.tv_usec = (suseconds_t)(usec / 2 % 1000000);
-		rd->ev_watchdog = event_new(rd->base, -1, EV_PERSIST,
-		    on_watchdog, NULL);
-		evtimer_add(rd->ev_watchdog, &tv);
-	}
+	/*
+	 * One timer for the watchdog keep-alive (at half its period) and the
+	 * STATUS line systemctl shows (every 5 s without a watchdog).
+	 */
+	rd->watchdog = sd_watchdog_enabled(0, &usec) > 0;
+	if (!rd->watchdog || usec / 2 > 5000000)
+		usec = 10000000;
+	tv.tv_sec = (time_t)(usec / 2 / 1000000);
+	tv.tv_usec = (suseconds_t)(usec / 2 % 1000000);
+	rd->ev_watchdog = event_new(rd->base, -1, EV_PERSIST, on_watchdog,
+	    NULL);
+	evtimer_add(rd->ev_watchdog, &tv);
 }
 
 static void
@@ -273,7 +294,6 @@ main(int argc, char **argv)
 	static struct rosterd daemon;
 	char err[CONF_ERR_MAX];
 	int ch, checkonly = 0, debug = 0, verbose = 0;
-	enum log_level level;
 
 	rd = &daemon;
 	rd->conf_path = ROSTERD_CONF;
@@ -318,10 +338,9 @@ main(int argc, char **argv)
 		return 0;
 	}
 
-	level = debug ? LOG_LVL_DEBUG : conf_log_level(&rd->conf);
-	while (verbose-- > 0 && level < LOG_LVL_DEBUG)
-		level++;
-	log_init("rosterd", level,
+	cmdline_debug = debug;
+	cmdline_verbose = verbose;
+	log_init("rosterd", log_level_for(&rd->conf),
 	    debug ? LOG_TARGET_STDERR : conf_log_target(&rd->conf));
 
 	rosterd_setup();

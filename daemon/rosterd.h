@@ -142,7 +142,8 @@ struct rosterd {
 	int			 own_pending_done;	/* re-read own PEL */
 	struct event		*ev_read;	/* kick the reader */
 	struct event		*ev_claim;	/* take over stale jobs */
-	struct event		*ev_watchdog;
+	struct event		*ev_watchdog;	/* keep-alive and STATUS */
+	int			 watchdog;	/* WatchdogSec= is set */
 	struct event		*ev_stop;	/* stop timeout */
 	struct event		*ev_signals[3];
 	uint64_t		 synced, coalesced, failed;	/* counters */
