@@ -411,11 +411,11 @@ on_district_token(struct job *j, redisReply *r, const char *err)
 static void
 on_load(struct job *j, redisReply *r, const char *err)
 {
-	const char *token, *district, *version, *snap, *sel, *auth;
+	const char *token, *district, *version, *snap, *sel;
 	char msg[256], *key;
 	size_t i;
 
-	if (err != NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 6) {
+	if (err != NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 5) {
 		job_failed(j, FAIL_TRANSIENT, ERR_REDIS,
 		    err ? err : "unexpected reply to load");
 		return;
@@ -425,7 +425,6 @@ on_load(struct job *j, redisReply *r, const char *err)
 	version = elem_str(r, 2);
 	snap = elem_str(r, 3);
 	sel = elem_str(r, 4);
-	auth = elem_str(r, 5);
 
 	j->base_version = version ? strtoull(version, NULL, 10) : 0;
 	free(j->base_snapshot);
@@ -437,8 +436,6 @@ on_load(struct job *j, redisReply *r, const char *err)
 		j->base_snapshot[i] = '\0';
 		j->base_snapshot_len = i;
 	}
-	free(j->prev_authorized_by);
-	j->prev_authorized_by = auth ? xstrdup(auth) : NULL;
 	if (j->state == JOB_WRITING) {
 		/* reloaded after a write conflict: recompute the diff */
 		job_writeback(j);
@@ -1004,7 +1001,6 @@ job_release(struct job *j)
 	free(j->district);
 	free(j->token_owner);
 	free(j->base_snapshot);
-	free(j->prev_authorized_by);
 	free(j->hold_extra);
 	roster_free(j->roster);
 	free(j);

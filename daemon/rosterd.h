@@ -113,7 +113,6 @@ struct job {
 	uint64_t		 base_version;
 	char			*base_snapshot;
 	size_t			 base_snapshot_len;
-	char			*prev_authorized_by;
 
 	struct sync		*sync;		/* Clever requests */
 	struct roster		*roster;	/* result of the sync */

@@ -143,14 +143,13 @@ static const char lua_admit[] = LUA_COMMON
 
 /*
  * LOAD what a sync needs.  KEYS: token, teacher state, snapshot, selection.
- * Returns {token, district, snapshot version, snapshot, selection,
- * authorized_by}, false where absent.
+ * Returns {token, district, snapshot version, snapshot, selection}, false
+ * where absent.
  */
 static const char lua_load[] =
-"local st = redis.call('HMGET', KEYS[2], 'district', 'authorized_by')\n"
 "local sn = redis.call('HMGET', KEYS[3], 'version', 'roster')\n"
-"return {redis.call('GET', KEYS[1]), st[1], sn[1] or '0', sn[2],\n"
-"  redis.call('GET', KEYS[4]), st[2]}\n";
+"return {redis.call('GET', KEYS[1]), redis.call('HGET', KEYS[2], 'district'),\n"
+"  sn[1] or '0', sn[2], redis.call('GET', KEYS[4])}\n";
 
 /*
  * WRITEBACK: compare-and-set on the snapshot version, then diff, snapshot,
