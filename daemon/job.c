@@ -355,9 +355,7 @@ parse_selection(struct job *j, const char *v, char *err, size_t errlen)
 	while ((id = strsep(&p, ", \t\n")) != NULL) {
 		if (*id == '\0')
 			continue;
-		if (strlen(id) > ROSTER_ID_MAX || id[strspn(id,
-		    "0123456789abcdefABCDEFghijklmnopqrstuvwxyz"
-		    "GHIJKLMNOPQRSTUVWXYZ_-")] != '\0') {
+		if (!job_id_valid(id, ROSTER_ID_MAX)) {
 			snprintf(err, errlen, "the section selection holds an "
 			    "invalid section id");
 			free(copy);

@@ -198,9 +198,11 @@ void		 queue_create_group(void);
 void		 queue_kick(void);
 void		 queue_reader_ready(void);
 void		 queue_stop(void);
-/* Parse one stream entry into a new job; NULL + err on a bad job. */
+/* job_entry.c: parse one stream entry into a new job; NULL + err if bad. */
 struct job	*job_from_entry(const char *entry_id, redisReply *fields,
 		    char *err, size_t errlen);
+void		 job_entry_free(struct job *);
+int		 job_id_valid(const char *, size_t max);
 
 /* job.c */
 void		 admit_batch(struct job **, size_t);

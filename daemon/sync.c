@@ -104,16 +104,6 @@ sreq_add(struct sync *s, enum sreq_kind kind, const char *path,
 	sreq_send(q);
 }
 
-/* Clever ids are 24 hex digits; anything else must not reach a URL. */
-static int
-id_is_safe(const char *id)
-{
-	size_t n = strspn(id, "0123456789abcdefABCDEF"
-	    "ghijklmnopqrstuvwxyzGHIJKLMNOPQRSTUVWXYZ_-");
-
-	return n > 0 && id[n] == '\0' && n <= ROSTER_ID_MAX;
-}
-
 static void
 sync_fail(struct sync *s, enum fail_kind fk, const char *code,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -289,7 +279,8 @@ request_section_students(struct sync *s, const char *section)
 {
 	char *path;
 
-	if (!id_is_safe(section)) {
+	/* anything else must not reach a URL */
+	if (!job_id_valid(section, ROSTER_ID_MAX)) {
 		logf_warn(LF(.event = "bad_section_id", .job = s->job->job_id,
 		    .teacher = s->job->teacher), "skipping unsafe section id");
 		return;

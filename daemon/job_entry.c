@@ -1,0 +1,133 @@
+/*
+ * A job stream entry, parsed and checked: the one piece of the daemon that
+ * reads what apps write.  Pure: no Redis, no event loop (fuzzed by
+ * tests/fuzz/fuzz_job_entry.c).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rosterd.h"
+#include "xmalloc.h"
+
+/* A Clever-style id: 1..max letters, digits, '-' or '_'. */
+int
+job_id_valid(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	return n > 0 && n <= max && s[strspn(s, "0123456789abcdefghijklmnop"
+	    "qrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-")] == '\0';
+}
+
+/* Request time of an entry: its id's milliseconds (Redis clock). */
+static uint64_t
+entry_ms(const char *entry_id)
+{
+	return strtoull(entry_id, NULL, 10);
+}
+
+struct job *
+job_from_entry(const char *entry_id, redisReply *f, char *err, size_t errlen)
+{
+	struct job *j = xcalloc(1, sizeof(*j));
+	const char *k, *v;
+	size_t i;
+
+	xstrlcpy(j->entry_id, entry_id, sizeof(j->entry_id));
+	xstrlcpy(j->job_id, entry_id, sizeof(j->job_id));
+	j->req_ms = entry_ms(entry_id);
+	if (f->type != REDIS_REPLY_ARRAY || f->elements % 2 != 0 ||
+	    f->elements > 2 * JOB_FIELDS_MAX) {
+		snprintf(err, errlen, "a job is a stream entry of at most %d "
+		    "field/value pairs", JOB_FIELDS_MAX);
+		goto bad;
+	}
+	for (i = 0; i < f->elements; i += 2) {
+		if (f->element[i]->type != REDIS_REPLY_STRING ||
+		    f->element[i + 1]->type != REDIS_REPLY_STRING) {
+			snprintf(err, errlen, "job fields must be strings");
+			goto bad;
+		}
+		k = f->element[i]->str;
+		v = f->element[i + 1]->str;
+		if (f->element[i + 1]->len > JOB_FIELD_MAX ||
+		    strlen(v) != f->element[i + 1]->len) {
+			snprintf(err, errlen, "job field \"%.32s\" is longer "
+			    "than %d bytes or holds NUL bytes", k,
+			    JOB_FIELD_MAX);
+			goto bad;
+		}
+		if (strcmp(k, "teacher") == 0) {
+			if (!job_id_valid(v, TEACHER_ID_MAX)) {
+				snprintf(err, errlen, "teacher must be a "
+				    "Clever id (1-%d letters, digits, - or _)",
+				    TEACHER_ID_MAX);
+				goto bad;
+			}
+			xstrlcpy(j->teacher, v, sizeof(j->teacher));
+		} else if (strcmp(k, "kind") == 0) {
+			if (strcmp(v, "sync") == 0)
+				j->kind = JOB_SYNC;
+			else if (strcmp(v, "discover") == 0)
+				j->kind = JOB_DISCOVER;
+			else {
+				snprintf(err, errlen, "kind must be \"sync\" "
+				    "or \"discover\"");
+				goto bad;
+			}
+		} else if (strcmp(k, "ref") == 0) {
+			if (strlen(v) > JOB_REF_MAX) {
+				snprintf(err, errlen, "ref is longer than %d "
+				    "bytes", JOB_REF_MAX);
+				goto bad;
+			}
+			free(j->ref);
+			j->ref = xstrdup(v);
+		} else if (strcmp(k, "district") == 0) {
+			if (!job_id_valid(v, TEACHER_ID_MAX)) {
+				snprintf(err, errlen, "district must be a "
+				    "Clever id");
+				goto bad;
+			}
+			free(j->district);
+			j->district = xstrdup(v);
+		} else if (strcmp(k, "force") == 0) {
+			j->force = strcmp(v, "1") == 0 ||
+			    strcmp(v, "yes") == 0 || strcmp(v, "true") == 0;
+		} else if (strcmp(k, "job_id") == 0) {
+			/* a job handed back keeps its identity */
+			if (!job_id_valid(v, JOB_ID_MAX)) {
+				snprintf(err, errlen, "bad job_id");
+				goto bad;
+			}
+			xstrlcpy(j->job_id, v, sizeof(j->job_id));
+		} else if (strcmp(k, "requested_ms") == 0) {
+			j->req_ms = strtoull(v, NULL, 10);
+		} else if (strcmp(k, "token") == 0 ||
+		    strcmp(k, "access_token") == 0) {
+			snprintf(err, errlen, "jobs must not carry tokens: "
+			    "store the token under the token key instead");
+			goto bad;
+		}
+		/* other fields are the app's own; ignored */
+	}
+	if (j->teacher[0] == '\0') {
+		snprintf(err, errlen, "the job names no teacher (field "
+		    "\"teacher\")");
+		goto bad;
+	}
+	return j;
+bad:
+	job_entry_free(j);
+	return NULL;
+}
+
+/* Free a job that was parsed but never started (fuzzing, bad entries). */
+void
+job_entry_free(struct job *j)
+{
+	free(j->ref);
+	free(j->district);
+	free(j);
+}
