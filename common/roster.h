@@ -130,6 +130,12 @@ int	roster_finish(struct roster *, int flags, char *err, size_t errlen);
 char		*roster_snapshot(const struct roster *, size_t *lenp);
 struct roster	*roster_from_snapshot(const char *json, size_t len, char *err,
 		    size_t errlen);
+/*
+ * 1 if two snapshot texts hold the same roster, whatever their versions:
+ * snapshots are canonical, so this is a comparison of bytes, no parsing.
+ */
+int		 roster_snapshot_same(const char *a, size_t alen, const char *b,
+		    size_t blen);
 
 /*
  * Diff from old (NULL = empty roster) to new_: added / updated (field by

@@ -305,3 +305,29 @@ fail:
 	roster_free(r);
 	return NULL;
 }
+
+/* Where the version number of a canonical snapshot text starts, or NULL. */
+static const char *
+version_at(const char *s, size_t len)
+{
+	static const char	key[] = "{\"format\":1,\"version\":";
+
+	if (len < sizeof(key) - 1 || memcmp(s, key, sizeof(key) - 1) != 0)
+		return NULL;
+	return s + sizeof(key) - 1;
+}
+
+int
+roster_snapshot_same(const char *a, size_t alen, const char *b, size_t blen)
+{
+	const char	*va = version_at(a, alen), *vb = version_at(b, blen);
+	const char	*ea = a + alen, *eb = b + blen;
+
+	if (va == NULL || vb == NULL)
+		return 0;
+	while (va < ea && *va >= '0' && *va <= '9')
+		va++;
+	while (vb < eb && *vb >= '0' && *vb <= '9')
+		vb++;
+	return ea - va == eb - vb && memcmp(va, vb, (size_t)(ea - va)) == 0;
+}

@@ -665,18 +665,16 @@ job_writeback(struct job *j)
 	 * byte for byte the stored one, there is no diff to compute and the
 	 * stored snapshot need not even be parsed.
 	 */
-	j->roster->version = j->base_version;
+	j->roster->version = j->base_version + 1;
 	snap = roster_snapshot(j->roster, &snaplen);
-	if (j->base_snapshot != NULL && snaplen == j->base_snapshot_len &&
-	    memcmp(snap, j->base_snapshot, snaplen) == 0) {
+	if (j->base_snapshot != NULL && roster_snapshot_same(snap, snaplen,
+	    j->base_snapshot, j->base_snapshot_len)) {
 		memset(&dc, 0, sizeof(dc));
 		diff = xstrdup("");
 		difflen = snaplen = 0;
 		counts = counts_json(&dc);
 		goto write;
 	}
-	free(snap);
-	snap = NULL;
 	if (j->base_snapshot != NULL && (old = roster_from_snapshot(
 	    j->base_snapshot, j->base_snapshot_len, err, sizeof(err))) == NULL) {
 		job_failed(j, FAIL_PERMANENT, ERR_BAD_RESPONSE, "the stored "
@@ -695,11 +693,8 @@ job_writeback(struct job *j)
 		return;
 	}
 	roster_free(old);
-	j->roster->version = j->base_version + 1;
-	if (dc.added + dc.updated + dc.removed > 0)
-		snap = roster_snapshot(j->roster, &snaplen);
-	else
-		difflen = 0;	/* nothing changed: no diff, no snapshot */
+	if (dc.added + dc.updated + dc.removed == 0)
+		difflen = snaplen = 0;	/* nothing changed: write neither */
 write:
 
 	keys[0] = key_snapshot(j->teacher);
