@@ -424,3 +424,21 @@ def test_bad_clever_responses_fail_the_job_not_the_daemon(env):
     _, st = env.run(small["id"])
     assert st["state"] == "done", st
     assert d.proc.p.poll() is None
+
+
+def test_secure_sync_keeps_district_fields_when_configured(env):
+    """fields = district: with a district token the district-level extras
+    come along in "extra", the core schema unchanged."""
+    sbx = env.start_sandbox("--teachers", 4, "--seed", 6)
+    env.start_rosterd(sync__fields="district")
+    t = teacher_with_sections(sbx, 1)
+    (dist,) = [d for d in sbx.get("/districts") if d["id"] == t["district"]]
+    env.store_district_token(dist["id"], dist["token"])
+    _, st = env.run(t["id"], district=dist["id"])
+    assert st["state"] == "done", st
+    snap = json.loads(env.snapshot(t["id"])["roster"])
+    assert snap["fields"] == "district" and snap["authorized_by"] == "district"
+    s = snap["students"][0]
+    assert len(s["last"]) == 1                   # the core stays minimal
+    assert len(s["extra"]["last_name"]) >= 1 and "sis_id" in s["extra"]
+    assert s["extra"]["last_name"][0] == s["last"]
