@@ -677,10 +677,11 @@ job_writeback(struct job *j)
 	}
 	if (j->base_snapshot != NULL && (old = roster_from_snapshot(
 	    j->base_snapshot, j->base_snapshot_len, err, sizeof(err))) == NULL) {
-		job_failed(j, FAIL_PERMANENT, ERR_BAD_RESPONSE, "the stored "
-		    "snapshot cannot be read");
 		logf_err(LF(.event = "bad_snapshot", .job = j->job_id,
 		    .teacher = j->teacher), "stored snapshot: %s", err);
+		free(snap);
+		job_failed(j, FAIL_PERMANENT, ERR_BAD_RESPONSE, "the stored "
+		    "snapshot cannot be read");
 		return;
 	}
 	diff = roster_diff_text(old, j->roster, &difflen, &dc);
@@ -689,6 +690,7 @@ job_writeback(struct job *j)
 	    sizeof(why))) {
 		job_hold(j, why, counts);
 		free(diff);
+		free(snap);
 		roster_free(old);
 		return;
 	}
