@@ -78,12 +78,51 @@ log_level_for(const struct conf *c)
 }
 
 static void
+on_contract_set(struct rconn *c, redisReply *r, const char *err, void *arg)
+{
+	/* on_contract, right after, sees the outcome */
+}
+
+/*
+ * The contract version under our prefix must be ours: a rosterd must not
+ * work on keys laid out by another version of the contract.
+ */
+static void
+on_contract(struct rconn *c, redisReply *r, const char *err, void *arg)
+{
+	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+		logf_warn(LF(.event = "contract_check_failed"), "cannot read "
+		    "the contract version: %s; will retry on reconnect",
+		    err ? err : r->str);
+		return;
+	}
+	if (r->type != REDIS_REPLY_STRING ||
+	    strcmp(r->str, CONTRACT_VERSION) != 0) {
+		logf_err(LF(.event = "contract_mismatch"), "%scontract holds "
+		    "version %s, this rosterd speaks version %s: refusing to "
+		    "work on these keys", rd->conf.redis_prefix,
+		    r->type == REDIS_REPLY_STRING ? r->str : "(not a string)",
+		    CONTRACT_VERSION);
+		rd->exit_code = 1;
+		event_base_loopexit(rd->base, NULL);
+		return;
+	}
+	queue_start();
+}
+
+static void
 on_rc_state(struct rconn *c, enum rconn_state st, void *arg)
 {
+	char *key;
+
 	if (st == RCONN_READY) {
 		logf_info(LF(.event = "redis_ready"), "connected to Redis");
 		store_init();
-		queue_start();
+		xasprintf(&key, "%scontract", rd->conf.redis_prefix);
+		rconn_command(rd->rc, 0, on_contract_set, NULL, "SET %s %s NX",
+		    key, CONTRACT_VERSION);
+		rconn_command(rd->rc, 0, on_contract, NULL, "GET %s", key);
+		free(key);
 	} else if (st == RCONN_DISCONNECTED && !rd->draining)
 		logf_warn(LF(.event = "redis_lost"), "lost the Redis "
 		    "connection; reconnecting");
@@ -355,5 +394,5 @@ main(int argc, char **argv)
 	    "coalesced, %llu failed", (unsigned long long)rd->synced,
 	    (unsigned long long)rd->coalesced, (unsigned long long)rd->failed);
 	rosterd_teardown();
-	return 0;
+	return rd->exit_code;
 }

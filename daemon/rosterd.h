@@ -137,6 +137,7 @@ struct rosterd {
 	long long		 reader_id;	/* CLIENT ID of rq */
 	int			 unblock_tries;
 	int			 draining;	/* SIGTERM: take no work */
+	int			 exit_code;
 	int			 group_ready;
 	int			 own_pending_done;	/* re-read own PEL */
 	struct event		*ev_read;	/* kick the reader */

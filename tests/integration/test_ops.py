@@ -198,3 +198,17 @@ def test_rosterd_waits_for_redis_to_come_up(env):
     env.store_token(t["id"], t["token"])
     _, st = env.run(t["id"])
     assert st["state"] == "done", st
+
+
+def test_rosterd_refuses_keys_of_another_contract_version(env):
+    env.start_sandbox("--teachers", 2)
+    env.r.set("rosterd:contract", "2")
+    d = env.start_rosterd(wait=False)
+    env.daemons.remove(d)              # it is expected to exit 1
+    assert d.proc.p.wait(30) == 1
+    d.proc.t.join(5)
+    assert "event=contract_mismatch" in d.proc.text()
+    assert "version 2, this rosterd speaks version 1" in d.proc.text()
+    # the keys are left as they were, and nothing was read
+    assert env.r.get("rosterd:contract") == "2"
+    assert not env.r.exists("rosterd:jobs")
