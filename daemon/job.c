@@ -101,29 +101,44 @@ on_job_reply(struct rconn *c, redisReply *r, const char *err, void *arg)
 	free(jc);
 }
 
-/* Run a script on behalf of a job; cb gets reply or err (never both). */
-static void
-job_eval(struct job *j, enum store_script s, int nkeys, int argc,
-    const char **argv, const size_t *argvlen, job_reply_cb cb)
+/* A Redis command of the job starts: the job lives until it answers. */
+static struct job_cmd *
+job_cmd_new(struct job *j, job_reply_cb cb)
 {
 	struct job_cmd *jc = xmalloc(sizeof(*jc));
 
 	jc->job = j;
 	jc->cb = cb;
 	j->pending_cmds++;
-	store_eval(s, nkeys, argc, argv, argvlen, on_job_reply, jc);
+	return jc;
+}
+
+/* Run a script on behalf of a job; cb gets reply or err (never both). */
+static void
+job_eval(struct job *j, enum store_script s, int nkeys, int argc,
+    const char **argv, const size_t *argvlen, job_reply_cb cb)
+{
+	store_eval(s, nkeys, argc, argv, argvlen, on_job_reply,
+	    job_cmd_new(j, cb));
 }
 
 /* GET one key on behalf of a job. */
 static void
 job_get(struct job *j, const char *key, job_reply_cb cb)
 {
-	struct job_cmd *jc = xmalloc(sizeof(*jc));
+	rconn_command(rd->rc, 0, on_job_reply, job_cmd_new(j, cb), "GET %s",
+	    key);
+}
 
-	jc->job = j;
-	jc->cb = cb;
-	j->pending_cmds++;
-	rconn_command(rd->rc, 0, on_job_reply, jc, "GET %s", key);
+/* Forget the bearer token, leaving nothing of it in the heap. */
+static void
+job_drop_token(struct job *j)
+{
+	if (j->token == NULL)
+		return;
+	explicit_bzero(j->token, strlen(j->token));
+	free(j->token);
+	j->token = NULL;
 }
 
 /* Timer: re-admit after waiting or backing off. */
@@ -761,12 +776,7 @@ job_fetched(struct job *j, struct roster *r)
 	j->sync = NULL;
 	roster_free(j->roster);
 	j->roster = r;
-	/* the token is not needed any more: drop it at once */
-	if (j->token != NULL) {
-		explicit_bzero(j->token, strlen(j->token));
-		free(j->token);
-		j->token = NULL;
-	}
+	job_drop_token(j);	/* not needed any more */
 	if (j->kind == JOB_DISCOVER)
 		job_discovered(j);
 	else
@@ -859,11 +869,7 @@ job_failed(struct job *j, enum fail_kind fk, const char *code,
 	sync_free(j->sync);
 	j->sync = NULL;
 	lock_renewal_stop(j);
-	if (j->token != NULL) {
-		explicit_bzero(j->token, strlen(j->token));
-		free(j->token);
-		j->token = NULL;
-	}
+	job_drop_token(j);
 	free(j->token_owner);
 	j->token_owner = NULL;
 
@@ -1017,11 +1023,7 @@ job_free(struct job *j)
 	if (j->lock_timer != NULL)
 		event_free(j->lock_timer);
 	j->timer = j->lock_timer = NULL;
-	if (j->token != NULL) {
-		explicit_bzero(j->token, strlen(j->token));
-		free(j->token);
-		j->token = NULL;
-	}
+	job_drop_token(j);
 	job_release(j);
 	queue_kick();
 	rosterd_maybe_exit();
