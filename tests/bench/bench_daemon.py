@@ -48,6 +48,16 @@ def wait_all_done(env, n, timeout=600):
     raise SystemExit("timed out waiting for %d jobs" % n)
 
 
+def sandbox_with_tokens(env, teachers, *args):
+    """A sandbox of that many teachers, each with its token stored as an
+    app would; returns it and its teachers."""
+    sbx = env.start_sandbox("--teachers", teachers, "--seed", 1, *args)
+    ts = sbx.teachers()
+    for t in ts:
+        env.store_token(t["id"], t["token"])
+    return sbx, ts
+
+
 def enqueue_many(env, teachers, per_teacher=1, kind="sync"):
     pipe = env.r.pipeline(transaction=False)
     n = 0
@@ -87,10 +97,7 @@ def bench_cpu(tmp, teachers=1000):
     env = h.Env(tmp)
     env.redis = h.Redis(tmp)
     try:
-        sbx = env.start_sandbox("--teachers", teachers, "--seed", 1)
-        ts = sbx.teachers()
-        for t in ts:
-            env.store_token(t["id"], t["token"])
+        sbx, ts = sandbox_with_tokens(env, teachers)
         n = enqueue_many(env, [t["id"] for t in ts])
         d = env.start_rosterd(sync__concurrency=64, log__level="info")
         t0 = time.monotonic()
@@ -152,10 +159,7 @@ def bench_instructions(tmp, teachers=300):
     env = h.Env(tmp)
     env.redis = h.Redis(tmp)
     try:
-        sbx = env.start_sandbox("--teachers", teachers, "--seed", 1)
-        ts = sbx.teachers()
-        for t in ts:
-            env.store_token(t["id"], t["token"])
+        sbx, ts = sandbox_with_tokens(env, teachers)
         responses_file(sbx, ts, os.path.join(tmp, "responses"))
         env.start_rosterd(sync__concurrency=64, log__level="info")
         n = enqueue_many(env, [t["id"] for t in ts])
@@ -180,11 +184,7 @@ def bench_memory(tmp, teachers=1000):
     env = h.Env(tmp)
     env.redis = h.Redis(tmp)
     try:
-        sbx = env.start_sandbox("--teachers", teachers, "--seed", 1,
-                                "--latency-ms", 3000)
-        ts = sbx.teachers()
-        for t in ts:
-            env.store_token(t["id"], t["token"])
+        sbx, ts = sandbox_with_tokens(env, teachers, "--latency-ms", 3000)
         d = env.start_rosterd(sync__concurrency=teachers, log__level="info",
                               clever__max_connections=1000)
         base = proc_hwm_kb(d.proc.p.pid)
@@ -201,11 +201,7 @@ def bench_latency(tmp, teachers=400, latency=50, conc=64):
     env = h.Env(tmp)
     env.redis = h.Redis(tmp)
     try:
-        sbx = env.start_sandbox("--teachers", teachers, "--seed", 1,
-                                "--latency-ms", latency)
-        ts = sbx.teachers()
-        for t in ts:
-            env.store_token(t["id"], t["token"])
+        sbx, ts = sandbox_with_tokens(env, teachers, "--latency-ms", latency)
         n = enqueue_many(env, [t["id"] for t in ts])
         # HTTP/1.1 (the sandbox): the 4 requests of each sync need their
         # own connections; HTTP/2 (api.clever.com) would share them
