@@ -753,7 +753,6 @@ write:
 	argv[k++] = counts;
 	argv[k++] = reqs;
 	argv[k++] = j->roster->district ? j->roster->district : "";
-	argv[k++] = kind_name(j);
 	argv[k++] = j->ref ? j->ref : "";
 	for (i = 0; i < k; i++)
 		lens[i] = strlen(argv[i]);
@@ -807,7 +806,7 @@ static void
 job_fail_write(const char *entry_id, const char *job_id, const char *teacher,
     struct job *j, const char *state, const char *code, const char *message)
 {
-	char *keys[5], *val = NULL, *ch = key_events(), ttl[24];
+	char *keys[4], *val = NULL, *ch = key_events(), ttl[24];
 	const char *argv[20];
 	size_t k = 0, i;
 
@@ -815,8 +814,7 @@ job_fail_write(const char *entry_id, const char *job_id, const char *teacher,
 	keys[1] = key_jobs();
 	keys[2] = key_lock(teacher);
 	keys[3] = key_dead();
-	keys[4] = key_state(teacher);
-	for (i = 0; i < 5; i++)
+	for (i = 0; i < 4; i++)
 		argv[k++] = keys[i];
 	if (j != NULL && j->attempts > 0)
 		val = lock_value(j);
@@ -837,11 +835,11 @@ job_fail_write(const char *entry_id, const char *job_id, const char *teacher,
 	argv[k++] = j && j->district ? j->district : "";
 	argv[k++] = j && j->force ? "1" : "0";
 	if (j != NULL)
-		job_eval(j, SCRIPT_FAIL, 5, (int)k, argv, NULL,
+		job_eval(j, SCRIPT_FAIL, 4, (int)k, argv, NULL,
 		    on_failed_written);
 	else
-		store_eval(SCRIPT_FAIL, 5, (int)k, argv, NULL, NULL, NULL);
-	for (i = 0; i < 5; i++)
+		store_eval(SCRIPT_FAIL, 4, (int)k, argv, NULL, NULL, NULL);
+	for (i = 0; i < 4; i++)
 		free(keys[i]);
 	free(val);
 	free(ch);
@@ -861,7 +859,7 @@ void
 job_failed(struct job *j, enum fail_kind fk, const char *code,
     const char *message)
 {
-	char *keys[3], *val, *ch, ttl[24], next[24];
+	char *keys[2], *val, *ch, ttl[24], next[24];
 	const char *argv[12];
 	uint64_t ms;
 	size_t k = 0, i;
@@ -904,8 +902,7 @@ job_failed(struct job *j, enum fail_kind fk, const char *code,
 	    "ms", j->attempts, code, message, (unsigned long long)ms);
 	keys[0] = key_job(j->job_id);
 	keys[1] = key_lock(j->teacher);
-	keys[2] = key_state(j->teacher);
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < 2; i++)
 		argv[k++] = keys[i];
 	val = lock_value(j);
 	ch = key_events();
@@ -920,8 +917,8 @@ job_failed(struct job *j, enum fail_kind fk, const char *code,
 	argv[k++] = ch;
 	argv[k++] = ttl;
 	argv[k++] = j->ref ? j->ref : "";
-	job_eval(j, SCRIPT_RETRY, 3, (int)k, argv, NULL, on_retry_written);
-	for (i = 0; i < 3; i++)
+	job_eval(j, SCRIPT_RETRY, 2, (int)k, argv, NULL, on_retry_written);
+	for (i = 0; i < 2; i++)
 		free(keys[i]);
 	free(val);
 	free(ch);
@@ -947,7 +944,7 @@ on_handed_back(struct job *j, redisReply *r, const char *err)
 void
 job_handback(struct job *j)
 {
-	char *keys[4], *val = NULL, *ch = key_events(), req[24];
+	char *keys[3], *val = NULL, *ch = key_events(), req[24];
 	const char *argv[16];
 	size_t k = 0, i;
 
@@ -959,8 +956,7 @@ job_handback(struct job *j)
 	keys[0] = key_jobs();
 	keys[1] = key_job(j->job_id);
 	keys[2] = key_lock(j->teacher);
-	keys[3] = key_state(j->teacher);
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < 3; i++)
 		argv[k++] = keys[i];
 	/* only running states hold the teacher lock */
 	if (j->state == JOB_LOADING || j->state == JOB_FETCHING ||
@@ -980,8 +976,8 @@ job_handback(struct job *j)
 	argv[k++] = ch;
 	argv[k++] = rd->consumer;
 	job_set_state(j, JOB_HANDBACK);
-	job_eval(j, SCRIPT_HANDBACK, 4, (int)k, argv, NULL, on_handed_back);
-	for (i = 0; i < 4; i++)
+	job_eval(j, SCRIPT_HANDBACK, 3, (int)k, argv, NULL, on_handed_back);
+	for (i = 0; i < 3; i++)
 		free(keys[i]);
 	free(val);
 	free(ch);

@@ -6,7 +6,7 @@
  *	job.c		one job's life: load, sync, write back, fail, retry
  *	sync.c		the Clever requests of one job (curl multi via http.c)
  *	ratelimit.c	per-token request permits shared by all instances
- *	store.c		the Redis contract: key names and Lua scripts
+ *	store.c		the Redis contract: key names, the scripts (lua/)
  */
 #ifndef ROSTERD_H
 #define ROSTERD_H

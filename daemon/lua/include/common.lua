@@ -1,0 +1,21 @@
+--[[ include/common.lua: helpers shared by the scripts that include it
+(with the line  --@include "include/common.lua").
+
+now_ms()             the Redis clock in epoch milliseconds; every time the
+                     contract stores comes from it, never from a host clock
+publish(ch, m)       publish the table m as JSON on channel ch
+release(lock, val)   delete a teacher lock if and only if it still holds val
+                     (our own); '' never matches: nothing to release
+]]
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function publish(ch, m)
+  redis.call('PUBLISH', ch, cjson.encode(m))
+end
+local function release(lk, val)
+  if val ~= '' and redis.call('GET', lk) == val then
+    redis.call('DEL', lk)
+  end
+end

@@ -1,0 +1,33 @@
+--[[ retry.lua: RETRY a job after a transient failure.  The job's entry
+stays pending with this consumer (rosterd admits it again after the
+delay; another instance takes it over if this one dies); the status says
+'retrying' with the error and the time of the next attempt; the teacher
+lock is released if ours, so that other requests of the teacher are not
+held up meanwhile.
+
+KEYS[1]   the job's status hash              (prefix job:JOB)
+KEYS[2]   the teacher lock                   (prefix lock:{TEACHER})
+ARGV[1]   our lock value
+ARGV[2]   job id
+ARGV[3]   teacher id
+ARGV[4]   error code
+ARGV[5]   human message
+ARGV[6]   delay before the next attempt, ms
+ARGV[7]   events channel
+ARGV[8]   status TTL, seconds
+ARGV[9]   the app's ref
+
+Returns {'OK'}.
+
+Atomic because the status must say 'retrying' before the lock is free:
+once it is, another instance may admit the teacher and write 'running'.
+]]
+--@include "include/common.lua"
+local now = now_ms()
+redis.call('HSET', KEYS[1], 'state', 'retrying', 'error', ARGV[4], 'message', ARGV[5],
+  'updated_ms', now, 'next_attempt_ms', now + tonumber(ARGV[6]))
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[8]))
+release(KEYS[2], ARGV[1])
+publish(ARGV[7], {job = ARGV[2], teacher = ARGV[3], state = 'retrying', error = ARGV[4],
+  message = ARGV[5], ref = ARGV[9]})
+return {'OK'}
