@@ -1,0 +1,485 @@
+"""The Redis contract's scripts (daemon/lua/), each on its own, on a real
+redis-server and without rosterd: these tests are the specification of
+what each script does with its KEYS and ARGV."""
+from lua_harness import EVENTS, GROUP, JOBS, P
+
+T = "58da8c63d7dc0ca068000478"	# a teacher
+U = "58da8c63d7dc0ca068000479"	# another one
+LOCK_TTL = 30000
+STATUS_TTL = 3600
+
+
+def status(t):
+    return P + "job:" + t
+
+
+def state(t):
+    return P + "state:{%s}" % t
+
+
+def lock(t):
+    return P + "lock:{%s}" % t
+
+
+def snapshot(t):
+    return P + "snapshot:{%s}" % t
+
+
+# ---- admit ----
+
+def admit(w, *jobs):
+    """jobs: (entry id, teacher, kind, ref, request ms); job id = entry id,
+    lock value = consumer:job id, as rosterd does."""
+    keys, args = [JOBS], [GROUP, "c1", STATUS_TTL, LOCK_TTL, EVENTS, len(jobs)]
+    for eid, teacher, kind, ref, req in jobs:
+        keys += [status(eid), state(teacher), lock(teacher)]
+        args += [eid, eid, teacher, kind, ref, req, "c1:" + eid]
+    return w.lua.admit(keys, args)
+
+
+def test_admit_takes_the_free_lock_and_runs_the_job(w, events):
+    eid = w.take(T)
+    req = int(eid.split("-")[0])
+    [reply] = admit(w, (eid, T, "sync", "user-42", req))
+    assert reply[0] == "R" and reply[2] == 1
+    started = int(reply[1])
+    assert started >= req
+    assert w.r.get(lock(T)) == "c1:" + eid
+    assert 0 < w.r.pttl(lock(T)) <= LOCK_TTL
+    st = w.r.hgetall(status(eid))
+    assert st["state"] == "running" and st["attempts"] == "1"
+    assert st["consumer"] == "c1" and st["started_ms"] == str(started)
+    assert st["ref"] == "user-42" and st["created_ms"] == str(req)
+    assert 0 < w.r.ttl(status(eid)) <= STATUS_TTL
+    assert w.pending() == [eid], "a running job's entry stays pending"
+    [ev] = events.all()
+    assert ev == {"job": eid, "teacher": T, "state": "running",
+                  "attempts": 1, "ref": "user-42"}
+
+
+def test_admit_counts_each_attempt(w):
+    eid = w.take(T)
+    admit(w, (eid, T, "sync", "", 1))
+    w.r.delete(lock(T))		# as a retry releases it
+    [reply] = admit(w, (eid, T, "sync", "", 1))
+    assert reply[0] == "R" and reply[2] == 2
+
+
+def test_admit_reports_busy_while_another_sync_holds_the_lock(w, events):
+    w.r.set(lock(T), "c2:other", px=LOCK_TTL)
+    eid = w.take(T)
+    assert admit(w, (eid, T, "sync", "", 1)) == [["B"]]
+    assert admit(w, (eid, T, "sync", "", 1)) == [["B"]]
+    assert w.r.get(lock(T)) == "c2:other", "the other sync's lock is untouched"
+    st = w.r.hgetall(status(eid))
+    assert st["state"] == "queued" and "waiting" in st["note"]
+    assert "attempts" not in st, "waiting is not an attempt"
+    assert w.pending() == [eid]
+    assert [e["state"] for e in events.all()] == ["queued"], \
+        "a job still waiting is not announced again"
+
+
+def test_admit_coalesces_a_request_that_a_later_sync_satisfied(w, events):
+    eid = w.take(T)
+    req = int(eid.split("-")[0])
+    w.r.hset(state(T), mapping={"done_started_ms": req + 5,
+                                "done_job": "1-1", "done_version": 3})
+    ref = 'the "app\'s" ref'
+    assert admit(w, (eid, T, "sync", ref, req)) == [["C", "1-1"]]
+    st = w.r.hgetall(status(eid))
+    assert st["state"] == "done" and st["result"] == "coalesced"
+    assert st["coalesced_with"] == "1-1" and st["version"] == "3"
+    assert st["ref"] == ref
+    assert w.pending() == [], "the satisfied request is acknowledged"
+    assert not w.r.exists(lock(T)), "no sync runs for it"
+    [ev] = events.all()
+    assert ev == {"job": eid, "teacher": T, "state": "done",
+                  "result": "coalesced", "coalesced_with": "1-1", "ref": ref}
+
+
+def test_admit_does_not_coalesce_with_a_sync_that_started_before(w):
+    eid = w.take(T)
+    req = int(eid.split("-")[0])
+    w.r.hset(state(T), mapping={"done_started_ms": req - 1,
+                                "done_job": "1-1", "done_version": 3})
+    [reply] = admit(w, (eid, T, "sync", "", req))
+    assert reply[0] == "R"
+
+
+def test_a_discovery_is_satisfied_by_any_later_sync_a_sync_only_by_a_full_one(w):
+    e1, e2 = w.take(T, kind="discover"), w.take(T)
+    req = int(e2.split("-")[0])
+    # the last discovery started after both requests, the last full sync before
+    w.r.hset(state(T), mapping={"any_started_ms": req + 10, "any_job": "9-1",
+                                "done_started_ms": req - 10, "done_job": "8-1"})
+    r1, r2 = admit(w, (e1, T, "discover", "", req), (e2, T, "sync", "", req))
+    assert r1 == ["C", "9-1"]
+    assert r2[0] == "R"
+
+
+def test_admit_answers_each_job_of_a_batch_in_order(w):
+    e1, e2, e3 = w.take(T), w.take(T), w.take(U)
+    req = int(e3.split("-")[0])
+    w.r.hset(state(U), mapping={"done_started_ms": req + 1, "done_job": "7-1"})
+    r1, r2, r3 = admit(w, (e1, T, "sync", "", req), (e2, T, "sync", "", req),
+                       (e3, U, "sync", "", req))
+    assert r1[0] == "R"
+    assert r2 == ["B"], "the batch's first job of the teacher took the lock"
+    assert r3 == ["C", "7-1"]
+    assert w.pending() == [e1, e2]
+
+
+# ---- load ----
+
+def load(w, t):
+    return w.lua.load([P + "token:" + t, state(t), snapshot(t),
+                       P + "selection:{%s}" % t], [])
+
+
+def test_load_returns_what_a_sync_needs(w):
+    w.r.set(P + "token:" + T, "tok")
+    w.r.hset(state(T), "district", "d1")
+    w.r.hset(snapshot(T), mapping={"version": 4, "roster": '{"v":4}'})
+    w.r.set(P + "selection:{%s}" % T, "none")
+    assert load(w, T) == ["tok", "d1", "4", '{"v":4}', "none"]
+
+
+def test_load_answers_false_where_absent_and_version_0(w):
+    assert load(w, T) == [None, None, "0", None, None]
+
+
+# ---- writeback ----
+
+COUNTS = ('{"added":2,"updated":1,"removed":0,"sections_added":1,'
+          '"sections_updated":0,"sections_removed":0,"students_added":1,'
+          '"students_updated":1,"students_removed":0,"enrollments_added":0,'
+          '"enrollments_removed":0,"teacher_updated":0}')
+
+
+def writeback(w, eid, base, diff, roster='{"roster":1}', email="",
+              authorized_by="teacher", district="", lockval=None):
+    keys = [snapshot(T), P + "diffs", status(eid), JOBS, lock(T), state(T),
+            P + "accounts"]
+    args = [GROUP, eid, lockval or "c1:" + eid, base, base + 1, roster, diff,
+            eid, T, EVENTS, STATUS_TTL, 0, 1000, email, authorized_by,
+            COUNTS, 4, district, "user-42"]
+    return w.lua.writeback(keys, args)
+
+
+def running(w):
+    """A sync of T admitted by consumer c1: entry pending, lock held."""
+    eid = w.take(T)
+    req = int(eid.split("-")[0])
+    [reply] = admit(w, (eid, T, "sync", "user-42", req))
+    assert reply[0] == "R"
+    return eid
+
+
+def test_writeback_refuses_a_moved_version_and_writes_nothing(w, events):
+    eid = running(w)
+    w.r.hset(snapshot(T), mapping={"version": 2, "roster": "v2"})
+    events.all()
+    assert writeback(w, eid, 1, '{"d":1}') == ["CONFLICT", "2"]
+    assert w.r.hgetall(snapshot(T)) == {"version": "2", "roster": "v2"}
+    assert w.r.xlen(P + "diffs") == 0
+    assert w.r.hget(status(eid), "state") == "running"
+    assert w.pending() == [eid] and w.r.get(lock(T)) == "c1:" + eid
+    assert events.all() == []
+
+
+def test_writeback_refuses_once_the_lock_is_lost(w):
+    eid = running(w)
+    w.r.set(lock(T), "c2:other")	# expired, then taken by another sync
+    assert writeback(w, eid, 0, '{"d":1}') == ["LOST"]
+    assert not w.r.exists(snapshot(T)) and w.r.xlen(P + "diffs") == 0
+    assert w.pending() == [eid] and w.r.get(lock(T)) == "c2:other"
+
+
+def test_writeback_writes_diff_snapshot_status_ack_and_unlock_together(w, events):
+    eid = running(w)
+    events.all()
+    reply = writeback(w, eid, 0, '{"d":1}', district="d1")
+    assert reply[0] == "OK" and reply[2] == "1"
+    diff_id = reply[1]
+    [(did, d)] = w.r.xrange(P + "diffs")
+    assert did == diff_id
+    assert d == {"v": "1", "teacher": T, "job": eid, "ref": "user-42",
+                 "base_version": "0", "version": "1", "added": "2",
+                 "updated": "1", "removed": "0", "diff": '{"d":1}'}
+    sn = w.r.hgetall(snapshot(T))
+    assert sn["version"] == "1" and sn["roster"] == '{"roster":1}'
+    assert sn["job"] == eid and sn["diff_id"] == diff_id and "synced_ms" in sn
+    tst = w.r.hgetall(state(T))
+    assert tst["done_started_ms"] == tst["any_started_ms"] == "1000"
+    assert tst["done_job"] == tst["any_job"] == eid
+    assert tst["done_version"] == "1" and tst["district"] == "d1"
+    st = w.r.hgetall(status(eid))
+    assert st["state"] == "done" and st["result"] == "changed"
+    assert st["version"] == "1" and st["base_version"] == "0"
+    assert st["diff_id"] == diff_id and st["requests"] == "4"
+    assert st["added"] == "2" and st["students_updated"] == "1"
+    assert 0 < w.r.ttl(status(eid)) <= STATUS_TTL
+    assert w.pending() == [] and not w.r.exists(lock(T))
+    [ev] = events.all()
+    assert ev["state"] == "done" and ev["result"] == "changed"
+    assert ev["diff_id"] == diff_id and ev["version"] == 1
+    assert ev["ref"] == "user-42"
+
+
+def test_writeback_without_changes_writes_no_diff(w):
+    w.r.hset(snapshot(T), mapping={"version": 3, "roster": "v3",
+                                   "synced_ms": 1})
+    eid = running(w)
+    reply = writeback(w, eid, 3, "", roster="")
+    assert reply == ["OK", "", "3", "", ""]
+    assert w.r.xlen(P + "diffs") == 0
+    sn = w.r.hgetall(snapshot(T))
+    assert sn["version"] == "3" and sn["roster"] == "v3"
+    assert int(sn["synced_ms"]) > 1, "the snapshot says when it was confirmed"
+    st = w.r.hgetall(status(eid))
+    assert st["result"] == "no changes" and st["diff_id"] == ""
+    assert w.r.hget(state(T), "done_version") == "3"
+    assert w.pending() == []
+
+
+def test_writeback_reports_the_account_and_a_changed_authorization(w):
+    w.r.hset(P + "accounts", "jane@example.org", "app-7")
+    w.r.hset(state(T), "authorized_by", "teacher")
+    eid = running(w)
+    reply = writeback(w, eid, 0, '{"d":1}', email="jane@example.org",
+                      authorized_by="district")
+    assert reply[3:] == ["app-7", "teacher->district"]
+    st = w.r.hgetall(status(eid))
+    assert st["account"] == "app-7"
+    assert st["authorized_by_changed"] == "teacher->district"
+
+
+# ---- discovered ----
+
+def discovered(w, eid, lockval=None):
+    keys = [P + "sections:{%s}" % T, status(eid), JOBS, lock(T), state(T)]
+    args = [GROUP, eid, lockval or "c1:" + eid, '[{"id":"s1"}]', eid, T,
+            EVENTS, STATUS_TTL, 2000, 1, 3, "teacher", "r"]
+    return w.lua.discovered(keys, args)
+
+
+def test_discovered_stores_the_section_list_for_the_picker(w, events):
+    w.r.hset(state(T), mapping={"done_started_ms": 5, "any_started_ms": 5})
+    eid = running(w)
+    events.all()
+    assert discovered(w, eid) == ["OK"]
+    assert w.r.get(P + "sections:{%s}" % T) == '[{"id":"s1"}]'
+    tst = w.r.hgetall(state(T))
+    assert tst["any_started_ms"] == "2000" and tst["any_job"] == eid
+    assert tst["done_started_ms"] == "5", "a discovery satisfies no full sync"
+    st = w.r.hgetall(status(eid))
+    assert st["result"] == "discovered" and st["sections"] == "1"
+    assert w.pending() == [] and not w.r.exists(lock(T))
+    [ev] = events.all()
+    assert ev["result"] == "discovered" and ev["sections"] == 1
+
+
+def test_discovered_refuses_once_the_lock_is_lost(w):
+    eid = running(w)
+    assert discovered(w, eid, lockval="c1:someone-else") == ["LOST"]
+    assert not w.r.exists(P + "sections:{%s}" % T)
+    assert w.pending() == [eid]
+
+
+# ---- fail ----
+
+def fail(w, eid, lockval, state_="failed", extra="{}", teacher=T):
+    keys = [status(eid), JOBS, lock(teacher), P + "dead"]
+    args = [GROUP, eid, lockval, eid, teacher, "sync", "r", state_,
+            "not_shared", "Clever answered 404", EVENTS, STATUS_TTL, extra,
+            "d1", "0"]
+    return w.lua.fail(keys, args)
+
+
+def test_fail_writes_the_final_status_and_a_dead_letter(w, events):
+    eid = running(w)
+    events.all()
+    assert fail(w, eid, "c1:" + eid) == ["OK"]
+    st = w.r.hgetall(status(eid))
+    assert st["state"] == "failed" and st["error"] == "not_shared"
+    assert st["message"] == "Clever answered 404" and "finished_ms" in st
+    [(_, dl)] = w.r.xrange(P + "dead")
+    assert dl["job"] == eid and dl["teacher"] == T and dl["state"] == "failed"
+    assert dl["error"] == "not_shared" and dl["attempts"] == "1"
+    assert dl["entry"] == eid and dl["district"] == "d1"
+    assert dl["force"] == "0" and dl["kind"] == "sync"
+    assert w.pending() == [] and not w.r.exists(lock(T))
+    [ev] = events.all()
+    assert ev["state"] == "failed" and ev["error"] == "not_shared"
+
+
+def test_fail_holds_a_change_with_its_counts(w):
+    eid = running(w)
+    fail(w, eid, "c1:" + eid, state_="held", extra='{"removed":30}')
+    st = w.r.hgetall(status(eid))
+    assert st["state"] == "held" and st["removed"] == "30"
+
+
+def test_fail_leaves_a_lock_that_is_not_ours(w):
+    eid = w.take(T)
+    w.r.set(lock(T), "c2:other")
+    fail(w, eid, "")		# a malformed job never held the lock
+    assert w.r.get(lock(T)) == "c2:other"
+    assert w.pending() == []
+
+
+# ---- retry ----
+
+def test_retry_keeps_the_entry_pending_and_frees_the_lock(w, events):
+    eid = running(w)
+    events.all()
+    before = w.now_ms()
+    assert w.lua.retry([status(eid), lock(T)],
+                       ["c1:" + eid, eid, T, "clever_unavailable", "503",
+                        5000, EVENTS, STATUS_TTL, "r"]) == ["OK"]
+    st = w.r.hgetall(status(eid))
+    assert st["state"] == "retrying" and st["error"] == "clever_unavailable"
+    assert before + 5000 <= int(st["next_attempt_ms"]) <= w.now_ms() + 5000
+    assert w.pending() == [eid], "the job stays with this consumer"
+    assert not w.r.exists(lock(T))
+    [ev] = events.all()
+    assert ev["state"] == "retrying"
+
+
+def test_retry_leaves_a_lock_that_is_not_ours(w):
+    eid = running(w)
+    w.r.set(lock(T), "c2:other")
+    w.lua.retry([status(eid), lock(T)], ["c1:" + eid, eid, T, "x", "y", 1,
+                                         EVENTS, STATUS_TTL, ""])
+    assert w.r.get(lock(T)) == "c2:other"
+
+
+# ---- handback ----
+
+def handback(w, eid, lockval):
+    return w.lua.handback([JOBS, status(eid), lock(T)],
+                          [GROUP, eid, lockval, eid, T, "sync", "user-42",
+                           "d1", 1234, "1", EVENTS, "c1"])
+
+
+def test_handback_requeues_the_job_under_its_id_and_request_time(w, events):
+    eid = running(w)
+    events.all()
+    new = handback(w, eid, "c1:" + eid)
+    assert new != eid
+    [(nid, f)] = w.r.xrange(JOBS, min=new, max=new)
+    assert f == {"teacher": T, "kind": "sync", "job_id": eid,
+                 "requested_ms": "1234", "ref": "user-42", "district": "d1",
+                 "force": "1"}
+    assert w.pending() == [], "the old entry is acknowledged"
+    assert not w.r.exists(lock(T))
+    st = w.r.hgetall(status(eid))
+    assert st["state"] == "queued" and "handed back by c1" in st["note"]
+    [ev] = events.all()
+    assert ev == {"job": eid, "teacher": T, "state": "queued",
+                  "ref": "user-42"}
+
+
+def test_handback_of_a_job_never_admitted_creates_no_status(w):
+    eid = w.take(T)
+    handback(w, eid, "")
+    assert not w.r.exists(status(eid))
+    assert w.r.xlen(JOBS) == 2 and w.pending() == []
+
+
+# ---- renew ----
+
+def test_renew_extends_our_lock_only(w):
+    w.r.set(lock(T), "c1:j", px=1000)
+    assert w.lua.renew([lock(T)], ["c1:j", LOCK_TTL]) == 1
+    assert w.r.pttl(lock(T)) > 1000
+    w.r.set(lock(T), "c2:k", px=1000)
+    assert w.lua.renew([lock(T)], ["c1:j", LOCK_TTL]) == 0
+    assert w.r.pttl(lock(T)) <= 1000 and w.r.get(lock(T)) == "c2:k"
+
+
+# ---- permit and observe: the shared rate-limit window ----
+
+RL = P + "ratelimit:{teacher:%s}" % T
+WINDOW = 60000
+
+
+def permit(w, n, limit=10):
+    return w.lua.permit([RL], [n, limit, WINDOW])
+
+
+def observe(w, limit, remaining, reset_s, was_429=0):
+    return w.lua.observe([RL], [limit, remaining, reset_s, was_429, WINDOW])
+
+
+def test_permit_opens_a_window_with_the_first_request(w):
+    before = w.now_ms()
+    assert permit(w, 3) == [3, 0]
+    h = w.r.hgetall(RL)
+    assert h["used"] == "3" and h["limit"] == "10"
+    assert before + WINDOW <= int(h["reset_ms"]) <= w.now_ms() + WINDOW
+
+
+def test_permit_grants_fewer_than_asked_when_the_window_runs_out(w):
+    assert permit(w, 8) == [8, 0]
+    granted, wait = permit(w, 5)
+    assert granted == 2
+    assert 0 < wait <= WINDOW
+    granted, wait = permit(w, 1)
+    assert granted == 0 and 0 < wait <= WINDOW
+    assert w.r.hget(RL, "used") == "10"
+
+
+def test_permit_starts_a_new_window_after_the_reset(w):
+    w.r.hset(RL, mapping={"reset_ms": w.now_ms() - 1, "used": 10,
+                          "limit": 10})
+    assert permit(w, 4) == [4, 0]
+    assert w.r.hget(RL, "used") == "4"
+
+
+def test_observe_adopts_clevers_limit_count_and_reset(w):
+    reset_s = w.now_ms() // 1000 + 30
+    assert observe(w, 50, 20, reset_s) == 0
+    h = w.r.hgetall(RL)
+    assert h["limit"] == "50" and h["used"] == "30"
+    # Clever's reset has one-second resolution: the end of that second
+    assert h["reset_ms"] == str((reset_s + 1) * 1000)
+    granted, _ = permit(w, 100, limit=1200)
+    assert granted == 20, "permits follow Clever's count, not the default"
+
+
+def test_observe_keeps_the_larger_count_of_responses_out_of_order(w):
+    reset_s = w.now_ms() // 1000 + 30
+    observe(w, 50, 10, reset_s)
+    observe(w, 50, 30, reset_s)	# an older response, arriving late
+    assert w.r.hget(RL, "used") == "40"
+
+
+def test_observe_restarts_from_clevers_count_when_its_window_rolled_over(w):
+    now_s = w.now_ms() // 1000
+    observe(w, 50, 0, now_s + 2)
+    observe(w, 50, 45, now_s + 62)	# Clever's next window
+    h = w.r.hgetall(RL)
+    assert h["used"] == "5" and h["reset_ms"] == str((now_s + 63) * 1000)
+
+
+def test_observe_blocks_the_window_after_a_429_until_the_reset(w):
+    reset_s = w.now_ms() // 1000 + 20
+    observe(w, 0, 0, reset_s, was_429=1)
+    assert w.r.hget(RL, "blocked_until") is not None
+    granted, wait = permit(w, 1)
+    assert granted == 0 and 18000 < wait <= 21000
+
+
+def test_observe_blocks_the_window_when_nothing_remains(w):
+    reset_s = w.now_ms() // 1000 + 20
+    observe(w, 50, 0, reset_s)
+    assert permit(w, 1)[0] == 0
+
+
+def test_a_response_without_headers_changes_nothing(w):
+    permit(w, 2)
+    before = w.r.hgetall(RL)
+    observe(w, 0, 0, 0)
+    after = w.r.hgetall(RL)
+    assert after["used"] == before["used"] and "blocked_until" not in after
