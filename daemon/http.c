@@ -528,7 +528,13 @@ outcome_of(const struct http_req *r, CURLcode res)
 	case CURLE_COULDNT_RESOLVE_PROXY:
 	case CURLE_COULDNT_RESOLVE_HOST:
 	case CURLE_COULDNT_CONNECT:
-	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_SSL_CONNECT_ERROR:	/* may be a reset mid-handshake */
+		return HTTP_ERR_CONNECT;
+	/*
+	 * Verification failures (wrong host name, expired or self-signed
+	 * certificate, unknown CA) and unusable TLS settings do not pass
+	 * with time: no request was sent, and none should be retried.
+	 */
 	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_ENGINE_NOTFOUND:
 	case CURLE_SSL_ENGINE_SETFAILED:
@@ -541,7 +547,7 @@ outcome_of(const struct http_req *r, CURLcode res)
 	case CURLE_SSL_ISSUER_ERROR:
 	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
 	case CURLE_SSL_INVALIDCERTSTATUS:
-		return HTTP_ERR_CONNECT;
+		return HTTP_ERR_TLS;
 	default:
 		return HTTP_ERR_TRANSPORT;
 	}

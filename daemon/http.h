@@ -26,7 +26,9 @@ struct http_conf {
 
 enum http_outcome {
 	HTTP_OK = 0,		/* complete response received; see status */
-	HTTP_ERR_CONNECT,	/* could not connect / resolve / TLS */
+	HTTP_ERR_CONNECT,	/* could not connect / resolve / TLS handshake */
+	HTTP_ERR_TLS,		/* server refused as not trustworthy: its
+				   certificate, our CA file, pinning */
 	HTTP_ERR_TIMEOUT,	/* connect or transfer timeout */
 	HTTP_ERR_TOO_LARGE,	/* body exceeded max_body */
 	HTTP_ERR_TRANSPORT,	/* reset, truncated body, protocol error */

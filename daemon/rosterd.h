@@ -70,6 +70,7 @@ enum job_state {
 #define ERR_TOKEN_MISMATCH	"token_mismatch"
 #define ERR_SHRINK_GUARD	"shrink_guard"
 #define ERR_REDIS		"redis_unavailable"
+#define ERR_TLS			"tls_failed"
 
 /* Selection ("Sync Classes"): all sections, none, or a list. */
 enum selection_mode { SEL_ALL = 0, SEL_NONE, SEL_LIST };

@@ -432,6 +432,11 @@ on_response(const struct http_response *res, void *arg)
 		    sreq_names[q->kind],
 		    (unsigned long long)rd->conf.clever_max_body);
 		return;
+	case HTTP_ERR_TLS:
+		sync_fail(s, FAIL_PERMANENT, ERR_TLS, "Clever %s request "
+		    "refused before sending: %s", sreq_names[q->kind],
+		    res->error ? res->error : "TLS verification failed");
+		return;
 	default:
 		sreq_transient(q, ERR_UNAVAILABLE, res->error ? res->error :
 		    "transfer failed");
