@@ -2,13 +2,18 @@
  * Configuration: one table describes every key (section, name, type, range,
  * default).  Defaults, parsing and validation all come from it.
  */
+#include <sys/stat.h>
+
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <ini.h>
 
@@ -51,6 +56,8 @@ static const struct conf_key conf_keys[] = {
 	{ "clever", "api_version", CT_ENUM, O(clever_api_version), 0, 0,
 	    "v3.0", "v3.0|v3.1" },
 	{ "clever", "ca_file", CT_STR, O(clever_ca_file), 0, 0, "", NULL },
+	{ "clever", "allow_insecure_http", CT_BOOL,
+	    O(clever_allow_insecure_http), 0, 1, "no", NULL },
 	{ "clever", "connect_timeout_ms", CT_U64,
 	    O(clever_connect_timeout_ms), 10, 600000, "5000", NULL },
 	{ "clever", "request_timeout_ms", CT_U64,
@@ -307,6 +314,112 @@ conf_handler(void *user, const char *section, const char *name,
 	return 1;
 }
 
+/*
+ * Split an http(s) URL into its scheme's security and its host; -1 when it
+ * is not one: scheme, a host of name, IPv4 or [IPv6] characters, an
+ * optional port, an optional path; no credentials, query, fragment or
+ * white space (paths are appended to it).
+ */
+static int
+parse_base_url(const char *url, int *https, char *host, size_t hostlen)
+{
+	const char *p, *end;
+	size_t n;
+	long port;
+
+	if (strncmp(url, "https://", 8) == 0) {
+		*https = 1;
+		p = url + 8;
+	} else if (strncmp(url, "http://", 7) == 0) {
+		*https = 0;
+		p = url + 7;
+	} else
+		return -1;
+	for (end = url; *end != '\0'; end++)
+		if (isspace((unsigned char)*end) || iscntrl((unsigned char)*end) ||
+		    *end == '?' || *end == '#' || *end == '@')
+			return -1;
+	if (*p == '[') {
+		n = strspn(p + 1, "0123456789abcdefABCDEF:.");
+		if (n == 0 || p[1 + n] != ']')
+			return -1;
+		n += 2;
+	} else
+		n = strspn(p, "abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-");
+	if (n == 0 || n >= hostlen)
+		return -1;
+	memcpy(host, p, n);
+	host[n] = '\0';
+	p += n;
+	if (*p == ':') {
+		char *e;
+
+		errno = 0;
+		port = strtol(p + 1, &e, 10);
+		if (e == p + 1 || errno != 0 || port < 1 || port > 65535)
+			return -1;
+		p = e;
+	}
+	return *p == '\0' || *p == '/' ? 0 : -1;
+}
+
+/* Traffic to these never leaves the machine. */
+static int
+host_is_loopback(const char *host)
+{
+	return strcasecmp(host, "localhost") == 0 ||
+	    strcmp(host, "[::1]") == 0 || strncmp(host, "127.", 4) == 0;
+}
+
+static int
+check_api_base(const struct conf *c, const char *path, char *err,
+    size_t errlen)
+{
+	char host[256];
+	int https;
+
+	if (parse_base_url(c->clever_api_base, &https, host,
+	    sizeof(host)) == -1) {
+		snprintf(err, errlen, "%s: [clever] api_base: expected a URL "
+		    "such as https://api.clever.com, got \"%s\"", path,
+		    c->clever_api_base);
+		return -1;
+	}
+	if (!https && !host_is_loopback(host) &&
+	    !c->clever_allow_insecure_http) {
+		snprintf(err, errlen, "%s: [clever] api_base: http:// to %s "
+		    "would send bearer tokens in clear text; use https:// "
+		    "(http:// is accepted for loopback addresses, or with "
+		    "[clever] allow_insecure_http = yes, for tests only)", path,
+		    host);
+		return -1;
+	}
+	return 0;
+}
+
+int
+conf_check_files(const struct conf *c, const char *path, char *err,
+    size_t errlen)
+{
+	struct stat st;
+	int fd;
+
+	if (c->clever_ca_file[0] == '\0')
+		return 0;
+	if ((fd = open(c->clever_ca_file, O_RDONLY | O_CLOEXEC)) == -1 ||
+	    fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: [clever] ca_file: cannot read "
+		    "\"%s\": %s", path, c->clever_ca_file, fd == -1 ?
+		    strerror(errno) : "not a regular file");
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
 /* Checks that involve more than one key. */
 static int
 conf_check(struct conf *c, const char *path, char *err, size_t errlen)
@@ -325,13 +438,8 @@ conf_check(struct conf *c, const char *path, char *err, size_t errlen)
 		    (unsigned long long)c->sync_retry_max_ms);
 		return -1;
 	}
-	if (strncmp(c->clever_api_base, "http://", 7) != 0 &&
-	    strncmp(c->clever_api_base, "https://", 8) != 0) {
-		snprintf(err, errlen, "%s: [clever] api_base: expected an "
-		    "http:// or https:// URL, got \"%s\"", path,
-		    c->clever_api_base);
+	if (check_api_base(c, path, err, errlen) == -1)
 		return -1;
-	}
 	if (c->redis_prefix[0] == '\0' ||
 	    strpbrk(c->redis_prefix, " \t{}") != NULL) {
 		snprintf(err, errlen, "%s: [redis] prefix: expected a non-empty"

@@ -28,6 +28,7 @@ struct conf {
 	char		*clever_api_base;
 	char		*clever_api_version;
 	char		*clever_ca_file;
+	int		 clever_allow_insecure_http;
 	uint64_t	 clever_connect_timeout_ms;
 	uint64_t	 clever_request_timeout_ms;
 	uint64_t	 clever_max_body;
@@ -71,6 +72,12 @@ void	conf_defaults(struct conf *c);
  * freed (no need to call conf_free).
  */
 int	conf_load(struct conf *c, const char *path, char *err, size_t errlen);
+/*
+ * What only the daemon's own environment can tell: the files the
+ * configuration names can be read (by this user).  0, or -1 and err.
+ */
+int	conf_check_files(const struct conf *c, const char *path, char *err,
+	    size_t errlen);
 void	conf_free(struct conf *c);
 
 enum log_level	conf_log_level(const struct conf *);

@@ -36,6 +36,22 @@ usage(FILE *fp)
 
 struct rosterd	*rd;
 
+/*
+ * Load and check the configuration as this process will use it, files
+ * included: -n, the start and every reload go through here.
+ */
+static int
+rosterd_conf_load(struct conf *c, const char *path, char *err, size_t errlen)
+{
+	if (conf_load(c, path, err, errlen) == -1)
+		return -1;
+	if (conf_check_files(c, path, err, errlen) == -1) {
+		conf_free(c);
+		return -1;
+	}
+	return 0;
+}
+
 static void
 redis_conf(struct rconn_conf *rc, const struct conf *c, const char *name)
 {
@@ -191,7 +207,7 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 	char err[CONF_ERR_MAX];
 
 	sd_notify(0, "RELOADING=1");
-	if (conf_load(&next, rd->conf_path, err, sizeof(err)) == -1) {
+	if (rosterd_conf_load(&next, rd->conf_path, err, sizeof(err)) == -1) {
 		logf_err(LF(.event = "reload_failed"), "configuration not "
 		    "reloaded, keeping the old one: %s", err);
 		sd_notify(0, "READY=1");
@@ -367,7 +383,8 @@ main(int argc, char **argv)
 		return 1;
 	}
 
-	if (conf_load(&rd->conf, rd->conf_path, err, sizeof(err)) == -1) {
+	if (rosterd_conf_load(&rd->conf, rd->conf_path, err,
+	    sizeof(err)) == -1) {
 		fprintf(stderr, "rosterd: %s\n", err);
 		return 1;
 	}

@@ -1,9 +1,11 @@
 """rosterd as ops see it: several instances, rate limits, signals, Redis
 restarts."""
+import os
 import re
 import signal
+import subprocess
 
-from conftest import teacher_with_sections, rosterctl
+from conftest import ROSTERD, teacher_with_sections, rosterctl
 
 
 def sync_intervals(env, statuses):
@@ -212,3 +214,38 @@ def test_rosterd_refuses_keys_of_another_contract_version(env):
     # the keys are left as they were, and nothing was read
     assert env.r.get("rosterd:contract") == "2"
     assert not env.r.exists("rosterd:jobs")
+
+
+def check_conf(env, text):
+    """rosterd -n on a file of text: (exit code, output)."""
+    path = os.path.join(env.tmp, "check.conf")
+    with open(path, "w") as f:
+        f.write(text)
+    p = subprocess.run([ROSTERD, "-n", "-c", path], capture_output=True,
+                       text=True, timeout=30)
+    return p.returncode, p.stdout + p.stderr
+
+
+def test_check_mode_catches_settings_that_cannot_work(env):
+    rc, out = check_conf(env, "[clever]\nca_file = /nonexistent/ca.pem\n")
+    assert rc == 1 and 'ca_file: cannot read "/nonexistent/ca.pem"' in out, out
+    rc, out = check_conf(env, "[clever]\napi_base = api.clever.com\n")
+    assert rc == 1 and "api_base: expected a URL" in out, out
+    rc, out = check_conf(env, "[clever]\napi_base = http://api.clever.com\n")
+    assert rc == 1 and "clear text" in out, out
+    rc, out = check_conf(env, "[clever]\napi_base = http://api.clever.com\n"
+                              "allow_insecure_http = yes\n")
+    assert rc == 0 and "configuration OK" in out, out
+    # any readable file passes (here the configuration file itself)
+    rc, out = check_conf(env, "[clever]\nca_file = %s\n" %
+                         os.path.join(env.tmp, "check.conf"))
+    assert rc == 0, out
+
+
+def test_reload_refuses_a_ca_file_that_cannot_be_read(env):
+    d = env.start_rosterd()
+    with open(d.conf_path, "a") as f:
+        f.write("[clever]\nca_file = /nonexistent/ca.pem\n")
+    mark = d.proc.mark()
+    d.proc.p.send_signal(signal.SIGHUP)
+    d.proc.wait_line(r"event=reload_failed.*ca_file: cannot read", start=mark)

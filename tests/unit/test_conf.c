@@ -136,9 +136,6 @@ test_errors(void **state)
 	expect_error("[clever]\napi_version = v2.0\n",
 	    "%s:2: [clever] api_version: expected one of v3.0|v3.1,"
 	    " got \"v2.0\"");
-	expect_error("[clever]\napi_base = ftp://x\n",
-	    "%s: [clever] api_base: expected an http:// or https:// URL, "
-	    "got \"ftp://x\"");
 	expect_error("[clever]\nretry_base_ms = 5000\nretry_max_ms = 10\n",
 	    "%s: [clever] retry_base_ms (5000) is larger than retry_max_ms "
 	    "(10)");
@@ -149,6 +146,96 @@ test_errors(void **state)
 	    "%s:2: syntax error (expected \"[section]\" or \"key = value\")");
 	expect_error("[redis]\nport 6379\n",
 	    "%s:2: syntax error (expected \"[section]\" or \"key = value\")");
+}
+
+/* Loads text; 0 or -1 (any error). */
+static int
+loads(const char *text)
+{
+	struct conf c;
+	char err[CONF_ERR_MAX];
+	const char *path = write_conf(text);
+	int rc = conf_load(&c, path, err, sizeof(err));
+
+	unlink(path);
+	if (rc == 0)
+		conf_free(&c);
+	return rc;
+}
+
+/* api_base must be a URL that paths can be appended to. */
+static void
+test_api_base_is_a_url(void **state)
+{
+	static const char *const bad[] = {
+		"ftp://x", "api.clever.com", "https://", "https:///v3",
+		"https://api.clever.com:0", "https://api.clever.com:99999",
+		"https://api.clever.com:x", "https://api clever.com",
+		"https://user:pw@api.clever.com", "https://api.clever.com/?a=1",
+		"https://api.clever.com/#x", "https://[::1", "https://a_b.com",
+	};
+	static const char *const good[] = {
+		"https://api.clever.com", "https://api.clever.com/",
+		"https://api.clever.com:8443/prefix", "https://10.0.0.1",
+		"https://[2001:db8::1]:443", "http://127.0.0.1:8080",
+		"http://localhost", "http://[::1]:9",
+	};
+	char text[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "[clever]\napi_base = %s\n", bad[i]);
+		if (loads(text) != -1)
+			fail_msg("accepted api_base %s", bad[i]);
+	}
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		snprintf(text, sizeof(text), "[clever]\napi_base = %s\n", good[i]);
+		if (loads(text) != 0)
+			fail_msg("refused api_base %s", good[i]);
+	}
+	expect_error("[clever]\napi_base = ftp://x\n",
+	    "%s: [clever] api_base: expected a URL such as "
+	    "https://api.clever.com, got \"ftp://x\"");
+}
+
+/* Bearer tokens never go in clear text unless the file says it is a test. */
+static void
+test_http_only_for_loopback_or_when_allowed(void **state)
+{
+	expect_error("[clever]\napi_base = http://api.clever.com\n",
+	    "%s: [clever] api_base: http:// to api.clever.com would send "
+	    "bearer tokens in clear text; use https:// (http:// is accepted "
+	    "for loopback addresses, or with [clever] allow_insecure_http = "
+	    "yes, for tests only)");
+	assert_int_equal(loads("[clever]\napi_base = http://10.1.2.3:80\n"),
+	    -1);
+	assert_int_equal(loads("[clever]\napi_base = http://api.clever.com\n"
+	    "allow_insecure_http = yes\n"), 0);
+	assert_int_equal(loads("[clever]\napi_base = http://127.0.0.2:1\n"), 0);
+}
+
+/* A CA file that cannot be read fails the check, naming it. */
+static void
+test_ca_file_must_be_readable(void **state)
+{
+	struct conf c;
+	char err[CONF_ERR_MAX], want[CONF_ERR_MAX];
+	const char *path = write_conf("[clever]\nca_file = /nonexistent/ca.pem\n");
+
+	assert_int_equal(conf_load(&c, path, err, sizeof(err)), 0);
+	assert_int_equal(conf_check_files(&c, path, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s: [clever] ca_file: cannot read "
+	    "\"/nonexistent/ca.pem\": No such file or directory", path);
+	assert_string_equal(err, want);
+	free(c.clever_ca_file);
+	c.clever_ca_file = strdup("/tmp");
+	assert_int_equal(conf_check_files(&c, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "not a regular file"));
+	free(c.clever_ca_file);
+	c.clever_ca_file = strdup(path);	/* any readable file */
+	assert_int_equal(conf_check_files(&c, path, err, sizeof(err)), 0);
+	conf_free(&c);
+	unlink(path);
 }
 
 /* A bad password value is reported without echoing the secret. */
@@ -186,6 +273,9 @@ main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_password_not_echoed),
 		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_api_base_is_a_url),
+		cmocka_unit_test(test_http_only_for_loopback_or_when_allowed),
+		cmocka_unit_test(test_ca_file_must_be_readable),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
