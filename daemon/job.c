@@ -226,6 +226,28 @@ struct admit_batch {
 
 static void	job_admitted(struct job *, redisReply *);
 
+/*
+ * Redis failed the admission (store.c has told health.c, which logs).
+ * Try again later, each time later, up to REDIS_RETRY_MAX_MS; while
+ * stopping, leave the entry pending: it is taken over after claim_idle_ms.
+ */
+static void
+job_admit_failed(struct job *j, const char *err)
+{
+	uint64_t ms;
+
+	if (rd->draining) {
+		job_free(j);
+		return;
+	}
+	ms = backoff_ms(++j->redis_failures, REDIS_RETRY_MIN_MS,
+	    REDIS_RETRY_MAX_MS);
+	logf_debug(LF(.event = "admit_failed", .job = j->job_id,
+	    .teacher = j->teacher), "admission failed (%s); again in %llu ms",
+	    err, (unsigned long long)ms);
+	job_later(j, JOB_BACKOFF, ms);
+}
+
 static void
 on_admit(struct rconn *c, redisReply *r, const char *err, void *arg)
 {
@@ -243,14 +265,9 @@ on_admit(struct rconn *c, redisReply *r, const char *err, void *arg)
 		j->pending_cmds--;
 		if (j->state == JOB_FINISHED)
 			job_release(j);
-		else if (err != NULL) {
-			logf_warn(LF(.event = "admit_failed", .job = j->job_id,
-			    .teacher = j->teacher), "admission failed (%s); "
-			    "will try again", err);
-			job_later(j, JOB_BACKOFF, backoff_ms(1,
-			    rd->conf.clever_retry_base_ms,
-			    rd->conf.clever_retry_max_ms));
-		} else
+		else if (err != NULL)
+			job_admit_failed(j, err);
+		else
 			job_admitted(j, r->element[i]);
 	}
 	free(b->jobs);
@@ -335,6 +352,7 @@ job_admitted(struct job *j, redisReply *e)
 		    e->element[1]->str : "?");
 		job_free(j);
 	} else if (strcmp(code, "R") == 0 && e->elements == 3) {
+		j->redis_failures = 0;
 		j->started_ms = strtoull(e->element[1]->str, NULL, 10);
 		j->attempts = (int)e->element[2]->integer;
 		lock_renewal_start(j);

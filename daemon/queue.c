@@ -96,6 +96,55 @@ take_entries(redisReply *entries, int maybe_ours)
 
 static void	queue_read(void);
 
+/*
+ * The stream or its group is gone: deleted by hand, or Redis flushed or
+ * restarted empty.  Set up everything again (scripts, contract key,
+ * group) and read from the start of our own pending entries.
+ */
+static void
+queue_lost(const char *why)
+{
+	if (!rd->group_ready || rd->draining)
+		return;		/* already being set up again */
+	rd->group_ready = 0;
+	rd->own_pending_done = 0;
+	xstrlcpy(pending_from, "0", sizeof(pending_from));
+	logf_warn(LF(.event = "redis_reset"), "the job stream or its consumer "
+	    "group is gone (%s): recreating the group, the contract key and "
+	    "the scripts", why);
+	/* else the command connection does it once it is back */
+	if (rconn_state(rd->rc) == RCONN_READY)
+		rosterd_redis_prepare();
+}
+
+/* What a Redis error reply says about the stream and its group. */
+static int
+stream_gone(const char *reply)
+{
+	return strncmp(reply, "NOGROUP", 7) == 0 ||
+	    strncmp(reply, "UNBLOCKED", 9) == 0;
+}
+
+static int	read_failures;	/* consecutive, for the retry delay */
+
+static void
+on_read_retry(evutil_socket_t fd, short what, void *arg)
+{
+	queue_read();
+}
+
+/* Read again after a delay that grows with each failure in a row. */
+static void
+queue_read_later(void)
+{
+	struct timeval tv = MS_TO_TV(backoff_ms(++read_failures,
+	    REDIS_RETRY_MIN_MS, REDIS_RETRY_MAX_MS));
+
+	if (rd->ev_read_retry == NULL)
+		rd->ev_read_retry = evtimer_new(rd->base, on_read_retry, NULL);
+	evtimer_add(rd->ev_read_retry, &tv);
+}
+
 static void
 on_read(struct rconn *c, redisReply *r, const char *err, void *arg)
 {
@@ -103,19 +152,23 @@ on_read(struct rconn *c, redisReply *r, const char *err, void *arg)
 	redisReply *stream, *entries;
 
 	rd->reading = 0;
-	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-		const char *why = err ? err : r->str;
-
+	if (r == NULL) {
+		/* the connection's state callback reads again once back */
 		if (!rd->draining)
-			logf_warn(LF(.event = "read_failed"), "reading jobs "
-			    "failed: %s", why);
-		if (r != NULL && strncmp(r->str, "NOGROUP", 7) == 0) {
-			/* Redis lost its data (restart): create it again */
-			rd->group_ready = 0;
-			queue_create_group();
-		}
-		return;	/* otherwise the state callback restarts reading */
+			health_redis_failed("reading jobs", err, 0);
+		return;
 	}
+	if (r->type == REDIS_REPLY_ERROR) {
+		if (stream_gone(r->str))
+			queue_lost(r->str);
+		else if (!rd->draining) {
+			health_redis_failed("reading jobs", r->str, 1);
+			queue_read_later();
+		}
+		return;
+	}
+	health_redis_ok();
+	read_failures = 0;
 	if (r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
 		stream = r->element[0];
 		entries = stream->type == REDIS_REPLY_ARRAY &&
@@ -184,23 +237,39 @@ queue_kick(void)
 }
 
 static void
+queue_group_ready(void)
+{
+	rd->group_ready = 1;
+	rosterd_prepared();
+	queue_kick();
+}
+
+static void
 on_group(struct rconn *c, redisReply *r, const char *err, void *arg)
 {
 	if (r != NULL && (r->type != REDIS_REPLY_ERROR ||
 	    strncmp(r->str, "BUSYGROUP", 9) == 0)) {
-		rd->group_ready = 1;
-		queue_kick();
+		if (r->type != REDIS_REPLY_ERROR)
+			logf_info(LF(.event = "group_created"), "created the "
+			    "consumer group %s of %sjobs", CONSUMER_GROUP,
+			    rd->conf.redis_prefix);
+		queue_group_ready();
 		return;
 	}
-	logf_err(LF(.event = "group_failed"), "cannot create the consumer "
-	    "group: %s", err ? err : r->str);
+	if (r == NULL)	/* prepared again once reconnected */
+		health_redis_failed("creating the consumer group", err, 0);
+	else
+		rosterd_prepare_later("creating the consumer group", r->str);
 }
 
 static void
 on_claimed(struct rconn *c, redisReply *r, const char *err, void *arg)
 {
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 2) {
-		if (r != NULL && r->type == REDIS_REPLY_ERROR)
+		if (r != NULL && r->type == REDIS_REPLY_ERROR &&
+		    stream_gone(r->str))
+			queue_lost(r->str);
+		else if (r != NULL && r->type == REDIS_REPLY_ERROR)
 			logf_warn(LF(.event = "claim_failed"), "XAUTOCLAIM: %s",
 			    r->str);
 		return;
@@ -274,13 +343,56 @@ queue_start(void)
 	queue_create_group();
 }
 
+/* An XINFO GROUPS reply: does it name our group? */
+static int
+names_our_group(redisReply *r)
+{
+	redisReply *g;
+	size_t i, k;
+
+	for (i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+		g = r->element[i];
+		for (k = 0; g->type == REDIS_REPLY_ARRAY && k + 1 < g->elements;
+		    k += 2)
+			if (g->element[k]->type == REDIS_REPLY_STRING &&
+			    strcmp(g->element[k]->str, "name") == 0 &&
+			    g->element[k + 1]->type == REDIS_REPLY_STRING &&
+			    strcmp(g->element[k + 1]->str, CONSUMER_GROUP) == 0)
+				return 1;
+	}
+	return 0;
+}
+
+static void
+on_groups(struct rconn *c, redisReply *r, const char *err, void *arg)
+{
+	char *stream;
+
+	if (r == NULL) {	/* prepared again once reconnected */
+		health_redis_failed("looking for the consumer group", err, 0);
+		return;
+	}
+	if (names_our_group(r)) {
+		queue_group_ready();
+		return;
+	}
+	/* absent, no stream yet, or XINFO not allowed: create it */
+	stream = key_jobs();
+	rconn_command(rd->rc, 0, on_group, NULL,
+	    "XGROUP CREATE %s %s 0 MKSTREAM", stream, CONSUMER_GROUP);
+	free(stream);
+}
+
+/*
+ * Look for the group first, and create it only when absent: XINFO only
+ * reads, so it works when Redis refuses writes (maxmemory).
+ */
 void
 queue_create_group(void)
 {
 	char *stream = key_jobs();
 
-	rconn_command(rd->rc, 0, on_group, NULL,
-	    "XGROUP CREATE %s %s 0 MKSTREAM", stream, CONSUMER_GROUP);
+	rconn_command(rd->rc, 0, on_groups, NULL, "XINFO GROUPS %s", stream);
 	free(stream);
 }
 
@@ -337,5 +449,7 @@ queue_stop(void)
 		event_free(rd->ev_claim);
 	if (rd->ev_read != NULL)
 		event_free(rd->ev_read);
-	rd->ev_claim = rd->ev_read = NULL;
+	if (rd->ev_read_retry != NULL)
+		event_free(rd->ev_read_retry);
+	rd->ev_claim = rd->ev_read = rd->ev_read_retry = NULL;
 }

@@ -36,6 +36,13 @@ usage(FILE *fp)
 
 struct rosterd	*rd;
 
+/* Why the contract version could not be set; failed preparations. */
+static char	contract_set_error[256];
+static int	prepare_failures;
+
+/* What a stop may take beyond stop_timeout_ms: the teardown. */
+#define STOP_MARGIN_MS	5000
+
 /*
  * Load and check the configuration as this process will use it, files
  * included: -n, the start and every reload go through here.
@@ -96,7 +103,36 @@ log_level_for(const struct conf *c)
 static void
 on_contract_set(struct rconn *c, redisReply *r, const char *err, void *arg)
 {
-	/* on_contract, right after, sees the outcome */
+	/* on_contract, right after, sees the outcome; keep why it failed */
+	xstrlcpy(contract_set_error, r != NULL && r->type == REDIS_REPLY_ERROR ?
+	    r->str : "", sizeof(contract_set_error));
+}
+
+static void
+on_prepare_retry(evutil_socket_t fd, short what, void *arg)
+{
+	if (rconn_state(rd->rc) == RCONN_READY)
+		rosterd_redis_prepare();
+}
+
+/* The preparation is complete (the group is there). */
+void
+rosterd_prepared(void)
+{
+	prepare_failures = 0;
+}
+
+/* Redis answered but refused part of the preparation: again, later. */
+void
+rosterd_prepare_later(const char *what, const char *err)
+{
+	struct timeval tv = MS_TO_TV(backoff_ms(++prepare_failures,
+	    REDIS_RETRY_MIN_MS, REDIS_RETRY_MAX_MS));
+
+	health_redis_failed(what, err, 1);
+	if (rd->ev_prepare == NULL)
+		rd->ev_prepare = evtimer_new(rd->base, on_prepare_retry, NULL);
+	evtimer_add(rd->ev_prepare, &tv);
 }
 
 /*
@@ -106,10 +142,18 @@ on_contract_set(struct rconn *c, redisReply *r, const char *err, void *arg)
 static void
 on_contract(struct rconn *c, redisReply *r, const char *err, void *arg)
 {
-	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-		logf_warn(LF(.event = "contract_check_failed"), "cannot read "
-		    "the contract version: %s; will retry on reconnect",
-		    err ? err : r->str);
+	if (r == NULL) {
+		/* the connection is being re-established: prepared again */
+		health_redis_failed("reading the contract version", err, 0);
+		return;
+	}
+	if (r->type == REDIS_REPLY_ERROR) {
+		rosterd_prepare_later("reading the contract version", r->str);
+		return;
+	}
+	if (r->type == REDIS_REPLY_NIL) {
+		rosterd_prepare_later("setting the contract version",
+		    contract_set_error[0] ? contract_set_error : "key absent");
 		return;
 	}
 	if (r->type != REDIS_REPLY_STRING ||
@@ -126,22 +170,33 @@ on_contract(struct rconn *c, redisReply *r, const char *err, void *arg)
 	queue_start();
 }
 
-static void
-on_rc_state(struct rconn *c, enum rconn_state st, void *arg)
+/*
+ * Make Redis ready for work: the scripts, the contract version, then (in
+ * queue_start) the consumer group.  On every connection, and again when
+ * what it made has gone (a DEL of the stream, FLUSHALL).
+ */
+void
+rosterd_redis_prepare(void)
 {
 	char *key;
 
+	store_init();
+	xasprintf(&key, "%scontract", rd->conf.redis_prefix);
+	rconn_command(rd->rc, 0, on_contract_set, NULL, "SET %s %s NX",
+	    key, CONTRACT_VERSION);
+	rconn_command(rd->rc, 0, on_contract, NULL, "GET %s", key);
+	free(key);
+}
+
+static void
+on_rc_state(struct rconn *c, enum rconn_state st, void *arg)
+{
 	if (st == RCONN_READY) {
 		logf_info(LF(.event = "redis_ready"), "connected to Redis");
-		store_init();
-		xasprintf(&key, "%scontract", rd->conf.redis_prefix);
-		rconn_command(rd->rc, 0, on_contract_set, NULL, "SET %s %s NX",
-		    key, CONTRACT_VERSION);
-		rconn_command(rd->rc, 0, on_contract, NULL, "GET %s", key);
-		free(key);
+		rosterd_redis_prepare();
 	} else if (st == RCONN_DISCONNECTED && !rd->draining)
-		logf_warn(LF(.event = "redis_lost"), "lost the Redis "
-		    "connection; reconnecting");
+		health_redis_failed("the connection", "lost or refused; "
+		    "reconnecting", 0);
 }
 
 static void
@@ -161,22 +216,56 @@ rosterd_maybe_exit(void)
 		event_base_loopexit(rd->base, NULL);
 }
 
-/* The stop timeout passed: hand back what still runs. */
+/* The STATUS line systemctl shows: what rosterd does, and what is wrong. */
+static void
+notify_status(void)
+{
+	char health[512];
+
+	health_describe(health, sizeof(health));
+	sd_notifyf(0, "STATUS=%s%u jobs (%u fetching), %llu synced, %llu "
+	    "coalesced, %llu failed; redis %s", rd->draining ?
+	    "stopping: " : "", rd->njobs, rd->nfetching,
+	    (unsigned long long)rd->synced, (unsigned long long)rd->coalesced,
+	    (unsigned long long)rd->failed, health_redis() != RH_OK ? health :
+	    rconn_state(rd->rc) == RCONN_READY ? "connected" : "connecting");
+}
+
+/*
+ * Stopping has two deadlines.  At three quarters of stop_timeout_ms what
+ * still runs is handed back to the queue; at stop_timeout_ms rosterd exits
+ * whatever Redis answers (or does not): what is left stays pending and is
+ * taken over by another instance after claim_idle_ms.
+ */
 static void
 on_stop_timeout(evutil_socket_t fd, short what, void *arg)
 {
+	static int handed_back;
+	struct timeval tv = MS_TO_TV(rd->conf.daemon_stop_timeout_ms -
+	    rd->conf.daemon_stop_timeout_ms * 3 / 4);
 	struct job *j, *next;
 
-	TAILQ_FOREACH_SAFE(j, &rd->jobs, entry, next)
-		if (j->state == JOB_LOADING || j->state == JOB_FETCHING)
-			job_handback(j);
-	rosterd_maybe_exit();
+	if (!handed_back) {
+		handed_back = 1;
+		TAILQ_FOREACH_SAFE(j, &rd->jobs, entry, next)
+			if (j->state == JOB_LOADING ||
+			    j->state == JOB_FETCHING)
+				job_handback(j);
+		evtimer_add(rd->ev_stop, &tv);
+		rosterd_maybe_exit();
+		return;
+	}
+	logf_warn(LF(.event = "stop_timeout"), "stop timeout (%llu ms): "
+	    "exiting with %u jobs unfinished; they stay pending and are taken "
+	    "over after claim_idle_ms", (unsigned long long)
+	    rd->conf.daemon_stop_timeout_ms, rd->njobs);
+	event_base_loopexit(rd->base, NULL);
 }
 
 static void
 on_stop(evutil_socket_t sig, short what, void *arg)
 {
-	struct timeval tv = MS_TO_TV(rd->conf.daemon_stop_timeout_ms);
+	struct timeval tv = MS_TO_TV(rd->conf.daemon_stop_timeout_ms * 3 / 4);
 	struct job *j, *next;
 
 	if (rd->draining) {
@@ -187,8 +276,15 @@ on_stop(evutil_socket_t sig, short what, void *arg)
 	}
 	logf_info(LF(.event = "stopping"), "received %s: taking no more "
 	    "work, finishing %u jobs", strsignal(sig), rd->njobs);
-	sd_notify(0, "STOPPING=1");
+	/*
+	 * Ask systemd for the time the stop may take, whatever the unit's
+	 * TimeoutStopSec= says, with a margin for the teardown.
+	 */
+	sd_notifyf(0, "STOPPING=1\nEXTEND_TIMEOUT_USEC=%llu",
+	    (unsigned long long)(rd->conf.daemon_stop_timeout_ms +
+	    STOP_MARGIN_MS) * 1000);
 	rd->draining = 1;
+	notify_status();
 	queue_stop();
 	/* jobs that are only waiting go back to the queue at once */
 	TAILQ_FOREACH_SAFE(j, &rd->jobs, entry, next)
@@ -247,11 +343,8 @@ on_watchdog(evutil_socket_t fd, short what, void *arg)
 {
 	if (rd->watchdog)
 		sd_notify(0, "WATCHDOG=1");
-	sd_notifyf(0, "STATUS=%u jobs (%u fetching), %llu synced, %llu "
-	    "coalesced, %llu failed; redis %s", rd->njobs, rd->nfetching,
-	    (unsigned long long)rd->synced, (unsigned long long)rd->coalesced,
-	    (unsigned long long)rd->failed,
-	    rconn_state(rd->rc) == RCONN_READY ? "connected" : "disconnected");
+	health_tick();
+	notify_status();
 }
 
 static char *
@@ -332,6 +425,8 @@ rosterd_teardown(void)
 		event_free(rd->ev_watchdog);
 	if (rd->ev_stop != NULL)
 		event_free(rd->ev_stop);
+	if (rd->ev_prepare != NULL)
+		event_free(rd->ev_prepare);
 	store_free();
 	event_base_free(rd->base);
 	free(rd->consumer);

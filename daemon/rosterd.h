@@ -7,6 +7,7 @@
  *	sync.c		the Clever requests of one job (curl multi via http.c)
  *	ratelimit.c	per-token request permits shared by all instances
  *	store.c		the Redis contract: key names, the scripts (lua/)
+ *	health.c	Redis failures told apart, counted, logged at a bounded rate
  */
 #ifndef ROSTERD_H
 #define ROSTERD_H
@@ -33,6 +34,13 @@
 /* Version of the Redis contract documented in the README. */
 #define CONTRACT_VERSION	"1"
 #define CONSUMER_GROUP		"rosterd"
+
+/*
+ * Delays between retries of Redis work that failed (reading the stream,
+ * admitting jobs): exponential from MIN to MAX, with jitter.
+ */
+#define REDIS_RETRY_MIN_MS	100
+#define REDIS_RETRY_MAX_MS	30000
 
 /* Limits on what a job may carry. */
 #define JOB_ID_MAX		64	/* stream entry id */
@@ -99,6 +107,7 @@ struct job {
 	uint64_t		 started_ms;	/* this sync's start (Redis) */
 	int			 attempts;
 	int			 waits;		/* admissions found busy */
+	int			 redis_failures;	/* admissions failed */
 	enum job_state		 state;
 	struct event		*timer;		/* waiting, backoff */
 	struct event		*lock_timer;	/* renews the teacher lock */
@@ -142,10 +151,12 @@ struct rosterd {
 	int			 group_ready;
 	int			 own_pending_done;	/* re-read own PEL */
 	struct event		*ev_read;	/* kick the reader */
+	struct event		*ev_read_retry;	/* read again after an error */
 	struct event		*ev_claim;	/* take over stale jobs */
 	struct event		*ev_watchdog;	/* keep-alive and STATUS */
 	int			 watchdog;	/* WatchdogSec= is set */
 	struct event		*ev_stop;	/* stop timeout */
+	struct event		*ev_prepare;	/* prepare Redis again */
 	struct event		*ev_signals[3];
 	uint64_t		 synced, coalesced, failed;	/* counters */
 };
@@ -154,6 +165,9 @@ extern struct rosterd	*rd;
 
 /* rosterd.c */
 void		 rosterd_maybe_exit(void);
+void		 rosterd_redis_prepare(void);
+void		 rosterd_prepare_later(const char *what, const char *err);
+void		 rosterd_prepared(void);
 
 /* store.c: key names (malloc'ed) and scripts. */
 char		*key_jobs(void);
@@ -222,6 +236,24 @@ uint64_t	 backoff_ms(int attempt, uint64_t base, uint64_t max);
 /* sync.c */
 struct sync	*sync_start(struct job *);
 void		 sync_free(struct sync *);
+
+/* health.c */
+enum redis_health {
+	RH_OK = 0,
+	RH_UNREACHABLE,		/* connection lost, timeouts: it passes */
+	RH_REFUSED,		/* Redis answers but will not: ACL, OOM, ... */
+	RH_COUNT
+};
+/* Report a failed Redis command: what it was for, the error, and whether
+   the error is Redis's reply (else the connection's: timeout, lost). */
+void		 health_redis_failed(const char *what, const char *err,
+		    int is_reply);
+void		 health_redis_ok(void);
+void		 health_tick(void);
+enum redis_health health_classify(const char *err, int is_reply);
+enum redis_health health_redis(void);
+uint64_t	 health_redis_failures(enum redis_health);
+void		 health_describe(char *buf, size_t len);
 
 /* ratelimit.c */
 typedef void (*permit_cb)(unsigned granted, uint64_t wait_ms,

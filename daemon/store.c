@@ -92,6 +92,19 @@ static const char *const scripts[SCRIPT_COUNT] = {
 	[SCRIPT_OBSERVE] = lua_observe,
 };
 
+static const char *const script_names[SCRIPT_COUNT] = {
+	[SCRIPT_ADMIT] = "admit",
+	[SCRIPT_LOAD] = "load",
+	[SCRIPT_WRITEBACK] = "writeback",
+	[SCRIPT_DISCOVERED] = "discovered",
+	[SCRIPT_FAIL] = "fail",
+	[SCRIPT_RETRY] = "retry",
+	[SCRIPT_HANDBACK] = "handback",
+	[SCRIPT_RENEW] = "renew",
+	[SCRIPT_PERMIT] = "permit",
+	[SCRIPT_OBSERVE] = "observe",
+};
+
 /* SHA1 of each script once Redis has it (SCRIPT LOAD), else NULL. */
 static char *script_sha[SCRIPT_COUNT];
 
@@ -113,14 +126,17 @@ on_eval(struct rconn *c, redisReply *r, const char *err, void *arg)
 {
 	struct eval_ctx *e = arg;
 
-	if (r != NULL && r->type == REDIS_REPLY_ERROR) {
-		log_warnx("redis script %d failed: %s", e->script, r->str);
+	if (r == NULL)
+		health_redis_failed(script_names[e->script], err, 0);
+	else if (r->type == REDIS_REPLY_ERROR) {
+		health_redis_failed(script_names[e->script], r->str, 1);
 		if (strncmp(r->str, "NOSCRIPT", 8) == 0) {
 			free(script_sha[e->script]);
 			script_sha[e->script] = NULL;
 			store_init();
 		}
-	}
+	} else
+		health_redis_ok();
 	if (e->cb != NULL)
 		e->cb(c, r, err, e->arg);
 	free(e);

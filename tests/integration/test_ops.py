@@ -126,7 +126,7 @@ def test_redis_restart_is_survived(env):
     d = env.start_rosterd()
     env.redis.stop()
     env.redis.start()
-    d.proc.wait_line(r"event=redis_lost")
+    d.proc.wait_line(r"event=redis_unreachable")
     mark = d.proc.mark()
     d.proc.wait_line(r"event=redis_ready", start=mark)
     env.store_token(t["id"], t["token"])
@@ -249,3 +249,39 @@ def test_reload_refuses_a_ca_file_that_cannot_be_read(env):
     mark = d.proc.mark()
     d.proc.p.send_signal(signal.SIGHUP)
     d.proc.wait_line(r"event=reload_failed.*ca_file: cannot read", start=mark)
+
+
+def test_deleting_the_job_stream_is_survived(env):
+    """DEL rosterd:jobs (an operator purging the queue) used to stop
+    rosterd reading jobs for good, silently."""
+    sbx = env.start_sandbox("--teachers", 3)
+    d = env.start_rosterd()
+    t = teacher_with_sections(sbx, 1)
+    env.store_token(t["id"], t["token"])
+    d.proc.wait_line(r"event=group_created")
+    mark = d.proc.mark()
+    env.r.delete("rosterd:jobs")
+    d.proc.wait_line(r"event=redis_reset.*gone", start=mark)
+    d.proc.wait_line(r"event=group_created", start=mark)
+    _, st = env.run(t["id"])
+    assert st["state"] == "done" and st["result"] == "changed", st
+
+
+def test_flushall_is_survived(env):
+    """After FLUSHALL rosterd recreates its group and contract key and
+    goes on with new jobs."""
+    sbx = env.start_sandbox("--teachers", 3)
+    d = env.start_rosterd()
+    t = teacher_with_sections(sbx, 1)
+    env.store_token(t["id"], t["token"])
+    _, st = env.run(t["id"])
+    assert st["state"] == "done", st
+    mark = d.proc.mark()
+    env.r.flushall()
+    d.proc.wait_line(r"event=redis_reset", start=mark)
+    d.proc.wait_line(r"event=group_created", start=mark)
+    assert env.r.get("rosterd:contract") == "1"
+    env.store_token(t["id"], t["token"])	# the app's keys went too
+    _, st = env.run(t["id"])
+    assert st["state"] == "done" and st["result"] == "changed", st
+    assert st["version"] == "1", "a first sync again: the snapshot was flushed"

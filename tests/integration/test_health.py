@@ -1,0 +1,130 @@
+"""Never stuck in silence: when Redis refuses rosterd's commands for good
+(an ACL, maxmemory with noeviction), rosterd tells it apart from a lost
+connection, says so at a bounded rate, backs off, recovers when Redis is
+fixed, and still stops on SIGTERM within its stop timeout."""
+import re
+import signal
+import time
+
+import redis as redislib
+
+from conftest import SLOW, teacher_with_sections
+
+
+def as_admin(env):
+    """Give the test its own all-powerful user, so that the default user
+    (rosterd's) can be restricted."""
+    env.r.acl_setuser("admin", enabled=True, passwords=["+pw"],
+                      commands=["+@all"], keys=["*"], channels=["*"])
+    env.redis.client = redislib.Redis(host="127.0.0.1", port=env.redis.port,
+                                      username="admin", password="pw",
+                                      decode_responses=True)
+
+
+def deny_scripts(env):
+    env.r.execute_command("ACL", "SETUSER", "default", "-evalsha", "-eval")
+
+
+def allow_all(env):
+    env.r.execute_command("ACL", "SETUSER", "default", "+@all")
+
+
+def wait_backoff_reaches(d, ms, start=0):
+    """Admissions are retried later and later: wait for a delay >= ms."""
+    rx = re.compile(r"event=admit_failed .*again in (\d+) ms")
+    i = start
+    while True:
+        i, m = d.proc.wait_line(rx.pattern, timeout=60, start=i)
+        if int(m.group(1)) >= ms:
+            return i
+        i += 1
+
+
+def enqueue_all(env, sbx, n):
+    jobs = []
+    for t in sbx.teachers()[:n]:
+        env.store_token(t["id"], t["token"])
+        jobs.append(env.enqueue(t["id"]))
+    return jobs
+
+
+def test_refused_commands_are_told_apart_logged_once_and_recovered(env):
+    sbx = env.start_sandbox("--teachers", 6)
+    as_admin(env)
+    d = env.start_rosterd()
+    d.proc.wait_line(r"event=group_created")
+    mark = d.proc.mark()
+    deny_scripts(env)
+    jobs = enqueue_all(env, sbx, 6)
+    d.proc.wait_line(r"event=redis_refused .*NOPERM", start=mark)
+    # dozens of failed admissions later, the delays have grown ...
+    wait_backoff_reaches(d, 1600, start=mark)
+    out = d.proc.text().splitlines()[mark:]
+    failed = [l for l in out if "event=admit_failed" in l]
+    assert len(failed) >= 12, failed
+    # ... and the log said it once, not once per failure
+    refused = [l for l in out if "level=warning" in l]
+    assert len(refused) == 1 and "event=redis_refused" in refused[0], refused
+    assert "unreachable" not in refused[0], "a refusal is not a lost connection"
+    # fixed: every job goes through, nothing lost
+    ps = env.subscribe()
+    allow_all(env)
+    sts = env.wait_jobs(ps, jobs, timeout=60)
+    assert all(s["state"] == "done" for s in sts.values()), sts
+    d.proc.wait_line(r"event=redis_recovered .*commands failed", start=mark)
+
+
+def test_sigterm_stops_within_the_stop_timeout_while_redis_refuses(env):
+    sbx = env.start_sandbox("--teachers", 6)
+    as_admin(env)
+    d = env.start_rosterd(daemon__stop_timeout_ms=2000)
+    d.proc.wait_line(r"event=group_created")
+    mark = d.proc.mark()
+    deny_scripts(env)
+    enqueue_all(env, sbx, 6)
+    wait_backoff_reaches(d, 800, start=mark)
+    t0 = time.monotonic()
+    rc = d.stop()
+    took = time.monotonic() - t0
+    assert rc == 0, d.proc.text()[-3000:]
+    # Proc.stop would SIGKILL after 20 s; the stop timeout is 2 s
+    assert took < 10 * SLOW, took
+    # the jobs stay pending for another instance
+    assert env.r.xpending("rosterd:jobs", "rosterd")["pending"] == 6
+    allow_all(env)
+
+
+def test_maxmemory_refusals_show_and_sigterm_still_stops(env):
+    """Redis at maxmemory with noeviction: reads work, writes are refused."""
+    sbx = env.start_sandbox("--teachers", 4)
+    as_admin(env)
+    env.r.set("rosterd:contract", "1")	# a Redis in use
+    env.r.xgroup_create("rosterd:jobs", "rosterd", id="0", mkstream=True)
+    jobs = enqueue_all(env, sbx, 4)
+    env.r.config_set("maxmemory-policy", "noeviction")
+    env.r.config_set("maxmemory", "1")
+    d = env.start_rosterd(daemon__stop_timeout_ms=2000)
+    d.proc.wait_line(r"event=redis_refused .*OOM command not allowed")
+    wait_backoff_reaches(d, 800)
+    rc = d.stop(signal.SIGTERM)
+    assert rc == 0, d.proc.text()[-3000:]
+    env.r.config_set("maxmemory", "0")
+    # another instance takes the jobs over once Redis has room again
+    ps = env.subscribe()
+    env.start_rosterd(sync__claim_idle_ms=1000)
+    sts = env.wait_jobs(ps, jobs, timeout=60)
+    assert all(s["state"] == "done" for s in sts.values()), sts
+
+
+def test_a_redis_full_at_start_is_waited_for_and_said(env):
+    """Nothing can be set up in a Redis at maxmemory: rosterd says why and
+    tries again, later and later, until Redis has room."""
+    as_admin(env)
+    env.r.config_set("maxmemory-policy", "noeviction")
+    env.r.config_set("maxmemory", "1")
+    d = env.start_rosterd()
+    d.proc.wait_line(r"event=redis_refused .*contract version failed: OOM")
+    assert "event=group_created" not in d.proc.text()
+    env.r.config_set("maxmemory", "0")
+    d.proc.wait_line(r"event=group_created", timeout=60)
+    assert env.r.get("rosterd:contract") == "1"
