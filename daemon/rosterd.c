@@ -40,6 +40,13 @@ struct rosterd	*rd;
 static char	contract_set_error[256];
 static int	prepare_failures;
 
+/*
+ * Exit status when Redis is set up so that rosterd cannot work (another
+ * contract version, missing permissions): restarting will not help, so
+ * the unit has RestartPreventExitStatus= for it (EX_CONFIG).
+ */
+#define EXIT_CONFIG	78
+
 /* What a stop may take beyond stop_timeout_ms: the teardown. */
 #define STOP_MARGIN_MS	5000
 
@@ -115,11 +122,33 @@ on_prepare_retry(evutil_socket_t fd, short what, void *arg)
 		rosterd_redis_prepare();
 }
 
-/* The preparation is complete (the group is there). */
+/* The STATUS line systemctl shows: what rosterd does, and what is wrong. */
+static void
+notify_status(void)
+{
+	char health[512];
+
+	health_describe(health, sizeof(health));
+	sd_notifyf(0, "STATUS=%s%s%s%s%u jobs (%u fetching), %llu synced, %llu "
+	    "coalesced, %llu failed; redis %s", rd->reload_error ?
+	    "reload refused (old configuration in force): " : "",
+	    rd->reload_error ? rd->reload_error : "", rd->reload_error ?
+	    "; " : "", rd->draining ? "stopping: " : "", rd->njobs, rd->nfetching,
+	    (unsigned long long)rd->synced, (unsigned long long)rd->coalesced,
+	    (unsigned long long)rd->failed, health_redis() != RH_OK ? health :
+	    rconn_state(rd->rc) == RCONN_READY ? "connected" : "connecting");
+}
+
+/* The preparation is complete (the group is there): ready for work. */
 void
 rosterd_prepared(void)
 {
 	prepare_failures = 0;
+	if (rd->ready)
+		return;
+	rd->ready = 1;
+	sd_notify(0, "READY=1");
+	notify_status();
 }
 
 /* Redis answered but refused part of the preparation: again, later. */
@@ -163,7 +192,7 @@ on_contract(struct rconn *c, redisReply *r, const char *err, void *arg)
 		    "work on these keys", rd->conf.redis_prefix,
 		    r->type == REDIS_REPLY_STRING ? r->str : "(not a string)",
 		    CONTRACT_VERSION);
-		rd->exit_code = 1;
+		rd->exit_code = EXIT_CONFIG;
 		event_base_loopexit(rd->base, NULL);
 		return;
 	}
@@ -175,17 +204,36 @@ on_contract(struct rconn *c, redisReply *r, const char *err, void *arg)
  * queue_start) the consumer group.  On every connection, and again when
  * what it made has gone (a DEL of the stream, FLUSHALL).
  */
-void
-rosterd_redis_prepare(void)
+static void
+on_probed(int denied, const char *what)
 {
 	char *key;
 
+	if (denied == -1)
+		return;		/* prepared again once reconnected */
+	if (denied == 1 && !rd->ready) {
+		logf_err(LF(.event = "redis_denied"), "the Redis user may not "
+		    "do what rosterd needs: %s; grant it (see the minimal ACL "
+		    "in rosterd(8))", what);
+		sd_notifyf(0, "STATUS=Redis denies: %s", what);
+		rd->exit_code = EXIT_CONFIG;
+		event_base_loopexit(rd->base, NULL);
+		return;
+	}
+	if (denied == 1)	/* the ACL changed under a running rosterd */
+		health_redis_failed("the permission check", what, 1);
 	store_init();
 	xasprintf(&key, "%scontract", rd->conf.redis_prefix);
 	rconn_command(rd->rc, 0, on_contract_set, NULL, "SET %s %s NX",
 	    key, CONTRACT_VERSION);
 	rconn_command(rd->rc, 0, on_contract, NULL, "GET %s", key);
 	free(key);
+}
+
+void
+rosterd_redis_prepare(void)
+{
+	probe_redis(on_probed);
 }
 
 static void
@@ -214,21 +262,6 @@ rosterd_maybe_exit(void)
 {
 	if (rd->draining && rd->njobs == 0)
 		event_base_loopexit(rd->base, NULL);
-}
-
-/* The STATUS line systemctl shows: what rosterd does, and what is wrong. */
-static void
-notify_status(void)
-{
-	char health[512];
-
-	health_describe(health, sizeof(health));
-	sd_notifyf(0, "STATUS=%s%u jobs (%u fetching), %llu synced, %llu "
-	    "coalesced, %llu failed; redis %s", rd->draining ?
-	    "stopping: " : "", rd->njobs, rd->nfetching,
-	    (unsigned long long)rd->synced, (unsigned long long)rd->coalesced,
-	    (unsigned long long)rd->failed, health_redis() != RH_OK ? health :
-	    rconn_state(rd->rc) == RCONN_READY ? "connected" : "connecting");
 }
 
 /*
@@ -306,9 +339,15 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 	if (rosterd_conf_load(&next, rd->conf_path, err, sizeof(err)) == -1) {
 		logf_err(LF(.event = "reload_failed"), "configuration not "
 		    "reloaded, keeping the old one: %s", err);
+		/* STATUS says so until a reload succeeds */
+		free(rd->reload_error);
+		rd->reload_error = xstrdup(err);
 		sd_notify(0, "READY=1");
+		notify_status();
 		return;
 	}
+	free(rd->reload_error);
+	rd->reload_error = NULL;
 	/* Redis address and key prefix need a restart: keep them. */
 	if (strcmp(next.redis_host, rd->conf.redis_host) != 0 ||
 	    next.redis_port != rd->conf.redis_port ||
@@ -335,6 +374,7 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 	logf_info(LF(.event = "reloaded"), "configuration reloaded from %s",
 	    rd->conf_path);
 	sd_notify(0, "READY=1");
+	notify_status();
 	queue_kick();
 }
 
@@ -430,6 +470,7 @@ rosterd_teardown(void)
 	store_free();
 	event_base_free(rd->base);
 	free(rd->consumer);
+	free(rd->reload_error);
 	conf_free(&rd->conf);
 }
 
@@ -500,7 +541,8 @@ main(int argc, char **argv)
 	    rd->consumer, rd->conf.redis_host, rd->conf.redis_port,
 	    rd->conf.redis_prefix, rd->conf.clever_api_base,
 	    rd->conf.clever_api_version);
-	sd_notify(0, "READY=1");
+	sd_notifyf(0, "STATUS=connecting to Redis at %s:%d",
+	    rd->conf.redis_host, rd->conf.redis_port);
 	event_base_dispatch(rd->base);
 	logf_info(LF(.event = "stopped"), "rosterd stopped: %llu synced, %llu "
 	    "coalesced, %llu failed", (unsigned long long)rd->synced,

@@ -8,6 +8,7 @@
  *	ratelimit.c	per-token request permits shared by all instances
  *	store.c		the Redis contract: key names, the scripts (lua/)
  *	health.c	Redis failures told apart, counted, logged at a bounded rate
+ *	probe.c		the ACL permissions rosterd needs, checked before work
  */
 #ifndef ROSTERD_H
 #define ROSTERD_H
@@ -148,6 +149,8 @@ struct rosterd {
 	int			 unblock_tries;
 	int			 draining;	/* SIGTERM: take no work */
 	int			 exit_code;
+	int			 ready;		/* READY=1 sent */
+	char			*reload_error;	/* last reload refused, why */
 	int			 group_ready;
 	int			 own_pending_done;	/* re-read own PEL */
 	struct event		*ev_read;	/* kick the reader */
@@ -196,6 +199,7 @@ enum store_script {
 	SCRIPT_RENEW,
 	SCRIPT_PERMIT,
 	SCRIPT_OBSERVE,
+	SCRIPT_PROBE,
 	SCRIPT_COUNT
 };
 /*
@@ -254,6 +258,10 @@ enum redis_health health_classify(const char *err, int is_reply);
 enum redis_health health_redis(void);
 uint64_t	 health_redis_failures(enum redis_health);
 void		 health_describe(char *buf, size_t len);
+
+/* probe.c: denied 0 (all granted), 1 (what names it), -1 (err) */
+typedef void	(*probe_cb)(int denied, const char *what);
+void		 probe_redis(probe_cb);
 
 /* ratelimit.c */
 typedef void (*permit_cb)(unsigned granted, uint64_t wait_ms,

@@ -90,6 +90,7 @@ static const char *const scripts[SCRIPT_COUNT] = {
 	[SCRIPT_RENEW] = lua_renew,
 	[SCRIPT_PERMIT] = lua_permit,
 	[SCRIPT_OBSERVE] = lua_observe,
+	[SCRIPT_PROBE] = lua_probe,
 };
 
 static const char *const script_names[SCRIPT_COUNT] = {
@@ -103,6 +104,7 @@ static const char *const script_names[SCRIPT_COUNT] = {
 	[SCRIPT_RENEW] = "renew",
 	[SCRIPT_PERMIT] = "permit",
 	[SCRIPT_OBSERVE] = "observe",
+	[SCRIPT_PROBE] = "probe",
 };
 
 /* SHA1 of each script once Redis has it (SCRIPT LOAD), else NULL. */

@@ -6,6 +6,7 @@ import re
 import signal
 import time
 
+import pytest
 import redis as redislib
 
 from conftest import SLOW, teacher_with_sections
@@ -128,3 +129,26 @@ def test_a_redis_full_at_start_is_waited_for_and_said(env):
     env.r.config_set("maxmemory", "0")
     d.proc.wait_line(r"event=group_created", timeout=60)
     assert env.r.get("rosterd:contract") == "1"
+
+
+@pytest.mark.parametrize("acl,named", [
+    (["-xautoclaim"], "XAUTOCLAIM rosterd:jobs"),
+    (["resetchannels", "&other"], "PUBLISH rosterd:events"),
+    (["resetkeys", "~rosterd:j*", "~rosterd:s*", "~rosterd:t*",
+      "~rosterd:l*", "~rosterd:r*", "~rosterd:a*", "~rosterd:c*",
+      "~rosterd:events"],
+     "GET rosterd:district_token:DISTRICT, XADD rosterd:diffs, "
+     "XADD rosterd:dead"),
+])
+def test_a_missing_permission_at_start_is_one_clear_error(env, acl, named):
+    as_admin(env)
+    env.r.execute_command("ACL", "SETUSER", "default", *acl)
+    d = env.start_rosterd(wait=False)
+    env.daemons.remove(d)	# it is expected to exit 78 (EX_CONFIG)
+    assert d.proc.p.wait(30 * SLOW) == 78
+    d.proc.t.join(5)
+    errors = [l for l in d.proc.text().splitlines() if "level=error" in l]
+    assert len(errors) == 1 and "event=redis_denied" in errors[0], errors
+    assert "may not do what rosterd needs: %s;" % named in errors[0], errors
+    # it stopped before doing anything
+    assert not env.r.exists("rosterd:contract", "rosterd:jobs")

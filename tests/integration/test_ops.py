@@ -206,8 +206,8 @@ def test_rosterd_refuses_keys_of_another_contract_version(env):
     env.start_sandbox("--teachers", 2)
     env.r.set("rosterd:contract", "2")
     d = env.start_rosterd(wait=False)
-    env.daemons.remove(d)              # it is expected to exit 1
-    assert d.proc.p.wait(30) == 1
+    env.daemons.remove(d)  # it is expected to exit 78 (EX_CONFIG)
+    assert d.proc.p.wait(30) == 78
     d.proc.t.join(5)
     assert "event=contract_mismatch" in d.proc.text()
     assert "version 2, this rosterd speaks version 1" in d.proc.text()
