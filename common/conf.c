@@ -109,6 +109,8 @@ static const struct conf_key conf_keys[] = {
 	{ "daemon", "consumer", CT_STR, O(daemon_consumer), 0, 0, "", NULL },
 	{ "daemon", "stop_timeout_ms", CT_U64, O(daemon_stop_timeout_ms),
 	    0, 3600000, "20000", NULL },
+	{ "daemon", "heartbeat_ms", CT_U64, O(daemon_heartbeat_ms),
+	    100, 600000, "5000", NULL },
 
 	{ "log", "level", CT_ENUM, O(log_level), 0, 0, "info",
 	    "error|warning|info|debug" },

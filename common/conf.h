@@ -58,6 +58,7 @@ struct conf {
 	/* [daemon] */
 	char		*daemon_consumer;
 	uint64_t	 daemon_stop_timeout_ms;
+	uint64_t	 daemon_heartbeat_ms;
 
 	/* [log] */
 	char		*log_level;

@@ -76,6 +76,14 @@ static const char *const probe_checks[][PROBE_WORDS] = {
 	{ "XADD", "%sdiffs", "MAXLEN", "~", "1", "*", "f", "v" },
 	{ "XADD", "%sdead", "*", "f", "v" },
 	{ "PUBLISH", "%sevents", "m" },
+	/* heartbeats, and the removal of gone consumers */
+	{ "HSET", "%sinstance:CONSUMER", "f", "v" },
+	{ "HSETNX", "%sinstance:CONSUMER", "f", "v" },
+	{ "PEXPIRE", "%sinstance:CONSUMER", "1" },
+	{ "EXISTS", "%sinstance:CONSUMER" },
+	{ "DEL", "%sinstance:CONSUMER" },
+	{ "XINFO", "CONSUMERS", "%sjobs", CONSUMER_GROUP },
+	{ "XGROUP", "DELCONSUMER", "%sjobs", CONSUMER_GROUP, "c" },
 };
 #define NCHECKS	(sizeof(probe_checks) / sizeof(probe_checks[0]))
 

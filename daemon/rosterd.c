@@ -148,6 +148,7 @@ rosterd_prepared(void)
 		return;
 	rd->ready = 1;
 	sd_notify(0, "READY=1");
+	instance_start();
 	notify_status();
 }
 
@@ -260,8 +261,12 @@ on_rq_state(struct rconn *c, enum rconn_state st, void *arg)
 void
 rosterd_maybe_exit(void)
 {
-	if (rd->draining && rd->njobs == 0)
-		event_base_loopexit(rd->base, NULL);
+	static int stopping;
+
+	if (rd->draining && rd->njobs == 0 && !stopping) {
+		stopping = 1;
+		instance_stop();	/* then the loop ends */
+	}
 }
 
 /*
@@ -318,6 +323,7 @@ on_stop(evutil_socket_t sig, short what, void *arg)
 	    STOP_MARGIN_MS) * 1000);
 	rd->draining = 1;
 	notify_status();
+	instance_beat();
 	queue_stop();
 	/* jobs that are only waiting go back to the queue at once */
 	TAILQ_FOREACH_SAFE(j, &rd->jobs, entry, next)
@@ -467,6 +473,8 @@ rosterd_teardown(void)
 		event_free(rd->ev_stop);
 	if (rd->ev_prepare != NULL)
 		event_free(rd->ev_prepare);
+	if (rd->ev_beat != NULL)
+		event_free(rd->ev_beat);
 	store_free();
 	event_base_free(rd->base);
 	free(rd->consumer);

@@ -9,6 +9,7 @@
  *	store.c		the Redis contract: key names, the scripts (lua/)
  *	health.c	Redis failures told apart, counted, logged at a bounded rate
  *	probe.c		the ACL permissions rosterd needs, checked before work
+ *	instance.c	heartbeat of this instance, removal of gone consumers
  */
 #ifndef ROSTERD_H
 #define ROSTERD_H
@@ -160,6 +161,7 @@ struct rosterd {
 	int			 watchdog;	/* WatchdogSec= is set */
 	struct event		*ev_stop;	/* stop timeout */
 	struct event		*ev_prepare;	/* prepare Redis again */
+	struct event		*ev_beat;	/* heartbeat, reaping */
 	struct event		*ev_signals[3];
 	uint64_t		 synced, coalesced, failed;	/* counters */
 };
@@ -187,6 +189,7 @@ char		*key_dead(void);
 char		*key_accounts(void);
 char		*key_ratelimit(const char *owner);
 char		*key_events(void);
+char		*key_instance(const char *consumer);
 
 enum store_script {
 	SCRIPT_ADMIT,
@@ -200,6 +203,8 @@ enum store_script {
 	SCRIPT_PERMIT,
 	SCRIPT_OBSERVE,
 	SCRIPT_PROBE,
+	SCRIPT_BEAT,
+	SCRIPT_REAP,
 	SCRIPT_COUNT
 };
 /*
@@ -258,6 +263,12 @@ enum redis_health health_classify(const char *err, int is_reply);
 enum redis_health health_redis(void);
 uint64_t	 health_redis_failures(enum redis_health);
 void		 health_describe(char *buf, size_t len);
+
+/* instance.c */
+void		 instance_start(void);
+void		 instance_beat(void);
+void		 instance_reap(void);
+void		 instance_stop(void);
 
 /* probe.c: denied 0 (all granted), 1 (what names it), -1 (err) */
 typedef void	(*probe_cb)(int denied, const char *what);

@@ -21,6 +21,15 @@ char *key_events(void) { char *k; xasprintf(&k, "%sevents", P); return k; }
 char *key_accounts(void) { char *k; xasprintf(&k, "%saccounts", P); return k; }
 
 char *
+key_instance(const char *consumer)
+{
+	char *k;
+
+	xasprintf(&k, "%sinstance:%s", P, consumer);
+	return k;
+}
+
+char *
 key_job(const char *job_id)
 {
 	char *k;
@@ -91,6 +100,8 @@ static const char *const scripts[SCRIPT_COUNT] = {
 	[SCRIPT_PERMIT] = lua_permit,
 	[SCRIPT_OBSERVE] = lua_observe,
 	[SCRIPT_PROBE] = lua_probe,
+	[SCRIPT_BEAT] = lua_beat,
+	[SCRIPT_REAP] = lua_reap,
 };
 
 static const char *const script_names[SCRIPT_COUNT] = {
@@ -105,6 +116,8 @@ static const char *const script_names[SCRIPT_COUNT] = {
 	[SCRIPT_PERMIT] = "permit",
 	[SCRIPT_OBSERVE] = "observe",
 	[SCRIPT_PROBE] = "probe",
+	[SCRIPT_BEAT] = "beat",
+	[SCRIPT_REAP] = "reap",
 };
 
 /* SHA1 of each script once Redis has it (SCRIPT LOAD), else NULL. */

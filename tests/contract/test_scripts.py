@@ -507,3 +507,57 @@ def test_probe_names_the_denied_checks_and_touches_nothing(w):
     assert probe(keys=[], args=args) == [2, 3, 5]
     assert w.r.dbsize() == 1, "only the stream of the fixture exists"
     assert probe(keys=[], args=[1, 1, "TIME"]) == []
+
+
+# ---- beat and reap: instances and their consumers ----
+
+INST = P + "instance:c1"
+
+
+def test_beat_writes_the_heartbeat_with_an_expiry(w):
+    before = w.now_ms()
+    assert w.lua.beat([INST], [20000, "consumer", "c1", "jobs", 3]) == 1
+    h = w.r.hgetall(INST)
+    assert h["consumer"] == "c1" and h["jobs"] == "3"
+    assert int(h["last_beat_ms"]) >= before
+    assert h["started_ms"] == h["last_beat_ms"]
+    assert 0 < w.r.pttl(INST) <= 20000
+    w.lua.beat([INST], [20000, "jobs", 0])
+    h2 = w.r.hgetall(INST)
+    assert h2["started_ms"] == h["started_ms"], "the first beat stays"
+    assert h2["jobs"] == "0"
+
+
+def reap(w, consumer, idle_ms):
+    return w.lua.reap([JOBS, P + "instance:" + consumer],
+                      [GROUP, consumer, idle_ms])
+
+
+def consumers(w):
+    return [c["name"] for c in w.r.xinfo_consumers(JOBS, GROUP)]
+
+
+def test_reap_removes_a_gone_consumer_with_nothing_pending(w):
+    w.r.xgroup_createconsumer(JOBS, GROUP, "gone")
+    assert "gone" in consumers(w)
+    assert reap(w, "gone", 0) == 1
+    assert "gone" not in consumers(w)
+
+
+def test_reap_spares_a_consumer_with_a_heartbeat(w):
+    w.r.xgroup_createconsumer(JOBS, GROUP, "alive")
+    w.r.hset(P + "instance:alive", "consumer", "alive")
+    assert reap(w, "alive", 0) == 0
+    assert "alive" in consumers(w)
+
+
+def test_reap_spares_a_consumer_that_holds_entries(w):
+    w.take(T, consumer="holder")	# an entry pending with it
+    assert reap(w, "holder", 0) == 0
+    assert "holder" in consumers(w)
+
+
+def test_reap_spares_a_consumer_idle_for_less_than_asked(w):
+    w.r.xgroup_createconsumer(JOBS, GROUP, "fresh")
+    assert reap(w, "fresh", 60000) == 0
+    assert "fresh" in consumers(w)

@@ -136,6 +136,7 @@ def test_a_redis_full_at_start_is_waited_for_and_said(env):
     (["resetchannels", "&other"], "PUBLISH rosterd:events"),
     (["resetkeys", "~rosterd:j*", "~rosterd:s*", "~rosterd:t*",
       "~rosterd:l*", "~rosterd:r*", "~rosterd:a*", "~rosterd:c*",
+      "~rosterd:i*",
       "~rosterd:events"],
      "GET rosterd:district_token:DISTRICT, XADD rosterd:diffs, "
      "XADD rosterd:dead"),
@@ -152,3 +153,40 @@ def test_a_missing_permission_at_start_is_one_clear_error(env, acl, named):
     assert "may not do what rosterd needs: %s;" % named in errors[0], errors
     # it stopped before doing anything
     assert not env.r.exists("rosterd:contract", "rosterd:jobs")
+
+
+def test_instances_beat_and_gone_consumers_are_removed(env):
+    """Each instance announces itself in a heartbeat that expires when it
+    stops beating; a consumer whose heartbeat is gone and that holds
+    nothing is removed from the group, so restarts leave nothing behind."""
+    sbx = env.start_sandbox("--teachers", 3)
+    conf = dict(daemon__heartbeat_ms=200, sync__claim_idle_ms=1000)
+    a = env.start_rosterd(**conf)
+    b = env.start_rosterd(**conf)
+    t = teacher_with_sections(sbx, 1)
+    env.store_token(t["id"], t["token"])
+    _, st = env.run(t["id"])
+    assert st["state"] == "done", st
+    names = [d.proc.name for d in (a, b)]
+    for name, d in zip(names, (a, b)):
+        h = env.r.hgetall("rosterd:instance:" + name)
+        assert h["consumer"] == name and h["pid"] == str(d.proc.p.pid)
+        assert h["state"] == "running" and h["redis"] == "ok", h
+        assert {"host", "version", "started_ms", "last_beat_ms", "jobs"} <= set(h)
+        assert 0 < env.r.pttl("rosterd:instance:" + name) <= 800
+    # a crash: the heartbeat expires, the consumer is removed by b
+    env.r.xgroup_createconsumer("rosterd:jobs", "rosterd", names[0])
+    mark = b.proc.mark()
+    a.proc.p.kill()
+    a.proc.p.wait()
+    env.daemons.remove(a)
+    b.proc.wait_line(r"event=consumer_removed .*consumer %s " % names[0],
+                     start=mark, timeout=30)
+    assert not env.r.exists("rosterd:instance:" + names[0])
+    groups = [c["name"] for c in env.r.xinfo_consumers("rosterd:jobs",
+                                                       "rosterd")]
+    assert names[0] not in groups and names[1] in groups
+    # a clean stop takes its heartbeat away at once
+    assert b.stop() == 0
+    env.daemons.remove(b)
+    assert not env.r.exists("rosterd:instance:" + names[1])
