@@ -18,6 +18,7 @@
  * hiredis 0.14 freeing the context there is a use after free.
  */
 
+#include <sys/ioctl.h>
 #include <sys/queue.h>
 
 #include <stdarg.h>
@@ -88,6 +89,7 @@ struct rconn {
 	struct rcmd_list	 held;		/* privdata held by hiredis */
 	size_t			 npending;	/* cmds + deferred */
 
+	struct rcmd		*timing_out;	/* reading before a timeout */
 	int			 busy;		/* entry points on the stack */
 	int			 dead;		/* rconn_free() called */
 };
@@ -132,6 +134,8 @@ rcmd_finish(struct rcmd *c, redisReply *reply, const char *err)
 {
 	struct rconn	*rc = c->rc;
 
+	if (rc->timing_out == c)
+		rc->timing_out = NULL;
 	if (c->timer != NULL) {
 		event_free(c->timer);
 		c->timer = NULL;
@@ -284,6 +288,29 @@ rcmd_on_reply(redisAsyncContext *ac, void *r, void *privdata)
 	rconn_leave(rc);
 }
 
+/*
+ * After a pause (the process stopped, the loop held up) a command's timer
+ * may fire while its reply already waits in the socket: the loop reads at
+ * most one buffer per turn, and timers of the same turn run after it.  So
+ * read all that the socket holds first.  1 when that answered c (c may be
+ * freed), 0 when it is still unanswered.
+ */
+static int
+rcmd_read_arrived(struct rconn *rc, struct rcmd *c)
+{
+	redisAsyncContext	*ac;
+	int			 n;
+
+	rc->timing_out = c;
+	while (rc->timing_out == c && (ac = rc->ac) != NULL && c->ac == ac &&
+	    ioctl(ac->c.fd, FIONREAD, &n) == 0 && n > 0)
+		redisAsyncHandleRead(ac);
+	if (rc->timing_out != c)
+		return 1;
+	rc->timing_out = NULL;
+	return 0;
+}
+
 static void
 rcmd_timeout_cb(evutil_socket_t fd, short events, void *arg)
 {
@@ -291,6 +318,10 @@ rcmd_timeout_cb(evutil_socket_t fd, short events, void *arg)
 	struct rconn	*rc = c->rc;
 
 	rconn_enter(rc);
+	if (c->ac == rc->ac && rc->ac != NULL && rcmd_read_arrived(rc, c)) {
+		rconn_leave(rc);
+		return;
+	}
 	c->err = "timeout";
 	/*
 	 * The reply may still come and would be taken for the next command's:

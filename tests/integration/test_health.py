@@ -190,3 +190,36 @@ def test_instances_beat_and_gone_consumers_are_removed(env):
     assert b.stop() == 0
     env.daemons.remove(b)
     assert not env.r.exists("rosterd:instance:" + names[1])
+
+
+def test_a_redis_outage_is_told_once_not_per_failure(env):
+    """During an outage the admissions of waiting jobs fail again and
+    again: they back off, and the log says it once, then the recovery."""
+    sbx = env.start_sandbox("--teachers", 8)
+    d = env.start_rosterd()
+    d.proc.wait_line(r"event=group_created")
+    # jobs that keep being re-admitted: their teachers are busy elsewhere
+    for t in sbx.teachers()[:8]:
+        env.store_token(t["id"], t["token"])
+        env.r.set("rosterd:lock:{%s}" % t["id"], "other:job", px=60000)
+        env.enqueue(t["id"])
+    d.proc.wait_line(r"waiting -> admitting")
+    mark = d.proc.mark()
+    env.redis.stop()
+    # the outage itself, the condition under test
+    time.sleep(3)
+    out = d.proc.text().splitlines()[mark:]
+    failed = [l for l in out if "event=admit_failed" in l]
+    warnings = [l for l in out if "level=warning" in l]
+    assert len(failed) >= 8, "the waiting jobs tried again: %s" % out[-20:]
+    # the first failure told at once; rconn's own lines: one lost
+    # connection each for the command and the reader connection
+    told = [l for l in warnings if "event=redis_" in l]
+    assert len(told) == 1 and "event=redis_unreachable" in told[0], warnings
+    assert len(warnings) <= 4, warnings
+    # the delays grew instead of hammering at a fixed step
+    delays = [int(re.search(r"again in (\d+) ms", l).group(1))
+              for l in failed if "again in" in l]
+    assert max(delays) >= 400, delays
+    env.redis.start()
+    d.proc.wait_line(r"event=redis_recovered", start=mark, timeout=60)

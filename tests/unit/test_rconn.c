@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <event2/event.h>
@@ -338,6 +339,50 @@ test_timeout_recovers(void **state)
 	redisFree(sc);
 }
 
+/*
+ * A process frozen (SIGSTOP, a blocked loop) past its command timeout:
+ * the replies arrived meanwhile and are read before any command is
+ * declared timed out; the connection is kept.  The replies (64 x 4 KB)
+ * need many reads, which the loop does one per turn.
+ */
+static void
+test_pause_reads_arrived_replies_first(void **state)
+{
+	struct fixture		*f = *state;
+	struct rconn_conf	 c = conf_for(f->tr);
+	struct result		 r[64];
+	redisContext		*sc;
+	redisReply		*rep;
+	char			 big[4097];
+	int			 i;
+
+	c.command_timeout_ms = 200;
+	fixture_connect(f, &c);
+	sc = sync_client(f->tr, NULL);
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	rep = redisCommand(sc, "SET big %s", big);
+	freeReplyObject(rep);
+	for (i = 0; i < 64; i++)
+		assert_int_equal(command(f->rc, 0, &r[i], "GET %s", "big",
+		    NULL), 0);
+	/* the commands are out and the first reply is in ... */
+	assert_true(run_until(f->base, &r[0].called));
+	/* ... then the process stops for longer than the timeout (the
+	   condition under test, not a synchronisation) */
+	usleep(400 * 1000);
+	/* replies come in order: the last one called means all were */
+	assert_true(run_until(f->base, &r[63].called));
+	for (i = 0; i < 64; i++) {
+		assert_true(r[i].called);
+		assert_string_equal(r[i].err, "");
+		assert_int_equal(r[i].type, REDIS_REPLY_STRING);
+	}
+	assert_int_equal(f->nready, 1);		/* never reconnected */
+	assert_int_equal(f->ndown, 0);
+	redisFree(sc);
+}
+
 static void
 test_reconnect_after_restart(void **state)
 {
@@ -523,6 +568,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_recovers, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_pause_reads_arrived_replies_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect_after_restart,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server_closes_pending,
