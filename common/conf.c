@@ -106,6 +106,13 @@ static const struct conf_key conf_keys[] = {
 	{ "sync", "shrink_all_sections", CT_BOOL, O(sync_shrink_all_sections),
 	    0, 1, "yes", NULL },
 
+	{ "retention", "interval_ms", CT_U64, O(retention_interval_ms),
+	    100, 86400000, "60000", NULL },
+	{ "retention", "dead_max", CT_INT, O(retention_dead_max), 1,
+	    100000000, "10000", NULL },
+	{ "retention", "dead_max_age_days", CT_INT,
+	    O(retention_dead_max_age_days), 1, 36500, "180", NULL },
+
 	{ "daemon", "consumer", CT_STR, O(daemon_consumer), 0, 0, "", NULL },
 	{ "daemon", "stop_timeout_ms", CT_U64, O(daemon_stop_timeout_ms),
 	    0, 3600000, "20000", NULL },

@@ -55,6 +55,11 @@ struct conf {
 	int		 sync_shrink_max_loss_pct;
 	int		 sync_shrink_all_sections;
 
+	/* [retention] */
+	uint64_t	 retention_interval_ms;
+	int		 retention_dead_max;
+	int		 retention_dead_max_age_days;
+
 	/* [daemon] */
 	char		*daemon_consumer;
 	uint64_t	 daemon_stop_timeout_ms;

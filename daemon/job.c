@@ -682,7 +682,7 @@ job_writeback(struct job *j)
 	struct roster_diff_counts dc;
 	char err[256], why[512], *keys[7], *val, *snap = NULL, *ch, *counts;
 	char *diff;
-	char base[24], next[24], ttl[24], maxlen[24], started[24], reqs[24];
+	char base[24], next[24], ttl[24], started[24], reqs[24];
 	const char *argv[27];
 	size_t lens[27], k = 0, i, snaplen = 0, difflen;
 	struct roster_shrink_conf sc = {
@@ -748,7 +748,6 @@ write:
 	snprintf(next, sizeof(next), "%llu",
 	    (unsigned long long)j->roster->version);
 	snprintf(ttl, sizeof(ttl), "%d", rd->conf.sync_status_ttl_s);
-	snprintf(maxlen, sizeof(maxlen), "%d", rd->conf.sync_diff_maxlen);
 	snprintf(started, sizeof(started), "%llu",
 	    (unsigned long long)j->started_ms);
 	snprintf(reqs, sizeof(reqs), "%u", j->requests);
@@ -763,7 +762,6 @@ write:
 	argv[k++] = j->teacher;
 	argv[k++] = ch;
 	argv[k++] = ttl;
-	argv[k++] = maxlen;
 	argv[k++] = started;
 	argv[k++] = j->roster->teacher.email_lc ?
 	    j->roster->teacher.email_lc : "";

@@ -84,6 +84,16 @@ static const char *const probe_checks[][PROBE_WORDS] = {
 	{ "DEL", "%sinstance:CONSUMER" },
 	{ "XINFO", "CONSUMERS", "%sjobs", CONSUMER_GROUP },
 	{ "XGROUP", "DELCONSUMER", "%sjobs", CONSUMER_GROUP, "c" },
+	/* retention */
+	{ "SET", "%strim_lock", "1", "NX", "PX", "1" },
+	{ "XPENDING", "%sjobs", CONSUMER_GROUP },
+	{ "XTRIM", "%sjobs", "MINID", "0-1" },
+	{ "XTRIM", "%sdead", "MAXLEN", "1" },
+	{ "XINFO", "GROUPS", "%sdiffs" },
+	{ "XPENDING", "%sdiffs", "app" },
+	{ "XTRIM", "%sdiffs", "MINID", "0-1" },
+	{ "XRANGE", "%sdiffs", "-", "+", "COUNT", "1" },
+	{ "HSETNX", "%sdiffs_lost", "app", "0-1" },
 };
 #define NCHECKS	(sizeof(probe_checks) / sizeof(probe_checks[0]))
 

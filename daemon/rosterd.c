@@ -149,6 +149,7 @@ rosterd_prepared(void)
 	rd->ready = 1;
 	sd_notify(0, "READY=1");
 	instance_start();
+	trim_start();
 	notify_status();
 }
 
@@ -379,6 +380,10 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 	http_client_reconfigure(rd->http, &hc);
 	logf_info(LF(.event = "reloaded"), "configuration reloaded from %s",
 	    rd->conf_path);
+	if (rd->ready) {	/* new intervals */
+		instance_start();
+		trim_start();
+	}
 	sd_notify(0, "READY=1");
 	notify_status();
 	queue_kick();
@@ -475,6 +480,8 @@ rosterd_teardown(void)
 		event_free(rd->ev_prepare);
 	if (rd->ev_beat != NULL)
 		event_free(rd->ev_beat);
+	if (rd->ev_trim != NULL)
+		event_free(rd->ev_trim);
 	store_free();
 	event_base_free(rd->base);
 	free(rd->consumer);

@@ -10,6 +10,7 @@
  *	health.c	Redis failures told apart, counted, logged at a bounded rate
  *	probe.c		the ACL permissions rosterd needs, checked before work
  *	instance.c	heartbeat of this instance, removal of gone consumers
+ *	trim.c		retention: the streams trimmed behind their readers
  */
 #ifndef ROSTERD_H
 #define ROSTERD_H
@@ -162,6 +163,7 @@ struct rosterd {
 	struct event		*ev_stop;	/* stop timeout */
 	struct event		*ev_prepare;	/* prepare Redis again */
 	struct event		*ev_beat;	/* heartbeat, reaping */
+	struct event		*ev_trim;	/* retention */
 	struct event		*ev_signals[3];
 	uint64_t		 synced, coalesced, failed;	/* counters */
 };
@@ -190,6 +192,8 @@ char		*key_accounts(void);
 char		*key_ratelimit(const char *owner);
 char		*key_events(void);
 char		*key_instance(const char *consumer);
+char		*key_diffs_lost(void);
+char		*key_trim_lock(void);
 
 enum store_script {
 	SCRIPT_ADMIT,
@@ -205,6 +209,7 @@ enum store_script {
 	SCRIPT_PROBE,
 	SCRIPT_BEAT,
 	SCRIPT_REAP,
+	SCRIPT_TRIM,
 	SCRIPT_COUNT
 };
 /*
@@ -269,6 +274,9 @@ void		 instance_start(void);
 void		 instance_beat(void);
 void		 instance_reap(void);
 void		 instance_stop(void);
+
+/* trim.c */
+void		 trim_start(void);
 
 /* probe.c: denied 0 (all granted), 1 (what names it), -1 (err) */
 typedef void	(*probe_cb)(int denied, const char *what);

@@ -19,6 +19,8 @@ char *key_diffs(void) { char *k; xasprintf(&k, "%sdiffs", P); return k; }
 char *key_dead(void) { char *k; xasprintf(&k, "%sdead", P); return k; }
 char *key_events(void) { char *k; xasprintf(&k, "%sevents", P); return k; }
 char *key_accounts(void) { char *k; xasprintf(&k, "%saccounts", P); return k; }
+char *key_diffs_lost(void) { char *k; xasprintf(&k, "%sdiffs_lost", P); return k; }
+char *key_trim_lock(void) { char *k; xasprintf(&k, "%strim_lock", P); return k; }
 
 char *
 key_instance(const char *consumer)
@@ -102,6 +104,7 @@ static const char *const scripts[SCRIPT_COUNT] = {
 	[SCRIPT_PROBE] = lua_probe,
 	[SCRIPT_BEAT] = lua_beat,
 	[SCRIPT_REAP] = lua_reap,
+	[SCRIPT_TRIM] = lua_trim,
 };
 
 static const char *const script_names[SCRIPT_COUNT] = {
@@ -118,6 +121,7 @@ static const char *const script_names[SCRIPT_COUNT] = {
 	[SCRIPT_PROBE] = "probe",
 	[SCRIPT_BEAT] = "beat",
 	[SCRIPT_REAP] = "reap",
+	[SCRIPT_TRIM] = "trim",
 };
 
 /* SHA1 of each script once Redis has it (SCRIPT LOAD), else NULL. */

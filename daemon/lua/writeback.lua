@@ -25,14 +25,13 @@ ARGV[8]   job id
 ARGV[9]   teacher id
 ARGV[10]  events channel
 ARGV[11]  status TTL, seconds
-ARGV[12]  MAXLEN of the diffs stream, approximate; 0: unbounded
-ARGV[13]  the sync's start (ms, Redis clock)
-ARGV[14]  the teacher's lower-cased email, '' if none
-ARGV[15]  authorized_by: 'teacher', 'district' or ''
-ARGV[16]  the diff's counts, a JSON object of integers
-ARGV[17]  Clever requests made
-ARGV[18]  the district the teacher was synced through, '' if none
-ARGV[19]  the app's ref
+ARGV[12]  the sync's start (ms, Redis clock)
+ARGV[13]  the teacher's lower-cased email, '' if none
+ARGV[14]  authorized_by: 'teacher', 'district' or ''
+ARGV[15]  the diff's counts, a JSON object of integers
+ARGV[16]  Clever requests made
+ARGV[17]  the district the teacher was synced through, '' if none
+ARGV[18]  the app's ref
 
 Returns:
   {'LOST'}                          the lock is not ours any more: nothing written
@@ -47,15 +46,13 @@ written together or not at all, in version order, exactly once.
 if redis.call('GET', KEYS[5]) ~= ARGV[3] then return {'LOST'} end
 local cur = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
 if cur ~= tonumber(ARGV[4]) then return {'CONFLICT', tostring(cur)} end
-local now, jid, teacher, ch, ref = now_ms(), ARGV[8], ARGV[9], ARGV[10], ARGV[19]
-local started, version, diff_id = tonumber(ARGV[13]), cur, ''
-local counts = cjson.decode(ARGV[16])
+local now, jid, teacher, ch, ref = now_ms(), ARGV[8], ARGV[9], ARGV[10], ARGV[18]
+local started, version, diff_id = tonumber(ARGV[12]), cur, ''
+local counts = cjson.decode(ARGV[15])
 if ARGV[7] ~= '' then
   version = tonumber(ARGV[5])
+  -- no MAXLEN: trim.lua trims behind what the app's groups have read
   local x = {'XADD', KEYS[2]}
-  if tonumber(ARGV[12]) > 0 then
-    x[#x+1] = 'MAXLEN'; x[#x+1] = '~'; x[#x+1] = ARGV[12]
-  end
   for _, v in ipairs({'*', 'v', '1', 'teacher', teacher, 'job', jid, 'ref', ref,
     'base_version', tostring(cur), 'version', tostring(version),
     'added', tostring(counts.added), 'updated', tostring(counts.updated),
@@ -67,19 +64,19 @@ elseif cur > 0 then
   redis.call('HSET', KEYS[1], 'synced_ms', now)
 end
 local account = ''
-if ARGV[14] ~= '' then account = redis.call('HGET', KEYS[7], ARGV[14]) or '' end
+if ARGV[13] ~= '' then account = redis.call('HGET', KEYS[7], ARGV[13]) or '' end
 local prev = redis.call('HMGET', KEYS[6], 'authorized_by', 'done_started_ms', 'any_started_ms')
 local changed = ''
-if prev[1] and ARGV[15] ~= '' and prev[1] ~= ARGV[15] then changed = prev[1] .. '->' .. ARGV[15] end
+if prev[1] and ARGV[14] ~= '' and prev[1] ~= ARGV[14] then changed = prev[1] .. '->' .. ARGV[14] end
 redis.call('HSET', KEYS[6], 'done_started_ms', math.max(tonumber(prev[2] or 0), started),
   'any_started_ms', math.max(tonumber(prev[3] or 0), started), 'done_job', jid, 'any_job', jid,
-  'done_version', version, 'any_version', version, 'authorized_by', ARGV[15], 'last_sync_ms', now)
-if ARGV[18] ~= '' then redis.call('HSET', KEYS[6], 'district', ARGV[18]) end
+  'done_version', version, 'any_version', version, 'authorized_by', ARGV[14], 'last_sync_ms', now)
+if ARGV[17] ~= '' then redis.call('HSET', KEYS[6], 'district', ARGV[17]) end
 local result = diff_id ~= '' and 'changed' or 'no changes'
 local h = {'HSET', KEYS[3], 'state', 'done', 'job', jid, 'teacher', teacher, 'kind', 'sync',
   'updated_ms', now, 'finished_ms', now, 'result', result, 'version', version,
-  'base_version', cur, 'diff_id', diff_id, 'requests', ARGV[17], 'account', account,
-  'authorized_by', ARGV[15], 'authorized_by_changed', changed}
+  'base_version', cur, 'diff_id', diff_id, 'requests', ARGV[16], 'account', account,
+  'authorized_by', ARGV[14], 'authorized_by_changed', changed}
 for k, v in pairs(counts) do h[#h+1] = k; h[#h+1] = tostring(v) end
 redis.call(unpack(h))
 redis.call('HDEL', KEYS[3], 'error', 'message', 'note', 'next_attempt_ms')
@@ -87,6 +84,6 @@ redis.call('EXPIRE', KEYS[3], tonumber(ARGV[11]))
 redis.call('XACK', KEYS[4], ARGV[1], ARGV[2])
 redis.call('DEL', KEYS[5])
 publish(ch, {job = jid, teacher = teacher, state = 'done', result = result, version = version,
-  diff_id = diff_id, account = account, authorized_by = ARGV[15],
+  diff_id = diff_id, account = account, authorized_by = ARGV[14],
   authorized_by_changed = changed, ref = ref})
 return {'OK', diff_id, tostring(version), account, changed}
