@@ -11,6 +11,17 @@
  * Each request takes a permit from the shared rate limit first, retries
  * transient failures with exponential backoff and full jitter, and waits
  * (without counting a try) when Clever answers 429.
+ *
+ * Identity first: /me names the token's owner, and a token stored under
+ * the wrong teacher must fail token_mismatch whatever else Clever says
+ * (its other answers are 404s: the data is not that token's).  /me still
+ * goes out together with the others, so a sync costs no extra request and
+ * no extra round trip; sending it first only when the token is not known
+ * to be the teacher's would cost a round trip on every first sync and buy
+ * nothing more.  Instead the verdict waits for /me: a failure that comes
+ * before /me is answered is held, the other requests are dropped (their
+ * answers cannot change the outcome), and /me decides: another user's
+ * token fails token_mismatch, the teacher's own the held failure.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -53,10 +64,20 @@ struct sreq {
 };
 TAILQ_HEAD(sreqq, sreq);
 
+/* A failure held until /me has said whose the token is. */
+struct held_fail {
+	enum fail_kind	 fk;
+	const char	*code;
+	char		 msg[512];
+};
+
 struct sync {
 	struct job	*job;
 	struct sreqq	 reqs;		/* in flight or waiting */
 	json_object	*me;		/* small: kept for the end */
+	const char	*me_auth;	/* in me: authorized_by */
+	const char	*me_district;	/* in me, may be NULL */
+	struct held_fail *held;		/* waits for /me */
 	struct roster	*roster;	/* built as responses arrive */
 	int		 students_per_section;	/* 1 wanted, 2 requested */
 	int		 failed;
@@ -105,6 +126,20 @@ sreq_add(struct sync *s, enum sreq_kind kind, const char *path,
 }
 
 static void
+sync_vfail(struct sync *s, enum fail_kind fk, const char *code,
+    const char *fmt, va_list ap)
+{
+	char msg[512];
+
+	if (s->failed)
+		return;
+	s->failed = 1;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	/* job_failed frees the job and with it this sync */
+	job_failed(s->job, fk, code, msg);
+}
+
+static void
 sync_fail(struct sync *s, enum fail_kind fk, const char *code,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
@@ -112,17 +147,58 @@ static void
 sync_fail(struct sync *s, enum fail_kind fk, const char *code,
     const char *fmt, ...)
 {
-	char msg[512];
 	va_list ap;
 
-	if (s->failed)
-		return;
-	s->failed = 1;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	sync_vfail(s, fk, code, fmt, ap);
 	va_end(ap);
-	/* job_failed frees the job and with it this sync */
-	job_failed(s->job, fk, code, msg);
+}
+
+static int
+me_pending(const struct sync *s)
+{
+	const struct sreq *q;
+
+	if (s->me != NULL)
+		return 0;
+	TAILQ_FOREACH(q, &s->reqs, entry)
+		if (q->kind == SR_ME)
+			return 1;
+	return 0;
+}
+
+/*
+ * A request failed for good.  Until /me is answered the failure is held
+ * (see the top of the file) and every other request dropped.
+ */
+static void
+sreq_fail(struct sreq *q, enum fail_kind fk, const char *code,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void
+sreq_fail(struct sreq *q, enum fail_kind fk, const char *code,
+    const char *fmt, ...)
+{
+	struct sync *s = q->sync;
+	struct sreq *r, *tmp;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (q->kind == SR_ME || s->failed || !me_pending(s)) {
+		sync_vfail(s, fk, code, fmt, ap);
+		va_end(ap);
+		return;
+	}
+	if (s->held == NULL) {
+		s->held = xcalloc(1, sizeof(*s->held));
+		s->held->fk = fk;
+		s->held->code = code;
+		vsnprintf(s->held->msg, sizeof(s->held->msg), fmt, ap);
+	}
+	va_end(ap);
+	TAILQ_FOREACH_SAFE(r, &s->reqs, entry, tmp)
+		if (r->kind != SR_ME)
+			sreq_free(r);
 }
 
 static void
@@ -320,6 +396,8 @@ sections_in_flight(const struct sync *s)
 	return 0;
 }
 
+static int	check_me(struct sync *);
+
 /* A complete 200 JSON response: keep it and follow "next" if any. */
 static void
 sreq_ok(struct sreq *q, json_object *body)
@@ -330,7 +408,7 @@ sreq_ok(struct sreq *q, json_object *body)
 	int rc;
 
 	if (!json_object_is_type(body, json_type_object)) {
-		sync_fail(s, FAIL_PERMANENT, ERR_BAD_RESPONSE,
+		sreq_fail(q, FAIL_PERMANENT, ERR_BAD_RESPONSE,
 		    "Clever %s response is not a JSON object",
 		    sreq_names[q->kind]);
 		return;
@@ -342,6 +420,8 @@ sreq_ok(struct sreq *q, json_object *body)
 	switch (q->kind) {
 	case SR_ME:
 		s->me = json_object_get(body);
+		if (check_me(s) == -1)
+			return;
 		rc = 0;
 		break;
 	case SR_TEACHER:
@@ -355,7 +435,7 @@ sreq_ok(struct sreq *q, json_object *body)
 		break;
 	}
 	if (rc == -1) {
-		sync_fail(s, FAIL_PERMANENT, ERR_BAD_RESPONSE, "Clever data "
+		sreq_fail(q, FAIL_PERMANENT, ERR_BAD_RESPONSE, "Clever data "
 		    "rejected: %s", err);
 		return;
 	}
@@ -364,7 +444,7 @@ sreq_ok(struct sreq *q, json_object *body)
 	    next_link(body);
 	if (next != NULL && page_length(body) > 0) {
 		if (++q->pages >= SYNC_MAX_PAGES || next[0] != '/') {
-			sync_fail(s, FAIL_PERMANENT, ERR_BAD_RESPONSE,
+			sreq_fail(q, FAIL_PERMANENT, ERR_BAD_RESPONSE,
 			    "Clever %s list: bad or endless next links",
 			    sreq_names[q->kind]);
 			return;
@@ -397,7 +477,7 @@ sreq_transient(struct sreq *q, const char *code, const char *what)
 		sreq_later(q, ms);
 		return;
 	}
-	sync_fail(s, FAIL_TRANSIENT, code, "Clever %s request: %s (after %d "
+	sreq_fail(q, FAIL_TRANSIENT, code, "Clever %s request: %s (after %d "
 	    "tries)", sreq_names[q->kind], what, q->tries);
 }
 
@@ -427,7 +507,7 @@ on_response(const struct http_response *res, void *arg)
 	case HTTP_OK:
 		break;
 	case HTTP_ERR_TOO_LARGE:
-		sync_fail(s, FAIL_PERMANENT, ERR_TOO_LARGE, "Clever %s "
+		sreq_fail(q, FAIL_PERMANENT, ERR_TOO_LARGE, "Clever %s "
 		    "response is larger than max_body_bytes (%llu)",
 		    sreq_names[q->kind],
 		    (unsigned long long)rd->conf.clever_max_body);
@@ -461,7 +541,7 @@ on_response(const struct http_response *res, void *arg)
 		sreq_send(q);	/* the permit now waits for the reset */
 		return;
 	case 401:
-		sync_fail(s, FAIL_PERMANENT, ERR_REAUTHORIZE, "Clever refused "
+		sreq_fail(q, FAIL_PERMANENT, ERR_REAUTHORIZE, "Clever refused "
 		    "the token (401): the teacher must authorize the app again");
 		return;
 	case 404:
@@ -472,7 +552,7 @@ on_response(const struct http_response *res, void *arg)
 			sync_maybe_done(s);
 			return;
 		}
-		sync_fail(s, FAIL_PERMANENT, ERR_NOT_SHARED, "Clever answered "
+		sreq_fail(q, FAIL_PERMANENT, ERR_NOT_SHARED, "Clever answered "
 		    "404 to the %s request: not shared with the app, deleted, "
 		    "or the wrong kind of token", sreq_names[q->kind]);
 		return;
@@ -484,7 +564,7 @@ on_response(const struct http_response *res, void *arg)
 		sreq_transient(q, ERR_UNAVAILABLE, what);
 		return;
 	default:
-		sync_fail(s, FAIL_PERMANENT, ERR_BAD_REQUEST, "Clever answered "
+		sreq_fail(q, FAIL_PERMANENT, ERR_BAD_REQUEST, "Clever answered "
 		    "HTTP %ld to the %s request", res->status,
 		    sreq_names[q->kind]);
 		return;
@@ -502,9 +582,12 @@ obj_str(json_object *o, const char *key)
 	return json_object_get_string(v);
 }
 
-/* Check /me against the job; fills authorized_by and district. */
+/*
+ * Identity first: check /me against the job as soon as it is in, then let
+ * a failure held for it go.  Fills me_auth and me_district.
+ */
 static int
-check_me(struct sync *s, const char **auth, const char **district)
+check_me(struct sync *s)
 {
 	json_object *data = NULL;
 	const char *id, *type;
@@ -516,13 +599,18 @@ check_me(struct sync *s, const char **auth, const char **district)
 		    "Clever /me response lacks data.id or data.type");
 		return -1;
 	}
-	*district = obj_str(data, "district");
-	*auth = obj_str(data, "authorized_by");
-	if (*auth == NULL)
-		*auth = strcmp(type, "district") == 0 ? "district" : "teacher";
+	s->me_district = obj_str(data, "district");
+	s->me_auth = obj_str(data, "authorized_by");
+	if (s->me_auth == NULL)
+		s->me_auth = strcmp(type, "district") == 0 ? "district" :
+		    "teacher";
 	if (strcmp(type, "district") != 0 && strcmp(id, s->job->teacher) != 0) {
 		sync_fail(s, FAIL_PERMANENT, ERR_TOKEN_MISMATCH, "the token "
 		    "stored for this teacher belongs to another Clever user");
+		return -1;
+	}
+	if (s->held != NULL) {
+		sync_fail(s, s->held->fk, s->held->code, "%s", s->held->msg);
 		return -1;
 	}
 	return 0;
@@ -533,13 +621,10 @@ static void
 sync_build(struct sync *s)
 {
 	struct job *j = s->job;
-	const char *auth, *district;
 	struct roster *r = s->roster;
 	char err[256];
 
-	if (check_me(s, &auth, &district) == -1)
-		return;
-	roster_set_auth(r, auth, district);
+	roster_set_auth(r, s->me_auth, s->me_district);
 	if (j->sel_mode == SEL_NONE)	/* non-NULL, empty: none */
 		roster_select_sections(r, (const char *const *)&j->sel, 0);
 	if (roster_finish(r, j->kind == JOB_DISCOVER ?
@@ -609,6 +694,7 @@ sync_free(struct sync *s)
 		s->permit_call->sync = NULL;
 	event_free(s->permit_ev);
 	json_object_put(s->me);
+	free(s->held);
 	roster_free(s->roster);
 	free(s);
 }

@@ -160,6 +160,8 @@ stats_json(struct sbx *sbx)
 	add_count(o, "429_sent", sbx->stats.limited +
 	    sbx->stats.fault[FAULT_429]);
 	add_count(o, "connections", sbx->stats.connections);
+	add_count(o, "not_modified", sbx->stats.not_modified);
+	add_count(o, "body_bytes", sbx->stats.body_bytes);
 	TAILQ_FOREACH(rp, &sbx->pending, entry)
 		pending++;
 	add_count(o, "pending", pending);
@@ -195,6 +197,8 @@ faults_json(struct sbx *sbx)
 
 	add_count(o, "seed", sbx->faults.seed);
 	add_count(o, "latency_ms", sbx->faults.latency_ms);
+	json_object_object_add(o, "etag",
+	    json_object_new_string(etag_mode_names[sbx->etag]));
 	for (i = 0; i < FAULT_MAX; i++)
 		json_object_object_add(r, fault_names[i],
 		    json_object_new_double(sbx->faults.rate[i]));
@@ -587,6 +591,7 @@ ctl_faults(struct sbx *sbx, struct evhttp_request *req)
 {
 	json_object	*in, *v;
 	struct faults	 f = sbx->faults;
+	enum etag_mode	 etag = sbx->etag;
 	int		 k;
 
 	if ((in = read_json(req)) == NULL) {
@@ -610,14 +615,21 @@ ctl_faults(struct sbx *sbx, struct evhttp_request *req)
 		f.latency_ms = (unsigned)json_object_get_int(v);
 	if (json_object_object_get_ex(in, "seed", &v))
 		fault_reseed(&f, (uint64_t)json_object_get_int64(v));
+	if (json_object_object_get_ex(in, "etag", &v)) {
+		if ((k = etag_mode_parse(json_object_get_string(v))) == -1)
+			goto bad;
+		etag = (enum etag_mode)k;
+	}
 	json_object_put(in);
 	sbx->faults = f;
+	sbx->etag = etag;
 	ctl_send(req, 200, faults_json(sbx));
 	return;
 bad:
 	json_object_put(in);
 	ctl_error(req, 400, "rates must map fault kinds (500, 502, 503, 429, "
-	    "html404, malformed, truncated, reset, stall) to 0..1");
+	    "html404, malformed, truncated, reset, stall) to 0..1; etag is "
+	    "on, off or ignore");
 }
 
 /* Back to the generated (or loaded) data, CLI fault settings, zero stats. */
@@ -638,6 +650,7 @@ sbx_reset(struct sbx *sbx)
 	memset(&sbx->app_bucket, 0, sizeof sbx->app_bucket);
 	memcpy(sbx->faults.rate, sbx->rate0, sizeof sbx->rate0);
 	sbx->faults.latency_ms = sbx->latency0;
+	sbx->etag = sbx->etag0;
 	fault_reseed(&sbx->faults, sbx->fault_seed0);
 }
 
