@@ -32,6 +32,13 @@
 /* Format version written in snapshots and diffs ("format":1). */
 #define ROSTER_FORMAT	1
 
+/*
+ * Version of the normalization rules (subjects, grades, names, trimming):
+ * bump it with any change to what a given Clever response normalizes to,
+ * so that remembered ETags no longer vouch for the stored snapshot.
+ */
+#define ROSTER_RULES	1
+
 /* Longest id and longest other string accepted from Clever or a snapshot. */
 #define ROSTER_ID_MAX	128
 #define ROSTER_STR_MAX	4096

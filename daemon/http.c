@@ -56,6 +56,7 @@ enum body_state {
 	BODY_PARSING,
 	BODY_DONE,		/* a complete JSON value */
 	BODY_INVALID,		/* not JSON, or bytes after the value */
+	BODY_UNCHANGED,		/* the entity named in If-None-Match: skipped */
 };
 
 struct http_sock {
@@ -94,6 +95,8 @@ struct http_req {
 	int			 too_large;
 
 	struct http_ratelimit	 rl;
+	char			*inm;		/* If-None-Match sent, or NULL */
+	char			 etag[HTTP_ETAG_MAX + 1];	/* "" if none */
 	int			 parse_slot;	/* holds one of PARSE_SLOTS */
 	int			 paused;	/* waits for a parse slot */
 	TAILQ_ENTRY(http_req)	 pentry;	/* on c->paused */
@@ -335,6 +338,7 @@ req_free(struct http_req *r)
 	if (r->tok != NULL)
 		json_tokener_free(r->tok);
 	json_object_put(r->json);
+	free(r->inm);
 	free(r);
 }
 
@@ -444,6 +448,18 @@ body_finish(struct http_req *r)
 	    json_tokener_error_desc(jerr));
 }
 
+/* Is this the 200 of the entity the request named in If-None-Match? */
+static int
+req_same_entity(const struct http_req *r)
+{
+	long	status = 0;
+
+	if (r->inm == NULL || strcmp(r->inm, r->etag) != 0)
+		return 0;
+	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+	return status == 200;
+}
+
 static size_t
 write_cb(char *p, size_t size, size_t nmemb, void *arg)
 {
@@ -451,6 +467,17 @@ write_cb(char *p, size_t size, size_t nmemb, void *arg)
 	struct http_client *c = r->c;
 	size_t		 n = size * nmemb;
 
+	/* A server that ignores If-None-Match: count the bytes, parse none. */
+	if (r->body == BODY_NONE && req_same_entity(r))
+		r->body = BODY_UNCHANGED;
+	if (r->body == BODY_UNCHANGED) {
+		if (n > r->max_body || r->body_len > r->max_body - n) {
+			r->too_large = 1;
+			return 0;
+		}
+		r->body_len += n;
+		return n;
+	}
 	if (!r->parse_slot && r->body == BODY_NONE) {
 		if (c->parsing >= PARSE_SLOTS) {
 			/* curl keeps this chunk and gives it again later */
@@ -499,6 +526,14 @@ header_cb(char *line, size_t size, size_t nmemb, void *arg)
 	if (n >= 5 && strncmp(line, "HTTP/", 5) == 0) {
 		/* A new response (after a 1xx): forget the previous one's. */
 		memset(&r->rl, 0, sizeof(r->rl));
+		r->etag[0] = '\0';
+	} else if (header_is(line, n, "etag")) {
+		v = trim(line + sizeof("etag"), line + n, &end);
+		if ((size_t)(end - v) <= HTTP_ETAG_MAX &&
+		    memchr(v, '\0', (size_t)(end - v)) == NULL) {
+			memcpy(r->etag, v, (size_t)(end - v));
+			r->etag[end - v] = '\0';
+		}
 	} else if (header_is(line, n, "content-length")) {
 		v = trim(line + sizeof("content-length"), line + n, &end);
 		cl = parse_int(v, end);
@@ -593,6 +628,10 @@ req_done(struct http_req *r, CURLcode res)
 	resp.error = error_of(r, resp.outcome, res);
 	if (resp.outcome == HTTP_OK) {
 		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &resp.status);
+		resp.etag = r->etag[0] != '\0' ? r->etag : NULL;
+		resp.unchanged = (resp.status == 304 && r->inm != NULL) ||
+		    r->body == BODY_UNCHANGED ||
+		    (r->body == BODY_NONE && req_same_entity(r));
 		body_finish(r);
 		resp.json = r->json;
 		resp.json_error = r->json_error;
@@ -867,14 +906,25 @@ req_fail_early(struct http_req *r, const char *why)
 }
 
 static int
-req_add_headers(struct http_req *r, const char *token)
+req_add_headers(struct http_req *r, const char *token, const char *etag)
 {
 	struct curl_slist	*h;
-	char			*auth;
+	char			*auth, *inm;
 
 	if ((h = curl_slist_append(NULL, "Accept: application/json")) == NULL)
 		return -1;
 	r->headers = h;
+	if (etag != NULL) {
+		if (strpbrk(etag, "\r\n") != NULL)
+			return -1;	/* would inject headers */
+		r->inm = xstrdup(etag);
+		xasprintf(&inm, "If-None-Match: %s", etag);
+		h = curl_slist_append(r->headers, inm);
+		free(inm);
+		if (h == NULL)
+			return -1;
+		r->headers = h;
+	}
 	if (token == NULL)
 		return 0;
 	if (strpbrk(token, "\r\n") != NULL)
@@ -943,7 +993,7 @@ req_setup(struct http_req *r, const char *url)
 
 struct http_req *
 http_get(struct http_client *c, const char *url, const char *token,
-    http_cb cb, void *arg)
+    const char *etag, http_cb cb, void *arg)
 {
 	struct http_req	*r;
 
@@ -960,7 +1010,7 @@ http_get(struct http_client *c, const char *url, const char *token,
 		req_fail_early(r, "client is being freed");
 		return r;
 	}
-	if (req_add_headers(r, token) == -1) {
+	if (req_add_headers(r, token, etag) == -1) {
 		req_fail_early(r, "invalid request headers");
 		return r;
 	}

@@ -74,7 +74,17 @@ struct http_response {
 	size_t			 body_len;
 	struct http_ratelimit	 rl;
 	uint64_t		 elapsed_ms;	/* monotonic */
+	/* The response's ETag (owned by the client), else NULL. */
+	const char		*etag;
+	/*
+	 * The entity is the one the request named in If-None-Match: a 304,
+	 * or a 200 whose ETag is that tag (a server that ignores the header).
+	 * Its body, if any, was counted but not parsed (json is NULL).
+	 */
+	int			 unchanged;
 };
+
+#define HTTP_ETAG_MAX	128	/* longer tags are ignored */
 
 struct http_client;
 struct http_req;
@@ -90,12 +100,13 @@ void		 http_client_reconfigure(struct http_client *,
 		    const struct http_conf *);
 
 /*
- * Start GET url with "Authorization: Bearer <token>" (token may be NULL).
- * The callback runs exactly once, from the event loop, never from inside
- * http_get().  The token is never logged.
+ * Start GET url with "Authorization: Bearer <token>" (token may be NULL)
+ * and, when etag is not NULL, "If-None-Match: <etag>".  The callback runs
+ * exactly once, from the event loop, never from inside http_get().  The
+ * token is never logged.
  */
 struct http_req	*http_get(struct http_client *, const char *url,
-		    const char *token, http_cb, void *arg);
+		    const char *token, const char *etag, http_cb, void *arg);
 /* Abort a request; its callback will not run. */
 void		 http_cancel(struct http_req *);
 size_t		 http_inflight(const struct http_client *);

@@ -482,6 +482,16 @@ on_load(struct job *j, redisReply *r, const char *err)
 }
 
 static void
+on_etags(struct job *j, redisReply *r, const char *err)
+{
+	free(j->etags);
+	j->etags = NULL;
+	/* without it the sync is only a full one: not worth failing for */
+	if (err == NULL && r->type == REDIS_REPLY_STRING)
+		j->etags = xstrdup(r->str);
+}
+
+static void
 job_load(struct job *j)
 {
 	char *keys[4];
@@ -489,6 +499,13 @@ job_load(struct job *j)
 	int i;
 
 	job_set_state(j, JOB_LOADING);
+	/* answered before the load script: one connection keeps the order */
+	if (j->kind == JOB_SYNC) {
+		keys[0] = key_state(j->teacher);
+		rconn_command(rd->rc, 0, on_job_reply, job_cmd_new(j,
+		    on_etags), "HGET %s etags", keys[0]);
+		free(keys[0]);
+	}
 	keys[0] = key_token(j->teacher);
 	keys[1] = key_state(j->teacher);
 	keys[2] = key_snapshot(j->teacher);
@@ -502,6 +519,51 @@ job_load(struct job *j)
 
 /* ---- outcomes ---- */
 
+/* Job and teacher ids for a reply that may come after the job ended. */
+struct etags_ctx {
+	char	job_id[JOB_ID_MAX + 1];
+	char	teacher[TEACHER_ID_MAX + 1];
+};
+
+static void
+on_etags_stored(struct rconn *c, redisReply *r, const char *err, void *arg)
+{
+	struct etags_ctx *e = arg;
+
+	if (r != NULL && r->type == REDIS_REPLY_ERROR)
+		err = r->str;
+	if (err != NULL)
+		logf_warn(LF(.event = "etags_not_stored", .job = e->job_id,
+		    .teacher = e->teacher), "could not remember the ETags: %s; "
+		    "the next sync is a full one", err);
+	free(e);
+}
+
+/*
+ * After a full sync is written: remember its ETags for the next one, or
+ * forget the last sync's when this one could not record them.  Not in the
+ * write-back script, but safe outside it: the record names the snapshot
+ * version it vouches for and is ignored at any other.
+ */
+static void
+job_store_etags(struct job *j, uint64_t version)
+{
+	struct etags_ctx *e = xmalloc(sizeof(*e));
+	char *key = key_state(j->teacher), *rec;
+
+	memcpy(e->job_id, j->job_id, sizeof(e->job_id));
+	memcpy(e->teacher, j->teacher, sizeof(e->teacher));
+	rec = j->etag_entries != NULL ? sync_etag_record(j, version) : NULL;
+	if (rec != NULL)
+		rconn_command(rd->rc, 0, on_etags_stored, e, "HSET %s etags %s",
+		    key, rec);
+	else
+		rconn_command(rd->rc, 0, on_etags_stored, e, "HDEL %s etags",
+		    key);
+	free(rec);
+	free(key);
+}
+
 static void
 on_written(struct job *j, redisReply *r, const char *err)
 {
@@ -513,6 +575,12 @@ on_written(struct job *j, redisReply *r, const char *err)
 		return;
 	}
 	code = elem_str(r, 0);
+	if (code != NULL && strcmp(code, "CONFLICT") == 0 && j->not_modified) {
+		/* the ETags vouched for the version that moved: sync again */
+		job_failed(j, FAIL_TRANSIENT, ERR_REDIS, "the snapshot moved "
+		    "during the sync");
+		return;
+	}
 	if (code != NULL && strcmp(code, "CONFLICT") == 0 &&
 	    j->conflicts++ < 5) {
 		logf_info(LF(.event = "write_conflict", .job = j->job_id,
@@ -529,6 +597,8 @@ on_written(struct job *j, redisReply *r, const char *err)
 		return;
 	}
 	rd->synced++;
+	if (j->kind == JOB_SYNC && !j->not_modified)
+		job_store_etags(j, strtoull(elem_str(r, 2), NULL, 10));
 	if (j->kind == JOB_DISCOVER)
 		logf_info(LF(.event = "discovered", .job = j->job_id,
 		    .teacher = j->teacher), "sections discovered with %u "
@@ -537,6 +607,7 @@ on_written(struct job *j, redisReply *r, const char *err)
 		logf_info(LF(.event = "synced", .job = j->job_id,
 		    .teacher = j->teacher), "synced: %s (version %s, %u "
 		    "requests)%s%s%s%s", *elem_str(r, 1) ? "changes written" :
+		    j->not_modified ? "no changes (not modified)" :
 		    "no changes", elem_str(r, 2), j->requests,
 		    *elem_str(r, 3) ? ", account match " : "", elem_str(r, 3),
 		    *elem_str(r, 4) ? ", authorization changed " : "",
@@ -657,16 +728,84 @@ job_hold(struct job *j, const char *why, char *counts)
 	job_failed(j, FAIL_HOLD, ERR_SHRINK_GUARD, why);
 }
 
+/* What one write-back writes; "" and 0 lengths: no changes. */
+struct writeback {
+	const char	*snap;
+	size_t		 snaplen;
+	const char	*diff;
+	size_t		 difflen;
+	const char	*counts;	/* JSON object */
+	uint64_t	 version;	/* the snapshot's, if it changes */
+	const char	*email_lc, *authorized_by, *district;
+};
+
+/* The compare-and-set write-back script: one atomic step. */
+static void
+writeback_send(struct job *j, const struct writeback *w)
+{
+	char *keys[7], *val, *ch;
+	char base[24], next[24], ttl[24], maxlen[24], started[24], reqs[24];
+	const char *argv[27];
+	size_t lens[27], k = 0, i;
+
+	keys[0] = key_snapshot(j->teacher);
+	keys[1] = key_diffs();
+	keys[2] = key_job(j->job_id);
+	keys[3] = key_jobs();
+	keys[4] = key_lock(j->teacher);
+	keys[5] = key_state(j->teacher);
+	keys[6] = key_accounts();
+	for (i = 0; i < 7; i++)
+		argv[k++] = keys[i];
+	val = lock_value(j);
+	ch = key_events();
+	snprintf(base, sizeof(base), "%llu",
+	    (unsigned long long)j->base_version);
+	snprintf(next, sizeof(next), "%llu", (unsigned long long)w->version);
+	snprintf(ttl, sizeof(ttl), "%d", rd->conf.sync_status_ttl_s);
+	snprintf(maxlen, sizeof(maxlen), "%d", rd->conf.sync_diff_maxlen);
+	snprintf(started, sizeof(started), "%llu",
+	    (unsigned long long)j->started_ms);
+	snprintf(reqs, sizeof(reqs), "%u", j->requests);
+	argv[k++] = CONSUMER_GROUP;
+	argv[k++] = j->entry_id;
+	argv[k++] = val;
+	argv[k++] = base;
+	argv[k++] = next;
+	argv[k++] = w->snap;
+	argv[k++] = w->diff;
+	argv[k++] = j->job_id;
+	argv[k++] = j->teacher;
+	argv[k++] = ch;
+	argv[k++] = ttl;
+	argv[k++] = maxlen;
+	argv[k++] = started;
+	argv[k++] = w->email_lc ? w->email_lc : "";
+	argv[k++] = w->authorized_by ? w->authorized_by : "";
+	argv[k++] = w->counts;
+	argv[k++] = reqs;
+	argv[k++] = w->district ? w->district : "";
+	argv[k++] = j->ref ? j->ref : "";
+	for (i = 0; i < k; i++)
+		lens[i] = strlen(argv[i]);
+	lens[7 + 5] = w->snaplen;
+	lens[7 + 6] = w->difflen;
+	job_set_state(j, JOB_WRITING);
+	job_eval(j, SCRIPT_WRITEBACK, 7, (int)k, argv, lens, on_written);
+	for (i = 0; i < 7; i++)
+		free(keys[i]);
+	free(val);
+	free(ch);
+}
+
 static void
 job_writeback(struct job *j)
 {
 	struct roster *old = NULL;
 	struct roster_diff_counts dc;
-	char err[256], why[512], *keys[7], *val, *snap = NULL, *ch, *counts;
-	char *diff;
-	char base[24], next[24], ttl[24], maxlen[24], started[24], reqs[24];
-	const char *argv[27];
-	size_t lens[27], k = 0, i, snaplen = 0, difflen;
+	struct writeback w;
+	char err[256], why[512], *snap = NULL, *counts, *diff;
+	size_t snaplen = 0, difflen;
 	struct roster_shrink_conf sc = {
 		.enabled = rd->conf.sync_shrink_guard,
 		.section_min_students = (unsigned)rd->conf.sync_shrink_min_students,
@@ -713,59 +852,48 @@ job_writeback(struct job *j)
 	if (dc.added + dc.updated + dc.removed == 0)
 		difflen = snaplen = 0;	/* nothing changed: write neither */
 write:
-
-	keys[0] = key_snapshot(j->teacher);
-	keys[1] = key_diffs();
-	keys[2] = key_job(j->job_id);
-	keys[3] = key_jobs();
-	keys[4] = key_lock(j->teacher);
-	keys[5] = key_state(j->teacher);
-	keys[6] = key_accounts();
-	for (i = 0; i < 7; i++)
-		argv[k++] = keys[i];
-	val = lock_value(j);
-	ch = key_events();
-	snprintf(base, sizeof(base), "%llu",
-	    (unsigned long long)j->base_version);
-	snprintf(next, sizeof(next), "%llu",
-	    (unsigned long long)j->roster->version);
-	snprintf(ttl, sizeof(ttl), "%d", rd->conf.sync_status_ttl_s);
-	snprintf(maxlen, sizeof(maxlen), "%d", rd->conf.sync_diff_maxlen);
-	snprintf(started, sizeof(started), "%llu",
-	    (unsigned long long)j->started_ms);
-	snprintf(reqs, sizeof(reqs), "%u", j->requests);
-	argv[k++] = CONSUMER_GROUP;
-	argv[k++] = j->entry_id;
-	argv[k++] = val;
-	argv[k++] = base;
-	argv[k++] = next;
-	argv[k++] = snap ? snap : "";
-	argv[k++] = diff;
-	argv[k++] = j->job_id;
-	argv[k++] = j->teacher;
-	argv[k++] = ch;
-	argv[k++] = ttl;
-	argv[k++] = maxlen;
-	argv[k++] = started;
-	argv[k++] = j->roster->teacher.email_lc ?
-	    j->roster->teacher.email_lc : "";
-	argv[k++] = j->roster->authorized_by ? j->roster->authorized_by : "";
-	argv[k++] = counts;
-	argv[k++] = reqs;
-	argv[k++] = j->roster->district ? j->roster->district : "";
-	argv[k++] = j->ref ? j->ref : "";
-	for (i = 0; i < k; i++)
-		lens[i] = strlen(argv[i]);
-	lens[7 + 5] = snaplen;
-	lens[7 + 6] = difflen;
-	job_eval(j, SCRIPT_WRITEBACK, 7, (int)k, argv, lens, on_written);
-	for (i = 0; i < 7; i++)
-		free(keys[i]);
-	free(val);
-	free(ch);
+	w.snap = snap;
+	w.snaplen = snaplen;
+	w.diff = diff;
+	w.difflen = difflen;
+	w.counts = counts;
+	w.version = j->roster->version;
+	w.email_lc = j->roster->teacher.email_lc;
+	w.authorized_by = j->roster->authorized_by;
+	w.district = j->roster->district;
+	writeback_send(j, &w);
 	free(snap);
 	free(counts);
 	free(diff);
+}
+
+/*
+ * Every Clever response was the one of the last sync (304, or its ETag):
+ * "no changes" without parsing, diffing or building anything.
+ */
+void
+job_not_modified(struct job *j, const char *authorized_by,
+    const char *district, const char *email_lc)
+{
+	struct roster_diff_counts dc;
+	struct writeback w;
+	char *counts;
+
+	memset(&dc, 0, sizeof(dc));
+	counts = counts_json(&dc);
+	memset(&w, 0, sizeof(w));
+	w.snap = w.diff = "";
+	w.counts = counts;
+	w.version = j->base_version;
+	w.email_lc = email_lc;
+	w.authorized_by = authorized_by;
+	w.district = district;
+	j->not_modified = 1;
+	job_drop_token(j);
+	writeback_send(j, &w);	/* copies every argument */
+	free(counts);
+	sync_free(j->sync);
+	j->sync = NULL;
 }
 
 void
@@ -923,6 +1051,9 @@ job_failed(struct job *j, enum fail_kind fk, const char *code,
 	free(val);
 	free(ch);
 	j->requests = 0;
+	j->not_modified = 0;
+	free(j->etag_entries);
+	j->etag_entries = NULL;
 	j->conflicts = 0;
 	job_later(j, JOB_BACKOFF, ms);
 }
@@ -999,6 +1130,8 @@ job_release(struct job *j)
 	free(j->token_owner);
 	free(j->base_snapshot);
 	free(j->hold_extra);
+	free(j->etags);
+	free(j->etag_entries);
 	roster_free(j->roster);
 	free(j);
 }

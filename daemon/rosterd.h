@@ -114,6 +114,10 @@ struct job {
 	uint64_t		 base_version;
 	char			*base_snapshot;
 	size_t			 base_snapshot_len;
+	char			*etags;		/* ETag record of the last sync */
+	/* Built by this sync: its ETag record's entries, NULL if none. */
+	char			*etag_entries;
+	int			 not_modified;	/* every response unchanged */
 
 	struct sync		*sync;		/* Clever requests */
 	struct roster		*roster;	/* result of the sync */
@@ -214,6 +218,8 @@ void		 job_fail_bad(const char *entry_id, const char *teacher,
 void		 job_handback(struct job *);
 void		 job_free(struct job *);
 void		 job_fetched(struct job *, struct roster *);
+void		 job_not_modified(struct job *, const char *authorized_by,
+		    const char *district, const char *email_lc);
 void		 job_failed(struct job *, enum fail_kind, const char *code,
 		    const char *message);
 void		 job_set_state(struct job *, enum job_state);
@@ -222,6 +228,7 @@ uint64_t	 backoff_ms(int attempt, uint64_t base, uint64_t max);
 /* sync.c */
 struct sync	*sync_start(struct job *);
 void		 sync_free(struct sync *);
+char		*sync_etag_record(const struct job *, uint64_t version);
 
 /* ratelimit.c */
 typedef void (*permit_cb)(unsigned granted, uint64_t wait_ms,

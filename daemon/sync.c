@@ -22,6 +22,21 @@
  * before /me is answered is held, the other requests are dropped (their
  * answers cannot change the outcome), and /me decides: another user's
  * token fails token_mismatch, the teacher's own the held failure.
+ *
+ * Conditional requests: a full sync remembers the ETag of every response
+ * (job_store_etags(), in the teacher's state) with what it vouches for:
+ * the snapshot version and a fingerprint of everything on rosterd's side
+ * that shapes the roster (selection, fields, rules, formats, the token's
+ * kind, the API).  The next sync of the same fingerprint and version sends
+ * the remembered requests, all at once, with If-None-Match.  When every
+ * answer is unchanged (304, or a 200 of the same tag) the sync ends "no
+ * changes" having parsed nothing.  At the first changed answer it becomes
+ * a full sync: when every remembered request was a first one (no page
+ * past the first, no per-section request: a Library sync of all
+ * sections), the changed answers are kept and the unchanged ones asked
+ * again without the header; otherwise, where follow-up requests depend on
+ * what changed, it starts over.  No record (a server without ETags): a
+ * full sync exactly as before.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -56,6 +71,8 @@ struct sreq {
 	struct sync		*sync;
 	enum sreq_kind		 kind;
 	char			*url;
+	char			*etag;		/* If-None-Match, or NULL */
+	int			 parked;	/* on sync's unchanged list */
 	int			 tries;		/* transient failures so far */
 	int			 pages;
 	struct http_req		*http;
@@ -78,6 +95,13 @@ struct sync {
 	const char	*me_auth;	/* in me: authorized_by */
 	const char	*me_district;	/* in me, may be NULL */
 	struct held_fail *held;		/* waits for /me */
+	int		 conditional;	/* all answers unchanged so far */
+	int		 all_first;	/* the record has only first requests */
+	struct sreqq	 unchanged;	/* answered unchanged (conditional) */
+	char		*rec_meta[3];	/* the record's auth, district, email */
+	char		*entries;	/* this sync's ETag record entries */
+	size_t		 entries_len;
+	int		 no_record;	/* an answer without a usable ETag */
 	struct roster	*roster;	/* built as responses arrive */
 	int		 students_per_section;	/* 1 wanted, 2 requested */
 	int		 failed;
@@ -107,22 +131,32 @@ sync_pages(const struct sync *s)
 	return strncmp(s->job->token_owner, "district:", 9) == 0;
 }
 
+/* A request for url (taken), sent once it has a permit. */
+static void
+sreq_new(struct sync *s, enum sreq_kind kind, char *url, const char *etag)
+{
+	struct sreq *q = xcalloc(1, sizeof(*q));
+
+	q->sync = s;
+	q->kind = kind;
+	q->url = url;
+	q->etag = etag != NULL ? xstrdup(etag) : NULL;
+	TAILQ_INSERT_TAIL(&s->reqs, q, entry);
+	sreq_send(q);
+}
+
 static void
 sreq_add(struct sync *s, enum sreq_kind kind, const char *path,
     const char *query)
 {
-	struct sreq *q = xcalloc(1, sizeof(*q));
-	char lim[32] = "";
+	char lim[32] = "", *url;
 
-	q->sync = s;
-	q->kind = kind;
 	if (sync_pages(s) && kind != SR_ME && kind != SR_TEACHER)
 		snprintf(lim, sizeof(lim), "%slimit=%d", query ? "&" : "?",
 		    rd->conf.clever_page_size);
-	xasprintf(&q->url, "%s%s%s%s%s", api_root(), path,
+	xasprintf(&url, "%s%s%s%s%s", api_root(), path,
 	    query ? "?" : "", query ? query : "", lim);
-	TAILQ_INSERT_TAIL(&s->reqs, q, entry);
-	sreq_send(q);
+	sreq_new(s, kind, url, NULL);
 }
 
 static void
@@ -252,7 +286,7 @@ on_permits(unsigned granted, uint64_t wait_ms, const char *err, void *arg)
 		granted--;
 		q->needs_permit = 0;
 		s->job->requests++;
-		q->http = http_get(rd->http, q->url, s->job->token,
+		q->http = http_get(rd->http, q->url, s->job->token, q->etag,
 		    on_response, q);
 	}
 	TAILQ_FOREACH(q, &s->reqs, entry)
@@ -308,12 +342,14 @@ sreq_send(struct sreq *q)
 static void
 sreq_free(struct sreq *q)
 {
-	TAILQ_REMOVE(&q->sync->reqs, q, entry);
+	TAILQ_REMOVE(q->parked ? &q->sync->unchanged : &q->sync->reqs, q,
+	    entry);
 	if (q->http != NULL)
 		http_cancel(q->http);
 	if (q->timer != NULL)
 		event_free(q->timer);
 	free(q->url);
+	free(q->etag);
 	free(q);
 }
 
@@ -481,6 +517,276 @@ sreq_transient(struct sreq *q, const char *code, const char *what)
 	    "tries)", sreq_names[q->kind], what, q->tries);
 }
 
+/* ---- conditional requests (see the top of the file) ---- */
+
+#define RECORD_MAGIC	"E1"
+
+static uint64_t
+fnv1a(uint64_t h, const char *str)
+{
+	const unsigned char *p = (const unsigned char *)str;
+
+	for (; *p != '\0'; p++) {
+		h ^= *p;
+		h *= 0x100000001b3ULL;
+	}
+	h ^= 0xff;	/* a separator no string holds */
+	return h * 0x100000001b3ULL;
+}
+
+/* Everything on rosterd's side that shapes a roster from the answers. */
+static uint64_t
+sync_fingerprint(const struct job *j)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	char buf[96];
+	size_t i;
+
+	snprintf(buf, sizeof(buf), "%d %d %d %d %d", ROSTER_FORMAT,
+	    ROSTER_RULES, (int)j->kind, (int)j->sel_mode,
+	    rd->conf.clever_page_size);
+	h = fnv1a(h, buf);
+	h = fnv1a(h, rd->conf.sync_fields);
+	h = fnv1a(h, api_root());
+	h = fnv1a(h, j->token_owner);
+	for (i = 0; i < j->nsel; i++)
+		h = fnv1a(h, j->sel[i]);
+	return h;
+}
+
+/* A record holds tab- and line-separated text: nothing may contain them. */
+static int
+record_safe(const char *v)
+{
+	return v == NULL || strpbrk(v, "\t\n") == NULL;
+}
+
+/* Remember a 200's ETag for this sync's record. */
+static void
+sync_note_etag(struct sync *s, const struct sreq *q, const char *etag)
+{
+	char *line;
+	int len;
+
+	if (s->no_record)
+		return;
+	if (etag == NULL || !record_safe(etag) || !record_safe(q->url)) {
+		s->no_record = 1;
+		return;
+	}
+	len = xasprintf(&line, "%d\t%d\t%s\t%s\n", (int)q->kind,
+	    q->pages == 0 && q->kind != SR_SECTION_STUDENTS, etag, q->url);
+	s->entries = xrealloc(s->entries, s->entries_len + (size_t)len + 1);
+	memcpy(s->entries + s->entries_len, line, (size_t)len + 1);
+	s->entries_len += (size_t)len;
+	free(line);
+}
+
+/*
+ * The record a full sync leaves for the next: what it vouches for, what
+ * a "no changes" ending must still report, and one line per response.
+ */
+char *
+sync_etag_record(const struct job *j, uint64_t version)
+{
+	const struct roster *r = j->roster;
+	char *rec;
+
+	if (j->etag_entries == NULL || r == NULL ||
+	    !record_safe(r->authorized_by) || !record_safe(r->district) ||
+	    !record_safe(r->teacher.email_lc))
+		return NULL;
+	xasprintf(&rec, RECORD_MAGIC " %016llx %llu\n%s\t%s\t%s\n%s",
+	    (unsigned long long)sync_fingerprint(j),
+	    (unsigned long long)version,
+	    r->authorized_by ? r->authorized_by : "",
+	    r->district ? r->district : "",
+	    r->teacher.email_lc ? r->teacher.email_lc : "", j->etag_entries);
+	return rec;
+}
+
+struct rec_entry {
+	int	 kind, first;
+	char	*etag, *url;
+};
+
+/* Split one record line into n tab-separated fields; -1 if malformed. */
+static int
+record_fields(char *line, char **f, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if ((f[i] = strsep(&line, "\t")) == NULL)
+			return -1;
+	return line == NULL ? 0 : -1;
+}
+
+/* Parse the record's entries; the count, or -1 unless they are sound. */
+static int
+record_entries(char *p, struct rec_entry **out)
+{
+	struct rec_entry *e = NULL;
+	char *line, *f[4];
+	int n = 0, me = 0;
+
+	while ((line = strsep(&p, "\n")) != NULL) {
+		if (*line == '\0')
+			continue;
+		e = xreallocarray(e, (size_t)n + 1, sizeof(*e));
+		if (record_fields(line, f, 4) == -1 || *f[2] == '\0' ||
+		    strncmp(f[3], api_root(), strlen(api_root())) != 0)
+			goto bad;
+		e[n].kind = atoi(f[0]);
+		e[n].first = atoi(f[1]);
+		e[n].etag = f[2];
+		e[n].url = f[3];
+		if (e[n].kind < SR_ME || e[n].kind > SR_SECTION_STUDENTS)
+			goto bad;
+		me += e[n].kind == SR_ME;
+		n++;
+	}
+	if (me != 1)
+		goto bad;	/* identity first: /me is always asked */
+	*out = e;
+	return n;
+bad:
+	free(e);
+	return -1;
+}
+
+/*
+ * Start conditionally from the last sync's record when it vouches for
+ * this sync (same fingerprint, the stored snapshot's version).  0: no.
+ */
+static int
+sync_from_record(struct sync *s)
+{
+	struct job *j = s->job;
+	struct rec_entry *e = NULL;
+	char *rec, *p, *head, *meta, *f[3], want[64];
+	int n, i, ok = 0;
+
+	if (j->etags == NULL || j->kind != JOB_SYNC || j->base_version == 0)
+		return 0;
+	snprintf(want, sizeof(want), RECORD_MAGIC " %016llx %llu",
+	    (unsigned long long)sync_fingerprint(j),
+	    (unsigned long long)j->base_version);
+	p = rec = xstrdup(j->etags);
+	head = strsep(&p, "\n");
+	meta = strsep(&p, "\n");
+	if (p != NULL && strcmp(head, want) == 0 && meta != NULL &&
+	    record_fields(meta, f, 3) == 0 &&
+	    (n = record_entries(p, &e)) > 0) {
+		for (i = 0; i < 3; i++)
+			s->rec_meta[i] = xstrdup(f[i]);
+		s->conditional = s->all_first = 1;
+		for (i = 0; i < n; i++) {
+			s->all_first &= e[i].first;
+			sreq_new(s, e[i].kind, xstrdup(e[i].url), e[i].etag);
+		}
+		ok = 1;
+	}
+	free(e);
+	free(rec);
+	return ok;
+}
+
+/* An unchanged answer waits, off the list of requests, for the end. */
+static void
+sreq_park(struct sreq *q)
+{
+	TAILQ_REMOVE(&q->sync->reqs, q, entry);
+	TAILQ_INSERT_TAIL(&q->sync->unchanged, q, entry);
+	q->parked = 1;
+}
+
+static void
+sreq_unpark(struct sreq *q)
+{
+	TAILQ_REMOVE(&q->sync->unchanged, q, entry);
+	TAILQ_INSERT_TAIL(&q->sync->reqs, q, entry);
+	q->parked = 0;
+}
+
+static void	sync_add_first(struct sync *);
+
+static struct roster *
+sync_roster_new(void)
+{
+	return roster_new(strcmp(rd->conf.sync_fields, "district") == 0 ?
+	    ROSTER_FIELDS_DISTRICT : ROSTER_FIELDS_LIBRARY);
+}
+
+/*
+ * Something changed: from now on a full sync.  Keep what came and ask
+ * again, without If-None-Match, what came unchanged, when no request
+ * depends on another's answer; else start over.  1 if q is gone.
+ */
+static int
+sync_go_full(struct sync *s, struct sreq *q)
+{
+	struct sreq *r;
+
+	s->conditional = 0;
+	logf_debug(LF(.event = "changed", .job = s->job->job_id,
+	    .teacher = s->job->teacher), "Clever %s answer changed: full sync",
+	    sreq_names[q->kind]);
+	if (s->all_first) {
+		TAILQ_FOREACH(r, &s->reqs, entry) {
+			free(r->etag);
+			r->etag = NULL;
+		}
+		while ((r = TAILQ_FIRST(&s->unchanged)) != NULL) {
+			sreq_unpark(r);
+			free(r->etag);
+			r->etag = NULL;
+			sreq_send(r);
+		}
+		return 0;
+	}
+	while ((r = TAILQ_FIRST(&s->reqs)) != NULL)
+		sreq_free(r);
+	while ((r = TAILQ_FIRST(&s->unchanged)) != NULL)
+		sreq_free(r);
+	roster_free(s->roster);
+	s->roster = sync_roster_new();
+	json_object_put(s->me);
+	s->me = NULL;
+	s->me_auth = s->me_district = NULL;
+	s->students_per_section = 0;
+	sync_add_first(s);
+	return 1;
+}
+
+/*
+ * A complete answer to a request that named an ETag (or an unchanged
+ * one after the sync became full).  1 if it was dealt with here.
+ */
+static int
+sreq_conditional(struct sreq *q, const struct http_response *res)
+{
+	struct sync *s = q->sync;
+
+	if (res->unchanged) {
+		if (s->conditional) {
+			sreq_park(q);
+			sync_maybe_done(s);
+		} else {
+			/* the sync became a full one meanwhile: the body */
+			free(q->etag);
+			q->etag = NULL;
+			sreq_send(q);
+		}
+		return 1;
+	}
+	if (res->status == 429 || res->status >= 500)
+		return 0;	/* waits or is retried as such */
+	free(q->etag);
+	q->etag = NULL;
+	return s->conditional ? sync_go_full(s, q) : 0;
+}
+
 static void
 on_response(const struct http_response *res, void *arg)
 {
@@ -522,6 +828,8 @@ on_response(const struct http_response *res, void *arg)
 		    "transfer failed");
 		return;
 	}
+	if ((res->unchanged || q->etag != NULL) && sreq_conditional(q, res))
+		return;
 
 	switch (res->status) {
 	case 200:
@@ -532,6 +840,7 @@ on_response(const struct http_response *res, void *arg)
 			sreq_transient(q, ERR_BAD_RESPONSE, what);
 			return;
 		}
+		sync_note_etag(s, q, res->etag);
 		sreq_ok(q, res->json);
 		return;
 	case 429:
@@ -635,6 +944,10 @@ sync_build(struct sync *s)
 	}
 	s->roster = NULL;
 	s->failed = 1;	/* done: nothing more may be reported */
+	free(j->etag_entries);
+	j->etag_entries = s->no_record ? NULL : s->entries;
+	if (!s->no_record)
+		s->entries = NULL;
 	job_fetched(j, r);
 }
 
@@ -647,6 +960,14 @@ sync_maybe_done(struct sync *s)
 {
 	if (s->failed)
 		return;
+	if (s->conditional) {
+		if (TAILQ_EMPTY(&s->reqs)) {
+			s->failed = 1;	/* done: nothing more to report */
+			job_not_modified(s->job, s->rec_meta[0],
+			    s->rec_meta[1], s->rec_meta[2]);
+		}
+		return;
+	}
 	if (s->students_per_section == 1 && !sections_in_flight(s)) {
 		s->students_per_section = 2;
 		sections_complete(s);
@@ -655,18 +976,13 @@ sync_maybe_done(struct sync *s)
 		sync_build(s);
 }
 
-struct sync *
-sync_start(struct job *j)
+/* The requests a sync starts with; the rest follow from their answers. */
+static void
+sync_add_first(struct sync *s)
 {
-	struct sync *s = xcalloc(1, sizeof(*s));
+	struct job *j = s->job;
 	char *path;
 
-	s->job = j;
-	s->roster = roster_new(strcmp(rd->conf.sync_fields, "district") == 0 ?
-	    ROSTER_FIELDS_DISTRICT : ROSTER_FIELDS_LIBRARY);
-	TAILQ_INIT(&s->reqs);
-	s->permit_ev = evtimer_new(rd->base, on_permit_ev, s);
-	j->sync = s;
 	sreq_add(s, SR_ME, "/me", NULL);
 	xasprintf(&path, "/users/%s", j->teacher);
 	sreq_add(s, SR_TEACHER, path, NULL);
@@ -680,21 +996,43 @@ sync_start(struct job *j)
 		free(path);
 	} else if (j->kind == JOB_SYNC && j->sel_mode == SEL_LIST)
 		s->students_per_section = 1;	/* once sections are known */
+}
+
+struct sync *
+sync_start(struct job *j)
+{
+	struct sync *s = xcalloc(1, sizeof(*s));
+
+	s->job = j;
+	s->roster = sync_roster_new();
+	TAILQ_INIT(&s->reqs);
+	TAILQ_INIT(&s->unchanged);
+	s->permit_ev = evtimer_new(rd->base, on_permit_ev, s);
+	j->sync = s;
+	if (!sync_from_record(s))
+		sync_add_first(s);
 	return s;
 }
 
 void
 sync_free(struct sync *s)
 {
+	int i;
+
 	if (s == NULL)
 		return;
 	while (!TAILQ_EMPTY(&s->reqs))
 		sreq_free(TAILQ_FIRST(&s->reqs));
+	while (!TAILQ_EMPTY(&s->unchanged))
+		sreq_free(TAILQ_FIRST(&s->unchanged));
 	if (s->permit_call != NULL)
 		s->permit_call->sync = NULL;
 	event_free(s->permit_ev);
 	json_object_put(s->me);
 	free(s->held);
+	for (i = 0; i < 3; i++)
+		free(s->rec_meta[i]);
+	free(s->entries);
 	roster_free(s->roster);
 	free(s);
 }

@@ -4,7 +4,7 @@ real rosterd binary."""
 import urllib.error
 import urllib.request
 
-from conftest import teacher_with_sections
+from conftest import store_district_of, teacher_with_sections
 
 
 def status_of(sbx, path, token):
@@ -65,3 +65,165 @@ def test_own_token_still_syncs(env):
     _, st = env.run(t["id"])
     assert st["state"] == "done" and st["result"] == "changed", st
     assert st["requests"] == "4"
+
+
+# ---------- conditional requests ----------
+
+def state(env, t):
+    return env.r.hgetall("rosterd:state:{%s}" % t["id"])
+
+
+def stats(sbx):
+    return sbx.get("/stats")
+
+
+def resync_equals_fresh(env, t, **job):
+    """The stored snapshot is what a sync without ETags makes of Clever now."""
+    env.r.hdel("rosterd:state:{%s}" % t["id"], "etags")
+    _, st = env.run(t["id"], **job)
+    assert st["state"] == "done" and st["result"] == "no changes", st
+
+
+def test_unchanged_resync_is_not_modified(env):
+    sbx = env.start_sandbox("--teachers", 5)
+    d = env.start_rosterd()
+    t = teacher_with_sections(sbx)
+    env.store_token(t["id"], t["token"])
+    _, st = env.run(t["id"])
+    assert st["result"] == "changed" and st["requests"] == "4", st
+    rec = state(env, t)["etags"]
+    assert rec.startswith("E1 ") and rec.count('W/"') == 4
+    s0 = stats(sbx)
+    mark = d.proc.mark()
+    _, st = env.run(t["id"])
+    assert st["state"] == "done" and st["result"] == "no changes", st
+    assert st["requests"] == "4" and st["version"] == "1", st
+    assert st["authorized_by"] == "teacher", st
+    s1 = stats(sbx)
+    assert s1["not_modified"] - s0["not_modified"] == 4
+    assert s1["body_bytes"] == s0["body_bytes"]       # not a byte of body
+    assert "no changes (not modified)" in d.proc.text()[mark:]
+    assert state(env, t)["etags"] == rec
+    assert len(env.diffs(t["id"])) == 1
+
+
+def test_a_change_after_etags_is_a_full_sync(env):
+    sbx = env.start_sandbox("--teachers", 6, "--seed", 3)
+    env.start_rosterd()
+    t = teacher_with_sections(sbx, 2)
+    env.store_token(t["id"], t["token"])
+    env.run(t["id"])
+    rec = state(env, t)["etags"]
+    sbx.mutate(op="rename_user", user=t["id"], first="Zebedee")
+    _, st = env.run(t["id"])
+    assert st["result"] == "changed" and st["teacher_updated"] == "1", st
+    # the changed answer was kept, the three unchanged ones asked again
+    assert st["requests"] == "7", st
+    assert st["updated"] == "1", st
+    assert state(env, t)["etags"] != rec
+    resync_equals_fresh(env, t)
+
+
+def test_selection_list_starts_over_when_something_changed(env):
+    """Per-section requests depend on the section list: a change there
+    makes the sync start over rather than stitch."""
+    sbx = env.start_sandbox("--teachers", 6, "--seed", 11)
+    env.start_rosterd()
+    t = teacher_with_sections(sbx, 3)
+    env.store_token(t["id"], t["token"])
+    pick = t["sections"][:2]
+    env.r.set("rosterd:selection:{%s}" % t["id"], ",".join(pick))
+    _, st = env.run(t["id"])
+    n = int(st["requests"])
+    assert n == 5, st     # me, teacher, sections, 2 x section students
+    s0 = stats(sbx)
+    _, st = env.run(t["id"])
+    assert st["result"] == "no changes" and st["requests"] == "5", st
+    assert stats(sbx)["not_modified"] - s0["not_modified"] == 5
+    sbx.mutate(op="add_student", section=pick[1])
+    _, st = env.run(t["id"])
+    assert st["result"] == "changed" and st["requests"] == "10", st
+    diff = env.diffs(t["id"])[-1]["diff"]
+    assert [e["section"] for e in diff["enrollments"]["added"]] == [pick[1]]
+    resync_equals_fresh(env, t)
+
+
+def test_district_pages_are_conditional_too(env):
+    sbx = env.start_sandbox("--teachers", 6, "--seed", 5)
+    env.start_rosterd(clever__page_size=2)
+    t = teacher_with_sections(sbx, 3)
+    dist = store_district_of(env, sbx, t)
+    _, st = env.run(t["id"], district=dist)
+    n = int(st["requests"])
+    s0 = stats(sbx)
+    _, st = env.run(t["id"], district=dist)
+    assert st["result"] == "no changes" and int(st["requests"]) == n, st
+    assert stats(sbx)["not_modified"] - s0["not_modified"] == n
+    sbx.mutate(op="add_student", section=t["sections"][0])
+    _, st = env.run(t["id"], district=dist)
+    assert st["result"] == "changed", st
+    diff = env.diffs(t["id"])[-1]["diff"]
+    assert len(diff["enrollments"]["added"]) == 1
+    resync_equals_fresh(env, t, district=dist)
+
+
+def test_what_rosterd_changed_forces_a_full_sync(env):
+    """Same answers, but a new selection or fields: never "no changes"
+    on the strength of the ETags."""
+    sbx = env.start_sandbox("--teachers", 6, "--seed", 11)
+    env.start_rosterd()
+    t = teacher_with_sections(sbx, 3)
+    env.store_token(t["id"], t["token"])
+    env.run(t["id"])
+    env.r.set("rosterd:selection:{%s}" % t["id"], t["sections"][0])
+    s0 = stats(sbx)
+    _, st = env.run(t["id"], force=1)
+    assert st["result"] == "changed", st
+    assert stats(sbx)["not_modified"] == s0["not_modified"]
+    # another fields setting: the same answers make another roster
+    env.r.delete("rosterd:selection:{%s}" % t["id"])
+    env.run(t["id"])
+    env.daemons[0].stop()
+    env.start_rosterd(sync__fields="district")
+    s0 = stats(sbx)
+    _, st = env.run(t["id"])
+    assert stats(sbx)["not_modified"] == s0["not_modified"]
+    assert st["state"] == "done", st
+
+
+def test_without_etags_behaviour_is_unchanged(env):
+    sbx = env.start_sandbox("--teachers", 5, "--etag", "off")
+    env.start_rosterd()
+    t = teacher_with_sections(sbx)
+    env.store_token(t["id"], t["token"])
+    env.run(t["id"])
+    assert "etags" not in state(env, t)
+    s0 = stats(sbx)
+    _, st = env.run(t["id"])
+    assert st["result"] == "no changes" and st["requests"] == "4", st
+    s1 = stats(sbx)
+    assert s1["not_modified"] == 0
+    assert s1["body_bytes"] > s0["body_bytes"]
+    # ETags that stop coming: the record is dropped, not trusted
+    sbx.post("/faults", {"etag": "on"})
+    env.run(t["id"])
+    assert "etags" in state(env, t)
+    sbx.post("/faults", {"etag": "off"})
+    sbx.mutate(op="rename_user", user=t["id"], first="Zebedee")
+    _, st = env.run(t["id"])
+    assert st["result"] == "changed", st
+    assert "etags" not in state(env, t)
+
+
+def test_server_ignoring_if_none_match(env):
+    """A 200 carrying the remembered tag is unchanged too: body not parsed."""
+    sbx = env.start_sandbox("--teachers", 5, "--etag", "ignore")
+    d = env.start_rosterd()
+    t = teacher_with_sections(sbx)
+    env.store_token(t["id"], t["token"])
+    env.run(t["id"])
+    mark = d.proc.mark()
+    _, st = env.run(t["id"])
+    assert st["result"] == "no changes" and st["requests"] == "4", st
+    assert stats(sbx)["not_modified"] == 0
+    assert "no changes (not modified)" in d.proc.text()[mark:]

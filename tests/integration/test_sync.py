@@ -7,7 +7,7 @@ import tempfile
 
 import pytest
 
-from conftest import rosterctl, teacher_with_sections, SLOW
+from conftest import rosterctl, store_district_of, teacher_with_sections, SLOW
 
 
 def api_get(sbx, path, token):
@@ -223,9 +223,8 @@ def test_district_token_pages_through_lists(env):
     sbx = env.start_sandbox("--teachers", 6, "--seed", 5)
     env.start_rosterd(clever__page_size=2)
     t = teacher_with_sections(sbx, 3)
-    (dist,) = [d for d in sbx.get("/districts") if d["id"] == t["district"]]
-    env.store_district_token(dist["id"], dist["token"])
-    _, st = env.run(t["id"], district=dist["id"])
+    dist = store_district_of(env, sbx, t)
+    _, st = env.run(t["id"], district=dist)
     assert st["state"] == "done", st
     assert st["authorized_by"] == "district"
     secs, enroll = clever_view(sbx, t)
@@ -432,9 +431,8 @@ def test_secure_sync_keeps_district_fields_when_configured(env):
     sbx = env.start_sandbox("--teachers", 4, "--seed", 6)
     env.start_rosterd(sync__fields="district")
     t = teacher_with_sections(sbx, 1)
-    (dist,) = [d for d in sbx.get("/districts") if d["id"] == t["district"]]
-    env.store_district_token(dist["id"], dist["token"])
-    _, st = env.run(t["id"], district=dist["id"])
+    dist = store_district_of(env, sbx, t)
+    _, st = env.run(t["id"], district=dist)
     assert st["state"] == "done", st
     snap = json.loads(env.snapshot(t["id"])["roster"])
     assert snap["fields"] == "district" and snap["authorized_by"] == "district"
