@@ -37,7 +37,7 @@
  * bump it with any change to what a given Clever response normalizes to,
  * so that remembered ETags no longer vouch for the stored snapshot.
  */
-#define ROSTER_RULES	1
+#define ROSTER_RULES	2	/* 2: names repaired to valid UTF-8 */
 
 /* Longest id and longest other string accepted from Clever or a snapshot. */
 #define ROSTER_ID_MAX	128

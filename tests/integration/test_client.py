@@ -1,8 +1,11 @@
 """How rosterd talks to Clever (the sandbox): identity first, conditional
 requests, what the app and ops see.  Real redis-server, the sandbox and the
 real rosterd binary."""
+import json
 import urllib.error
 import urllib.request
+
+import redis as redislib
 
 from conftest import store_district_of, teacher_with_sections
 
@@ -227,3 +230,40 @@ def test_server_ignoring_if_none_match(env):
     assert st["result"] == "no changes" and st["requests"] == "4", st
     assert stats(sbx)["not_modified"] == 0
     assert "no changes (not modified)" in d.proc.text()[mark:]
+
+
+# ---------- what the app sees ----------
+
+def post_raw(sbx, path, body):
+    req = urllib.request.Request(sbx.control + path, data=body,
+                                 headers={"Content-Type": "application/json"},
+                                 method="POST")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return r.read()
+
+
+def test_names_are_valid_utf8(env):
+    """Ill-formed bytes in Clever names reach snapshots and diffs as U+FFFD."""
+    sbx = env.start_sandbox("--teachers", 5)
+    env.start_rosterd()
+    t = teacher_with_sections(sbx)
+    env.store_token(t["id"], t["token"])
+    # raw bytes, as a broken SIS might send them: never valid UTF-8
+    first = b"A\xfe\xffB\xc0\xaf\xed\xa0\x80\x80Z"
+    post_raw(sbx, "/mutate", b'{"op":"rename_user","user":"' +
+             t["id"].encode() + b'","first":"' + first +
+             b'","last":"O\xe6\x9d"}')
+    sec = t["sections"][0]
+    post_raw(sbx, "/mutate", b'{"op":"set_subject","section":"' +
+             sec.encode() + b'","subject":"Math"}')
+    _, st = env.run(t["id"])
+    assert st["state"] == "done", st
+    rb = redislib.Redis(host="127.0.0.1", port=env.redis.port)
+    snap = rb.hget("rosterd:snapshot:{%s}" % t["id"], "roster")
+    snap.decode("utf-8", errors="strict")       # would raise if invalid
+    diff = rb.xrange("rosterd:diffs")[-1][1][b"diff"]
+    doc = json.loads(diff.decode("utf-8", errors="strict"))
+    text = json.dumps(doc, ensure_ascii=False)
+    want = "A\ufffd\ufffdB\ufffd\ufffd\ufffd\ufffd\ufffd\ufffdZ"
+    assert want in text, text[:400]
+    assert "O\ufffd" in text
