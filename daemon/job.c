@@ -481,14 +481,22 @@ on_load(struct job *j, redisReply *r, const char *err)
 	free(key);
 }
 
+/* What the last sync left: its ETag record and unrecognised values. */
 static void
-on_etags(struct job *j, redisReply *r, const char *err)
+on_memo(struct job *j, redisReply *r, const char *err)
 {
+	const char *v;
+
 	free(j->etags);
-	j->etags = NULL;
-	/* without it the sync is only a full one: not worth failing for */
-	if (err == NULL && r->type == REDIS_REPLY_STRING)
-		j->etags = xstrdup(r->str);
+	free(j->unrec);
+	j->etags = j->unrec = NULL;
+	/* without them a sync is a full one and logs again: no failure */
+	if (err != NULL || r->type != REDIS_REPLY_ARRAY)
+		return;
+	if ((v = elem_str(r, 0)) != NULL)
+		j->etags = xstrdup(v);
+	if ((v = elem_str(r, 1)) != NULL)
+		j->unrec = xstrdup(v);
 }
 
 static void
@@ -503,7 +511,7 @@ job_load(struct job *j)
 	if (j->kind == JOB_SYNC) {
 		keys[0] = key_state(j->teacher);
 		rconn_command(rd->rc, 0, on_job_reply, job_cmd_new(j,
-		    on_etags), "HGET %s etags", keys[0]);
+		    on_memo), "HMGET %s etags unrecognised", keys[0]);
 		free(keys[0]);
 	}
 	keys[0] = key_token(j->teacher);
@@ -520,48 +528,60 @@ job_load(struct job *j)
 /* ---- outcomes ---- */
 
 /* Job and teacher ids for a reply that may come after the job ended. */
-struct etags_ctx {
+struct state_ctx {
 	char	job_id[JOB_ID_MAX + 1];
 	char	teacher[TEACHER_ID_MAX + 1];
 };
 
 static void
-on_etags_stored(struct rconn *c, redisReply *r, const char *err, void *arg)
+on_state_set(struct rconn *c, redisReply *r, const char *err, void *arg)
 {
-	struct etags_ctx *e = arg;
+	struct state_ctx *e = arg;
 
 	if (r != NULL && r->type == REDIS_REPLY_ERROR)
 		err = r->str;
 	if (err != NULL)
-		logf_warn(LF(.event = "etags_not_stored", .job = e->job_id,
-		    .teacher = e->teacher), "could not remember the ETags: %s; "
-		    "the next sync is a full one", err);
+		logf_warn(LF(.event = "state_not_stored", .job = e->job_id,
+		    .teacher = e->teacher), "could not update the teacher's state: "
+		    "%s", err);
 	free(e);
 }
 
-/*
- * After a full sync is written: remember its ETags for the next one, or
- * forget the last sync's when this one could not record them.  Not in the
- * write-back script, but safe outside it: the record names the snapshot
- * version it vouches for and is ignored at any other.
- */
+/* Set (or, with value NULL, delete) a field of the teacher's state. */
 static void
-job_store_etags(struct job *j, uint64_t version)
+job_state_set(struct job *j, const char *field, const char *value)
 {
-	struct etags_ctx *e = xmalloc(sizeof(*e));
-	char *key = key_state(j->teacher), *rec;
+	struct state_ctx *e = xmalloc(sizeof(*e));
+	char *key = key_state(j->teacher);
 
 	memcpy(e->job_id, j->job_id, sizeof(e->job_id));
 	memcpy(e->teacher, j->teacher, sizeof(e->teacher));
-	rec = j->etag_entries != NULL ? sync_etag_record(j, version) : NULL;
-	if (rec != NULL)
-		rconn_command(rd->rc, 0, on_etags_stored, e, "HSET %s etags %s",
-		    key, rec);
+	if (value != NULL)
+		rconn_command(rd->rc, 0, on_state_set, e, "HSET %s %s %s",
+		    key, field, value);
 	else
-		rconn_command(rd->rc, 0, on_etags_stored, e, "HDEL %s etags",
-		    key);
-	free(rec);
+		rconn_command(rd->rc, 0, on_state_set, e, "HDEL %s %s", key,
+		    field);
 	free(key);
+}
+
+/*
+ * After a full sync is written: remember its ETags for the next one (or
+ * forget the last sync's when this one could not record them) and its
+ * unrecognised values when they changed.  Not in the write-back script,
+ * but safe outside it: the record names the snapshot version it vouches
+ * for and is ignored at any other; the values only decide what is logged.
+ */
+static void
+job_store_memo(struct job *j, uint64_t version)
+{
+	char *rec;
+
+	rec = j->etag_entries != NULL ? sync_etag_record(j, version) : NULL;
+	job_state_set(j, "etags", rec);
+	free(rec);
+	if (j->unrec_changed)
+		job_state_set(j, "unrecognised", j->unrec);
 }
 
 static void
@@ -598,7 +618,7 @@ on_written(struct job *j, redisReply *r, const char *err)
 	}
 	rd->synced++;
 	if (j->kind == JOB_SYNC && !j->not_modified)
-		job_store_etags(j, strtoull(elem_str(r, 2), NULL, 10));
+		job_store_memo(j, strtoull(elem_str(r, 2), NULL, 10));
 	if (j->kind == JOB_DISCOVER)
 		logf_info(LF(.event = "discovered", .job = j->job_id,
 		    .teacher = j->teacher), "sections discovered with %u "
@@ -615,22 +635,73 @@ on_written(struct job *j, redisReply *r, const char *err)
 	job_free(j);
 }
 
-/* The counts of a diff as a JSON object, for the status and the stream. */
-static char *
-counts_json(const struct roster_diff_counts *c)
+/* Distinct unrecognised values in their JSON ({"grade":[],...}). */
+static size_t
+unrec_count(const char *unrec)
 {
-	char *s;
+	json_object *o;
+	size_t n = 0;
 
+	if (unrec == NULL || (o = json_tokener_parse(unrec)) == NULL)
+		return 0;
+	json_object_object_foreach(o, kind, list) {
+		(void)kind;
+		if (json_object_is_type(list, json_type_array))
+			n += json_object_array_length(list);
+	}
+	json_object_put(o);
+	return n;
+}
+
+/*
+ * The status fields of a sync's result as a JSON object: the counts of
+ * its diff (also for the stream) and the unrecognised raw values.
+ */
+static char *
+counts_json(const struct roster_diff_counts *c, const char *unrec)
+{
+	json_object *v;
+	char *s, *values = NULL;
+
+	if (unrec != NULL) {
+		v = json_object_new_string(unrec);
+		xasprintf(&values, ",\"unrecognised_values\":%s",
+		    json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+		json_object_put(v);
+	}
 	xasprintf(&s, "{\"added\":%u,\"updated\":%u,\"removed\":%u,"
 	    "\"sections_added\":%u,\"sections_updated\":%u,"
 	    "\"sections_removed\":%u,\"students_added\":%u,"
 	    "\"students_updated\":%u,\"students_removed\":%u,"
 	    "\"enrollments_added\":%u,\"enrollments_removed\":%u,"
-	    "\"teacher_updated\":%u}", c->added, c->updated, c->removed,
-	    c->sections_added, c->sections_updated, c->sections_removed,
-	    c->students_added, c->students_updated, c->students_removed,
-	    c->enrollments_added, c->enrollments_removed, c->teacher_updated);
+	    "\"teacher_updated\":%u,\"unrecognised\":%zu%s}", c->added,
+	    c->updated, c->removed, c->sections_added, c->sections_updated,
+	    c->sections_removed, c->students_added, c->students_updated,
+	    c->students_removed, c->enrollments_added, c->enrollments_removed,
+	    c->teacher_updated, unrec_count(unrec), values ? values : "");
+	free(values);
 	return s;
+}
+
+/*
+ * Note this sync's unrecognised raw values; log them once, when they
+ * differ from the last sync's (not on every resync that finds them).
+ */
+static void
+job_note_unrecognised(struct job *j)
+{
+	char *cur;
+	size_t n;
+
+	cur = roster_unrecognised_json(j->roster, &n);
+	j->unrec_changed = (cur == NULL) != (j->unrec == NULL) ||
+	    (cur != NULL && strcmp(cur, j->unrec) != 0);
+	if (j->unrec_changed && cur != NULL)
+		logf_warn(LF(.event = "unrecognised", .job = j->job_id,
+		    .teacher = j->teacher), "%zu unrecognised subject or grade "
+		    "value(s), normalized to \"other\"/\"Other\": %s", n, cur);
+	free(j->unrec);
+	j->unrec = cur;
 }
 
 /* The picker's list: sections without students. */
@@ -810,10 +881,13 @@ job_writeback(struct job *j)
 		.enabled = rd->conf.sync_shrink_guard,
 		.section_min_students = (unsigned)rd->conf.sync_shrink_min_students,
 		.section_max_loss_pct = (unsigned)rd->conf.sync_shrink_max_loss_pct,
-		.teacher_all_sections = rd->conf.sync_shrink_all_sections,
+		/* "none" is the teacher's own choice, not Clever's loss */
+		.teacher_all_sections = rd->conf.sync_shrink_all_sections &&
+		    j->sel_mode != SEL_NONE,
 	};
 
 	job_set_state(j, JOB_WRITING);
+	job_note_unrecognised(j);
 	/*
 	 * Most resyncs change nothing: when the new canonical snapshot is
 	 * byte for byte the stored one, there is no diff to compute and the
@@ -826,7 +900,7 @@ job_writeback(struct job *j)
 		memset(&dc, 0, sizeof(dc));
 		diff = xstrdup("");
 		difflen = snaplen = 0;
-		counts = counts_json(&dc);
+		counts = counts_json(&dc, j->unrec);
 		goto write;
 	}
 	if (j->base_snapshot != NULL && (old = roster_from_snapshot(
@@ -839,7 +913,7 @@ job_writeback(struct job *j)
 		return;
 	}
 	diff = roster_diff_text(old, j->roster, &difflen, &dc);
-	counts = counts_json(&dc);
+	counts = counts_json(&dc, j->unrec);
 	if (!j->force && roster_shrink_check(old, j->roster, &sc, why,
 	    sizeof(why))) {
 		job_hold(j, why, counts);
@@ -880,7 +954,7 @@ job_not_modified(struct job *j, const char *authorized_by,
 	char *counts;
 
 	memset(&dc, 0, sizeof(dc));
-	counts = counts_json(&dc);
+	counts = counts_json(&dc, j->unrec);	/* the last sync's: same answers */
 	memset(&w, 0, sizeof(w));
 	w.snap = w.diff = "";
 	w.counts = counts;
@@ -904,10 +978,12 @@ job_fetched(struct job *j, struct roster *r)
 	roster_free(j->roster);
 	j->roster = r;
 	job_drop_token(j);	/* not needed any more */
+	log_setcontext(j->job_id, j->teacher);
 	if (j->kind == JOB_DISCOVER)
 		job_discovered(j);
 	else
 		job_writeback(j);
+	log_setcontext(NULL, NULL);
 }
 
 static void
@@ -1132,6 +1208,7 @@ job_release(struct job *j)
 	free(j->hold_extra);
 	free(j->etags);
 	free(j->etag_entries);
+	free(j->unrec);
 	roster_free(j->roster);
 	free(j);
 }

@@ -115,6 +115,8 @@ struct job {
 	char			*base_snapshot;
 	size_t			 base_snapshot_len;
 	char			*etags;		/* ETag record of the last sync */
+	char			*unrec;		/* its unrecognised values, JSON */
+	int			 unrec_changed;	/* this sync's differ: store */
 	/* Built by this sync: its ETag record's entries, NULL if none. */
 	char			*etag_entries;
 	int			 not_modified;	/* every response unchanged */

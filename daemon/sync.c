@@ -787,10 +787,22 @@ sreq_conditional(struct sreq *q, const struct http_response *res)
 	return s->conditional ? sync_go_full(s, q) : 0;
 }
 
+static void	sreq_response(struct sreq *, const struct http_response *);
+
+/* Whatever the parsers log about this answer names the job. */
 static void
 on_response(const struct http_response *res, void *arg)
 {
 	struct sreq *q = arg;
+
+	log_setcontext(q->sync->job->job_id, q->sync->job->teacher);
+	sreq_response(q, res);
+	log_setcontext(NULL, NULL);
+}
+
+static void
+sreq_response(struct sreq *q, const struct http_response *res)
+{
 	struct sync *s = q->sync;
 	char what[256];
 

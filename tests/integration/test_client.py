@@ -2,12 +2,13 @@
 requests, what the app and ops see.  Real redis-server, the sandbox and the
 real rosterd binary."""
 import json
+import time
 import urllib.error
 import urllib.request
 
 import redis as redislib
 
-from conftest import store_district_of, teacher_with_sections
+from conftest import store_district_of, teacher_with_sections, SLOW
 
 
 def status_of(sbx, path, token):
@@ -61,10 +62,7 @@ def test_held_failure_is_reported_once_me_clears_the_token(env):
 
 
 def test_own_token_still_syncs(env):
-    sbx = env.start_sandbox("--teachers", 3)
-    env.start_rosterd()
-    t = teacher_with_sections(sbx)
-    env.store_token(t["id"], t["token"])
+    sbx, d, t = teacher_env(env, "--teachers", 3)
     _, st = env.run(t["id"])
     assert st["state"] == "done" and st["result"] == "changed", st
     assert st["requests"] == "4"
@@ -72,8 +70,43 @@ def test_own_token_still_syncs(env):
 
 # ---------- conditional requests ----------
 
+def teacher_env(env, *sandbox_args, min_sections=2):
+    """The sandbox, rosterd, and a teacher with sections whose token is
+    stored."""
+    sbx = env.start_sandbox(*sandbox_args)
+    d = env.start_rosterd()
+    t = teacher_with_sections(sbx, min_sections)
+    env.store_token(t["id"], t["token"])
+    return sbx, d, t
+
+
+def run_logged(env, d, teacher, **job):
+    """env.run, then wait for the job's last log line (it follows the
+    status)."""
+    jid, st = env.run(teacher, **job)
+    d.proc.wait_line(r"event=(synced|failed|dead|held) job=%s " % jid)
+    return jid, st
+
+
+def since(d, mark):
+    with d.proc.cond:
+        return d.proc.lines[mark:]
+
+
 def state(env, t):
     return env.r.hgetall("rosterd:state:{%s}" % t["id"])
+
+
+def etags_once(env, t, test, timeout=10):
+    """The ETag record is written just after the job's status: wait until
+    test(record or None) holds."""
+    deadline = time.monotonic() + timeout * SLOW
+    while True:
+        rec = state(env, t).get("etags")
+        if test(rec):
+            return rec
+        assert time.monotonic() < deadline, rec
+        time.sleep(0.01)
 
 
 def stats(sbx):
@@ -82,58 +115,50 @@ def stats(sbx):
 
 def resync_equals_fresh(env, t, **job):
     """The stored snapshot is what a sync without ETags makes of Clever now."""
+    etags_once(env, t, lambda r: r is not None)
     env.r.hdel("rosterd:state:{%s}" % t["id"], "etags")
     _, st = env.run(t["id"], **job)
     assert st["state"] == "done" and st["result"] == "no changes", st
 
 
 def test_unchanged_resync_is_not_modified(env):
-    sbx = env.start_sandbox("--teachers", 5)
-    d = env.start_rosterd()
-    t = teacher_with_sections(sbx)
-    env.store_token(t["id"], t["token"])
+    sbx, d, t = teacher_env(env, "--teachers", 5)
     _, st = env.run(t["id"])
     assert st["result"] == "changed" and st["requests"] == "4", st
-    rec = state(env, t)["etags"]
+    rec = etags_once(env, t, lambda r: r is not None)
     assert rec.startswith("E1 ") and rec.count('W/"') == 4
     s0 = stats(sbx)
     mark = d.proc.mark()
-    _, st = env.run(t["id"])
+    _, st = run_logged(env, d, t["id"])
     assert st["state"] == "done" and st["result"] == "no changes", st
     assert st["requests"] == "4" and st["version"] == "1", st
     assert st["authorized_by"] == "teacher", st
     s1 = stats(sbx)
     assert s1["not_modified"] - s0["not_modified"] == 4
     assert s1["body_bytes"] == s0["body_bytes"]       # not a byte of body
-    assert "no changes (not modified)" in d.proc.text()[mark:]
+    assert any("no changes (not modified)" in l for l in since(d, mark))
     assert state(env, t)["etags"] == rec
     assert len(env.diffs(t["id"])) == 1
 
 
 def test_a_change_after_etags_is_a_full_sync(env):
-    sbx = env.start_sandbox("--teachers", 6, "--seed", 3)
-    env.start_rosterd()
-    t = teacher_with_sections(sbx, 2)
-    env.store_token(t["id"], t["token"])
+    sbx, d, t = teacher_env(env, "--teachers", 6, "--seed", 3, min_sections=2)
     env.run(t["id"])
-    rec = state(env, t)["etags"]
+    rec = etags_once(env, t, lambda r: r is not None)
     sbx.mutate(op="rename_user", user=t["id"], first="Zebedee")
     _, st = env.run(t["id"])
     assert st["result"] == "changed" and st["teacher_updated"] == "1", st
     # the changed answer was kept, the three unchanged ones asked again
     assert st["requests"] == "7", st
     assert st["updated"] == "1", st
-    assert state(env, t)["etags"] != rec
+    etags_once(env, t, lambda r: r is not None and r != rec)
     resync_equals_fresh(env, t)
 
 
 def test_selection_list_starts_over_when_something_changed(env):
     """Per-section requests depend on the section list: a change there
     makes the sync start over rather than stitch."""
-    sbx = env.start_sandbox("--teachers", 6, "--seed", 11)
-    env.start_rosterd()
-    t = teacher_with_sections(sbx, 3)
-    env.store_token(t["id"], t["token"])
+    sbx, d, t = teacher_env(env, "--teachers", 6, "--seed", 11, min_sections=3)
     pick = t["sections"][:2]
     env.r.set("rosterd:selection:{%s}" % t["id"], ",".join(pick))
     _, st = env.run(t["id"])
@@ -173,10 +198,7 @@ def test_district_pages_are_conditional_too(env):
 def test_what_rosterd_changed_forces_a_full_sync(env):
     """Same answers, but a new selection or fields: never "no changes"
     on the strength of the ETags."""
-    sbx = env.start_sandbox("--teachers", 6, "--seed", 11)
-    env.start_rosterd()
-    t = teacher_with_sections(sbx, 3)
-    env.store_token(t["id"], t["token"])
+    sbx, d, t = teacher_env(env, "--teachers", 6, "--seed", 11, min_sections=3)
     env.run(t["id"])
     env.r.set("rosterd:selection:{%s}" % t["id"], t["sections"][0])
     s0 = stats(sbx)
@@ -195,10 +217,7 @@ def test_what_rosterd_changed_forces_a_full_sync(env):
 
 
 def test_without_etags_behaviour_is_unchanged(env):
-    sbx = env.start_sandbox("--teachers", 5, "--etag", "off")
-    env.start_rosterd()
-    t = teacher_with_sections(sbx)
-    env.store_token(t["id"], t["token"])
+    sbx, d, t = teacher_env(env, "--teachers", 5, "--etag", "off")
     env.run(t["id"])
     assert "etags" not in state(env, t)
     s0 = stats(sbx)
@@ -210,26 +229,23 @@ def test_without_etags_behaviour_is_unchanged(env):
     # ETags that stop coming: the record is dropped, not trusted
     sbx.post("/faults", {"etag": "on"})
     env.run(t["id"])
-    assert "etags" in state(env, t)
+    etags_once(env, t, lambda r: r is not None)
     sbx.post("/faults", {"etag": "off"})
     sbx.mutate(op="rename_user", user=t["id"], first="Zebedee")
     _, st = env.run(t["id"])
     assert st["result"] == "changed", st
-    assert "etags" not in state(env, t)
+    etags_once(env, t, lambda r: r is None)
 
 
 def test_server_ignoring_if_none_match(env):
     """A 200 carrying the remembered tag is unchanged too: body not parsed."""
-    sbx = env.start_sandbox("--teachers", 5, "--etag", "ignore")
-    d = env.start_rosterd()
-    t = teacher_with_sections(sbx)
-    env.store_token(t["id"], t["token"])
-    env.run(t["id"])
+    sbx, d, t = teacher_env(env, "--teachers", 5, "--etag", "ignore")
+    run_logged(env, d, t["id"])
     mark = d.proc.mark()
-    _, st = env.run(t["id"])
+    _, st = run_logged(env, d, t["id"])
     assert st["result"] == "no changes" and st["requests"] == "4", st
     assert stats(sbx)["not_modified"] == 0
-    assert "no changes (not modified)" in d.proc.text()[mark:]
+    assert any("no changes (not modified)" in l for l in since(d, mark))
 
 
 # ---------- what the app sees ----------
@@ -244,10 +260,7 @@ def post_raw(sbx, path, body):
 
 def test_names_are_valid_utf8(env):
     """Ill-formed bytes in Clever names reach snapshots and diffs as U+FFFD."""
-    sbx = env.start_sandbox("--teachers", 5)
-    env.start_rosterd()
-    t = teacher_with_sections(sbx)
-    env.store_token(t["id"], t["token"])
+    sbx, d, t = teacher_env(env, "--teachers", 5)
     # raw bytes, as a broken SIS might send them: never valid UTF-8
     first = b"A\xfe\xffB\xc0\xaf\xed\xa0\x80\x80Z"
     post_raw(sbx, "/mutate", b'{"op":"rename_user","user":"' +
@@ -267,3 +280,68 @@ def test_names_are_valid_utf8(env):
     want = "A\ufffd\ufffdB\ufffd\ufffd\ufffd\ufffd\ufffd\ufffdZ"
     assert want in text, text[:400]
     assert "O\ufffd" in text
+
+
+def test_selection_none_is_applied_clever_losing_all_is_held(env):
+    sbx, d, t = teacher_env(env, "--teachers", 6, "--seed", 11, min_sections=2)
+    env.run(t["id"])
+    # the teacher chooses no section: applied, no hold, no force
+    env.r.set("rosterd:selection:{%s}" % t["id"], "none")
+    _, st = env.run(t["id"])
+    assert st["state"] == "done" and st["result"] == "changed", st
+    assert st["sections_removed"] == str(len(t["sections"])), st
+    # back to all; then Clever loses every section: the guard holds that
+    env.r.delete("rosterd:selection:{%s}" % t["id"])
+    env.run(t["id"])
+    for sec in t["sections"]:
+        sbx.mutate(op="delete_section", section=sec)
+    _, st = env.run(t["id"])
+    assert st["state"] == "held" and st["error"] == "shrink_guard", st
+
+
+def log_lines(d, mark, needle):
+    return [l for l in since(d, mark) if needle in l]
+
+
+def test_unrecognised_values_counted_and_logged_once(env):
+    sbx, d, t = teacher_env(env, "--teachers", 6, "--seed", 3, min_sections=2)
+    _, st = run_logged(env, d, t["id"])
+    base = json.loads(st.get("unrecognised_values", "{}"))
+    s1, s2 = t["sections"][:2]
+    sbx.mutate(op="set_subject", section=s1, subject="Misc")
+    sbx.mutate(op="set_subject", section=s2, subject="Misc")
+    sbx.mutate(op="set_grade", section=s2, grade="Sophomore")
+    want = {"grade": sorted(set(base.get("grade", [])) | {"Sophomore"}),
+            "subject": sorted(set(base.get("subject", [])) | {"Misc"})}
+    n = len(want["grade"]) + len(want["subject"])
+    mark = d.proc.mark()
+    jid, st = run_logged(env, d, t["id"])
+    assert st["unrecognised"] == str(n), st
+    assert json.loads(st["unrecognised_values"]) == want
+    lines = log_lines(d, mark, "unrecognised")
+    assert len(lines) == 1, "\n".join(lines)
+    assert "event=unrecognised" in lines[0]
+    assert "job=%s" % jid in lines[0] and "teacher=%s" % t["id"] in lines[0]
+    assert '\\"Misc\\"' in lines[0] and "Sophomore" in lines[0]
+    # unchanged resyncs, conditional or full: counted, not logged again
+    mark = d.proc.mark()
+    _, st = run_logged(env, d, t["id"])
+    assert st["result"] == "no changes", st
+    assert st["unrecognised"] == str(n), st
+    assert json.loads(st["unrecognised_values"]) == want
+    env.r.hdel("rosterd:state:{%s}" % t["id"], "etags")
+    jid, st = run_logged(env, d, t["id"])
+    (synced,) = log_lines(d, mark, "event=synced job=%s " % jid)
+    assert "(not modified)" not in synced
+    assert st["unrecognised"] == str(n), st
+    assert log_lines(d, mark, "unrecognised") == []
+    # a sync that changes them logs them once
+    sbx.mutate(op="set_subject", section=s1, subject="Lunch")
+    jid, st = run_logged(env, d, t["id"])
+    assert st["unrecognised"] == str(n + 1), st
+    lines = log_lines(d, mark, "unrecognised")
+    assert len(lines) == 1 and "Lunch" in lines[0], lines
+    # every line of a job's work names the job and the teacher
+    for l in d.proc.text().splitlines():
+        if t["id"] in l:
+            assert "job=" in l, l

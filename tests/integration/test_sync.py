@@ -204,11 +204,11 @@ def test_selection_and_discovery(env):
     delta = {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
     assert not any("mystudents" in k for k in delta), delta
 
-    # "none": no sections at all (the shrink guard would hold losing all,
-    # so this is a forced sync)
+    # "none": no sections at all, the teacher's own choice: applied without
+    # a shrink-guard hold (no force)
     env.r.set("rosterd:selection:{%s}" % t["id"], "none")
-    _, st = env.run(t["id"], force=1)
-    assert st["state"] == "done", st
+    _, st = env.run(t["id"])
+    assert st["state"] == "done" and st["result"] == "changed", st
     diff = env.diffs(t["id"])[-1]["diff"]
     assert [s["id"] for s in diff["sections"]["removed"]] == [pick]
 
