@@ -254,16 +254,45 @@ rl_index(const struct http_ratelimit *rl, enum rl_field f, int i)
 	return i < rl->acc.n[f] ? i : -1;
 }
 
-/* Point the public fields at the bucket with the lowest remaining. */
-static void
-rl_resolve(struct http_ratelimit *rl)
+static int
+rl_count(const struct http_ratelimit *rl)
 {
-	int	n = 0, i, k, best = 0;
-	long	rem, best_rem = -1;
+	int	n = 0, k;
 
 	for (k = 0; k < 4; k++)
 		if (rl->acc.n[k] > n)
 			n = rl->acc.n[k];
+	return n;
+}
+
+int
+http_ratelimit_buckets(const struct http_ratelimit *rl, struct http_bucket *b,
+    int max)
+{
+	int	n = rl_count(rl), i, k;
+
+	for (i = 0; i < n && i < max; i++) {
+		k = rl_index(rl, RL_BUCKET, i);
+		snprintf(b[i].name, sizeof(b[i].name), "%s",
+		    k == -1 ? "" : rl->acc.bucket[k]);
+		k = rl_index(rl, RL_LIMIT, i);
+		b[i].limit = k == -1 ? -1 : rl->acc.limit[k];
+		k = rl_index(rl, RL_REMAINING, i);
+		b[i].remaining = k == -1 ? -1 : rl->acc.remaining[k];
+		k = rl_index(rl, RL_RESET, i);
+		b[i].reset = k == -1 || rl->acc.reset[k] < 0 ? 0 :
+		    rl->acc.reset[k];
+	}
+	return i;
+}
+
+/* Point the public fields at the bucket with the lowest remaining. */
+static void
+rl_resolve(struct http_ratelimit *rl)
+{
+	int	n = rl_count(rl), i, k, best = 0;
+	long	rem, best_rem = -1;
+
 	for (i = 0; i < n; i++) {
 		if ((k = rl_index(rl, RL_REMAINING, i)) == -1)
 			continue;

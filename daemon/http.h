@@ -113,6 +113,18 @@ size_t		 http_inflight(const struct http_client *);
 /* Connections opened so far (to verify reuse). */
 unsigned long	 http_connections_opened(const struct http_client *);
 
+/* One rate-limit bucket a response named. */
+struct http_bucket {
+	char		 name[32];	/* "" when the response named none */
+	long		 limit;		/* -1 when not sent */
+	long		 remaining;	/* -1 when not sent */
+	int64_t		 reset;		/* epoch seconds, 0 when not sent */
+};
+
+/* The buckets in rl, at most max of them; returns how many. */
+int		 http_ratelimit_buckets(const struct http_ratelimit *,
+		    struct http_bucket *, int max);
+
 /*
  * Parse one header line ("X-RateLimit-Remaining: 1199\r\n"; others are
  * ignored) into rl, which starts zeroed for each response; the public

@@ -233,7 +233,7 @@ void		 sync_free(struct sync *);
 char		*sync_etag_record(const struct job *, uint64_t version);
 
 /* ratelimit.c */
-typedef void (*permit_cb)(unsigned granted, uint64_t wait_ms,
+typedef void (*permit_cb)(unsigned granted, uint64_t wait_ms, int cold,
 		    const char *err, void *arg);
 void		 ratelimit_acquire(const char *owner, unsigned n, permit_cb,
 		    void *arg);

@@ -78,6 +78,7 @@ struct sreq {
 	struct http_req		*http;
 	struct event		*timer;		/* backoff or rate-limit wait */
 	int			 needs_permit;
+	int			 observe;	/* permit granted cold */
 };
 TAILQ_HEAD(sreqq, sreq);
 
@@ -264,7 +265,8 @@ struct permit_call {
 };
 
 static void
-on_permits(unsigned granted, uint64_t wait_ms, const char *err, void *arg)
+on_permits(unsigned granted, uint64_t wait_ms, int cold, const char *err,
+    void *arg)
 {
 	struct permit_call *pc = arg;
 	struct sync *s = pc->sync;
@@ -285,6 +287,7 @@ on_permits(unsigned granted, uint64_t wait_ms, const char *err, void *arg)
 			continue;
 		granted--;
 		q->needs_permit = 0;
+		q->observe = cold;
 		s->job->requests++;
 		q->http = http_get(rd->http, q->url, s->job->token, q->etag,
 		    on_response, q);
@@ -812,11 +815,13 @@ sreq_response(struct sreq *q, const struct http_response *res)
 	    "ms", sreq_names[q->kind], res->status, res->body_len,
 	    (unsigned long long)res->elapsed_ms);
 	/*
-	 * Pass Clever's view of the window on once per sync (to align the
-	 * shared window with Clever's), when it runs low, and on a 429.
+	 * Pass Clever's view of the windows on once per sync (to align the
+	 * shared windows with Clever's), for a request sent cold (before the
+	 * windows were known), when one runs low, and on a 429.
 	 */
 	if (res->outcome == HTTP_OK && (res->status == 429 || !s->observed ||
-	    (res->rl.limit > 0 && res->rl.remaining * 10 <= res->rl.limit))) {
+	    q->observe || (res->rl.limit > 0 &&
+	    res->rl.remaining * 10 <= res->rl.limit))) {
 		s->observed = res->rl.present;
 		ratelimit_observe(s->job->token_owner, &res->rl,
 		    res->status == 429);

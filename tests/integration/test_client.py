@@ -345,3 +345,39 @@ def test_unrecognised_values_counted_and_logged_once(env):
     for l in d.proc.text().splitlines():
         if t["id"] in l:
             assert "job=" in l, l
+
+
+# ---------- rate-limit buckets ----------
+
+def bucket_mix(env, window_s):
+    """The issue's mix: an app-wide bucket of 50 beside 30 per token; 20
+    syncs through one district token and 8 Library syncs, all at once."""
+    sbx = env.start_sandbox("--teachers", 40, "--seed", 4, "--rate-limit", 30,
+                            "--two-buckets", "--app-rate-limit", 50,
+                            "--rate-window-s", window_s)
+    ts = [t for t in sbx.teachers() if t["sections"]]
+    assert len(ts) >= 28
+    dist = store_district_of(env, sbx, ts[0])
+    district_ts = [t for t in ts if t["district"] == dist][:20]
+    library_ts = [t for t in ts if t not in district_ts][:8]
+    for t in library_ts:
+        env.store_token(t["id"], t["token"])
+    env.start_rosterd(clever__rate_limit=30, clever__rate_window_s=window_s)
+    ps = env.subscribe()
+    jobs = [env.enqueue(t["id"], district=dist) for t in district_ts]
+    jobs += [env.enqueue(t["id"]) for t in library_ts]
+    return sbx, ps, jobs
+
+
+def test_buckets_at_most_one_429_per_bucket_per_window(env):
+    sbx, ps, jobs = bucket_mix(env, 2)
+    res = env.wait_jobs(ps, jobs, timeout=120)
+    assert all(s["state"] == "done" for s in res.values()), res
+    assert all(s["attempts"] == "1" for s in res.values()), res
+    st = sbx.get("/stats")
+    # the shared bucket took every request; it needed several windows
+    assert st["app"]["windows"] >= 3, st["app"]
+    assert st["app"]["full"] <= st["app"]["windows"], st["app"]
+    for owner, tok in st["tokens"].items():
+        b = tok["bearer"]
+        assert b["full"] <= b["windows"], (owner, tok)

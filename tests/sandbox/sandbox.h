@@ -99,6 +99,8 @@ struct bucket {
 	int64_t		key;		/* wall mode: window index */
 	uint32_t	used;
 	int		open;
+	uint32_t	windows;	/* windows opened so far */
+	uint32_t	full;		/* 429s because this bucket was full */
 };
 
 /* ---- data model (sbx_data.c) ---- */

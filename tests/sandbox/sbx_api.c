@@ -80,6 +80,7 @@ bucket_roll(struct sbx *sbx, struct bucket *bk)
 	if (sbx->rate_wall) {
 		if (!bk->open || wall / win != bk->key) {
 			bk->open = 1;
+			bk->windows++;
 			bk->key = wall / win;
 			bk->used = 0;
 			bk->reset_s = (bk->key + 1) * win;
@@ -88,6 +89,7 @@ bucket_roll(struct sbx *sbx, struct bucket *bk)
 	}
 	if (!bk->open || now - bk->start_ms >= (uint64_t)win * 1000) {
 		bk->open = 1;
+		bk->windows++;
 		bk->start_ms = now;
 		bk->used = 0;
 		bk->reset_s = wall + win;
@@ -134,8 +136,10 @@ rate_take(struct sbx *sbx, struct evkeyvalq *h, struct bucket *bk)
 		bks[0] = &phantom;	/* unknown token: a fresh window */
 	for (i = 0; i < n; i++) {
 		bucket_roll(sbx, bks[i]);
-		if (bks[i]->used >= limit[i])
+		if (bks[i]->used >= limit[i]) {
 			over = 1;
+			bks[i]->full++;
+		}
 	}
 	for (i = 0; i < n; i++) {
 		if (!over && bk != NULL)

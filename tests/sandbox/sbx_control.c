@@ -125,9 +125,19 @@ add_count(json_object *o, const char *key, uint64_t n)
 	json_object_object_add(o, key, json_object_new_int64((int64_t)n));
 }
 
+static json_object *
+bucket_stats(const struct bucket *b)
+{
+	json_object	*o = json_object_new_object();
+
+	add_count(o, "windows", b->windows);
+	add_count(o, "full", b->full);
+	return o;
+}
+
 static void
 token_stats(json_object *to, const char *kind, const char *id,
-    uint64_t requests, uint64_t limited)
+    uint64_t requests, uint64_t limited, const struct bucket *b)
 {
 	json_object	*o;
 	char		 key[64];
@@ -139,6 +149,7 @@ token_stats(json_object *to, const char *kind, const char *id,
 	o = json_object_new_object();
 	add_count(o, "requests", requests);
 	add_count(o, "rate_limited", limited);
+	json_object_object_add(o, "bearer", bucket_stats(b));
 	json_object_object_add(to, key, o);
 }
 
@@ -175,16 +186,18 @@ stats_json(struct sbx *sbx)
 		struct district *d = w->districts.v[i];
 
 		token_stats(tokens, "district", d->o.id, d->requests,
-		    d->limited);
+		    d->limited, &d->bucket);
 	}
 	for (i = 0; i < w->users.n; i++) {
 		struct user *u = w->users.v[i];
 
 		if (u->o.type == OBJ_TEACHER)
 			token_stats(tokens, "teacher", u->o.id, u->requests,
-			    u->limited);
+			    u->limited, &u->bucket);
 	}
 	json_object_object_add(o, "tokens", tokens);
+	if (sbx->two_buckets)
+		json_object_object_add(o, "app", bucket_stats(&sbx->app_bucket));
 	return o;
 }
 

@@ -586,6 +586,12 @@ def test_two_buckets():
         st, h, body = s.get("/v3.0/me", b)
         assert st == 429 and body == b""
         assert h["x-ratelimit-remaining"] == "3, 0"
+        # which bucket was full, per window: a's own once, the app's once
+        stats = s.control("GET", "/stats")
+        assert stats["app"] == {"windows": 1, "full": 1}
+        ta = [v for k, v in stats["tokens"].items()
+              if k == "teacher:" + teachers(s)[0]["id"]][0]
+        assert ta["bearer"] == {"windows": 1, "full": 1}
     finally:
         assert s.stop() == 0
 
