@@ -76,6 +76,12 @@ struct http_sock {
  */
 #define PARSE_SLOTS	32
 
+/*
+ * Easy handles kept for reuse: curl_easy_reset() keeps what a handle
+ * allocated, so a request costs no handle setup and teardown.
+ */
+#define IDLE_EASY	64
+
 struct http_req {
 	TAILQ_ENTRY(http_req)	 entry;
 	struct http_client	*c;
@@ -121,6 +127,8 @@ struct http_client {
 	size_t			 max_body;
 	long			 max_connections;
 
+	CURL			*idle[IDLE_EASY];	/* for reuse */
+	int			 nidle;
 	unsigned		 parsing;	/* parse slots in use */
 	TAILQ_HEAD(, http_req)	 paused;	/* waiting for a slot */
 	struct event		*wake;		/* unpause, outside curl */
@@ -352,6 +360,28 @@ req_wipe_headers(struct http_req *r)
 	r->headers = NULL;
 }
 
+/* A fresh easy handle: a reused one, reset, or a new one. */
+static CURL *
+easy_get(struct http_client *c)
+{
+	CURL	*e;
+
+	if (c->nidle == 0)
+		return curl_easy_init();
+	e = c->idle[--c->nidle];
+	curl_easy_reset(e);
+	return e;
+}
+
+static void
+easy_put(struct http_client *c, CURL *e)
+{
+	if (c->nidle < IDLE_EASY && !c->dead)
+		c->idle[c->nidle++] = e;
+	else
+		curl_easy_cleanup(e);
+}
+
 /* Release everything; the request must be off the client's list. */
 static void
 req_free(struct http_req *r)
@@ -359,7 +389,7 @@ req_free(struct http_req *r)
 	if (r->easy != NULL) {
 		if (r->state == REQ_RUNNING)
 			curl_multi_remove_handle(r->c->multi, r->easy);
-		curl_easy_cleanup(r->easy);
+		easy_put(r->c, r->easy);
 	}
 	req_wipe_headers(r);
 	if (r->fail_ev != NULL)
@@ -864,6 +894,8 @@ client_destroy(struct http_client *c)
 	struct http_sock	*s;
 
 	client_cancel_all(c);
+	while (c->nidle > 0)
+		curl_easy_cleanup(c->idle[--c->nidle]);
 	curl_multi_cleanup(c->multi);
 	/* Sockets curl closed without telling us (older curl). */
 	while ((s = LIST_FIRST(&c->socks)) != NULL)
@@ -1043,7 +1075,7 @@ http_get(struct http_client *c, const char *url, const char *token,
 		req_fail_early(r, "invalid request headers");
 		return r;
 	}
-	if ((r->easy = curl_easy_init()) == NULL || req_setup(r, url) == -1) {
+	if ((r->easy = easy_get(c)) == NULL || req_setup(r, url) == -1) {
 		req_fail_early(r, "cannot set up the request");
 		return r;
 	}

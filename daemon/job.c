@@ -421,34 +421,44 @@ on_district_token(struct job *j, redisReply *r, const char *err)
 	job_fetch(j);
 }
 
+/* The snapshot a diff starts from: its version and canonical roster. */
+static void
+job_set_base(struct job *j, const char *version, redisReply *roster)
+{
+	j->base_version = version ? strtoull(version, NULL, 10) : 0;
+	free(j->base_snapshot);
+	j->base_snapshot = NULL;
+	j->base_snapshot_len = 0;
+	if (roster->type == REDIS_REPLY_STRING) {
+		j->base_snapshot = xmalloc(roster->len + 1);
+		memcpy(j->base_snapshot, roster->str, roster->len);
+		j->base_snapshot[roster->len] = '\0';
+		j->base_snapshot_len = roster->len;
+	}
+}
+
 static void
 on_load(struct job *j, redisReply *r, const char *err)
 {
-	const char *token, *district, *version, *snap, *sel;
+	const char *token, *district, *sel;
 	char msg[256], *key;
 	size_t i;
 
-	if (err != NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 5) {
+	if (err != NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 7) {
 		job_failed(j, FAIL_TRANSIENT, ERR_REDIS,
 		    err ? err : "unexpected reply to load");
 		return;
 	}
 	token = elem_str(r, 0);
 	district = elem_str(r, 1);
-	version = elem_str(r, 2);
-	snap = elem_str(r, 3);
 	sel = elem_str(r, 4);
-
-	j->base_version = version ? strtoull(version, NULL, 10) : 0;
-	free(j->base_snapshot);
-	j->base_snapshot = NULL;
-	if (snap != NULL) {
-		i = r->element[3]->len;
-		j->base_snapshot = xmalloc(i + 1);
-		memcpy(j->base_snapshot, snap, i);
-		j->base_snapshot[i] = '\0';
-		j->base_snapshot_len = i;
-	}
+	job_set_base(j, elem_str(r, 2), r->element[3]);
+	j->snapshot_fetched = 0;
+	/* what the last full sync left: ETag record, unrecognised values */
+	free(j->etags);
+	free(j->unrec);
+	j->etags = elem_str(r, 5) ? xstrdup(elem_str(r, 5)) : NULL;
+	j->unrec = elem_str(r, 6) ? xstrdup(elem_str(r, 6)) : NULL;
 	if (j->state == JOB_WRITING) {
 		/* reloaded after a write conflict: recompute the diff */
 		job_writeback(j);
@@ -481,46 +491,22 @@ on_load(struct job *j, redisReply *r, const char *err)
 	free(key);
 }
 
-/* What the last sync left: its ETag record and unrecognised values. */
-static void
-on_memo(struct job *j, redisReply *r, const char *err)
-{
-	const char *v;
-
-	free(j->etags);
-	free(j->unrec);
-	j->etags = j->unrec = NULL;
-	/* without them a sync is a full one and logs again: no failure */
-	if (err != NULL || r->type != REDIS_REPLY_ARRAY)
-		return;
-	if ((v = elem_str(r, 0)) != NULL)
-		j->etags = xstrdup(v);
-	if ((v = elem_str(r, 1)) != NULL)
-		j->unrec = xstrdup(v);
-}
-
 static void
 job_load(struct job *j)
 {
 	char *keys[4];
-	const char *argv[4];
+	const char *argv[5];
 	int i;
 
 	job_set_state(j, JOB_LOADING);
-	/* answered before the load script: one connection keeps the order */
-	if (j->kind == JOB_SYNC) {
-		keys[0] = key_state(j->teacher);
-		rconn_command(rd->rc, 0, on_job_reply, job_cmd_new(j,
-		    on_memo), "HMGET %s etags unrecognised", keys[0]);
-		free(keys[0]);
-	}
 	keys[0] = key_token(j->teacher);
 	keys[1] = key_state(j->teacher);
 	keys[2] = key_snapshot(j->teacher);
 	keys[3] = key_selection(j->teacher);
 	for (i = 0; i < 4; i++)
 		argv[i] = keys[i];
-	job_eval(j, SCRIPT_LOAD, 4, 4, argv, NULL, on_load);
+	argv[4] = kind_name(j);
+	job_eval(j, SCRIPT_LOAD, 4, 5, argv, NULL, on_load);
 	for (i = 0; i < 4; i++)
 		free(keys[i]);
 }
@@ -870,6 +856,30 @@ writeback_send(struct job *j, const struct writeback *w)
 }
 
 static void
+on_snapshot(struct job *j, redisReply *r, const char *err)
+{
+	if (err != NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+		job_failed(j, FAIL_TRANSIENT, ERR_REDIS,
+		    err ? err : "unexpected reply to the snapshot");
+		return;
+	}
+	job_set_base(j, elem_str(r, 0), r->element[1]);
+	j->snapshot_fetched = 1;
+	job_writeback(j);
+}
+
+/* The stored snapshot, which load.lua left out (see there). */
+static void
+job_fetch_snapshot(struct job *j)
+{
+	char *key = key_snapshot(j->teacher);
+
+	rconn_command(rd->rc, 0, on_job_reply, job_cmd_new(j, on_snapshot),
+	    "HMGET %s version roster", key);
+	free(key);
+}
+
+static void
 job_writeback(struct job *j)
 {
 	struct roster *old = NULL;
@@ -887,6 +897,11 @@ job_writeback(struct job *j)
 	};
 
 	job_set_state(j, JOB_WRITING);
+	if (j->base_version > 0 && j->base_snapshot == NULL &&
+	    !j->snapshot_fetched) {
+		job_fetch_snapshot(j);
+		return;
+	}
 	job_note_unrecognised(j);
 	/*
 	 * Most resyncs change nothing: when the new canonical snapshot is

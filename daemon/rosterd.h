@@ -112,8 +112,9 @@ struct job {
 	char			**sel;
 	size_t			 nsel;
 	uint64_t		 base_version;
-	char			*base_snapshot;
+	char			*base_snapshot;	/* NULL: none, or not loaded */
 	size_t			 base_snapshot_len;
+	int			 snapshot_fetched; /* asked for after the load */
 	char			*etags;		/* ETag record of the last sync */
 	char			*unrec;		/* its unrecognised values, JSON */
 	int			 unrec_changed;	/* this sync's differ: store */
