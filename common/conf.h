@@ -36,6 +36,7 @@ struct conf {
 	int		 clever_page_size;
 	int		 clever_rate_limit;
 	int		 clever_rate_window_s;
+	char		*clever_token_buckets;	/* per-token bucket names */
 	int		 clever_request_retries;
 	uint64_t	 clever_retry_base_ms;
 	uint64_t	 clever_retry_max_ms;

@@ -262,14 +262,36 @@ emit_stderr(enum log_level level, const struct log_fields *lf,
 	fflush(out);
 }
 
+/* The job being worked on, for lines that do not name one (copies). */
+static char log_ctx_job[72], log_ctx_teacher[72];
+static struct log_fields log_ctx;
+
+void
+log_setcontext(const char *job, const char *teacher)
+{
+	snprintf(log_ctx_job, sizeof(log_ctx_job), "%s", job ? job : "");
+	snprintf(log_ctx_teacher, sizeof(log_ctx_teacher), "%s",
+	    teacher ? teacher : "");
+	log_ctx.job = job != NULL ? log_ctx_job : NULL;
+	log_ctx.teacher = teacher != NULL ? log_ctx_teacher : NULL;
+}
+
 void
 logf_v(enum log_level level, const struct log_fields *lf, const char *fmt,
     va_list ap)
 {
 	char msg[LOG_MSG_MAX];
+	struct log_fields f;
 
 	if (level > log_level)
 		return;
+	if (log_ctx.job != NULL && (lf == NULL || lf->job == NULL)) {
+		f.event = lf != NULL ? lf->event : NULL;
+		f.job = log_ctx.job;
+		f.teacher = lf != NULL && lf->teacher != NULL ? lf->teacher :
+		    log_ctx.teacher;
+		lf = &f;
+	}
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	log_scrub(msg, sizeof(msg));
 	if (log_target == LOG_TARGET_JOURNAL)

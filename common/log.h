@@ -67,6 +67,13 @@ void	logf_v(enum log_level, const struct log_fields *, const char *,
 	    va_list) __attribute__((format(printf, 3, 0)));
 
 /*
+ * While work of one job runs synchronously (e.g. its roster is parsed),
+ * lines that name no job carry these fields (copied); (NULL, NULL) ends
+ * that.
+ */
+void	log_setcontext(const char *job, const char *teacher);
+
+/*
  * Describe a secret without revealing it: "[redacted, N bytes]".  buf must
  * hold at least LOG_REDACT_LEN bytes.  Use this whenever a token would
  * otherwise be formatted.

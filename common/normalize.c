@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "normalize.h"
+#include "xmalloc.h"
 
 #define KEY_MAX	48	/* longer values are never recognised */
 
@@ -319,4 +320,89 @@ int
 normalize_grade_is_canonical(const char *s)
 {
 	return s != NULL && lookup_exact(normalize_grades, s) != NULL;
+}
+
+/*
+ * Length of the well-formed UTF-8 sequence at s (at most n bytes), or 0.
+ * Table 3-7 of the Unicode standard: no overlong forms (C0, C1, E0 80-9F,
+ * F0 80-8F), no surrogates (ED A0-BF), nothing past U+10FFFF (F4 90-,
+ * F5-FF).  *maximal is the length of the maximal subpart of an ill-formed
+ * sequence (at least 1): what one U+FFFD replaces.
+ */
+static size_t
+utf8_seq(const unsigned char *s, size_t n, size_t *maximal)
+{
+	unsigned char	lo = 0x80, hi = 0xbf;
+	size_t		need, i;
+
+	*maximal = 1;
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		need = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		need = 3;
+		if (s[0] == 0xe0)
+			lo = 0xa0;
+		else if (s[0] == 0xed)
+			hi = 0x9f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		need = 4;
+		if (s[0] == 0xf0)
+			lo = 0x90;
+		else if (s[0] == 0xf4)
+			hi = 0x8f;
+	} else
+		return 0;
+	for (i = 1; i < need; i++) {
+		if (i >= n || s[i] < lo || s[i] > hi)
+			return 0;
+		*maximal = i + 1;
+		lo = 0x80;
+		hi = 0xbf;
+	}
+	return need;
+}
+
+/* Write the valid form of s[0..len) to out (NULL: only measure it). */
+static size_t
+utf8_repair(const unsigned char *s, size_t len, char *out, int *changed)
+{
+	size_t	i = 0, o = 0, k, bad;
+
+	while (i < len) {
+		if ((k = utf8_seq(s + i, len - i, &bad)) == 0) {
+			if (out != NULL)
+				memcpy(out + o, "\xef\xbf\xbd", 3);	/* U+FFFD */
+			o += 3;
+			i += bad;
+			*changed = 1;
+			continue;
+		}
+		if (out != NULL)
+			memcpy(out + o, s + i, k);
+		o += k;
+		i += k;
+	}
+	return o;
+}
+
+char *
+normalize_utf8(const char *s, size_t len, int *changed)
+{
+	const unsigned char	*u = (const unsigned char *)s;
+	char			*out;
+	size_t			 n;
+	int			 bad = 0;
+
+	n = utf8_repair(u, len, NULL, &bad);
+	out = xmalloc(n + 1);
+	if (bad)
+		utf8_repair(u, len, out, &bad);
+	else
+		memcpy(out, s, len);
+	out[n] = '\0';
+	if (changed != NULL)
+		*changed = bad;
+	return out;
 }

@@ -24,6 +24,16 @@ const char	*normalize_grade(const char *raw, int *known);
 int		 normalize_subject_is_canonical(const char *s);
 int		 normalize_grade_is_canonical(const char *s);
 
+/*
+ * A copy of the len bytes at s that is valid UTF-8: each ill-formed
+ * sequence (stray or lone continuation bytes, 0xFE/0xFF, overlong forms,
+ * surrogate code points, values past U+10FFFF, truncated sequences) is
+ * replaced with U+FFFD, one per maximal subpart as the Unicode standard
+ * recommends.  *changed (may be NULL) says whether anything was replaced.
+ * NUL bytes are kept: callers refuse them before.
+ */
+char		*normalize_utf8(const char *s, size_t len, int *changed);
+
 /* The normalized sets, NULL-terminated, in Clever's documented order. */
 extern const char *const normalize_subjects[];
 extern const char *const normalize_grades[];

@@ -16,12 +16,6 @@
 /* More co-teachers than this on one section is not real data. */
 #define SECTION_TEACHERS_MAX	256
 
-/* Unrecognised student grades seen in one students page (logged once). */
-struct grade_report {
-	size_t	unknown;
-	char	example[65];
-};
-
 struct roster *
 roster_new(enum roster_fieldset fields)
 {
@@ -59,6 +53,8 @@ free_students(struct roster *r)
 void
 roster_free(struct roster *r)
 {
+	size_t	i;
+
 	if (r == NULL)
 		return;
 	free(r->authorized_by);
@@ -66,6 +62,10 @@ roster_free(struct roster *r)
 	roster_user_clear(&r->teacher);
 	free_sections(r);
 	free_students(r);
+	for (i = 0; i < r->unrec_subjects.n; i++)
+		free(r->unrec_subjects.v[i]);
+	for (i = 0; i < r->unrec_grades.n; i++)
+		free(r->unrec_grades.v[i]);
 	free(r);
 }
 
@@ -346,11 +346,22 @@ parse_teacher(json_object *d, enum roster_fieldset fields,
 	return 0;
 }
 
+/* Keep a raw value normalization did not recognise, once. */
 static void
-note_unknown_grade(struct grade_report *gr, const char *raw)
+note_unrecognised(struct roster_unrec *u, const char *raw)
 {
-	if (gr->unknown++ == 0)
-		snprintf(gr->example, sizeof(gr->example), "%s", raw);
+	char	*v;
+	size_t	 i, len = strlen(raw);
+
+	v = normalize_utf8(raw, len < ROSTER_UNREC_LEN ? len :
+	    ROSTER_UNREC_LEN, NULL);
+	for (i = 0; i < u->n; i++)
+		if (strcmp(u->v[i], v) == 0)
+			break;
+	if (i < u->n || u->n == ROSTER_UNREC_MAX)
+		free(v);
+	else
+		u->v[u->n++] = v;
 }
 
 /*
@@ -360,7 +371,7 @@ note_unknown_grade(struct grade_report *gr, const char *raw)
  */
 static int
 parse_student(json_object *d, enum roster_fieldset fields,
-    struct roster_user *u, int *skip, struct grade_report *gr, char *why,
+    struct roster_user *u, int *skip, struct roster_unrec *unrec, char *why,
     size_t whylen)
 {
 	json_object	*name, *role;
@@ -386,7 +397,7 @@ parse_student(json_object *d, enum roster_fieldset fields,
 	u->last = xstrndup(last, utf8_first_len(last));
 	u->grade = xstrdup(normalize_grade(grade, &known));
 	if (!known)
-		note_unknown_grade(gr, grade);
+		note_unrecognised(unrec, grade);
 	if (fields == ROSTER_FIELDS_DISTRICT)
 		u->extra = student_extra(role, email, last, middle);
 	rc = 0;
@@ -477,9 +488,9 @@ parse_section_students(json_object *d, struct roster_section *s, char *why,
 	return 0;
 }
 
-/* A normalized subject or grade member, logging values not recognised. */
+/* A normalized subject or grade member, noting values not recognised. */
 static int
-get_normalized(json_object *d, const char *key, const char *section_id,
+get_normalized(json_object *d, const char *key, struct roster_unrec *unrec,
     const char *(*normalize)(const char *, int *), char **out, char *why,
     size_t whylen)
 {
@@ -490,17 +501,15 @@ get_normalized(json_object *d, const char *key, const char *section_id,
 	if (get_str(d, key, ROSTER_STR_MAX, &raw, &len, why, whylen) == -1)
 		return -1;
 	v = normalize(raw, &known);
-	if (!known) {
-		log_warnx("section %s: unrecognised %s \"%.64s\", using "
-		    "\"%s\"", section_id, key, raw, v);
-	}
+	if (!known)
+		note_unrecognised(unrec, raw);
 	*out = xstrdup(v);
 	return 0;
 }
 
 static int
-parse_section(json_object *d, enum roster_fieldset fields,
-    struct roster_section *s, char *why, size_t whylen)
+parse_section(json_object *d, struct roster *r, struct roster_section *s,
+    char *why, size_t whylen)
 {
 	const char	*id;
 
@@ -510,14 +519,14 @@ parse_section(json_object *d, enum roster_fieldset fields,
 	if (get_trimmed(d, "name", 0, &s->name, why, whylen) == -1 ||
 	    get_trimmed(d, "section_number", 0, &s->section_number, why,
 	    whylen) == -1 ||
-	    get_normalized(d, "subject", s->id, normalize_subject, &s->subject,
-	    why, whylen) == -1 ||
-	    get_normalized(d, "grade", s->id, normalize_grade, &s->grade, why,
-	    whylen) == -1 ||
+	    get_normalized(d, "subject", &r->unrec_subjects, normalize_subject,
+	    &s->subject, why, whylen) == -1 ||
+	    get_normalized(d, "grade", &r->unrec_grades, normalize_grade,
+	    &s->grade, why, whylen) == -1 ||
 	    parse_section_teachers(d, s, why, whylen) == -1 ||
 	    parse_section_students(d, s, why, whylen) == -1)
 		return -1;
-	if (fields == ROSTER_FIELDS_DISTRICT)
+	if (r->fields == ROSTER_FIELDS_DISTRICT)
 		s->extra = section_extra(d);
 	return 0;
 }
@@ -609,7 +618,7 @@ roster_add_sections(struct roster *r, json_object *page, char *err,
 		memset(&s, 0, sizeof(s));
 		if (envelope_data(json_object_array_get_idx(items, i), &d, why,
 		    sizeof(why)) == -1 ||
-		    parse_section(d, r->fields, &s, why, sizeof(why)) == -1) {
+		    parse_section(d, r, &s, why, sizeof(why)) == -1) {
 			roster_seterr(err, errlen, "sections page: data[%zu]%s%s:"
 			    " %s", i, s.id != NULL ? ": section " : "",
 			    s.id != NULL ? s.id : "", why);
@@ -626,7 +635,6 @@ roster_add_students(struct roster *r, json_object *page, char *err,
     size_t errlen)
 {
 	struct roster_user	 u;
-	struct grade_report	 gr = { 0 };
 	json_object		*items, *d;
 	char			 why[256];
 	size_t			 i, n;
@@ -643,7 +651,7 @@ roster_add_students(struct roster *r, json_object *page, char *err,
 		memset(&u, 0, sizeof(u));
 		if (envelope_data(json_object_array_get_idx(items, i), &d, why,
 		    sizeof(why)) == -1 ||
-		    parse_student(d, r->fields, &u, &skip, &gr, why,
+		    parse_student(d, r->fields, &u, &skip, &r->unrec_grades, why,
 		    sizeof(why)) == -1) {
 			roster_seterr(err, errlen, "students page: data[%zu]%s%s:"
 			    " %s", i, u.id != NULL ? ": user " : "",
@@ -654,11 +662,43 @@ roster_add_students(struct roster *r, json_object *page, char *err,
 		if (!skip)
 			r->students[r->nstudents++] = u;
 	}
-	if (gr.unknown > 0) {
-		log_warnx("students page: %zu unrecognised grade(s), e.g. "
-		    "\"%s\", using \"Other\"", gr.unknown, gr.example);
-	}
 	return 0;
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static json_object *
+unrec_array(struct roster_unrec *u)
+{
+	json_object	*a = json_object_new_array();
+	size_t		 i;
+
+	qsort(u->v, u->n, sizeof(*u->v), cmp_str);
+	for (i = 0; i < u->n; i++)
+		json_object_array_add(a, json_object_new_string(u->v[i]));
+	return a;
+}
+
+char *
+roster_unrecognised_json(struct roster *r, size_t *count)
+{
+	json_object	*o;
+	char		*s;
+
+	*count = r->unrec_subjects.n + r->unrec_grades.n;
+	if (*count == 0)
+		return NULL;
+	o = json_object_new_object();
+	json_object_object_add(o, "grade", unrec_array(&r->unrec_grades));
+	json_object_object_add(o, "subject", unrec_array(&r->unrec_subjects));
+	s = xstrdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	return s;
 }
 
 void

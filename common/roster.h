@@ -32,6 +32,13 @@
 /* Format version written in snapshots and diffs ("format":1). */
 #define ROSTER_FORMAT	1
 
+/*
+ * Version of the normalization rules (subjects, grades, names, trimming):
+ * bump it with any change to what a given Clever response normalizes to,
+ * so that remembered ETags no longer vouch for the stored snapshot.
+ */
+#define ROSTER_RULES	2	/* 2: names repaired to valid UTF-8 */
+
 /* Longest id and longest other string accepted from Clever or a snapshot. */
 #define ROSTER_ID_MAX	128
 #define ROSTER_STR_MAX	4096
@@ -62,6 +69,18 @@ struct roster_section {
 	json_object	*extra;
 };
 
+/*
+ * Raw subject or grade values that normalization did not recognise (and
+ * made "other"/"Other"): distinct, valid UTF-8, at most 64 bytes each, the
+ * first ROSTER_UNREC_MAX of each kind.
+ */
+#define ROSTER_UNREC_MAX	16
+#define ROSTER_UNREC_LEN	64
+struct roster_unrec {
+	char		*v[ROSTER_UNREC_MAX];
+	size_t		 n;
+};
+
 struct roster {
 	uint64_t		 version;	/* 0 = nothing synced */
 	enum roster_fieldset	 fields;
@@ -72,6 +91,7 @@ struct roster {
 	size_t			 nsections;
 	struct roster_user	*students;	/* sorted by id after finish */
 	size_t			 nstudents;
+	struct roster_unrec	 unrec_subjects, unrec_grades;
 
 	/* Internal bookkeeping. */
 	size_t			 sections_cap;
@@ -118,9 +138,16 @@ enum {
  * Sort by id, merge duplicates, drop students not enrolled in a kept section,
  * drop enrollments whose student record is missing (one log_warnx per
  * section with a count) and validate.  Subjects and grades are normalized
- * as they are parsed; unrecognised raw values are logged there.
+ * as they are parsed; unrecognised raw values are kept in unrec_*.
  */
 int	roster_finish(struct roster *, int flags, char *err, size_t errlen);
+
+/*
+ * The unrecognised raw values as canonical JSON,
+ * {"grade":[...],"subject":[...]} with sorted lists, and their number;
+ * NULL (and 0) when there are none.
+ */
+char	*roster_unrecognised_json(struct roster *, size_t *count);
 
 /*
  * Canonical snapshot JSON: deterministic, self-describing, byte-for-byte

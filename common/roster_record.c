@@ -93,7 +93,10 @@ is_space(char c)
 	    c == '\f';
 }
 
-/* Copy s[0..len) without leading and trailing whitespace. */
+/*
+ * Copy s[0..len) without leading and trailing whitespace, as valid UTF-8
+ * (what snapshots and diffs promise: ill-formed bytes become U+FFFD).
+ */
 char *
 roster_trimdup(const char *s, size_t len)
 {
@@ -103,7 +106,7 @@ roster_trimdup(const char *s, size_t len)
 	}
 	while (len > 0 && is_space(s[len - 1]))
 		len--;
-	return xstrndup(s, len);
+	return normalize_utf8(s, len, NULL);
 }
 
 void
@@ -218,6 +221,21 @@ canonical_object(json_object *v)
 	return out;
 }
 
+/* A string shared when it is valid UTF-8, else a repaired copy. */
+static json_object *
+canonical_string(json_object *v)
+{
+	json_object	*out;
+	char		*fixed;
+	int		 changed;
+
+	fixed = normalize_utf8(json_object_get_string(v),
+	    (size_t)json_object_get_string_len(v), &changed);
+	out = changed ? json_object_new_string(fixed) : json_object_get(v);
+	free(fixed);
+	return out;
+}
+
 /*
  * Canonical deep copy of an "extra" value: object keys sorted, recursively,
  * so equal extras always serialize to equal bytes.
@@ -241,6 +259,8 @@ roster_extra_canonical(json_object *v)
 			    json_object_array_get_idx(v, i)));
 		}
 		return out;
+	case json_type_string:
+		return canonical_string(v);
 	default:
 		/* Scalars are immutable: share them. */
 		return json_object_get(v);

@@ -56,6 +56,7 @@ enum body_state {
 	BODY_PARSING,
 	BODY_DONE,		/* a complete JSON value */
 	BODY_INVALID,		/* not JSON, or bytes after the value */
+	BODY_UNCHANGED,		/* the entity named in If-None-Match: skipped */
 };
 
 struct http_sock {
@@ -74,6 +75,12 @@ struct http_sock {
  * is bounded by this many trees, not by the work in flight.
  */
 #define PARSE_SLOTS	32
+
+/*
+ * Easy handles kept for reuse: curl_easy_reset() keeps what a handle
+ * allocated, so a request costs no handle setup and teardown.
+ */
+#define IDLE_EASY	64
 
 struct http_req {
 	TAILQ_ENTRY(http_req)	 entry;
@@ -94,6 +101,8 @@ struct http_req {
 	int			 too_large;
 
 	struct http_ratelimit	 rl;
+	char			*inm;		/* If-None-Match sent, or NULL */
+	char			 etag[HTTP_ETAG_MAX + 1];	/* "" if none */
 	int			 parse_slot;	/* holds one of PARSE_SLOTS */
 	int			 paused;	/* waits for a parse slot */
 	TAILQ_ENTRY(http_req)	 pentry;	/* on c->paused */
@@ -118,6 +127,8 @@ struct http_client {
 	size_t			 max_body;
 	long			 max_connections;
 
+	CURL			*idle[IDLE_EASY];	/* for reuse */
+	int			 nidle;
 	unsigned		 parsing;	/* parse slots in use */
 	TAILQ_HEAD(, http_req)	 paused;	/* waiting for a slot */
 	struct event		*wake;		/* unpause, outside curl */
@@ -251,16 +262,45 @@ rl_index(const struct http_ratelimit *rl, enum rl_field f, int i)
 	return i < rl->acc.n[f] ? i : -1;
 }
 
-/* Point the public fields at the bucket with the lowest remaining. */
-static void
-rl_resolve(struct http_ratelimit *rl)
+static int
+rl_count(const struct http_ratelimit *rl)
 {
-	int	n = 0, i, k, best = 0;
-	long	rem, best_rem = -1;
+	int	n = 0, k;
 
 	for (k = 0; k < 4; k++)
 		if (rl->acc.n[k] > n)
 			n = rl->acc.n[k];
+	return n;
+}
+
+int
+http_ratelimit_buckets(const struct http_ratelimit *rl, struct http_bucket *b,
+    int max)
+{
+	int	n = rl_count(rl), i, k;
+
+	for (i = 0; i < n && i < max; i++) {
+		k = rl_index(rl, RL_BUCKET, i);
+		snprintf(b[i].name, sizeof(b[i].name), "%s",
+		    k == -1 ? "" : rl->acc.bucket[k]);
+		k = rl_index(rl, RL_LIMIT, i);
+		b[i].limit = k == -1 ? -1 : rl->acc.limit[k];
+		k = rl_index(rl, RL_REMAINING, i);
+		b[i].remaining = k == -1 ? -1 : rl->acc.remaining[k];
+		k = rl_index(rl, RL_RESET, i);
+		b[i].reset = k == -1 || rl->acc.reset[k] < 0 ? 0 :
+		    rl->acc.reset[k];
+	}
+	return i;
+}
+
+/* Point the public fields at the bucket with the lowest remaining. */
+static void
+rl_resolve(struct http_ratelimit *rl)
+{
+	int	n = rl_count(rl), i, k, best = 0;
+	long	rem, best_rem = -1;
+
 	for (i = 0; i < n; i++) {
 		if ((k = rl_index(rl, RL_REMAINING, i)) == -1)
 			continue;
@@ -320,6 +360,28 @@ req_wipe_headers(struct http_req *r)
 	r->headers = NULL;
 }
 
+/* A fresh easy handle: a reused one, reset, or a new one. */
+static CURL *
+easy_get(struct http_client *c)
+{
+	CURL	*e;
+
+	if (c->nidle == 0)
+		return curl_easy_init();
+	e = c->idle[--c->nidle];
+	curl_easy_reset(e);
+	return e;
+}
+
+static void
+easy_put(struct http_client *c, CURL *e)
+{
+	if (c->nidle < IDLE_EASY && !c->dead)
+		c->idle[c->nidle++] = e;
+	else
+		curl_easy_cleanup(e);
+}
+
 /* Release everything; the request must be off the client's list. */
 static void
 req_free(struct http_req *r)
@@ -327,7 +389,7 @@ req_free(struct http_req *r)
 	if (r->easy != NULL) {
 		if (r->state == REQ_RUNNING)
 			curl_multi_remove_handle(r->c->multi, r->easy);
-		curl_easy_cleanup(r->easy);
+		easy_put(r->c, r->easy);
 	}
 	req_wipe_headers(r);
 	if (r->fail_ev != NULL)
@@ -335,6 +397,7 @@ req_free(struct http_req *r)
 	if (r->tok != NULL)
 		json_tokener_free(r->tok);
 	json_object_put(r->json);
+	free(r->inm);
 	free(r);
 }
 
@@ -444,6 +507,18 @@ body_finish(struct http_req *r)
 	    json_tokener_error_desc(jerr));
 }
 
+/* Is this the 200 of the entity the request named in If-None-Match? */
+static int
+req_same_entity(const struct http_req *r)
+{
+	long	status = 0;
+
+	if (r->inm == NULL || strcmp(r->inm, r->etag) != 0)
+		return 0;
+	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+	return status == 200;
+}
+
 static size_t
 write_cb(char *p, size_t size, size_t nmemb, void *arg)
 {
@@ -451,6 +526,17 @@ write_cb(char *p, size_t size, size_t nmemb, void *arg)
 	struct http_client *c = r->c;
 	size_t		 n = size * nmemb;
 
+	/* A server that ignores If-None-Match: count the bytes, parse none. */
+	if (r->body == BODY_NONE && req_same_entity(r))
+		r->body = BODY_UNCHANGED;
+	if (r->body == BODY_UNCHANGED) {
+		if (n > r->max_body || r->body_len > r->max_body - n) {
+			r->too_large = 1;
+			return 0;
+		}
+		r->body_len += n;
+		return n;
+	}
 	if (!r->parse_slot && r->body == BODY_NONE) {
 		if (c->parsing >= PARSE_SLOTS) {
 			/* curl keeps this chunk and gives it again later */
@@ -499,6 +585,14 @@ header_cb(char *line, size_t size, size_t nmemb, void *arg)
 	if (n >= 5 && strncmp(line, "HTTP/", 5) == 0) {
 		/* A new response (after a 1xx): forget the previous one's. */
 		memset(&r->rl, 0, sizeof(r->rl));
+		r->etag[0] = '\0';
+	} else if (header_is(line, n, "etag")) {
+		v = trim(line + sizeof("etag"), line + n, &end);
+		if ((size_t)(end - v) <= HTTP_ETAG_MAX &&
+		    memchr(v, '\0', (size_t)(end - v)) == NULL) {
+			memcpy(r->etag, v, (size_t)(end - v));
+			r->etag[end - v] = '\0';
+		}
 	} else if (header_is(line, n, "content-length")) {
 		v = trim(line + sizeof("content-length"), line + n, &end);
 		cl = parse_int(v, end);
@@ -593,6 +687,10 @@ req_done(struct http_req *r, CURLcode res)
 	resp.error = error_of(r, resp.outcome, res);
 	if (resp.outcome == HTTP_OK) {
 		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &resp.status);
+		resp.etag = r->etag[0] != '\0' ? r->etag : NULL;
+		resp.unchanged = (resp.status == 304 && r->inm != NULL) ||
+		    r->body == BODY_UNCHANGED ||
+		    (r->body == BODY_NONE && req_same_entity(r));
 		body_finish(r);
 		resp.json = r->json;
 		resp.json_error = r->json_error;
@@ -796,6 +894,8 @@ client_destroy(struct http_client *c)
 	struct http_sock	*s;
 
 	client_cancel_all(c);
+	while (c->nidle > 0)
+		curl_easy_cleanup(c->idle[--c->nidle]);
 	curl_multi_cleanup(c->multi);
 	/* Sockets curl closed without telling us (older curl). */
 	while ((s = LIST_FIRST(&c->socks)) != NULL)
@@ -867,14 +967,25 @@ req_fail_early(struct http_req *r, const char *why)
 }
 
 static int
-req_add_headers(struct http_req *r, const char *token)
+req_add_headers(struct http_req *r, const char *token, const char *etag)
 {
 	struct curl_slist	*h;
-	char			*auth;
+	char			*auth, *inm;
 
 	if ((h = curl_slist_append(NULL, "Accept: application/json")) == NULL)
 		return -1;
 	r->headers = h;
+	if (etag != NULL) {
+		if (strpbrk(etag, "\r\n") != NULL)
+			return -1;	/* would inject headers */
+		r->inm = xstrdup(etag);
+		xasprintf(&inm, "If-None-Match: %s", etag);
+		h = curl_slist_append(r->headers, inm);
+		free(inm);
+		if (h == NULL)
+			return -1;
+		r->headers = h;
+	}
 	if (token == NULL)
 		return 0;
 	if (strpbrk(token, "\r\n") != NULL)
@@ -943,7 +1054,7 @@ req_setup(struct http_req *r, const char *url)
 
 struct http_req *
 http_get(struct http_client *c, const char *url, const char *token,
-    http_cb cb, void *arg)
+    const char *etag, http_cb cb, void *arg)
 {
 	struct http_req	*r;
 
@@ -960,11 +1071,11 @@ http_get(struct http_client *c, const char *url, const char *token,
 		req_fail_early(r, "client is being freed");
 		return r;
 	}
-	if (req_add_headers(r, token) == -1) {
+	if (req_add_headers(r, token, etag) == -1) {
 		req_fail_early(r, "invalid request headers");
 		return r;
 	}
-	if ((r->easy = curl_easy_init()) == NULL || req_setup(r, url) == -1) {
+	if ((r->easy = easy_get(c)) == NULL || req_setup(r, url) == -1) {
 		req_fail_early(r, "cannot set up the request");
 		return r;
 	}

@@ -74,7 +74,17 @@ struct http_response {
 	size_t			 body_len;
 	struct http_ratelimit	 rl;
 	uint64_t		 elapsed_ms;	/* monotonic */
+	/* The response's ETag (owned by the client), else NULL. */
+	const char		*etag;
+	/*
+	 * The entity is the one the request named in If-None-Match: a 304,
+	 * or a 200 whose ETag is that tag (a server that ignores the header).
+	 * Its body, if any, was counted but not parsed (json is NULL).
+	 */
+	int			 unchanged;
 };
+
+#define HTTP_ETAG_MAX	128	/* longer tags are ignored */
 
 struct http_client;
 struct http_req;
@@ -90,17 +100,30 @@ void		 http_client_reconfigure(struct http_client *,
 		    const struct http_conf *);
 
 /*
- * Start GET url with "Authorization: Bearer <token>" (token may be NULL).
- * The callback runs exactly once, from the event loop, never from inside
- * http_get().  The token is never logged.
+ * Start GET url with "Authorization: Bearer <token>" (token may be NULL)
+ * and, when etag is not NULL, "If-None-Match: <etag>".  The callback runs
+ * exactly once, from the event loop, never from inside http_get().  The
+ * token is never logged.
  */
 struct http_req	*http_get(struct http_client *, const char *url,
-		    const char *token, http_cb, void *arg);
+		    const char *token, const char *etag, http_cb, void *arg);
 /* Abort a request; its callback will not run. */
 void		 http_cancel(struct http_req *);
 size_t		 http_inflight(const struct http_client *);
 /* Connections opened so far (to verify reuse). */
 unsigned long	 http_connections_opened(const struct http_client *);
+
+/* One rate-limit bucket a response named. */
+struct http_bucket {
+	char		 name[32];	/* "" when the response named none */
+	long		 limit;		/* -1 when not sent */
+	long		 remaining;	/* -1 when not sent */
+	int64_t		 reset;		/* epoch seconds, 0 when not sent */
+};
+
+/* The buckets in rl, at most max of them; returns how many. */
+int		 http_ratelimit_buckets(const struct http_ratelimit *,
+		    struct http_bucket *, int max);
 
 /*
  * Parse one header line ("X-RateLimit-Remaining: 1199\r\n"; others are

@@ -439,34 +439,44 @@ on_district_token(struct job *j, redisReply *r, const char *err)
 	job_fetch(j);
 }
 
+/* The snapshot a diff starts from: its version and canonical roster. */
+static void
+job_set_base(struct job *j, const char *version, redisReply *roster)
+{
+	j->base_version = version ? strtoull(version, NULL, 10) : 0;
+	free(j->base_snapshot);
+	j->base_snapshot = NULL;
+	j->base_snapshot_len = 0;
+	if (roster->type == REDIS_REPLY_STRING) {
+		j->base_snapshot = xmalloc(roster->len + 1);
+		memcpy(j->base_snapshot, roster->str, roster->len);
+		j->base_snapshot[roster->len] = '\0';
+		j->base_snapshot_len = roster->len;
+	}
+}
+
 static void
 on_load(struct job *j, redisReply *r, const char *err)
 {
-	const char *token, *district, *version, *snap, *sel;
+	const char *token, *district, *sel;
 	char msg[256], *key;
 	size_t i;
 
-	if (err != NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 5) {
+	if (err != NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 7) {
 		job_failed(j, FAIL_TRANSIENT, ERR_REDIS,
 		    err ? err : "unexpected reply to load");
 		return;
 	}
 	token = elem_str(r, 0);
 	district = elem_str(r, 1);
-	version = elem_str(r, 2);
-	snap = elem_str(r, 3);
 	sel = elem_str(r, 4);
-
-	j->base_version = version ? strtoull(version, NULL, 10) : 0;
-	free(j->base_snapshot);
-	j->base_snapshot = NULL;
-	if (snap != NULL) {
-		i = r->element[3]->len;
-		j->base_snapshot = xmalloc(i + 1);
-		memcpy(j->base_snapshot, snap, i);
-		j->base_snapshot[i] = '\0';
-		j->base_snapshot_len = i;
-	}
+	job_set_base(j, elem_str(r, 2), r->element[3]);
+	j->snapshot_fetched = 0;
+	/* what the last full sync left: ETag record, unrecognised values */
+	free(j->etags);
+	free(j->unrec);
+	j->etags = elem_str(r, 5) ? xstrdup(elem_str(r, 5)) : NULL;
+	j->unrec = elem_str(r, 6) ? xstrdup(elem_str(r, 6)) : NULL;
 	if (j->state == JOB_WRITING) {
 		/* reloaded after a write conflict: recompute the diff */
 		job_writeback(j);
@@ -503,7 +513,7 @@ static void
 job_load(struct job *j)
 {
 	char *keys[4];
-	const char *argv[4];
+	const char *argv[5];
 	int i;
 
 	job_set_state(j, JOB_LOADING);
@@ -513,12 +523,70 @@ job_load(struct job *j)
 	keys[3] = key_selection(j->teacher);
 	for (i = 0; i < 4; i++)
 		argv[i] = keys[i];
-	job_eval(j, SCRIPT_LOAD, 4, 4, argv, NULL, on_load);
+	argv[4] = kind_name(j);
+	job_eval(j, SCRIPT_LOAD, 4, 5, argv, NULL, on_load);
 	for (i = 0; i < 4; i++)
 		free(keys[i]);
 }
 
 /* ---- outcomes ---- */
+
+/* Job and teacher ids for a reply that may come after the job ended. */
+struct state_ctx {
+	char	job_id[JOB_ID_MAX + 1];
+	char	teacher[TEACHER_ID_MAX + 1];
+};
+
+static void
+on_state_set(struct rconn *c, redisReply *r, const char *err, void *arg)
+{
+	struct state_ctx *e = arg;
+
+	if (r != NULL && r->type == REDIS_REPLY_ERROR)
+		err = r->str;
+	if (err != NULL)
+		logf_warn(LF(.event = "state_not_stored", .job = e->job_id,
+		    .teacher = e->teacher), "could not update the teacher's state: "
+		    "%s", err);
+	free(e);
+}
+
+/* Set (or, with value NULL, delete) a field of the teacher's state. */
+static void
+job_state_set(struct job *j, const char *field, const char *value)
+{
+	struct state_ctx *e = xmalloc(sizeof(*e));
+	char *key = key_state(j->teacher);
+
+	memcpy(e->job_id, j->job_id, sizeof(e->job_id));
+	memcpy(e->teacher, j->teacher, sizeof(e->teacher));
+	if (value != NULL)
+		rconn_command(rd->rc, 0, on_state_set, e, "HSET %s %s %s",
+		    key, field, value);
+	else
+		rconn_command(rd->rc, 0, on_state_set, e, "HDEL %s %s", key,
+		    field);
+	free(key);
+}
+
+/*
+ * After a full sync is written: remember its ETags for the next one (or
+ * forget the last sync's when this one could not record them) and its
+ * unrecognised values when they changed.  Not in the write-back script,
+ * but safe outside it: the record names the snapshot version it vouches
+ * for and is ignored at any other; the values only decide what is logged.
+ */
+static void
+job_store_memo(struct job *j, uint64_t version)
+{
+	char *rec;
+
+	rec = j->etag_entries != NULL ? sync_etag_record(j, version) : NULL;
+	job_state_set(j, "etags", rec);
+	free(rec);
+	if (j->unrec_changed)
+		job_state_set(j, "unrecognised", j->unrec);
+}
 
 static void
 on_written(struct job *j, redisReply *r, const char *err)
@@ -531,6 +599,12 @@ on_written(struct job *j, redisReply *r, const char *err)
 		return;
 	}
 	code = elem_str(r, 0);
+	if (code != NULL && strcmp(code, "CONFLICT") == 0 && j->not_modified) {
+		/* the ETags vouched for the version that moved: sync again */
+		job_failed(j, FAIL_TRANSIENT, ERR_REDIS, "the snapshot moved "
+		    "during the sync");
+		return;
+	}
 	if (code != NULL && strcmp(code, "CONFLICT") == 0 &&
 	    j->conflicts++ < 5) {
 		logf_info(LF(.event = "write_conflict", .job = j->job_id,
@@ -547,6 +621,8 @@ on_written(struct job *j, redisReply *r, const char *err)
 		return;
 	}
 	rd->synced++;
+	if (j->kind == JOB_SYNC && !j->not_modified)
+		job_store_memo(j, strtoull(elem_str(r, 2), NULL, 10));
 	if (j->kind == JOB_DISCOVER)
 		logf_info(LF(.event = "discovered", .job = j->job_id,
 		    .teacher = j->teacher), "sections discovered with %u "
@@ -555,6 +631,7 @@ on_written(struct job *j, redisReply *r, const char *err)
 		logf_info(LF(.event = "synced", .job = j->job_id,
 		    .teacher = j->teacher), "synced: %s (version %s, %u "
 		    "requests)%s%s%s%s", *elem_str(r, 1) ? "changes written" :
+		    j->not_modified ? "no changes (not modified)" :
 		    "no changes", elem_str(r, 2), j->requests,
 		    *elem_str(r, 3) ? ", account match " : "", elem_str(r, 3),
 		    *elem_str(r, 4) ? ", authorization changed " : "",
@@ -562,22 +639,73 @@ on_written(struct job *j, redisReply *r, const char *err)
 	job_free(j);
 }
 
-/* The counts of a diff as a JSON object, for the status and the stream. */
-static char *
-counts_json(const struct roster_diff_counts *c)
+/* Distinct unrecognised values in their JSON ({"grade":[],...}). */
+static size_t
+unrec_count(const char *unrec)
 {
-	char *s;
+	json_object *o;
+	size_t n = 0;
 
+	if (unrec == NULL || (o = json_tokener_parse(unrec)) == NULL)
+		return 0;
+	json_object_object_foreach(o, kind, list) {
+		(void)kind;
+		if (json_object_is_type(list, json_type_array))
+			n += json_object_array_length(list);
+	}
+	json_object_put(o);
+	return n;
+}
+
+/*
+ * The status fields of a sync's result as a JSON object: the counts of
+ * its diff (also for the stream) and the unrecognised raw values.
+ */
+static char *
+counts_json(const struct roster_diff_counts *c, const char *unrec)
+{
+	json_object *v;
+	char *s, *values = NULL;
+
+	if (unrec != NULL) {
+		v = json_object_new_string(unrec);
+		xasprintf(&values, ",\"unrecognised_values\":%s",
+		    json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+		json_object_put(v);
+	}
 	xasprintf(&s, "{\"added\":%u,\"updated\":%u,\"removed\":%u,"
 	    "\"sections_added\":%u,\"sections_updated\":%u,"
 	    "\"sections_removed\":%u,\"students_added\":%u,"
 	    "\"students_updated\":%u,\"students_removed\":%u,"
 	    "\"enrollments_added\":%u,\"enrollments_removed\":%u,"
-	    "\"teacher_updated\":%u}", c->added, c->updated, c->removed,
-	    c->sections_added, c->sections_updated, c->sections_removed,
-	    c->students_added, c->students_updated, c->students_removed,
-	    c->enrollments_added, c->enrollments_removed, c->teacher_updated);
+	    "\"teacher_updated\":%u,\"unrecognised\":%zu%s}", c->added,
+	    c->updated, c->removed, c->sections_added, c->sections_updated,
+	    c->sections_removed, c->students_added, c->students_updated,
+	    c->students_removed, c->enrollments_added, c->enrollments_removed,
+	    c->teacher_updated, unrec_count(unrec), values ? values : "");
+	free(values);
 	return s;
+}
+
+/*
+ * Note this sync's unrecognised raw values; log them once, when they
+ * differ from the last sync's (not on every resync that finds them).
+ */
+static void
+job_note_unrecognised(struct job *j)
+{
+	char *cur;
+	size_t n;
+
+	cur = roster_unrecognised_json(j->roster, &n);
+	j->unrec_changed = (cur == NULL) != (j->unrec == NULL) ||
+	    (cur != NULL && strcmp(cur, j->unrec) != 0);
+	if (j->unrec_changed && cur != NULL)
+		logf_warn(LF(.event = "unrecognised", .job = j->job_id,
+		    .teacher = j->teacher), "%zu unrecognised subject or grade "
+		    "value(s), normalized to \"other\"/\"Other\": %s", n, cur);
+	free(j->unrec);
+	j->unrec = cur;
 }
 
 /* The picker's list: sections without students. */
@@ -675,62 +803,25 @@ job_hold(struct job *j, const char *why, char *counts)
 	job_failed(j, FAIL_HOLD, ERR_SHRINK_GUARD, why);
 }
 
+/* What one write-back writes; "" and 0 lengths: no changes. */
+struct writeback {
+	const char	*snap;
+	size_t		 snaplen;
+	const char	*diff;
+	size_t		 difflen;
+	const char	*counts;	/* JSON object */
+	uint64_t	 version;	/* the snapshot's, if it changes */
+	const char	*email_lc, *authorized_by, *district;
+};
+
+/* The compare-and-set write-back script: one atomic step. */
 static void
-job_writeback(struct job *j)
+writeback_send(struct job *j, const struct writeback *w)
 {
-	struct roster *old = NULL;
-	struct roster_diff_counts dc;
-	char err[256], why[512], *keys[7], *val, *snap = NULL, *ch, *counts;
-	char *diff;
+	char *keys[7], *val, *ch;
 	char base[24], next[24], ttl[24], started[24], reqs[24];
 	const char *argv[27];
-	size_t lens[27], k = 0, i, snaplen = 0, difflen;
-	struct roster_shrink_conf sc = {
-		.enabled = rd->conf.sync_shrink_guard,
-		.section_min_students = (unsigned)rd->conf.sync_shrink_min_students,
-		.section_max_loss_pct = (unsigned)rd->conf.sync_shrink_max_loss_pct,
-		.teacher_all_sections = rd->conf.sync_shrink_all_sections,
-	};
-
-	job_set_state(j, JOB_WRITING);
-	/*
-	 * Most resyncs change nothing: when the new canonical snapshot is
-	 * byte for byte the stored one, there is no diff to compute and the
-	 * stored snapshot need not even be parsed.
-	 */
-	j->roster->version = j->base_version + 1;
-	snap = roster_snapshot(j->roster, &snaplen);
-	if (j->base_snapshot != NULL && roster_snapshot_same(snap, snaplen,
-	    j->base_snapshot, j->base_snapshot_len)) {
-		memset(&dc, 0, sizeof(dc));
-		diff = xstrdup("");
-		difflen = snaplen = 0;
-		counts = counts_json(&dc);
-		goto write;
-	}
-	if (j->base_snapshot != NULL && (old = roster_from_snapshot(
-	    j->base_snapshot, j->base_snapshot_len, err, sizeof(err))) == NULL) {
-		logf_err(LF(.event = "bad_snapshot", .job = j->job_id,
-		    .teacher = j->teacher), "stored snapshot: %s", err);
-		free(snap);
-		job_failed(j, FAIL_PERMANENT, ERR_BAD_RESPONSE, "the stored "
-		    "snapshot cannot be read");
-		return;
-	}
-	diff = roster_diff_text(old, j->roster, &difflen, &dc);
-	counts = counts_json(&dc);
-	if (!j->force && roster_shrink_check(old, j->roster, &sc, why,
-	    sizeof(why))) {
-		job_hold(j, why, counts);
-		free(diff);
-		free(snap);
-		roster_free(old);
-		return;
-	}
-	roster_free(old);
-	if (dc.added + dc.updated + dc.removed == 0)
-		difflen = snaplen = 0;	/* nothing changed: write neither */
-write:
+	size_t lens[27], k = 0, i;
 
 	keys[0] = key_snapshot(j->teacher);
 	keys[1] = key_diffs();
@@ -745,8 +836,7 @@ write:
 	ch = key_events();
 	snprintf(base, sizeof(base), "%llu",
 	    (unsigned long long)j->base_version);
-	snprintf(next, sizeof(next), "%llu",
-	    (unsigned long long)j->roster->version);
+	snprintf(next, sizeof(next), "%llu", (unsigned long long)w->version);
 	snprintf(ttl, sizeof(ttl), "%d", rd->conf.sync_status_ttl_s);
 	snprintf(started, sizeof(started), "%llu",
 	    (unsigned long long)j->started_ms);
@@ -756,32 +846,159 @@ write:
 	argv[k++] = val;
 	argv[k++] = base;
 	argv[k++] = next;
-	argv[k++] = snap ? snap : "";
-	argv[k++] = diff;
+	argv[k++] = w->snap;
+	argv[k++] = w->diff;
 	argv[k++] = j->job_id;
 	argv[k++] = j->teacher;
 	argv[k++] = ch;
 	argv[k++] = ttl;
 	argv[k++] = started;
-	argv[k++] = j->roster->teacher.email_lc ?
-	    j->roster->teacher.email_lc : "";
-	argv[k++] = j->roster->authorized_by ? j->roster->authorized_by : "";
-	argv[k++] = counts;
+	argv[k++] = w->email_lc ? w->email_lc : "";
+	argv[k++] = w->authorized_by ? w->authorized_by : "";
+	argv[k++] = w->counts;
 	argv[k++] = reqs;
-	argv[k++] = j->roster->district ? j->roster->district : "";
+	argv[k++] = w->district ? w->district : "";
 	argv[k++] = j->ref ? j->ref : "";
 	for (i = 0; i < k; i++)
 		lens[i] = strlen(argv[i]);
-	lens[7 + 5] = snaplen;
-	lens[7 + 6] = difflen;
+	lens[7 + 5] = w->snaplen;
+	lens[7 + 6] = w->difflen;
+	job_set_state(j, JOB_WRITING);
 	job_eval(j, SCRIPT_WRITEBACK, 7, (int)k, argv, lens, on_written);
 	for (i = 0; i < 7; i++)
 		free(keys[i]);
 	free(val);
 	free(ch);
+}
+
+static void
+on_snapshot(struct job *j, redisReply *r, const char *err)
+{
+	if (err != NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+		job_failed(j, FAIL_TRANSIENT, ERR_REDIS,
+		    err ? err : "unexpected reply to the snapshot");
+		return;
+	}
+	job_set_base(j, elem_str(r, 0), r->element[1]);
+	j->snapshot_fetched = 1;
+	job_writeback(j);
+}
+
+/* The stored snapshot, which load.lua left out (see there). */
+static void
+job_fetch_snapshot(struct job *j)
+{
+	char *key = key_snapshot(j->teacher);
+
+	rconn_command(rd->rc, 0, on_job_reply, job_cmd_new(j, on_snapshot),
+	    "HMGET %s version roster", key);
+	free(key);
+}
+
+static void
+job_writeback(struct job *j)
+{
+	struct roster *old = NULL;
+	struct roster_diff_counts dc;
+	struct writeback w;
+	char err[256], why[512], *snap = NULL, *counts, *diff;
+	size_t snaplen = 0, difflen;
+	struct roster_shrink_conf sc = {
+		.enabled = rd->conf.sync_shrink_guard,
+		.section_min_students = (unsigned)rd->conf.sync_shrink_min_students,
+		.section_max_loss_pct = (unsigned)rd->conf.sync_shrink_max_loss_pct,
+		/* "none" is the teacher's own choice, not Clever's loss */
+		.teacher_all_sections = rd->conf.sync_shrink_all_sections &&
+		    j->sel_mode != SEL_NONE,
+	};
+
+	job_set_state(j, JOB_WRITING);
+	if (j->base_version > 0 && j->base_snapshot == NULL &&
+	    !j->snapshot_fetched) {
+		job_fetch_snapshot(j);
+		return;
+	}
+	job_note_unrecognised(j);
+	/*
+	 * Most resyncs change nothing: when the new canonical snapshot is
+	 * byte for byte the stored one, there is no diff to compute and the
+	 * stored snapshot need not even be parsed.
+	 */
+	j->roster->version = j->base_version + 1;
+	snap = roster_snapshot(j->roster, &snaplen);
+	if (j->base_snapshot != NULL && roster_snapshot_same(snap, snaplen,
+	    j->base_snapshot, j->base_snapshot_len)) {
+		memset(&dc, 0, sizeof(dc));
+		diff = xstrdup("");
+		difflen = snaplen = 0;
+		counts = counts_json(&dc, j->unrec);
+		goto write;
+	}
+	if (j->base_snapshot != NULL && (old = roster_from_snapshot(
+	    j->base_snapshot, j->base_snapshot_len, err, sizeof(err))) == NULL) {
+		logf_err(LF(.event = "bad_snapshot", .job = j->job_id,
+		    .teacher = j->teacher), "stored snapshot: %s", err);
+		free(snap);
+		job_failed(j, FAIL_PERMANENT, ERR_BAD_RESPONSE, "the stored "
+		    "snapshot cannot be read");
+		return;
+	}
+	diff = roster_diff_text(old, j->roster, &difflen, &dc);
+	counts = counts_json(&dc, j->unrec);
+	if (!j->force && roster_shrink_check(old, j->roster, &sc, why,
+	    sizeof(why))) {
+		job_hold(j, why, counts);
+		free(diff);
+		free(snap);
+		roster_free(old);
+		return;
+	}
+	roster_free(old);
+	if (dc.added + dc.updated + dc.removed == 0)
+		difflen = snaplen = 0;	/* nothing changed: write neither */
+write:
+	w.snap = snap;
+	w.snaplen = snaplen;
+	w.diff = diff;
+	w.difflen = difflen;
+	w.counts = counts;
+	w.version = j->roster->version;
+	w.email_lc = j->roster->teacher.email_lc;
+	w.authorized_by = j->roster->authorized_by;
+	w.district = j->roster->district;
+	writeback_send(j, &w);
 	free(snap);
 	free(counts);
 	free(diff);
+}
+
+/*
+ * Every Clever response was the one of the last sync (304, or its ETag):
+ * "no changes" without parsing, diffing or building anything.
+ */
+void
+job_not_modified(struct job *j, const char *authorized_by,
+    const char *district, const char *email_lc)
+{
+	struct roster_diff_counts dc;
+	struct writeback w;
+	char *counts;
+
+	memset(&dc, 0, sizeof(dc));
+	counts = counts_json(&dc, j->unrec);	/* the last sync's: same answers */
+	memset(&w, 0, sizeof(w));
+	w.snap = w.diff = "";
+	w.counts = counts;
+	w.version = j->base_version;
+	w.email_lc = email_lc;
+	w.authorized_by = authorized_by;
+	w.district = district;
+	j->not_modified = 1;
+	job_drop_token(j);
+	writeback_send(j, &w);	/* copies every argument */
+	free(counts);
+	sync_free(j->sync);
+	j->sync = NULL;
 }
 
 void
@@ -792,10 +1009,12 @@ job_fetched(struct job *j, struct roster *r)
 	roster_free(j->roster);
 	j->roster = r;
 	job_drop_token(j);	/* not needed any more */
+	log_setcontext(j->job_id, j->teacher);
 	if (j->kind == JOB_DISCOVER)
 		job_discovered(j);
 	else
 		job_writeback(j);
+	log_setcontext(NULL, NULL);
 }
 
 static void
@@ -939,6 +1158,9 @@ job_failed(struct job *j, enum fail_kind fk, const char *code,
 	free(val);
 	free(ch);
 	j->requests = 0;
+	j->not_modified = 0;
+	free(j->etag_entries);
+	j->etag_entries = NULL;
 	j->conflicts = 0;
 	job_later(j, JOB_BACKOFF, ms);
 }
@@ -1015,6 +1237,9 @@ job_release(struct job *j)
 	free(j->token_owner);
 	free(j->base_snapshot);
 	free(j->hold_extra);
+	free(j->etags);
+	free(j->etag_entries);
+	free(j->unrec);
 	roster_free(j->roster);
 	free(j);
 }

@@ -68,10 +68,15 @@ static const char *const probe_checks[][PROBE_WORDS] = {
 	{ "HGET", "%ssnapshot:{TEACHER}", "f" },
 	{ "HSET", "%ssnapshot:{TEACHER}", "f", "v" },
 	{ "SET", "%ssections:{TEACHER}", "v" },
-	/* rate-limit windows */
-	{ "HMGET", "%sratelimit:{OWNER}", "f" },
-	{ "HSET", "%sratelimit:{OWNER}", "f", "v" },
-	{ "PEXPIREAT", "%sratelimit:{OWNER}", "1" },
+	/* rate-limit windows: per token, and the application's */
+	{ "HMGET", "%sratelimit:{rl}:OWNER", "f" },
+	{ "HGET", "%sratelimit:{rl}:OWNER", "f" },
+	{ "HSET", "%sratelimit:{rl}:OWNER", "f", "v" },
+	{ "PEXPIRE", "%sratelimit:{rl}:OWNER", "1" },
+	{ "HMGET", "%sratelimit:{rl}:app", "f" },
+	{ "HGET", "%sratelimit:{rl}:app", "f" },
+	{ "HSET", "%sratelimit:{rl}:app", "f", "v" },
+	{ "PEXPIRE", "%sratelimit:{rl}:app", "1" },
 	/* what rosterd writes for the app */
 	{ "XADD", "%sdiffs", "MAXLEN", "~", "1", "*", "f", "v" },
 	{ "XADD", "%sdead", "*", "f", "v" },

@@ -1,7 +1,12 @@
 /*
- * Request permits per bearer token, shared by every rosterd instance through
- * Redis, so that all of them together stay under Clever's limit.  The token
- * is known by its owner ("teacher:ID" or "district:ID"), never by itself.
+ * Request permits shared by every rosterd instance through Redis, so that
+ * all of them together stay under Clever's limits.  Clever counts requests
+ * in buckets (X-RateLimit-Bucket): the token's own ("bearer") and possibly
+ * buckets the whole application shares.  Each request draws from every
+ * bucket it is known to fall in: its token's scope (known by its owner,
+ * "teacher:ID" or "district:ID", never by the token) and the application's
+ * scope; the buckets are learned from the headers (permit.lua,
+ * observe.lua).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +15,8 @@
 #include "log.h"
 #include "rosterd.h"
 #include "xmalloc.h"
+
+#define APP_SCOPE	"app"
 
 struct permit {
 	permit_cb	 cb;
@@ -22,43 +29,49 @@ on_permit(struct rconn *c, redisReply *r, const char *err, void *arg)
 	struct permit *p = arg;
 
 	if (r == NULL)
-		p->cb(0, 0, err, p->arg);
-	else if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+		p->cb(0, 0, 0, err, p->arg);
+	else if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
 	    r->element[0]->type != REDIS_REPLY_INTEGER ||
-	    r->element[1]->type != REDIS_REPLY_INTEGER)
-		p->cb(0, 0, r->type == REDIS_REPLY_ERROR ? r->str :
+	    r->element[1]->type != REDIS_REPLY_INTEGER ||
+	    r->element[2]->type != REDIS_REPLY_INTEGER)
+		p->cb(0, 0, 0, r->type == REDIS_REPLY_ERROR ? r->str :
 		    "bad reply", p->arg);
 	else
 		p->cb((unsigned)r->element[0]->integer,
 		    (uint64_t)(r->element[1]->integer < 0 ? 0 :
-		    r->element[1]->integer), NULL, p->arg);
+		    r->element[1]->integer), r->element[2]->integer != 0, NULL,
+		    p->arg);
 	free(p);
 }
 
 /*
  * Ask for n permits; cb gets how many were granted (possibly fewer, once
- * the window runs out) and, when not all, the ms to wait before asking
- * again.
+ * a window runs out), when not all the ms to wait before asking again, and
+ * whether they were granted cold (their responses must be observed).
  */
 void
 ratelimit_acquire(const char *owner, unsigned n, permit_cb cb, void *arg)
 {
 	struct permit *p = xmalloc(sizeof(*p));
-	char *key = key_ratelimit(owner), limit[16], window[24], nbuf[16];
-	const char *argv[4];
+	char *keys[2], limit[16], window[24], nbuf[16];
+	const char *argv[5];
 
 	p->cb = cb;
 	p->arg = arg;
+	keys[0] = key_ratelimit(owner);
+	keys[1] = key_ratelimit(APP_SCOPE);
 	snprintf(limit, sizeof(limit), "%d", rd->conf.clever_rate_limit);
 	snprintf(window, sizeof(window), "%d",
 	    rd->conf.clever_rate_window_s * 1000);
 	snprintf(nbuf, sizeof(nbuf), "%u", n);
-	argv[0] = key;
-	argv[1] = nbuf;
-	argv[2] = limit;
-	argv[3] = window;
-	store_eval(SCRIPT_PERMIT, 1, 4, argv, NULL, on_permit, p);
-	free(key);
+	argv[0] = keys[0];
+	argv[1] = keys[1];
+	argv[2] = nbuf;
+	argv[3] = limit;
+	argv[4] = window;
+	store_eval(SCRIPT_PERMIT, 2, 5, argv, NULL, on_permit, p);
+	free(keys[0]);
+	free(keys[1]);
 }
 
 static void
@@ -68,30 +81,62 @@ on_observe(struct rconn *c, redisReply *r, const char *err, void *arg)
 		log_debug("rate-limit update failed: %s", err);
 }
 
-/* Tell the shared window what Clever's headers said. */
+/* Is a bucket of this name the token's own (else the application's)? */
+static int
+token_bucket(const char *name)
+{
+	const char *list = rd->conf.clever_token_buckets, *p = list;
+	size_t n = strlen(name);
+
+	while ((p = strstr(p, name)) != NULL) {
+		if ((p == list || p[-1] == ',' || p[-1] == ' ') &&
+		    (p[n] == '\0' || p[n] == ',' || p[n] == ' '))
+			return 1;
+		p += n;
+	}
+	return 0;
+}
+
+/* Tell the shared windows what Clever's headers said. */
 void
 ratelimit_observe(const char *owner, const struct http_ratelimit *rl,
     int was_429)
 {
-	char *key, limit[24], remaining[24], reset[24], window[24];
-	const char *argv[6];
+	struct http_bucket b[HTTP_RL_MAX_BUCKETS];
+	char *keys[2], window[24], nb[16];
+	char num[HTTP_RL_MAX_BUCKETS][3][24];
+	const char *argv[5 + 5 * HTTP_RL_MAX_BUCKETS];
+	int n, i, k = 0;
 
-	if (!rl->present && !was_429)
-		return;
-	key = key_ratelimit(owner);
-	snprintf(limit, sizeof(limit), "%ld", rl->present ? rl->limit : 0);
-	snprintf(remaining, sizeof(remaining), "%ld",
-	    rl->present ? rl->remaining : 0);
-	snprintf(reset, sizeof(reset), "%lld",
-	    (long long)(rl->present ? rl->reset : 0));
+	n = rl->present ? http_ratelimit_buckets(rl, b, HTTP_RL_MAX_BUCKETS) :
+	    0;
+	keys[0] = key_ratelimit(owner);
+	keys[1] = key_ratelimit(APP_SCOPE);
 	snprintf(window, sizeof(window), "%d",
 	    rd->conf.clever_rate_window_s * 1000);
-	argv[0] = key;
-	argv[1] = limit;
-	argv[2] = remaining;
-	argv[3] = reset;
-	argv[4] = was_429 ? "1" : "0";
-	argv[5] = window;
-	store_eval(SCRIPT_OBSERVE, 1, 6, argv, NULL, on_observe, NULL);
-	free(key);
+	snprintf(nb, sizeof(nb), "%d", n);
+	argv[k++] = keys[0];
+	argv[k++] = keys[1];
+	argv[k++] = was_429 ? "1" : "0";
+	argv[k++] = window;
+	argv[k++] = nb;
+	for (i = 0; i < n; i++) {
+		/* a response that names no bucket speaks of the token's */
+		if (b[i].name[0] == '\0')
+			snprintf(b[i].name, sizeof(b[i].name), "bearer");
+		snprintf(num[i][0], sizeof(num[i][0]), "%ld",
+		    b[i].limit < 0 ? 0 : b[i].limit);
+		snprintf(num[i][1], sizeof(num[i][1]), "%ld",
+		    b[i].remaining < 0 ? 0 : b[i].remaining);
+		snprintf(num[i][2], sizeof(num[i][2]), "%lld",
+		    (long long)b[i].reset);
+		argv[k++] = b[i].name;
+		argv[k++] = token_bucket(b[i].name) ? "t" : "a";
+		argv[k++] = num[i][0];
+		argv[k++] = num[i][1];
+		argv[k++] = num[i][2];
+	}
+	store_eval(SCRIPT_OBSERVE, 2, k, argv, NULL, on_observe, NULL);
+	free(keys[0]);
+	free(keys[1]);
 }

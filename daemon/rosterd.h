@@ -124,8 +124,15 @@ struct job {
 	char			**sel;
 	size_t			 nsel;
 	uint64_t		 base_version;
-	char			*base_snapshot;
+	char			*base_snapshot;	/* NULL: none, or not loaded */
 	size_t			 base_snapshot_len;
+	int			 snapshot_fetched; /* asked for after the load */
+	char			*etags;		/* ETag record of the last sync */
+	char			*unrec;		/* its unrecognised values, JSON */
+	int			 unrec_changed;	/* this sync's differ: store */
+	/* Built by this sync: its ETag record's entries, NULL if none. */
+	char			*etag_entries;
+	int			 not_modified;	/* every response unchanged */
 
 	struct sync		*sync;		/* Clever requests */
 	struct roster		*roster;	/* result of the sync */
@@ -242,6 +249,8 @@ void		 job_fail_bad(const char *entry_id, const char *teacher,
 void		 job_handback(struct job *);
 void		 job_free(struct job *);
 void		 job_fetched(struct job *, struct roster *);
+void		 job_not_modified(struct job *, const char *authorized_by,
+		    const char *district, const char *email_lc);
 void		 job_failed(struct job *, enum fail_kind, const char *code,
 		    const char *message);
 void		 job_set_state(struct job *, enum job_state);
@@ -250,6 +259,7 @@ uint64_t	 backoff_ms(int attempt, uint64_t base, uint64_t max);
 /* sync.c */
 struct sync	*sync_start(struct job *);
 void		 sync_free(struct sync *);
+char		*sync_etag_record(const struct job *, uint64_t version);
 
 /* health.c */
 enum redis_health {
@@ -283,7 +293,7 @@ typedef void	(*probe_cb)(int denied, const char *what);
 void		 probe_redis(probe_cb);
 
 /* ratelimit.c */
-typedef void (*permit_cb)(unsigned granted, uint64_t wait_ms,
+typedef void (*permit_cb)(unsigned granted, uint64_t wait_ms, int cold,
 		    const char *err, void *arg);
 void		 ratelimit_acquire(const char *owner, unsigned n, permit_cb,
 		    void *arg);

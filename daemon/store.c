@@ -79,7 +79,8 @@ key_ratelimit(const char *owner)
 {
 	char *k;
 
-	xasprintf(&k, "%sratelimit:{%s}", P, owner);
+	/* one hash tag: a permit draws from a token's and the app's */
+	xasprintf(&k, "%sratelimit:{rl}:%s", P, owner);
 	return k;
 }
 

@@ -11,6 +11,32 @@
  * Each request takes a permit from the shared rate limit first, retries
  * transient failures with exponential backoff and full jitter, and waits
  * (without counting a try) when Clever answers 429.
+ *
+ * Identity first: /me names the token's owner, and a token stored under
+ * the wrong teacher must fail token_mismatch whatever else Clever says
+ * (its other answers are 404s: the data is not that token's).  /me still
+ * goes out together with the others, so a sync costs no extra request and
+ * no extra round trip; sending it first only when the token is not known
+ * to be the teacher's would cost a round trip on every first sync and buy
+ * nothing more.  Instead the verdict waits for /me: a failure that comes
+ * before /me is answered is held, the other requests are dropped (their
+ * answers cannot change the outcome), and /me decides: another user's
+ * token fails token_mismatch, the teacher's own the held failure.
+ *
+ * Conditional requests: a full sync remembers the ETag of every response
+ * (job_store_etags(), in the teacher's state) with what it vouches for:
+ * the snapshot version and a fingerprint of everything on rosterd's side
+ * that shapes the roster (selection, fields, rules, formats, the token's
+ * kind, the API).  The next sync of the same fingerprint and version sends
+ * the remembered requests, all at once, with If-None-Match.  When every
+ * answer is unchanged (304, or a 200 of the same tag) the sync ends "no
+ * changes" having parsed nothing.  At the first changed answer it becomes
+ * a full sync: when every remembered request was a first one (no page
+ * past the first, no per-section request: a Library sync of all
+ * sections), the changed answers are kept and the unchanged ones asked
+ * again without the header; otherwise, where follow-up requests depend on
+ * what changed, it starts over.  No record (a server without ETags): a
+ * full sync exactly as before.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -45,18 +71,38 @@ struct sreq {
 	struct sync		*sync;
 	enum sreq_kind		 kind;
 	char			*url;
+	char			*etag;		/* If-None-Match, or NULL */
+	int			 parked;	/* on sync's unchanged list */
 	int			 tries;		/* transient failures so far */
 	int			 pages;
 	struct http_req		*http;
 	struct event		*timer;		/* backoff or rate-limit wait */
 	int			 needs_permit;
+	int			 observe;	/* permit granted cold */
 };
 TAILQ_HEAD(sreqq, sreq);
+
+/* A failure held until /me has said whose the token is. */
+struct held_fail {
+	enum fail_kind	 fk;
+	const char	*code;
+	char		 msg[512];
+};
 
 struct sync {
 	struct job	*job;
 	struct sreqq	 reqs;		/* in flight or waiting */
 	json_object	*me;		/* small: kept for the end */
+	const char	*me_auth;	/* in me: authorized_by */
+	const char	*me_district;	/* in me, may be NULL */
+	struct held_fail *held;		/* waits for /me */
+	int		 conditional;	/* all answers unchanged so far */
+	int		 all_first;	/* the record has only first requests */
+	struct sreqq	 unchanged;	/* answered unchanged (conditional) */
+	char		*rec_meta[3];	/* the record's auth, district, email */
+	char		*entries;	/* this sync's ETag record entries */
+	size_t		 entries_len;
+	int		 no_record;	/* an answer without a usable ETag */
 	struct roster	*roster;	/* built as responses arrive */
 	int		 students_per_section;	/* 1 wanted, 2 requested */
 	int		 failed;
@@ -86,22 +132,46 @@ sync_pages(const struct sync *s)
 	return strncmp(s->job->token_owner, "district:", 9) == 0;
 }
 
+/* A request for url (taken), sent once it has a permit. */
+static void
+sreq_new(struct sync *s, enum sreq_kind kind, char *url, const char *etag)
+{
+	struct sreq *q = xcalloc(1, sizeof(*q));
+
+	q->sync = s;
+	q->kind = kind;
+	q->url = url;
+	q->etag = etag != NULL ? xstrdup(etag) : NULL;
+	TAILQ_INSERT_TAIL(&s->reqs, q, entry);
+	sreq_send(q);
+}
+
 static void
 sreq_add(struct sync *s, enum sreq_kind kind, const char *path,
     const char *query)
 {
-	struct sreq *q = xcalloc(1, sizeof(*q));
-	char lim[32] = "";
+	char lim[32] = "", *url;
 
-	q->sync = s;
-	q->kind = kind;
 	if (sync_pages(s) && kind != SR_ME && kind != SR_TEACHER)
 		snprintf(lim, sizeof(lim), "%slimit=%d", query ? "&" : "?",
 		    rd->conf.clever_page_size);
-	xasprintf(&q->url, "%s%s%s%s%s", api_root(), path,
+	xasprintf(&url, "%s%s%s%s%s", api_root(), path,
 	    query ? "?" : "", query ? query : "", lim);
-	TAILQ_INSERT_TAIL(&s->reqs, q, entry);
-	sreq_send(q);
+	sreq_new(s, kind, url, NULL);
+}
+
+static void
+sync_vfail(struct sync *s, enum fail_kind fk, const char *code,
+    const char *fmt, va_list ap)
+{
+	char msg[512];
+
+	if (s->failed)
+		return;
+	s->failed = 1;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	/* job_failed frees the job and with it this sync */
+	job_failed(s->job, fk, code, msg);
 }
 
 static void
@@ -112,17 +182,58 @@ static void
 sync_fail(struct sync *s, enum fail_kind fk, const char *code,
     const char *fmt, ...)
 {
-	char msg[512];
 	va_list ap;
 
-	if (s->failed)
-		return;
-	s->failed = 1;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	sync_vfail(s, fk, code, fmt, ap);
 	va_end(ap);
-	/* job_failed frees the job and with it this sync */
-	job_failed(s->job, fk, code, msg);
+}
+
+static int
+me_pending(const struct sync *s)
+{
+	const struct sreq *q;
+
+	if (s->me != NULL)
+		return 0;
+	TAILQ_FOREACH(q, &s->reqs, entry)
+		if (q->kind == SR_ME)
+			return 1;
+	return 0;
+}
+
+/*
+ * A request failed for good.  Until /me is answered the failure is held
+ * (see the top of the file) and every other request dropped.
+ */
+static void
+sreq_fail(struct sreq *q, enum fail_kind fk, const char *code,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void
+sreq_fail(struct sreq *q, enum fail_kind fk, const char *code,
+    const char *fmt, ...)
+{
+	struct sync *s = q->sync;
+	struct sreq *r, *tmp;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (q->kind == SR_ME || s->failed || !me_pending(s)) {
+		sync_vfail(s, fk, code, fmt, ap);
+		va_end(ap);
+		return;
+	}
+	if (s->held == NULL) {
+		s->held = xcalloc(1, sizeof(*s->held));
+		s->held->fk = fk;
+		s->held->code = code;
+		vsnprintf(s->held->msg, sizeof(s->held->msg), fmt, ap);
+	}
+	va_end(ap);
+	TAILQ_FOREACH_SAFE(r, &s->reqs, entry, tmp)
+		if (r->kind != SR_ME)
+			sreq_free(r);
 }
 
 static void
@@ -154,7 +265,8 @@ struct permit_call {
 };
 
 static void
-on_permits(unsigned granted, uint64_t wait_ms, const char *err, void *arg)
+on_permits(unsigned granted, uint64_t wait_ms, int cold, const char *err,
+    void *arg)
 {
 	struct permit_call *pc = arg;
 	struct sync *s = pc->sync;
@@ -175,8 +287,9 @@ on_permits(unsigned granted, uint64_t wait_ms, const char *err, void *arg)
 			continue;
 		granted--;
 		q->needs_permit = 0;
+		q->observe = cold;
 		s->job->requests++;
-		q->http = http_get(rd->http, q->url, s->job->token,
+		q->http = http_get(rd->http, q->url, s->job->token, q->etag,
 		    on_response, q);
 	}
 	TAILQ_FOREACH(q, &s->reqs, entry)
@@ -232,12 +345,14 @@ sreq_send(struct sreq *q)
 static void
 sreq_free(struct sreq *q)
 {
-	TAILQ_REMOVE(&q->sync->reqs, q, entry);
+	TAILQ_REMOVE(q->parked ? &q->sync->unchanged : &q->sync->reqs, q,
+	    entry);
 	if (q->http != NULL)
 		http_cancel(q->http);
 	if (q->timer != NULL)
 		event_free(q->timer);
 	free(q->url);
+	free(q->etag);
 	free(q);
 }
 
@@ -320,6 +435,8 @@ sections_in_flight(const struct sync *s)
 	return 0;
 }
 
+static int	check_me(struct sync *);
+
 /* A complete 200 JSON response: keep it and follow "next" if any. */
 static void
 sreq_ok(struct sreq *q, json_object *body)
@@ -330,7 +447,7 @@ sreq_ok(struct sreq *q, json_object *body)
 	int rc;
 
 	if (!json_object_is_type(body, json_type_object)) {
-		sync_fail(s, FAIL_PERMANENT, ERR_BAD_RESPONSE,
+		sreq_fail(q, FAIL_PERMANENT, ERR_BAD_RESPONSE,
 		    "Clever %s response is not a JSON object",
 		    sreq_names[q->kind]);
 		return;
@@ -342,6 +459,8 @@ sreq_ok(struct sreq *q, json_object *body)
 	switch (q->kind) {
 	case SR_ME:
 		s->me = json_object_get(body);
+		if (check_me(s) == -1)
+			return;
 		rc = 0;
 		break;
 	case SR_TEACHER:
@@ -355,7 +474,7 @@ sreq_ok(struct sreq *q, json_object *body)
 		break;
 	}
 	if (rc == -1) {
-		sync_fail(s, FAIL_PERMANENT, ERR_BAD_RESPONSE, "Clever data "
+		sreq_fail(q, FAIL_PERMANENT, ERR_BAD_RESPONSE, "Clever data "
 		    "rejected: %s", err);
 		return;
 	}
@@ -364,7 +483,7 @@ sreq_ok(struct sreq *q, json_object *body)
 	    next_link(body);
 	if (next != NULL && page_length(body) > 0) {
 		if (++q->pages >= SYNC_MAX_PAGES || next[0] != '/') {
-			sync_fail(s, FAIL_PERMANENT, ERR_BAD_RESPONSE,
+			sreq_fail(q, FAIL_PERMANENT, ERR_BAD_RESPONSE,
 			    "Clever %s list: bad or endless next links",
 			    sreq_names[q->kind]);
 			return;
@@ -397,14 +516,296 @@ sreq_transient(struct sreq *q, const char *code, const char *what)
 		sreq_later(q, ms);
 		return;
 	}
-	sync_fail(s, FAIL_TRANSIENT, code, "Clever %s request: %s (after %d "
+	sreq_fail(q, FAIL_TRANSIENT, code, "Clever %s request: %s (after %d "
 	    "tries)", sreq_names[q->kind], what, q->tries);
 }
 
+/* ---- conditional requests (see the top of the file) ---- */
+
+#define RECORD_MAGIC	"E1"
+
+static uint64_t
+fnv1a(uint64_t h, const char *str)
+{
+	const unsigned char *p = (const unsigned char *)str;
+
+	for (; *p != '\0'; p++) {
+		h ^= *p;
+		h *= 0x100000001b3ULL;
+	}
+	h ^= 0xff;	/* a separator no string holds */
+	return h * 0x100000001b3ULL;
+}
+
+/* Everything on rosterd's side that shapes a roster from the answers. */
+static uint64_t
+sync_fingerprint(const struct job *j)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	char buf[96];
+	size_t i;
+
+	snprintf(buf, sizeof(buf), "%d %d %d %d %d", ROSTER_FORMAT,
+	    ROSTER_RULES, (int)j->kind, (int)j->sel_mode,
+	    rd->conf.clever_page_size);
+	h = fnv1a(h, buf);
+	h = fnv1a(h, rd->conf.sync_fields);
+	h = fnv1a(h, api_root());
+	h = fnv1a(h, j->token_owner);
+	for (i = 0; i < j->nsel; i++)
+		h = fnv1a(h, j->sel[i]);
+	return h;
+}
+
+/* A record holds tab- and line-separated text: nothing may contain them. */
+static int
+record_safe(const char *v)
+{
+	return v == NULL || strpbrk(v, "\t\n") == NULL;
+}
+
+/* Remember a 200's ETag for this sync's record. */
+static void
+sync_note_etag(struct sync *s, const struct sreq *q, const char *etag)
+{
+	char *line;
+	int len;
+
+	if (s->no_record)
+		return;
+	if (etag == NULL || !record_safe(etag) || !record_safe(q->url)) {
+		s->no_record = 1;
+		return;
+	}
+	len = xasprintf(&line, "%d\t%d\t%s\t%s\n", (int)q->kind,
+	    q->pages == 0 && q->kind != SR_SECTION_STUDENTS, etag, q->url);
+	s->entries = xrealloc(s->entries, s->entries_len + (size_t)len + 1);
+	memcpy(s->entries + s->entries_len, line, (size_t)len + 1);
+	s->entries_len += (size_t)len;
+	free(line);
+}
+
+/*
+ * The record a full sync leaves for the next: what it vouches for, what
+ * a "no changes" ending must still report, and one line per response.
+ */
+char *
+sync_etag_record(const struct job *j, uint64_t version)
+{
+	const struct roster *r = j->roster;
+	char *rec;
+
+	if (j->etag_entries == NULL || r == NULL ||
+	    !record_safe(r->authorized_by) || !record_safe(r->district) ||
+	    !record_safe(r->teacher.email_lc))
+		return NULL;
+	xasprintf(&rec, RECORD_MAGIC " %016llx %llu\n%s\t%s\t%s\n%s",
+	    (unsigned long long)sync_fingerprint(j),
+	    (unsigned long long)version,
+	    r->authorized_by ? r->authorized_by : "",
+	    r->district ? r->district : "",
+	    r->teacher.email_lc ? r->teacher.email_lc : "", j->etag_entries);
+	return rec;
+}
+
+struct rec_entry {
+	int	 kind, first;
+	char	*etag, *url;
+};
+
+/* Split one record line into n tab-separated fields; -1 if malformed. */
+static int
+record_fields(char *line, char **f, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if ((f[i] = strsep(&line, "\t")) == NULL)
+			return -1;
+	return line == NULL ? 0 : -1;
+}
+
+/* Parse the record's entries; the count, or -1 unless they are sound. */
+static int
+record_entries(char *p, struct rec_entry **out)
+{
+	struct rec_entry *e = NULL;
+	char *line, *f[4];
+	int n = 0, me = 0;
+
+	while ((line = strsep(&p, "\n")) != NULL) {
+		if (*line == '\0')
+			continue;
+		e = xreallocarray(e, (size_t)n + 1, sizeof(*e));
+		if (record_fields(line, f, 4) == -1 || *f[2] == '\0' ||
+		    strncmp(f[3], api_root(), strlen(api_root())) != 0)
+			goto bad;
+		e[n].kind = atoi(f[0]);
+		e[n].first = atoi(f[1]);
+		e[n].etag = f[2];
+		e[n].url = f[3];
+		if (e[n].kind < SR_ME || e[n].kind > SR_SECTION_STUDENTS)
+			goto bad;
+		me += e[n].kind == SR_ME;
+		n++;
+	}
+	if (me != 1)
+		goto bad;	/* identity first: /me is always asked */
+	*out = e;
+	return n;
+bad:
+	free(e);
+	return -1;
+}
+
+/*
+ * Start conditionally from the last sync's record when it vouches for
+ * this sync (same fingerprint, the stored snapshot's version).  0: no.
+ */
+static int
+sync_from_record(struct sync *s)
+{
+	struct job *j = s->job;
+	struct rec_entry *e = NULL;
+	char *rec, *p, *head, *meta, *f[3], want[64];
+	int n, i, ok = 0;
+
+	if (j->etags == NULL || j->kind != JOB_SYNC || j->base_version == 0)
+		return 0;
+	snprintf(want, sizeof(want), RECORD_MAGIC " %016llx %llu",
+	    (unsigned long long)sync_fingerprint(j),
+	    (unsigned long long)j->base_version);
+	p = rec = xstrdup(j->etags);
+	head = strsep(&p, "\n");
+	meta = strsep(&p, "\n");
+	if (p != NULL && strcmp(head, want) == 0 && meta != NULL &&
+	    record_fields(meta, f, 3) == 0 &&
+	    (n = record_entries(p, &e)) > 0) {
+		for (i = 0; i < 3; i++)
+			s->rec_meta[i] = xstrdup(f[i]);
+		s->conditional = s->all_first = 1;
+		for (i = 0; i < n; i++) {
+			s->all_first &= e[i].first;
+			sreq_new(s, e[i].kind, xstrdup(e[i].url), e[i].etag);
+		}
+		ok = 1;
+	}
+	free(e);
+	free(rec);
+	return ok;
+}
+
+/* An unchanged answer waits, off the list of requests, for the end. */
+static void
+sreq_park(struct sreq *q)
+{
+	TAILQ_REMOVE(&q->sync->reqs, q, entry);
+	TAILQ_INSERT_TAIL(&q->sync->unchanged, q, entry);
+	q->parked = 1;
+}
+
+static void
+sreq_unpark(struct sreq *q)
+{
+	TAILQ_REMOVE(&q->sync->unchanged, q, entry);
+	TAILQ_INSERT_TAIL(&q->sync->reqs, q, entry);
+	q->parked = 0;
+}
+
+static void	sync_add_first(struct sync *);
+
+static struct roster *
+sync_roster_new(void)
+{
+	return roster_new(strcmp(rd->conf.sync_fields, "district") == 0 ?
+	    ROSTER_FIELDS_DISTRICT : ROSTER_FIELDS_LIBRARY);
+}
+
+/*
+ * Something changed: from now on a full sync.  Keep what came and ask
+ * again, without If-None-Match, what came unchanged, when no request
+ * depends on another's answer; else start over.  1 if q is gone.
+ */
+static int
+sync_go_full(struct sync *s, struct sreq *q)
+{
+	struct sreq *r;
+
+	s->conditional = 0;
+	logf_debug(LF(.event = "changed", .job = s->job->job_id,
+	    .teacher = s->job->teacher), "Clever %s answer changed: full sync",
+	    sreq_names[q->kind]);
+	if (s->all_first) {
+		TAILQ_FOREACH(r, &s->reqs, entry) {
+			free(r->etag);
+			r->etag = NULL;
+		}
+		while ((r = TAILQ_FIRST(&s->unchanged)) != NULL) {
+			sreq_unpark(r);
+			free(r->etag);
+			r->etag = NULL;
+			sreq_send(r);
+		}
+		return 0;
+	}
+	while ((r = TAILQ_FIRST(&s->reqs)) != NULL)
+		sreq_free(r);
+	while ((r = TAILQ_FIRST(&s->unchanged)) != NULL)
+		sreq_free(r);
+	roster_free(s->roster);
+	s->roster = sync_roster_new();
+	json_object_put(s->me);
+	s->me = NULL;
+	s->me_auth = s->me_district = NULL;
+	s->students_per_section = 0;
+	sync_add_first(s);
+	return 1;
+}
+
+/*
+ * A complete answer to a request that named an ETag (or an unchanged
+ * one after the sync became full).  1 if it was dealt with here.
+ */
+static int
+sreq_conditional(struct sreq *q, const struct http_response *res)
+{
+	struct sync *s = q->sync;
+
+	if (res->unchanged) {
+		if (s->conditional) {
+			sreq_park(q);
+			sync_maybe_done(s);
+		} else {
+			/* the sync became a full one meanwhile: the body */
+			free(q->etag);
+			q->etag = NULL;
+			sreq_send(q);
+		}
+		return 1;
+	}
+	if (res->status == 429 || res->status >= 500)
+		return 0;	/* waits or is retried as such */
+	free(q->etag);
+	q->etag = NULL;
+	return s->conditional ? sync_go_full(s, q) : 0;
+}
+
+static void	sreq_response(struct sreq *, const struct http_response *);
+
+/* Whatever the parsers log about this answer names the job. */
 static void
 on_response(const struct http_response *res, void *arg)
 {
 	struct sreq *q = arg;
+
+	log_setcontext(q->sync->job->job_id, q->sync->job->teacher);
+	sreq_response(q, res);
+	log_setcontext(NULL, NULL);
+}
+
+static void
+sreq_response(struct sreq *q, const struct http_response *res)
+{
 	struct sync *s = q->sync;
 	char what[256];
 
@@ -414,11 +815,13 @@ on_response(const struct http_response *res, void *arg)
 	    "ms", sreq_names[q->kind], res->status, res->body_len,
 	    (unsigned long long)res->elapsed_ms);
 	/*
-	 * Pass Clever's view of the window on once per sync (to align the
-	 * shared window with Clever's), when it runs low, and on a 429.
+	 * Pass Clever's view of the windows on once per sync (to align the
+	 * shared windows with Clever's), for a request sent cold (before the
+	 * windows were known), when one runs low, and on a 429.
 	 */
 	if (res->outcome == HTTP_OK && (res->status == 429 || !s->observed ||
-	    (res->rl.limit > 0 && res->rl.remaining * 10 <= res->rl.limit))) {
+	    q->observe || (res->rl.limit > 0 &&
+	    res->rl.remaining * 10 <= res->rl.limit))) {
 		s->observed = res->rl.present;
 		ratelimit_observe(s->job->token_owner, &res->rl,
 		    res->status == 429);
@@ -427,7 +830,7 @@ on_response(const struct http_response *res, void *arg)
 	case HTTP_OK:
 		break;
 	case HTTP_ERR_TOO_LARGE:
-		sync_fail(s, FAIL_PERMANENT, ERR_TOO_LARGE, "Clever %s "
+		sreq_fail(q, FAIL_PERMANENT, ERR_TOO_LARGE, "Clever %s "
 		    "response is larger than max_body_bytes (%llu)",
 		    sreq_names[q->kind],
 		    (unsigned long long)rd->conf.clever_max_body);
@@ -442,6 +845,8 @@ on_response(const struct http_response *res, void *arg)
 		    "transfer failed");
 		return;
 	}
+	if ((res->unchanged || q->etag != NULL) && sreq_conditional(q, res))
+		return;
 
 	switch (res->status) {
 	case 200:
@@ -452,6 +857,7 @@ on_response(const struct http_response *res, void *arg)
 			sreq_transient(q, ERR_BAD_RESPONSE, what);
 			return;
 		}
+		sync_note_etag(s, q, res->etag);
 		sreq_ok(q, res->json);
 		return;
 	case 429:
@@ -461,7 +867,7 @@ on_response(const struct http_response *res, void *arg)
 		sreq_send(q);	/* the permit now waits for the reset */
 		return;
 	case 401:
-		sync_fail(s, FAIL_PERMANENT, ERR_REAUTHORIZE, "Clever refused "
+		sreq_fail(q, FAIL_PERMANENT, ERR_REAUTHORIZE, "Clever refused "
 		    "the token (401): the teacher must authorize the app again");
 		return;
 	case 404:
@@ -472,7 +878,7 @@ on_response(const struct http_response *res, void *arg)
 			sync_maybe_done(s);
 			return;
 		}
-		sync_fail(s, FAIL_PERMANENT, ERR_NOT_SHARED, "Clever answered "
+		sreq_fail(q, FAIL_PERMANENT, ERR_NOT_SHARED, "Clever answered "
 		    "404 to the %s request: not shared with the app, deleted, "
 		    "or the wrong kind of token", sreq_names[q->kind]);
 		return;
@@ -484,7 +890,7 @@ on_response(const struct http_response *res, void *arg)
 		sreq_transient(q, ERR_UNAVAILABLE, what);
 		return;
 	default:
-		sync_fail(s, FAIL_PERMANENT, ERR_BAD_REQUEST, "Clever answered "
+		sreq_fail(q, FAIL_PERMANENT, ERR_BAD_REQUEST, "Clever answered "
 		    "HTTP %ld to the %s request", res->status,
 		    sreq_names[q->kind]);
 		return;
@@ -502,9 +908,12 @@ obj_str(json_object *o, const char *key)
 	return json_object_get_string(v);
 }
 
-/* Check /me against the job; fills authorized_by and district. */
+/*
+ * Identity first: check /me against the job as soon as it is in, then let
+ * a failure held for it go.  Fills me_auth and me_district.
+ */
 static int
-check_me(struct sync *s, const char **auth, const char **district)
+check_me(struct sync *s)
 {
 	json_object *data = NULL;
 	const char *id, *type;
@@ -516,13 +925,18 @@ check_me(struct sync *s, const char **auth, const char **district)
 		    "Clever /me response lacks data.id or data.type");
 		return -1;
 	}
-	*district = obj_str(data, "district");
-	*auth = obj_str(data, "authorized_by");
-	if (*auth == NULL)
-		*auth = strcmp(type, "district") == 0 ? "district" : "teacher";
+	s->me_district = obj_str(data, "district");
+	s->me_auth = obj_str(data, "authorized_by");
+	if (s->me_auth == NULL)
+		s->me_auth = strcmp(type, "district") == 0 ? "district" :
+		    "teacher";
 	if (strcmp(type, "district") != 0 && strcmp(id, s->job->teacher) != 0) {
 		sync_fail(s, FAIL_PERMANENT, ERR_TOKEN_MISMATCH, "the token "
 		    "stored for this teacher belongs to another Clever user");
+		return -1;
+	}
+	if (s->held != NULL) {
+		sync_fail(s, s->held->fk, s->held->code, "%s", s->held->msg);
 		return -1;
 	}
 	return 0;
@@ -533,13 +947,10 @@ static void
 sync_build(struct sync *s)
 {
 	struct job *j = s->job;
-	const char *auth, *district;
 	struct roster *r = s->roster;
 	char err[256];
 
-	if (check_me(s, &auth, &district) == -1)
-		return;
-	roster_set_auth(r, auth, district);
+	roster_set_auth(r, s->me_auth, s->me_district);
 	if (j->sel_mode == SEL_NONE)	/* non-NULL, empty: none */
 		roster_select_sections(r, (const char *const *)&j->sel, 0);
 	if (roster_finish(r, j->kind == JOB_DISCOVER ?
@@ -550,6 +961,10 @@ sync_build(struct sync *s)
 	}
 	s->roster = NULL;
 	s->failed = 1;	/* done: nothing more may be reported */
+	free(j->etag_entries);
+	j->etag_entries = s->no_record ? NULL : s->entries;
+	if (!s->no_record)
+		s->entries = NULL;
 	job_fetched(j, r);
 }
 
@@ -562,6 +977,14 @@ sync_maybe_done(struct sync *s)
 {
 	if (s->failed)
 		return;
+	if (s->conditional) {
+		if (TAILQ_EMPTY(&s->reqs)) {
+			s->failed = 1;	/* done: nothing more to report */
+			job_not_modified(s->job, s->rec_meta[0],
+			    s->rec_meta[1], s->rec_meta[2]);
+		}
+		return;
+	}
 	if (s->students_per_section == 1 && !sections_in_flight(s)) {
 		s->students_per_section = 2;
 		sections_complete(s);
@@ -570,18 +993,13 @@ sync_maybe_done(struct sync *s)
 		sync_build(s);
 }
 
-struct sync *
-sync_start(struct job *j)
+/* The requests a sync starts with; the rest follow from their answers. */
+static void
+sync_add_first(struct sync *s)
 {
-	struct sync *s = xcalloc(1, sizeof(*s));
+	struct job *j = s->job;
 	char *path;
 
-	s->job = j;
-	s->roster = roster_new(strcmp(rd->conf.sync_fields, "district") == 0 ?
-	    ROSTER_FIELDS_DISTRICT : ROSTER_FIELDS_LIBRARY);
-	TAILQ_INIT(&s->reqs);
-	s->permit_ev = evtimer_new(rd->base, on_permit_ev, s);
-	j->sync = s;
 	sreq_add(s, SR_ME, "/me", NULL);
 	xasprintf(&path, "/users/%s", j->teacher);
 	sreq_add(s, SR_TEACHER, path, NULL);
@@ -595,20 +1013,43 @@ sync_start(struct job *j)
 		free(path);
 	} else if (j->kind == JOB_SYNC && j->sel_mode == SEL_LIST)
 		s->students_per_section = 1;	/* once sections are known */
+}
+
+struct sync *
+sync_start(struct job *j)
+{
+	struct sync *s = xcalloc(1, sizeof(*s));
+
+	s->job = j;
+	s->roster = sync_roster_new();
+	TAILQ_INIT(&s->reqs);
+	TAILQ_INIT(&s->unchanged);
+	s->permit_ev = evtimer_new(rd->base, on_permit_ev, s);
+	j->sync = s;
+	if (!sync_from_record(s))
+		sync_add_first(s);
 	return s;
 }
 
 void
 sync_free(struct sync *s)
 {
+	int i;
+
 	if (s == NULL)
 		return;
 	while (!TAILQ_EMPTY(&s->reqs))
 		sreq_free(TAILQ_FIRST(&s->reqs));
+	while (!TAILQ_EMPTY(&s->unchanged))
+		sreq_free(TAILQ_FIRST(&s->unchanged));
 	if (s->permit_call != NULL)
 		s->permit_call->sync = NULL;
 	event_free(s->permit_ev);
 	json_object_put(s->me);
+	free(s->held);
+	for (i = 0; i < 3; i++)
+		free(s->rec_meta[i]);
+	free(s->entries);
 	roster_free(s->roster);
 	free(s);
 }

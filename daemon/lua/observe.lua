@@ -1,44 +1,58 @@
---[[ observe.lua: OBSERVE what Clever's X-RateLimit headers said about a
-token's window, and adopt it: its limit, its count and its reset.
+--[[ observe.lua: OBSERVE what Clever's X-RateLimit headers said about the
+buckets of a response, and adopt it: which buckets exist, their limits,
+counts and resets.  A bucket of the token (Clever's "bearer") goes to the
+token's scope, any other to the application's, shared by every token.
 
 X-RateLimit-Reset has one-second resolution: the window really ends within
 the second after it, so the end of that second is taken.  A reset well past
 ours means Clever's window already rolled over: ours starts again from its
 count.  Otherwise the larger count and the later reset win (responses
-arrive out of order).  After a 429, or when nothing remains, the window is
-blocked until the reset.
+arrive out of order).  A bucket with nothing left is blocked until its
+reset; after a 429 that no bucket explains, the token's buckets are.
 
-KEYS[1]   the token's window hash            (prefix ratelimit:{OWNER};
-          see permit.lua)
-ARGV[1]   X-RateLimit-Limit; 0 when the response carried no headers
-ARGV[2]   X-RateLimit-Remaining
-ARGV[3]   X-RateLimit-Reset, epoch seconds; 0 when unknown
-ARGV[4]   '1' when the response was a 429, else '0'
-ARGV[5]   the window, ms (when Clever gave no reset)
+Any response ends the application's cold time (see permit.lua): its
+buckets are known until the first of their windows ends (a window, when it
+has none).
+
+KEYS[1]   the token's scope hash             (see permit.lua)
+KEYS[2]   the application's scope hash       (see permit.lua)
+ARGV[1]   '1' when the response was a 429, else '0'
+ARGV[2]   the window, ms (when Clever gave no reset)
+ARGV[3]   k, the buckets the response named (0 without headers)
+then k times:
+          the bucket's name; 't' (the token's) or 'a' (the application's);
+          its X-RateLimit-Limit, -Remaining and -Reset (epoch s, 0 unknown)
 
 Returns 0.
 
-Atomic because it is a read-modify-write of the window that permit.lua
+Atomic because it is a read-modify-write of the windows that permit.lua
 draws from on every instance.
 ]]
 --@include "include/common.lua"
-local now = now_ms()
-local limit, remaining = tonumber(ARGV[1]), tonumber(ARGV[2])
-local reset = tonumber(ARGV[3]) * 1000 + 1000
-local h = redis.call('HMGET', KEYS[1], 'used', 'reset_ms')
-local used, ours = tonumber(h[1] or 0), tonumber(h[2] or 0)
-if reset <= now then reset = ours end
-if reset <= now then reset = now + tonumber(ARGV[5]) end
-if limit > 0 then
-  if reset > ours + 1000 then
-    used = limit - remaining
-  else
-    used = math.max(used, limit - remaining); reset = math.max(reset, ours)
+--@include "include/buckets.lua"
+local now, window, k = now_ms(), tonumber(ARGV[2]), tonumber(ARGV[3])
+local app_until, explained = now + window, false
+for i = 0, k - 1 do
+  local a = 4 + 5 * i
+  local name, key = ARGV[a], ARGV[a + 1] == 'a' and KEYS[2] or KEYS[1]
+  local limit, remaining = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+  learn_name(key, name)
+  local reset = observe_bucket(key, name, limit, remaining, tonumber(ARGV[a + 4]),
+    now, window)
+  if key == KEYS[2] then app_until = math.min(app_until, reset) end
+  if limit > 0 and remaining <= 0 then
+    redis.call('HSET', key, name .. '.blocked', reset)
+    explained = true
   end
-  redis.call('HSET', KEYS[1], 'limit', limit, 'reset_ms', reset, 'used', used)
 end
-if ARGV[4] == '1' or (limit > 0 and remaining <= 0) then
-  redis.call('HSET', KEYS[1], 'blocked_until', reset)
+if ARGV[1] == '1' and not explained then
+  local mine = {}
+  load_buckets(mine, KEYS[1], 'bearer', 0)
+  for _, b in ipairs(mine) do
+    local until_ = b.reset > now and b.reset or now + window
+    redis.call('HSET', KEYS[1], b.name .. '.blocked', until_)
+  end
 end
-redis.call('PEXPIREAT', KEYS[1], reset + tonumber(ARGV[5]))
+redis.call('HSET', KEYS[2], 'known_until', app_until, 'cold_used', 0)
+for i = 1, 2 do redis.call('PEXPIRE', KEYS[i], 3 * window) end
 return 0

@@ -1,36 +1,81 @@
---[[ permit.lua: take up to n request PERMITS from a token's rate-limit
-window, which every rosterd instance shares.  The window opens with the
-token's first request, as Clever's does, and lasts window ms; observe.lua
-corrects it from what Clever's headers say.  While the window is blocked
-(after a 429, or when Clever said nothing remains) nothing is granted.
+--[[ permit.lua: take up to n request PERMITS for one token from every
+rate-limit bucket its requests fall in, which every rosterd instance
+shares: the token's own buckets (Clever's "bearer": one window per token)
+and the buckets the whole application shares (the same bucket under every
+token).  Windows open with the first request, as Clever's do, and last
+window ms; observe.lua corrects them from Clever's headers and learns which
+buckets exist.  A request is granted only when every bucket has room, so
+each draws from all of them.  While a bucket is blocked (after a 429, or
+when Clever said nothing remains) nothing is granted.
 
-KEYS[1]   the token's window hash            (prefix ratelimit:{OWNER},
+Cold: until Clever's headers have told which app-wide buckets exist and
+where their windows stand (rosterd's start, a new window of theirs), at
+most as many requests go out as the tightest bucket known (or the
+configured limit) allows, so that a burst never overruns a bucket not
+learned yet; each such permit asks for its response to be observed.
+
+KEYS[1]   the token's scope hash             (prefix ratelimit:{rl}:OWNER,
           OWNER being teacher:ID or district:ID; never the token itself)
+KEYS[2]   the application's scope hash       (prefix ratelimit:{rl}:app)
 ARGV[1]   n, the permits wanted
-ARGV[2]   the limit per window until Clever's headers say otherwise
+ARGV[2]   the token's limit per window until Clever's headers say otherwise
 ARGV[3]   the window, ms
 
-The hash: reset_ms (end of the window, Redis clock), used, limit,
-blocked_until (ms; set by observe.lua).
+Scope hashes: see include/buckets.lua.  The app's also holds known_until
+(ms: until then its buckets are known), cold_used and cold_since (permits
+granted while cold, since when).
 
-Returns {granted, wait}: granted may be fewer than n once the window runs
-out; wait is 0 when all were granted, else the ms until asking for the rest
-may succeed.
+Returns {granted, wait, cold}: granted may be fewer than n once a window
+runs out; wait is 0 when all were granted, else the ms until asking for the
+rest may succeed; cold is 1 when the permits were granted cold.
 
-Atomic because instances draw from the same window at once: the read of
-what is used and the increment must be one step, or the limit is exceeded.
+Atomic because instances draw from the same windows at once: the read of
+what is used and the increments must be one step, or a limit is exceeded.
 ]]
 --@include "include/common.lua"
-local now, n = now_ms(), tonumber(ARGV[1])
-local h = redis.call('HMGET', KEYS[1], 'reset_ms', 'used', 'limit', 'blocked_until')
-local reset, used = tonumber(h[1] or 0), tonumber(h[2] or 0)
-local limit, blocked = tonumber(h[3] or ARGV[2]), tonumber(h[4] or 0)
-if blocked > now then return {0, blocked - now} end
-if now >= reset then reset = now + tonumber(ARGV[3]); used = 0 end
-local granted = math.max(0, math.min(n, limit - used))
-if granted > 0 then
-  redis.call('HSET', KEYS[1], 'reset_ms', reset, 'used', used + granted, 'limit', limit)
-  redis.call('PEXPIREAT', KEYS[1], reset + tonumber(ARGV[3]))
+--@include "include/buckets.lua"
+local COLD_GRACE_MS, COLD_POLL_MS = 2000, 50
+local now, n, window = now_ms(), tonumber(ARGV[1]), tonumber(ARGV[3])
+local all = {}
+load_buckets(all, KEYS[1], 'bearer', tonumber(ARGV[2]))
+load_buckets(all, KEYS[2], nil, nil)
+local granted, tightest = n, tonumber(ARGV[2])
+for _, b in ipairs(all) do
+  if b.blocked > now then
+    b.room, b.free_at = 0, b.blocked
+  else
+    if now >= b.reset then b.reset = now + window; b.used = 0 end
+    b.room, b.free_at = b.limit - b.used, b.reset
+  end
+  if b.limit > 0 then tightest = math.min(tightest, b.limit) end
+  granted = math.min(granted, math.max(b.room, 0))
 end
-if granted == n then return {granted, 0} end
-return {granted, math.max(reset - now, 1)}
+local app = redis.call('HMGET', KEYS[2], 'known_until', 'cold_used', 'cold_since')
+local cold = tonumber(app[1] or 0) <= now
+local cold_used, cold_since = tonumber(app[2] or 0), tonumber(app[3] or 0)
+if cold then
+  -- observations that never came (requests lost): do not wait for ever
+  if cold_since + COLD_GRACE_MS <= now then cold_used = 0; cold_since = now end
+  granted = math.min(granted, math.max(tightest - cold_used, 0))
+end
+local wait = 0
+if granted < n then
+  for _, b in ipairs(all) do
+    if b.room <= granted then wait = math.max(wait, b.free_at - now) end
+  end
+  if cold and tightest - cold_used <= granted then
+    wait = math.max(wait, COLD_POLL_MS)
+  end
+  wait = math.max(wait, 1)
+end
+if granted > 0 then
+  for _, b in ipairs(all) do
+    b.used = b.used + granted
+    save_bucket(b)
+  end
+  if cold then
+    redis.call('HSET', KEYS[2], 'cold_used', cold_used + granted, 'cold_since', cold_since)
+  end
+end
+for i = 1, 2 do redis.call('PEXPIRE', KEYS[i], 3 * window) end
+return {granted, wait, cold and 1 or 0}

@@ -131,21 +131,30 @@ def test_admit_answers_each_job_of_a_batch_in_order(w):
 
 # ---- load ----
 
-def load(w, t):
+def load(w, t, kind="sync"):
     return w.lua.load([P + "token:" + t, state(t), snapshot(t),
-                       P + "selection:{%s}" % t], [])
+                       P + "selection:{%s}" % t], [kind])
 
 
 def test_load_returns_what_a_sync_needs(w):
     w.r.set(P + "token:" + T, "tok")
-    w.r.hset(state(T), "district", "d1")
+    w.r.hset(state(T), mapping={"district": "d1", "unrecognised": "{}"})
     w.r.hset(snapshot(T), mapping={"version": 4, "roster": '{"v":4}'})
     w.r.set(P + "selection:{%s}" % T, "none")
-    assert load(w, T) == ["tok", "d1", "4", '{"v":4}', "none"]
+    assert load(w, T) == ["tok", "d1", "4", '{"v":4}', "none", None, "{}"]
 
 
 def test_load_answers_false_where_absent_and_version_0(w):
-    assert load(w, T) == [None, None, "0", None, None]
+    assert load(w, T) == [None, None, "0", None, None, None, None]
+
+
+def test_load_leaves_the_roster_out_where_it_is_not_needed_yet(w):
+    w.r.hset(snapshot(T), mapping={"version": 4, "roster": '{"v":4}'})
+    assert load(w, T, "discover")[2:4] == ["4", None]
+    # an ETag record: the sync most likely ends without diffing
+    w.r.hset(state(T), "etags", "E1 ...")
+    assert load(w, T)[2:4] == ["4", None]
+    assert load(w, T)[5] == "E1 ..."
 
 
 # ---- writeback ----
@@ -398,91 +407,150 @@ def test_renew_extends_our_lock_only(w):
     assert w.r.pttl(lock(T)) <= 1000 and w.r.get(lock(T)) == "c2:k"
 
 
-# ---- permit and observe: the shared rate-limit window ----
+# ---- permit and observe: the shared rate-limit buckets ----
 
-RL = P + "ratelimit:{teacher:%s}" % T
+RL = P + "ratelimit:{rl}:teacher:%s" % T
+RL2 = P + "ratelimit:{rl}:teacher:%s" % ("b" * 24)
+APP = P + "ratelimit:{rl}:app"
 WINDOW = 60000
 
 
-def permit(w, n, limit=10):
-    return w.lua.permit([RL], [n, limit, WINDOW])
+def permit(w, n, limit=10, key=RL):
+    return w.lua.permit([key, APP], [n, limit, WINDOW])
 
 
-def observe(w, limit, remaining, reset_s, was_429=0):
-    return w.lua.observe([RL], [limit, remaining, reset_s, was_429, WINDOW])
+def observe(w, buckets, was_429=0, key=RL):
+    """buckets: (name, scope 't'|'a', limit, remaining, reset_s) tuples."""
+    args = [was_429, WINDOW, len(buckets)]
+    for b in buckets:
+        args += list(b)
+    return w.lua.observe([key, APP], args)
+
+
+def bearer(limit, remaining, reset_s):
+    return [("bearer", "t", limit, remaining, reset_s)]
+
+
+def warm(w):
+    """Headers seen: the app's buckets (none) are known for a window."""
+    observe(w, [])
 
 
 def test_permit_opens_a_window_with_the_first_request(w):
+    warm(w)
     before = w.now_ms()
-    assert permit(w, 3) == [3, 0]
+    assert permit(w, 3) == [3, 0, 0]
     h = w.r.hgetall(RL)
-    assert h["used"] == "3" and h["limit"] == "10"
-    assert before + WINDOW <= int(h["reset_ms"]) <= w.now_ms() + WINDOW
+    assert h["bearer.used"] == "3" and h["bearer.limit"] == "10"
+    assert before + WINDOW <= int(h["bearer.reset"]) <= w.now_ms() + WINDOW
 
 
 def test_permit_grants_fewer_than_asked_when_the_window_runs_out(w):
-    assert permit(w, 8) == [8, 0]
-    granted, wait = permit(w, 5)
+    warm(w)
+    assert permit(w, 8) == [8, 0, 0]
+    granted, wait, _ = permit(w, 5)
     assert granted == 2
     assert 0 < wait <= WINDOW
-    granted, wait = permit(w, 1)
+    granted, wait, _ = permit(w, 1)
     assert granted == 0 and 0 < wait <= WINDOW
-    assert w.r.hget(RL, "used") == "10"
+    assert w.r.hget(RL, "bearer.used") == "10"
 
 
 def test_permit_starts_a_new_window_after_the_reset(w):
-    w.r.hset(RL, mapping={"reset_ms": w.now_ms() - 1, "used": 10,
-                          "limit": 10})
-    assert permit(w, 4) == [4, 0]
-    assert w.r.hget(RL, "used") == "4"
+    warm(w)
+    w.r.hset(RL, mapping={"bearer.reset": w.now_ms() - 1, "bearer.used": 10,
+                          "bearer.limit": 10})
+    assert permit(w, 4) == [4, 0, 0]
+    assert w.r.hget(RL, "bearer.used") == "4"
+
+
+def test_cold_permits_stop_at_the_tightest_limit_until_headers_come(w):
+    # rosterd's start: nothing known of the app's buckets
+    assert permit(w, 20, limit=30) == [20, 0, 1]
+    # another token: the cold budget (the tightest limit) is the app's
+    granted, wait, cold = permit(w, 20, limit=30, key=RL2)
+    assert (granted, cold) == (10, 1)
+    assert 0 < wait < 1000, "a short wait: headers are on their way"
+    assert permit(w, 1, limit=30, key=RL2)[0] == 0
+    # the first response: an app bucket of 50, 20 left; known now
+    reset_s = w.now_ms() // 1000 + 30
+    observe(w, bearer(30, 10, reset_s) + [("app", "a", 50, 20, reset_s)])
+    granted, wait, cold = permit(w, 30, limit=30, key=RL2)
+    assert (granted, cold) == (20, 0), "the app bucket's 20 left bind"
+    assert 20000 < wait <= WINDOW
+
+
+def test_every_request_draws_from_every_bucket(w):
+    reset_s = w.now_ms() // 1000 + 30
+    observe(w, bearer(10, 10, reset_s) + [("app", "a", 12, 12, reset_s)])
+    assert permit(w, 8) == [8, 0, 0]
+    # another token's own bucket is fresh, the shared one has 4 left
+    assert permit(w, 8, key=RL2)[0] == 4
+    assert w.r.hget(APP, "app.used") == "12"
+    assert w.r.hget(APP, "names") == "app"
+    assert w.r.hget(RL, "names") == "bearer"
 
 
 def test_observe_adopts_clevers_limit_count_and_reset(w):
     reset_s = w.now_ms() // 1000 + 30
-    assert observe(w, 50, 20, reset_s) == 0
+    assert observe(w, bearer(50, 20, reset_s)) == 0
     h = w.r.hgetall(RL)
-    assert h["limit"] == "50" and h["used"] == "30"
+    assert h["bearer.limit"] == "50" and h["bearer.used"] == "30"
     # Clever's reset has one-second resolution: the end of that second
-    assert h["reset_ms"] == str((reset_s + 1) * 1000)
-    granted, _ = permit(w, 100, limit=1200)
+    assert h["bearer.reset"] == str((reset_s + 1) * 1000)
+    granted, _, _ = permit(w, 100, limit=1200)
     assert granted == 20, "permits follow Clever's count, not the default"
 
 
 def test_observe_keeps_the_larger_count_of_responses_out_of_order(w):
     reset_s = w.now_ms() // 1000 + 30
-    observe(w, 50, 10, reset_s)
-    observe(w, 50, 30, reset_s)	# an older response, arriving late
-    assert w.r.hget(RL, "used") == "40"
+    observe(w, bearer(50, 10, reset_s))
+    observe(w, bearer(50, 30, reset_s))	# an older response, arriving late
+    assert w.r.hget(RL, "bearer.used") == "40"
 
 
 def test_observe_restarts_from_clevers_count_when_its_window_rolled_over(w):
     now_s = w.now_ms() // 1000
-    observe(w, 50, 0, now_s + 2)
-    observe(w, 50, 45, now_s + 62)	# Clever's next window
+    observe(w, bearer(50, 0, now_s + 2))
+    observe(w, bearer(50, 45, now_s + 62))	# Clever's next window
     h = w.r.hgetall(RL)
-    assert h["used"] == "5" and h["reset_ms"] == str((now_s + 63) * 1000)
+    assert h["bearer.used"] == "5"
+    assert h["bearer.reset"] == str((now_s + 63) * 1000)
 
 
 def test_observe_blocks_the_window_after_a_429_until_the_reset(w):
+    warm(w)
+    permit(w, 1)
+    observe(w, [], was_429=1)
+    assert w.r.hget(RL, "bearer.blocked") is not None
+    granted, wait, _ = permit(w, 1)
+    assert granted == 0 and 50000 < wait <= WINDOW
+
+
+def test_a_429_of_the_app_bucket_blocks_that_bucket_only(w):
     reset_s = w.now_ms() // 1000 + 20
-    observe(w, 0, 0, reset_s, was_429=1)
-    assert w.r.hget(RL, "blocked_until") is not None
-    granted, wait = permit(w, 1)
-    assert granted == 0 and 18000 < wait <= 21000
+    observe(w, bearer(30, 10, reset_s) + [("app", "a", 50, 0, reset_s)],
+            was_429=1)
+    assert w.r.hget(APP, "app.blocked") is not None
+    assert w.r.hget(RL, "bearer.blocked") is None
+    granted, wait, _ = permit(w, 1, key=RL2)
+    assert granted == 0 and 18000 < wait <= 22000
 
 
 def test_observe_blocks_the_window_when_nothing_remains(w):
     reset_s = w.now_ms() // 1000 + 20
-    observe(w, 50, 0, reset_s)
+    observe(w, bearer(50, 0, reset_s))
     assert permit(w, 1)[0] == 0
 
 
-def test_a_response_without_headers_changes_nothing(w):
+def test_a_response_without_headers_changes_nothing_but_cold(w):
     permit(w, 2)
     before = w.r.hgetall(RL)
-    observe(w, 0, 0, 0)
+    observe(w, [])
     after = w.r.hgetall(RL)
-    assert after["used"] == before["used"] and "blocked_until" not in after
+    assert after["bearer.used"] == before["bearer.used"]
+    assert "bearer.blocked" not in after
+    assert int(w.r.hget(APP, "known_until")) > w.now_ms()
 
 
 # ---- probe: what the ACL allows, without doing it ----

@@ -310,6 +310,13 @@ def env():
                 d.proc.name, rc, d.proc.text()[-4000:])
 
 
+def store_district_of(env, sbx, t):
+    """Store the token of teacher t's district; return the district id."""
+    (dist,) = [d for d in sbx.get("/districts") if d["id"] == t["district"]]
+    env.store_district_token(dist["id"], dist["token"])
+    return dist["id"]
+
+
 def teacher_with_sections(sbx, min_sections=2):
     for t in sbx.teachers():
         if len(t["sections"]) >= min_sections:

@@ -7,7 +7,7 @@ import tempfile
 
 import pytest
 
-from conftest import rosterctl, teacher_with_sections, SLOW
+from conftest import rosterctl, store_district_of, teacher_with_sections, SLOW
 
 
 def api_get(sbx, path, token):
@@ -204,11 +204,11 @@ def test_selection_and_discovery(env):
     delta = {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
     assert not any("mystudents" in k for k in delta), delta
 
-    # "none": no sections at all (the shrink guard would hold losing all,
-    # so this is a forced sync)
+    # "none": no sections at all, the teacher's own choice: applied without
+    # a shrink-guard hold (no force)
     env.r.set("rosterd:selection:{%s}" % t["id"], "none")
-    _, st = env.run(t["id"], force=1)
-    assert st["state"] == "done", st
+    _, st = env.run(t["id"])
+    assert st["state"] == "done" and st["result"] == "changed", st
     diff = env.diffs(t["id"])[-1]["diff"]
     assert [s["id"] for s in diff["sections"]["removed"]] == [pick]
 
@@ -223,9 +223,8 @@ def test_district_token_pages_through_lists(env):
     sbx = env.start_sandbox("--teachers", 6, "--seed", 5)
     env.start_rosterd(clever__page_size=2)
     t = teacher_with_sections(sbx, 3)
-    (dist,) = [d for d in sbx.get("/districts") if d["id"] == t["district"]]
-    env.store_district_token(dist["id"], dist["token"])
-    _, st = env.run(t["id"], district=dist["id"])
+    dist = store_district_of(env, sbx, t)
+    _, st = env.run(t["id"], district=dist)
     assert st["state"] == "done", st
     assert st["authorized_by"] == "district"
     secs, enroll = clever_view(sbx, t)
@@ -432,9 +431,8 @@ def test_secure_sync_keeps_district_fields_when_configured(env):
     sbx = env.start_sandbox("--teachers", 4, "--seed", 6)
     env.start_rosterd(sync__fields="district")
     t = teacher_with_sections(sbx, 1)
-    (dist,) = [d for d in sbx.get("/districts") if d["id"] == t["district"]]
-    env.store_district_token(dist["id"], dist["token"])
-    _, st = env.run(t["id"], district=dist["id"])
+    dist = store_district_of(env, sbx, t)
+    _, st = env.run(t["id"], district=dist)
     assert st["state"] == "done", st
     snap = json.loads(env.snapshot(t["id"])["roster"])
     assert snap["fields"] == "district" and snap["authorized_by"] == "district"

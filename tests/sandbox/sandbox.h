@@ -99,6 +99,8 @@ struct bucket {
 	int64_t		key;		/* wall mode: window index */
 	uint32_t	used;
 	int		open;
+	uint32_t	windows;	/* windows opened so far */
+	uint32_t	full;		/* 429s because this bucket was full */
 };
 
 /* ---- data model (sbx_data.c) ---- */
@@ -310,7 +312,19 @@ struct stats {
 	uint64_t	 limited;
 	uint64_t	 fault[FAULT_MAX];
 	uint64_t	 connections;
+	uint64_t	 not_modified;	/* 304s sent */
+	uint64_t	 body_bytes;	/* API response bodies sent */
 };
+
+/* How the API treats entity tags (Express's by default). */
+enum etag_mode {
+	ETAG_ON = 0,		/* weak ETag on every 200; If-None-Match -> 304 */
+	ETAG_OFF,		/* no ETag, If-None-Match ignored */
+	ETAG_IGNORE,		/* ETag sent, If-None-Match ignored */
+	ETAG_MAX
+};
+extern const char *const etag_mode_names[ETAG_MAX];
+int	 etag_mode_parse(const char *);
 
 struct sbx {
 	struct event_base	*base;
@@ -331,6 +345,7 @@ struct sbx {
 	uint64_t		 fault_seed0;
 	double			 rate0[FAULT_MAX];
 	unsigned		 latency0;
+	enum etag_mode		 etag, etag0;
 
 	struct stats		 stats;
 	struct replies		 pending;

@@ -20,6 +20,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <openssl/evp.h>
 
 #include "xmalloc.h"
 #include "sandbox.h"
@@ -79,6 +80,7 @@ bucket_roll(struct sbx *sbx, struct bucket *bk)
 	if (sbx->rate_wall) {
 		if (!bk->open || wall / win != bk->key) {
 			bk->open = 1;
+			bk->windows++;
 			bk->key = wall / win;
 			bk->used = 0;
 			bk->reset_s = (bk->key + 1) * win;
@@ -87,6 +89,7 @@ bucket_roll(struct sbx *sbx, struct bucket *bk)
 	}
 	if (!bk->open || now - bk->start_ms >= (uint64_t)win * 1000) {
 		bk->open = 1;
+		bk->windows++;
 		bk->start_ms = now;
 		bk->used = 0;
 		bk->reset_s = wall + win;
@@ -133,8 +136,10 @@ rate_take(struct sbx *sbx, struct evkeyvalq *h, struct bucket *bk)
 		bks[0] = &phantom;	/* unknown token: a fresh window */
 	for (i = 0; i < n; i++) {
 		bucket_roll(sbx, bks[i]);
-		if (bks[i]->used >= limit[i])
+		if (bks[i]->used >= limit[i]) {
 			over = 1;
+			bks[i]->full++;
+		}
 	}
 	for (i = 0; i < n; i++) {
 		if (!over && bk != NULL)
@@ -146,6 +151,80 @@ rate_take(struct sbx *sbx, struct evkeyvalq *h, struct bucket *bk)
 	rate_headers(h, n, n == 1 ? "bearer" : "bearer, app", limit,
 	    remaining, reset);
 	return over ? -1 : 0;
+}
+
+/* ---- entity tags ---- */
+
+const char *const etag_mode_names[ETAG_MAX] = { "on", "off", "ignore" };
+
+int
+etag_mode_parse(const char *s)
+{
+	int	i;
+
+	for (i = 0; i < ETAG_MAX; i++)
+		if (strcmp(s, etag_mode_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+/*
+ * Express's default (the "etag" package, weak): W/"<body length in hex>-
+ * <the first 27 characters of the base64 SHA-1 of the body>".  Checked
+ * against the recorded /me: W/"61-AwqL+qrfGYiYQGkFV/VdyPjPCA8".
+ */
+static void
+etag_of(const struct sbuf *b, char *out, size_t outlen)
+{
+	unsigned char	md[EVP_MAX_MD_SIZE], b64[64];
+	unsigned int	mdlen = 0;
+
+	EVP_Digest(b->p != NULL ? b->p : "", b->len, md, &mdlen, EVP_sha1(),
+	    NULL);
+	EVP_EncodeBlock(b64, md, (int)mdlen);
+	b64[27] = '\0';
+	snprintf(out, outlen, "W/\"%zx-%s\"", b->len, b64);
+}
+
+/* Does an If-None-Match header name tag ("*", or a list of tags)? */
+static int
+etag_listed(const char *inm, const char *tag)
+{
+	size_t	n = strlen(tag);
+	const char *p;
+
+	while (*inm == ' ')
+		inm++;
+	if (strcmp(inm, "*") == 0)
+		return 1;
+	for (p = inm; (p = strstr(p, tag)) != NULL; p += n)
+		if ((p == inm || p[-1] == ' ' || p[-1] == ',') &&
+		    (p[n] == '\0' || p[n] == ',' || p[n] == ' '))
+			return 1;
+	return 0;
+}
+
+/*
+ * Tag a 200 as Express does; when the request's If-None-Match names the
+ * tag, answer 304 without a body (the request was counted already).
+ */
+static void
+etag_apply(struct apireq *ar, struct evkeyvalq *oh)
+{
+	char		 tag[96];
+	const char	*inm;
+
+	if (ar->code != 200 || ar->sbx->etag == ETAG_OFF)
+		return;
+	etag_of(&ar->body, tag, sizeof tag);
+	evhttp_add_header(oh, "ETag", tag);
+	inm = evhttp_find_header(evhttp_request_get_input_headers(ar->req),
+	    "If-None-Match");
+	if (ar->sbx->etag == ETAG_ON && inm != NULL && etag_listed(inm, tag)) {
+		ar->code = 304;
+		ar->body.len = 0;
+		ar->sbx->stats.not_modified++;
+	}
 }
 
 /* ---- scoping ---- */
@@ -161,8 +240,9 @@ can_see_section(const struct apireq *ar, const struct section *s)
 }
 
 /*
- * A Library teacher sees itself and the people in its sections (its
- * students and co-teachers); a district token sees its district.
+ * As Clever scopes a Library (teacher-authorized) token: its own teacher,
+ * the sections it teaches and the students in them; anything else,
+ * co-teachers included, is 404.  A district token sees its district.
  */
 static int
 can_see_user(const struct apireq *ar, const struct user *u)
@@ -175,8 +255,10 @@ can_see_user(const struct apireq *ar, const struct user *u)
 		return u->district == ar->district;
 	if (u == ar->teacher)
 		return 1;
+	if (u->o.type != OBJ_STUDENT)
+		return 0;
 	for (i = 0; i < u->sections.n; i++)
-		if (section_has_teacher(u->sections.v[i], ar->teacher))
+		if (can_see_section(ar, u->sections.v[i]))
 			return 1;
 	return 0;
 }
@@ -547,10 +629,10 @@ route_section_users(struct apireq *ar, struct section *s, const char *role)
 	if (role == NULL || strcmp(role, "teacher") == 0)
 		for (i = 0; i < s->teachers.n; i++)
 			ptrv_push(&all, s->teachers.v[i]);
-	/* Everyone in a visible section is visible. */
 	ptrv_sort(&all);
 	for (i = 0; i < all.n; i++)
-		if (out.n == 0 || out.v[out.n - 1] != all.v[i])
+		if ((out.n == 0 || out.v[out.n - 1] != all.v[i]) &&
+		    can_see_user(ar, all.v[i]))
 			ptrv_push(&out, all.v[i]);
 	list(ar, &out, "users");
 	ptrv_free(&all);
@@ -780,7 +862,11 @@ api_request(struct evhttp_request *req, void *arg)
 		r = ROUTE_UNKNOWN;
 	}
 	sbx->stats.route[r]++;
+	/* A fault that mangles the body is a transport glitch: no tag. */
+	if (fault == FAULT_NONE)
+		etag_apply(&ar, oh);
 out:
+	sbx->stats.body_bytes += ar.body.len;
 	evhttp_clear_headers(&ar.params);
 	api_deliver(sbx, req, ar.code, &ar.body, fault);
 }

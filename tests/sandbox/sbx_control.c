@@ -125,9 +125,19 @@ add_count(json_object *o, const char *key, uint64_t n)
 	json_object_object_add(o, key, json_object_new_int64((int64_t)n));
 }
 
+static json_object *
+bucket_stats(const struct bucket *b)
+{
+	json_object	*o = json_object_new_object();
+
+	add_count(o, "windows", b->windows);
+	add_count(o, "full", b->full);
+	return o;
+}
+
 static void
 token_stats(json_object *to, const char *kind, const char *id,
-    uint64_t requests, uint64_t limited)
+    uint64_t requests, uint64_t limited, const struct bucket *b)
 {
 	json_object	*o;
 	char		 key[64];
@@ -139,6 +149,7 @@ token_stats(json_object *to, const char *kind, const char *id,
 	o = json_object_new_object();
 	add_count(o, "requests", requests);
 	add_count(o, "rate_limited", limited);
+	json_object_object_add(o, "bearer", bucket_stats(b));
 	json_object_object_add(to, key, o);
 }
 
@@ -160,6 +171,8 @@ stats_json(struct sbx *sbx)
 	add_count(o, "429_sent", sbx->stats.limited +
 	    sbx->stats.fault[FAULT_429]);
 	add_count(o, "connections", sbx->stats.connections);
+	add_count(o, "not_modified", sbx->stats.not_modified);
+	add_count(o, "body_bytes", sbx->stats.body_bytes);
 	TAILQ_FOREACH(rp, &sbx->pending, entry)
 		pending++;
 	add_count(o, "pending", pending);
@@ -173,16 +186,18 @@ stats_json(struct sbx *sbx)
 		struct district *d = w->districts.v[i];
 
 		token_stats(tokens, "district", d->o.id, d->requests,
-		    d->limited);
+		    d->limited, &d->bucket);
 	}
 	for (i = 0; i < w->users.n; i++) {
 		struct user *u = w->users.v[i];
 
 		if (u->o.type == OBJ_TEACHER)
 			token_stats(tokens, "teacher", u->o.id, u->requests,
-			    u->limited);
+			    u->limited, &u->bucket);
 	}
 	json_object_object_add(o, "tokens", tokens);
+	if (sbx->two_buckets)
+		json_object_object_add(o, "app", bucket_stats(&sbx->app_bucket));
 	return o;
 }
 
@@ -195,6 +210,8 @@ faults_json(struct sbx *sbx)
 
 	add_count(o, "seed", sbx->faults.seed);
 	add_count(o, "latency_ms", sbx->faults.latency_ms);
+	json_object_object_add(o, "etag",
+	    json_object_new_string(etag_mode_names[sbx->etag]));
 	for (i = 0; i < FAULT_MAX; i++)
 		json_object_object_add(r, fault_names[i],
 		    json_object_new_double(sbx->faults.rate[i]));
@@ -587,6 +604,7 @@ ctl_faults(struct sbx *sbx, struct evhttp_request *req)
 {
 	json_object	*in, *v;
 	struct faults	 f = sbx->faults;
+	enum etag_mode	 etag = sbx->etag;
 	int		 k;
 
 	if ((in = read_json(req)) == NULL) {
@@ -610,14 +628,21 @@ ctl_faults(struct sbx *sbx, struct evhttp_request *req)
 		f.latency_ms = (unsigned)json_object_get_int(v);
 	if (json_object_object_get_ex(in, "seed", &v))
 		fault_reseed(&f, (uint64_t)json_object_get_int64(v));
+	if (json_object_object_get_ex(in, "etag", &v)) {
+		if ((k = etag_mode_parse(json_object_get_string(v))) == -1)
+			goto bad;
+		etag = (enum etag_mode)k;
+	}
 	json_object_put(in);
 	sbx->faults = f;
+	sbx->etag = etag;
 	ctl_send(req, 200, faults_json(sbx));
 	return;
 bad:
 	json_object_put(in);
 	ctl_error(req, 400, "rates must map fault kinds (500, 502, 503, 429, "
-	    "html404, malformed, truncated, reset, stall) to 0..1");
+	    "html404, malformed, truncated, reset, stall) to 0..1; etag is "
+	    "on, off or ignore");
 }
 
 /* Back to the generated (or loaded) data, CLI fault settings, zero stats. */
@@ -638,6 +663,7 @@ sbx_reset(struct sbx *sbx)
 	memset(&sbx->app_bucket, 0, sizeof sbx->app_bucket);
 	memcpy(sbx->faults.rate, sbx->rate0, sizeof sbx->rate0);
 	sbx->faults.latency_ms = sbx->latency0;
+	sbx->etag = sbx->etag0;
 	fault_reseed(&sbx->faults, sbx->fault_seed0);
 }
 

@@ -168,6 +168,9 @@ deliver_now(struct reply *rp)
 	case 200:
 		reason = "OK";
 		break;
+	case 304:
+		reason = "Not Modified";
+		break;
 	case 429:
 		reason = "Too Many Requests";
 		break;

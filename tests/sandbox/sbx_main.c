@@ -32,7 +32,7 @@ usage(void)
 "usage: clever-sandbox [--listen HOST:PORT] [--control HOST:PORT]\n"
 "           [--teachers N] [--districts N] [--seed S] [--data FILE]\n"
 "           [--rate-limit N] [--rate-window-s S] [--rate-mode first|wall]\n"
-"           [--two-buckets] [--app-rate-limit N]\n"
+"           [--two-buckets] [--app-rate-limit N] [--etag on|off|ignore]\n"
 "           [--fault-seed S] [--fault KIND=P ...] [--latency-ms MS]\n"
 "           [--tls-cert FILE --tls-key FILE]\n"
 "fault kinds: 500 502 503 429 html404 malformed truncated reset stall\n");
@@ -168,6 +168,7 @@ main(int argc, char **argv)
 		{ "rate-mode", required_argument, NULL, 'm' },
 		{ "two-buckets", no_argument, NULL, '2' },
 		{ "app-rate-limit", required_argument, NULL, 'a' },
+		{ "etag", required_argument, NULL, 'e' },
 		{ "fault-seed", required_argument, NULL, 'f' },
 		{ "fault", required_argument, NULL, 'F' },
 		{ "latency-ms", required_argument, NULL, 'L' },
@@ -181,7 +182,7 @@ main(int argc, char **argv)
 	const char	*cert = NULL, *key = NULL;
 	struct event	*sigterm, *sigint;
 	char		*err = NULL, *ah, *ch;
-	int		 ch_, aport, cport;
+	int		 ch_, em, aport, cport;
 
 	log_init("clever-sandbox", LOG_LVL_INFO, LOG_TARGET_STDERR);
 	sbx.gen.teachers = 10;
@@ -234,6 +235,11 @@ main(int argc, char **argv)
 			sbx.app_limit = (uint32_t)num(optarg, 0, UINT32_MAX,
 			    "--app-rate-limit");
 			break;
+		case 'e':
+			if ((em = etag_mode_parse(optarg)) == -1)
+				fatalx("--etag is on, off or ignore");
+			sbx.etag0 = (enum etag_mode)em;
+			break;
 		case 'f':
 			sbx.fault_seed0 = (uint64_t)num(optarg, 0, INT64_MAX,
 			    "--fault-seed");
@@ -263,6 +269,7 @@ main(int argc, char **argv)
 
 	memcpy(sbx.faults.rate, sbx.rate0, sizeof sbx.rate0);
 	sbx.faults.latency_ms = sbx.latency0;
+	sbx.etag = sbx.etag0;
 	fault_reseed(&sbx.faults, sbx.fault_seed0);
 	TAILQ_INIT(&sbx.pending);
 	if ((sbx.world = world_create(&sbx.gen, &err)) == NULL)

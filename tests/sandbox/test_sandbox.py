@@ -5,7 +5,9 @@ The binary comes from $CLEVER_SANDBOX or build/tests/sandbox/clever-sandbox.
 Only the stdlib (http.client, ssl, subprocess) and yaml are used.
 """
 
+import base64
 import glob
+import hashlib
 import http.client
 import json
 import os
@@ -29,6 +31,12 @@ VCR = os.path.join(SPEC, "samples/clever_sdk-vcr-v3.0")
 
 # Headers that vary per hop or are envoy internals: not reproduced.
 IGNORED_HEADERS = {"date", "etag", "server", "x-envoy-upstream-service-time"}
+
+
+def express_etag(body):
+    """Express's default weak tag: length in hex, 27 chars of base64 SHA-1."""
+    digest = base64.b64encode(hashlib.sha1(body).digest()).decode()
+    return 'W/"%x-%s"' % (len(body), digest[:27])
 
 
 class Sandbox:
@@ -78,11 +86,13 @@ class Sandbox:
         return http.client.HTTPConnection(self.api.hostname, self.api.port,
                                           timeout=timeout)
 
-    def get(self, path, token=None, timeout=10):
+    def get(self, path, token=None, timeout=10, inm=None):
         c = self.conn(timeout)
         headers = {"Accept": "application/json"}
         if token is not None:
             headers["Authorization"] = "Bearer " + token
+        if inm is not None:
+            headers["If-None-Match"] = inm
         try:
             c.request("GET", path, headers=headers)
             r = c.getresponse()
@@ -493,6 +503,32 @@ def test_library_scoping(fresh):
     assert not {"school", "district", "sis_id"} & set(sec)
 
 
+def test_library_token_never_sees_other_teachers(fresh):
+    """As Clever: a co-teacher is another teacher, 404 to a Library token."""
+    sbx = fresh
+    ts = teachers(sbx)
+    a = ts[0]
+    b = [t for t in ts[1:] if t["sections"]][0]
+    sid = a["sections"][0]
+    sbx.mutate(op="add_coteacher", section=sid, teacher=b["id"])
+    tok = b["token"]
+    # b sees the co-taught section and its students ...
+    assert sbx.get("/v3.0/sections/" + sid, tok)[0] == 200
+    studs = sbx.json("/v3.0/sections/%s/users?role=student" % sid, tok)
+    assert studs["data"]
+    # ... but not a, a's sections, a's students list, nor a among the users
+    assert sbx.get("/v3.0/users/" + a["id"], tok)[0] == 404
+    assert sbx.get("/v3.0/users/%s/sections" % a["id"], tok)[0] == 404
+    assert sbx.get("/v3.0/users/%s/mystudents" % a["id"], tok)[0] == 404
+    users = sbx.json("/v3.0/sections/%s/users" % sid, tok)["data"]
+    assert a["id"] not in {u["data"]["id"] for u in users}
+    teachers_seen = sbx.json("/v3.0/sections/%s/users?role=teacher" % sid,
+                             tok)["data"]
+    assert [u["data"]["id"] for u in teachers_seen] == [b["id"]]
+    assert a["id"] not in {u["data"]["id"] for u in
+                           sbx.json("/v3.0/users", tok)["data"]}
+
+
 # ---------- rate limit ----------
 
 def test_rate_limit():
@@ -531,12 +567,120 @@ def test_two_buckets():
     s = Sandbox("--teachers", "2", "--rate-limit", "5", "--two-buckets",
                 "--app-rate-limit", "7")
     try:
-        tok = teachers(s)[0]["token"]
-        st, h, _ = s.get("/v3.0/me", tok)
+        a, b = [t["token"] for t in teachers(s)[:2]]
+        st, h, _ = s.get("/v3.0/me", a)
         assert h["x-ratelimit-bucket"] == "bearer, app"
         assert h["x-ratelimit-limit"] == "5, 7"
         assert h["x-ratelimit-remaining"] == "4, 6"
         assert len(h["x-ratelimit-reset"].split(", ")) == 2
+        # The app bucket is shared by every token: b draws from it too.
+        st, h, _ = s.get("/v3.0/me", b)
+        assert h["x-ratelimit-remaining"] == "4, 5"
+        for _ in range(4):
+            assert s.get("/v3.0/me", a)[0] == 200
+        # a's own bucket is empty: 429 for a, b still gets through
+        assert s.get("/v3.0/me", a)[0] == 429
+        st, h, _ = s.get("/v3.0/me", b)
+        assert st == 200 and h["x-ratelimit-remaining"] == "3, 0"
+        # now the shared bucket is empty: b is refused with its own room left
+        st, h, body = s.get("/v3.0/me", b)
+        assert st == 429 and body == b""
+        assert h["x-ratelimit-remaining"] == "3, 0"
+        # which bucket was full, per window: a's own once, the app's once
+        stats = s.control("GET", "/stats")
+        assert stats["app"] == {"windows": 1, "full": 1}
+        ta = [v for k, v in stats["tokens"].items()
+              if k == "teacher:" + teachers(s)[0]["id"]][0]
+        assert ta["bearer"] == {"windows": 1, "full": 1}
+    finally:
+        assert s.stop() == 0
+
+
+# ---------- entity tags ----------
+
+def test_express_etag_formula_matches_recording():
+    """The formula the sandbox follows, checked on Clever's recorded /me."""
+    with open(os.path.join(VCR, "api_me.yml")) as fh:
+        rec = yaml.safe_load(fh)["http_interactions"][0]["response"]
+    body = rec["body"]["string"].encode()
+    assert rec["headers"]["etag"] == ['W/"61-AwqL+qrfGYiYQGkFV/VdyPjPCA8"']
+    assert express_etag(body) == rec["headers"]["etag"][0]
+
+
+def test_etag_on_every_200(fresh):
+    t = teachers(fresh)[0]
+    for path in ("/v3.0/me", "/v3.0/users/" + t["id"],
+                 "/v3.0/users/%s/sections" % t["id"],
+                 "/v3.0/users/%s/mystudents" % t["id"]):
+        st, h, body = fresh.get(path, t["token"])
+        assert st == 200
+        assert h["etag"] == express_etag(body), path
+    st, h, _ = fresh.get("/v3.0/users/" + "0" * 24, t["token"])
+    assert st == 404 and "etag" not in h
+
+
+def test_if_none_match_304_counted(fresh):
+    t = teachers(fresh)[0]
+    path = "/v3.0/users/%s/sections" % t["id"]
+    st, h, body = fresh.get(path, t["token"])
+    tag = h["etag"]
+    rem = int(h["x-ratelimit-remaining"])
+    st, h, body = fresh.get(path, t["token"], inm=tag)
+    assert st == 304 and body == b""
+    assert "content-length" not in h and "content-type" not in h
+    assert h["etag"] == tag
+    # still counted against the window
+    assert int(h["x-ratelimit-remaining"]) == rem - 1
+    # a list of tags, or "*", matches too; another tag does not
+    assert fresh.get(path, t["token"], inm='W/"1-x", ' + tag)[0] == 304
+    assert fresh.get(path, t["token"], inm="*")[0] == 304
+    st, h, body = fresh.get(path, t["token"], inm='W/"1-x"')
+    assert st == 200 and express_etag(body) == tag
+    # a change gives a new tag: the old one no longer matches
+    fresh.mutate(op="set_subject", section=t["sections"][0], subject="math")
+    st, h, body = fresh.get(path, t["token"], inm=tag)
+    assert st == 200 and h["etag"] != tag
+    stats = fresh.control("GET", "/stats")
+    assert stats["not_modified"] == 3
+    assert stats["tokens"]["teacher:" + t["id"]]["requests"] == 6
+
+
+def test_304_is_rate_limited():
+    s = Sandbox("--teachers", "2", "--rate-limit", "2")
+    try:
+        t = teachers(s)[0]
+        st, h, _ = s.get("/v3.0/me", t["token"])
+        assert s.get("/v3.0/me", t["token"], inm=h["etag"])[0] == 304
+        st, h, body = s.get("/v3.0/me", t["token"], inm=h["etag"])
+        assert st == 429 and body == b""
+    finally:
+        assert s.stop() == 0
+
+
+def test_etag_switch(fresh):
+    t = teachers(fresh)[0]
+    st, h, _ = fresh.get("/v3.0/me", t["token"])
+    tag = h["etag"]
+    assert fresh.control("POST", "/faults", {"etag": "ignore"})["etag"] == \
+        "ignore"
+    st, h, body = fresh.get("/v3.0/me", t["token"], inm=tag)
+    assert st == 200 and h["etag"] == tag and body
+    fresh.control("POST", "/faults", {"etag": "off"})
+    st, h, body = fresh.get("/v3.0/me", t["token"], inm=tag)
+    assert st == 200 and "etag" not in h and body
+    fresh.control("POST", "/faults", {"etag": "bogus"}, status=400)
+    # a reset goes back to the command line's mode (on)
+    fresh.control("POST", "/reset", {})
+    assert fresh.get("/v3.0/me", t["token"], inm=tag)[0] == 304
+
+
+def test_etag_off_from_cli():
+    s = Sandbox("--teachers", "2", "--etag", "off")
+    try:
+        t = teachers(s)[0]
+        st, h, _ = s.get("/v3.0/me", t["token"])
+        assert st == 200 and "etag" not in h
+        assert s.get("/v3.0/me", t["token"], inm="*")[0] == 200
     finally:
         assert s.stop() == 0
 

@@ -33,6 +33,7 @@
 
 #define DEADLINE_MS	10000
 #define TOKEN		"tok-SECRET-123"
+#define ETAG		"W/\"b-Vw3cBjsUDlDAAdCFGJb+PRtLBDM\""
 #define MAX_PEERS	64
 
 struct server {
@@ -75,6 +76,8 @@ struct result {
 	char		 json_error[128];
 	size_t		 body_len;
 	struct http_ratelimit rl;
+	char		 etag[HTTP_ETAG_MAX + 1];
+	int		 unchanged;
 	struct http_client *free_client;	/* free from the callback */
 	struct fixture	*chain;		/* start the next request */
 	int		 chain_left;
@@ -186,7 +189,7 @@ server_cb(struct evhttp_request *req, void *arg)
 	struct evkeyvalq	*in = evhttp_request_get_input_headers(req);
 	struct evkeyvalq	*out = evhttp_request_get_output_headers(req);
 	const char		*uri = evhttp_request_get_uri(req);
-	const char		*auth;
+	const char		*auth, *inm;
 	char			 body[256];
 
 	s->nrequests++;
@@ -247,6 +250,16 @@ server_cb(struct evhttp_request *req, void *arg)
 		evhttp_add_header(out, "X-RateLimit-Reset", "1700000060, "
 		    "1700000030");
 		reply(req, 200, "application/json", "{}");
+	} else if (strcmp(uri, "/etag") == 0 ||
+	    strcmp(uri, "/etag-ignored") == 0) {
+		/* as Express: 304 when If-None-Match names the tag */
+		inm = evhttp_find_header(in, "If-None-Match");
+		evhttp_add_header(out, "ETag", ETAG);
+		if (strcmp(uri, "/etag") == 0 && inm != NULL &&
+		    strcmp(inm, ETAG) == 0)
+			evhttp_send_reply(req, 304, "Not Modified", NULL);
+		else
+			reply(req, 200, "application/json", "{\"data\":{}}");
 	} else
 		reply(req, 404, "text/plain", "no such test path");
 }
@@ -307,16 +320,23 @@ url(struct fixture *f, const char *path)
 static void	on_response(const struct http_response *, void *);
 
 static struct http_req *
-get(struct fixture *f, const char *path, const char *token, struct result *r)
+get_if(struct fixture *f, const char *path, const char *token,
+    const char *etag, struct result *r)
 {
 	struct http_req	*req;
 	char		*u = url(f, path);
 
 	in_api = 1;
-	req = http_get(f->hc, u, token, on_response, r);
+	req = http_get(f->hc, u, token, etag, on_response, r);
 	in_api = 0;
 	free(u);
 	return req;
+}
+
+static struct http_req *
+get(struct fixture *f, const char *path, const char *token, struct result *r)
+{
+	return get_if(f, path, token, NULL, r);
 }
 
 static void
@@ -340,6 +360,10 @@ on_response(const struct http_response *res, void *arg)
 	    res->json_error != NULL ? res->json_error : "");
 	r->body_len = res->body_len;
 	r->rl = res->rl;
+	snprintf(r->etag, sizeof(r->etag), "%s", res->etag ? res->etag : "");
+	r->unchanged = res->unchanged;
+	if (r->unchanged)
+		assert_null(res->json);
 	if (r->free_client != NULL) {
 		http_client_free(r->free_client);
 		r->free_client = NULL;
@@ -581,7 +605,7 @@ test_connect_refused(void **state)
 	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
 	getsockname(fd, (struct sockaddr *)&sin, &len);
 	xasprintf(&u, "http://127.0.0.1:%d/json", ntohs(sin.sin_port));
-	http_get(f->hc, u, TOKEN, on_response, &r);
+	http_get(f->hc, u, TOKEN, NULL, on_response, &r);
 	close(fd);
 	free(u);
 	assert_true(run_until(f->base, &r.called));
@@ -590,7 +614,7 @@ test_connect_refused(void **state)
 	result_clear(&r);
 
 	/* Only http and https. */
-	http_get(f->hc, "file:///etc/passwd", TOKEN, on_response, &r);
+	http_get(f->hc, "file:///etc/passwd", TOKEN, NULL, on_response, &r);
 	assert_true(run_until(f->base, &r.called));
 	assert_int_not_equal(r.outcome, HTTP_OK);
 	assert_int_equal(r.body_len, 0);
@@ -684,6 +708,62 @@ test_ratelimit_parser(void **state)
 	/* More buckets than we track: the first ones count. */
 	rl_lines(&rl, many);
 	assert_int_equal(rl.remaining, 6);
+}
+
+/* If-None-Match: a 304, or a 200 of the same tag, is "unchanged", unparsed. */
+static void
+test_conditional(void **state)
+{
+	struct fixture	*f = *state;
+	struct result	 r = { 0 };
+
+	get(f, "/etag", TOKEN, &r);
+	assert_true(run_until(f->base, &r.called));
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.etag, ETAG);
+	assert_false(r.unchanged);
+	assert_non_null(r.json);
+	result_clear(&r);
+
+	get_if(f, "/etag", TOKEN, ETAG, &r);
+	assert_true(run_until(f->base, &r.called));
+	assert_int_equal(r.outcome, HTTP_OK);
+	assert_int_equal(r.status, 304);
+	assert_true(r.unchanged);
+	assert_int_equal(r.body_len, 0);
+	result_clear(&r);
+
+	/* a server that ignores the header: same tag, body counted only */
+	get_if(f, "/etag-ignored", TOKEN, ETAG, &r);
+	assert_true(run_until(f->base, &r.called));
+	assert_int_equal(r.status, 200);
+	assert_true(r.unchanged);
+	assert_null(r.json);
+	assert_false(r.has_json_error);
+	assert_int_equal(r.body_len, strlen("{\"data\":{}}"));
+	result_clear(&r);
+
+	/* another tag: a changed entity, parsed */
+	get_if(f, "/etag-ignored", TOKEN, "W/\"1-x\"", &r);
+	assert_true(run_until(f->base, &r.called));
+	assert_int_equal(r.status, 200);
+	assert_false(r.unchanged);
+	assert_non_null(r.json);
+	result_clear(&r);
+
+	/* no tag from the server: never unchanged */
+	get_if(f, "/json", TOKEN, ETAG, &r);
+	assert_true(run_until(f->base, &r.called));
+	assert_false(r.unchanged);
+	assert_string_equal(r.etag, "");
+	assert_non_null(r.json);
+	result_clear(&r);
+
+	/* a tag that would inject a header is refused */
+	get_if(f, "/etag", TOKEN, "W/\"1\"\r\nX-Evil: 1", &r);
+	assert_true(run_until(f->base, &r.called));
+	assert_int_not_equal(r.outcome, HTTP_OK);
+	result_clear(&r);
 }
 
 static void
@@ -792,6 +872,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_ratelimit_headers, setup,
 		    teardown),
 		cmocka_unit_test(test_ratelimit_parser),
+		cmocka_unit_test_setup_teardown(test_conditional, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_connection_reuse, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),

@@ -51,6 +51,25 @@ test_fields(void **state)
 	    "job=1-0 teacher=abc msg=\"synced 3 sections\"\n"));
 }
 
+/* Lines written while a job's work runs carry its fields, then no more. */
+static void
+test_context(void **state)
+{
+	log_setcontext("7-0", "t1");
+	log_warnx("dropped %d", 2);
+	logf_info(LF(.event = "x"), "with an event");
+	logf_info(LF(.job = "8-0", .teacher = "t2"), "its own");
+	log_setcontext(NULL, NULL);
+	log_warnx("after");
+	assert_non_null(strstr(output(), "level=warning job=7-0 teacher=t1 "
+	    "msg=\"dropped 2\"\n"));
+	assert_non_null(strstr(output(), "level=info event=x job=7-0 "
+	    "teacher=t1 msg=\"with an event\"\n"));
+	assert_non_null(strstr(output(), "level=info job=8-0 teacher=t2 "
+	    "msg=\"its own\"\n"));
+	assert_non_null(strstr(output(), "level=warning msg=after\n"));
+}
+
 static void
 test_plain_and_quoting(void **state)
 {
@@ -128,6 +147,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_fields, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_context, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_plain_and_quoting, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_levels, setup, teardown),

@@ -268,6 +268,63 @@ test_results_are_canonical(void **state)
 		    normalize_grade(m->raw, NULL)));
 }
 
+#define FFFD	"\xef\xbf\xbd"
+
+struct utf8_case {
+	const char	*in;
+	size_t		 len;
+	const char	*want;
+	int		 changed;
+};
+#define U(in, want, ch)	{ in, sizeof(in) - 1, want, ch }
+
+/* Valid text is kept byte for byte; each maximal ill-formed part -> U+FFFD. */
+static void
+test_utf8(void **state)
+{
+	static const struct utf8_case cases[] = {
+		U("", "", 0),
+		U("Zo\xc3\xab O'Neil", "Zo\xc3\xab O'Neil", 0),
+		U("\xe6\x9d\x8e \xf0\x9f\x98\x80", "\xe6\x9d\x8e \xf0\x9f\x98\x80", 0),
+		U("\xef\xbf\xbf\xf4\x8f\xbf\xbf", "\xef\xbf\xbf\xf4\x8f\xbf\xbf", 0),
+		/* bytes that never occur in UTF-8 */
+		U("a\xfe\xff" "b", "a" FFFD FFFD "b", 1),
+		/* overlong forms: "/" as two and three bytes, NUL as two */
+		U("\xc0\xaf", FFFD FFFD, 1),
+		U("\xe0\x80\xaf", FFFD FFFD FFFD, 1),
+		U("\xc1\xbf", FFFD FFFD, 1),
+		U("\xf0\x80\x80\xaf", FFFD FFFD FFFD FFFD, 1),
+		/* surrogate code points U+D800, U+DFFF (CESU-8) */
+		U("\xed\xa0\x80", FFFD FFFD FFFD, 1),
+		U("x\xed\xbf\xbfy", "x" FFFD FFFD FFFD "y", 1),
+		/* lone continuation bytes */
+		U("\x80", FFFD, 1),
+		U("ab\xbf\xbf" "c", "ab" FFFD FFFD "c", 1),
+		/* past U+10FFFF */
+		U("\xf4\x90\x80\x80", FFFD FFFD FFFD FFFD, 1),
+		U("\xf5\x80", FFFD FFFD, 1),
+		/* truncated: the maximal subpart is one U+FFFD */
+		U("\xe6\x9d", FFFD, 1),
+		U("\xe6\x9d" "a", FFFD "a", 1),
+		U("\xf0\x9f\x98", FFFD, 1),
+		U("\xc3", FFFD, 1),
+	};
+	size_t i;
+	char *out;
+	int changed;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		out = normalize_utf8(cases[i].in, cases[i].len, &changed);
+		assert_string_equal(out, cases[i].want);
+		assert_int_equal(changed, cases[i].changed);
+		free(out);
+	}
+	out = normalize_utf8("ok", 2, NULL);
+	assert_string_equal(out, "ok");
+	free(out);
+}
+
 int
 main(void)
 {
@@ -280,6 +337,7 @@ main(void)
 		cmocka_unit_test(test_empty),
 		cmocka_unit_test(test_unknown),
 		cmocka_unit_test(test_results_are_canonical),
+		cmocka_unit_test(test_utf8),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

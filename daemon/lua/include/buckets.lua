@@ -1,0 +1,62 @@
+--[[ include/buckets.lua: rate-limit buckets kept in a scope hash (a
+token's, or the app's: see permit.lua).  A scope hash holds, for each of
+its buckets NAME, the fields NAME.limit, NAME.used, NAME.reset (end of the
+window, ms, Redis clock), NAME.blocked (ms) and the field names (the
+bucket names learned from Clever's headers, comma-separated).
+
+load_buckets(out, key, default, limit)
+                     append the scope's buckets to out as tables {key,
+                     name, limit, used, reset, blocked}; a scope that has
+                     learned no name yet holds the bucket default (if not
+                     nil) with the given limit
+save_bucket(b)       write b's limit, used and reset back
+observe_bucket(key, name, limit, remaining, reset_s, now, window)
+                     adopt what a response said of one bucket; returns the
+                     bucket's window end
+learn_name(key, name)
+                     add name to the scope's names
+]]
+local function load_buckets(out, key, default, limit)
+  local names = redis.call('HGET', key, 'names')
+  local list = {}
+  if names and names ~= '' then
+    for nm in string.gmatch(names, '[^,]+') do list[#list+1] = nm end
+  elseif default then
+    list[1] = default
+  end
+  for _, nm in ipairs(list) do
+    local h = redis.call('HMGET', key, nm .. '.limit', nm .. '.used',
+      nm .. '.reset', nm .. '.blocked')
+    out[#out+1] = {key = key, name = nm, limit = tonumber(h[1] or limit or 0),
+      used = tonumber(h[2] or 0), reset = tonumber(h[3] or 0),
+      blocked = tonumber(h[4] or 0)}
+  end
+end
+local function save_bucket(b)
+  redis.call('HSET', b.key, b.name .. '.limit', b.limit, b.name .. '.used', b.used,
+    b.name .. '.reset', b.reset)
+end
+local function learn_name(key, name)
+  local names = redis.call('HGET', key, 'names') or ''
+  for nm in string.gmatch(names, '[^,]+') do
+    if nm == name then return end
+  end
+  redis.call('HSET', key, 'names', names == '' and name or (names .. ',' .. name))
+end
+local function observe_bucket(key, name, limit, remaining, reset_s, now, window)
+  local h = redis.call('HMGET', key, name .. '.used', name .. '.reset')
+  local used, ours = tonumber(h[1] or 0), tonumber(h[2] or 0)
+  local reset = reset_s * 1000 + 1000
+  if reset <= now then reset = ours end
+  if reset <= now then reset = now + window end
+  if limit > 0 then
+    if reset > ours + 1000 then
+      used = limit - remaining
+    else
+      used = math.max(used, limit - remaining); reset = math.max(reset, ours)
+    end
+    redis.call('HSET', key, name .. '.limit', limit, name .. '.reset', reset,
+      name .. '.used', used)
+  end
+  return reset
+end

@@ -1,0 +1,279 @@
+#!/usr/bin/python3
+"""Every figure of issue 9 ("Talk to Clever like its best client"), as a
+table and as JSON, against a real redis-server, the Clever sandbox and the
+real rosterd.  Figures, not assertions.
+
+    tests/bench/figures.py [--quick] [--window S] [--rosterd PATH]
+
+  unchanged   an unchanged resync (every answer 304): CPU per teacher and
+              bytes received per request; beside it the same resync with
+              the sandbox's ETags off (what every resync cost before)
+  first       a first sync: CPU per teacher against json-c alone parsing
+              the same responses, at 200, 1,000 and 10,000 teachers
+  instructions  the first two in user-space instructions (callgrind, 300
+              teachers): repeatable where CPU time is not
+  buckets     the issue's mix (an app-wide bucket of 50 beside 30 per
+              token; 20 district-token and 8 Library syncs at once): 429s
+              per bucket and window, and the run's time against the bound
+              of its tightest bucket
+
+--quick: 200 and 1,000 teachers only, buckets with 5 s windows.
+--window: the buckets' window in seconds (default 20; Clever's is 60).
+--rosterd: another rosterd binary (e.g. an older build, to compare).
+CPU is rosterd's utime+stime from /proc; the machine is shared, so
+repeat a run before trusting a difference under some 20%.
+"""
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
+import conftest as h  # noqa: E402
+import bench_daemon as bd  # noqa: E402
+
+
+def env_in(tmp):
+    env = h.Env(tmp)
+    env.redis = h.Redis(tmp)
+    return env
+
+
+def sync_round(env, d, ts, done_before):
+    """Enqueue one sync of every teacher; return (seconds, rosterd CPU ms)."""
+    cpu0 = bd.proc_cpu_ms(d.proc.p.pid)
+    t0 = time.monotonic()
+    n = bd.enqueue_many(env, [t["id"] for t in ts])
+    bd.wait_all_done(env, done_before + n)
+    return time.monotonic() - t0, bd.proc_cpu_ms(d.proc.p.pid) - cpu0
+
+
+def callgrind_ctl(pid, what):
+    subprocess.run(["callgrind_control", what, str(pid)],
+                   capture_output=True, check=True)
+
+
+def bench_instructions(tmp, teachers=300):
+    """User-space instructions per teacher (callgrind), steadier than CPU
+    time on a shared machine: a first sync, then an unchanged resync with
+    ETags (304s) and one without (the sandbox's ETags off)."""
+    out = {}
+    for etag in ("on", "off"):
+        with tempfile.TemporaryDirectory(dir=tmp) as t:
+            cg = os.path.join(t, "rosterd.cg")
+            h.WRAP[:] = ["valgrind", "--tool=callgrind",
+                         "--callgrind-out-file=" + cg]
+            h.SLOW = 20
+            env = env_in(t)
+            try:
+                sbx, ts = bd.sandbox_with_tokens(env, teachers, "--etag", etag)
+                d = env.start_rosterd(sync__concurrency=64, log__level="info")
+                h.WRAP[:] = []
+                pid = d.proc.p.pid
+                callgrind_ctl(pid, "--zero")
+                sync_round(env, d, ts, 0)
+                callgrind_ctl(pid, "--dump=first")
+                callgrind_ctl(pid, "--zero")
+                sync_round(env, d, ts, len(ts))
+                callgrind_ctl(pid, "--dump=resync")
+            finally:
+                env.close()
+                h.WRAP[:] = []
+                h.SLOW = 1
+            dumps = sorted(f for f in os.listdir(t) if f.startswith("rosterd.cg."))
+            first, resync = [bd.callgrind_total(os.path.join(t, f)) / teachers
+                             for f in dumps[:2]]
+            out[etag] = {"first_minstr": first / 1e6,
+                         "resync_minstr": resync / 1e6}
+    return out
+
+
+def json_c_ms(tmp, sbx, ts):
+    """json-c alone on the very responses of these teachers' syncs."""
+    path = os.path.join(tmp, "responses")
+    bd.responses_file(sbx, ts, path)
+    out = subprocess.run([os.path.join(h.BUILD, "tests", "bench", "bench_parse"),
+                          path, str(len(ts))], capture_output=True, text=True,
+                         check=True).stdout
+    return float(out.split("=")[1].split()[0])
+
+
+def bench_unchanged(tmp, teachers):
+    out = {}
+    for etag in ("on", "off"):
+        with tempfile.TemporaryDirectory(dir=tmp) as t:
+            env = env_in(t)
+            try:
+                sbx, ts = bd.sandbox_with_tokens(env, teachers, "--etag", etag)
+                d = env.start_rosterd(sync__concurrency=64, log__level="info")
+                sync_round(env, d, ts, 0)
+                s0 = sbx.get("/stats")
+                dt, cpu = sync_round(env, d, ts, len(ts))
+                s1 = sbx.get("/stats")
+                reqs = s1["requests"] - s0["requests"]
+                out[etag] = {
+                    "teachers": len(ts),
+                    "cpu_ms_per_teacher": cpu / len(ts),
+                    "requests_per_teacher": reqs / len(ts),
+                    "body_bytes_per_request":
+                        (s1["body_bytes"] - s0["body_bytes"]) / reqs,
+                    "not_modified": s1["not_modified"] - s0["not_modified"],
+                    "seconds": dt,
+                }
+            finally:
+                env.close()
+    return out
+
+
+def bench_first(tmp, sizes):
+    out = []
+    for n in sizes:
+        with tempfile.TemporaryDirectory(dir=tmp) as t:
+            env = env_in(t)
+            try:
+                sbx, ts = bd.sandbox_with_tokens(env, n)
+                d = env.start_rosterd(sync__concurrency=64, log__level="info")
+                dt, cpu = sync_round(env, d, ts, 0)
+                st = sbx.get("/stats")
+                base = json_c_ms(t, sbx, ts)
+                out.append({
+                    "teachers": n,
+                    "cpu_ms_per_teacher": cpu / n,
+                    "json_c_ms_per_teacher": base,
+                    "ratio": cpu / n / base,
+                    "body_bytes_per_teacher": st["body_bytes"] / n,
+                    "seconds": dt,
+                })
+            finally:
+                env.close()
+    return out
+
+
+def bench_buckets(tmp, window):
+    env = env_in(tmp)
+    try:
+        h.SLOW = max(h.SLOW, 1)
+        sbx = env.start_sandbox("--teachers", 40, "--seed", 4, "--rate-limit",
+                                30, "--two-buckets", "--app-rate-limit", 50,
+                                "--rate-window-s", window)
+        ts = [t for t in sbx.teachers() if t["sections"]]
+        dist = ts[0]["district"]
+        (dtok,) = [x["token"] for x in sbx.get("/districts") if x["id"] == dist]
+        env.store_district_token(dist, dtok)
+        district_ts = [t for t in ts if t["district"] == dist][:20]
+        library_ts = [t for t in ts if t not in district_ts][:8]
+        for t in library_ts:
+            env.store_token(t["id"], t["token"])
+        env.start_rosterd(clever__rate_limit=30, clever__rate_window_s=window,
+                          log__level="info")
+        ps = env.subscribe()
+        t0 = time.monotonic()
+        jobs = [env.enqueue(t["id"], district=dist) for t in district_ts]
+        jobs += [env.enqueue(t["id"]) for t in library_ts]
+        res = env.wait_jobs(ps, jobs, timeout=20 * window)
+        dt = time.monotonic() - t0
+        st = sbx.get("/stats")
+    finally:
+        env.close()
+    buckets = {"app": dict(st["app"], limit=50,
+                           requests=st["requests"] - st["429_sent"])}
+    for owner, tok in st["tokens"].items():
+        buckets[owner] = dict(tok["bearer"], limit=30,
+                              requests=tok["requests"] - tok["rate_limited"])
+    # the bound: the tightest bucket needs ceil(requests/limit) windows,
+    # and a window can only open when the one before it ended
+    for b in buckets.values():
+        b["bound_s"] = (math.ceil(b["requests"] / b["limit"]) - 1) * window
+    tight = max(buckets.values(), key=lambda b: b["bound_s"])
+    return {
+        "window_s": window,
+        "jobs_done": sum(1 for s in res.values() if s["state"] == "done"),
+        "jobs": len(jobs),
+        "requests": st["requests"],
+        "429s": st["429_sent"],
+        "max_429_per_bucket_window": max(
+            b["full"] / b["windows"] for b in buckets.values() if b["windows"]),
+        "app_bucket": buckets["app"],
+        "seconds": dt,
+        "bound_s": tight["bound_s"],
+        "time_vs_bound": dt / tight["bound_s"] if tight["bound_s"] else None,
+    }
+
+
+def table(fig):
+    rows = []
+    u = fig.get("unchanged")
+    if u:
+        rows.append(("unchanged resync, CPU per teacher (ETags)",
+                     "%.3f ms" % u["on"]["cpu_ms_per_teacher"], "<= 0.15 ms"))
+        rows.append(("unchanged resync, CPU per teacher (no ETags)",
+                     "%.3f ms" % u["off"]["cpu_ms_per_teacher"], "(before)"))
+
+        rows.append(("unchanged resync, body bytes per request (ETags)",
+                     "%.0f B" % u["on"]["body_bytes_per_request"], ""))
+        rows.append(("unchanged resync, body bytes per request (no ETags)",
+                     "%.0f B" % u["off"]["body_bytes_per_request"], "(before)"))
+    for f in fig.get("first", []):
+        rows.append(("first sync, %d teachers: CPU per teacher" % f["teachers"],
+                     "%.3f ms (json-c %.3f ms): %.2fx" % (
+                         f["cpu_ms_per_teacher"], f["json_c_ms_per_teacher"],
+                         f["ratio"]), "<= 1.4x, flat"))
+
+    i = fig.get("instructions")
+    if i:
+        rows.append(("instructions per teacher: first sync",
+                     "%.2f M" % i["on"]["first_minstr"], ""))
+        rows.append(("instructions per teacher: unchanged resync (ETags)",
+                     "%.2f M (%.0f%% of a first sync)" % (
+                         i["on"]["resync_minstr"], 100 *
+                         i["on"]["resync_minstr"] / i["on"]["first_minstr"]),
+                     ""))
+        rows.append(("instructions per teacher: unchanged resync (no ETags)",
+                     "%.2f M" % i["off"]["resync_minstr"], "(before)"))
+    b = fig.get("buckets")
+    if b:
+        rows.append(("buckets: 429s (max per bucket and window)",
+                     "%d (%.2f)" % (b["429s"], b["max_429_per_bucket_window"]),
+                     "<= 1 per bucket per window"))
+        rows.append(("buckets: run time vs bound (%d s windows)" % b["window_s"],
+                     "%.1f s / %d s = %.2f" % (b["seconds"], b["bound_s"],
+                                               b["time_vs_bound"] or 0),
+                     "<= 1.10"))
+    w = max(len(r[0]) for r in rows)
+    lines = ["%-*s  %-40s %s" % (w, "figure", "measured", "target")]
+    lines += ["%-*s  %-40s %s" % (w, r[0], r[1], r[2]) for r in rows]
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--window", type=int, default=20)
+    ap.add_argument("--rosterd")
+    ap.add_argument("only", nargs="*", choices=["unchanged", "first",
+                                               "instructions", "buckets"])
+    a = ap.parse_args()
+    if a.rosterd:
+        h.ROSTERD = a.rosterd
+    todo = a.only or ["unchanged", "first", "instructions", "buckets"]
+    fig = {}
+    with tempfile.TemporaryDirectory(prefix="rosterd-figures-") as tmp:
+        if "unchanged" in todo:
+            fig["unchanged"] = bench_unchanged(tmp, 1000)
+        if "first" in todo:
+            fig["first"] = bench_first(tmp, [200, 1000] if a.quick else
+                                       [200, 1000, 10000])
+        if "instructions" in todo:
+            fig["instructions"] = bench_instructions(tmp)
+        if "buckets" in todo:
+            fig["buckets"] = bench_buckets(tmp, 5 if a.quick else a.window)
+    print(table(fig))
+    print(json.dumps(fig, indent=1, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()
