@@ -655,7 +655,15 @@ def test_trim_bounds_dead_letters_by_count_and_age(w):
         w.r.xadd(DEAD, {"job": str(i)})
     assert trim(w, dead_max=3)[1] == 2
     assert [f["job"] for _, f in w.r.xrange(DEAD)] == ["2", "3", "4"]
-    assert trim(w, dead_age_ms=0)[1] == 3, "older than 0 ms: all"
+
+
+def test_trim_removes_dead_letters_older_than_the_age(w):
+    for ms in (1000, 2000, 3000):	# failed long ago (ids are times)
+        w.r.xadd(DEAD, {"job": str(ms)}, id="%d-0" % ms)
+    w.r.xadd(DEAD, {"job": "now"})
+    # keep what failed at 2500 ms since the epoch or later
+    assert trim(w, dead_age_ms=w.now_ms() - 2500)[1] == 2
+    assert [f["job"] for _, f in w.r.xrange(DEAD)] == ["3000", "now"]
 
 
 def test_trim_keeps_the_diffs_a_group_still_needs(w):
