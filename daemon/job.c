@@ -328,7 +328,7 @@ job_admitted(struct job *j, redisReply *e)
 			job_set_state(j, JOB_LOADING);
 		job_handback(j);
 	} else if (strcmp(code, "C") == 0) {
-		rd->coalesced++;
+		metrics_job_outcome(j->kind, OUT_COALESCED);
 		logf_debug(LF(.event = "coalesced", .job = j->job_id,
 		    .teacher = j->teacher), "satisfied by sync %s, which "
 		    "started after the request", e->elements > 1 ?
@@ -370,7 +370,7 @@ parse_selection(struct job *j, const char *v, char *err, size_t errlen)
 	while ((id = strsep(&p, ", \t\n")) != NULL) {
 		if (*id == '\0')
 			continue;
-		if (!job_id_valid(id, ROSTER_ID_MAX)) {
+		if (!contract_id_valid(id, ROSTER_ID_MAX)) {
 			snprintf(err, errlen, "the section selection holds an "
 			    "invalid section id");
 			free(copy);
@@ -528,7 +528,11 @@ on_written(struct job *j, redisReply *r, const char *err)
 		    "before the write-back" : "write-back conflicts persist");
 		return;
 	}
-	rd->synced++;
+	if (j->kind == JOB_DISCOVER)
+		metrics_job_outcome(j->kind, OUT_DISCOVERED);
+	else
+		metrics_job_outcome(j->kind, *elem_str(r, 1) ? OUT_CHANGED :
+		    OUT_UNCHANGED);
 	if (j->kind == JOB_DISCOVER)
 		logf_info(LF(.event = "discovered", .job = j->job_id,
 		    .teacher = j->teacher), "sections discovered with %u "
@@ -851,6 +855,7 @@ job_fail_write(const char *entry_id, const char *job_id, const char *teacher,
 void
 job_fail_bad(const char *entry_id, const char *teacher, const char *message)
 {
+	metrics_job_outcome(JOB_SYNC, OUT_REJECTED);
 	logf_warn(LF(.event = "bad_job", .job = entry_id,
 	    .teacher = teacher), "rejected job: %s", message);
 	job_fail_write(entry_id, entry_id, teacher ? teacher : "", NULL,
@@ -874,7 +879,7 @@ job_failed(struct job *j, enum fail_kind fk, const char *code,
 	j->token_owner = NULL;
 
 	if (fk == FAIL_HOLD) {
-		rd->failed++;
+		metrics_job_outcome(j->kind, OUT_HELD);
 		job_set_state(j, JOB_WRITING);
 		job_fail_write(j->entry_id, j->job_id, j->teacher, j, "held",
 		    code, message);
@@ -887,7 +892,8 @@ job_failed(struct job *j, enum fail_kind fk, const char *code,
 			job_handback(j);
 			return;
 		}
-		rd->failed++;
+		metrics_job_outcome(j->kind, fk == FAIL_PERMANENT ? OUT_FAILED :
+		    OUT_DEAD);
 		logf_warn(LF(.event = fk == FAIL_PERMANENT ? "failed" : "dead",
 		    .job = j->job_id, .teacher = j->teacher), "%s: %s", code,
 		    message);

@@ -108,6 +108,7 @@ on_contract(struct rconn *c, redisReply *r, const char *err, void *arg)
 		return;
 	}
 	queue_start();
+	instance_start();
 }
 
 static void
@@ -141,7 +142,7 @@ on_rq_state(struct rconn *c, enum rconn_state st, void *arg)
 void
 rosterd_maybe_exit(void)
 {
-	if (rd->draining && rd->njobs == 0)
+	if (rd->draining && rd->njobs == 0 && !rd->leaving)
 		event_base_loopexit(rd->base, NULL);
 }
 
@@ -174,6 +175,7 @@ on_stop(evutil_socket_t sig, short what, void *arg)
 	sd_notify(0, "STOPPING=1");
 	rd->draining = 1;
 	queue_stop();
+	instance_stop();
 	/* jobs that are only waiting go back to the queue at once */
 	TAILQ_FOREACH_SAFE(j, &rd->jobs, entry, next)
 		if (j->state == JOB_WAITING || j->state == JOB_BACKOFF)
@@ -229,12 +231,16 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 static void
 on_watchdog(evutil_socket_t fd, short what, void *arg)
 {
+	uint64_t done, coalesced, failed;
+
 	if (rd->watchdog)
 		sd_notify(0, "WATCHDOG=1");
-	sd_notifyf(0, "STATUS=%u jobs (%u fetching), %llu synced, %llu "
-	    "coalesced, %llu failed; redis %s", rd->njobs, rd->nfetching,
-	    (unsigned long long)rd->synced, (unsigned long long)rd->coalesced,
-	    (unsigned long long)rd->failed,
+	metrics_totals(&done, &coalesced, &failed);
+	sd_notifyf(0, "STATUS=%s%s%s%u jobs (%u fetching), %llu synced, %llu "
+	    "coalesced, %llu failed; redis %s", rd->paused ? "paused (" : "",
+	    rd->paused ? rd->pause_note : "", rd->paused ? "), " : "",
+	    rd->njobs, rd->nfetching, (unsigned long long)done,
+	    (unsigned long long)coalesced, (unsigned long long)failed,
 	    rconn_state(rd->rc) == RCONN_READY ? "connected" : "disconnected");
 }
 
@@ -316,6 +322,9 @@ rosterd_teardown(void)
 		event_free(rd->ev_watchdog);
 	if (rd->ev_stop != NULL)
 		event_free(rd->ev_stop);
+	if (rd->ev_tick != NULL)
+		event_free(rd->ev_tick);
+	free(rd->pause_note);
 	store_free();
 	event_base_free(rd->base);
 	free(rd->consumer);
@@ -331,6 +340,7 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	static struct rosterd daemon;
+	uint64_t done, coalesced, failed;
 	char err[CONF_ERR_MAX];
 	int ch, checkonly = 0, debug = 0, verbose = 0;
 
@@ -390,9 +400,10 @@ main(int argc, char **argv)
 	    rd->conf.clever_api_version);
 	sd_notify(0, "READY=1");
 	event_base_dispatch(rd->base);
+	metrics_totals(&done, &coalesced, &failed);
 	logf_info(LF(.event = "stopped"), "rosterd stopped: %llu synced, %llu "
-	    "coalesced, %llu failed", (unsigned long long)rd->synced,
-	    (unsigned long long)rd->coalesced, (unsigned long long)rd->failed);
+	    "coalesced, %llu failed", (unsigned long long)done,
+	    (unsigned long long)coalesced, (unsigned long long)failed);
 	rosterd_teardown();
 	return rd->exit_code;
 }

@@ -7,6 +7,8 @@
  *	sync.c		the Clever requests of one job (curl multi via http.c)
  *	ratelimit.c	per-token request permits shared by all instances
  *	store.c		the Redis contract: key names and Lua scripts
+ *	instance.c	this instance for the others: heartbeat, pause key
+ *	metrics.c	the counters
  */
 #ifndef ROSTERD_H
 #define ROSTERD_H
@@ -19,6 +21,7 @@
 #include <json-c/json.h>
 
 #include "conf.h"
+#include "contract.h"
 #include "http.h"
 #include "rconn.h"
 #include "roster.h"
@@ -30,20 +33,22 @@
 	    (var) = (tvar))
 #endif
 
-/* Version of the Redis contract documented in the README. */
-#define CONTRACT_VERSION	"1"
-#define CONSUMER_GROUP		"rosterd"
-
-/* Limits on what a job may carry. */
-#define JOB_ID_MAX		64	/* stream entry id */
-#define TEACHER_ID_MAX		64
-#define JOB_REF_MAX		256
-#define JOB_FIELD_MAX		1024
-#define JOB_FIELDS_MAX		32
-
 enum job_kind {
 	JOB_SYNC = 0,		/* full roster sync */
 	JOB_DISCOVER,		/* sections only, for the app's picker */
+};
+
+/* How a job ended (counted by metrics.c, logged by job.c). */
+enum job_outcome {
+	OUT_CHANGED = 0,	/* synced, diff written */
+	OUT_UNCHANGED,		/* synced, nothing changed */
+	OUT_DISCOVERED,		/* sections listed */
+	OUT_COALESCED,		/* satisfied by another sync */
+	OUT_FAILED,		/* permanent failure */
+	OUT_DEAD,		/* attempts used up */
+	OUT_HELD,		/* shrink guard */
+	OUT_REJECTED,		/* malformed job */
+	OUT_COUNT
 };
 
 enum job_state {
@@ -146,7 +151,11 @@ struct rosterd {
 	int			 watchdog;	/* WatchdogSec= is set */
 	struct event		*ev_stop;	/* stop timeout */
 	struct event		*ev_signals[3];
-	uint64_t		 synced, coalesced, failed;	/* counters */
+	int			 paused;	/* the pause key exists */
+	char			*pause_note;	/* its value */
+	struct event		*ev_tick;	/* pause check, heartbeat */
+	int			 leaving;	/* heartbeat removal in flight */
+	uint64_t		 started_ms;	/* wall clock, for people */
 };
 
 extern struct rosterd	*rd;
@@ -169,6 +178,8 @@ char		*key_dead(void);
 char		*key_accounts(void);
 char		*key_ratelimit(const char *owner);
 char		*key_events(void);
+char		*key_instances(void);
+char		*key_paused(void);
 
 enum store_script {
 	SCRIPT_ADMIT,
@@ -199,11 +210,11 @@ void		 queue_create_group(void);
 void		 queue_kick(void);
 void		 queue_reader_ready(void);
 void		 queue_stop(void);
+void		 queue_pause(void);
 /* job_entry.c: parse one stream entry into a new job; NULL + err if bad. */
 struct job	*job_from_entry(const char *entry_id, redisReply *fields,
 		    char *err, size_t errlen);
 void		 job_entry_free(struct job *);
-int		 job_id_valid(const char *, size_t max);
 
 /* job.c */
 void		 admit_batch(struct job **, size_t);
@@ -221,6 +232,19 @@ uint64_t	 backoff_ms(int attempt, uint64_t base, uint64_t max);
 /* sync.c */
 struct sync	*sync_start(struct job *);
 void		 sync_free(struct sync *);
+int		 sync_rate_waiting(const struct sync *);
+
+/* instance.c */
+void		 instance_start(void);
+void		 instance_stop(void);
+
+/* metrics.c */
+void		 metrics_job_outcome(enum job_kind, enum job_outcome);
+uint64_t	 metrics_outcomes(enum job_kind, enum job_outcome);
+const char	*metrics_outcome_name(enum job_outcome);
+void		 metrics_totals(uint64_t *done, uint64_t *coalesced,
+		    uint64_t *failed);
+unsigned	 metrics_done_last_minute(void);
 
 /* ratelimit.c */
 typedef void (*permit_cb)(unsigned granted, uint64_t wait_ms,

@@ -18,6 +18,8 @@ char *key_diffs(void) { char *k; xasprintf(&k, "%sdiffs", P); return k; }
 char *key_dead(void) { char *k; xasprintf(&k, "%sdead", P); return k; }
 char *key_events(void) { char *k; xasprintf(&k, "%sevents", P); return k; }
 char *key_accounts(void) { char *k; xasprintf(&k, "%saccounts", P); return k; }
+char *key_instances(void) { char *k; xasprintf(&k, "%s" KEY_INSTANCES, P); return k; }
+char *key_paused(void) { char *k; xasprintf(&k, "%s" KEY_PAUSED, P); return k; }
 
 char *
 key_job(const char *job_id)

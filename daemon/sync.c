@@ -280,7 +280,7 @@ request_section_students(struct sync *s, const char *section)
 	char *path;
 
 	/* anything else must not reach a URL */
-	if (!job_id_valid(section, ROSTER_ID_MAX)) {
+	if (!contract_id_valid(section, ROSTER_ID_MAX)) {
 		logf_warn(LF(.event = "bad_section_id", .job = s->job->job_id,
 		    .teacher = s->job->teacher), "skipping unsafe section id");
 		return;
@@ -606,4 +606,11 @@ sync_free(struct sync *s)
 	json_object_put(s->me);
 	roster_free(s->roster);
 	free(s);
+}
+
+/* Whether the sync waits for its token's rate-limit window. */
+int
+sync_rate_waiting(const struct sync *s)
+{
+	return s != NULL && evtimer_pending(s->permit_ev, NULL);
 }
