@@ -121,6 +121,8 @@ struct job {
 
 	struct sync		*sync;		/* Clever requests */
 	struct roster		*roster;	/* result of the sync */
+	struct roster_diff_counts counts;	/* of the diff written */
+	int			 has_counts;
 	unsigned		 requests;	/* Clever requests sent */
 	unsigned		 conflicts;	/* CAS retries */
 };
