@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <ini.h>
 
@@ -38,7 +39,10 @@ static const struct conf_key conf_keys[] = {
 	{ "redis", "host", CT_STR, O(redis_host), 0, 0, "127.0.0.1", NULL },
 	{ "redis", "port", CT_INT, O(redis_port), 1, 65535, "6379", NULL },
 	{ "redis", "unix_socket", CT_STR, O(redis_socket), 0, 0, "", NULL },
+	{ "redis", "username", CT_STR, O(redis_username), 0, 0, "", NULL },
 	{ "redis", "password", CT_STR, O(redis_password), 0, 0, "", NULL },
+	{ "redis", "password_file", CT_STR, O(redis_password_file), 0, 0, "",
+	    NULL },
 	{ "redis", "db", CT_INT, O(redis_db), 0, 15, "0", NULL },
 	{ "redis", "prefix", CT_STR, O(redis_prefix), 0, 0, "rosterd:", NULL },
 	{ "redis", "connect_timeout_ms", CT_U64, O(redis_connect_timeout_ms),
@@ -342,6 +346,71 @@ conf_check(struct conf *c, const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/* The first line of a password file, without its newline. */
+static int
+read_password(struct conf *c, const char *file, char *err, size_t errlen)
+{
+	char buf[1024];
+	FILE *fp;
+	size_t n;
+
+	if ((fp = fopen(file, "r")) == NULL) {
+		snprintf(err, errlen, "[redis] password: cannot read %s: %s",
+		    file, strerror(errno));
+		return -1;
+	}
+	if (fgets(buf, sizeof(buf), fp) == NULL)
+		buf[0] = '\0';
+	fclose(fp);
+	n = strcspn(buf, "\r\n");
+	buf[n] = '\0';
+	if (n == 0) {
+		snprintf(err, errlen, "[redis] password: %s is empty", file);
+		return -1;
+	}
+	free(c->redis_password);
+	c->redis_password = xstrdup(buf);
+	explicit_bzero(buf, sizeof(buf));
+	return 0;
+}
+
+/*
+ * The Redis password: [redis] password, or the file password_file names,
+ * or else the systemd credential CONF_CREDENTIAL when systemd passed one
+ * ($CREDENTIALS_DIRECTORY), so that the password need not be in this file.
+ */
+static int
+conf_password(struct conf *c, const char *path, char *err, size_t errlen)
+{
+	const char *dir = getenv("CREDENTIALS_DIRECTORY");
+	char *cred;
+	int rv;
+
+	if (c->redis_password_file[0] != '\0') {
+		if (c->redis_password[0] != '\0') {
+			snprintf(err, errlen, "%s: [redis] password and "
+			    "password_file are both set", path);
+			return -1;
+		}
+		return read_password(c, c->redis_password_file, err, errlen);
+	}
+	if (c->redis_password[0] == '\0' && dir != NULL && *dir != '\0') {
+		xasprintf(&cred, "%s/%s", dir, CONF_CREDENTIAL);
+		rv = access(cred, F_OK) == 0 ? read_password(c, cred, err,
+		    errlen) : 0;
+		free(cred);
+		if (rv == -1)
+			return -1;
+	}
+	if (c->redis_username[0] != '\0' && c->redis_password[0] == '\0') {
+		snprintf(err, errlen, "%s: [redis] username \"%s\" needs a "
+		    "password (password, password_file or the %s "
+		    "credential)", path, c->redis_username, CONF_CREDENTIAL);
+		return -1;
+	}
+	return 0;
+}
+
 void
 conf_defaults(struct conf *c)
 {
@@ -371,7 +440,8 @@ conf_load(struct conf *c, const char *path, char *err, size_t errlen)
 	if (rc > 0 && !cp.failed)
 		snprintf(err, errlen, "%s:%d: syntax error (expected "
 		    "\"[section]\" or \"key = value\")", path, rc);
-	if (rc != 0 || conf_check(c, path, err, errlen) == -1) {
+	if (rc != 0 || conf_check(c, path, err, errlen) == -1 ||
+	    conf_password(c, path, err, errlen) == -1) {
 		conf_free(c);
 		return -1;
 	}

@@ -13,12 +13,17 @@
 
 #define CONF_ERR_MAX	512
 
+/* The systemd credential that holds the Redis password (LoadCredential=). */
+#define CONF_CREDENTIAL	"redis-password"
+
 struct conf {
 	/* [redis] */
 	char		*redis_host;
 	int		 redis_port;
 	char		*redis_socket;
-	char		*redis_password;
+	char		*redis_username;	/* ACL user; "": default */
+	char		*redis_password;	/* or from password_file */
+	char		*redis_password_file;
 	int		 redis_db;
 	char		*redis_prefix;
 	uint64_t	 redis_connect_timeout_ms;

@@ -68,6 +68,7 @@ struct rconn {
 	char			*host;
 	int			 port;
 	char			*unix_socket;
+	char			*username;
 	char			*password;
 	int			 db;
 	char			*name;
@@ -374,7 +375,11 @@ rconn_handshake(struct rconn *rc)
 {
 	int	r = 0;
 
-	if (rc->password != NULL && *rc->password != '\0')
+	if (rc->password != NULL && *rc->password != '\0' &&
+	    rc->username != NULL && *rc->username != '\0')
+		r |= rconn_handshake_send(rc, 0, "AUTH %s %s", rc->username,
+		    rc->password);
+	else if (rc->password != NULL && *rc->password != '\0')
 		r |= rconn_handshake_send(rc, 0, "AUTH %s", rc->password);
 	if (rc->db != 0)
 		r |= rconn_handshake_send(rc, 0, "SELECT %d", rc->db);
@@ -508,6 +513,7 @@ rconn_new(struct event_base *base, const struct rconn_conf *conf,
 	rc->host = xstrdup(conf->host != NULL ? conf->host : "127.0.0.1");
 	rc->port = conf->port != 0 ? conf->port : 6379;
 	rc->unix_socket = xstrdup_or_null(conf->unix_socket);
+	rc->username = xstrdup_or_null(conf->username);
 	rc->password = xstrdup_or_null(conf->password);
 	rc->db = conf->db;
 	rc->name = xstrdup_or_null(conf->name);
@@ -554,6 +560,7 @@ rconn_destroy(struct rconn *rc)
 	event_free(rc->retry_timer);
 	free(rc->host);
 	free(rc->unix_socket);
+	free(rc->username);
 	if (rc->password != NULL) {
 		explicit_bzero(rc->password, strlen(rc->password));
 		free(rc->password);

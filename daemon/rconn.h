@@ -23,6 +23,7 @@ struct rconn_conf {
 	const char	*host;		/* used when unix_socket is NULL/"" */
 	int		 port;
 	const char	*unix_socket;
+	const char	*username;	/* ACL user; NULL/"": "default" */
 	const char	*password;	/* NULL/"": no AUTH */
 	int		 db;
 	uint64_t	 connect_timeout_ms;

@@ -115,7 +115,9 @@ redis_auth(void)
 	redisReply *r;
 
 	if (conf.redis_password[0] != '\0') {
-		r = redisCommand(rc, "AUTH %s", conf.redis_password);
+		r = conf.redis_username[0] != '\0' ? redisCommand(rc,
+		    "AUTH %s %s", conf.redis_username, conf.redis_password) :
+		    redisCommand(rc, "AUTH %s", conf.redis_password);
 		if (r == NULL || r->type == REDIS_REPLY_ERROR)
 			ctl_fatal("Redis AUTH failed");
 		freeReplyObject(r);

@@ -43,6 +43,7 @@ redis_conf(struct rconn_conf *rc, const struct conf *c, const char *name)
 	rc->host = c->redis_host;
 	rc->port = c->redis_port;
 	rc->unix_socket = c->redis_socket;
+	rc->username = c->redis_username;
 	rc->password = c->redis_password;
 	rc->db = c->redis_db;
 	rc->connect_timeout_ms = c->redis_connect_timeout_ms;
@@ -217,6 +218,8 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 	next.redis_db = rd->conf.redis_db;
 	free(next.redis_password);
 	next.redis_password = xstrdup(rd->conf.redis_password);
+	free(next.redis_username);
+	next.redis_username = xstrdup(rd->conf.redis_username);
 	conf_free(&rd->conf);
 	rd->conf = next;
 	log_setlevel(log_level_for(&rd->conf));

@@ -116,7 +116,12 @@ class Redis:
     def start(self):
         self.proc = Proc(self.argv, "redis")
         self.proc.wait_line(r"Ready to accept connections")
+        self.connect()
+
+    def connect(self, password=None):
+        """(Re)connect the test's client, as the default user."""
         self.client = redislib.Redis(host="127.0.0.1", port=self.port,
+                                     password=password,
                                      decode_responses=True)
 
     def stop(self):

@@ -17,7 +17,7 @@ import subprocess
 
 import pytest
 
-from conftest import (Proc, ROSTERD, SLOW, WRAP, rosterctl,
+from conftest import (Proc, ROSTERD, SLOW, WRAP,
                       teacher_with_sections)
 
 JOURNALD = "/lib/systemd/systemd-journald"
