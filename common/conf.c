@@ -107,6 +107,8 @@ static const struct conf_key conf_keys[] = {
 	{ "daemon", "stop_timeout_ms", CT_U64, O(daemon_stop_timeout_ms),
 	    0, 3600000, "20000", NULL },
 
+	{ "metrics", "listen", CT_STR, O(metrics_listen), 0, 0, "", NULL },
+
 	{ "log", "level", CT_ENUM, O(log_level), 0, 0, "info",
 	    "error|warning|info|debug" },
 	{ "log", "target", CT_ENUM, O(log_target), 0, 0, "auto",
@@ -336,6 +338,13 @@ conf_check(struct conf *c, const char *path, char *err, size_t errlen)
 		    c->clever_api_base);
 		return -1;
 	}
+	if (c->metrics_listen[0] != '\0' && conf_hostport(c->metrics_listen,
+	    NULL, NULL) == -1) {
+		snprintf(err, errlen, "%s: [metrics] listen: expected HOST:PORT "
+		    "(e.g. 127.0.0.1:9187), got \"%s\"", path,
+		    c->metrics_listen);
+		return -1;
+	}
 	if (c->redis_prefix[0] == '\0' ||
 	    strpbrk(c->redis_prefix, " \t{}") != NULL) {
 		snprintf(err, errlen, "%s: [redis] prefix: expected a non-empty"
@@ -459,6 +468,30 @@ conf_free(struct conf *c)
 			*(char **)((char *)c + conf_keys[i].off) = NULL;
 		}
 	}
+}
+
+int
+conf_hostport(const char *s, char **host, int *port)
+{
+	const char *colon = strrchr(s, ':');
+	size_t hl;
+	uint64_t n;
+
+	if (colon == NULL || colon == s || parse_u64(colon + 1, &n) == -1 ||
+	    n > 65535)
+		return -1;
+	hl = (size_t)(colon - s);
+	if (s[0] == '[') {	/* [v6]:port */
+		if (hl < 3 || s[hl - 1] != ']')
+			return -1;
+		s++;
+		hl -= 2;
+	}
+	if (host != NULL)
+		*host = xstrndup(s, hl);
+	if (port != NULL)
+		*port = (int)n;
+	return 0;
 }
 
 enum log_level

@@ -63,6 +63,9 @@ struct conf {
 	char		*daemon_consumer;
 	uint64_t	 daemon_stop_timeout_ms;
 
+	/* [metrics] */
+	char		*metrics_listen;	/* "": off; else HOST:PORT */
+
 	/* [log] */
 	char		*log_level;
 	char		*log_target;
@@ -79,6 +82,8 @@ int	conf_load(struct conf *c, const char *path, char *err, size_t errlen);
 void	conf_free(struct conf *c);
 
 enum log_level	conf_log_level(const struct conf *);
+/* Split "HOST:PORT" ("[v6]:PORT" too); host is malloc'ed.  0 or -1. */
+int		conf_hostport(const char *, char **host, int *port);
 enum log_target	conf_log_target(const struct conf *);
 
 #endif

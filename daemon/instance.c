@@ -20,6 +20,7 @@
 #define TICK_MS		1000
 
 static unsigned	ticks;
+static uint64_t	last_tick_ms;	/* monotonic */
 
 static void
 on_pause_key(struct rconn *c, redisReply *r, const char *err, void *arg)
@@ -51,24 +52,6 @@ on_ignore(struct rconn *c, redisReply *r, const char *err, void *arg)
 		log_debug("heartbeat failed: %s", err ? err : r->str);
 }
 
-/* Count what the jobs in memory are doing. */
-static void
-count_jobs(unsigned *backoff, unsigned *waiting, unsigned *rate)
-{
-	struct job *j;
-
-	*backoff = *waiting = *rate = 0;
-	TAILQ_FOREACH(j, &rd->jobs, entry) {
-		if (j->state == JOB_BACKOFF)
-			(*backoff)++;
-		else if (j->state == JOB_WAITING)
-			(*waiting)++;
-		else if (j->state == JOB_FETCHING &&
-		    sync_rate_waiting(j->sync))
-			(*rate)++;
-	}
-}
-
 static void
 add_int(json_object *o, const char *k, uint64_t v)
 {
@@ -86,7 +69,7 @@ heartbeat_json(void)
 	if (gethostname(host, sizeof(host)) == -1)
 		host[0] = '\0';
 	host[sizeof(host) - 1] = '\0';
-	count_jobs(&backoff, &waiting, &rate);
+	metrics_job_states(&backoff, &waiting, &rate);
 	metrics_totals(&done, &coalesced, &failed);
 	json_object_object_add(o, "consumer",
 	    json_object_new_string(rd->consumer));
@@ -128,8 +111,14 @@ heartbeat(void)
 static void
 on_tick(evutil_socket_t fd, short what, void *arg)
 {
+	uint64_t now = mono_ms();
 	char *key;
 
+	/* how late this tick is: the event loop's lag */
+	if (last_tick_ms != 0 && fd != -1)
+		metrics_loop_lag(now - last_tick_ms > TICK_MS ?
+		    now - last_tick_ms - TICK_MS : 0);
+	last_tick_ms = now;
 	if (rconn_state(rd->rc) != RCONN_READY)
 		return;
 	key = key_paused();

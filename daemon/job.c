@@ -259,6 +259,8 @@ job_outcome_src(const struct log_src *src, const struct job *j,
 	va_list ap;
 
 	metrics_job_outcome(j != NULL ? j->kind : JOB_SYNC, o);
+	if (j != NULL && j->first_run_ms != 0)
+		metrics_job_duration(j->kind, mono_ms() - j->first_run_ms);
 	if (j != NULL && j->has_counts && (o == OUT_CHANGED ||
 	    o == OUT_UNCHANGED || o == OUT_HELD)) {
 		lf.counts = 1;
@@ -391,6 +393,11 @@ job_admitted(struct job *j, redisReply *e)
 	} else if (strcmp(code, "R") == 0 && e->elements == 3) {
 		j->started_ms = strtoull(e->element[1]->str, NULL, 10);
 		j->attempts = (int)e->element[2]->integer;
+		if (j->first_run_ms == 0) {
+			j->first_run_ms = mono_ms();
+			if (j->attempts == 1 && j->started_ms >= j->req_ms)
+				metrics_queue_wait(j->started_ms - j->req_ms);
+		}
 		lock_renewal_start(j);
 		job_load(j);
 	} else if (strcmp(code, "B") == 0) {
@@ -953,6 +960,7 @@ job_failed(struct job *j, enum fail_kind fk, const char *code,
 		return;
 	}
 
+	metrics_job_retry();
 	ms = backoff_ms(j->attempts, rd->conf.sync_retry_base_ms,
 	    rd->conf.sync_retry_max_ms);
 	logf_info(LF(.event = "retrying", .job = j->job_id,

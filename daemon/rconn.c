@@ -74,6 +74,7 @@ struct rconn {
 	char			*name;
 	uint64_t		 connect_timeout_ms;
 	uint64_t		 command_timeout_ms;
+	struct rconn_stats	 stats;
 
 	rconn_state_cb		 state_cb;
 	void			*state_arg;
@@ -140,6 +141,11 @@ rcmd_finish(struct rcmd *c, redisReply *reply, const char *err)
 	TAILQ_REMOVE(c->list, c, entry);
 	rc->npending--;
 	c->done = 1;
+	if (err != NULL)
+		rc->stats.failures[strcmp(err, "timeout") == 0 ?
+		    RCONN_FAIL_TIMEOUT : RCONN_FAIL_CONNECTION]++;
+	else if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
+		rc->stats.failures[RCONN_FAIL_REPLY]++;
 	c->cb(rc, reply, err, c->arg);
 	if (!c->held)
 		free(c);
@@ -246,6 +252,7 @@ rconn_handshake_reply(struct rconn *rc, struct rcmd *c, redisReply *reply)
 		return;
 	evtimer_del(rc->connect_timer);
 	rc->backoff_ms = RCONN_BACKOFF_MIN_MS;
+	rc->stats.connects++;
 	log_debug("redis: connected");
 	rconn_set_state(rc, RCONN_READY);
 }
@@ -595,6 +602,12 @@ enum rconn_state
 rconn_state(const struct rconn *rc)
 {
 	return rc->state;
+}
+
+const struct rconn_stats *
+rconn_stats(const struct rconn *rc)
+{
+	return &rc->stats;
 }
 
 size_t

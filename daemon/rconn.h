@@ -40,6 +40,18 @@ enum rconn_state {
 
 struct rconn;
 
+/* What went wrong with commands, and how often the connection came up. */
+enum rconn_failure {
+	RCONN_FAIL_REPLY = 0,	/* Redis answered an error */
+	RCONN_FAIL_TIMEOUT,	/* no answer in time */
+	RCONN_FAIL_CONNECTION,	/* not connected, lost, closed */
+	RCONN_FAIL_COUNT
+};
+struct rconn_stats {
+	uint64_t	 failures[RCONN_FAIL_COUNT];
+	uint64_t	 connects;	/* handshakes completed */
+};
+
 /*
  * reply is NULL on error; err is NULL on success. reply freed after cb.
  * A Redis error reply is a reply: type REDIS_REPLY_ERROR with err NULL.
@@ -72,5 +84,6 @@ int		 rconn_commandargv(struct rconn *, uint64_t timeout_ms,
 		    rconn_reply_cb, void *arg, int argc, const char **argv,
 		    const size_t *argvlen);
 size_t		 rconn_pending(const struct rconn *);
+const struct rconn_stats *rconn_stats(const struct rconn *);
 
 #endif

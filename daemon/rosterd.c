@@ -200,6 +200,11 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 		sd_notify(0, "READY=1");
 		return;
 	}
+	if (strcmp(next.metrics_listen, rd->conf.metrics_listen) != 0)
+		logf_warn(LF(.event = "reload_partial"), "[metrics] listen "
+		    "changes take effect at the next restart");
+	free(next.metrics_listen);
+	next.metrics_listen = xstrdup(rd->conf.metrics_listen);
 	/* Redis address and key prefix need a restart: keep them. */
 	if (strcmp(next.redis_host, rd->conf.redis_host) != 0 ||
 	    next.redis_port != rd->conf.redis_port ||
@@ -280,6 +285,7 @@ rosterd_setup(void)
 	}
 	signal(SIGPIPE, SIG_IGN);
 
+	metrics_start();
 	http_conf(&hc, &rd->conf);
 	rd->http = http_client_new(rd->base, &hc);
 	redis_conf(&rcc, &rd->conf, "rosterd");
@@ -315,6 +321,7 @@ rosterd_teardown(void)
 	queue_stop();
 	rconn_free(rd->rq);
 	rconn_free(rd->rc);
+	metrics_stop();		/* after: scrapes waiting on Redis answered */
 	http_client_free(rd->http);
 	/* callbacks of commands failed by rconn_free may have run */
 	while ((j = TAILQ_FIRST(&rd->jobs)) != NULL)

@@ -101,6 +101,7 @@ struct job {
 	int			 force;		/* bypass the shrink guard */
 	uint64_t		 req_ms;	/* request time (Redis clock) */
 	uint64_t		 started_ms;	/* this sync's start (Redis) */
+	uint64_t		 first_run_ms;	/* first start (monotonic) */
 	int			 attempts;
 	int			 waits;		/* admissions found busy */
 	enum job_state		 state;
@@ -247,6 +248,18 @@ const char	*metrics_outcome_name(enum job_outcome);
 void		 metrics_totals(uint64_t *done, uint64_t *coalesced,
 		    uint64_t *failed);
 unsigned	 metrics_done_last_minute(void);
+void		 metrics_job_states(unsigned *retrying, unsigned *waiting,
+		    unsigned *rate);
+void		 metrics_job_duration(enum job_kind, uint64_t ms);
+void		 metrics_queue_wait(uint64_t ms);
+void		 metrics_clever_response(const char *endpoint,
+		    const char *status);
+void		 metrics_clever_retry(void);
+void		 metrics_job_retry(void);
+void		 metrics_rate_wait(uint64_t ms);
+void		 metrics_loop_lag(uint64_t ms);
+void		 metrics_start(void);
+void		 metrics_stop(void);
 
 /* ratelimit.c */
 typedef void (*permit_cb)(unsigned granted, uint64_t wait_ms,

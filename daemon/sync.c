@@ -37,7 +37,7 @@ static const char *const sreq_names[] = {
 	[SR_TEACHER] = "teacher",
 	[SR_SECTIONS] = "sections",
 	[SR_MYSTUDENTS] = "mystudents",
-	[SR_SECTION_STUDENTS] = "section students",
+	[SR_SECTION_STUDENTS] = "section_students",
 };
 
 struct sreq {
@@ -185,6 +185,7 @@ on_permits(unsigned granted, uint64_t wait_ms, const char *err, void *arg)
 	if (q == NULL)
 		return;
 	if (wait_ms > 0) {
+		metrics_rate_wait(wait_ms);
 		logf_debug(LF(.event = "rate_wait", .job = s->job->job_id,
 		    .teacher = s->job->teacher), "rate limit: waiting %llu ms",
 		    (unsigned long long)wait_ms);
@@ -388,6 +389,7 @@ sreq_transient(struct sreq *q, const char *code, const char *what)
 	uint64_t ms;
 
 	if (q->tries++ < rd->conf.clever_request_retries) {
+		metrics_clever_retry();
 		ms = backoff_ms(q->tries, rd->conf.clever_retry_base_ms,
 		    rd->conf.clever_retry_max_ms);
 		logf_info(LF(.event = "request_retry", .job = s->job->job_id,
@@ -401,6 +403,25 @@ sreq_transient(struct sreq *q, const char *code, const char *what)
 	    "tries)", sreq_names[q->kind], what, q->tries);
 }
 
+/* The status label of a response: its HTTP status, or why none came. */
+static void
+count_response(const struct sreq *q, const struct http_response *res)
+{
+	static const char *const failures[] = {
+		[HTTP_ERR_CONNECT] = "connect",
+		[HTTP_ERR_TIMEOUT] = "timeout",
+		[HTTP_ERR_TOO_LARGE] = "too_large",
+		[HTTP_ERR_TRANSPORT] = "transport",
+	};
+	char status[24];
+
+	if (res->outcome == HTTP_OK)
+		snprintf(status, sizeof(status), "%ld", res->status);
+	else
+		snprintf(status, sizeof(status), "%s", failures[res->outcome]);
+	metrics_clever_response(sreq_names[q->kind], status);
+}
+
 static void
 on_response(const struct http_response *res, void *arg)
 {
@@ -409,6 +430,7 @@ on_response(const struct http_response *res, void *arg)
 	char what[256];
 
 	q->http = NULL;
+	count_response(q, res);
 	logf_debug(LF(.event = "response", .job = s->job->job_id,
 	    .teacher = s->job->teacher), "Clever %s: HTTP %ld, %zu bytes, %llu "
 	    "ms", sreq_names[q->kind], res->status, res->body_len,
