@@ -43,7 +43,10 @@ static const struct conf_key conf_keys[] = {
 	{ "redis", "host", CT_STR, O(redis_host), 0, 0, "127.0.0.1", NULL },
 	{ "redis", "port", CT_INT, O(redis_port), 1, 65535, "6379", NULL },
 	{ "redis", "unix_socket", CT_STR, O(redis_socket), 0, 0, "", NULL },
+	{ "redis", "username", CT_STR, O(redis_username), 0, 0, "", NULL },
 	{ "redis", "password", CT_STR, O(redis_password), 0, 0, "", NULL },
+	{ "redis", "password_file", CT_STR, O(redis_password_file), 0, 0, "",
+	    NULL },
 	{ "redis", "db", CT_INT, O(redis_db), 0, 15, "0", NULL },
 	{ "redis", "prefix", CT_STR, O(redis_prefix), 0, 0, "rosterd:", NULL },
 	{ "redis", "connect_timeout_ms", CT_U64, O(redis_connect_timeout_ms),
@@ -120,6 +123,8 @@ static const struct conf_key conf_keys[] = {
 	    0, 3600000, "20000", NULL },
 	{ "daemon", "heartbeat_ms", CT_U64, O(daemon_heartbeat_ms),
 	    100, 600000, "5000", NULL },
+
+	{ "metrics", "listen", CT_STR, O(metrics_listen), 0, 0, "", NULL },
 
 	{ "log", "level", CT_ENUM, O(log_level), 0, 0, "info",
 	    "error|warning|info|debug" },
@@ -451,11 +456,83 @@ conf_check(struct conf *c, const char *path, char *err, size_t errlen)
 	}
 	if (check_api_base(c, path, err, errlen) == -1)
 		return -1;
+	if (c->metrics_listen[0] != '\0' && conf_hostport(c->metrics_listen,
+	    NULL, NULL) == -1) {
+		snprintf(err, errlen, "%s: [metrics] listen: expected HOST:PORT "
+		    "(e.g. 127.0.0.1:9187), got \"%s\"", path,
+		    c->metrics_listen);
+		return -1;
+	}
 	if (c->redis_prefix[0] == '\0' ||
 	    strpbrk(c->redis_prefix, " \t{}") != NULL) {
 		snprintf(err, errlen, "%s: [redis] prefix: expected a non-empty"
 		    " prefix without spaces or braces, got \"%s\"", path,
 		    c->redis_prefix);
+		return -1;
+	}
+	return 0;
+}
+
+/* The first line of a password file, without its newline. */
+static int
+read_password(struct conf *c, const char *file, char *err, size_t errlen)
+{
+	char buf[1024];
+	FILE *fp;
+	size_t n;
+
+	if ((fp = fopen(file, "r")) == NULL) {
+		snprintf(err, errlen, "[redis] password: cannot read %s: %s",
+		    file, strerror(errno));
+		return -1;
+	}
+	if (fgets(buf, sizeof(buf), fp) == NULL)
+		buf[0] = '\0';
+	fclose(fp);
+	n = strcspn(buf, "\r\n");
+	buf[n] = '\0';
+	if (n == 0) {
+		snprintf(err, errlen, "[redis] password: %s is empty", file);
+		return -1;
+	}
+	free(c->redis_password);
+	c->redis_password = xstrdup(buf);
+	explicit_bzero(buf, sizeof(buf));
+	return 0;
+}
+
+/*
+ * The Redis password: [redis] password, or the file password_file names,
+ * or else the systemd credential CONF_CREDENTIAL when systemd passed one
+ * ($CREDENTIALS_DIRECTORY), so that the password need not be in this file.
+ */
+static int
+conf_password(struct conf *c, const char *path, char *err, size_t errlen)
+{
+	const char *dir = getenv("CREDENTIALS_DIRECTORY");
+	char *cred;
+	int rv;
+
+	if (c->redis_password_file[0] != '\0') {
+		if (c->redis_password[0] != '\0') {
+			snprintf(err, errlen, "%s: [redis] password and "
+			    "password_file are both set", path);
+			return -1;
+		}
+		return read_password(c, c->redis_password_file, err, errlen);
+	}
+	if (c->redis_password[0] == '\0' && dir != NULL && *dir != '\0') {
+		xasprintf(&cred, "%s/%s", dir, CONF_CREDENTIAL);
+		rv = access(cred, F_OK) == 0 ? read_password(c, cred, err,
+		    errlen) : 0;
+		free(cred);
+		if (rv == -1)
+			return -1;
+	}
+	if (c->redis_username[0] != '\0' && c->redis_password[0] == '\0') {
+		snprintf(err, errlen, "%s: [redis] username \"%s\" needs a "
+		    "password (password, password_file or the %s "
+		    "credential)", path, c->redis_username, CONF_CREDENTIAL);
 		return -1;
 	}
 	return 0;
@@ -490,7 +567,8 @@ conf_load(struct conf *c, const char *path, char *err, size_t errlen)
 	if (rc > 0 && !cp.failed)
 		snprintf(err, errlen, "%s:%d: syntax error (expected "
 		    "\"[section]\" or \"key = value\")", path, rc);
-	if (rc != 0 || conf_check(c, path, err, errlen) == -1) {
+	if (rc != 0 || conf_check(c, path, err, errlen) == -1 ||
+	    conf_password(c, path, err, errlen) == -1) {
 		conf_free(c);
 		return -1;
 	}
@@ -508,6 +586,30 @@ conf_free(struct conf *c)
 			*(char **)((char *)c + conf_keys[i].off) = NULL;
 		}
 	}
+}
+
+int
+conf_hostport(const char *s, char **host, int *port)
+{
+	const char *colon = strrchr(s, ':');
+	size_t hl;
+	uint64_t n;
+
+	if (colon == NULL || colon == s || parse_u64(colon + 1, &n) == -1 ||
+	    n > 65535)
+		return -1;
+	hl = (size_t)(colon - s);
+	if (s[0] == '[') {	/* [v6]:port */
+		if (hl < 3 || s[hl - 1] != ']')
+			return -1;
+		s++;
+		hl -= 2;
+	}
+	if (host != NULL)
+		*host = xstrndup(s, hl);
+	if (port != NULL)
+		*port = (int)n;
+	return 0;
 }
 
 enum log_level

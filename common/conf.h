@@ -13,12 +13,17 @@
 
 #define CONF_ERR_MAX	512
 
+/* The systemd credential that holds the Redis password (LoadCredential=). */
+#define CONF_CREDENTIAL	"redis-password"
+
 struct conf {
 	/* [redis] */
 	char		*redis_host;
 	int		 redis_port;
 	char		*redis_socket;
-	char		*redis_password;
+	char		*redis_username;	/* ACL user; "": default */
+	char		*redis_password;	/* or from password_file */
+	char		*redis_password_file;
 	int		 redis_db;
 	char		*redis_prefix;
 	uint64_t	 redis_connect_timeout_ms;
@@ -66,6 +71,9 @@ struct conf {
 	uint64_t	 daemon_stop_timeout_ms;
 	uint64_t	 daemon_heartbeat_ms;
 
+	/* [metrics] */
+	char		*metrics_listen;	/* "": off; else HOST:PORT */
+
 	/* [log] */
 	char		*log_level;
 	char		*log_target;
@@ -88,6 +96,8 @@ int	conf_check_files(const struct conf *c, const char *path, char *err,
 void	conf_free(struct conf *c);
 
 enum log_level	conf_log_level(const struct conf *);
+/* Split "HOST:PORT" ("[v6]:PORT" too); host is malloc'ed.  0 or -1. */
+int		conf_hostport(const char *, char **host, int *port);
 enum log_target	conf_log_target(const struct conf *);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * Logging facade.  One function, logf_v(), does the work: format, scrub
+ * Logging facade.  One function, log_vemit(), does the work: format, scrub
  * secrets, then emit to journald (with structured fields) or to stderr as a
  * single logfmt-like line.
  */
@@ -9,11 +9,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/un.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
+/* we send the caller's CODE_FILE/LINE/FUNC, not this file's */
+#define SD_JOURNAL_SUPPRESS_LOCATION
 #include <systemd/sd-journal.h>
 
 #include "log.h"
@@ -39,12 +44,50 @@ static const int level_syslog[] = {
 	[LOG_LVL_DEBUG] = LOG_DEBUG,
 };
 
+#define JOURNAL_SOCKET	"/run/systemd/journal/socket"
+
+static void	emit_stderr(enum log_level, const struct log_src *,
+		    const struct log_fields *, const char *);
+
+/* Whether journald listens; errno-style error, or 0. */
+static int
+journal_probe(void)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd, err = 0;
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", JOURNAL_SOCKET);
+	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
+		return errno;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1)
+		err = errno;
+	close(fd);
+	return err;
+}
+
+/* journald is not there: say so on stderr, and log there from now on. */
+static void
+journal_fallback(int err)
+{
+	char msg[256];
+
+	log_target = LOG_TARGET_STDERR;
+	snprintf(msg, sizeof(msg), "logging to stderr: journald is not "
+	    "reachable at " JOURNAL_SOCKET " (%s)", strerror(err));
+	emit_stderr(LOG_LVL_WARN, NULL, &(const struct log_fields){
+	    .event = "journal_unavailable" }, msg);
+}
+
 void
 log_init(const char *progname, enum log_level level, enum log_target target)
 {
+	int err;
+
 	log_progname = progname;
 	log_level = level;
 	log_target = log_resolve_target(target);
+	if (log_target == LOG_TARGET_JOURNAL && (err = journal_probe()) != 0)
+		journal_fallback(err);
 }
 
 void
@@ -181,17 +224,71 @@ log_scrub(char *msg, size_t size)
 	}
 }
 
-static void
-emit_journal(enum log_level level, const struct log_fields *lf,
-    const char *msg)
+/* A source path as the project names it: without the build's "../". */
+static const char *
+src_file(const char *f)
 {
-	sd_journal_send("MESSAGE=%s", msg,
-	    "PRIORITY=%d", level_syslog[level],
-	    "SYSLOG_IDENTIFIER=%s", log_progname,
-	    "ROSTERD_EVENT=%s", lf && lf->event ? lf->event : "",
-	    "ROSTERD_JOB=%s", lf && lf->job ? lf->job : "",
-	    "ROSTERD_TEACHER=%s", lf && lf->teacher ? lf->teacher : "",
-	    NULL);
+	while (strncmp(f, "../", 3) == 0)
+		f += 3;
+	return f;
+}
+
+#define JOURNAL_FIELDS_MAX	16
+
+/* One journal field, when it has a value; the strings are kept in buf. */
+static void
+add_field(struct iovec *iov, int *n, char **bufs, const char *name,
+    const char *value)
+{
+	if (value == NULL || *n >= JOURNAL_FIELDS_MAX)
+		return;
+	if (asprintf(&bufs[*n], "%s=%s", name, value) == -1) {
+		bufs[*n] = NULL;
+		return;
+	}
+	iov[*n].iov_base = bufs[*n];
+	iov[*n].iov_len = strlen(bufs[*n]);
+	(*n)++;
+}
+
+static int
+emit_journal(enum log_level level, const struct log_src *src,
+    const struct log_fields *lf, const char *msg)
+{
+	struct iovec iov[JOURNAL_FIELDS_MAX];
+	char *bufs[JOURNAL_FIELDS_MAX], num[3][16], prio[4], line[16];
+	int n = 0, i, rv;
+
+	snprintf(prio, sizeof(prio), "%d", level_syslog[level]);
+	add_field(iov, &n, bufs, "MESSAGE", msg);
+	add_field(iov, &n, bufs, "PRIORITY", prio);
+	add_field(iov, &n, bufs, "SYSLOG_IDENTIFIER", log_progname);
+	if (src != NULL) {
+		snprintf(line, sizeof(line), "%d", src->line);
+		add_field(iov, &n, bufs, "CODE_FILE", src_file(src->file));
+		add_field(iov, &n, bufs, "CODE_LINE", line);
+		add_field(iov, &n, bufs, "CODE_FUNC", src->func);
+	}
+	if (lf != NULL) {
+		add_field(iov, &n, bufs, "ROSTERD_EVENT", lf->event);
+		add_field(iov, &n, bufs, "ROSTERD_JOB", lf->job);
+		add_field(iov, &n, bufs, "ROSTERD_TEACHER", lf->teacher);
+		add_field(iov, &n, bufs, "ROSTERD_REF", lf->ref);
+		add_field(iov, &n, bufs, "ROSTERD_ERROR", lf->error);
+		add_field(iov, &n, bufs, "ROSTERD_RESULT", lf->result);
+		if (lf->counts) {
+			snprintf(num[0], sizeof(num[0]), "%u", lf->added);
+			snprintf(num[1], sizeof(num[1]), "%u", lf->updated);
+			snprintf(num[2], sizeof(num[2]), "%u", lf->removed);
+			add_field(iov, &n, bufs, "ROSTERD_ADDED", num[0]);
+			add_field(iov, &n, bufs, "ROSTERD_UPDATED", num[1]);
+			add_field(iov, &n, bufs, "ROSTERD_REMOVED", num[2]);
+		}
+	}
+	rv = sd_journal_sendv(iov, n);
+	for (i = 0; i < n; i++)
+		free(bufs[i]);
+	return rv;
 }
 
 /* Quote a logfmt value when it has spaces, quotes or '='. */
@@ -221,8 +318,8 @@ put_value(FILE *fp, const char *v)
  * unbuffered, and lines of concurrent writers must not interleave.
  */
 static void
-emit_stderr(enum log_level level, const struct log_fields *lf,
-    const char *msg)
+emit_stderr(enum log_level level, const struct log_src *src,
+    const struct log_fields *lf, const char *msg)
 {
 	char line[LOG_MSG_MAX + 512], tbuf[32];
 	FILE *out = log_stream != NULL ? log_stream : stderr;
@@ -248,6 +345,19 @@ emit_stderr(enum log_level level, const struct log_fields *lf,
 		fputs(" teacher=", fp);
 		put_value(fp, lf->teacher);
 	}
+	if (lf != NULL && lf->ref != NULL) {
+		fputs(" ref=", fp);
+		put_value(fp, lf->ref);
+	}
+	if (lf != NULL && lf->error != NULL)
+		fprintf(fp, " error=%s", lf->error);
+	if (lf != NULL && lf->result != NULL) {
+		fputs(" result=", fp);
+		put_value(fp, lf->result);
+	}
+	if (lf != NULL && lf->counts)
+		fprintf(fp, " added=%u updated=%u removed=%u", lf->added,
+		    lf->updated, lf->removed);
 	fputs(" msg=", fp);
 	put_value(fp, msg);
 	fputc('\n', fp);
@@ -277,109 +387,81 @@ log_setcontext(const char *job, const char *teacher)
 }
 
 void
-logf_v(enum log_level level, const struct log_fields *lf, const char *fmt,
-    va_list ap)
+log_vemit(enum log_level level, const struct log_src *src,
+    const struct log_fields *lf, const char *fmt, va_list ap)
 {
 	char msg[LOG_MSG_MAX];
 	struct log_fields f;
+	int err;
 
 	if (level > log_level)
 		return;
 	if (log_ctx.job != NULL && (lf == NULL || lf->job == NULL)) {
-		f.event = lf != NULL ? lf->event : NULL;
+		/* all the caller's fields, and the job being worked on */
+		if (lf != NULL)
+			f = *lf;
+		else
+			memset(&f, 0, sizeof(f));
 		f.job = log_ctx.job;
-		f.teacher = lf != NULL && lf->teacher != NULL ? lf->teacher :
-		    log_ctx.teacher;
+		if (f.teacher == NULL)
+			f.teacher = log_ctx.teacher;
 		lf = &f;
 	}
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	log_scrub(msg, sizeof(msg));
-	if (log_target == LOG_TARGET_JOURNAL)
-		emit_journal(level, lf, msg);
-	else
-		emit_stderr(level, lf, msg);
+	if (log_target == LOG_TARGET_JOURNAL) {
+		if ((err = emit_journal(level, src, lf, msg)) >= 0)
+			return;
+		journal_fallback(-err);
+	}
+	emit_stderr(level, src, lf, msg);
 }
 
-static void
-logf_level(enum log_level level, const struct log_fields *lf,
-    const char *fmt, ...)
+void
+log_emit(enum log_level level, const struct log_src *src,
+    const struct log_fields *lf, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	logf_v(level, lf, fmt, ap);
+	log_vemit(level, src, lf, fmt, ap);
 	va_end(ap);
 }
 
-#define LOGF_DEFINE(name, level)					\
-void									\
-name(const struct log_fields *lf, const char *fmt, ...)		\
-{									\
-	va_list ap;							\
-									\
-	va_start(ap, fmt);						\
-	logf_v(level, lf, fmt, ap);					\
-	va_end(ap);							\
-}
-LOGF_DEFINE(logf_err, LOG_LVL_ERR)
-LOGF_DEFINE(logf_warn, LOG_LVL_WARN)
-LOGF_DEFINE(logf_info, LOG_LVL_INFO)
-LOGF_DEFINE(logf_debug, LOG_LVL_DEBUG)
-
-#define LOG_DEFINE(name, level)						\
-void									\
-name(const char *fmt, ...)						\
-{									\
-	va_list ap;							\
-									\
-	va_start(ap, fmt);						\
-	logf_v(level, NULL, fmt, ap);					\
-	va_end(ap);							\
-}
-LOG_DEFINE(log_warnx, LOG_LVL_WARN)
-LOG_DEFINE(log_info, LOG_LVL_INFO)
-LOG_DEFINE(log_debug, LOG_LVL_DEBUG)
-
-/* Append ": strerror(errno)" to a message (log_warn, fatal). */
+/* The message, then ": strerror(errno)" (log_warn, fatal). */
 static void
-log_errno(enum log_level level, int saved, const char *fmt, va_list ap)
+log_verrno(enum log_level level, const struct log_src *src, int saved,
+    const char *fmt, va_list ap)
 {
 	char msg[LOG_MSG_MAX];
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	logf_level(level, NULL, "%s: %s", msg, strerror(saved));
+	log_emit(level, src, NULL, "%s: %s", msg, strerror(saved));
 }
 
 void
-log_warn(const char *fmt, ...)
+log_emit_errno(enum log_level level, const struct log_src *src,
+    const char *fmt, ...)
 {
 	int saved = errno;
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_errno(LOG_LVL_WARN, saved, fmt, ap);
+	log_verrno(level, src, saved, fmt, ap);
 	va_end(ap);
 }
 
 void
-fatal(const char *fmt, ...)
+log_fatal(const struct log_src *src, int with_errno, const char *fmt, ...)
 {
 	int saved = errno;
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_errno(LOG_LVL_ERR, saved, fmt, ap);
-	va_end(ap);
-	exit(1);
-}
-
-void
-fatalx(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	logf_v(LOG_LVL_ERR, NULL, fmt, ap);
+	if (with_errno)
+		log_verrno(LOG_LVL_ERR, src, saved, fmt, ap);
+	else
+		log_vemit(LOG_LVL_ERR, src, NULL, fmt, ap);
 	va_end(ap);
 	exit(1);
 }

@@ -1,9 +1,10 @@
 /*
  * Logging facade (OpenBSD style: log_warn appends strerror(errno), log_warnx
- * does not, fatal/fatalx exit).  Every line may carry structured fields: an
- * event name, a job id and a teacher id.  Output goes to journald natively
- * (fields as ROSTERD_EVENT=, ROSTERD_JOB=, ROSTERD_TEACHER=) or to stderr as
- * one logfmt-like line.  Bearer tokens are scrubbed from every message.
+ * does not, fatal/fatalx exit).  Every line may carry structured fields (an
+ * event name, a job, a teacher, ...).  Output goes to journald natively
+ * (ROSTERD_* fields, CODE_FILE/CODE_LINE/CODE_FUNC of the caller) or to
+ * stderr as one logfmt-like line.  Bearer tokens are scrubbed from every
+ * message.
  */
 #ifndef ROSTERD_LOG_H
 #define ROSTERD_LOG_H
@@ -25,46 +26,72 @@ enum log_target {
 	LOG_TARGET_JOURNAL,
 };
 
-/* Structured fields; any may be NULL. */
+/*
+ * Structured fields; a NULL (or, for the counts, counts == 0) field is left
+ * out.  In the journal: ROSTERD_EVENT, ROSTERD_JOB, ROSTERD_TEACHER,
+ * ROSTERD_REF, ROSTERD_ERROR, ROSTERD_RESULT, ROSTERD_ADDED/_UPDATED/
+ * _REMOVED; on stderr the same in lower case without the prefix.
+ */
 struct log_fields {
 	const char	*event;
 	const char	*job;
 	const char	*teacher;
+	const char	*ref;		/* the app's reference of the job */
+	const char	*error;		/* a job's error code */
+	const char	*result;	/* a job's outcome */
+	int		 counts;	/* added/updated/removed are set */
+	unsigned	 added, updated, removed;
 };
 
 /* Build a struct log_fields in place: LF(.event = "x", .job = id). */
 #define LF(...)	(&(const struct log_fields){ __VA_ARGS__ })
 
+/* Where a message comes from: CODE_FILE, CODE_LINE, CODE_FUNC. */
+struct log_src {
+	const char	*file;
+	int		 line;
+	const char	*func;
+};
+#define LOG_SRC	(&(const struct log_src){ __FILE__, __LINE__, __func__ })
+
 void	log_init(const char *progname, enum log_level, enum log_target);
 void	log_setlevel(enum log_level);
 enum log_level log_getlevel(void);
-/* The target actually in use after resolving AUTO. */
+/* The target actually in use after resolving AUTO (and the fallback). */
 enum log_target log_gettarget(void);
 /* Decide AUTO: journald iff $JOURNAL_STREAM names our stderr (dev:ino). */
 enum log_target log_resolve_target(enum log_target);
 /* Redirect stderr output (tests). NULL restores stderr. */
 void	log_setstream(FILE *);
 
-void	log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
-void	log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
-void	log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
-void	log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
-void	fatal(const char *, ...)
-	    __attribute__((format(printf, 1, 2), noreturn));
-void	fatalx(const char *, ...)
-	    __attribute__((format(printf, 1, 2), noreturn));
+void	log_emit(enum log_level, const struct log_src *,
+	    const struct log_fields *, const char *, ...)
+	    __attribute__((format(printf, 4, 5)));
+void	log_vemit(enum log_level, const struct log_src *,
+	    const struct log_fields *, const char *, va_list)
+	    __attribute__((format(printf, 4, 0)));
+/* The message, then ": strerror(errno)". */
+void	log_emit_errno(enum log_level, const struct log_src *, const char *,
+	    ...) __attribute__((format(printf, 3, 4)));
+void	log_fatal(const struct log_src *, int with_errno, const char *, ...)
+	    __attribute__((format(printf, 3, 4), noreturn));
 
-/* Structured variants: lf carries event/job/teacher. */
-void	logf_err(const struct log_fields *, const char *, ...)
-	    __attribute__((format(printf, 2, 3)));
-void	logf_warn(const struct log_fields *, const char *, ...)
-	    __attribute__((format(printf, 2, 3)));
-void	logf_info(const struct log_fields *, const char *, ...)
-	    __attribute__((format(printf, 2, 3)));
-void	logf_debug(const struct log_fields *, const char *, ...)
-	    __attribute__((format(printf, 2, 3)));
-void	logf_v(enum log_level, const struct log_fields *, const char *,
-	    va_list) __attribute__((format(printf, 3, 0)));
+/*
+ * The OpenBSD idiom (log_warn appends strerror(errno), log_warnx does not,
+ * fatal/fatalx exit), as macros so that the journal names the caller.
+ */
+#define log_warn(...)	log_emit_errno(LOG_LVL_WARN, LOG_SRC, __VA_ARGS__)
+#define log_warnx(...)	log_emit(LOG_LVL_WARN, LOG_SRC, NULL, __VA_ARGS__)
+#define log_info(...)	log_emit(LOG_LVL_INFO, LOG_SRC, NULL, __VA_ARGS__)
+#define log_debug(...)	log_emit(LOG_LVL_DEBUG, LOG_SRC, NULL, __VA_ARGS__)
+#define fatal(...)	log_fatal(LOG_SRC, 1, __VA_ARGS__)
+#define fatalx(...)	log_fatal(LOG_SRC, 0, __VA_ARGS__)
+
+/* Structured variants: lf carries the fields above. */
+#define logf_err(lf, ...)	log_emit(LOG_LVL_ERR, LOG_SRC, lf, __VA_ARGS__)
+#define logf_warn(lf, ...)	log_emit(LOG_LVL_WARN, LOG_SRC, lf, __VA_ARGS__)
+#define logf_info(lf, ...)	log_emit(LOG_LVL_INFO, LOG_SRC, lf, __VA_ARGS__)
+#define logf_debug(lf, ...)	log_emit(LOG_LVL_DEBUG, LOG_SRC, lf, __VA_ARGS__)
 
 /*
  * While work of one job runs synchronously (e.g. its roster is parsed),

@@ -164,10 +164,10 @@ ctl_diff(int argc, char **argv)
 	int		 summary = 0, first, rv = 1;
 
 	if ((first = parse_opts(argc, argv, "+s", &summary)) == -1)
-		return 1;
+		return CTL_USAGE;
 	if (argc - first != 2) {
 		fprintf(stderr, "usage: rosterctl diff [-s] OLD NEW\n");
-		return 1;
+		return CTL_USAGE;
 	}
 	if ((old = read_snapshot(argv[0], argv[first])) == NULL ||
 	    (new_ = read_snapshot(argv[0], argv[first + 1])) == NULL)
@@ -195,10 +195,10 @@ ctl_apply(int argc, char **argv)
 	int		 summary = 0, first, rv = 1;
 
 	if ((first = parse_opts(argc, argv, "+", &summary)) == -1)
-		return 1;
+		return CTL_USAGE;
 	if (argc - first != 2) {
 		fprintf(stderr, "usage: rosterctl apply BASE DIFF\n");
-		return 1;
+		return CTL_USAGE;
 	}
 	if ((base = read_snapshot(argv[0], argv[first])) == NULL)
 		return 1;

@@ -1,9 +1,16 @@
 /*
- * This instance among the others: a heartbeat every [daemon] heartbeat_ms
- * in <prefix>instance:CONSUMER (beat.lua), which expires when beats stop
- * and is deleted at a clean stop; and the removal from the consumer group
- * of consumers that are gone: no heartbeat, nothing pending, idle for
- * claim_idle_ms (reap.lua), so that restarts leave nothing behind.
+ * This instance among the others.
+ *
+ * A one-second tick reads the pause key (while it exists no new job
+ * starts; in-flight work finishes) and measures the event loop's lag.
+ *
+ * Every [daemon] heartbeat_ms the instance writes its heartbeat in
+ * <prefix>instance:CONSUMER (beat.lua): who it is, what it holds and has
+ * done, the state of Redis, for `rosterctl stats` and for the others.  It
+ * expires after BEAT_LIVES missed beats and is deleted at a clean stop.
+ * On the same beat, consumers of the group that are gone (no heartbeat,
+ * nothing pending, idle for claim_idle_ms) are removed (reap.lua), so that
+ * restarts under new names leave nothing behind.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,10 +22,57 @@
 #include "rosterd_version.h"
 #include "xmalloc.h"
 
+#define TICK_MS		1000
 /* The heartbeat outlives this many missed beats. */
 #define BEAT_LIVES	4
 
+static uint64_t	last_tick_ms;	/* monotonic */
 static char	host[256];
+
+/* ---- the pause key ---- */
+
+static void
+on_pause_key(struct rconn *c, redisReply *r, const char *err, void *arg)
+{
+	int paused;
+
+	if (r == NULL || r->type == REDIS_REPLY_ERROR)
+		return;		/* the next tick asks again */
+	paused = r->type == REDIS_REPLY_STRING;
+	if (paused == rd->paused)
+		return;
+	rd->paused = paused;
+	free(rd->pause_note);
+	rd->pause_note = paused ? xstrdup(r->str) : NULL;
+	if (paused) {
+		logf_info(LF(.event = "paused"), "queue paused (%s): no new "
+		    "job starts, %u in flight finish", r->str, rd->njobs);
+		queue_pause();
+	} else {
+		logf_info(LF(.event = "resumed"), "queue resumed");
+		queue_kick();
+	}
+}
+
+static void
+on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	uint64_t now = mono_ms();
+	char *key;
+
+	/* how late this tick is: the event loop's lag */
+	if (last_tick_ms != 0 && fd != -1)
+		metrics_loop_lag(now - last_tick_ms > TICK_MS ?
+		    now - last_tick_ms - TICK_MS : 0);
+	last_tick_ms = now;
+	if (rconn_state(rd->rc) != RCONN_READY)
+		return;
+	key = key_paused();
+	rconn_command(rd->rc, 0, on_pause_key, NULL, "GET %s", key);
+	free(key);
+}
+
+/* ---- the heartbeat ---- */
 
 static void
 on_beat(struct rconn *c, redisReply *r, const char *err, void *arg)
@@ -26,54 +80,62 @@ on_beat(struct rconn *c, redisReply *r, const char *err, void *arg)
 	/* store.c has told health.c of any failure */
 }
 
+#define BEAT_FIELDS	17
+
 void
 instance_beat(void)
 {
-	char *key, ttl[24], pid[24], jobs[24], fetching[24], synced[24];
-	char failed[24], redis[512];
-	const char *argv[24];
-	int k = 0;
+	char v[BEAT_FIELDS][32], *key, redis[512];
+	const char *argv[2 + 2 * BEAT_FIELDS + 2];
+	unsigned retrying, waiting, rate;
+	uint64_t done, coalesced, failed;
+	int k = 0, n = 0;
 
 	if (rconn_state(rd->rc) != RCONN_READY || !rd->ready)
 		return;
 	if (host[0] == '\0' && gethostname(host, sizeof(host) - 1) == -1)
 		xstrlcpy(host, "?", sizeof(host));
-	key = key_instance(rd->consumer);
-	snprintf(ttl, sizeof(ttl), "%llu",
-	    (unsigned long long)rd->conf.daemon_heartbeat_ms * BEAT_LIVES);
-	snprintf(pid, sizeof(pid), "%ld", (long)getpid());
-	snprintf(jobs, sizeof(jobs), "%u", rd->njobs);
-	snprintf(fetching, sizeof(fetching), "%u", rd->nfetching);
-	snprintf(synced, sizeof(synced), "%llu",
-	    (unsigned long long)rd->synced);
-	snprintf(failed, sizeof(failed), "%llu",
-	    (unsigned long long)rd->failed);
+	metrics_job_states(&retrying, &waiting, &rate);
+	metrics_totals(&done, &coalesced, &failed);
 	health_describe(redis, sizeof(redis));
+	key = key_instance(rd->consumer);
 	argv[k++] = key;
-	argv[k++] = ttl;
-	argv[k++] = "consumer";
-	argv[k++] = rd->consumer;
-	argv[k++] = "host";
-	argv[k++] = host;
-	argv[k++] = "pid";
-	argv[k++] = pid;
-	argv[k++] = "version";
-	argv[k++] = ROSTERD_VERSION;
-	argv[k++] = "state";
-	argv[k++] = rd->draining ? "stopping" : "running";
-	argv[k++] = "jobs";
-	argv[k++] = jobs;
-	argv[k++] = "fetching";
-	argv[k++] = fetching;
-	argv[k++] = "synced";
-	argv[k++] = synced;
-	argv[k++] = "failed";
-	argv[k++] = failed;
-	argv[k++] = "redis";
-	argv[k++] = redis;
+	snprintf(v[n], sizeof(v[n]), "%llu",
+	    (unsigned long long)rd->conf.daemon_heartbeat_ms * BEAT_LIVES);
+	argv[k++] = v[n++];
+#define BEAT_STR(name, value)	do {					\
+	argv[k++] = name;						\
+	argv[k++] = value;						\
+} while (0)
+#define BEAT_NUM(name, value)	do {					\
+	snprintf(v[n], sizeof(v[n]), "%llu", (unsigned long long)(value)); \
+	BEAT_STR(name, v[n]);						\
+	n++;								\
+} while (0)
+	BEAT_STR("consumer", rd->consumer);
+	BEAT_STR("host", host);
+	BEAT_NUM("pid", getpid());
+	BEAT_STR("version", ROSTERD_VERSION);
+	BEAT_STR("state", rd->draining ? "stopping" : rd->paused ? "paused" :
+	    "running");
+	BEAT_NUM("heartbeat_ms", rd->conf.daemon_heartbeat_ms);
+	BEAT_NUM("jobs", rd->njobs);
+	BEAT_NUM("fetching", rd->nfetching);
+	BEAT_NUM("retrying", retrying);
+	BEAT_NUM("waiting_teacher", waiting);
+	BEAT_NUM("waiting_rate_limit", rate);
+	BEAT_NUM("done", done);
+	BEAT_NUM("coalesced", coalesced);
+	BEAT_NUM("failed", failed);
+	BEAT_NUM("finished_last_minute", metrics_done_last_minute());
+	BEAT_STR("redis", redis);
+#undef BEAT_NUM
+#undef BEAT_STR
 	store_eval(SCRIPT_BEAT, 1, k, argv, NULL, on_beat, NULL);
 	free(key);
 }
+
+/* ---- removing the consumers that are gone ---- */
 
 static void
 on_reaped(struct rconn *c, redisReply *r, const char *err, void *arg)
@@ -145,7 +207,7 @@ on_consumers(struct rconn *c, redisReply *r, const char *err, void *arg)
 	}
 }
 
-void
+static void
 instance_reap(void)
 {
 	char *stream;
@@ -166,16 +228,25 @@ on_beat_timer(evutil_socket_t fd, short what, void *arg)
 	instance_reap();
 }
 
-/* Ready for work: beat now and every heartbeat_ms. */
+/* Ready for work (and after a reload): tick, beat now and every beat. */
 void
 instance_start(void)
 {
-	struct timeval tv = MS_TO_TV(rd->conf.daemon_heartbeat_ms);
+	struct timeval tick = MS_TO_TV(TICK_MS);
+	struct timeval beat = MS_TO_TV(rd->conf.daemon_heartbeat_ms);
 
+	if (rd->started_ms == 0)
+		rd->started_ms = wall_ms();
+	if (rd->ev_tick == NULL) {
+		rd->ev_tick = event_new(rd->base, -1, EV_PERSIST, on_tick,
+		    NULL);
+		evtimer_add(rd->ev_tick, &tick);
+		on_tick(-1, 0, NULL);
+	}
 	if (rd->ev_beat == NULL)
 		rd->ev_beat = event_new(rd->base, -1, EV_PERSIST,
 		    on_beat_timer, NULL);
-	evtimer_add(rd->ev_beat, &tv);
+	evtimer_add(rd->ev_beat, &beat);
 	instance_beat();
 }
 
@@ -185,12 +256,15 @@ on_gone(struct rconn *c, redisReply *r, const char *err, void *arg)
 	event_base_loopexit(rd->base, NULL);
 }
 
-/* A clean stop: the heartbeat goes, then the loop ends. */
+/* A clean stop: no more ticks or beats; the heartbeat goes, then the
+   loop ends. */
 void
 instance_stop(void)
 {
 	char *key;
 
+	if (rd->ev_tick != NULL)
+		evtimer_del(rd->ev_tick);
 	if (rd->ev_beat != NULL)
 		evtimer_del(rd->ev_beat);
 	if (rconn_state(rd->rc) != RCONN_READY) {

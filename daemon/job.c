@@ -13,6 +13,7 @@
  * Redis commands cannot be cancelled, so a job counts the commands it has in
  * flight and job_free() only marks it FINISHED until the last one answers.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,6 +218,62 @@ kind_name(const struct job *j)
 	return j->kind == JOB_DISCOVER ? "discover" : "sync";
 }
 
+/* The journal's name for each outcome (ROSTERD_EVENT). */
+static const char *const outcome_events[] = {
+	[OUT_CHANGED] = "synced",
+	[OUT_UNCHANGED] = "synced",
+	[OUT_DISCOVERED] = "discovered",
+	[OUT_COALESCED] = "coalesced",
+	[OUT_FAILED] = "failed",
+	[OUT_DEAD] = "dead",
+	[OUT_HELD] = "held",
+	[OUT_REJECTED] = "bad_job",
+};
+
+/*
+ * How a job ended, counted and told in one line: journalctl
+ * ROSTERD_TEACHER=ID shows every job of a teacher with its outcome, ref,
+ * error code and change counts.  j is NULL for a job that could not be
+ * parsed; job_id and teacher then come alone.
+ */
+#define job_outcome(j, job_id, teacher, o, code, ...)			\
+	job_outcome_src(LOG_SRC, j, job_id, teacher, o, code, __VA_ARGS__)
+
+static void	job_outcome_src(const struct log_src *, const struct job *,
+		    const char *, const char *, enum job_outcome, const char *,
+		    const char *, ...) __attribute__((format(printf, 7, 8)));
+
+static void
+job_outcome_src(const struct log_src *src, const struct job *j,
+    const char *job_id, const char *teacher, enum job_outcome o,
+    const char *code, const char *fmt, ...)
+{
+	struct log_fields lf = {
+		.event = outcome_events[o],
+		.job = job_id,
+		.teacher = teacher,
+		.ref = j != NULL ? j->ref : NULL,
+		.error = code,
+		.result = metrics_outcome_name(o),
+	};
+	va_list ap;
+
+	metrics_job_outcome(j != NULL ? j->kind : JOB_SYNC, o);
+	if (j != NULL && j->first_run_ms != 0)
+		metrics_job_duration(j->kind, mono_ms() - j->first_run_ms);
+	if (j != NULL && j->has_counts && (o == OUT_CHANGED ||
+	    o == OUT_UNCHANGED || o == OUT_HELD)) {
+		lf.counts = 1;
+		lf.added = j->counts.added;
+		lf.updated = j->counts.updated;
+		lf.removed = j->counts.removed;
+	}
+	va_start(ap, fmt);
+	log_vemit(o < OUT_FAILED ? LOG_LVL_INFO : LOG_LVL_WARN, src, &lf, fmt,
+	    ap);
+	va_end(ap);
+}
+
 /* ---- admission (batches) ---- */
 
 struct admit_batch {
@@ -345,16 +402,20 @@ job_admitted(struct job *j, redisReply *e)
 			job_set_state(j, JOB_LOADING);
 		job_handback(j);
 	} else if (strcmp(code, "C") == 0) {
-		rd->coalesced++;
-		logf_debug(LF(.event = "coalesced", .job = j->job_id,
-		    .teacher = j->teacher), "satisfied by sync %s, which "
-		    "started after the request", e->elements > 1 ?
+		job_outcome(j, j->job_id, j->teacher, OUT_COALESCED, NULL,
+		    "coalesced: satisfied by job %s, a sync that started "
+		    "after the request", e->elements > 1 ?
 		    e->element[1]->str : "?");
 		job_free(j);
 	} else if (strcmp(code, "R") == 0 && e->elements == 3) {
 		j->redis_failures = 0;
 		j->started_ms = strtoull(e->element[1]->str, NULL, 10);
 		j->attempts = (int)e->element[2]->integer;
+		if (j->first_run_ms == 0) {
+			j->first_run_ms = mono_ms();
+			if (j->attempts == 1 && j->started_ms >= j->req_ms)
+				metrics_queue_wait(j->started_ms - j->req_ms);
+		}
 		lock_renewal_start(j);
 		job_load(j);
 	} else if (strcmp(code, "B") == 0) {
@@ -388,7 +449,7 @@ parse_selection(struct job *j, const char *v, char *err, size_t errlen)
 	while ((id = strsep(&p, ", \t\n")) != NULL) {
 		if (*id == '\0')
 			continue;
-		if (!job_id_valid(id, ROSTER_ID_MAX)) {
+		if (!contract_id_valid(id, ROSTER_ID_MAX)) {
 			snprintf(err, errlen, "the section selection holds an "
 			    "invalid section id");
 			free(copy);
@@ -620,19 +681,19 @@ on_written(struct job *j, redisReply *r, const char *err)
 		    "before the write-back" : "write-back conflicts persist");
 		return;
 	}
-	rd->synced++;
 	if (j->kind == JOB_SYNC && !j->not_modified)
 		job_store_memo(j, strtoull(elem_str(r, 2), NULL, 10));
 	if (j->kind == JOB_DISCOVER)
-		logf_info(LF(.event = "discovered", .job = j->job_id,
-		    .teacher = j->teacher), "sections discovered with %u "
-		    "requests", j->requests);
+		job_outcome(j, j->job_id, j->teacher, OUT_DISCOVERED, NULL,
+		    "sections discovered with %u requests", j->requests);
 	else
-		logf_info(LF(.event = "synced", .job = j->job_id,
-		    .teacher = j->teacher), "synced: %s (version %s, %u "
-		    "requests)%s%s%s%s", *elem_str(r, 1) ? "changes written" :
-		    j->not_modified ? "no changes (not modified)" :
-		    "no changes", elem_str(r, 2), j->requests,
+		job_outcome(j, j->job_id, j->teacher, *elem_str(r, 1) ?
+		    OUT_CHANGED : OUT_UNCHANGED, NULL, "synced: %s (+%u ~%u "
+		    "-%u, version %s, %u requests, attempt %d)%s%s%s%s",
+		    *elem_str(r, 1) ? "changes written" : j->not_modified ?
+		    "no changes (not modified)" : "no changes",
+		    j->counts.added, j->counts.updated, j->counts.removed,
+		    elem_str(r, 2), j->requests, j->attempts,
 		    *elem_str(r, 3) ? ", account match " : "", elem_str(r, 3),
 		    *elem_str(r, 4) ? ", authorization changed " : "",
 		    elem_str(r, 4));
@@ -796,8 +857,6 @@ job_discovered(struct job *j)
 static void
 job_hold(struct job *j, const char *why, char *counts)
 {
-	logf_warn(LF(.event = "held", .job = j->job_id, .teacher = j->teacher),
-	    "roster change held by the shrink guard: %s", why);
 	free(j->hold_extra);
 	j->hold_extra = counts;
 	job_failed(j, FAIL_HOLD, ERR_SHRINK_GUARD, why);
@@ -932,6 +991,8 @@ job_writeback(struct job *j)
 		diff = xstrdup("");
 		difflen = snaplen = 0;
 		counts = counts_json(&dc, j->unrec);
+		j->counts = dc;
+		j->has_counts = 1;
 		goto write;
 	}
 	if (j->base_snapshot != NULL && (old = roster_from_snapshot(
@@ -945,6 +1006,8 @@ job_writeback(struct job *j)
 	}
 	diff = roster_diff_text(old, j->roster, &difflen, &dc);
 	counts = counts_json(&dc, j->unrec);
+	j->counts = dc;
+	j->has_counts = 1;
 	if (!j->force && roster_shrink_check(old, j->roster, &sc, why,
 	    sizeof(why))) {
 		job_hold(j, why, counts);
@@ -986,6 +1049,8 @@ job_not_modified(struct job *j, const char *authorized_by,
 
 	memset(&dc, 0, sizeof(dc));
 	counts = counts_json(&dc, j->unrec);	/* the last sync's: same answers */
+	j->counts = dc;
+	j->has_counts = 1;
 	memset(&w, 0, sizeof(w));
 	w.snap = w.diff = "";
 	w.counts = counts;
@@ -1084,8 +1149,8 @@ job_fail_write(const char *entry_id, const char *job_id, const char *teacher,
 void
 job_fail_bad(const char *entry_id, const char *teacher, const char *message)
 {
-	logf_warn(LF(.event = "bad_job", .job = entry_id,
-	    .teacher = teacher), "rejected job: %s", message);
+	job_outcome(NULL, entry_id, teacher, OUT_REJECTED, ERR_BAD_JOB,
+	    "rejected job: %s", message);
 	job_fail_write(entry_id, entry_id, teacher ? teacher : "", NULL,
 	    "failed", ERR_BAD_JOB, message);
 }
@@ -1107,7 +1172,8 @@ job_failed(struct job *j, enum fail_kind fk, const char *code,
 	j->token_owner = NULL;
 
 	if (fk == FAIL_HOLD) {
-		rd->failed++;
+		job_outcome(j, j->job_id, j->teacher, OUT_HELD, code,
+		    "roster change held by the shrink guard: %s", message);
 		job_set_state(j, JOB_WRITING);
 		job_fail_write(j->entry_id, j->job_id, j->teacher, j, "held",
 		    code, message);
@@ -1120,20 +1186,20 @@ job_failed(struct job *j, enum fail_kind fk, const char *code,
 			job_handback(j);
 			return;
 		}
-		rd->failed++;
-		logf_warn(LF(.event = fk == FAIL_PERMANENT ? "failed" : "dead",
-		    .job = j->job_id, .teacher = j->teacher), "%s: %s", code,
-		    message);
+		job_outcome(j, j->job_id, j->teacher, fk == FAIL_PERMANENT ?
+		    OUT_FAILED : OUT_DEAD, code, "%s: %s (attempt %d)", code,
+		    message, j->attempts);
 		job_set_state(j, JOB_WRITING);
 		job_fail_write(j->entry_id, j->job_id, j->teacher, j,
 		    fk == FAIL_PERMANENT ? "failed" : "dead", code, message);
 		return;
 	}
 
+	metrics_job_retry();
 	ms = backoff_ms(j->attempts, rd->conf.sync_retry_base_ms,
 	    rd->conf.sync_retry_max_ms);
 	logf_info(LF(.event = "retrying", .job = j->job_id,
-	    .teacher = j->teacher), "attempt %d failed (%s: %s); next in %llu "
+	    .teacher = j->teacher, .ref = j->ref, .error = code), "attempt %d failed (%s: %s); next in %llu "
 	    "ms", j->attempts, code, message, (unsigned long long)ms);
 	keys[0] = key_job(j->job_id);
 	keys[1] = key_lock(j->teacher);

@@ -12,7 +12,7 @@
 
 /* A Clever-style id: 1..max letters, digits, '-' or '_'. */
 int
-job_id_valid(const char *s, size_t max)
+contract_id_valid(const char *s, size_t max)
 {
 	size_t n = strlen(s);
 
@@ -59,7 +59,7 @@ job_from_entry(const char *entry_id, redisReply *f, char *err, size_t errlen)
 			goto bad;
 		}
 		if (strcmp(k, "teacher") == 0) {
-			if (!job_id_valid(v, TEACHER_ID_MAX)) {
+			if (!contract_id_valid(v, TEACHER_ID_MAX)) {
 				snprintf(err, errlen, "teacher must be a "
 				    "Clever id (1-%d letters, digits, - or _)",
 				    TEACHER_ID_MAX);
@@ -85,7 +85,7 @@ job_from_entry(const char *entry_id, redisReply *f, char *err, size_t errlen)
 			free(j->ref);
 			j->ref = xstrdup(v);
 		} else if (strcmp(k, "district") == 0) {
-			if (!job_id_valid(v, TEACHER_ID_MAX)) {
+			if (!contract_id_valid(v, TEACHER_ID_MAX)) {
 				snprintf(err, errlen, "district must be a "
 				    "Clever id");
 				goto bad;
@@ -97,7 +97,7 @@ job_from_entry(const char *entry_id, redisReply *f, char *err, size_t errlen)
 			    strcmp(v, "yes") == 0 || strcmp(v, "true") == 0;
 		} else if (strcmp(k, "job_id") == 0) {
 			/* a job handed back keeps its identity */
-			if (!job_id_valid(v, JOB_ID_MAX)) {
+			if (!contract_id_valid(v, JOB_ID_MAX)) {
 				snprintf(err, errlen, "bad job_id");
 				goto bad;
 			}

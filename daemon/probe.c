@@ -112,22 +112,33 @@ check_words(size_t i)
 	return n;
 }
 
-/* "XADD rosterd:diffs": the command and its first key or channel. */
+static int
+is_container(const char *cmd)
+{
+	return strcmp(cmd, "CLIENT") == 0 || strcmp(cmd, "XINFO") == 0 ||
+	    strcmp(cmd, "XGROUP") == 0 || strcmp(cmd, "SCRIPT") == 0;
+}
+
+/*
+ * "XADD rosterd:diffs", "XINFO GROUPS rosterd:jobs": the command, its
+ * subcommand, and its first key or channel.
+ */
 static void
 check_label(size_t i, char *buf, size_t len)
 {
 	size_t n = check_words(i), k;
 
 	snprintf(buf, len, "%s", probe_checks[i][0]);
+	/* a container command: name its subcommand */
+	if (n > 1 && is_container(probe_checks[i][0]))
+		snprintf(buf + strlen(buf), len - strlen(buf), " %s",
+		    probe_checks[i][1]);
 	for (k = 1; k < n; k++)
 		if (strstr(probe_checks[i][k], "%s") != NULL) {
 			snprintf(buf + strlen(buf), len - strlen(buf), " %s%s",
 			    rd->conf.redis_prefix, probe_checks[i][k] + 2);
 			return;
 		}
-	if (n > 1 && strcmp(probe_checks[i][0], "CLIENT") == 0)
-		snprintf(buf + strlen(buf), len - strlen(buf), " %s",
-		    probe_checks[i][1]);
 }
 
 static void

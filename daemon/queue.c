@@ -76,7 +76,7 @@ take_entries(redisReply *entries, int maybe_ours)
 				    strcmp(f->element[k]->str, "teacher") == 0 &&
 				    f->element[k + 1]->type ==
 				    REDIS_REPLY_STRING &&
-				    job_id_valid(f->element[k + 1]->str,
+				    contract_id_valid(f->element[k + 1]->str,
 				    TEACHER_ID_MAX))
 					t = f->element[k + 1]->str;
 			job_fail_bad(e->element[0]->str, t, err);
@@ -84,7 +84,8 @@ take_entries(redisReply *entries, int maybe_ours)
 		}
 		TAILQ_INSERT_TAIL(&rd->jobs, j, entry);
 		rd->njobs++;
-		if (rd->draining)	/* read as we stopped: give it back */
+		/* read as we stopped or paused: give it back */
+		if (rd->draining || rd->paused)
 			job_handback(j);
 		else
 			batch[n++] = j;
@@ -199,7 +200,7 @@ queue_read(void)
 	char count[16], *stream;
 	uint64_t timeout;
 
-	if (rd->draining || rd->reading || !rd->group_ready ||
+	if (rd->draining || rd->paused || rd->reading || !rd->group_ready ||
 	    rconn_state(rd->rq) != RCONN_READY)
 		return;
 	if (rd->njobs >= (unsigned)rd->conf.sync_concurrency)
@@ -313,7 +314,7 @@ on_claim_timer(evutil_socket_t fd, short what, void *arg)
 		    NULL);
 		free(argv);
 	}
-	if (rd->njobs < (unsigned)rd->conf.sync_concurrency) {
+	if (rd->njobs < (unsigned)rd->conf.sync_concurrency && !rd->paused) {
 		free_slots = (unsigned)rd->conf.sync_concurrency - rd->njobs;
 		if (free_slots > READ_BATCH_MAX)
 			free_slots = READ_BATCH_MAX;
@@ -439,6 +440,14 @@ unblock_reader(void)
 	    rconn_state(rd->rc) == RCONN_READY)
 		rconn_command(rd->rc, 0, on_unblock, NULL,
 		    "CLIENT UNBLOCK %lld", rd->reader_id);
+}
+
+/* Paused: wake the blocked read; what it brings is handed back. */
+void
+queue_pause(void)
+{
+	rd->unblock_tries = 0;
+	unblock_reader();
 }
 
 void

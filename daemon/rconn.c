@@ -69,11 +69,13 @@ struct rconn {
 	char			*host;
 	int			 port;
 	char			*unix_socket;
+	char			*username;
 	char			*password;
 	int			 db;
 	char			*name;
 	uint64_t		 connect_timeout_ms;
 	uint64_t		 command_timeout_ms;
+	struct rconn_stats	 stats;
 
 	rconn_state_cb		 state_cb;
 	void			*state_arg;
@@ -143,6 +145,11 @@ rcmd_finish(struct rcmd *c, redisReply *reply, const char *err)
 	TAILQ_REMOVE(c->list, c, entry);
 	rc->npending--;
 	c->done = 1;
+	if (err != NULL)
+		rc->stats.failures[strcmp(err, "timeout") == 0 ?
+		    RCONN_FAIL_TIMEOUT : RCONN_FAIL_CONNECTION]++;
+	else if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
+		rc->stats.failures[RCONN_FAIL_REPLY]++;
 	c->cb(rc, reply, err, c->arg);
 	if (!c->held)
 		free(c);
@@ -249,6 +256,7 @@ rconn_handshake_reply(struct rconn *rc, struct rcmd *c, redisReply *reply)
 		return;
 	evtimer_del(rc->connect_timer);
 	rc->backoff_ms = RCONN_BACKOFF_MIN_MS;
+	rc->stats.connects++;
 	log_debug("redis: connected");
 	rconn_set_state(rc, RCONN_READY);
 }
@@ -405,7 +413,11 @@ rconn_handshake(struct rconn *rc)
 {
 	int	r = 0;
 
-	if (rc->password != NULL && *rc->password != '\0')
+	if (rc->password != NULL && *rc->password != '\0' &&
+	    rc->username != NULL && *rc->username != '\0')
+		r |= rconn_handshake_send(rc, 0, "AUTH %s %s", rc->username,
+		    rc->password);
+	else if (rc->password != NULL && *rc->password != '\0')
 		r |= rconn_handshake_send(rc, 0, "AUTH %s", rc->password);
 	if (rc->db != 0)
 		r |= rconn_handshake_send(rc, 0, "SELECT %d", rc->db);
@@ -539,6 +551,7 @@ rconn_new(struct event_base *base, const struct rconn_conf *conf,
 	rc->host = xstrdup(conf->host != NULL ? conf->host : "127.0.0.1");
 	rc->port = conf->port != 0 ? conf->port : 6379;
 	rc->unix_socket = xstrdup_or_null(conf->unix_socket);
+	rc->username = xstrdup_or_null(conf->username);
 	rc->password = xstrdup_or_null(conf->password);
 	rc->db = conf->db;
 	rc->name = xstrdup_or_null(conf->name);
@@ -585,6 +598,7 @@ rconn_destroy(struct rconn *rc)
 	event_free(rc->retry_timer);
 	free(rc->host);
 	free(rc->unix_socket);
+	free(rc->username);
 	if (rc->password != NULL) {
 		explicit_bzero(rc->password, strlen(rc->password));
 		free(rc->password);
@@ -619,6 +633,12 @@ enum rconn_state
 rconn_state(const struct rconn *rc)
 {
 	return rc->state;
+}
+
+const struct rconn_stats *
+rconn_stats(const struct rconn *rc)
+{
+	return &rc->stats;
 }
 
 size_t

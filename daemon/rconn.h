@@ -23,6 +23,7 @@ struct rconn_conf {
 	const char	*host;		/* used when unix_socket is NULL/"" */
 	int		 port;
 	const char	*unix_socket;
+	const char	*username;	/* ACL user; NULL/"": "default" */
 	const char	*password;	/* NULL/"": no AUTH */
 	int		 db;
 	uint64_t	 connect_timeout_ms;
@@ -38,6 +39,18 @@ enum rconn_state {
 };
 
 struct rconn;
+
+/* What went wrong with commands, and how often the connection came up. */
+enum rconn_failure {
+	RCONN_FAIL_REPLY = 0,	/* Redis answered an error */
+	RCONN_FAIL_TIMEOUT,	/* no answer in time */
+	RCONN_FAIL_CONNECTION,	/* not connected, lost, closed */
+	RCONN_FAIL_COUNT
+};
+struct rconn_stats {
+	uint64_t	 failures[RCONN_FAIL_COUNT];
+	uint64_t	 connects;	/* handshakes completed */
+};
 
 /*
  * reply is NULL on error; err is NULL on success. reply freed after cb.
@@ -71,5 +84,6 @@ int		 rconn_commandargv(struct rconn *, uint64_t timeout_ms,
 		    rconn_reply_cb, void *arg, int argc, const char **argv,
 		    const size_t *argvlen);
 size_t		 rconn_pending(const struct rconn *);
+const struct rconn_stats *rconn_stats(const struct rconn *);
 
 #endif

@@ -73,6 +73,7 @@ redis_conf(struct rconn_conf *rc, const struct conf *c, const char *name)
 	rc->host = c->redis_host;
 	rc->port = c->redis_port;
 	rc->unix_socket = c->redis_socket;
+	rc->username = c->redis_username;
 	rc->password = c->redis_password;
 	rc->db = c->redis_db;
 	rc->connect_timeout_ms = c->redis_connect_timeout_ms;
@@ -126,16 +127,24 @@ on_prepare_retry(evutil_socket_t fd, short what, void *arg)
 static void
 notify_status(void)
 {
-	char health[512];
+	char health[512], state[512];
+	uint64_t done, coalesced, failed;
 
 	health_describe(health, sizeof(health));
+	metrics_totals(&done, &coalesced, &failed);
+	if (rd->draining)
+		snprintf(state, sizeof(state), "stopping: ");
+	else if (rd->paused)
+		snprintf(state, sizeof(state), "paused (%s): ", rd->pause_note);
+	else
+		state[0] = '\0';
 	sd_notifyf(0, "STATUS=%s%s%s%s%u jobs (%u fetching), %llu synced, %llu "
 	    "coalesced, %llu failed; redis %s", rd->reload_error ?
 	    "reload refused (old configuration in force): " : "",
 	    rd->reload_error ? rd->reload_error : "", rd->reload_error ?
-	    "; " : "", rd->draining ? "stopping: " : "", rd->njobs, rd->nfetching,
-	    (unsigned long long)rd->synced, (unsigned long long)rd->coalesced,
-	    (unsigned long long)rd->failed, health_redis() != RH_OK ? health :
+	    "; " : "", state, rd->njobs, rd->nfetching,
+	    (unsigned long long)done, (unsigned long long)coalesced,
+	    (unsigned long long)failed, health_redis() != RH_OK ? health :
 	    rconn_state(rd->rc) == RCONN_READY ? "connected" : "connecting");
 }
 
@@ -355,6 +364,11 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 	}
 	free(rd->reload_error);
 	rd->reload_error = NULL;
+	if (strcmp(next.metrics_listen, rd->conf.metrics_listen) != 0)
+		logf_warn(LF(.event = "reload_partial"), "[metrics] listen "
+		    "changes take effect at the next restart");
+	free(next.metrics_listen);
+	next.metrics_listen = xstrdup(rd->conf.metrics_listen);
 	/* Redis address and key prefix need a restart: keep them. */
 	if (strcmp(next.redis_host, rd->conf.redis_host) != 0 ||
 	    next.redis_port != rd->conf.redis_port ||
@@ -373,6 +387,8 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 	next.redis_db = rd->conf.redis_db;
 	free(next.redis_password);
 	next.redis_password = xstrdup(rd->conf.redis_password);
+	free(next.redis_username);
+	next.redis_username = xstrdup(rd->conf.redis_username);
 	conf_free(&rd->conf);
 	rd->conf = next;
 	log_setlevel(log_level_for(&rd->conf));
@@ -431,6 +447,7 @@ rosterd_setup(void)
 	}
 	signal(SIGPIPE, SIG_IGN);
 
+	metrics_start();
 	http_conf(&hc, &rd->conf);
 	rd->http = http_client_new(rd->base, &hc);
 	redis_conf(&rcc, &rd->conf, "rosterd");
@@ -466,6 +483,7 @@ rosterd_teardown(void)
 	queue_stop();
 	rconn_free(rd->rq);
 	rconn_free(rd->rc);
+	metrics_stop();		/* after: scrapes waiting on Redis answered */
 	http_client_free(rd->http);
 	/* callbacks of commands failed by rconn_free may have run */
 	while ((j = TAILQ_FIRST(&rd->jobs)) != NULL)
@@ -482,6 +500,9 @@ rosterd_teardown(void)
 		event_free(rd->ev_beat);
 	if (rd->ev_trim != NULL)
 		event_free(rd->ev_trim);
+	if (rd->ev_tick != NULL)
+		event_free(rd->ev_tick);
+	free(rd->pause_note);
 	store_free();
 	event_base_free(rd->base);
 	free(rd->consumer);
@@ -498,6 +519,7 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	static struct rosterd daemon;
+	uint64_t done, coalesced, failed;
 	char err[CONF_ERR_MAX];
 	int ch, checkonly = 0, debug = 0, verbose = 0;
 
@@ -559,9 +581,10 @@ main(int argc, char **argv)
 	sd_notifyf(0, "STATUS=connecting to Redis at %s:%d",
 	    rd->conf.redis_host, rd->conf.redis_port);
 	event_base_dispatch(rd->base);
+	metrics_totals(&done, &coalesced, &failed);
 	logf_info(LF(.event = "stopped"), "rosterd stopped: %llu synced, %llu "
-	    "coalesced, %llu failed", (unsigned long long)rd->synced,
-	    (unsigned long long)rd->coalesced, (unsigned long long)rd->failed);
+	    "coalesced, %llu failed", (unsigned long long)done,
+	    (unsigned long long)coalesced, (unsigned long long)failed);
 	rosterd_teardown();
 	return rd->exit_code;
 }

@@ -9,8 +9,10 @@
  *	store.c		the Redis contract: key names, the scripts (lua/)
  *	health.c	Redis failures told apart, counted, logged at a bounded rate
  *	probe.c		the ACL permissions rosterd needs, checked before work
- *	instance.c	heartbeat of this instance, removal of gone consumers
  *	trim.c		retention: the streams trimmed behind their readers
+ *	instance.c	this instance for the others: heartbeat, pause key,
+ *			removal of gone consumers
+ *	metrics.c	the counters
  */
 #ifndef ROSTERD_H
 #define ROSTERD_H
@@ -23,6 +25,7 @@
 #include <json-c/json.h>
 
 #include "conf.h"
+#include "contract.h"
 #include "http.h"
 #include "rconn.h"
 #include "roster.h"
@@ -34,10 +37,6 @@
 	    (var) = (tvar))
 #endif
 
-/* Version of the Redis contract documented in the README. */
-#define CONTRACT_VERSION	"1"
-#define CONSUMER_GROUP		"rosterd"
-
 /*
  * Delays between retries of Redis work that failed (reading the stream,
  * admitting jobs): exponential from MIN to MAX, with jitter.
@@ -45,16 +44,22 @@
 #define REDIS_RETRY_MIN_MS	100
 #define REDIS_RETRY_MAX_MS	30000
 
-/* Limits on what a job may carry. */
-#define JOB_ID_MAX		64	/* stream entry id */
-#define TEACHER_ID_MAX		64
-#define JOB_REF_MAX		256
-#define JOB_FIELD_MAX		1024
-#define JOB_FIELDS_MAX		32
-
 enum job_kind {
 	JOB_SYNC = 0,		/* full roster sync */
 	JOB_DISCOVER,		/* sections only, for the app's picker */
+};
+
+/* How a job ended (counted by metrics.c, logged by job.c). */
+enum job_outcome {
+	OUT_CHANGED = 0,	/* synced, diff written */
+	OUT_UNCHANGED,		/* synced, nothing changed */
+	OUT_DISCOVERED,		/* sections listed */
+	OUT_COALESCED,		/* satisfied by another sync */
+	OUT_FAILED,		/* permanent failure */
+	OUT_DEAD,		/* attempts used up */
+	OUT_HELD,		/* shrink guard */
+	OUT_REJECTED,		/* malformed job */
+	OUT_COUNT
 };
 
 enum job_state {
@@ -108,6 +113,7 @@ struct job {
 	int			 force;		/* bypass the shrink guard */
 	uint64_t		 req_ms;	/* request time (Redis clock) */
 	uint64_t		 started_ms;	/* this sync's start (Redis) */
+	uint64_t		 first_run_ms;	/* first start (monotonic) */
 	int			 attempts;
 	int			 waits;		/* admissions found busy */
 	int			 redis_failures;	/* admissions failed */
@@ -136,6 +142,8 @@ struct job {
 
 	struct sync		*sync;		/* Clever requests */
 	struct roster		*roster;	/* result of the sync */
+	struct roster_diff_counts counts;	/* of the diff written */
+	int			 has_counts;
 	unsigned		 requests;	/* Clever requests sent */
 	unsigned		 conflicts;	/* CAS retries */
 };
@@ -172,7 +180,10 @@ struct rosterd {
 	struct event		*ev_beat;	/* heartbeat, reaping */
 	struct event		*ev_trim;	/* retention */
 	struct event		*ev_signals[3];
-	uint64_t		 synced, coalesced, failed;	/* counters */
+	int			 paused;	/* the pause key exists */
+	char			*pause_note;	/* its value */
+	struct event		*ev_tick;	/* pause check, heartbeat */
+	uint64_t		 started_ms;	/* wall clock, for people */
 };
 
 extern struct rosterd	*rd;
@@ -201,6 +212,7 @@ char		*key_events(void);
 char		*key_instance(const char *consumer);
 char		*key_diffs_lost(void);
 char		*key_trim_lock(void);
+char		*key_paused(void);
 
 enum store_script {
 	SCRIPT_ADMIT,
@@ -235,11 +247,11 @@ void		 queue_create_group(void);
 void		 queue_kick(void);
 void		 queue_reader_ready(void);
 void		 queue_stop(void);
+void		 queue_pause(void);
 /* job_entry.c: parse one stream entry into a new job; NULL + err if bad. */
 struct job	*job_from_entry(const char *entry_id, redisReply *fields,
 		    char *err, size_t errlen);
 void		 job_entry_free(struct job *);
-int		 job_id_valid(const char *, size_t max);
 
 /* job.c */
 void		 admit_batch(struct job **, size_t);
@@ -279,11 +291,6 @@ enum redis_health health_redis(void);
 uint64_t	 health_redis_failures(enum redis_health);
 void		 health_describe(char *buf, size_t len);
 
-/* instance.c */
-void		 instance_start(void);
-void		 instance_beat(void);
-void		 instance_reap(void);
-void		 instance_stop(void);
 
 /* trim.c */
 void		 trim_start(void);
@@ -291,6 +298,32 @@ void		 trim_start(void);
 /* probe.c: denied 0 (all granted), 1 (what names it), -1 (err) */
 typedef void	(*probe_cb)(int denied, const char *what);
 void		 probe_redis(probe_cb);
+int		 sync_rate_waiting(const struct sync *);
+
+/* instance.c */
+void		 instance_start(void);
+void		 instance_beat(void);
+void		 instance_stop(void);
+
+/* metrics.c */
+void		 metrics_job_outcome(enum job_kind, enum job_outcome);
+uint64_t	 metrics_outcomes(enum job_kind, enum job_outcome);
+const char	*metrics_outcome_name(enum job_outcome);
+void		 metrics_totals(uint64_t *done, uint64_t *coalesced,
+		    uint64_t *failed);
+unsigned	 metrics_done_last_minute(void);
+void		 metrics_job_states(unsigned *retrying, unsigned *waiting,
+		    unsigned *rate);
+void		 metrics_job_duration(enum job_kind, uint64_t ms);
+void		 metrics_queue_wait(uint64_t ms);
+void		 metrics_clever_response(const char *endpoint,
+		    const char *status);
+void		 metrics_clever_retry(void);
+void		 metrics_job_retry(void);
+void		 metrics_rate_wait(uint64_t ms);
+void		 metrics_loop_lag(uint64_t ms);
+void		 metrics_start(void);
+void		 metrics_stop(void);
 
 /* ratelimit.c */
 typedef void (*permit_cb)(unsigned granted, uint64_t wait_ms, int cold,

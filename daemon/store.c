@@ -27,9 +27,10 @@ key_instance(const char *consumer)
 {
 	char *k;
 
-	xasprintf(&k, "%sinstance:%s", P, consumer);
+	xasprintf(&k, "%s" KEY_INSTANCE "%s", P, consumer);
 	return k;
 }
+char *key_paused(void) { char *k; xasprintf(&k, "%s" KEY_PAUSED, P); return k; }
 
 char *
 key_job(const char *job_id)

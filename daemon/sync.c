@@ -63,7 +63,7 @@ static const char *const sreq_names[] = {
 	[SR_TEACHER] = "teacher",
 	[SR_SECTIONS] = "sections",
 	[SR_MYSTUDENTS] = "mystudents",
-	[SR_SECTION_STUDENTS] = "section students",
+	[SR_SECTION_STUDENTS] = "section_students",
 };
 
 struct sreq {
@@ -298,6 +298,7 @@ on_permits(unsigned granted, uint64_t wait_ms, int cold, const char *err,
 	if (q == NULL)
 		return;
 	if (wait_ms > 0) {
+		metrics_rate_wait(wait_ms);
 		logf_debug(LF(.event = "rate_wait", .job = s->job->job_id,
 		    .teacher = s->job->teacher), "rate limit: waiting %llu ms",
 		    (unsigned long long)wait_ms);
@@ -395,7 +396,7 @@ request_section_students(struct sync *s, const char *section)
 	char *path;
 
 	/* anything else must not reach a URL */
-	if (!job_id_valid(section, ROSTER_ID_MAX)) {
+	if (!contract_id_valid(section, ROSTER_ID_MAX)) {
 		logf_warn(LF(.event = "bad_section_id", .job = s->job->job_id,
 		    .teacher = s->job->teacher), "skipping unsafe section id");
 		return;
@@ -507,6 +508,7 @@ sreq_transient(struct sreq *q, const char *code, const char *what)
 	uint64_t ms;
 
 	if (q->tries++ < rd->conf.clever_request_retries) {
+		metrics_clever_retry();
 		ms = backoff_ms(q->tries, rd->conf.clever_retry_base_ms,
 		    rd->conf.clever_retry_max_ms);
 		logf_info(LF(.event = "request_retry", .job = s->job->job_id,
@@ -793,6 +795,26 @@ sreq_conditional(struct sreq *q, const struct http_response *res)
 static void	sreq_response(struct sreq *, const struct http_response *);
 
 /* Whatever the parsers log about this answer names the job. */
+/* The status label of a response: its HTTP status, or why none came. */
+static void
+count_response(const struct sreq *q, const struct http_response *res)
+{
+	static const char *const failures[] = {
+		[HTTP_ERR_CONNECT] = "connect",
+		[HTTP_ERR_TIMEOUT] = "timeout",
+		[HTTP_ERR_TOO_LARGE] = "too_large",
+		[HTTP_ERR_TRANSPORT] = "transport",
+		[HTTP_ERR_TLS] = "tls",
+	};
+	char status[24];
+
+	if (res->outcome == HTTP_OK)
+		snprintf(status, sizeof(status), "%ld", res->status);
+	else
+		snprintf(status, sizeof(status), "%s", failures[res->outcome]);
+	metrics_clever_response(sreq_names[q->kind], status);
+}
+
 static void
 on_response(const struct http_response *res, void *arg)
 {
@@ -810,6 +832,7 @@ sreq_response(struct sreq *q, const struct http_response *res)
 	char what[256];
 
 	q->http = NULL;
+	count_response(q, res);
 	logf_debug(LF(.event = "response", .job = s->job->job_id,
 	    .teacher = s->job->teacher), "Clever %s: HTTP %ld, %zu bytes, %llu "
 	    "ms", sreq_names[q->kind], res->status, res->body_len,
@@ -1052,4 +1075,11 @@ sync_free(struct sync *s)
 	free(s->entries);
 	roster_free(s->roster);
 	free(s);
+}
+
+/* Whether the sync waits for its token's rate-limit window. */
+int
+sync_rate_waiting(const struct sync *s)
+{
+	return s != NULL && evtimer_pending(s->permit_ev, NULL);
 }

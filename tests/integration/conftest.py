@@ -116,7 +116,12 @@ class Redis:
     def start(self):
         self.proc = Proc(self.argv, "redis")
         self.proc.wait_line(r"Ready to accept connections")
+        self.connect()
+
+    def connect(self, password=None):
+        """(Re)connect the test's client, as the default user."""
         self.client = redislib.Redis(host="127.0.0.1", port=self.port,
+                                     password=password,
                                      decode_responses=True)
 
     def stop(self):
@@ -156,7 +161,7 @@ class Sandbox:
 
 class Rosterd:
     def __init__(self, tmp, redis, sandbox, name="rosterd", wait=True,
-                 **conf):
+                 proc_env=None, **conf):
         self.conf_path = os.path.join(tmp, name + ".conf")
         sections = {
             "redis": {"host": "127.0.0.1", "port": redis.port,
@@ -177,7 +182,8 @@ class Rosterd:
                 f.write("[%s]\n" % sec)
                 for k, v in kv.items():
                     f.write("%s = %s\n" % (k, v))
-        self.proc = Proc(WRAP + [ROSTERD, "-c", self.conf_path], name)
+        self.proc = Proc(WRAP + [ROSTERD, "-c", self.conf_path], name,
+                         env=proc_env)
         self.proc.wait_line(r"event=redis_ready" if wait else r"event=started")
 
     def stop(self, sig=signal.SIGTERM):
@@ -204,10 +210,11 @@ class Env:
         self.sandbox = Sandbox(*args)
         return self.sandbox
 
-    def start_rosterd(self, name="rosterd", wait=True, **conf):
+    def start_rosterd(self, name="rosterd", wait=True, proc_env=None, **conf):
         """Start rosterd; wait=True: until it is connected to Redis."""
         d = Rosterd(self.tmp, self.redis, self.sandbox,
-                    name="%s%d" % (name, len(self.daemons)), wait=wait, **conf)
+                    name="%s%d" % (name, len(self.daemons)), wait=wait,
+                    proc_env=proc_env, **conf)
         self.daemons.append(d)
         return d
 

@@ -2,6 +2,7 @@
 write-back, with the real rosterd binary."""
 import json
 import os
+import re
 import subprocess
 import tempfile
 
@@ -358,7 +359,7 @@ def test_transient_failures_are_retried(env):
     ps = env.subscribe()
     out = rosterctl("-c", env.daemons[0].conf_path, "retry", "all")
     assert out.returncode == 0, out.stderr
-    new = out.stdout.split()[-1]
+    new = re.search(r"re-queued as job (\S+)", out.stdout).group(1)
     res = env.wait_jobs(ps, [new])
     assert res[new]["state"] == "done", res
 

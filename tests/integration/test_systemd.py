@@ -1,13 +1,14 @@
 """rosterd under the real systemd 252: systemd runs as PID 1 in private
 pid, mount and cgroup namespaces (unshare), with /etc overlaid, /run on a
 tmpfs, a volatile journal and the generators masked, and the shipped unit
-(systemd/rosterd.service) runs the built rosterd.  Redis and the sandbox
+(systemd/rosterd.service.in, as meson makes it) runs the built rosterd.  Redis and the sandbox
 are the test's own, on loopback.
 
 These tests need root and a machine where systemd can boot like that; they
 skip, saying why, where it cannot.  They run on the plain build only: what
 they test is systemd's view, which ASan and valgrind do not change."""
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -15,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, ROSTERD, SLOW, TOP, WRAP, teacher_with_sections
+from conftest import BUILD, ROSTERD, SLOW, WRAP, teacher_with_sections
 
 SYSTEMD = "/lib/systemd/systemd"
 
@@ -173,9 +174,11 @@ def install_rosterd(sd, env, conf):
             for k, v in kv.items():
                 f.write("%s = %s\n" % (k, v))
     os.chmod(path, 0o644)
-    with open(os.path.join(TOP, "systemd", "rosterd.service")) as f:
+    # the unit meson made from systemd/rosterd.service.in
+    with open(os.path.join(BUILD, "systemd", "rosterd.service")) as f:
         unit = f.read()
-    unit = unit.replace("/usr/sbin/rosterd", ROSTERD)
+    installed = re.search(r"^ExecStart=(\S+)", unit, re.M).group(1)
+    unit = unit.replace(installed, ROSTERD)
     unit = unit.replace("/etc/rosterd/rosterd.conf", path)
     sd.run("systemctl", "stop", "rosterd")
     sd.run("systemctl", "reset-failed", "rosterd")

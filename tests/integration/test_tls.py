@@ -110,4 +110,5 @@ def test_an_untrustworthy_server_fails_the_job_at_once_with_tls_failed(env, kind
     assert sbx.get("/stats")["requests"] == 0
     # one failure for the job: one dead letter, one log line
     assert [f["job"] for _, f in env.r.xrange("rosterd:dead")] == [jid]
+    d.proc.wait_line(r"event=failed job=%s" % jid)
     assert len(re.findall(r"event=failed job=%s" % jid, d.proc.text())) == 1

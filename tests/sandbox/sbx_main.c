@@ -25,10 +25,11 @@
 #include "log.h"
 #include "sandbox.h"
 
+/* --help: the text on stdout, exit 0; a usage error: stderr, exit 2. */
 static void
-usage(void)
+usage(FILE *fp, int status)
 {
-	fprintf(stderr,
+	fprintf(fp,
 "usage: clever-sandbox [--listen HOST:PORT] [--control HOST:PORT]\n"
 "           [--teachers N] [--districts N] [--seed S] [--data FILE]\n"
 "           [--rate-limit N] [--rate-window-s S] [--rate-mode first|wall]\n"
@@ -36,7 +37,7 @@ usage(void)
 "           [--fault-seed S] [--fault KIND=P ...] [--latency-ms MS]\n"
 "           [--tls-cert FILE --tls-key FILE]\n"
 "fault kinds: 500 502 503 429 html404 malformed truncated reset stall\n");
-	exit(2);
+	exit(status);
 }
 
 static long long
@@ -257,12 +258,15 @@ main(int argc, char **argv)
 		case 'K':
 			key = optarg;
 			break;
+		case 'h':
+			usage(stdout, 0);
+			break;
 		default:
-			usage();
+			usage(stderr, 2);
 		}
 	}
 	if (optind != argc || (cert == NULL) != (key == NULL))
-		usage();
+		usage(stderr, 2);
 	if (sbx.app_limit == 0)
 		sbx.app_limit = sbx.rate_limit * 5;
 	signal(SIGPIPE, SIG_IGN);

@@ -70,6 +70,22 @@ test_context(void **state)
 	assert_non_null(strstr(output(), "level=warning msg=after\n"));
 }
 
+/* A job's outcome: ref, error, result and counts; absent fields left out. */
+static void
+test_outcome_fields(void **state)
+{
+	logf_warn(LF(.event = "failed", .job = "2-0", .teacher = "t",
+	    .ref = "user 42", .error = "no_token", .result = "failed"),
+	    "no token");
+	assert_non_null(strstr(output(), " event=failed job=2-0 teacher=t "
+	    "ref=\"user 42\" error=no_token result=failed msg=\"no token\"\n"));
+	logf_info(LF(.event = "synced", .result = "changed", .counts = 1,
+	    .added = 3, .removed = 1), "ok");
+	assert_non_null(strstr(output(), " event=synced result=changed "
+	    "added=3 updated=0 removed=1 msg=ok\n"));
+	assert_null(strstr(output(), "job=\"\""));
+}
+
 static void
 test_plain_and_quoting(void **state)
 {
@@ -148,6 +164,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_fields, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_context, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_outcome_fields, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_plain_and_quoting, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_levels, setup, teardown),

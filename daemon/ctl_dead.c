@@ -1,0 +1,350 @@
+/*
+ * rosterctl on dead letters (the stream PREFIX "dead": failed, dead and
+ * held jobs): list them, re-queue them, drop them.  Lists and bulk actions
+ * take the same filters: -s STATE (failed, dead, held) and -e CODE (the
+ * error code).  A permanent failure (state failed) comes straight back
+ * when re-queued unchanged, so it is re-queued only with "force".
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "ctl.h"
+#include "xmalloc.h"
+
+#define CHUNK	500
+
+struct filter {
+	const char	*state;
+	const char	*code;
+};
+
+static int
+matches(const struct filter *flt, redisReply *e)
+{
+	redisReply *f = e->element[1];
+
+	return (flt->state == NULL || strcmp(ctl_field(f, "state"),
+	    flt->state) == 0) && (flt->code == NULL ||
+	    strcmp(ctl_field(f, "error"), flt->code) == 0);
+}
+
+/* -s STATE -e CODE; returns the index of the first argument or -1. */
+static int
+parse_filter(int argc, char **argv, struct filter *flt)
+{
+	int c;
+
+	memset(flt, 0, sizeof(*flt));
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt(argc, argv, "+s:e:")) != -1) {
+		if (c == 's' && (strcmp(optarg, "failed") == 0 ||
+		    strcmp(optarg, "dead") == 0 || strcmp(optarg, "held") == 0))
+			flt->state = optarg;
+		else if (c == 'e')
+			flt->code = optarg;
+		else {
+			if (c == 's')
+				fprintf(stderr, "rosterctl %s: state is failed,"
+				    " dead or held\n", argv[0]);
+			return -1;
+		}
+	}
+	return optind;
+}
+
+typedef int (*dead_fn)(redisReply *entry, void *arg);
+
+/*
+ * Call fn on each dead letter that matches, newest first (reverse) or
+ * oldest first, in chunks; fn returns 0 to stop.
+ */
+static void
+dead_each(const struct filter *flt, int reverse, dead_fn fn, void *arg)
+{
+	char *k = ctl_key("dead"), from[64];
+	redisReply *r, *e;
+	size_t i;
+	int go = 1;
+
+	xstrlcpy(from, reverse ? "+" : "-", sizeof(from));
+	while (go) {
+		r = reverse ? ctl_cmd("XREVRANGE %s %s - COUNT %d", k, from,
+		    CHUNK) : ctl_cmd("XRANGE %s %s + COUNT %d", k, from, CHUNK);
+		for (i = 0; i < r->elements && go; i++) {
+			e = r->element[i];
+			if (matches(flt, e))
+				go = fn(e, arg);
+		}
+		if (r->elements < CHUNK)
+			go = 0;
+		else
+			snprintf(from, sizeof(from), "(%s",
+			    r->element[r->elements - 1]->element[0]->str);
+		freeReplyObject(r);
+	}
+	free(k);
+}
+
+struct listing {
+	long		 left;
+	long		 shown;
+	json_object	*a;
+};
+
+static int
+list_one(redisReply *e, void *arg)
+{
+	struct listing *l = arg;
+
+	if (l->a != NULL)
+		json_object_array_add(l->a, ctl_entry_json(e,
+		    ctl_dead_order));
+	else
+		ctl_print_record(e->element[0]->str, e->element[1],
+		    ctl_dead_order);
+	l->shown++;
+	return --l->left > 0;
+}
+
+int
+ctl_dead(int argc, char **argv)
+{
+	struct filter flt;
+	struct listing l = { 50, 0, NULL };
+	char *end;
+	int first;
+
+	if ((first = parse_filter(argc, argv, &flt)) == -1 ||
+	    argc - first > 1)
+		return ctl_usage(argv[0]);
+	if (argc - first == 1 && ((l.left = strtol(argv[first], &end, 10)) <=
+	    0 || *end != '\0'))
+		return ctl_usage(argv[0]);
+	if (ctl_json)
+		l.a = json_object_new_array();
+	dead_each(&flt, 1, list_one, &l);
+	if (ctl_json)
+		ctl_print_json(l.a);
+	else if (l.shown == 0)
+		printf("no dead letters%s\n", flt.state || flt.code ?
+		    " matching" : "");
+	return CTL_OK;
+}
+
+/* One dead letter by id, or NULL. */
+static redisReply *
+dead_get(const char *id)
+{
+	char *k = ctl_key("dead");
+	redisReply *r = ctl_cmd_try("XRANGE %s %s %s", k, id, id);
+
+	free(k);
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 1)
+		return r;
+	freeReplyObject(r);
+	return NULL;
+}
+
+static void
+dead_del(const char *id)
+{
+	char *k = ctl_key("dead");
+
+	freeReplyObject(ctl_cmd("XDEL %s %s", k, id));
+	free(k);
+}
+
+struct retry {
+	int		 force;
+	unsigned	 requeued, skipped, dropped;
+};
+
+/* XADD the job of a dead letter again; empty fields are left out. */
+static redisReply *
+requeue(redisReply *f, const char *kind, const char *force)
+{
+	static const char *const copied[] = { "ref", "district" };
+	const char *argv[16];
+	char *jobs = ctl_key("jobs");
+	redisReply *r;
+	size_t i;
+	int n = 0;
+
+	argv[n++] = "XADD";
+	argv[n++] = jobs;
+	argv[n++] = "*";
+	argv[n++] = "teacher";
+	argv[n++] = ctl_field(f, "teacher");
+	argv[n++] = "kind";
+	argv[n++] = kind;
+	for (i = 0; i < 2; i++)
+		if (*ctl_field(f, copied[i]) != '\0') {
+			argv[n++] = copied[i];
+			argv[n++] = ctl_field(f, copied[i]);
+		}
+	argv[n++] = "force";
+	argv[n++] = force;
+	argv[n++] = "retry_of";
+	argv[n++] = ctl_field(f, "job");
+	r = ctl_cmd_argv(n, argv);
+	free(jobs);
+	return r;
+}
+
+/*
+ * Re-queue one dead letter as a fresh job and remove it.  force lets a
+ * permanent failure go again and a held change past the shrink guard.
+ */
+static int
+retry_one(redisReply *e, void *arg)
+{
+	struct retry *rt = arg;
+	redisReply *f = e->element[1], *r;
+	const char *id = e->element[0]->str, *state = ctl_field(f, "state");
+	const char *kind = *ctl_field(f, "kind") ? ctl_field(f, "kind") :
+	    "sync";
+	const char *force = ctl_field(f, "force");
+
+	if (strcmp(state, "failed") == 0 && !rt->force) {
+		printf("%s: not re-queued: a permanent failure (%s); retry "
+		    "with force once it is fixed\n", id, ctl_field(f, "error"));
+		rt->skipped++;
+		return 1;
+	}
+	if (strcmp(state, "held") == 0 && rt->force)
+		force = "1";
+	if (*ctl_field(f, "teacher") == '\0') {
+		printf("%s: no teacher (a malformed job): dropped\n", id);
+		rt->dropped++;
+	} else {
+		r = requeue(f, kind, *force ? force : "0");
+		printf("%s: re-queued as job %s\n", id, r->str);
+		freeReplyObject(r);
+		rt->requeued++;
+	}
+	dead_del(id);
+	return 1;
+}
+
+/* The arguments after the filters: ids or "all", then maybe "force". */
+static int
+ids_and_force(int argc, char **argv, int first, int *force, int *all)
+{
+	*force = argc - first > 1 && strcmp(argv[argc - 1], "force") == 0;
+	if (*force)
+		argc--;
+	*all = argc - first == 1 && strcmp(argv[first], "all") == 0;
+	return argc;
+}
+
+int
+ctl_retry(int argc, char **argv)
+{
+	struct filter flt;
+	struct retry rt = { 0, 0, 0, 0 };
+	redisReply *r;
+	int first, all, i, rv = CTL_OK;
+
+	if ((first = parse_filter(argc, argv, &flt)) == -1 || first >= argc)
+		return ctl_usage(argv[0]);
+	argc = ids_and_force(argc, argv, first, &rt.force, &all);
+	if (all) {
+		dead_each(&flt, 0, retry_one, &rt);
+		printf("%u re-queued, %u permanent failures left (retry them "
+		    "with force), %u malformed dropped\n", rt.requeued,
+		    rt.skipped, rt.dropped);
+		return CTL_OK;
+	}
+	if (first >= argc || flt.state != NULL || flt.code != NULL)
+		return ctl_usage(argv[0]);
+	for (i = first; i < argc; i++) {
+		if ((r = dead_get(argv[i])) == NULL) {
+			fprintf(stderr, "rosterctl retry: %s: no such dead "
+			    "letter\n", argv[i]);
+			rv = CTL_FAIL;
+			continue;
+		}
+		retry_one(r->element[0], &rt);
+		freeReplyObject(r);
+	}
+	return rt.skipped > 0 ? CTL_FAIL : rv;
+}
+
+int
+ctl_delete(int argc, char **argv)
+{
+	redisReply *r;
+	int i, rv = CTL_OK;
+
+	if (argc < 2)
+		return ctl_usage(argv[0]);
+	for (i = 1; i < argc; i++) {
+		if ((r = dead_get(argv[i])) == NULL) {
+			fprintf(stderr, "rosterctl delete: %s: no such dead "
+			    "letter\n", argv[i]);
+			rv = CTL_FAIL;
+			continue;
+		}
+		freeReplyObject(r);
+		dead_del(argv[i]);
+		printf("%s: deleted\n", argv[i]);
+	}
+	return rv;
+}
+
+static int
+purge_one(redisReply *e, void *arg)
+{
+	dead_del(e->element[0]->str);
+	(*(unsigned *)arg)++;
+	return 1;
+}
+
+/* "all" is required, so that a bare "purge" never empties the stream. */
+int
+ctl_purge(int argc, char **argv)
+{
+	struct filter flt;
+	unsigned n = 0;
+	int first;
+
+	if ((first = parse_filter(argc, argv, &flt)) == -1 ||
+	    argc - first != 1 || strcmp(argv[first], "all") != 0)
+		return ctl_usage(argv[0]);
+	dead_each(&flt, 0, purge_one, &n);
+	printf("%u dead letters deleted\n", n);
+	return CTL_OK;
+}
+
+static int
+count_one(redisReply *e, void *arg)
+{
+	unsigned *n = arg;
+	const char *state = ctl_field(e->element[1], "state");
+
+	if (strcmp(state, "failed") == 0)
+		n[0]++;
+	else if (strcmp(state, "dead") == 0)
+		n[1]++;
+	else if (strcmp(state, "held") == 0)
+		n[2]++;
+	return 1;
+}
+
+/* Dead letters by state (rosterctl stats). */
+void
+ctl_dead_counts(unsigned *failed, unsigned *dead, unsigned *held)
+{
+	struct filter all = { NULL, NULL };
+	unsigned n[3] = { 0, 0, 0 };
+
+	dead_each(&all, 0, count_one, n);
+	*failed = n[0];
+	*dead = n[1];
+	*held = n[2];
+}

@@ -1,0 +1,264 @@
+/*
+ * rosterctl on jobs and teachers: a job's status, status changes as they
+ * happen, a teacher's snapshot, the roster diffs.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "contract.h"
+#include "ctl.h"
+#include "xmalloc.h"
+
+int
+ctl_status(int argc, char **argv)
+{
+	char *k, *suffix;
+	redisReply *r;
+
+	if (argc != 2)
+		return ctl_usage(argv[0]);
+	xasprintf(&suffix, "job:%s", argv[1]);
+	k = ctl_key(suffix);
+	r = ctl_cmd("HGETALL %s", k);
+	free(suffix);
+	free(k);
+	if (r->elements == 0) {
+		fprintf(stderr, "rosterctl: job %s: no status (not seen yet, "
+		    "or expired)\n", argv[1]);
+		freeReplyObject(r);
+		return CTL_FAIL;
+	}
+	if (ctl_json)
+		ctl_print_json(ctl_record_json(r, ctl_status_order));
+	else
+		ctl_print_record(NULL, r, ctl_status_order);
+	freeReplyObject(r);
+	return CTL_OK;
+}
+
+/* Event fields in the order people read them; the rest follow. */
+static const char *const event_order[] = {
+	"state", "job", "teacher", "ref", "result", "version", "diff_id",
+	"error", "message", "attempts", "coalesced_with", NULL
+};
+
+static void
+print_event(const char *msg)
+{
+	json_object *ev = json_tokener_parse(msg), *v;
+	const char *const *p;
+	char tbuf[16];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (ev == NULL || !json_object_is_type(ev, json_type_object)) {
+		printf("(unreadable event) %s\n", msg);
+		json_object_put(ev);
+		return;
+	}
+	gmtime_r(&now, &tm);
+	strftime(tbuf, sizeof(tbuf), "%H:%M:%SZ", &tm);
+	printf("%s", tbuf);
+	for (p = event_order; *p != NULL; p++)
+		if (json_object_object_get_ex(ev, *p, &v) &&
+		    *json_object_get_string(v) != '\0')
+			printf(" %s=%s", *p, json_object_get_string(v));
+	json_object_object_foreach(ev, k, val) {
+		for (p = event_order; *p != NULL; p++)
+			if (strcmp(*p, k) == 0)
+				break;
+		if (*p == NULL && *json_object_get_string(val) != '\0')
+			printf(" %s=%s", k, json_object_get_string(val));
+	}
+	printf("\n");
+	json_object_put(ev);
+}
+
+static int
+event_of(const char *msg, const char *teacher)
+{
+	json_object *ev, *v;
+	int match;
+
+	if (teacher == NULL)
+		return 1;
+	if ((ev = json_tokener_parse(msg)) == NULL)
+		return 0;
+	match = json_object_object_get_ex(ev, "teacher", &v) &&
+	    strcmp(json_object_get_string(v), teacher) == 0;
+	json_object_put(ev);
+	return match;
+}
+
+/* Follow the events channel; -n COUNT: stop after COUNT events. */
+int
+ctl_watch(int argc, char **argv)
+{
+	struct timeval forever = { 0, 0 };
+	const char *teacher = NULL;
+	char *ch = ctl_key("events"), *end;
+	long count = -1, seen = 0;
+	redisReply *r;
+	int c;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt(argc, argv, "+n:")) != -1) {
+		if (c != 'n' || (count = strtol(optarg, &end, 10)) <= 0 ||
+		    *end != '\0') {
+			free(ch);
+			return ctl_usage(argv[0]);
+		}
+	}
+	if (argc - optind > 1) {
+		free(ch);
+		return ctl_usage(argv[0]);
+	}
+	if (optind < argc) {
+		teacher = argv[optind];
+		if (!contract_id_valid(teacher, TEACHER_ID_MAX)) {
+			fprintf(stderr, "rosterctl watch: %s is not a teacher "
+			    "id\n", teacher);
+			free(ch);
+			return CTL_USAGE;
+		}
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	freeReplyObject(ctl_cmd("SUBSCRIBE %s", ch));
+	fprintf(stderr, "rosterctl: watching %s\n", ch);
+	free(ch);
+	redisSetTimeout(ctl_redis(), forever);
+	while (count < 0 || seen < count) {
+		if (redisGetReply(ctl_redis(), (void **)&r) != REDIS_OK)
+			ctl_fatal("Redis: %s", ctl_redis()->errstr);
+		if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+		    strcmp(r->element[0]->str, "message") == 0 &&
+		    event_of(r->element[2]->str, teacher)) {
+			if (ctl_json)
+				printf("%s\n", r->element[2]->str);
+			else
+				print_event(r->element[2]->str);
+			seen++;
+		}
+		freeReplyObject(r);
+	}
+	return CTL_OK;
+}
+
+int
+ctl_snapshot(int argc, char **argv)
+{
+	char *k, *suffix;
+	redisReply *r;
+
+	if (argc != 2)
+		return ctl_usage(argv[0]);
+	xasprintf(&suffix, "snapshot:{%s}", argv[1]);
+	k = ctl_key(suffix);
+	r = ctl_cmd("HGET %s roster", k);
+	free(suffix);
+	free(k);
+	if (r->type != REDIS_REPLY_STRING) {
+		fprintf(stderr, "rosterctl: no snapshot for teacher %s\n",
+		    argv[1]);
+		freeReplyObject(r);
+		return CTL_FAIL;
+	}
+	/* the snapshot is JSON already: the same with or without --json */
+	printf("%s\n", r->str);
+	freeReplyObject(r);
+	return CTL_OK;
+}
+
+static void
+print_diff_entry(redisReply *e)
+{
+	redisReply *f = e->element[1];
+	json_object *diff;
+
+	printf("diff %s: teacher %s, version %s -> %s, job %s (+%s ~%s -%s)\n",
+	    e->element[0]->str, ctl_field(f, "teacher"),
+	    ctl_field(f, "base_version"), ctl_field(f, "version"),
+	    ctl_field(f, "job"), ctl_field(f, "added"),
+	    ctl_field(f, "updated"), ctl_field(f, "removed"));
+	diff = json_tokener_parse(ctl_field(f, "diff"));
+	if (diff == NULL)
+		printf("  (unreadable diff)\n");
+	else
+		ctl_print_diff(stdout, diff);
+	json_object_put(diff);
+}
+
+static const char *const diff_order[] = {
+	"v", "teacher", "job", "ref", "base_version", "version", "added",
+	"updated", "removed", NULL
+};
+
+/* A diff entry as JSON: its fields, the diff itself parsed. */
+static json_object *
+diff_entry_json(redisReply *e)
+{
+	json_object *o = ctl_entry_json(e, diff_order);
+
+	json_object_object_add(o, "diff",
+	    json_tokener_parse(ctl_field(e->element[1], "diff")));
+	return o;
+}
+
+/*
+ * The last COUNT diffs (of one teacher), oldest first.  The stream is read
+ * backwards in chunks, so a long stream is not read whole.
+ */
+int
+ctl_diffs(int argc, char **argv)
+{
+	char *k = ctl_key("diffs"), end[64] = "+", *p;
+	const char *teacher = argc > 1 && strcmp(argv[1], "-") != 0 ?
+	    argv[1] : NULL;
+	long count = 100;
+	redisReply **keep, *r, **chunks = NULL;
+	json_object *a = NULL;
+	size_t i, n = 0, nr = 0;
+
+	if (argc > 3 || (argc > 2 && ((count = strtol(argv[2], &p, 10)) <= 0 ||
+	    *p != '\0'))) {
+		free(k);
+		return ctl_usage(argv[0]);
+	}
+	keep = xcalloc((size_t)count, sizeof(*keep));
+	while (n < (size_t)count) {
+		r = ctl_cmd("XREVRANGE %s %s - COUNT 1000", k, end);
+		chunks = xreallocarray(chunks, nr + 1, sizeof(*chunks));
+		chunks[nr++] = r;
+		for (i = 0; i < r->elements && n < (size_t)count; i++)
+			if (teacher == NULL || strcmp(ctl_field(
+			    r->element[i]->element[1], "teacher"), teacher) == 0)
+				keep[n++] = r->element[i];
+		if (r->elements < 1000)
+			break;
+		/* next chunk: strictly before the last id seen */
+		snprintf(end, sizeof(end), "(%s",
+		    r->element[r->elements - 1]->element[0]->str);
+	}
+	if (ctl_json)
+		a = json_object_new_array();
+	while (n > 0) {
+		if (ctl_json)
+			json_object_array_add(a, diff_entry_json(keep[--n]));
+		else
+			print_diff_entry(keep[--n]);
+	}
+	if (ctl_json)
+		ctl_print_json(a);
+	for (i = 0; i < nr; i++)
+		freeReplyObject(chunks[i]);
+	free(chunks);
+	free(keep);
+	free(k);
+	return CTL_OK;
+}

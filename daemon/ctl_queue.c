@@ -1,0 +1,497 @@
+/*
+ * rosterctl on the queue: its state, the whole deployment's figures
+ * (stats, from the streams and the instances' heartbeats), enqueueing,
+ * pausing and resuming every instance.
+ */
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "contract.h"
+#include "ctl.h"
+#include "xmalloc.h"
+
+/* An XINFO entry (flat name/value array) as a JSON object. */
+static json_object *
+xinfo_json(const redisReply *g)
+{
+	json_object *o = json_object_new_object();
+	const redisReply *v;
+	size_t k;
+
+	for (k = 0; k + 1 < g->elements; k += 2) {
+		v = g->element[k + 1];
+		if (v->type == REDIS_REPLY_INTEGER)
+			json_object_object_add(o, g->element[k]->str,
+			    json_object_new_int64(v->integer));
+		else if (v->type == REDIS_REPLY_STRING ||
+		    v->type == REDIS_REPLY_STATUS)
+			json_object_object_add(o, g->element[k]->str,
+			    json_object_new_string(v->str));
+		else if (v->type == REDIS_REPLY_NIL)
+			json_object_object_add(o, g->element[k]->str, NULL);
+	}
+	return o;
+}
+
+/* XINFO GROUPS/CONSUMERS as an array; empty when the stream or group is
+ * missing. */
+static json_object *
+xinfo(const char *what, const char *stream, const char *group)
+{
+	json_object *a = json_object_new_array();
+	redisReply *r;
+	size_t i;
+
+	r = group ? ctl_cmd_try("XINFO %s %s %s", what, stream, group) :
+	    ctl_cmd_try("XINFO %s %s", what, stream);
+	if (r->type == REDIS_REPLY_ARRAY)
+		for (i = 0; i < r->elements; i++)
+			json_object_array_add(a, xinfo_json(r->element[i]));
+	freeReplyObject(r);
+	return a;
+}
+
+static long long
+xlen(const char *suffix)
+{
+	char *k = ctl_key(suffix);
+	redisReply *r = ctl_cmd("XLEN %s", k);
+	long long n = r->integer;
+
+	freeReplyObject(r);
+	free(k);
+	return n;
+}
+
+/* The pause key's value, or NULL (malloc'ed). */
+static char *
+pause_note(void)
+{
+	char *k = ctl_key(KEY_PAUSED), *v = NULL;
+	redisReply *r = ctl_cmd("GET %s", k);
+
+	if (r->type == REDIS_REPLY_STRING)
+		v = xstrdup(r->str);
+	freeReplyObject(r);
+	free(k);
+	return v;
+}
+
+static json_object *
+str_or_null(const char *s)
+{
+	return s ? json_object_new_string(s) : NULL;
+}
+
+/* "label: key=value ..." per element, as before --json existed. */
+static void
+print_xinfo(const char *label, json_object *a)
+{
+	size_t i;
+
+	for (i = 0; i < json_object_array_length(a); i++) {
+		printf("%s:", label);
+		json_object_object_foreach(json_object_array_get_idx(a, i),
+		    k, v)
+			if (v != NULL)
+				printf(" %s=%s", k, json_object_get_string(v));
+		printf("\n");
+	}
+}
+
+int
+ctl_queue(int argc, char **argv)
+{
+	char *stream = ctl_key("jobs"), *note = pause_note();
+	json_object *o = json_object_new_object(), *groups, *consumers;
+
+	if (argc != 1) {
+		free(stream);
+		free(note);
+		json_object_put(o);
+		return ctl_usage(argv[0]);
+	}
+	groups = xinfo("GROUPS", stream, NULL);
+	consumers = xinfo("CONSUMERS", stream, CONSUMER_GROUP);
+	json_object_object_add(o, "stream", json_object_new_string(stream));
+	json_object_object_add(o, "length", json_object_new_int64(
+	    xlen("jobs")));
+	json_object_object_add(o, "paused", str_or_null(note));
+	json_object_object_add(o, "groups", groups);
+	json_object_object_add(o, "consumers", consumers);
+	json_object_object_add(o, "dead", json_object_new_int64(xlen("dead")));
+	json_object_object_add(o, "diffs",
+	    json_object_new_int64(xlen("diffs")));
+	if (ctl_json)
+		ctl_print_json(o);
+	else {
+		printf("jobs stream %s: %lld entries\n", stream,
+		    (long long)json_object_get_int64(json_object_object_get(o,
+		    "length")));
+		printf("paused: %s\n", note ? note : "no");
+		if (json_object_array_length(groups) == 0)
+			printf("no consumer group yet (rosterd has not "
+			    "started)\n");
+		print_xinfo("group", groups);
+		print_xinfo("consumer", consumers);
+		printf("dead letters: %s\n", json_object_get_string(
+		    json_object_object_get(o, "dead")));
+		printf("diffs: %s\n", json_object_get_string(
+		    json_object_object_get(o, "diffs")));
+		json_object_put(o);
+	}
+	free(note);
+	free(stream);
+	return CTL_OK;
+}
+
+static int64_t
+get_int(json_object *o, const char *k)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) :
+	    0;
+}
+
+/* The rosterd group of the jobs stream, from XINFO GROUPS, or NULL. */
+static json_object *
+jobs_group(json_object *groups)
+{
+	json_object *g, *v;
+	size_t i;
+
+	for (i = 0; i < json_object_array_length(groups); i++) {
+		g = json_object_array_get_idx(groups, i);
+		if (json_object_object_get_ex(g, "name", &v) &&
+		    strcmp(json_object_get_string(v), CONSUMER_GROUP) == 0)
+			return g;
+	}
+	return NULL;
+}
+
+/* Jobs not yet read by any instance: their number and the oldest's age. */
+static json_object *
+jobs_stats(unsigned long long now)
+{
+	char *stream = ctl_key("jobs"), from[80];
+	json_object *o = json_object_new_object(), *groups, *g, *v;
+	redisReply *r;
+
+	groups = xinfo("GROUPS", stream, NULL);
+	g = jobs_group(groups);
+	json_object_object_add(o, "length", json_object_new_int64(
+	    xlen("jobs")));
+	/* lag: Redis 7 knows it; null when it cannot tell */
+	json_object_object_add(o, "waiting", g != NULL &&
+	    json_object_object_get_ex(g, "lag", &v) && v != NULL ?
+	    json_object_get(v) : NULL);
+	json_object_object_add(o, "pending", json_object_new_int64(g ?
+	    get_int(g, "pending") : 0));
+	snprintf(from, sizeof(from), "%s%s", g ? "(" : "-", g ?
+	    json_object_get_string(json_object_object_get(g,
+	    "last-delivered-id")) : "");
+	r = ctl_cmd("XRANGE %s %s + COUNT 1", stream, from);
+	json_object_object_add(o, "oldest_waiting_age_ms", r->elements == 1 ?
+	    json_object_new_int64((int64_t)(now - strtoull(
+	    r->element[0]->element[0]->str, NULL, 10))) : NULL);
+	freeReplyObject(r);
+	json_object_put(groups);
+	free(stream);
+	return o;
+}
+
+/* One heartbeat hash as a JSON object, numbers as numbers. */
+static json_object *
+heartbeat_json(redisReply *h)
+{
+	json_object *o = json_object_new_object();
+	const char *v;
+	char *end;
+	long long n;
+	size_t i;
+
+	for (i = 0; h->type == REDIS_REPLY_ARRAY && i + 1 < h->elements;
+	    i += 2) {
+		v = h->element[i + 1]->str;
+		n = strtoll(v, &end, 10);
+		json_object_object_add(o, h->element[i]->str, *v != '\0' &&
+		    *end == '\0' ? json_object_new_int64(n) :
+		    json_object_new_string(v));
+	}
+	return o;
+}
+
+/*
+ * The live instances: their heartbeats, PREFIX instance:CONSUMER, which
+ * expire when an instance stops beating; sums of their figures.
+ */
+static json_object *
+instances_stats(unsigned long long now, json_object *sums)
+{
+	static const char *const summed[] = { "jobs", "fetching", "retrying",
+	    "waiting_teacher", "waiting_rate_limit", "finished_last_minute",
+	    NULL };
+	char *match = ctl_key(KEY_INSTANCE "*"), cursor[32] = "0";
+	json_object *a = json_object_new_array(), *hb;
+	redisReply *r, *h;
+	int64_t total[6] = { 0 };
+	size_t i, s;
+
+	do {
+		r = ctl_cmd("SCAN %s MATCH %s COUNT 1000", cursor, match);
+		xstrlcpy(cursor, r->element[0]->str, sizeof(cursor));
+		for (i = 0; i < r->element[1]->elements; i++) {
+			h = ctl_cmd("HGETALL %s", r->element[1]->element[i]->str);
+			if (h->elements > 0) {	/* not expired meanwhile */
+				hb = heartbeat_json(h);
+				json_object_object_add(hb, "live",
+				    json_object_new_boolean(1));
+				for (s = 0; summed[s] != NULL; s++)
+					total[s] += get_int(hb, summed[s]);
+				json_object_array_add(a, hb);
+			}
+			freeReplyObject(h);
+		}
+		freeReplyObject(r);
+	} while (strcmp(cursor, "0") != 0);
+	for (s = 0; summed[s] != NULL; s++)
+		json_object_object_add(sums, summed[s],
+		    json_object_new_int64(total[s]));
+	free(match);
+	return a;
+}
+
+static json_object *
+dead_stats(void)
+{
+	json_object *o = json_object_new_object();
+	unsigned failed, dead, held;
+
+	ctl_dead_counts(&failed, &dead, &held);
+	json_object_object_add(o, "total",
+	    json_object_new_int64((int64_t)failed + dead + held));
+	json_object_object_add(o, "failed", json_object_new_int64(failed));
+	json_object_object_add(o, "dead", json_object_new_int64(dead));
+	json_object_object_add(o, "held", json_object_new_int64(held));
+	return o;
+}
+
+static json_object *
+diffs_stats(void)
+{
+	char *stream = ctl_key("diffs");
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "length", json_object_new_int64(
+	    xlen("diffs")));
+	json_object_object_add(o, "groups", xinfo("GROUPS", stream, NULL));
+	free(stream);
+	return o;
+}
+
+/* A value for people; absent or null: none. */
+static const char *
+jstr_or(json_object *o, const char *k, const char *none)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(o, k, &v) || v == NULL)
+		return none;
+	return json_object_get_string(v);
+}
+
+static const char *
+jstr(json_object *o, const char *k)
+{
+	return jstr_or(o, k, "-");
+}
+
+static void
+print_stats(json_object *st)
+{
+	json_object *jobs = json_object_object_get(st, "jobs");
+	json_object *fl = json_object_object_get(st, "in_flight");
+	json_object *inst = json_object_object_get(st, "instances");
+	json_object *cons = json_object_object_get(st, "consumers");
+	json_object *dead = json_object_object_get(st, "dead");
+	json_object *diffs = json_object_object_get(st, "diffs"), *e;
+	size_t i, live = 0;
+
+	printf("%-22s %s\n", "paused", jstr_or(st, "paused", "no"));
+	printf("%-22s", "instances");
+	for (i = 0; i < json_object_array_length(inst); i++) {
+		e = json_object_array_get_idx(inst, i);
+		if (json_object_get_boolean(json_object_object_get(e, "live")))
+			live++;
+	}
+	printf(" %zu live\n", live);
+	for (i = 0; i < json_object_array_length(inst); i++) {
+		e = json_object_array_get_idx(inst, i);
+		printf("  %-20s %s on %s, pid %s, %s jobs, %s finished in the "
+		    "last minute; redis %s\n", jstr(e, "consumer"),
+		    jstr(e, "state"), jstr(e, "host"), jstr(e, "pid"),
+		    jstr(e, "jobs"), jstr(e, "finished_last_minute"),
+		    jstr(e, "redis"));
+	}
+	printf("%-22s %s jobs finished in the last minute\n", "throughput",
+	    jstr(fl, "finished_last_minute"));
+	printf("%-22s %s entries, %s waiting (oldest for %s ms), %s "
+	    "pending\n", "jobs stream", jstr(jobs, "length"),
+	    jstr_or(jobs, "waiting", "?"), jstr_or(jobs, "oldest_waiting_age_ms",
+	    "0"), jstr(jobs, "pending"));
+	printf("%-22s %s jobs, %s fetching, %s retries scheduled, %s waiting "
+	    "for the teacher, %s waiting on rate limits\n", "in flight",
+	    jstr(fl, "jobs"), jstr(fl, "fetching"), jstr(fl, "retrying"),
+	    jstr(fl, "waiting_teacher"), jstr(fl, "waiting_rate_limit"));
+	for (i = 0; i < json_object_array_length(cons); i++) {
+		e = json_object_array_get_idx(cons, i);
+		printf("%-22s %s: %s pending, idle %s ms\n", i == 0 ?
+		    "pending per consumer" : "", jstr(e, "name"),
+		    jstr(e, "pending"), jstr(e, "idle"));
+	}
+	printf("%-22s %s: %s failed, %s dead, %s held\n", "dead letters",
+	    jstr(dead, "total"), jstr(dead, "failed"), jstr(dead, "dead"),
+	    jstr(dead, "held"));
+	printf("%-22s %s entries\n", "diffs", jstr(diffs, "length"));
+	e = json_object_object_get(diffs, "groups");
+	for (i = 0; i < json_object_array_length(e); i++)
+		printf("  group %-14s lag %s, pending %s\n",
+		    jstr(json_object_array_get_idx(e, i), "name"),
+		    jstr(json_object_array_get_idx(e, i), "lag"),
+		    jstr(json_object_array_get_idx(e, i), "pending"));
+}
+
+int
+ctl_stats(int argc, char **argv)
+{
+	unsigned long long now;
+	json_object *st, *fl;
+	char *stream, *note;
+
+	if (argc != 1)
+		return ctl_usage(argv[0]);
+	now = ctl_redis_now_ms();
+	st = json_object_new_object();
+	fl = json_object_new_object();
+	stream = ctl_key("jobs");
+	note = pause_note();
+	json_object_object_add(st, "paused", str_or_null(note));
+	json_object_object_add(st, "instances", instances_stats(now, fl));
+	json_object_object_add(st, "in_flight", fl);
+	json_object_object_add(st, "jobs", jobs_stats(now));
+	json_object_object_add(st, "consumers",
+	    xinfo("CONSUMERS", stream, CONSUMER_GROUP));
+	json_object_object_add(st, "dead", dead_stats());
+	json_object_object_add(st, "diffs", diffs_stats());
+	if (ctl_json)
+		ctl_print_json(st);
+	else {
+		print_stats(st);
+		json_object_put(st);
+	}
+	free(note);
+	free(stream);
+	return CTL_OK;
+}
+
+int
+ctl_enqueue(int argc, char **argv)
+{
+	char *stream;
+	const char *kind = "sync";
+	int i, force = 0;
+	redisReply *r;
+
+	if (argc < 2)
+		return ctl_usage(argv[0]);
+	if (!contract_id_valid(argv[1], TEACHER_ID_MAX)) {
+		fprintf(stderr, "rosterctl enqueue: teacher must be a Clever "
+		    "id (1-%d letters, digits, - or _)\n", TEACHER_ID_MAX);
+		return CTL_USAGE;
+	}
+	/* after the teacher: a kind and/or "force", in any order */
+	for (i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "force") == 0)
+			force = 1;
+		else if (strcmp(argv[i], "sync") == 0 ||
+		    strcmp(argv[i], "discover") == 0)
+			kind = argv[i];
+		else {
+			fprintf(stderr, "rosterctl enqueue: %s is neither "
+			    "sync, discover nor force\n", argv[i]);
+			return CTL_USAGE;
+		}
+	}
+	stream = ctl_key("jobs");
+	if (force)
+		r = ctl_cmd("XADD %s * teacher %s kind %s force 1", stream,
+		    argv[1], kind);
+	else
+		r = ctl_cmd("XADD %s * teacher %s kind %s", stream, argv[1],
+		    kind);
+	printf("%s\n", r->str);
+	freeReplyObject(r);
+	free(stream);
+	return CTL_OK;
+}
+
+int
+ctl_pause(int argc, char **argv)
+{
+	char *k, *note, host[256], when[32];
+	const struct passwd *pw = getpwuid(getuid());
+	time_t now = time(NULL);
+	struct tm tm;
+	redisReply *r;
+	int rv;
+
+	if (argc > 2)
+		return ctl_usage(argv[0]);
+	if (gethostname(host, sizeof(host)) == -1)
+		host[0] = '\0';
+	host[sizeof(host) - 1] = '\0';
+	gmtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	xasprintf(&note, "%s, by %s@%s at %s", argc > 1 ? argv[1] :
+	    "paused", pw ? pw->pw_name : "?", host, when);
+	k = ctl_key(KEY_PAUSED);
+	r = ctl_cmd("SET %s %s NX", k, note);
+	if (r->type == REDIS_REPLY_NIL) {
+		free(note);
+		note = pause_note();
+		printf("already paused: %s\n", note ? note : "?");
+		rv = CTL_FAIL;
+	} else {
+		printf("paused: %s\n", note);
+		rv = CTL_OK;
+	}
+	freeReplyObject(r);
+	free(note);
+	free(k);
+	return rv;
+}
+
+int
+ctl_resume(int argc, char **argv)
+{
+	char *k;
+	redisReply *r;
+	int rv;
+
+	if (argc != 1)
+		return ctl_usage(argv[0]);
+	k = ctl_key(KEY_PAUSED);
+	r = ctl_cmd("DEL %s", k);
+	rv = r->integer == 1 ? CTL_OK : CTL_FAIL;
+	printf("%s\n", rv == CTL_OK ? "resumed" : "the queue was not paused");
+	freeReplyObject(r);
+	free(k);
+	return rv;
+}
