@@ -53,6 +53,7 @@ int	ctl_dead(int, char **);
 int	ctl_retry(int, char **);
 int	ctl_delete(int, char **);
 int	ctl_purge(int, char **);
+int	ctl_held(int, char **);
 void	ctl_dead_counts(unsigned *failed, unsigned *dead, unsigned *held);
 
 /* ctl_job.c */

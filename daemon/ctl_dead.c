@@ -12,6 +12,7 @@
 
 #include <json-c/json.h>
 
+#include "contract.h"
 #include "ctl.h"
 #include "xmalloc.h"
 
@@ -347,4 +348,165 @@ ctl_dead_counts(unsigned *failed, unsigned *dead, unsigned *held)
 	*failed = n[0];
 	*dead = n[1];
 	*held = n[2];
+}
+
+/* ---- changes held by the shrink guard ---- */
+
+struct held {
+	json_object	*seen;		/* teachers listed (newest first) */
+	json_object	*a;		/* --json */
+	const char	*teacher;	/* confirm: only this one */
+	char		 latest[64];	/* confirm: its newest held letter */
+	unsigned	 n;
+};
+
+/*
+ * A held change is open while no sync of its teacher finished after it
+ * (a confirmation, or Clever's data coming back).
+ */
+static int
+held_open(redisReply *f)
+{
+	char *k, *suffix;
+	redisReply *r;
+	int open;
+
+	xasprintf(&suffix, "state:{%s}", ctl_field(f, "teacher"));
+	k = ctl_key(suffix);
+	free(suffix);
+	r = ctl_cmd("HGET %s done_started_ms", k);
+	open = r->type != REDIS_REPLY_STRING ||
+	    strtoull(r->str, NULL, 10) < strtoull(ctl_field(f, "failed_ms"),
+	    NULL, 10);
+	freeReplyObject(r);
+	free(k);
+	return open;
+}
+
+/* What the held sync would remove, from its job's status. */
+static redisReply *
+held_status(redisReply *f)
+{
+	char *k, *suffix;
+	redisReply *r;
+
+	xasprintf(&suffix, "job:%s", ctl_field(f, "job"));
+	k = ctl_key(suffix);
+	free(suffix);
+	r = ctl_cmd("HGETALL %s", k);
+	free(k);
+	return r;
+}
+
+static int
+held_one(redisReply *e, void *arg)
+{
+	static const char *const counts[] = { "removed", "sections_removed",
+	    "students_removed", "enrollments_removed", "added", "updated",
+	    NULL };
+	struct held *h = arg;
+	redisReply *f = e->element[1], *st;
+	const char *t = ctl_field(f, "teacher");
+	json_object *o;
+	size_t i;
+
+	if (h->teacher != NULL && strcmp(t, h->teacher) != 0)
+		return 1;
+	if (json_object_object_get_ex(h->seen, t, NULL) || !held_open(f))
+		return 1;
+	json_object_object_add(h->seen, t, NULL);
+	if (h->teacher != NULL) {
+		xstrlcpy(h->latest, e->element[0]->str, sizeof(h->latest));
+		return 0;
+	}
+	h->n++;
+	st = held_status(f);
+	if (h->a != NULL) {
+		o = ctl_entry_json(e, ctl_dead_order);
+		for (i = 0; counts[i] != NULL; i++)
+			json_object_object_add(o, counts[i],
+			    json_object_new_int64(strtoll(ctl_field(st,
+			    counts[i]), NULL, 10)));
+		json_object_array_add(h->a, o);
+	} else
+		printf("%s  job %s\n  why: %s\n  would remove: %s in all (%s "
+		    "sections, %s students, %s enrollments), add %s, update %s"
+		    "\n  confirm: rosterctl held confirm %s\n", t,
+		    ctl_field(f, "job"), ctl_field(f, "message"),
+		    *ctl_field(st, "removed") ? ctl_field(st, "removed") : "?",
+		    ctl_field(st, "sections_removed"),
+		    ctl_field(st, "students_removed"),
+		    ctl_field(st, "enrollments_removed"),
+		    ctl_field(st, "added"), ctl_field(st, "updated"), t);
+	freeReplyObject(st);
+	return 1;
+}
+
+/* Apply a teacher's held change: a forced sync; its held letters go. */
+static int
+held_confirm(const char *teacher)
+{
+	struct held h = { json_object_new_object(), NULL, teacher, "", 0 };
+	struct filter flt = { "held", NULL };
+	redisReply *r, *jr;
+	char *k;
+
+	dead_each(&flt, 1, held_one, &h);
+	json_object_put(h.seen);
+	if (h.latest[0] == '\0') {
+		fprintf(stderr, "rosterctl held confirm: no held change for "
+		    "teacher %s\n", teacher);
+		return CTL_FAIL;
+	}
+	r = dead_get(h.latest);
+	jr = requeue(r->element[0]->element[1], "sync", "1");
+	printf("%s: confirmed: forced sync queued as job %s\n", teacher,
+	    jr->str);
+	freeReplyObject(jr);
+	freeReplyObject(r);
+	/* every held letter of the teacher is answered by that sync */
+	k = ctl_key("dead");
+	r = ctl_cmd("XRANGE %s - +", k);	/* bounded by [retention] */
+	for (size_t i = 0; i < r->elements; i++)
+		if (strcmp(ctl_field(r->element[i]->element[1], "state"),
+		    "held") == 0 && strcmp(ctl_field(r->element[i]->element[1],
+		    "teacher"), teacher) == 0)
+			dead_del(r->element[i]->element[0]->str);
+	freeReplyObject(r);
+	free(k);
+	return CTL_OK;
+}
+
+/*
+ * rosterctl held: the open held changes, newest per teacher, with what
+ * each would remove; rosterctl held confirm TEACHER applies one.
+ */
+int
+ctl_held(int argc, char **argv)
+{
+	struct held h = { json_object_new_object(), NULL, NULL, "", 0 };
+	struct filter flt = { "held", NULL };
+
+	if (argc == 3 && strcmp(argv[1], "confirm") == 0) {
+		json_object_put(h.seen);
+		if (!contract_id_valid(argv[2], TEACHER_ID_MAX)) {
+			fprintf(stderr, "rosterctl held confirm: %s: not a "
+			    "teacher id\n", argv[2]);
+			return CTL_USAGE;
+		}
+		return held_confirm(argv[2]);
+	}
+	if (argc != 1) {
+		json_object_put(h.seen);
+		return ctl_usage(argv[0]);
+	}
+	if (ctl_json)
+		h.a = json_object_new_array();
+	dead_each(&flt, 1, held_one, &h);
+	json_object_put(h.seen);
+	if (ctl_json)
+		ctl_print_json(h.a);
+	else if (h.n == 0)
+		printf("no held changes\n");
+	return CTL_OK;
 }

@@ -48,6 +48,9 @@ static const struct {
 	    "drop dead letters" },
 	{ "purge", ctl_purge, 1, "purge [-s STATE] [-e CODE] all\n"
 	    "                             drop every (matching) dead letter" },
+	{ "held", ctl_held, 1, "held [confirm TEACHER]     "
+	    "changes held by the shrink guard;\n"
+	    "                             confirm: apply the teacher's" },
 	{ "pause", ctl_pause, 1, "pause [REASON]             "
 	    "all instances: start no new job" },
 	{ "resume", ctl_resume, 1, "resume                     "
