@@ -78,7 +78,7 @@ static const char *const probe_checks[][PROBE_WORDS] = {
 	{ "HSET", "%sratelimit:{rl}:app", "f", "v" },
 	{ "PEXPIRE", "%sratelimit:{rl}:app", "1" },
 	/* what rosterd writes for the app */
-	{ "XADD", "%sdiffs", "MAXLEN", "~", "1", "*", "f", "v" },
+	{ "XADD", "%sdiffs", "*", "f", "v" },
 	{ "XADD", "%sdead", "*", "f", "v" },
 	{ "PUBLISH", "%sevents", "m" },
 	/* heartbeats, and the removal of gone consumers */
@@ -98,6 +98,7 @@ static const char *const probe_checks[][PROBE_WORDS] = {
 	{ "XPENDING", "%sdiffs", "app" },
 	{ "XTRIM", "%sdiffs", "MINID", "0-1" },
 	{ "XRANGE", "%sdiffs", "-", "+", "COUNT", "1" },
+	{ "XLEN", "%sdiffs" },
 	{ "HSETNX", "%sdiffs_lost", "app", "0-1" },
 };
 #define NCHECKS	(sizeof(probe_checks) / sizeof(probe_checks[0]))

@@ -82,7 +82,12 @@ local ns = needs(KEYS[3])
 m = oldest(ns)
 if m then diffs = redis.call('XTRIM', KEYS[3], 'MINID', m) end
 local capped = 0
-if tonumber(ARGV[5]) > 0 then
+if tonumber(ARGV[5]) > 0 and redis.call('XLEN', KEYS[3]) > tonumber(ARGV[5]) then
+  -- each group's first unread diff, before the cap may take it
+  for _, n in ipairs(ns) do
+    local e = redis.call('XRANGE', KEYS[3], n.need, '+', 'COUNT', 1)[1]
+    n.first = e and e[1]
+  end
   capped = redis.call('XTRIM', KEYS[3], 'MAXLEN', ARGV[5])
 end
 if capped > 0 then
@@ -90,10 +95,10 @@ if capped > 0 then
   -- the cap keeps at least one entry: the oldest kept is where to resume
   local kept = redis.call('XRANGE', KEYS[3], '-', '+', 'COUNT', 1)[1][1]
   for _, n in ipairs(ns) do
-    if before(n.need, kept) then
+    if n.first and before(n.first, kept) then
       lost = lost + 1
-      redis.call('HSETNX', KEYS[4], n.name, n.need)
-      publish(ARGV[6], {event = 'diffs_lost', group = n.name, first_lost = n.need,
+      redis.call('HSETNX', KEYS[4], n.name, n.first)
+      publish(ARGV[6], {event = 'diffs_lost', group = n.name, first_lost = n.first,
         resume_from = kept})
     end
   end

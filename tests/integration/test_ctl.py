@@ -3,6 +3,7 @@ for people and as JSON, dead letters, pause/resume, watch, stats, exit
 codes."""
 import json
 import os
+import re
 import socket
 import subprocess
 
@@ -96,8 +97,10 @@ def test_dead_letters_filter_retry_delete_purge(env):
     assert out.returncode == 1 and "permanent failure" in out.stdout, out
     assert ctl(d, "retry", "1-1").returncode == 1
     # retry all re-queues the dead one only (and it comes back dead)
+    ps2 = env.subscribe()
     out = ctl(d, "retry", "all")
     assert out.returncode == 0 and "1 re-queued, 1 permanent" in out.stdout, out
+    again = re.findall(r"re-queued as job (\S+)", out.stdout)
     requeued = [f for _, f in env.r.xrange("rosterd:jobs")
                 if f.get("retry_of")]
     assert requeued == [{"teacher": down, "kind": "sync", "ref": "r1",
@@ -106,11 +109,10 @@ def test_dead_letters_filter_retry_delete_purge(env):
     out = ctl(d, "retry", failed_id, "force")
     assert out.returncode == 0 and "re-queued as job" in out.stdout, out
     assert failed_id not in [e for e, _ in env.r.xrange("rosterd:dead")]
+    again += re.findall(r"re-queued as job (\S+)", out.stdout)
 
     # delete: by id, unknown is an error; purge needs "all"
-    ps2 = env.subscribe()
-    env.wait_jobs(ps2, [f["job"] for _, f in env.r.xrange("rosterd:dead")] or [],
-                  timeout=5)
+    env.wait_jobs(ps2, again, timeout=30)	# both come back to the dead
     eid = env.r.xrange("rosterd:dead")[0][0]
     assert ctl(d, "delete", eid).returncode == 0
     assert ctl(d, "delete", eid).returncode == 1
