@@ -156,6 +156,9 @@ rosterd_prepared(void)
 	if (rd->ready)
 		return;
 	rd->ready = 1;
+	logf_info(LF(.event = "ready"), "ready for work: permissions checked, "
+	    "contract version %s, consumer group %s", CONTRACT_VERSION,
+	    CONSUMER_GROUP);
 	sd_notify(0, "READY=1");
 	instance_start();
 	trim_start();

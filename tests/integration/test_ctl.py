@@ -207,7 +207,9 @@ def test_watch_follows_one_teacher(env):
 
 def test_stats_counts_instances_dead_letters_and_waiting_jobs(env):
     a = env.start_rosterd()
-    env.start_rosterd()
+    b = env.start_rosterd()
+    for d in (a, b):	# ready: its first heartbeat is written
+        d.proc.wait_line(r"event=ready")
     env.run(NO_TOKEN)
     env.run(NO_TOKEN)
     st = json.loads(ctl(a, "--json", "stats").stdout)
