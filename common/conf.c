@@ -110,6 +110,8 @@ static const struct conf_key conf_keys[] = {
 	    1, 100, "50", NULL },
 	{ "sync", "shrink_all_sections", CT_BOOL, O(sync_shrink_all_sections),
 	    0, 1, "yes", NULL },
+	{ "sync", "forget_deletes_token", CT_BOOL,
+	    O(sync_forget_deletes_token), 0, 1, "no", NULL },
 
 	{ "retention", "interval_ms", CT_U64, O(retention_interval_ms),
 	    100, 86400000, "60000", NULL },

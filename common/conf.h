@@ -60,6 +60,7 @@ struct conf {
 	int		 sync_shrink_min_students;
 	int		 sync_shrink_max_loss_pct;
 	int		 sync_shrink_all_sections;
+	int		 sync_forget_deletes_token;
 
 	/* [retention] */
 	uint64_t	 retention_interval_ms;

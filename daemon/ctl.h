@@ -45,6 +45,7 @@ extern const char *const ctl_dead_order[];
 int	ctl_queue(int, char **);
 int	ctl_stats(int, char **);
 int	ctl_enqueue(int, char **);
+int	ctl_forget(int, char **);
 int	ctl_pause(int, char **);
 int	ctl_resume(int, char **);
 

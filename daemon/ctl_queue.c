@@ -401,6 +401,20 @@ ctl_stats(int argc, char **argv)
 	return CTL_OK;
 }
 
+/* rosterctl forget TEACHER: enqueue TEACHER forget. */
+int
+ctl_forget(int argc, char **argv)
+{
+	char *av[3];
+
+	if (argc != 2)
+		return ctl_usage(argv[0]);
+	av[0] = "forget";
+	av[1] = argv[1];
+	av[2] = "forget";
+	return ctl_enqueue(3, av);
+}
+
 int
 ctl_enqueue(int argc, char **argv)
 {
@@ -421,11 +435,12 @@ ctl_enqueue(int argc, char **argv)
 		if (strcmp(argv[i], "force") == 0)
 			force = 1;
 		else if (strcmp(argv[i], "sync") == 0 ||
-		    strcmp(argv[i], "discover") == 0)
+		    strcmp(argv[i], "discover") == 0 ||
+		    strcmp(argv[i], "forget") == 0)
 			kind = argv[i];
 		else {
 			fprintf(stderr, "rosterctl enqueue: %s is neither "
-			    "sync, discover nor force\n", argv[i]);
+			    "sync, discover, forget nor force\n", argv[i]);
 			return CTL_USAGE;
 		}
 	}

@@ -36,6 +36,7 @@ struct job_cmd {
 static void	job_release(struct job *);
 static void	job_load(struct job *);
 static void	job_writeback(struct job *);
+static void	job_forget(struct job *);
 
 uint64_t
 backoff_ms(int attempt, uint64_t base, uint64_t max)
@@ -215,7 +216,13 @@ lock_renewal_stop(struct job *j)
 static const char *
 kind_name(const struct job *j)
 {
-	return j->kind == JOB_DISCOVER ? "discover" : "sync";
+	static const char *const names[JOB_KIND_COUNT] = {
+		[JOB_SYNC] = "sync",
+		[JOB_DISCOVER] = "discover",
+		[JOB_FORGET] = "forget",
+	};
+
+	return names[j->kind];
 }
 
 /* The journal's name for each outcome (ROSTERD_EVENT). */
@@ -223,6 +230,7 @@ static const char *const outcome_events[] = {
 	[OUT_CHANGED] = "synced",
 	[OUT_UNCHANGED] = "synced",
 	[OUT_DISCOVERED] = "discovered",
+	[OUT_FORGOTTEN] = "forgotten",
 	[OUT_COALESCED] = "coalesced",
 	[OUT_FAILED] = "failed",
 	[OUT_DEAD] = "dead",
@@ -538,6 +546,10 @@ on_load(struct job *j, redisReply *r, const char *err)
 	free(j->unrec);
 	j->etags = elem_str(r, 5) ? xstrdup(elem_str(r, 5)) : NULL;
 	j->unrec = elem_str(r, 6) ? xstrdup(elem_str(r, 6)) : NULL;
+	if (j->kind == JOB_FORGET) {
+		job_forget(j);	/* no token, no Clever: the final diff */
+		return;
+	}
 	if (j->state == JOB_WRITING) {
 		/* reloaded after a write conflict: recompute the diff */
 		job_writeback(j);
@@ -686,7 +698,14 @@ on_written(struct job *j, redisReply *r, const char *err)
 	if (j->kind == JOB_DISCOVER)
 		job_outcome(j, j->job_id, j->teacher, OUT_DISCOVERED, NULL,
 		    "sections discovered with %u requests", j->requests);
-	else
+	else if (j->kind == JOB_FORGET) {
+		job_outcome(j, j->job_id, j->teacher, OUT_FORGOTTEN, NULL,
+		    "forgotten: final diff %s removes %u records (version "
+		    "%s); the teacher's keys are gone", *elem_str(r, 1) ?
+		    elem_str(r, 1) : "(none: nothing was synced)",
+		    j->counts.removed, elem_str(r, 2));
+		forget_statuses(j->teacher, j->job_id);
+	} else
 		job_outcome(j, j->job_id, j->teacher, *elem_str(r, 1) ?
 		    OUT_CHANGED : OUT_UNCHANGED, NULL, "synced: %s (+%u ~%u "
 		    "-%u, version %s, %u requests, attempt %d)%s%s%s%s",
@@ -940,7 +959,10 @@ on_snapshot(struct job *j, redisReply *r, const char *err)
 	}
 	job_set_base(j, elem_str(r, 0), r->element[1]);
 	j->snapshot_fetched = 1;
-	job_writeback(j);
+	if (j->kind == JOB_FORGET)
+		job_forget(j);
+	else
+		job_writeback(j);
 }
 
 /* The stored snapshot, which load.lua left out (see there). */
@@ -1064,6 +1086,87 @@ job_not_modified(struct job *j, const char *authorized_by,
 	free(counts);
 	sync_free(j->sync);
 	j->sync = NULL;
+}
+
+/*
+ * FORGET: a final diff from the stored roster to nothing, so that an app
+ * that applies the teacher's diffs ends with nothing; forget.lua writes
+ * it and deletes the teacher's keys in one step.
+ */
+static void
+job_forget(struct job *j)
+{
+	struct roster *old, *none;
+	struct roster_diff_counts dc;
+	char *keys[10], *val, *ch, *diff = NULL, *counts, base[24], ttl[24];
+	char *owner;
+	char err[256];
+	const char *argv[22];
+	size_t lens[22], difflen = 0, k = 0, i;
+
+	job_set_state(j, JOB_WRITING);
+	if (j->base_version > 0 && j->base_snapshot == NULL &&
+	    !j->snapshot_fetched) {
+		job_fetch_snapshot(j);
+		return;
+	}
+	memset(&dc, 0, sizeof(dc));
+	if (j->base_snapshot != NULL) {
+		if ((old = roster_from_snapshot(j->base_snapshot,
+		    j->base_snapshot_len, err, sizeof(err))) == NULL) {
+			job_failed(j, FAIL_PERMANENT, ERR_BAD_RESPONSE, "the "
+			    "stored snapshot cannot be read");
+			return;
+		}
+		none = roster_new(old->fields);
+		diff = roster_diff_text(old, none, &difflen, &dc);
+		roster_free(none);
+		roster_free(old);
+	}
+	counts = counts_json(&dc, NULL);
+	j->counts = dc;
+	j->has_counts = 1;
+	keys[0] = key_snapshot(j->teacher);
+	keys[1] = key_diffs();
+	keys[2] = key_job(j->job_id);
+	keys[3] = key_jobs();
+	keys[4] = key_lock(j->teacher);
+	keys[5] = key_state(j->teacher);
+	keys[6] = key_sections(j->teacher);
+	keys[7] = key_selection(j->teacher);
+	keys[8] = key_token(j->teacher);
+	xasprintf(&owner, "teacher:%s", j->teacher);
+	keys[9] = key_ratelimit(owner);
+	free(owner);
+	for (i = 0; i < 10; i++)
+		argv[k++] = keys[i];
+	val = lock_value(j);
+	ch = key_events();
+	snprintf(base, sizeof(base), "%llu",
+	    (unsigned long long)j->base_version);
+	snprintf(ttl, sizeof(ttl), "%d", rd->conf.sync_status_ttl_s);
+	argv[k++] = CONSUMER_GROUP;
+	argv[k++] = j->entry_id;
+	argv[k++] = val;
+	argv[k++] = base;
+	argv[k++] = diff ? diff : "";
+	argv[k++] = j->job_id;
+	argv[k++] = j->teacher;
+	argv[k++] = ch;
+	argv[k++] = ttl;
+	argv[k++] = counts;
+	argv[k++] = rd->conf.sync_forget_deletes_token ? "1" : "0";
+	argv[k++] = j->ref ? j->ref : "";
+	for (i = 0; i < k; i++)
+		lens[i] = strlen(argv[i]);
+	lens[10 + 4] = difflen;
+	job_eval(j, SCRIPT_FORGET, 10, (int)k, argv, lens, on_written);
+	for (i = 0; i < 10; i++)
+		free(keys[i]);
+	free(val);
+	free(ch);
+	free(diff);
+	free(counts);
 }
 
 void

@@ -71,9 +71,11 @@ job_from_entry(const char *entry_id, redisReply *f, char *err, size_t errlen)
 				j->kind = JOB_SYNC;
 			else if (strcmp(v, "discover") == 0)
 				j->kind = JOB_DISCOVER;
+			else if (strcmp(v, "forget") == 0)
+				j->kind = JOB_FORGET;
 			else {
-				snprintf(err, errlen, "kind must be \"sync\" "
-				    "or \"discover\"");
+				snprintf(err, errlen, "kind must be \"sync\", "
+				    "\"discover\" or \"forget\"");
 				goto bad;
 			}
 		} else if (strcmp(k, "ref") == 0) {

@@ -28,13 +28,18 @@ static const char *const outcome_names[] = {
 	[OUT_CHANGED] = "changed",
 	[OUT_UNCHANGED] = "unchanged",
 	[OUT_DISCOVERED] = "discovered",
+	[OUT_FORGOTTEN] = "forgotten",
 	[OUT_COALESCED] = "coalesced",
 	[OUT_FAILED] = "failed",
 	[OUT_DEAD] = "dead",
 	[OUT_HELD] = "held",
 	[OUT_REJECTED] = "rejected",
 };
-static const char *const kind_names[] = { "sync", "discover" };
+static const char *const kind_names[JOB_KIND_COUNT] = {
+	[JOB_SYNC] = "sync",
+	[JOB_DISCOVER] = "discover",
+	[JOB_FORGET] = "forget",
+};
 
 /* Jobs finished per second over the last minute (a ring of seconds). */
 #define RING		60
@@ -56,10 +61,10 @@ static const double wait_bounds[] = { 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30,
 #define NB(a)	(sizeof(a) / sizeof((a)[0]))
 
 static struct {
-	uint64_t	 outcomes[2][OUT_COUNT];	/* [kind][outcome] */
+	uint64_t	 outcomes[JOB_KIND_COUNT][OUT_COUNT];
 	uint64_t	 ring_sec[RING];
 	unsigned	 ring_n[RING];
-	struct hist	 duration[2];			/* [kind] */
+	struct hist	 duration[JOB_KIND_COUNT];
 	struct hist	 queue_wait;
 	struct {
 		const char	*endpoint;	/* static strings */
@@ -96,7 +101,7 @@ metrics_job_outcome(enum job_kind kind, enum job_outcome o)
 	uint64_t now = mono_sec();
 	unsigned slot = (unsigned)(now % RING);
 
-	m.outcomes[kind == JOB_DISCOVER][o]++;
+	m.outcomes[kind][o]++;
 	if (m.ring_sec[slot] != now) {
 		m.ring_sec[slot] = now;
 		m.ring_n[slot] = 0;
@@ -119,7 +124,7 @@ hist_observe(struct hist *h, double v)
 void
 metrics_job_duration(enum job_kind kind, uint64_t ms)
 {
-	hist_observe(&m.duration[kind == JOB_DISCOVER], (double)ms / 1000);
+	hist_observe(&m.duration[kind], (double)ms / 1000);
 }
 
 void
@@ -180,7 +185,7 @@ metrics_loop_lag(uint64_t ms)
 uint64_t
 metrics_outcomes(enum job_kind kind, enum job_outcome o)
 {
-	return m.outcomes[kind == JOB_DISCOVER][o];
+	return m.outcomes[kind][o];
 }
 
 /* Both kinds, outcomes from..to. */
@@ -188,17 +193,18 @@ static uint64_t
 sum(enum job_outcome from, enum job_outcome to)
 {
 	uint64_t n = 0;
-	int o;
+	int o, k;
 
 	for (o = from; o <= (int)to; o++)
-		n += m.outcomes[0][o] + m.outcomes[1][o];
+		for (k = 0; k < JOB_KIND_COUNT; k++)
+			n += m.outcomes[k][o];
 	return n;
 }
 
 void
 metrics_totals(uint64_t *done, uint64_t *coalesced, uint64_t *failed)
 {
-	*done = sum(OUT_CHANGED, OUT_DISCOVERED);
+	*done = sum(OUT_CHANGED, OUT_FORGOTTEN);
 	*coalesced = sum(OUT_COALESCED, OUT_COALESCED);
 	*failed = sum(OUT_FAILED, OUT_REJECTED);
 }
@@ -285,14 +291,14 @@ render_jobs(struct evbuffer *b)
 
 	head(b, "rosterd_jobs_total", "counter", "Jobs finished, by kind and "
 	    "outcome.");
-	for (k = 0; k < 2; k++)
+	for (k = 0; k < JOB_KIND_COUNT; k++)
 		for (o = 0; o < OUT_COUNT; o++)
 			evbuffer_add_printf(b, "rosterd_jobs_total{kind=\"%s\","
 			    "outcome=\"%s\"} %" PRIu64 "\n", kind_names[k],
 			    outcome_names[o], m.outcomes[k][o]);
 	head(b, "rosterd_job_duration_seconds", "histogram", "From a job's "
 	    "first start to its outcome (retries included).");
-	for (k = 0; k < 2; k++) {
+	for (k = 0; k < JOB_KIND_COUNT; k++) {
 		snprintf(labels, sizeof(labels), "kind=\"%s\"", kind_names[k]);
 		hist_render(b, "rosterd_job_duration_seconds", labels,
 		    &m.duration[k]);

@@ -100,6 +100,13 @@ static const char *const probe_checks[][PROBE_WORDS] = {
 	{ "XRANGE", "%sdiffs", "-", "+", "COUNT", "1" },
 	{ "XLEN", "%sdiffs" },
 	{ "HSETNX", "%sdiffs_lost", "app", "0-1" },
+	/* forget */
+	{ "DEL", "%ssnapshot:{TEACHER}" },
+	{ "DEL", "%sstate:{TEACHER}" },
+	{ "DEL", "%ssections:{TEACHER}" },
+	{ "DEL", "%sselection:{TEACHER}" },
+	{ "DEL", "%sjob:JOB" },
+	{ "SCAN", "0", "MATCH", "x", "COUNT", "1" },
 };
 #define NCHECKS	(sizeof(probe_checks) / sizeof(probe_checks[0]))
 

@@ -33,8 +33,11 @@ static const struct {
 	    "jobs waiting, pending, consumers, pause" },
 	{ "stats", ctl_stats, 1, "stats                      "
 	    "throughput, waiting, retries, dead, instances" },
-	{ "enqueue", ctl_enqueue, 1, "enqueue TEACHER [sync|discover] [force]"
+	{ "enqueue", ctl_enqueue, 1, "enqueue TEACHER [sync|discover|forget] [force]"
 	    "\n                             queue a job" },
+	{ "forget", ctl_forget, 1, "forget TEACHER             "
+	    "erase the teacher: a final diff, then\n"
+	    "                             every key of the teacher goes" },
 	{ "status", ctl_status, 1, "status JOB                 a job's status" },
 	{ "watch", ctl_watch, 1, "watch [-n COUNT] [TEACHER] "
 	    "status changes as they happen" },

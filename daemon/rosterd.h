@@ -10,6 +10,7 @@
  *	health.c	Redis failures told apart, counted, logged at a bounded rate
  *	probe.c		the ACL permissions rosterd needs, checked before work
  *	trim.c		retention: the streams trimmed behind their readers
+ *	forget.c	the job statuses of a forgotten teacher
  *	instance.c	this instance for the others: heartbeat, pause key,
  *			removal of gone consumers
  *	metrics.c	the counters
@@ -47,6 +48,8 @@
 enum job_kind {
 	JOB_SYNC = 0,		/* full roster sync */
 	JOB_DISCOVER,		/* sections only, for the app's picker */
+	JOB_FORGET,		/* erase the teacher: final diff, keys gone */
+	JOB_KIND_COUNT
 };
 
 /* How a job ended (counted by metrics.c, logged by job.c). */
@@ -54,6 +57,7 @@ enum job_outcome {
 	OUT_CHANGED = 0,	/* synced, diff written */
 	OUT_UNCHANGED,		/* synced, nothing changed */
 	OUT_DISCOVERED,		/* sections listed */
+	OUT_FORGOTTEN,		/* teacher erased */
 	OUT_COALESCED,		/* satisfied by another sync */
 	OUT_FAILED,		/* permanent failure */
 	OUT_DEAD,		/* attempts used up */
@@ -229,6 +233,8 @@ enum store_script {
 	SCRIPT_BEAT,
 	SCRIPT_REAP,
 	SCRIPT_TRIM,
+	SCRIPT_FORGET,
+	SCRIPT_FORGET_STATUSES,
 	SCRIPT_COUNT
 };
 /*
@@ -291,6 +297,9 @@ enum redis_health health_redis(void);
 uint64_t	 health_redis_failures(enum redis_health);
 void		 health_describe(char *buf, size_t len);
 
+
+/* forget.c: delete the statuses of a forgotten teacher's other jobs */
+void		 forget_statuses(const char *teacher, const char *own_job);
 
 /* trim.c */
 void		 trim_start(void);

@@ -107,6 +107,8 @@ static const char *const scripts[SCRIPT_COUNT] = {
 	[SCRIPT_BEAT] = lua_beat,
 	[SCRIPT_REAP] = lua_reap,
 	[SCRIPT_TRIM] = lua_trim,
+	[SCRIPT_FORGET] = lua_forget,
+	[SCRIPT_FORGET_STATUSES] = lua_forget_statuses,
 };
 
 static const char *const script_names[SCRIPT_COUNT] = {
@@ -124,6 +126,8 @@ static const char *const script_names[SCRIPT_COUNT] = {
 	[SCRIPT_BEAT] = "beat",
 	[SCRIPT_REAP] = "reap",
 	[SCRIPT_TRIM] = "trim",
+	[SCRIPT_FORGET] = "forget",
+	[SCRIPT_FORGET_STATUSES] = "forget_statuses",
 };
 
 /* SHA1 of each script once Redis has it (SCRIPT LOAD), else NULL. */

@@ -2,8 +2,9 @@
 
 For each job, one of three outcomes:
 - coalesced: a sync of the teacher that started after the request was made
-  has finished (a full sync; for a discovery, any sync): the job is done
-  without a Clever call and its entry is acknowledged;
+  has finished (a full sync; for a discovery, any sync; a forget never
+  coalesces): the job is done without a Clever call and its entry is
+  acknowledged;
 - run: the teacher lock was free and is now ours: the job runs;
 - busy: another sync of the teacher holds the lock: the job waits (its
   status says queued) and is admitted again later.
@@ -19,7 +20,7 @@ ARGV[4]        lock TTL, milliseconds
 ARGV[5]        events channel
 ARGV[6]        n, the number of jobs
 ARGV[6+7(i-1)+1 .. +7]   job i: entry id, job id, teacher, kind
-               ('sync' or 'discover'), ref, request time (ms, Redis
+               ('sync', 'discover' or 'forget'), ref, request time (ms, Redis
                clock), lock value
 
 Returns one reply per job, in order:
@@ -44,6 +45,7 @@ for i = 1, tonumber(ARGV[6]) do
   local reqs, lockval = ARGV[a+6], ARGV[a+7]
   local st
   if kind == 'discover' then st = redis.call('HMGET', tk, 'any_started_ms', 'any_job', 'any_version')
+  elseif kind == 'forget' then st = {false}	-- no sync satisfies a forget
   else st = redis.call('HMGET', tk, 'done_started_ms', 'done_job', 'done_version') end
   local prev = redis.call('HGET', sk, 'state')
   if st[1] and tonumber(st[1]) >= tonumber(reqs) then

@@ -705,3 +705,66 @@ def test_trim_runs_once_per_interval(w):
     assert trim(w, dead_max=1)[1] == 1
     assert w.lua.trim([JOBS, DEAD, DIFFS, LOST, TRIM_LOCK],
                       [GROUP, 60000, 1, 10 ** 12, 0, EVENTS]) == [-1]
+
+
+# ---- forget ----
+
+def forget(w, eid, base, diff, delete_token=0, lockval=None):
+    keys = [snapshot(T), P + "diffs", status(eid), JOBS, lock(T), state(T),
+            P + "sections:{%s}" % T, P + "selection:{%s}" % T,
+            P + "token:" + T, P + "ratelimit:{rl}:teacher:" + T]
+    args = [GROUP, eid, lockval or "c1:" + eid, base, diff, eid, T, EVENTS,
+            STATUS_TTL, COUNTS, delete_token, "r"]
+    return w.lua.forget(keys, args)
+
+
+def test_forget_writes_the_final_diff_and_deletes_the_teachers_keys(w, events):
+    w.r.hset(snapshot(T), mapping={"version": 2, "roster": "v2"})
+    for k in (state(T), P + "sections:{%s}" % T, P + "selection:{%s}" % T,
+              P + "token:" + T):
+        w.r.set(k, "x") if "state" not in k else w.r.hset(k, "a", 1)
+    eid = running(w)
+    events.all()
+    reply = forget(w, eid, 2, '{"d":"all gone"}')
+    assert reply[0] == "OK" and reply[2] == "3"
+    [(did, d)] = w.r.xrange(P + "diffs")
+    assert did == reply[1] and d["base_version"] == "2" and d["version"] == "3"
+    assert d["forgotten"] == "1" and d["teacher"] == T
+    assert w.r.exists(P + "token:" + T), "the token is the app's"
+    assert not any(w.r.exists(k) for k in (snapshot(T), state(T), lock(T),
+                   P + "sections:{%s}" % T, P + "selection:{%s}" % T))
+    st = w.r.hgetall(status(eid))
+    assert st["result"] == "forgotten" and "teacher" not in st
+    assert w.pending() == []
+    [ev] = events.all()
+    assert ev["result"] == "forgotten" and ev["teacher"] == T
+
+
+def test_forget_deletes_the_token_only_when_asked(w):
+    w.r.set(P + "token:" + T, "tok")
+    eid = running(w)
+    assert forget(w, eid, 0, "", delete_token=1)[0] == "OK"
+    assert not w.r.exists(P + "token:" + T)
+    assert w.r.xlen(P + "diffs") == 0, "nothing synced: no diff"
+
+
+def test_forget_refuses_a_moved_version(w):
+    w.r.hset(snapshot(T), mapping={"version": 4, "roster": "v4"})
+    eid = running(w)
+    assert forget(w, eid, 3, '{"d":1}') == ["CONFLICT", "4"]
+    assert w.r.hget(snapshot(T), "version") == "4"
+
+
+def test_forget_statuses_deletes_only_the_teachers(w):
+    w.r.hset(status("1-1"), "teacher", T)
+    w.r.hset(status("1-2"), "teacher", U)
+    assert w.lua.forget_statuses([status("1-1"), status("1-2")], [T]) == 1
+    assert not w.r.exists(status("1-1")) and w.r.exists(status("1-2"))
+
+
+def test_admit_never_coalesces_a_forget(w):
+    eid = w.take(T, kind="forget")
+    req = int(eid.split("-")[0])
+    w.r.hset(state(T), mapping={"done_started_ms": req + 5, "done_job": "1-1"})
+    [reply] = admit(w, (eid, T, "forget", "", req))
+    assert reply[0] == "R"

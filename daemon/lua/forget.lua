@@ -1,0 +1,64 @@
+--[[ forget.lua: FORGET a teacher.  A final diff that removes everything
+the app had of the teacher (a consumer that applies the teacher's diffs
+ends with nothing), then the teacher's snapshot, state, section list,
+selection, lock and rate-limit window go, the token too when the configuration says so (the
+token key is the app's), and the job is done.  The statuses of the
+teacher's other jobs are deleted next (forget_statuses.lua).
+
+KEYS[1]   the teacher's snapshot hash        (prefix snapshot:{TEACHER})
+KEYS[2]   the diffs stream
+KEYS[3]   the job's status hash              (prefix job:JOB)
+KEYS[4]   the jobs stream
+KEYS[5]   the teacher lock                   (prefix lock:{TEACHER})
+KEYS[6]   the teacher state hash             (prefix state:{TEACHER})
+KEYS[7]   the teacher's section list         (prefix sections:{TEACHER})
+KEYS[8]   the teacher's selection            (prefix selection:{TEACHER})
+KEYS[9]   the teacher's token                (prefix token:TEACHER)
+KEYS[10]  the teacher token's rate-limit window (prefix ratelimit:{rl}:teacher:TEACHER)
+ARGV[1]   consumer group
+ARGV[2]   the job's stream entry id
+ARGV[3]   our lock value
+ARGV[4]   base version (of the snapshot the final diff removes)
+ARGV[5]   the final diff (JSON); '' when nothing was synced
+ARGV[6]   job id
+ARGV[7]   teacher id
+ARGV[8]   events channel
+ARGV[9]   status TTL, seconds
+ARGV[10]  the diff's counts, a JSON object of integers
+ARGV[11]  '1': delete the token as well, else '0'
+ARGV[12]  the app's ref
+
+Returns {'LOST'}, {'CONFLICT', version} (nothing written: diff again), or
+{'OK', diff_id, version} (diff_id '' when there was nothing to remove).
+The job's status keeps no teacher field: nothing of the teacher remains.
+
+Atomic because the final diff and the deletion of the snapshot must go
+together: a consumer must never see one without the other.
+]]
+--@include "include/common.lua"
+if redis.call('GET', KEYS[5]) ~= ARGV[3] then return {'LOST'} end
+local cur = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+if cur ~= tonumber(ARGV[4]) then return {'CONFLICT', tostring(cur)} end
+local now, jid, teacher, ref = now_ms(), ARGV[6], ARGV[7], ARGV[12]
+local counts = cjson.decode(ARGV[10])
+local diff_id, version = '', cur
+if ARGV[5] ~= '' then
+  version = cur + 1
+  diff_id = redis.call('XADD', KEYS[2], '*', 'v', '1', 'teacher', teacher, 'job', jid,
+    'ref', ref, 'base_version', tostring(cur), 'version', tostring(version),
+    'added', tostring(counts.added), 'updated', tostring(counts.updated),
+    'removed', tostring(counts.removed), 'diff', ARGV[5], 'forgotten', '1')
+end
+redis.call('DEL', KEYS[1], KEYS[6], KEYS[7], KEYS[8], KEYS[5], KEYS[10])
+if ARGV[11] == '1' then redis.call('DEL', KEYS[9]) end
+local h = {'HSET', KEYS[3], 'state', 'done', 'job', jid, 'kind', 'forget',
+  'updated_ms', now, 'finished_ms', now, 'result', 'forgotten', 'version', version,
+  'base_version', cur, 'diff_id', diff_id}
+for k, v in pairs(counts) do h[#h+1] = k; h[#h+1] = tostring(v) end
+redis.call(unpack(h))
+redis.call('HDEL', KEYS[3], 'teacher', 'error', 'message', 'note', 'next_attempt_ms')
+redis.call('EXPIRE', KEYS[3], tonumber(ARGV[9]))
+redis.call('XACK', KEYS[4], ARGV[1], ARGV[2])
+publish(ARGV[8], {job = jid, teacher = teacher, state = 'done', result = 'forgotten',
+  version = version, diff_id = diff_id, ref = ref})
+return {'OK', diff_id, tostring(version)}
