@@ -161,6 +161,8 @@ def test_instances_beat_and_gone_consumers_are_removed(env):
     conf = dict(daemon__heartbeat_ms=200, sync__claim_idle_ms=1000)
     a = env.start_rosterd(**conf)
     b = env.start_rosterd(**conf)
+    for d in (a, b):	# ready: the first heartbeat is on its way
+        d.proc.wait_line(r"event=ready")
     t = teacher_with_sections(sbx, 1)
     env.store_token(t["id"], t["token"])
     _, st = env.run(t["id"])
