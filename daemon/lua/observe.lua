@@ -5,8 +5,8 @@ token's scope, any other to the application's, shared by every token.
 
 X-RateLimit-Reset has one-second resolution: the window really ends within
 the second after it, so the end of that second is taken.  A reset well past
-ours means Clever's window already rolled over: ours starts again from its
-count.  Otherwise the larger count and the later reset win (responses
+ours (by more than that second and a quarter window) means Clever's window
+already rolled over: ours starts again from its count.  Otherwise the larger count and the later reset win (responses
 arrive out of order).  A bucket with nothing left is blocked until its
 reset; after a 429 that no bucket explains, the token's buckets are.
 

@@ -12,7 +12,10 @@ Cold: until Clever's headers have told which app-wide buckets exist and
 where their windows stand (rosterd's start, a new window of theirs), at
 most as many requests go out as the tightest bucket known (or the
 configured limit) allows, so that a burst never overruns a bucket not
-learned yet; each such permit asks for its response to be observed.
+learned yet.  Such permits, and those of a window Clever's headers have
+not spoken of yet (its end is then ours, which may come a little before
+Clever's: its window opened when our request arrived), ask for their
+responses to be observed.
 
 KEYS[1]   the token's scope hash             (prefix ratelimit:{rl}:OWNER,
           OWNER being teacher:ID or district:ID; never the token itself)
@@ -27,7 +30,7 @@ granted while cold, since when).
 
 Returns {granted, wait, cold}: granted may be fewer than n once a window
 runs out; wait is 0 when all were granted, else the ms until asking for the
-rest may succeed; cold is 1 when the permits were granted cold.
+rest may succeed; cold is 1 when the responses must be observed (above).
 
 Atomic because instances draw from the same windows at once: the read of
 what is used and the increments must be one step, or a limit is exceeded.
@@ -44,7 +47,7 @@ for _, b in ipairs(all) do
   if b.blocked > now then
     b.room, b.free_at = 0, b.blocked
   else
-    if now >= b.reset then b.reset = now + window; b.used = 0 end
+    if now >= b.reset then b.reset = now + window; b.used = 0; b.seen = false end
     b.room, b.free_at = b.limit - b.used, b.reset
   end
   if b.limit > 0 then tightest = math.min(tightest, b.limit) end
@@ -58,6 +61,8 @@ if cold then
   if cold_since + COLD_GRACE_MS <= now then cold_used = 0; cold_since = now end
   granted = math.min(granted, math.max(tightest - cold_used, 0))
 end
+local unseen = false
+for _, b in ipairs(all) do unseen = unseen or not b.seen end
 local wait = 0
 if granted < n then
   for _, b in ipairs(all) do
@@ -78,4 +83,4 @@ if granted > 0 then
   end
 end
 for i = 1, 2 do redis.call('PEXPIRE', KEYS[i], 3 * window) end
-return {granted, wait, cold and 1 or 0}
+return {granted, wait, (cold or unseen) and 1 or 0}

@@ -74,8 +74,13 @@ static void
 bucket_roll(struct sbx *sbx, struct bucket *bk)
 {
 	uint64_t	now = mono_ms();
-	int64_t		wall = (int64_t)time(NULL);
+	struct timespec	ts;
+	int64_t		wall;
 	int64_t		win = sbx->rate_window_s;
+
+	/* not time(): it may read a coarse clock, a tick behind the others */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	wall = (int64_t)ts.tv_sec;
 
 	if (sbx->rate_wall) {
 		if (!bk->open || wall / win != bk->key) {

@@ -1,15 +1,17 @@
 --[[ include/buckets.lua: rate-limit buckets kept in a scope hash (a
 token's, or the app's: see permit.lua).  A scope hash holds, for each of
 its buckets NAME, the fields NAME.limit, NAME.used, NAME.reset (end of the
-window, ms, Redis clock), NAME.blocked (ms) and the field names (the
-bucket names learned from Clever's headers, comma-separated).
+window, ms, Redis clock), NAME.blocked (ms), NAME.seen (1 once Clever's
+headers spoke of the current window: until then its end is ours, which
+may come a little before Clever's) and the field names (the bucket names
+learned from Clever's headers, comma-separated).
 
 load_buckets(out, key, default, limit)
                      append the scope's buckets to out as tables {key,
-                     name, limit, used, reset, blocked}; a scope that has
+                     name, limit, used, reset, blocked, seen}; a scope that has
                      learned no name yet holds the bucket default (if not
                      nil) with the given limit
-save_bucket(b)       write b's limit, used and reset back
+save_bucket(b)       write b's limit, used, reset and seen back
 observe_bucket(key, name, limit, remaining, reset_s, now, window)
                      adopt what a response said of one bucket; returns the
                      bucket's window end
@@ -26,15 +28,15 @@ local function load_buckets(out, key, default, limit)
   end
   for _, nm in ipairs(list) do
     local h = redis.call('HMGET', key, nm .. '.limit', nm .. '.used',
-      nm .. '.reset', nm .. '.blocked')
+      nm .. '.reset', nm .. '.blocked', nm .. '.seen')
     out[#out+1] = {key = key, name = nm, limit = tonumber(h[1] or limit or 0),
       used = tonumber(h[2] or 0), reset = tonumber(h[3] or 0),
-      blocked = tonumber(h[4] or 0)}
+      blocked = tonumber(h[4] or 0), seen = h[5] == '1'}
   end
 end
 local function save_bucket(b)
   redis.call('HSET', b.key, b.name .. '.limit', b.limit, b.name .. '.used', b.used,
-    b.name .. '.reset', b.reset)
+    b.name .. '.reset', b.reset, b.name .. '.seen', b.seen and '1' or '0')
 end
 local function learn_name(key, name)
   local names = redis.call('HGET', key, 'names') or ''
@@ -50,13 +52,16 @@ local function observe_bucket(key, name, limit, remaining, reset_s, now, window)
   if reset <= now then reset = ours end
   if reset <= now then reset = now + window end
   if limit > 0 then
-    if reset > ours + 1000 then
+    -- Clever's end of the same window is at most a second (the reset's
+    -- resolution) and the request's way there after ours; a later one is
+    -- Clever's next window, whose count replaces ours
+    if reset > ours + 1000 + window / 4 then
       used = limit - remaining
     else
       used = math.max(used, limit - remaining); reset = math.max(reset, ours)
     end
     redis.call('HSET', key, name .. '.limit', limit, name .. '.reset', reset,
-      name .. '.used', used)
+      name .. '.used', used, name .. '.seen', '1')
   end
   return reset
 end
