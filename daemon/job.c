@@ -1237,6 +1237,8 @@ job_fail_write(const char *entry_id, const char *job_id, const char *teacher,
 	argv[k++] = j && j->hold_extra ? j->hold_extra : "{}";
 	argv[k++] = j && j->district ? j->district : "";
 	argv[k++] = j && j->force ? "1" : "0";
+	/* a malformed entry may carry a secret (a token): it goes */
+	argv[k++] = j == NULL ? "1" : "0";
 	if (j != NULL)
 		job_eval(j, SCRIPT_FAIL, 4, (int)k, argv, NULL,
 		    on_failed_written);

@@ -32,6 +32,8 @@ static const char *const probe_checks[][PROBE_WORDS] = {
 	{ "TIME" },
 	/* the contract version */
 	{ "GET", "%scontract" },
+	/* the pause key (rosterctl pause) */
+	{ "GET", "%spaused" },
 	{ "SET", "%scontract", "1", "NX" },
 	/* the job stream */
 	{ "XINFO", "GROUPS", "%sjobs" },
@@ -43,6 +45,7 @@ static const char *const probe_checks[][PROBE_WORDS] = {
 	    "1" },
 	{ "XACK", "%sjobs", CONSUMER_GROUP, "0-1" },
 	{ "XADD", "%sjobs", "*", "f", "v" },
+	{ "XDEL", "%sjobs", "0-1" },
 	/* what the app writes, rosterd reads */
 	{ "GET", "%stoken:TEACHER" },
 	{ "GET", "%sdistrict_token:DISTRICT" },

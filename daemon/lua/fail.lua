@@ -3,7 +3,7 @@
 attempts are used up) or a change held by the shrink guard (state 'held').
 Writes the final status, adds a dead letter (which `rosterctl retry`
 re-queues), acknowledges the entry, releases the teacher lock if ours, and
-publishes the event.
+publishes the event.  A malformed entry is also deleted from the stream.
 
 KEYS[1]   the job's status hash              (prefix job:JOB)
 KEYS[2]   the jobs stream
@@ -24,6 +24,9 @@ ARGV[12]  status TTL, seconds
 ARGV[13]  more status fields, a JSON object (the held change's counts)
 ARGV[14]  district ('' if none), kept in the dead letter for a retry
 ARGV[15]  force: '1' or '0', kept in the dead letter for a retry
+ARGV[16]  '1': delete the entry from the jobs stream too (a malformed job:
+          it may carry a secret, a token the app should not have put
+          there); '0' or absent: keep it
 
 Returns {'OK'}.
 
@@ -44,6 +47,7 @@ redis.call('XADD', KEYS[4], '*', 'job', jid, 'teacher', teacher, 'kind', ARGV[6]
   'district', ARGV[14], 'force', ARGV[15], 'state', ARGV[8], 'error', ARGV[9],
   'message', ARGV[10], 'attempts', att, 'entry', ARGV[2], 'failed_ms', tostring(now))
 redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
+if ARGV[16] == '1' then redis.call('XDEL', KEYS[2], ARGV[2]) end
 release(KEYS[3], ARGV[3])
 publish(ARGV[11], {job = jid, teacher = teacher, state = ARGV[8], error = ARGV[9],
   message = ARGV[10], ref = ARGV[7]})

@@ -297,12 +297,22 @@ def test_discovered_refuses_once_the_lock_is_lost(w):
 
 # ---- fail ----
 
-def fail(w, eid, lockval, state_="failed", extra="{}", teacher=T):
+def fail(w, eid, lockval, state_="failed", extra="{}", teacher=T, drop="0"):
     keys = [status(eid), JOBS, lock(teacher), P + "dead"]
     args = [GROUP, eid, lockval, eid, teacher, "sync", "r", state_,
             "not_shared", "Clever answered 404", EVENTS, STATUS_TTL, extra,
-            "d1", "0"]
+            "d1", "0", drop]
     return w.lua.fail(keys, args)
+
+
+def test_fail_deletes_a_malformed_entry_and_keeps_the_others(w):
+    eid = running(w)
+    fail(w, eid, "c1:" + eid)
+    assert [e for e, _ in w.r.xrange(JOBS)] == [eid]
+    bad = w.take(T, token="ilc_SECRET")	# malformed: it may carry a secret
+    fail(w, bad, "", drop="1")
+    assert [e for e, _ in w.r.xrange(JOBS)] == [eid]
+    assert w.pending() == []
 
 
 def test_fail_writes_the_final_status_and_a_dead_letter(w, events):

@@ -14,6 +14,14 @@ def readme_acl():
     return shlex.split(line)
 
 
+def test_the_man_page_gives_the_readme_acl():
+    """rosterd(8) stands alone: its ACL is the README's, word for word."""
+    page = open(os.path.join(TOP, "doc", "rosterd.8")).read()
+    (block,) = re.findall(r"^(ACL SETUSER rosterd .*?)\n\.Ed", page,
+                          re.M | re.S)
+    assert block.split() == readme_acl()
+
+
 def test_rosterd_runs_under_exactly_the_readme_acl(env):
     acl = readme_acl()
     acl = [a.replace(">PASSWORD", ">acl-pw") for a in acl]

@@ -319,6 +319,22 @@ def test_bad_jobs_fail_clearly_and_the_daemon_goes_on(env):
     dead = env.r.xrange("rosterd:dead")
     assert len(dead) == 5
     assert {f["error"] for _, f in dead} == {"bad_job", "no_token"}
+    # rejected entries leave the stream; the others stay
+    left = {eid for eid, _ in env.r.xrange("rosterd:jobs")}
+    assert left == {bad[4], good}, left
+
+
+def test_a_job_carrying_a_token_is_rejected_and_the_token_removed(env):
+    env.start_rosterd()
+    ps = env.subscribe()
+    jid = env.r.xadd("rosterd:jobs", {"teacher": "5f" * 12,
+                                      "token": "ilc_LEAKED_SECRET"})
+    st = env.wait_jobs(ps, [jid])[jid]
+    assert st["error"] == "bad_job" and "token" in st["message"], st
+    assert env.r.xrange("rosterd:jobs") == []
+    # the secret is nowhere in Redis any more
+    for key in env.r.scan_iter("*"):
+        assert b"ilc_LEAKED_SECRET" not in (env.r.dump(key) or b""), key
 
 
 def test_permanent_errors_have_codes(env):
