@@ -282,9 +282,28 @@ on_claimed(struct rconn *c, redisReply *r, const char *err, void *arg)
 	take_entries(r->element[1], 1);
 }
 
+/* The entries touch.lua found not ours any more: forget their jobs. */
+static void
+on_touched(struct rconn *c, redisReply *r, const char *err, void *arg)
+{
+	struct job *j, *tj;
+	size_t i;
+
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY)
+		return;
+	for (i = 0; i < r->elements; i++) {
+		if (r->element[i]->type != REDIS_REPLY_STRING)
+			continue;
+		TAILQ_FOREACH_SAFE(j, &rd->jobs, entry, tj)
+			if (strcmp(j->entry_id, r->element[i]->str) == 0)
+				job_entry_lost(j);
+	}
+}
+
 /*
- * Keep our own pending jobs fresh (XCLAIM to ourselves resets their idle
- * time), then take over jobs idle longer than claim_idle_ms.
+ * Keep our own pending jobs fresh (touch.lua claims them to ourselves,
+ * which resets their idle time, but only those still ours), then take over
+ * jobs idle longer than claim_idle_ms.
  */
 static void
 on_claim_timer(evutil_socket_t fd, short what, void *arg)
@@ -300,17 +319,14 @@ on_claim_timer(evutil_socket_t fd, short what, void *arg)
 		return;
 	stream = key_jobs();
 	if (rd->njobs > 0) {
-		argv = xcalloc(rd->njobs + 7, sizeof(*argv));
-		argv[n++] = "XCLAIM";
+		argv = xcalloc(rd->njobs + 3, sizeof(*argv));
 		argv[n++] = stream;
 		argv[n++] = CONSUMER_GROUP;
 		argv[n++] = rd->consumer;
-		argv[n++] = "0";
 		TAILQ_FOREACH(j, &rd->jobs, entry)
 			if (j->state != JOB_FINISHED)
 				argv[n++] = j->entry_id;
-		argv[n++] = "JUSTID";
-		rconn_commandargv(rd->rc, 0, on_ignore, NULL, (int)n, argv,
+		store_eval(SCRIPT_TOUCH, 1, (int)n, argv, NULL, on_touched,
 		    NULL);
 		free(argv);
 	}

@@ -87,6 +87,7 @@ enum job_state {
 #define ERR_SHRINK_GUARD	"shrink_guard"
 #define ERR_REDIS		"redis_unavailable"
 #define ERR_TLS			"tls_failed"
+#define ERR_LOCK_LOST		"lock_lost"
 
 /* Selection ("Sync Classes"): all sections, none, or a list. */
 enum selection_mode { SEL_ALL = 0, SEL_NONE, SEL_LIST };
@@ -120,6 +121,7 @@ struct job {
 	enum job_state		 state;
 	struct event		*timer;		/* waiting, backoff */
 	struct event		*lock_timer;	/* renews the teacher lock */
+	uint64_t		 lock_ms;	/* lock last confirmed (mono) */
 	unsigned		 pending_cmds;	/* Redis commands in flight */
 	char			*hold_extra;	/* shrink guard counts, JSON */
 
@@ -229,6 +231,7 @@ enum store_script {
 	SCRIPT_BEAT,
 	SCRIPT_REAP,
 	SCRIPT_TRIM,
+	SCRIPT_TOUCH,
 	SCRIPT_COUNT
 };
 /*
@@ -266,6 +269,9 @@ void		 job_not_modified(struct job *, const char *authorized_by,
 void		 job_failed(struct job *, enum fail_kind, const char *code,
 		    const char *message);
 void		 job_set_state(struct job *, enum job_state);
+void		 job_entry_lost(struct job *);
+int		 job_lock_expired(const struct job *);
+void		 job_lock_lost(struct job *);
 uint64_t	 backoff_ms(int attempt, uint64_t base, uint64_t max);
 
 /* sync.c */

@@ -107,6 +107,7 @@ static const char *const scripts[SCRIPT_COUNT] = {
 	[SCRIPT_BEAT] = lua_beat,
 	[SCRIPT_REAP] = lua_reap,
 	[SCRIPT_TRIM] = lua_trim,
+	[SCRIPT_TOUCH] = lua_touch,
 };
 
 static const char *const script_names[SCRIPT_COUNT] = {
@@ -124,6 +125,7 @@ static const char *const script_names[SCRIPT_COUNT] = {
 	[SCRIPT_BEAT] = "beat",
 	[SCRIPT_REAP] = "reap",
 	[SCRIPT_TRIM] = "trim",
+	[SCRIPT_TOUCH] = "touch",
 };
 
 /* SHA1 of each script once Redis has it (SCRIPT LOAD), else NULL. */

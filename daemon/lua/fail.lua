@@ -24,14 +24,22 @@ ARGV[12]  status TTL, seconds
 ARGV[13]  more status fields, a JSON object (the held change's counts)
 ARGV[14]  district ('' if none), kept in the dead letter for a retry
 ARGV[15]  force: '1' or '0', kept in the dead letter for a retry
+ARGV[16]  consumer (this instance)
 
-Returns {'OK'}.
+Returns {'OK'}, or {'GONE'} when the entry is not pending with this
+consumer any more (another instance finished the job or took it over while
+this one stalled): then nothing is written, no dead letter either, but our
+lock is released.
 
 Atomic because a job that is acknowledged must have its final status and
 its dead letter: otherwise a failure could vanish, or be recorded twice
 when another instance takes the entry over.
 ]]
 --@include "include/common.lua"
+if not ours(KEYS[2], ARGV[1], ARGV[2], ARGV[16]) then
+  release(KEYS[3], ARGV[3])
+  return {'GONE'}
+end
 local now, jid, teacher = now_ms(), ARGV[4], ARGV[5]
 local h = {'HSET', KEYS[1], 'state', ARGV[8], 'job', jid, 'teacher', teacher, 'kind', ARGV[6],
   'ref', ARGV[7], 'error', ARGV[9], 'message', ARGV[10], 'updated_ms', now, 'finished_ms', now}
