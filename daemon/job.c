@@ -1426,8 +1426,7 @@ job_free(struct job *j)
 	if (j->state == JOB_FINISHED)
 		return;
 	job_set_state(j, JOB_FINISHED);
-	TAILQ_REMOVE(&rd->jobs, j, entry);
-	rd->njobs--;
+	queue_job_remove(j);
 	sync_free(j->sync);
 	j->sync = NULL;
 	if (j->timer != NULL)

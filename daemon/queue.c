@@ -5,6 +5,7 @@
  * the jobs this instance holds from looking idle and takes over, with
  * XAUTOCLAIM, the jobs of instances that died.
  */
+#include <search.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,76 @@
 
 #define READ_BATCH_MAX	1000
 #define READ_BLOCK_MS	5000
+/* Requests for teachers already in hand, kept beyond the slots. */
+#define IN_HAND_MAX	(10 * READ_BATCH_MAX)
+
+/*
+ * Concurrency slots count teachers, not jobs: a request for a teacher that
+ * already has a job in memory waits for that teacher's sync (and most
+ * often coalesces with the next one), so it must not take a slot another
+ * teacher needs.  A tree of the teachers in hand, each with its jobs.
+ */
+struct in_hand {
+	const char	*teacher;	/* the first job's, copied */
+	unsigned	 jobs;
+	char		 id[TEACHER_ID_MAX + 1];
+};
+static void	*in_hand_root;
+
+static int
+in_hand_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct in_hand *)a)->teacher,
+	    ((const struct in_hand *)b)->teacher);
+}
+
+/* A job joins the list; its teacher takes a slot if not in hand yet. */
+void
+queue_job_add(struct job *j)
+{
+	struct in_hand *h = xcalloc(1, sizeof(*h)), **found;
+
+	xstrlcpy(h->id, j->teacher, sizeof(h->id));
+	h->teacher = h->id;
+	if ((found = tsearch(h, &in_hand_root, in_hand_cmp)) == NULL)
+		fatal("tsearch");
+	if (*found != h)
+		free(h);
+	else
+		rd->nteachers++;
+	(*found)->jobs++;
+	TAILQ_INSERT_TAIL(&rd->jobs, j, entry);
+	rd->njobs++;
+}
+
+void
+queue_job_remove(struct job *j)
+{
+	struct in_hand key = { .teacher = j->teacher }, **found, *h;
+
+	TAILQ_REMOVE(&rd->jobs, j, entry);
+	rd->njobs--;
+	if ((found = tfind(&key, &in_hand_root, in_hand_cmp)) == NULL)
+		return;
+	h = *found;
+	if (--h->jobs == 0) {
+		tdelete(&key, &in_hand_root, in_hand_cmp);
+		free(h);
+		rd->nteachers--;
+	}
+}
+
+/* Entries to ask for: one per free slot, while duplicates fit. */
+static unsigned
+queue_free_slots(void)
+{
+	unsigned conc = (unsigned)rd->conf.sync_concurrency, n;
+
+	if (rd->nteachers >= conc || rd->njobs >= conc + IN_HAND_MAX)
+		return 0;
+	n = conc - rd->nteachers;
+	return n > READ_BATCH_MAX ? READ_BATCH_MAX : n;
+}
 
 static void
 on_ignore(struct rconn *c, redisReply *r, const char *err, void *arg)
@@ -82,8 +153,7 @@ take_entries(redisReply *entries, int maybe_ours)
 			job_fail_bad(e->element[0]->str, t, err);
 			continue;
 		}
-		TAILQ_INSERT_TAIL(&rd->jobs, j, entry);
-		rd->njobs++;
+		queue_job_add(j);
 		/* read as we stopped or paused: give it back */
 		if (rd->draining || rd->paused)
 			job_handback(j);
@@ -203,11 +273,8 @@ queue_read(void)
 	if (rd->draining || rd->paused || rd->reading || !rd->group_ready ||
 	    rconn_state(rd->rq) != RCONN_READY)
 		return;
-	if (rd->njobs >= (unsigned)rd->conf.sync_concurrency)
+	if ((free_slots = queue_free_slots()) == 0)
 		return;
-	free_slots = (unsigned)rd->conf.sync_concurrency - rd->njobs;
-	if (free_slots > READ_BATCH_MAX)
-		free_slots = READ_BATCH_MAX;
 	snprintf(count, sizeof(count), "%u", free_slots);
 	stream = key_jobs();
 	rd->reading = 1;
@@ -330,10 +397,7 @@ on_claim_timer(evutil_socket_t fd, short what, void *arg)
 		    NULL);
 		free(argv);
 	}
-	if (rd->njobs < (unsigned)rd->conf.sync_concurrency && !rd->paused) {
-		free_slots = (unsigned)rd->conf.sync_concurrency - rd->njobs;
-		if (free_slots > READ_BATCH_MAX)
-			free_slots = READ_BATCH_MAX;
+	if (!rd->paused && (free_slots = queue_free_slots()) > 0) {
 		snprintf(idle, sizeof(idle), "%llu",
 		    (unsigned long long)rd->conf.sync_claim_idle_ms);
 		snprintf(count, sizeof(count), "%u", free_slots);

@@ -162,6 +162,7 @@ struct rosterd {
 	struct http_client	*http;
 	struct jobq		 jobs;
 	unsigned		 njobs;		/* jobs in memory */
+	unsigned		 nteachers;	/* their teachers: the slots */
 	unsigned		 nfetching;	/* jobs using Clever */
 	int			 reading;	/* XREADGROUP in flight */
 	long long		 reader_id;	/* CLIENT ID of rq */
@@ -251,6 +252,8 @@ void		 queue_kick(void);
 void		 queue_reader_ready(void);
 void		 queue_stop(void);
 void		 queue_pause(void);
+void		 queue_job_add(struct job *);
+void		 queue_job_remove(struct job *);
 /* job_entry.c: parse one stream entry into a new job; NULL + err if bad. */
 struct job	*job_from_entry(const char *entry_id, redisReply *fields,
 		    char *err, size_t errlen);

@@ -341,3 +341,26 @@ def test_a_frozen_instance_never_rewrites_a_finished_status(env):
     text = a.proc.text()
     assert text.count("event=lock_lost") <= n, "one lost lock, one line"
     assert a.proc.p.poll() is None
+
+
+def test_requests_for_a_teacher_in_hand_take_no_slot(env):
+    """Duplicates of a teacher whose sync runs long wait for it without
+    taking the concurrency slots other teachers need."""
+    sbx = env.start_sandbox("--teachers", 8, "--seed", 14)
+    slow, *others = sbx.teachers()
+    for t in [slow] + others:
+        env.store_token(t["id"], t["token"])
+    # the slow teacher's answers come a byte a second: its sync runs on
+    sbx.post("/hostile", {"token": slow["token"], "kind": "dribble",
+                          "interval_ms": 1000})
+    env.start_rosterd(sync__concurrency=4, clever__request_timeout_ms=600000)
+    ps = env.subscribe()
+    first = env.enqueue(slow["id"])
+    dups = [env.enqueue(slow["id"]) for _ in range(12)]
+    jobs = [env.enqueue(t["id"]) for t in others]
+    res = env.wait_jobs(ps, jobs, timeout=30)
+    assert all(s["state"] == "done" for s in res.values()), res
+    # while the slow sync still ran and its duplicates waited for it
+    assert env.r.hget("rosterd:job:" + first, "state") == "running"
+    for j in dups:
+        assert env.r.hget("rosterd:job:" + j, "state") in (None, "queued")
