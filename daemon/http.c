@@ -456,8 +456,6 @@ http_body_parse(const struct http_body *b, const char **err)
 	}
 	if ((tok = json_tokener_new()) == NULL)
 		fatalx("%s: json_tokener_new", __func__);
-	/* Clever sends UTF-8; anything else would break the apps' decoders */
-	json_tokener_set_flags(tok, JSON_TOKENER_VALIDATE_UTF8);
 	o = json_tokener_parse_ex(tok, b->buf, (int)b->len);
 	jerr = json_tokener_get_error(tok);
 	end = json_tokener_get_parse_end(tok);

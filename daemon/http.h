@@ -108,8 +108,8 @@ void		 http_body_reserve(struct http_body *, size_t n);
 int		 http_body_add(struct http_body *, const char *, size_t n);
 /*
  * Parse the complete body: a JSON value (the caller owns it), or NULL
- * with *err saying why (not JSON, truncated, invalid UTF-8, too deep,
- * data after the value).  An empty body is NULL with *err NULL.
+ * with *err saying why (not JSON, truncated, too deep, data after the
+ * value).  Ill-formed UTF-8 passes: normalization makes it U+FFFD.  An empty body is NULL with *err NULL.
  */
 json_object	*http_body_parse(const struct http_body *, const char **err);
 void		 http_body_free(struct http_body *);

@@ -8,7 +8,8 @@
  *	dribble	the real response, with its Content-Length, one byte every
  *		`interval_ms` (default 100)
  *	deep	a JSON array nested 100,000 deep
- *	badutf8	the real response with invalid UTF-8 in its first string
+ *	badutf8	the real response with invalid UTF-8 in its first name (or
+ *		else its first string value)
  *
  * huge and dribble write on the connection themselves: evhttp has no way
  * to send a close-delimited body or to pace one.
@@ -258,10 +259,12 @@ hostile_apply(struct sbx *sbx, struct evhttp_request *req,
 		free(p);
 		return 0;
 	case HOSTILE_BADUTF8:
-		/* "\xff\xfe" are never UTF-8: put them in the first string */
-		if (body->len > 0 && (at = memchr(body->p, '"', body->len))) {
+		/* "\xff\xfe" are never UTF-8: put them in a name */
+		if (body->len > 0 && ((at = memmem(body->p, body->len,
+		    "\"first\":\"", 9)) != NULL || (at = memmem(body->p,
+		    body->len, "\":\"", 3)) != NULL)) {
 			p = xmalloc(body->len + 2);
-			i = (size_t)(at - body->p) + 1;
+			i = (size_t)(at - body->p) + (at[1] == 'f' ? 9 : 3);
 			memcpy(p, body->p, i);
 			memcpy(p + i, "\xff\xfe", 2);
 			memcpy(p + i + 2, body->p + i, body->len - i);

@@ -954,7 +954,7 @@ def test_hostile_responses_per_token_and_route(fresh):
     st, _, body = fresh.get("/v3.0/users/%s" % t["id"], t["token"])
     with pytest.raises(UnicodeDecodeError):
         body.decode("utf-8")
-    assert b"\xff\xfe" in body
+    assert b'"first":"\xff\xfe' in body
     fresh.control("POST", "/hostile", {"token": t["token"], "kind": "dribble",
                                        "interval_ms": 5})
     t0 = time.monotonic()
