@@ -7,8 +7,9 @@
  * connection cache, so easy handles are per request and connections are
  * reused across requests.
  *
- * Bodies are fed to a json_tokener as they arrive; a body over max_body
- * aborts the transfer.  The bearer token only ever goes into the
+ * A body's bytes are kept as they arrive and parsed once complete; a body
+ * over max_body aborts the transfer as soon as it passes the limit.  No
+ * transfer waits for another: a slow or idle one holds only its bytes.  The bearer token only ever goes into the
  * Authorization header list, which is wiped when the request ends; verbose
  * mode stays off and error messages come from curl's error buffer, which
  * never quotes request headers.
@@ -51,30 +52,12 @@ enum req_state {
 	REQ_COMPLETING,		/* its callback is running */
 };
 
-enum body_state {
-	BODY_NONE,		/* no byte yet */
-	BODY_PARSING,
-	BODY_DONE,		/* a complete JSON value */
-	BODY_INVALID,		/* not JSON, or bytes after the value */
-	BODY_UNCHANGED,		/* the entity named in If-None-Match: skipped */
-};
-
 struct http_sock {
 	LIST_ENTRY(http_sock)	 entry;
 	struct http_client	*c;
 	curl_socket_t		 fd;
 	struct event		*ev;
 };
-
-/*
- * Bodies parsed at once.  json-c's tree of a response is about ten times
- * its text, and a transfer holds its partial tree until its last byte:
- * with thousands of transfers receiving side by side, memory would follow
- * their number.  Past this many, a transfer that starts receiving is
- * paused (its bytes wait in the kernel) until a slot frees up, so memory
- * is bounded by this many trees, not by the work in flight.
- */
-#define PARSE_SLOTS	32
 
 /*
  * Easy handles kept for reuse: curl_easy_reset() keeps what a handle
@@ -91,21 +74,16 @@ struct http_req {
 	http_cb			 cb;
 	void			*arg;
 	uint64_t		 start_ms;
-	size_t			 max_body;
 
-	json_tokener		*tok;
-	enum body_state		 body;
+	struct http_body	 body;
 	json_object		*json;
-	const char		*json_error;
-	size_t			 body_len;
 	int			 too_large;
+	int			 unchanged;	/* If-None-Match's entity */
+	size_t			 skipped;	/* its bytes, counted only */
 
 	struct http_ratelimit	 rl;
 	char			*inm;		/* If-None-Match sent, or NULL */
 	char			 etag[HTTP_ETAG_MAX + 1];	/* "" if none */
-	int			 parse_slot;	/* holds one of PARSE_SLOTS */
-	int			 paused;	/* waits for a parse slot */
-	TAILQ_ENTRY(http_req)	 pentry;	/* on c->paused */
 	struct event		*fail_ev;	/* REQ_FAILED_EARLY */
 	const char		*fail_error;
 	char			 errbuf[CURL_ERROR_SIZE];
@@ -129,9 +107,6 @@ struct http_client {
 
 	CURL			*idle[IDLE_EASY];	/* for reuse */
 	int			 nidle;
-	unsigned		 parsing;	/* parse slots in use */
-	TAILQ_HEAD(, http_req)	 paused;	/* waiting for a slot */
-	struct event		*wake;		/* unpause, outside curl */
 
 	int			 busy;
 	int			 dead;
@@ -394,8 +369,7 @@ req_free(struct http_req *r)
 	req_wipe_headers(r);
 	if (r->fail_ev != NULL)
 		event_free(r->fail_ev);
-	if (r->tok != NULL)
-		json_tokener_free(r->tok);
+	http_body_free(&r->body);
 	json_object_put(r->json);
 	free(r->inm);
 	free(r);
@@ -408,38 +382,53 @@ req_unlink(struct http_req *r)
 
 	TAILQ_REMOVE(&c->reqs, r, entry);
 	c->inflight--;
-	if (r->paused) {
-		TAILQ_REMOVE(&c->paused, r, pentry);
-		r->paused = 0;
-	}
-	if (r->parse_slot) {
-		r->parse_slot = 0;
-		c->parsing--;
-		if (!TAILQ_EMPTY(&c->paused))
-			event_active(c->wake, EV_TIMEOUT, 0);
-	}
-}
-
-/* A parse slot is free: let the transfers that wait for one go on. */
-static void
-wake_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct http_client *c = arg;
-	struct http_req *r;
-
-	client_enter(c);
-	while (c->parsing < PARSE_SLOTS && !c->dead &&
-	    (r = TAILQ_FIRST(&c->paused)) != NULL) {
-		TAILQ_REMOVE(&c->paused, r, pentry);
-		r->paused = 0;
-		r->parse_slot = 1;
-		c->parsing++;
-		curl_easy_pause(r->easy, CURLPAUSE_CONT);
-	}
-	client_leave(c);
 }
 
 /* ---- Body --------------------------------------------------------------- */
+
+#define BODY_MIN_CAP	16384
+
+void
+http_body_init(struct http_body *b, size_t max)
+{
+	memset(b, 0, sizeof(*b));
+	b->max = max;
+}
+
+static void
+body_grow(struct http_body *b, size_t want)
+{
+	size_t cap = b->cap > 0 ? b->cap : BODY_MIN_CAP;
+
+	while (cap < want)
+		cap = cap > SIZE_MAX / 2 ? want : cap * 2;
+	/* never more room than the limit: large blocks are mremap'ed */
+	if (cap > b->max)
+		cap = b->max;
+	if (cap < want)
+		cap = want;
+	b->buf = xrealloc(b->buf, cap);
+	b->cap = cap;
+}
+
+void
+http_body_reserve(struct http_body *b, size_t n)
+{
+	if (n <= b->max && n > b->cap)
+		body_grow(b, n);
+}
+
+int
+http_body_add(struct http_body *b, const char *p, size_t n)
+{
+	if (n > b->max || b->len > b->max - n)
+		return -1;
+	if (b->len + n > b->cap)
+		body_grow(b, b->len + n);
+	memcpy(b->buf + b->len, p, n);
+	b->len += n;
+	return 0;
+}
 
 static int
 all_space(const char *p, size_t n)
@@ -450,61 +439,53 @@ all_space(const char *p, size_t n)
 	return 1;
 }
 
-static void
-body_invalid(struct http_req *r, const char *why)
+json_object *
+http_body_parse(const struct http_body *b, const char **err)
 {
-	r->body = BODY_INVALID;
-	r->json_error = why;
-	json_object_put(r->json);
-	r->json = NULL;
-}
-
-static void
-body_feed(struct http_req *r, const char *p, size_t n)
-{
+	json_tokener		*tok;
+	json_object		*o;
 	enum json_tokener_error	 jerr;
-	size_t			 used;
+	size_t			 end;
 
-	while (n > 0 && r->body == BODY_PARSING) {
-		int chunk = n > INT_MAX / 2 ? INT_MAX / 2 : (int)n;
-
-		r->json = json_tokener_parse_ex(r->tok, p, chunk);
-		jerr = json_tokener_get_error(r->tok);
-		if (r->json != NULL) {
-			r->body = BODY_DONE;
-			used = json_tokener_get_parse_end(r->tok);
-			p += used;
-			n -= used;
-			break;
-		}
-		if (jerr != json_tokener_continue) {
-			body_invalid(r, json_tokener_error_desc(jerr));
-			return;
-		}
-		p += chunk;
-		n -= (size_t)chunk;
+	*err = NULL;
+	if (b->len == 0)
+		return NULL;
+	if (b->len > INT_MAX / 2) {
+		*err = "body too large to parse";
+		return NULL;
 	}
-	if (r->body == BODY_DONE && !all_space(p, n))
-		body_invalid(r, "data after the JSON value");
+	if ((tok = json_tokener_new()) == NULL)
+		fatalx("%s: json_tokener_new", __func__);
+	o = json_tokener_parse_ex(tok, b->buf, (int)b->len);
+	jerr = json_tokener_get_error(tok);
+	end = json_tokener_get_parse_end(tok);
+	if (o == NULL && jerr == json_tokener_continue) {
+		/* a number at the very end: only the end can complete it */
+		o = json_tokener_parse_ex(tok, "", 1);
+		jerr = json_tokener_get_error(tok);
+		end = b->len;
+	}
+	json_tokener_free(tok);
+	if (o == NULL) {
+		*err = jerr == json_tokener_continue ||
+		    jerr == json_tokener_error_parse_eof ? "truncated JSON" :
+		    json_tokener_error_desc(jerr);
+		return NULL;
+	}
+	if (end < b->len && !all_space(b->buf + end, b->len - end)) {
+		json_object_put(o);
+		*err = "data after the JSON value";
+		return NULL;
+	}
+	return o;
 }
 
-/* End of the body: finish a value only the end can complete (numbers). */
-static void
-body_finish(struct http_req *r)
+void
+http_body_free(struct http_body *b)
 {
-	enum json_tokener_error	jerr;
-
-	if (r->body != BODY_PARSING)
-		return;
-	r->json = json_tokener_parse_ex(r->tok, "", 1);
-	if (r->json != NULL) {
-		r->body = BODY_DONE;
-		return;
-	}
-	jerr = json_tokener_get_error(r->tok);
-	body_invalid(r, jerr == json_tokener_continue ||
-	    jerr == json_tokener_error_parse_eof ? "truncated JSON" :
-	    json_tokener_error_desc(jerr));
+	free(b->buf);
+	b->buf = NULL;
+	b->len = b->cap = 0;
 }
 
 /* Is this the 200 of the entity the request named in If-None-Match? */
@@ -523,43 +504,25 @@ static size_t
 write_cb(char *p, size_t size, size_t nmemb, void *arg)
 {
 	struct http_req	*r = arg;
-	struct http_client *c = r->c;
 	size_t		 n = size * nmemb;
 
-	/* A server that ignores If-None-Match: count the bytes, parse none. */
-	if (r->body == BODY_NONE && req_same_entity(r))
-		r->body = BODY_UNCHANGED;
-	if (r->body == BODY_UNCHANGED) {
-		if (n > r->max_body || r->body_len > r->max_body - n) {
+	/* A server that ignores If-None-Match: count the bytes, keep none. */
+	if (r->body.len == 0 && !r->unchanged && req_same_entity(r))
+		r->unchanged = 1;
+	if (r->unchanged) {
+		if (n > r->body.max || r->skipped > r->body.max - n) {
 			r->too_large = 1;
 			return 0;
 		}
-		r->body_len += n;
+		r->skipped += n;
 		return n;
 	}
-	if (!r->parse_slot && r->body == BODY_NONE) {
-		if (c->parsing >= PARSE_SLOTS) {
-			/* curl keeps this chunk and gives it again later */
-			r->paused = 1;
-			TAILQ_INSERT_TAIL(&c->paused, r, pentry);
-			return CURL_WRITEFUNC_PAUSE;
-		}
-		r->parse_slot = 1;
-		c->parsing++;
-	}
-	if (n > r->max_body || r->body_len > r->max_body - n) {
+	if (http_body_add(&r->body, p, n) == -1) {
+		/* over the limit: drop what we have and stop at once */
+		http_body_free(&r->body);
 		r->too_large = 1;
 		return 0;	/* aborts the transfer: CURLE_WRITE_ERROR */
 	}
-	r->body_len += n;
-	if (r->body == BODY_NONE) {
-		if ((r->tok = json_tokener_new()) == NULL)
-			fatalx("%s: json_tokener_new", __func__);
-		r->body = BODY_PARSING;
-	}
-	if (r->body == BODY_INVALID)
-		return n;	/* keep reading: the status still matters */
-	body_feed(r, p, n);
 	return n;
 }
 
@@ -596,10 +559,12 @@ header_cb(char *line, size_t size, size_t nmemb, void *arg)
 	} else if (header_is(line, n, "content-length")) {
 		v = trim(line + sizeof("content-length"), line + n, &end);
 		cl = parse_int(v, end);
-		if (cl >= 0 && (uint64_t)cl > r->max_body) {
+		if (cl >= 0 && (uint64_t)cl > r->body.max) {
 			r->too_large = 1;
 			return 0;	/* refuse before reading the body */
 		}
+		if (cl > 0)
+			http_body_reserve(&r->body, (size_t)cl);
 	} else if (n > 12 && strncasecmp(line, "x-ratelimit-", 12) == 0)
 		http_ratelimit_header(&r->rl, line, n);
 	return n;
@@ -668,7 +633,7 @@ req_report(struct http_req *r, struct http_response *res)
 {
 	res->elapsed_ms = mono_ms() - r->start_ms;
 	res->rl = r->rl;
-	res->body_len = r->body_len;
+	res->body_len = r->body.len + r->skipped;
 	req_unlink(r);
 	r->state = REQ_COMPLETING;
 	r->cb(res, r->arg);
@@ -689,11 +654,11 @@ req_done(struct http_req *r, CURLcode res)
 		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &resp.status);
 		resp.etag = r->etag[0] != '\0' ? r->etag : NULL;
 		resp.unchanged = (resp.status == 304 && r->inm != NULL) ||
-		    r->body == BODY_UNCHANGED ||
-		    (r->body == BODY_NONE && req_same_entity(r));
-		body_finish(r);
+		    r->unchanged ||
+		    (r->body.len == 0 && req_same_entity(r));
+		if (!resp.unchanged)
+			r->json = http_body_parse(&r->body, &resp.json_error);
 		resp.json = r->json;
-		resp.json_error = r->json_error;
 	}
 	/* The token is no longer needed: wipe it before user code runs. */
 	req_wipe_headers(r);
@@ -855,10 +820,7 @@ http_client_new(struct event_base *base, const struct http_conf *conf)
 	c = xcalloc(1, sizeof(*c));
 	c->base = base;
 	TAILQ_INIT(&c->reqs);
-	TAILQ_INIT(&c->paused);
 	LIST_INIT(&c->socks);
-	if ((c->wake = event_new(base, -1, 0, wake_cb, c)) == NULL)
-		fatalx("%s: event_new", __func__);
 	if ((c->multi = curl_multi_init()) == NULL)
 		fatalx("%s: curl_multi_init", __func__);
 	if ((c->timer = evtimer_new(base, timer_event_cb, c)) == NULL)
@@ -901,7 +863,6 @@ client_destroy(struct http_client *c)
 	while ((s = LIST_FIRST(&c->socks)) != NULL)
 		sock_free(s);
 	event_free(c->timer);
-	event_free(c->wake);
 	free(c->ca_file);
 	free(c->user_agent);
 	free(c);
@@ -1030,7 +991,7 @@ req_setup(struct http_req *r, const char *url)
 	SET(CURLOPT_USERAGENT, c->user_agent);
 	SET(CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
 	SET(CURLOPT_TIMEOUT_MS, c->request_timeout_ms);
-	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_body);
+	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->body.max);
 	/*
 	 * Over TLS, ALPN tells right after the handshake whether a connection
 	 * multiplexes (HTTP/2): wait for that rather than open another one.
@@ -1063,7 +1024,7 @@ http_get(struct http_client *c, const char *url, const char *token,
 	r->cb = cb;
 	r->arg = arg;
 	r->start_ms = mono_ms();
-	r->max_body = c->max_body;
+	http_body_init(&r->body, c->max_body);
 	TAILQ_INSERT_TAIL(&c->reqs, r, entry);
 	c->inflight++;
 

@@ -1,8 +1,9 @@
 /*
  * Asynchronous HTTP GET client: curl multi driven by libevent socket and
- * timer callbacks (the hiperfifo.c pattern, never a perform loop).  Bodies
- * are parsed incrementally with json_tokener as bytes arrive; a body larger
- * than max_body aborts the transfer.  Connections are reused across requests.
+ * timer callbacks (the hiperfifo.c pattern, never a perform loop).  A body's
+ * bytes are kept as they arrive and parsed once complete; a body larger
+ * than max_body aborts the transfer as soon as it passes the limit.
+ * Connections are reused across requests.
  * The client knows nothing about retries or rate limits: it reports what
  * happened and the rate-limit headers it saw; callers decide.
  */
@@ -85,6 +86,33 @@ struct http_response {
 };
 
 #define HTTP_ETAG_MAX	128	/* longer tags are ignored */
+
+/*
+ * A response body as it arrives, in chunks of any size: its bytes are kept
+ * (never more than max) and parsed as JSON once the last one is in.
+ * Keeping the text, not a partial tree, bounds a transfer's memory by its
+ * bytes: json-c's tree is about ten times the text, and a slow or endless
+ * body would otherwise hold a growing tree.
+ */
+struct http_body {
+	char		*buf;
+	size_t		 len;
+	size_t		 cap;
+	size_t		 max;
+};
+
+void		 http_body_init(struct http_body *, size_t max);
+/* Reserve room for a body of announced length n (<= max). */
+void		 http_body_reserve(struct http_body *, size_t n);
+/* Append n bytes; -1 (nothing kept) when the body would exceed max. */
+int		 http_body_add(struct http_body *, const char *, size_t n);
+/*
+ * Parse the complete body: a JSON value (the caller owns it), or NULL
+ * with *err saying why (not JSON, truncated, too deep, data after the
+ * value).  Ill-formed UTF-8 passes: normalization makes it U+FFFD.  An empty body is NULL with *err NULL.
+ */
+json_object	*http_body_parse(const struct http_body *, const char **err);
+void		 http_body_free(struct http_body *);
 
 struct http_client;
 struct http_req;

@@ -34,6 +34,7 @@ struct job_cmd {
 };
 
 static void	job_release(struct job *);
+static void	job_taken_over(struct job *);
 static void	job_load(struct job *);
 static void	job_writeback(struct job *);
 static void	job_forget(struct job *);
@@ -164,13 +165,46 @@ job_later(struct job *j, enum job_state st, uint64_t ms)
 	evtimer_add(j->timer, &tv);
 }
 
+/*
+ * The lock is gone (this instance stalled past lock_ttl_ms, and another
+ * sync may hold the teacher now): nothing this sync fetched may be
+ * written, so its Clever requests stop at once.  Whether the job is still
+ * ours to retry, the retry script decides.
+ */
+void
+job_lock_lost(struct job *j)
+{
+	logf_warn(LF(.event = "lock_lost", .job = j->job_id,
+	    .teacher = j->teacher), "the teacher lock expired (this instance "
+	    "stalled past lock_ttl_ms); the sync stops");
+	job_failed(j, FAIL_TRANSIENT, ERR_LOCK_LOST, "the teacher lock "
+	    "expired before the sync ended (the instance stalled)");
+}
+
+/*
+ * Whether the lock has surely expired, without asking Redis: Redis set its
+ * expiry before we heard of it, so no later than lock_ms + TTL.  After a
+ * stall (SIGSTOP, a long pause), replies and timers that were due run in
+ * any order: this keeps a sync from sending Clever anything meanwhile.
+ */
+int
+job_lock_expired(const struct job *j)
+{
+	return mono_ms() >= j->lock_ms + rd->conf.sync_lock_ttl_ms;
+}
+
 static void
 on_renew(struct job *j, redisReply *r, const char *err)
 {
-	if (err != NULL || r->type != REDIS_REPLY_INTEGER || r->integer != 1)
-		logf_warn(LF(.event = "lock_lost", .job = j->job_id,
+	if (err != NULL || r->type != REDIS_REPLY_INTEGER)
+		logf_warn(LF(.event = "renew_failed", .job = j->job_id,
 		    .teacher = j->teacher), "could not renew the teacher lock: "
-		    "%s", err ? err : "held by another instance now");
+		    "%s", err ? err : "unexpected reply");
+	else if (r->integer == 1)
+		j->lock_ms = mono_ms();
+	else if (j->state == JOB_LOADING || j->state == JOB_FETCHING)
+		job_lock_lost(j);
+	/* while writing, the write-back script itself finds the lock gone */
 }
 
 static void
@@ -183,6 +217,10 @@ on_lock_timer(evutil_socket_t fd, short what, void *arg)
 	if (j->state != JOB_LOADING && j->state != JOB_FETCHING &&
 	    j->state != JOB_WRITING)
 		return;
+	if (j->state != JOB_WRITING && job_lock_expired(j)) {
+		job_lock_lost(j);
+		return;
+	}
 	key = key_lock(j->teacher);
 	val = lock_value(j);
 	snprintf(ttl, sizeof(ttl), "%llu",
@@ -419,6 +457,7 @@ job_admitted(struct job *j, redisReply *e)
 		j->redis_failures = 0;
 		j->started_ms = strtoull(e->element[1]->str, NULL, 10);
 		j->attempts = (int)e->element[2]->integer;
+		j->lock_ms = mono_ms();
 		if (j->first_run_ms == 0) {
 			j->first_run_ms = mono_ms();
 			if (j->attempts == 1 && j->started_ms >= j->req_ms)
@@ -426,6 +465,8 @@ job_admitted(struct job *j, redisReply *e)
 		}
 		lock_renewal_start(j);
 		job_load(j);
+	} else if (strcmp(code, "G") == 0) {
+		job_taken_over(j);
 	} else if (strcmp(code, "B") == 0) {
 		j->waits++;
 		job_later(j, JOB_WAITING, backoff_ms(j->waits, WAIT_MIN_MS,
@@ -493,6 +534,8 @@ job_fetch(struct job *j)
 static void
 on_district_token(struct job *j, redisReply *r, const char *err)
 {
+	if (j->state != JOB_LOADING)
+		return;		/* stopped meanwhile (lock lost) */
 	if (err != NULL) {
 		job_failed(j, FAIL_TRANSIENT, ERR_REDIS, err);
 		return;
@@ -531,6 +574,8 @@ on_load(struct job *j, redisReply *r, const char *err)
 	char msg[256], *key;
 	size_t i;
 
+	if (j->state != JOB_LOADING && j->state != JOB_WRITING)
+		return;		/* stopped meanwhile (lock lost) */
 	if (err != NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 7) {
 		job_failed(j, FAIL_TRANSIENT, ERR_REDIS,
 		    err ? err : "unexpected reply to load");
@@ -687,10 +732,13 @@ on_written(struct job *j, redisReply *r, const char *err)
 		job_set_state(j, JOB_WRITING);
 		return;
 	}
+	if (code != NULL && strcmp(code, "LOST") == 0) {
+		job_lock_lost(j);
+		return;
+	}
 	if (code == NULL || strcmp(code, "OK") != 0) {
-		job_failed(j, FAIL_TRANSIENT, ERR_REDIS, code != NULL &&
-		    strcmp(code, "LOST") == 0 ? "the teacher lock expired "
-		    "before the write-back" : "write-back conflicts persist");
+		job_failed(j, FAIL_TRANSIENT, ERR_REDIS,
+		    "write-back conflicts persist");
 		return;
 	}
 	if (j->kind == JOB_SYNC && !j->not_modified)
@@ -1185,6 +1233,53 @@ job_fetched(struct job *j, struct roster *r)
 	log_setcontext(NULL, NULL);
 }
 
+/* A script's {'GONE'}: the job's entry is not ours any more. */
+static int
+reply_gone(redisReply *r)
+{
+	const char *code;
+
+	return r != NULL && r->type == REDIS_REPLY_ARRAY &&
+	    (code = elem_str(r, 0)) != NULL && strcmp(code, "GONE") == 0;
+}
+
+/*
+ * Another instance finished this job or took it over while this one
+ * stalled: forget it, writing nothing (its status is the other's now).
+ */
+static void
+job_taken_over(struct job *j)
+{
+	logf_info(LF(.event = "taken_over", .job = j->job_id,
+	    .teacher = j->teacher), "the job was finished or taken over by "
+	    "another instance while this one stalled; leaving it to that one");
+	job_free(j);
+}
+
+/*
+ * touch.lua found the job's entry pending with another instance, or
+ * finished.  A job that holds the lock stops its sync and lets the retry
+ * script release the lock (it writes nothing else); one with a script in
+ * flight lets that script find out.
+ */
+void
+job_entry_lost(struct job *j)
+{
+	switch (j->state) {
+	case JOB_WAITING:
+	case JOB_BACKOFF:
+		job_taken_over(j);
+		break;
+	case JOB_LOADING:
+	case JOB_FETCHING:
+		job_failed(j, FAIL_TRANSIENT, ERR_LOCK_LOST, "the job was "
+		    "taken over by another instance");
+		break;
+	default:
+		break;
+	}
+}
+
 static void
 on_failed_written(struct job *j, redisReply *r, const char *err)
 {
@@ -1192,6 +1287,10 @@ on_failed_written(struct job *j, redisReply *r, const char *err)
 		logf_err(LF(.event = "fail_write_failed", .job = j->job_id,
 		    .teacher = j->teacher), "could not record the failure: %s; "
 		    "the job stays pending and will be taken over", err);
+	if (reply_gone(r)) {
+		job_taken_over(j);
+		return;
+	}
 	job_free(j);
 }
 
@@ -1202,6 +1301,8 @@ on_retry_written(struct job *j, redisReply *r, const char *err)
 		logf_warn(LF(.event = "retry_write_failed", .job = j->job_id,
 		    .teacher = j->teacher), "could not record the retry: %s",
 		    err);
+	else if (reply_gone(r))
+		job_taken_over(j);
 }
 
 /* Write a final failure (failed, dead or held) and a dead letter. */
@@ -1210,7 +1311,7 @@ job_fail_write(const char *entry_id, const char *job_id, const char *teacher,
     struct job *j, const char *state, const char *code, const char *message)
 {
 	char *keys[4], *val = NULL, *ch = key_events(), ttl[24];
-	const char *argv[20];
+	const char *argv[21];
 	size_t k = 0, i;
 
 	keys[0] = key_job(job_id);
@@ -1237,6 +1338,7 @@ job_fail_write(const char *entry_id, const char *job_id, const char *teacher,
 	argv[k++] = j && j->hold_extra ? j->hold_extra : "{}";
 	argv[k++] = j && j->district ? j->district : "";
 	argv[k++] = j && j->force ? "1" : "0";
+	argv[k++] = rd->consumer;
 	/* a malformed entry may carry a secret (a token): it goes */
 	argv[k++] = j == NULL ? "1" : "0";
 	if (j != NULL)
@@ -1264,8 +1366,8 @@ void
 job_failed(struct job *j, enum fail_kind fk, const char *code,
     const char *message)
 {
-	char *keys[2], *val, *ch, ttl[24], next[24];
-	const char *argv[12];
+	char *keys[3], *val, *ch, ttl[24], next[24];
+	const char *argv[15];
 	uint64_t ms;
 	size_t k = 0, i;
 
@@ -1308,7 +1410,8 @@ job_failed(struct job *j, enum fail_kind fk, const char *code,
 	    "ms", j->attempts, code, message, (unsigned long long)ms);
 	keys[0] = key_job(j->job_id);
 	keys[1] = key_lock(j->teacher);
-	for (i = 0; i < 2; i++)
+	keys[2] = key_jobs();
+	for (i = 0; i < 3; i++)
 		argv[k++] = keys[i];
 	val = lock_value(j);
 	ch = key_events();
@@ -1323,8 +1426,11 @@ job_failed(struct job *j, enum fail_kind fk, const char *code,
 	argv[k++] = ch;
 	argv[k++] = ttl;
 	argv[k++] = j->ref ? j->ref : "";
-	job_eval(j, SCRIPT_RETRY, 2, (int)k, argv, NULL, on_retry_written);
-	for (i = 0; i < 2; i++)
+	argv[k++] = CONSUMER_GROUP;
+	argv[k++] = j->entry_id;
+	argv[k++] = rd->consumer;
+	job_eval(j, SCRIPT_RETRY, 3, (int)k, argv, NULL, on_retry_written);
+	for (i = 0; i < 3; i++)
 		free(keys[i]);
 	free(val);
 	free(ch);
@@ -1343,7 +1449,10 @@ on_handed_back(struct job *j, redisReply *r, const char *err)
 		logf_warn(LF(.event = "handback_failed", .job = j->job_id,
 		    .teacher = j->teacher), "could not hand the job back (%s); "
 		    "it stays pending and will be taken over", err);
-	else
+	else if (r->type == REDIS_REPLY_STRING && r->len == 0) {
+		job_taken_over(j);
+		return;
+	} else
 		logf_info(LF(.event = "handed_back", .job = j->job_id,
 		    .teacher = j->teacher), "job handed back to the queue");
 	job_free(j);
@@ -1422,8 +1531,7 @@ job_free(struct job *j)
 	if (j->state == JOB_FINISHED)
 		return;
 	job_set_state(j, JOB_FINISHED);
-	TAILQ_REMOVE(&rd->jobs, j, entry);
-	rd->njobs--;
+	queue_job_remove(j);
 	sync_free(j->sync);
 	j->sync = NULL;
 	if (j->timer != NULL)

@@ -5,6 +5,7 @@
  * the jobs this instance holds from looking idle and takes over, with
  * XAUTOCLAIM, the jobs of instances that died.
  */
+#include <search.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,76 @@
 
 #define READ_BATCH_MAX	1000
 #define READ_BLOCK_MS	5000
+/* Requests for teachers already in hand, kept beyond the slots. */
+#define IN_HAND_MAX	(10 * READ_BATCH_MAX)
+
+/*
+ * Concurrency slots count teachers, not jobs: a request for a teacher that
+ * already has a job in memory waits for that teacher's sync (and most
+ * often coalesces with the next one), so it must not take a slot another
+ * teacher needs.  A tree of the teachers in hand, each with its jobs.
+ */
+struct in_hand {
+	const char	*teacher;	/* the first job's, copied */
+	unsigned	 jobs;
+	char		 id[TEACHER_ID_MAX + 1];
+};
+static void	*in_hand_root;
+
+static int
+in_hand_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct in_hand *)a)->teacher,
+	    ((const struct in_hand *)b)->teacher);
+}
+
+/* A job joins the list; its teacher takes a slot if not in hand yet. */
+void
+queue_job_add(struct job *j)
+{
+	struct in_hand *h = xcalloc(1, sizeof(*h)), **found;
+
+	xstrlcpy(h->id, j->teacher, sizeof(h->id));
+	h->teacher = h->id;
+	if ((found = tsearch(h, &in_hand_root, in_hand_cmp)) == NULL)
+		fatal("tsearch");
+	if (*found != h)
+		free(h);
+	else
+		rd->nteachers++;
+	(*found)->jobs++;
+	TAILQ_INSERT_TAIL(&rd->jobs, j, entry);
+	rd->njobs++;
+}
+
+void
+queue_job_remove(struct job *j)
+{
+	struct in_hand key = { .teacher = j->teacher }, **found, *h;
+
+	TAILQ_REMOVE(&rd->jobs, j, entry);
+	rd->njobs--;
+	if ((found = tfind(&key, &in_hand_root, in_hand_cmp)) == NULL)
+		return;
+	h = *found;
+	if (--h->jobs == 0) {
+		tdelete(&key, &in_hand_root, in_hand_cmp);
+		free(h);
+		rd->nteachers--;
+	}
+}
+
+/* Entries to ask for: one per free slot, while duplicates fit. */
+static unsigned
+queue_free_slots(void)
+{
+	unsigned conc = (unsigned)rd->conf.sync_concurrency, n;
+
+	if (rd->nteachers >= conc || rd->njobs >= conc + IN_HAND_MAX)
+		return 0;
+	n = conc - rd->nteachers;
+	return n > READ_BATCH_MAX ? READ_BATCH_MAX : n;
+}
 
 static void
 on_ignore(struct rconn *c, redisReply *r, const char *err, void *arg)
@@ -82,8 +153,7 @@ take_entries(redisReply *entries, int maybe_ours)
 			job_fail_bad(e->element[0]->str, t, err);
 			continue;
 		}
-		TAILQ_INSERT_TAIL(&rd->jobs, j, entry);
-		rd->njobs++;
+		queue_job_add(j);
 		/* read as we stopped or paused: give it back */
 		if (rd->draining || rd->paused)
 			job_handback(j);
@@ -203,11 +273,8 @@ queue_read(void)
 	if (rd->draining || rd->paused || rd->reading || !rd->group_ready ||
 	    rconn_state(rd->rq) != RCONN_READY)
 		return;
-	if (rd->njobs >= (unsigned)rd->conf.sync_concurrency)
+	if ((free_slots = queue_free_slots()) == 0)
 		return;
-	free_slots = (unsigned)rd->conf.sync_concurrency - rd->njobs;
-	if (free_slots > READ_BATCH_MAX)
-		free_slots = READ_BATCH_MAX;
 	snprintf(count, sizeof(count), "%u", free_slots);
 	stream = key_jobs();
 	rd->reading = 1;
@@ -282,9 +349,28 @@ on_claimed(struct rconn *c, redisReply *r, const char *err, void *arg)
 	take_entries(r->element[1], 1);
 }
 
+/* The entries touch.lua found not ours any more: forget their jobs. */
+static void
+on_touched(struct rconn *c, redisReply *r, const char *err, void *arg)
+{
+	struct job *j, *tj;
+	size_t i;
+
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY)
+		return;
+	for (i = 0; i < r->elements; i++) {
+		if (r->element[i]->type != REDIS_REPLY_STRING)
+			continue;
+		TAILQ_FOREACH_SAFE(j, &rd->jobs, entry, tj)
+			if (strcmp(j->entry_id, r->element[i]->str) == 0)
+				job_entry_lost(j);
+	}
+}
+
 /*
- * Keep our own pending jobs fresh (XCLAIM to ourselves resets their idle
- * time), then take over jobs idle longer than claim_idle_ms.
+ * Keep our own pending jobs fresh (touch.lua claims them to ourselves,
+ * which resets their idle time, but only those still ours), then take over
+ * jobs idle longer than claim_idle_ms.
  */
 static void
 on_claim_timer(evutil_socket_t fd, short what, void *arg)
@@ -300,24 +386,18 @@ on_claim_timer(evutil_socket_t fd, short what, void *arg)
 		return;
 	stream = key_jobs();
 	if (rd->njobs > 0) {
-		argv = xcalloc(rd->njobs + 7, sizeof(*argv));
-		argv[n++] = "XCLAIM";
+		argv = xcalloc(rd->njobs + 3, sizeof(*argv));
 		argv[n++] = stream;
 		argv[n++] = CONSUMER_GROUP;
 		argv[n++] = rd->consumer;
-		argv[n++] = "0";
 		TAILQ_FOREACH(j, &rd->jobs, entry)
 			if (j->state != JOB_FINISHED)
 				argv[n++] = j->entry_id;
-		argv[n++] = "JUSTID";
-		rconn_commandargv(rd->rc, 0, on_ignore, NULL, (int)n, argv,
+		store_eval(SCRIPT_TOUCH, 1, (int)n, argv, NULL, on_touched,
 		    NULL);
 		free(argv);
 	}
-	if (rd->njobs < (unsigned)rd->conf.sync_concurrency && !rd->paused) {
-		free_slots = (unsigned)rd->conf.sync_concurrency - rd->njobs;
-		if (free_slots > READ_BATCH_MAX)
-			free_slots = READ_BATCH_MAX;
+	if (!rd->paused && (free_slots = queue_free_slots()) > 0) {
 		snprintf(idle, sizeof(idle), "%llu",
 		    (unsigned long long)rd->conf.sync_claim_idle_ms);
 		snprintf(count, sizeof(count), "%u", free_slots);

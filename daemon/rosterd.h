@@ -91,6 +91,7 @@ enum job_state {
 #define ERR_SHRINK_GUARD	"shrink_guard"
 #define ERR_REDIS		"redis_unavailable"
 #define ERR_TLS			"tls_failed"
+#define ERR_LOCK_LOST		"lock_lost"
 
 /* Selection ("Sync Classes"): all sections, none, or a list. */
 enum selection_mode { SEL_ALL = 0, SEL_NONE, SEL_LIST };
@@ -124,6 +125,7 @@ struct job {
 	enum job_state		 state;
 	struct event		*timer;		/* waiting, backoff */
 	struct event		*lock_timer;	/* renews the teacher lock */
+	uint64_t		 lock_ms;	/* lock last confirmed (mono) */
 	unsigned		 pending_cmds;	/* Redis commands in flight */
 	char			*hold_extra;	/* shrink guard counts, JSON */
 
@@ -164,6 +166,7 @@ struct rosterd {
 	struct http_client	*http;
 	struct jobq		 jobs;
 	unsigned		 njobs;		/* jobs in memory */
+	unsigned		 nteachers;	/* their teachers: the slots */
 	unsigned		 nfetching;	/* jobs using Clever */
 	int			 reading;	/* XREADGROUP in flight */
 	long long		 reader_id;	/* CLIENT ID of rq */
@@ -235,6 +238,7 @@ enum store_script {
 	SCRIPT_TRIM,
 	SCRIPT_FORGET,
 	SCRIPT_FORGET_STATUSES,
+	SCRIPT_TOUCH,
 	SCRIPT_COUNT
 };
 /*
@@ -254,6 +258,8 @@ void		 queue_kick(void);
 void		 queue_reader_ready(void);
 void		 queue_stop(void);
 void		 queue_pause(void);
+void		 queue_job_add(struct job *);
+void		 queue_job_remove(struct job *);
 /* job_entry.c: parse one stream entry into a new job; NULL + err if bad. */
 struct job	*job_from_entry(const char *entry_id, redisReply *fields,
 		    char *err, size_t errlen);
@@ -272,6 +278,9 @@ void		 job_not_modified(struct job *, const char *authorized_by,
 void		 job_failed(struct job *, enum fail_kind, const char *code,
 		    const char *message);
 void		 job_set_state(struct job *, enum job_state);
+void		 job_entry_lost(struct job *);
+int		 job_lock_expired(const struct job *);
+void		 job_lock_lost(struct job *);
 uint64_t	 backoff_ms(int attempt, uint64_t base, uint64_t max);
 
 /* sync.c */

@@ -109,6 +109,7 @@ static const char *const scripts[SCRIPT_COUNT] = {
 	[SCRIPT_TRIM] = lua_trim,
 	[SCRIPT_FORGET] = lua_forget,
 	[SCRIPT_FORGET_STATUSES] = lua_forget_statuses,
+	[SCRIPT_TOUCH] = lua_touch,
 };
 
 static const char *const script_names[SCRIPT_COUNT] = {
@@ -128,6 +129,7 @@ static const char *const script_names[SCRIPT_COUNT] = {
 	[SCRIPT_TRIM] = "trim",
 	[SCRIPT_FORGET] = "forget",
 	[SCRIPT_FORGET_STATUSES] = "forget_statuses",
+	[SCRIPT_TOUCH] = "touch",
 };
 
 /* SHA1 of each script once Redis has it (SCRIPT LOAD), else NULL. */

@@ -282,6 +282,11 @@ on_permits(unsigned granted, uint64_t wait_ms, int cold, const char *err,
 		    "rate-limit permit failed: %s", err);
 		return;
 	}
+	if (job_lock_expired(s->job)) {
+		s->failed = 1;
+		job_lock_lost(s->job);	/* frees this sync */
+		return;
+	}
 	TAILQ_FOREACH(q, &s->reqs, entry) {
 		if (!q->needs_permit || granted == 0)
 			continue;

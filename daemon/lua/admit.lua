@@ -1,13 +1,16 @@
 --[[ admit.lua: ADMIT a batch of n jobs read from the stream.
 
-For each job, one of three outcomes:
+For each job, one of four outcomes:
 - coalesced: a sync of the teacher that started after the request was made
   has finished (a full sync; for a discovery, any sync; a forget never
   coalesces): the job is done without a Clever call and its entry is
   acknowledged;
 - run: the teacher lock was free and is now ours: the job runs;
 - busy: another sync of the teacher holds the lock: the job waits (its
-  status says queued) and is admitted again later.
+  status says queued) and is admitted again later;
+- gone: the job has a status but its entry is no longer pending with this
+  consumer: another instance finished it or took it over while this one
+  stalled.  Nothing is written (a finished status must never move back).
 
 KEYS[1]        the jobs stream
 KEYS[3i-1]     job i's status hash              (prefix job:JOB)
@@ -28,6 +31,7 @@ Returns one reply per job, in order:
   {'R', started_ms, n}    lock taken: run it; started_ms is the sync's
                           start, n the attempts made so far (this one too)
   {'B'}                   teacher busy
+  {'G'}                   the entry is not ours any more: forget the job
 
 Atomic because the check "a sync started after the request" and taking the
 lock must see one state of the teacher: otherwise a request could be
@@ -48,7 +52,9 @@ for i = 1, tonumber(ARGV[6]) do
   elseif kind == 'forget' then st = {false}	-- no sync satisfies a forget
   else st = redis.call('HMGET', tk, 'done_started_ms', 'done_job', 'done_version') end
   local prev = redis.call('HGET', sk, 'state')
-  if st[1] and tonumber(st[1]) >= tonumber(reqs) then
+  if prev and not ours(KEYS[1], group, eid, consumer) then
+    out[i] = {'G'}
+  elseif st[1] and tonumber(st[1]) >= tonumber(reqs) then
     redis.call('HSET', sk, 'state', 'done', 'job', jid, 'teacher', teacher, 'kind', kind, 'ref', ref,
       'created_ms', reqs, 'updated_ms', nows, 'finished_ms', nows, 'result', 'coalesced',
       'coalesced_with', st[2] or '', 'version', st[3] or '0')

@@ -24,17 +24,25 @@ ARGV[12]  status TTL, seconds
 ARGV[13]  more status fields, a JSON object (the held change's counts)
 ARGV[14]  district ('' if none), kept in the dead letter for a retry
 ARGV[15]  force: '1' or '0', kept in the dead letter for a retry
-ARGV[16]  '1': delete the entry from the jobs stream too (a malformed job:
+ARGV[16]  consumer (this instance)
+ARGV[17]  '1': delete the entry from the jobs stream too (a malformed job:
           it may carry a secret, a token the app should not have put
           there); '0' or absent: keep it
 
-Returns {'OK'}.
+Returns {'OK'}, or {'GONE'} when the entry is not pending with this
+consumer any more (another instance finished the job or took it over while
+this one stalled): then nothing is written, no dead letter either, but our
+lock is released.
 
 Atomic because a job that is acknowledged must have its final status and
 its dead letter: otherwise a failure could vanish, or be recorded twice
 when another instance takes the entry over.
 ]]
 --@include "include/common.lua"
+if not ours(KEYS[2], ARGV[1], ARGV[2], ARGV[16]) then
+  release(KEYS[3], ARGV[3])
+  return {'GONE'}
+end
 local now, jid, teacher = now_ms(), ARGV[4], ARGV[5]
 local h = {'HSET', KEYS[1], 'state', ARGV[8], 'job', jid, 'teacher', teacher, 'kind', ARGV[6],
   'ref', ARGV[7], 'error', ARGV[9], 'message', ARGV[10], 'updated_ms', now, 'finished_ms', now}
@@ -47,7 +55,7 @@ redis.call('XADD', KEYS[4], '*', 'job', jid, 'teacher', teacher, 'kind', ARGV[6]
   'district', ARGV[14], 'force', ARGV[15], 'state', ARGV[8], 'error', ARGV[9],
   'message', ARGV[10], 'attempts', att, 'entry', ARGV[2], 'failed_ms', tostring(now))
 redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
-if ARGV[16] == '1' then redis.call('XDEL', KEYS[2], ARGV[2]) end
+if ARGV[17] == '1' then redis.call('XDEL', KEYS[2], ARGV[2]) end
 release(KEYS[3], ARGV[3])
 publish(ARGV[11], {job = jid, teacher = teacher, state = ARGV[8], error = ARGV[9],
   message = ARGV[10], ref = ARGV[7]})

@@ -20,12 +20,18 @@ ARGV[10]  force: '1' or '0'
 ARGV[11]  events channel
 ARGV[12]  consumer (this instance), named in the status note
 
-Returns the new entry's id.
+Returns the new entry's id, or '' when the old entry is not pending with
+this consumer any more (another instance has the job): nothing is queued
+then, but our lock is released.
 
 Atomic because the new entry and the acknowledgement of the old one must
 go together: otherwise the job would be lost, or run twice.
 ]]
 --@include "include/common.lua"
+if not ours(KEYS[1], ARGV[1], ARGV[2], ARGV[12]) then
+  release(KEYS[3], ARGV[3])
+  return ''
+end
 local x = {'XADD', KEYS[1], '*', 'teacher', ARGV[5], 'kind', ARGV[6], 'job_id', ARGV[4],
   'requested_ms', ARGV[9]}
 if ARGV[7] ~= '' then x[#x+1] = 'ref'; x[#x+1] = ARGV[7] end

@@ -7,6 +7,7 @@ held up meanwhile.
 
 KEYS[1]   the job's status hash              (prefix job:JOB)
 KEYS[2]   the teacher lock                   (prefix lock:{TEACHER})
+KEYS[3]   the jobs stream
 ARGV[1]   our lock value
 ARGV[2]   job id
 ARGV[3]   teacher id
@@ -16,18 +17,24 @@ ARGV[6]   delay before the next attempt, ms
 ARGV[7]   events channel
 ARGV[8]   status TTL, seconds
 ARGV[9]   the app's ref
+ARGV[10]  consumer group
+ARGV[11]  the job's stream entry id
+ARGV[12]  consumer (this instance)
 
-Returns {'OK'}.
+Returns {'OK'}, or {'GONE'} when the entry is not pending with this
+consumer any more (another instance finished the job or took it over while
+this one stalled): then nothing is written but the release of our lock.
 
 Atomic because the status must say 'retrying' before the lock is free:
 once it is, another instance may admit the teacher and write 'running'.
 ]]
 --@include "include/common.lua"
+release(KEYS[2], ARGV[1])
+if not ours(KEYS[3], ARGV[10], ARGV[11], ARGV[12]) then return {'GONE'} end
 local now = now_ms()
 redis.call('HSET', KEYS[1], 'state', 'retrying', 'error', ARGV[4], 'message', ARGV[5],
   'updated_ms', now, 'next_attempt_ms', now + tonumber(ARGV[6]))
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[8]))
-release(KEYS[2], ARGV[1])
 publish(ARGV[7], {job = ARGV[2], teacher = ARGV[3], state = 'retrying', error = ARGV[4],
   message = ARGV[5], ref = ARGV[9]})
 return {'OK'}

@@ -9,6 +9,8 @@ Figures, not assertions: run `tests/bench/bench_daemon.py [name...]`.
   memory    peak RSS with 1000 teachers in flight at once
   latency   throughput with 50 ms Clever latency vs the concurrency bound
   requests  Clever requests per Library teacher sync, by section count
+  dribble   good jobs' latency (p50, p99), alone and while 48 transfers of
+            12 teachers dribble a byte every 100 ms
 """
 import os
 import subprocess
@@ -236,6 +238,47 @@ def bench_requests(tmp):
         env.close()
 
 
+def job_latencies(env, teachers):
+    """One job after the other (no queueing): created -> finished, ms."""
+    out = []
+    for t in teachers:
+        _, st = env.run(t["id"])
+        assert st["state"] == "done", st
+        out.append(int(st["finished_ms"]) - int(st["created_ms"]))
+    out.sort()
+    return out
+
+
+def pct(v, p):
+    return v[min(len(v) - 1, int(len(v) * p / 100))]
+
+
+def bench_dribble(tmp, good=200, bad=12):
+    env = h.Env(tmp)
+    env.redis = h.Redis(tmp)
+    try:
+        sbx, ts = sandbox_with_tokens(env, good + bad)
+        env.start_rosterd(sync__concurrency=64, log__level="info",
+                          clever__request_timeout_ms=600000)
+        normal = job_latencies(env, ts[bad:])
+        for t in ts[:bad]:
+            sbx.post("/hostile", {"token": t["token"], "kind": "dribble",
+                                  "interval_ms": 100})
+        enqueue_many(env, [t["id"] for t in ts[:bad]])
+        while sbx.get("/stats")["hostile_active"] < 4 * bad:
+            time.sleep(0.05)  # a benchmark poll
+        hostile = job_latencies(env, ts[bad:])
+        still = sbx.get("/stats")["hostile_active"]
+        print("dribble: good jobs p50 %d ms, p99 %d ms alone; p50 %d ms, "
+              "p99 %d ms with %d dribbling transfers in flight (%d at the "
+              "end): p99 %.1fx" % (pct(normal, 50), pct(normal, 99),
+                                   pct(hostile, 50), pct(hostile, 99),
+                                   4 * bad, still,
+                                   pct(hostile, 99) / max(1, pct(normal, 99))))
+    finally:
+        env.close()
+
+
 def bench_latency_sweep(tmp):
     """Throughput against the bound concurrency / latency, at a few
     concurrencies; on a 2-core machine the CPU of rosterd, the sandbox and
@@ -247,7 +290,8 @@ def bench_latency_sweep(tmp):
 
 BENCHES = {"queue": bench_queue, "cpu": bench_cpu,
            "instructions": bench_instructions, "memory": bench_memory,
-           "latency": bench_latency_sweep, "requests": bench_requests}
+           "latency": bench_latency_sweep, "requests": bench_requests,
+           "dribble": bench_dribble}
 
 if __name__ == "__main__":
     names = sys.argv[1:] or list(BENCHES)

@@ -117,6 +117,36 @@ def test_a_discovery_is_satisfied_by_any_later_sync_a_sync_only_by_a_full_one(w)
     assert r2[0] == "R"
 
 
+def taken_over(w, eid, by="c2"):
+    """Another instance takes the entry over (XAUTOCLAIM does this to an
+    entry idle past claim_idle_ms while its consumer is frozen)."""
+    w.r.xclaim(JOBS, GROUP, by, 0, [eid], justid=True)
+
+
+def test_admit_forgets_a_job_whose_entry_another_instance_took(w, events):
+    eid = running(w)
+    taken_over(w, eid)
+    w.r.delete(lock(T))
+    w.r.hset(status(eid), mapping={"state": "running", "consumer": "c2"})
+    events.all()
+    assert admit(w, (eid, T, "sync", "", 1)) == [["G"]]
+    assert w.r.hget(status(eid), "consumer") == "c2", "nothing written"
+    assert not w.r.exists(lock(T)) and events.all() == []
+
+
+def test_admit_never_moves_a_finished_status_back(w, events):
+    eid = running(w)
+    # another instance ran the job to its end: acknowledged, done
+    w.r.xack(JOBS, GROUP, eid)
+    w.r.delete(lock(T))
+    w.r.hset(status(eid), mapping={"state": "done", "result": "changed"})
+    events.all()
+    assert admit(w, (eid, T, "sync", "", 1)) == [["G"]]
+    st = w.r.hgetall(status(eid))
+    assert st["state"] == "done" and st["result"] == "changed"
+    assert not w.r.exists(lock(T)) and events.all() == []
+
+
 def test_admit_answers_each_job_of_a_batch_in_order(w):
     e1, e2, e3 = w.take(T), w.take(T), w.take(U)
     req = int(e3.split("-")[0])
@@ -301,7 +331,7 @@ def fail(w, eid, lockval, state_="failed", extra="{}", teacher=T, drop="0"):
     keys = [status(eid), JOBS, lock(teacher), P + "dead"]
     args = [GROUP, eid, lockval, eid, teacher, "sync", "r", state_,
             "not_shared", "Clever answered 404", EVENTS, STATUS_TTL, extra,
-            "d1", "0", drop]
+            "d1", "0", "c1", drop]
     return w.lua.fail(keys, args)
 
 
@@ -332,6 +362,18 @@ def test_fail_writes_the_final_status_and_a_dead_letter(w, events):
     assert ev["state"] == "failed" and ev["error"] == "not_shared"
 
 
+def test_fail_writes_nothing_for_a_job_another_instance_finished(w, events):
+    eid = running(w)
+    w.r.xack(JOBS, GROUP, eid)
+    w.r.hset(status(eid), mapping={"state": "done", "result": "changed"})
+    events.all()
+    assert fail(w, eid, "c1:" + eid, state_="dead") == ["GONE"]
+    assert w.r.hget(status(eid), "state") == "done"
+    assert w.r.xlen(P + "dead") == 0, "no dead letter for a finished job"
+    assert not w.r.exists(lock(T)), "our own lock is released"
+    assert events.all() == []
+
+
 def test_fail_holds_a_change_with_its_counts(w):
     eid = running(w)
     fail(w, eid, "c1:" + eid, state_="held", extra='{"removed":30}')
@@ -349,13 +391,17 @@ def test_fail_leaves_a_lock_that_is_not_ours(w):
 
 # ---- retry ----
 
+def retry(w, eid, lockval, code="clever_unavailable", delay=5000):
+    return w.lua.retry([status(eid), lock(T), JOBS],
+                       [lockval, eid, T, code, "503", delay, EVENTS,
+                        STATUS_TTL, "r", GROUP, eid, "c1"])
+
+
 def test_retry_keeps_the_entry_pending_and_frees_the_lock(w, events):
     eid = running(w)
     events.all()
     before = w.now_ms()
-    assert w.lua.retry([status(eid), lock(T)],
-                       ["c1:" + eid, eid, T, "clever_unavailable", "503",
-                        5000, EVENTS, STATUS_TTL, "r"]) == ["OK"]
+    assert retry(w, eid, "c1:" + eid) == ["OK"]
     st = w.r.hgetall(status(eid))
     assert st["state"] == "retrying" and st["error"] == "clever_unavailable"
     assert before + 5000 <= int(st["next_attempt_ms"]) <= w.now_ms() + 5000
@@ -368,9 +414,26 @@ def test_retry_keeps_the_entry_pending_and_frees_the_lock(w, events):
 def test_retry_leaves_a_lock_that_is_not_ours(w):
     eid = running(w)
     w.r.set(lock(T), "c2:other")
-    w.lua.retry([status(eid), lock(T)], ["c1:" + eid, eid, T, "x", "y", 1,
-                                         EVENTS, STATUS_TTL, ""])
+    retry(w, eid, "c1:" + eid, delay=1)
     assert w.r.get(lock(T)) == "c2:other"
+
+
+def test_retry_never_touches_a_job_another_instance_took_or_finished(w, events):
+    # frozen past the lock and claim_idle_ms: the entry was taken over,
+    # the job run to its end elsewhere
+    eid = running(w)
+    taken_over(w, eid)
+    w.r.hset(status(eid), mapping={"state": "done", "result": "changed"})
+    events.all()
+    assert retry(w, eid, "c1:" + eid, code="lock_lost") == ["GONE"]
+    assert w.r.hget(status(eid), "state") == "done"
+    assert "error" not in w.r.hgetall(status(eid))
+    assert not w.r.exists(lock(T)), "our own lock is released"
+    assert events.all() == []
+    # acknowledged: the same
+    w.r.xack(JOBS, GROUP, eid)
+    assert retry(w, eid, "c1:" + eid) == ["GONE"]
+    assert w.r.hget(status(eid), "state") == "done"
 
 
 # ---- handback ----
@@ -399,11 +462,41 @@ def test_handback_requeues_the_job_under_its_id_and_request_time(w, events):
                   "ref": "user-42"}
 
 
+def test_handback_requeues_nothing_for_a_job_another_instance_took(w, events):
+    eid = running(w)
+    taken_over(w, eid)
+    events.all()
+    assert handback(w, eid, "c1:" + eid) == ""
+    assert w.r.xlen(JOBS) == 1, "no second entry: the job would run twice"
+    assert w.pending() == [eid], "the other instance's entry is untouched"
+    assert not w.r.exists(lock(T)) and events.all() == []
+
+
 def test_handback_of_a_job_never_admitted_creates_no_status(w):
     eid = w.take(T)
     handback(w, eid, "")
     assert not w.r.exists(status(eid))
     assert w.r.xlen(JOBS) == 2 and w.pending() == []
+
+
+# ---- touch ----
+
+def test_touch_keeps_our_entries_fresh_and_names_those_not_ours(w):
+    mine, theirs, done = w.take(T), w.take(T), w.take(U)
+    taken_over(w, theirs)
+    w.r.xack(JOBS, GROUP, done)
+    w.r.execute_command("XCLAIM", JOBS, GROUP, "c1", 0, mine, "IDLE", 60000,
+                        "JUSTID")
+    idle = {p["message_id"]: p for p in
+            w.r.xpending_range(JOBS, GROUP, "-", "+", 10)}
+    assert idle[mine]["time_since_delivered"] >= 60000
+    lost = w.lua.touch([JOBS], [GROUP, "c1", mine, theirs, done])
+    assert sorted(lost) == sorted([theirs, done])
+    p = {p["message_id"]: p for p in
+         w.r.xpending_range(JOBS, GROUP, "-", "+", 10)}
+    assert p[mine]["consumer"] == "c1" and p[mine]["time_since_delivered"] < 60000
+    assert p[theirs]["consumer"] == "c2", "never claimed back"
+    assert done not in p
 
 
 # ---- renew ----

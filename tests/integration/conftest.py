@@ -191,6 +191,63 @@ class Rosterd:
         return rc
 
 
+class EventLog:
+    """Every status change published on rosterd:events while it runs,
+    collected by a thread.  It subscribes again after a Redis restart
+    (what was published while Redis was down is lost with it)."""
+
+    def __init__(self, redis):
+        self.redis = redis
+        self.events = []
+        self.cond = threading.Condition()
+        self.stopping = False
+        self.ready = threading.Event()
+        self.t = threading.Thread(target=self._run, daemon=True)
+        self.t.start()
+        assert self.ready.wait(10), "could not subscribe to rosterd:events"
+
+    def _run(self):
+        while not self.stopping:
+            try:
+                c = redislib.Redis(host="127.0.0.1", port=self.redis.port,
+                                   decode_responses=True)
+                ps = c.pubsub(ignore_subscribe_messages=True)
+                ps.subscribe("rosterd:events")
+                ps.get_message(timeout=1)   # the confirmation
+                self.ready.set()
+                while not self.stopping:
+                    m = ps.get_message(timeout=0.2)
+                    if m is not None and m["type"] == "message":
+                        with self.cond:
+                            self.events.append(json.loads(m["data"]))
+                            self.cond.notify_all()
+                ps.close()
+            except (redislib.ConnectionError, OSError):
+                # Redis restarting: try again (no event to await here)
+                time.sleep(0.1)
+
+    def stop(self):
+        self.stopping = True
+        self.t.join(5)
+
+    def by_job(self):
+        out = {}
+        with self.cond:
+            for ev in self.events:
+                out.setdefault(ev.get("job"), []).append(ev)
+        return out
+
+    def regressions(self):
+        """Jobs whose status went from a final state back to another."""
+        bad = {}
+        for job, evs in self.by_job().items():
+            states = [e.get("state") for e in evs]
+            for a, b in zip(states, states[1:]):
+                if a in TERMINAL and b not in TERMINAL:
+                    bad[job] = states
+        return bad
+
+
 class Env:
     """One test's world: Redis, the sandbox, rosterd instances."""
 

@@ -4,6 +4,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 
 from conftest import ROSTERD, SLOW, teacher_with_sections, rosterctl
 
@@ -286,3 +287,81 @@ def test_flushall_is_survived(env):
     _, st = env.run(t["id"])
     assert st["state"] == "done" and st["result"] == "changed", st
     assert st["version"] == "1", "a first sync again: the snapshot was flushed"
+def test_a_frozen_instance_never_rewrites_a_finished_status(env):
+    """An instance frozen (SIGSTOP) mid-sync past its lock and claim_idle_ms:
+    another instance takes its jobs over and finishes them; once resumed,
+    the frozen one stops its syncs at once, writes nothing about those jobs
+    and sends Clever nothing more."""
+    from conftest import EventLog, SLOW
+    n = 6
+    sbx = env.start_sandbox("--teachers", n, "--seed", 12, "--latency-ms", 2500)
+    ts = sbx.teachers()
+    for t in ts:
+        env.store_token(t["id"], t["token"])
+    fast = dict(sync__claim_idle_ms=1000 * SLOW, sync__lock_ttl_ms=1000 * SLOW)
+    log = EventLog(env.redis)
+    try:
+        a = env.start_rosterd(name="frozen", **fast)
+        jobs = [env.enqueue(t["id"]) for t in ts]
+        # every sync's four requests reached Clever (answers take 2.5 s)
+        deadline = time.monotonic() + 20 * SLOW
+        while sbx.get("/stats")["requests"] < 4 * n:
+            assert time.monotonic() < deadline, sbx.get("/stats")
+            time.sleep(0.02)        # polling the sandbox's counter
+        a.proc.p.send_signal(signal.SIGSTOP)
+        ps = env.subscribe()
+        b = env.start_rosterd(name="other", **fast)
+        res = env.wait_jobs(ps, jobs, timeout=60)
+        assert {s["consumer"] for s in res.values()} == {b.proc.name}, res
+        assert all(s["state"] == "done" and s["result"] == "changed"
+                   for s in res.values()), res
+        requests = sbx.get("/stats")["requests"]
+        mark = a.proc.mark()
+        a.proc.p.send_signal(signal.SIGCONT)
+        left = 0
+        try:
+            for left in range(len(jobs), 0, -1):    # each left to the other
+                mark, _m = a.proc.wait_line(r"event=taken_over", start=mark)
+                mark += 1
+            left = 0
+        except AssertionError:
+            pass                # the invariants below say what went wrong
+        after = {j: env.r.hgetall("rosterd:job:" + j) for j in jobs}
+    finally:
+        log.stop()
+    assert log.regressions() == {}
+    assert after == res, "a finished status was rewritten"
+    assert left == 0, "jobs the frozen instance did not leave: %d" % left
+    # nothing more was asked of Clever
+    assert sbx.get("/stats")["requests"] == requests
+    for job, evs in log.by_job().items():
+        finals = [e for e in evs if e["state"] in ("done", "failed", "dead")]
+        assert len(finals) == 1, (job, evs)
+        assert all(e.get("error") not in ("redis_unavailable", "lock_lost")
+                   for e in evs), (job, evs)
+    text = a.proc.text()
+    assert text.count("event=lock_lost") <= n, "one lost lock, one line"
+    assert a.proc.p.poll() is None
+
+
+def test_requests_for_a_teacher_in_hand_take_no_slot(env):
+    """Duplicates of a teacher whose sync runs long wait for it without
+    taking the concurrency slots other teachers need."""
+    sbx = env.start_sandbox("--teachers", 8, "--seed", 14)
+    slow, *others = sbx.teachers()
+    for t in [slow] + others:
+        env.store_token(t["id"], t["token"])
+    # the slow teacher's answers come a byte a second: its sync runs on
+    sbx.post("/hostile", {"token": slow["token"], "kind": "dribble",
+                          "interval_ms": 1000})
+    env.start_rosterd(sync__concurrency=4, clever__request_timeout_ms=600000)
+    ps = env.subscribe()
+    first = env.enqueue(slow["id"])
+    dups = [env.enqueue(slow["id"]) for _ in range(12)]
+    jobs = [env.enqueue(t["id"]) for t in others]
+    res = env.wait_jobs(ps, jobs, timeout=30)
+    assert all(s["state"] == "done" for s in res.values()), res
+    # while the slow sync still ran and its duplicates waited for it
+    assert env.r.hget("rosterd:job:" + first, "state") == "running"
+    for j in dups:
+        assert env.r.hget("rosterd:job:" + j, "state") in (None, "queued")

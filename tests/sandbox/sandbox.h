@@ -275,6 +275,43 @@ int	 fault_kind_parse(const char *);
 void	 fault_reseed(struct faults *, uint64_t);
 enum fault_kind fault_draw(struct faults *);
 
+/* ---- hostile responses (sbx_hostile.c) ---- */
+
+enum hostile_kind {
+	HOSTILE_NONE = 0,
+	HOSTILE_HUGE,
+	HOSTILE_DRIBBLE,
+	HOSTILE_DEEP,
+	HOSTILE_BADUTF8,
+	HOSTILE_MAX
+};
+
+#define HOSTILE_RULES_MAX	256
+
+struct hostile_rule {
+	char			 token[128];
+	char			 route[64];	/* a route name, or "*" */
+	enum hostile_kind	 kind;
+	uint64_t		 bytes;		/* huge */
+	unsigned		 interval_ms;	/* dribble */
+};
+
+struct hostile_conn;
+TAILQ_HEAD(hostile_conns, hostile_conn);
+
+extern const char *const hostile_names[HOSTILE_MAX];
+
+struct sbx;
+int	 hostile_kind_parse(const char *);
+int	 hostile_set(struct sbx *, const char *, const char *,
+	    enum hostile_kind, uint64_t, unsigned);
+const struct hostile_rule *hostile_match(struct sbx *, const char *,
+	    const char *);
+int	 hostile_apply(struct sbx *, struct evhttp_request *,
+	    const struct hostile_rule *, struct sbuf *);
+size_t	 hostile_active(struct sbx *);
+void	 hostile_flush(struct sbx *);
+
 /* A response waiting for its latency timer, or stalled forever. */
 struct reply {
 	struct sbx		*sbx;
@@ -311,6 +348,7 @@ struct stats {
 	uint64_t	 unauthorized;
 	uint64_t	 limited;
 	uint64_t	 fault[FAULT_MAX];
+	uint64_t	 hostile[HOSTILE_MAX];
 	uint64_t	 connections;
 	uint64_t	 not_modified;	/* 304s sent */
 	uint64_t	 body_bytes;	/* API response bodies sent */
@@ -349,6 +387,9 @@ struct sbx {
 
 	struct stats		 stats;
 	struct replies		 pending;
+	struct hostile_rule	 hostile[HOSTILE_RULES_MAX];
+	size_t			 nhostile;
+	struct hostile_conns	 hostile_conns;
 	uint64_t		 reqctr;
 };
 

@@ -802,6 +802,7 @@ api_request(struct evhttp_request *req, void *arg)
 	struct bucket		*bk = NULL;
 	enum fault_kind		 fault = FAULT_NONE;
 	enum route		 r;
+	const struct hostile_rule *h;
 
 	TAILQ_INIT(&ar.params);
 	sbx->stats.requests++;
@@ -867,8 +868,12 @@ api_request(struct evhttp_request *req, void *arg)
 		r = ROUTE_UNKNOWN;
 	}
 	sbx->stats.route[r]++;
-	/* A fault that mangles the body is a transport glitch: no tag. */
-	if (fault == FAULT_NONE)
+	if ((h = hostile_match(sbx, tok, route_names[r])) != NULL) {
+		if (hostile_apply(sbx, req, h, &ar.body)) {
+			evhttp_clear_headers(&ar.params);
+			return;		/* the connection is its now */
+		}
+	} else if (fault == FAULT_NONE)	/* a mangled body has no tag */
 		etag_apply(&ar, oh);
 out:
 	sbx->stats.body_bytes += ar.body.len;

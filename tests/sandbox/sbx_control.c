@@ -176,12 +176,17 @@ stats_json(struct sbx *sbx)
 	TAILQ_FOREACH(rp, &sbx->pending, entry)
 		pending++;
 	add_count(o, "pending", pending);
+	add_count(o, "hostile_active", hostile_active(sbx));
 	for (i = 0; i < ROUTE_MAX; i++)
 		add_count(paths, route_names[i], sbx->stats.route[i]);
 	json_object_object_add(o, "paths", paths);
 	for (i = 0; i < FAULT_MAX; i++)
 		add_count(faults, fault_names[i], sbx->stats.fault[i]);
 	json_object_object_add(o, "faults", faults);
+	faults = json_object_new_object();
+	for (i = 1; i < HOSTILE_MAX; i++)
+		add_count(faults, hostile_names[i], sbx->stats.hostile[i]);
+	json_object_object_add(o, "hostile", faults);
 	for (i = 0; i < w->districts.n; i++) {
 		struct district *d = w->districts.v[i];
 
@@ -645,6 +650,54 @@ bad:
 	    "on, off or ignore");
 }
 
+/*
+ * {"token":T, "kind":K, "route"?:"/users/{id}/mystudents"|"*",
+ *  "bytes"?:N, "interval_ms"?:M}: T's responses on that route become
+ * hostile (kind "none": normal again).
+ */
+static void
+ctl_hostile(struct sbx *sbx, struct evhttp_request *req)
+{
+	json_object	*in, *v;
+	const char	*token = NULL, *route = "*";
+	int		 kind = -1;
+	uint64_t	 bytes = 0;
+	unsigned	 interval = 0;
+
+	if ((in = read_json(req)) == NULL) {
+		ctl_error(req, 400, "body must be a JSON object");
+		return;
+	}
+	if (json_object_object_get_ex(in, "token", &v))
+		token = json_object_get_string(v);
+	if (json_object_object_get_ex(in, "kind", &v))
+		kind = hostile_kind_parse(json_object_get_string(v));
+	if (json_object_object_get_ex(in, "route", &v))
+		route = json_object_get_string(v);
+	if (json_object_object_get_ex(in, "bytes", &v))
+		bytes = (uint64_t)json_object_get_int64(v);
+	if (json_object_object_get_ex(in, "interval_ms", &v))
+		interval = (unsigned)json_object_get_int(v);
+	if (token == NULL || kind == -1 || strlen(token) >= 128 ||
+	    strlen(route) >= 64) {
+		json_object_put(in);
+		ctl_error(req, 400, "expected {\"token\", \"kind\": none, huge, "
+		    "dribble, deep or badutf8, \"route\"?, \"bytes\"?, "
+		    "\"interval_ms\"?}");
+		return;
+	}
+	if (hostile_set(sbx, token, route, (enum hostile_kind)kind, bytes,
+	    interval) == -1) {
+		json_object_put(in);
+		ctl_error(req, 400, "too many hostile rules");
+		return;
+	}
+	json_object_put(in);
+	v = json_object_new_object();
+	json_object_object_add(v, "ok", json_object_new_boolean(1));
+	ctl_send(req, 200, v);
+}
+
 /* Back to the generated (or loaded) data, CLI fault settings, zero stats. */
 void
 sbx_reset(struct sbx *sbx)
@@ -660,6 +713,7 @@ sbx_reset(struct sbx *sbx)
 	world_free(sbx->world);
 	sbx->world = w;
 	memset(&sbx->stats, 0, sizeof sbx->stats);
+	sbx->nhostile = 0;
 	memset(&sbx->app_bucket, 0, sizeof sbx->app_bucket);
 	memcpy(sbx->faults.rate, sbx->rate0, sizeof sbx->rate0);
 	sbx->faults.latency_ms = sbx->latency0;
@@ -690,6 +744,8 @@ control_request(struct evhttp_request *req, void *arg)
 		ctl_send(req, 200, faults_json(sbx));
 	else if (post && strcmp(path, "/faults") == 0)
 		ctl_faults(sbx, req);
+	else if (post && strcmp(path, "/hostile") == 0)
+		ctl_hostile(sbx, req);
 	else if (post && strcmp(path, "/mutate") == 0)
 		ctl_mutate(sbx, req);
 	else if (post && strcmp(path, "/reset") == 0) {

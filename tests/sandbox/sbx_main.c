@@ -276,6 +276,7 @@ main(int argc, char **argv)
 	sbx.etag = sbx.etag0;
 	fault_reseed(&sbx.faults, sbx.fault_seed0);
 	TAILQ_INIT(&sbx.pending);
+	TAILQ_INIT(&sbx.hostile_conns);
 	if ((sbx.world = world_create(&sbx.gen, &err)) == NULL)
 		fatalx("%s", err);
 	if (cert != NULL)
@@ -315,6 +316,7 @@ main(int argc, char **argv)
 	event_base_dispatch(sbx.base);
 
 	api_flush_pending(&sbx);
+	hostile_flush(&sbx);
 	evhttp_free(sbx.api);
 	evhttp_free(sbx.ctl);
 	event_free(sigterm);

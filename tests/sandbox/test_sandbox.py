@@ -932,3 +932,42 @@ def test_tls():
                 s.get("/v3.0/me", t["token"])
         finally:
             assert s.stop() == 0
+
+
+def test_hostile_responses_per_token_and_route(fresh):
+    t, good = teachers(fresh)[0], teachers(fresh)[1]
+    mine = "/v3.0/users/%s/mystudents" % t["id"]
+    fresh.control("POST", "/hostile", {"token": t["token"], "kind": "huge",
+                                       "route": "/users/{id}/mystudents",
+                                       "bytes": 3000000})
+    st, hdrs, body = fresh.get(mine, t["token"])
+    assert st == 200 and "content-length" not in hdrs
+    assert "transfer-encoding" not in hdrs, "delimited by the close only"
+    assert len(body) == 3000000 and body.startswith(b'{"data":[{"data":')
+    # other routes of the token, and other tokens, are normal
+    assert fresh.get("/v3.0/users/%s" % t["id"], t["token"])[0] == 200
+    fresh.json("/v3.0/users/%s/mystudents" % good["id"], good["token"])
+    fresh.control("POST", "/hostile", {"token": t["token"], "kind": "deep"})
+    st, _, body = fresh.get("/v3.0/users/%s" % t["id"], t["token"])
+    assert st == 200 and body == b"[" * 100000 + b"]" * 100000
+    fresh.control("POST", "/hostile", {"token": t["token"], "kind": "badutf8"})
+    st, _, body = fresh.get("/v3.0/users/%s" % t["id"], t["token"])
+    with pytest.raises(UnicodeDecodeError):
+        body.decode("utf-8")
+    assert b'"first":"\xff\xfe' in body
+    fresh.control("POST", "/hostile", {"token": t["token"], "kind": "dribble",
+                                       "interval_ms": 5})
+    t0 = time.monotonic()
+    st, _, body = fresh.get("/v3.0/users/%s" % t["id"], t["token"])
+    assert st == 200 and json.loads(body)["data"]["id"] == t["id"]
+    assert time.monotonic() - t0 >= len(body) * 0.005
+    c = fresh.conn(timeout=0.3)          # a dribble in flight is counted
+    c.request("GET", "/v3.0/users/%s" % t["id"],
+              headers={"Authorization": "Bearer " + t["token"]})
+    assert fresh.control("GET", "/stats")["hostile_active"] == 1
+    c.close()
+    fresh.control("POST", "/hostile", {"token": t["token"], "kind": "none"})
+    fresh.json("/v3.0/users/%s" % t["id"], t["token"])
+    st = fresh.control("GET", "/stats")["hostile"]
+    assert st == {"huge": 1, "dribble": 2, "deep": 1, "badutf8": 1}
+    fresh.control("POST", "/hostile", {"kind": "huge"}, status=400)

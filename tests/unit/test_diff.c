@@ -88,7 +88,7 @@ static const char *const grades[] = { "", "K", "1", "09", "Grade 3", "PK",
 static const char *const subjects[] = { "", "Math", "ELA", "science",
     "Lunch", NULL, "PE", "Arts & Music" };
 static const char *const snames[] = { "Algebra", "Art / Design", "",
-    "Homeroom 7", "\xc3\x9cn\xc3\xaf" "code", " padded " };
+    "Homeroom 7", ("\xc3\x9cn\xc3\xaf" "code"), " padded " };
 static const char *const snums[] = { "", "1", "7B", NULL };
 static const char *const schools[] = { NULL, "sch1", "sch2" };
 static const char *const teacher_sets[][3] = {

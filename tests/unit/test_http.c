@@ -766,6 +766,67 @@ test_conditional(void **state)
 	result_clear(&r);
 }
 
+/* Parse text given in chunks of n bytes; err is what parsing said. */
+static json_object *
+body_in_chunks(const char *text, size_t n, size_t max, const char **err,
+    int *refused)
+{
+	struct http_body	 b;
+	json_object		*o;
+	size_t			 len = strlen(text), off, k;
+
+	http_body_init(&b, max);
+	*refused = 0;
+	for (off = 0; off < len; off += k) {
+		k = len - off < n ? len - off : n;
+		if (http_body_add(&b, text + off, k) == -1) {
+			*refused = 1;
+			http_body_free(&b);
+			return NULL;
+		}
+	}
+	o = http_body_parse(&b, err);
+	http_body_free(&b);
+	return o;
+}
+
+static void
+test_body(void **state)
+{
+	const char	*err;
+	json_object	*o;
+	int		 refused;
+	size_t		 n;
+
+	for (n = 1; n <= 7; n += 3) {
+		o = body_in_chunks("{\"data\":[1,2,3]}  \n", n, 64, &err,
+		    &refused);
+		assert_non_null(o);
+		assert_null(err);
+		json_object_put(o);
+	}
+	/* a number only the end completes */
+	o = body_in_chunks("42", 1, 64, &err, &refused);
+	assert_non_null(o);
+	assert_int_equal(json_object_get_int(o), 42);
+	json_object_put(o);
+	/* the limit is refused at the chunk that passes it */
+	assert_null(body_in_chunks("[1,2,3,4,5,6,7,8]", 4, 16, &err,
+	    &refused));
+	assert_true(refused);
+	assert_null(body_in_chunks("{\"a\":1", 3, 64, &err, &refused));
+	assert_string_equal(err, "truncated JSON");
+	assert_null(body_in_chunks("{} {}", 2, 64, &err, &refused));
+	assert_string_equal(err, "data after the JSON value");
+	assert_null(body_in_chunks("[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+	    "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]", 5, 1024, &err,
+	    &refused));
+	assert_non_null(err);
+	assert_null(body_in_chunks("", 5, 64, &err, &refused));
+	assert_null(err);
+	assert_false(refused);
+}
+
 static void
 test_connection_reuse(void **state)
 {
@@ -874,6 +935,7 @@ main(void)
 		cmocka_unit_test(test_ratelimit_parser),
 		cmocka_unit_test_setup_teardown(test_conditional, setup,
 		    teardown),
+		cmocka_unit_test(test_body),
 		cmocka_unit_test_setup_teardown(test_connection_reuse, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),

@@ -6,6 +6,12 @@ now_ms()             the Redis clock in epoch milliseconds; every time the
 publish(ch, m)       publish the table m as JSON on channel ch
 release(lock, val)   delete a teacher lock if and only if it still holds val
                      (our own); '' never matches: nothing to release
+ours(stream, group, entry, consumer)
+                     true while the job's stream entry is pending with this
+                     consumer: not acknowledged (finished) and not taken
+                     over by another instance.  A worker that stalled (a
+                     pause, a freeze) past claim_idle_ms may find its entry
+                     gone; it must then write nothing about the job.
 ]]
 local function now_ms()
   local t = redis.call('TIME')
@@ -18,4 +24,8 @@ local function release(lk, val)
   if val ~= '' and redis.call('GET', lk) == val then
     redis.call('DEL', lk)
   end
+end
+local function ours(stream, group, entry, consumer)
+  local p = redis.call('XPENDING', stream, group, entry, entry, 1)
+  return p[1] ~= nil and p[1][2] == consumer
 end
