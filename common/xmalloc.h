@@ -40,7 +40,8 @@ wall_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* Fill a struct timeval for libevent from milliseconds. */
+/* Fill a struct timeval for libevent from milliseconds (ms is evaluated
+   twice: pass a value, not an expression with side effects). */
 #define MS_TO_TV(ms) { .tv_sec = (ms) / 1000, .tv_usec = ((ms) % 1000) * 1000 }
 
 #endif

@@ -208,8 +208,9 @@ on_read_retry(evutil_socket_t fd, short what, void *arg)
 static void
 queue_read_later(void)
 {
-	struct timeval tv = MS_TO_TV(backoff_ms(++read_failures,
-	    REDIS_RETRY_MIN_MS, REDIS_RETRY_MAX_MS));
+	uint64_t ms = backoff_ms(++read_failures, REDIS_RETRY_MIN_MS,
+	    REDIS_RETRY_MAX_MS);
+	struct timeval tv = MS_TO_TV(ms);	/* a macro: no side effects */
 
 	if (rd->ev_read_retry == NULL)
 		rd->ev_read_retry = evtimer_new(rd->base, on_read_retry, NULL);

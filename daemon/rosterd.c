@@ -169,8 +169,9 @@ rosterd_prepared(void)
 void
 rosterd_prepare_later(const char *what, const char *err)
 {
-	struct timeval tv = MS_TO_TV(backoff_ms(++prepare_failures,
-	    REDIS_RETRY_MIN_MS, REDIS_RETRY_MAX_MS));
+	uint64_t ms = backoff_ms(++prepare_failures, REDIS_RETRY_MIN_MS,
+	    REDIS_RETRY_MAX_MS);
+	struct timeval tv = MS_TO_TV(ms);	/* a macro: no side effects */
 
 	health_redis_failed(what, err, 1);
 	if (rd->ev_prepare == NULL)
