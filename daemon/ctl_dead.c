@@ -442,6 +442,14 @@ held_one(redisReply *e, void *arg)
 	return 1;
 }
 
+static int
+held_drop(redisReply *e, void *teacher)
+{
+	if (strcmp(ctl_field(e->element[1], "teacher"), teacher) == 0)
+		dead_del(e->element[0]->str);
+	return 1;
+}
+
 /* Apply a teacher's held change: a forced sync; its held letters go. */
 static int
 held_confirm(const char *teacher)
@@ -449,7 +457,6 @@ held_confirm(const char *teacher)
 	struct held h = { json_object_new_object(), NULL, teacher, "", 0 };
 	struct filter flt = { "held", NULL };
 	redisReply *r, *jr;
-	char *k;
 
 	dead_each(&flt, 1, held_one, &h);
 	json_object_put(h.seen);
@@ -465,15 +472,7 @@ held_confirm(const char *teacher)
 	freeReplyObject(jr);
 	freeReplyObject(r);
 	/* every held letter of the teacher is answered by that sync */
-	k = ctl_key("dead");
-	r = ctl_cmd("XRANGE %s - +", k);	/* bounded by [retention] */
-	for (size_t i = 0; i < r->elements; i++)
-		if (strcmp(ctl_field(r->element[i]->element[1], "state"),
-		    "held") == 0 && strcmp(ctl_field(r->element[i]->element[1],
-		    "teacher"), teacher) == 0)
-			dead_del(r->element[i]->element[0]->str);
-	freeReplyObject(r);
-	free(k);
+	dead_each(&flt, 0, held_drop, (void *)teacher);
 	return CTL_OK;
 }
 

@@ -168,20 +168,6 @@ reap_one(const char *name)
 	free(keys[1]);
 }
 
-/* An XINFO CONSUMERS entry's field as a reply, or NULL. */
-static redisReply *
-consumer_field(redisReply *c, const char *name)
-{
-	size_t k;
-
-	for (k = 0; c->type == REDIS_REPLY_ARRAY && k + 1 < c->elements;
-	    k += 2)
-		if (c->element[k]->type == REDIS_REPLY_STRING &&
-		    strcmp(c->element[k]->str, name) == 0)
-			return c->element[k + 1];
-	return NULL;
-}
-
 /* Candidates: others with nothing pending, idle long enough; reap.lua
    checks again, with their heartbeat, in one step. */
 static void
@@ -192,9 +178,9 @@ on_consumers(struct rconn *c, redisReply *r, const char *err, void *arg)
 
 	for (i = 0; r != NULL && r->type == REDIS_REPLY_ARRAY &&
 	    i < r->elements; i++) {
-		name = consumer_field(r->element[i], "name");
-		pending = consumer_field(r->element[i], "pending");
-		idle = consumer_field(r->element[i], "idle");
+		name = rconn_reply_field(r->element[i], "name");
+		pending = rconn_reply_field(r->element[i], "pending");
+		idle = rconn_reply_field(r->element[i], "idle");
 		if (name == NULL || name->type != REDIS_REPLY_STRING ||
 		    pending == NULL || pending->type != REDIS_REPLY_INTEGER ||
 		    idle == NULL || idle->type != REDIS_REPLY_INTEGER)

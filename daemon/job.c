@@ -254,13 +254,7 @@ lock_renewal_stop(struct job *j)
 static const char *
 kind_name(const struct job *j)
 {
-	static const char *const names[JOB_KIND_COUNT] = {
-		[JOB_SYNC] = "sync",
-		[JOB_DISCOVER] = "discover",
-		[JOB_FORGET] = "forget",
-	};
-
-	return names[j->kind];
+	return job_kind_names[j->kind];
 }
 
 /* The journal's name for each outcome (ROSTERD_EVENT). */
@@ -940,6 +934,21 @@ struct writeback {
 	const char	*email_lc, *authorized_by, *district;
 };
 
+/*
+ * The first six keys of the scripts that commit a new version of the
+ * teacher's roster (writeback.lua, forget.lua), in their order.
+ */
+static void
+commit_keys(const struct job *j, char **keys)
+{
+	keys[0] = key_snapshot(j->teacher);
+	keys[1] = key_diffs();
+	keys[2] = key_job(j->job_id);
+	keys[3] = key_jobs();
+	keys[4] = key_lock(j->teacher);
+	keys[5] = key_state(j->teacher);
+}
+
 /* The compare-and-set write-back script: one atomic step. */
 static void
 writeback_send(struct job *j, const struct writeback *w)
@@ -949,12 +958,7 @@ writeback_send(struct job *j, const struct writeback *w)
 	const char *argv[27];
 	size_t lens[27], k = 0, i;
 
-	keys[0] = key_snapshot(j->teacher);
-	keys[1] = key_diffs();
-	keys[2] = key_job(j->job_id);
-	keys[3] = key_jobs();
-	keys[4] = key_lock(j->teacher);
-	keys[5] = key_state(j->teacher);
+	commit_keys(j, keys);
 	keys[6] = key_accounts();
 	for (i = 0; i < 7; i++)
 		argv[k++] = keys[i];
@@ -1174,12 +1178,7 @@ job_forget(struct job *j)
 	counts = counts_json(&dc, NULL);
 	j->counts = dc;
 	j->has_counts = 1;
-	keys[0] = key_snapshot(j->teacher);
-	keys[1] = key_diffs();
-	keys[2] = key_job(j->job_id);
-	keys[3] = key_jobs();
-	keys[4] = key_lock(j->teacher);
-	keys[5] = key_state(j->teacher);
+	commit_keys(j, keys);
 	keys[6] = key_sections(j->teacher);
 	keys[7] = key_selection(j->teacher);
 	keys[8] = key_token(j->teacher);

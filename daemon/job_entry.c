@@ -27,12 +27,19 @@ entry_ms(const char *entry_id)
 	return strtoull(entry_id, NULL, 10);
 }
 
+const char *const job_kind_names[JOB_KIND_COUNT] = {
+	[JOB_SYNC] = "sync",
+	[JOB_DISCOVER] = "discover",
+	[JOB_FORGET] = "forget",
+};
+
 struct job *
 job_from_entry(const char *entry_id, redisReply *f, char *err, size_t errlen)
 {
 	struct job *j = xcalloc(1, sizeof(*j));
 	const char *k, *v;
 	size_t i;
+	int kind;
 
 	xstrlcpy(j->entry_id, entry_id, sizeof(j->entry_id));
 	xstrlcpy(j->job_id, entry_id, sizeof(j->job_id));
@@ -67,12 +74,11 @@ job_from_entry(const char *entry_id, redisReply *f, char *err, size_t errlen)
 			}
 			xstrlcpy(j->teacher, v, sizeof(j->teacher));
 		} else if (strcmp(k, "kind") == 0) {
-			if (strcmp(v, "sync") == 0)
-				j->kind = JOB_SYNC;
-			else if (strcmp(v, "discover") == 0)
-				j->kind = JOB_DISCOVER;
-			else if (strcmp(v, "forget") == 0)
-				j->kind = JOB_FORGET;
+			for (kind = 0; kind < JOB_KIND_COUNT; kind++)
+				if (strcmp(v, job_kind_names[kind]) == 0)
+					break;
+			if (kind < JOB_KIND_COUNT)
+				j->kind = (enum job_kind)kind;
 			else {
 				snprintf(err, errlen, "kind must be \"sync\", "
 				    "\"discover\" or \"forget\"");

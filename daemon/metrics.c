@@ -35,11 +35,6 @@ static const char *const outcome_names[] = {
 	[OUT_HELD] = "held",
 	[OUT_REJECTED] = "rejected",
 };
-static const char *const kind_names[JOB_KIND_COUNT] = {
-	[JOB_SYNC] = "sync",
-	[JOB_DISCOVER] = "discover",
-	[JOB_FORGET] = "forget",
-};
 
 /* Jobs finished per second over the last minute (a ring of seconds). */
 #define RING		60
@@ -294,12 +289,12 @@ render_jobs(struct evbuffer *b)
 	for (k = 0; k < JOB_KIND_COUNT; k++)
 		for (o = 0; o < OUT_COUNT; o++)
 			evbuffer_add_printf(b, "rosterd_jobs_total{kind=\"%s\","
-			    "outcome=\"%s\"} %" PRIu64 "\n", kind_names[k],
+			    "outcome=\"%s\"} %" PRIu64 "\n", job_kind_names[k],
 			    outcome_names[o], m.outcomes[k][o]);
 	head(b, "rosterd_job_duration_seconds", "histogram", "From a job's "
 	    "first start to its outcome (retries included).");
 	for (k = 0; k < JOB_KIND_COUNT; k++) {
-		snprintf(labels, sizeof(labels), "kind=\"%s\"", kind_names[k]);
+		snprintf(labels, sizeof(labels), "kind=\"%s\"", job_kind_names[k]);
 		hist_render(b, "rosterd_job_duration_seconds", labels,
 		    &m.duration[k]);
 	}
@@ -408,29 +403,18 @@ label_value(struct evbuffer *b, const char *v)
 static long long
 xinfo_int(const redisReply *g, const char *name, int *found)
 {
-	size_t k;
+	const redisReply *v = rconn_reply_field(g, name);
 
-	*found = 0;
-	for (k = 0; k + 1 < g->elements; k += 2)
-		if (g->element[k]->type == REDIS_REPLY_STRING &&
-		    strcmp(g->element[k]->str, name) == 0 &&
-		    g->element[k + 1]->type == REDIS_REPLY_INTEGER) {
-			*found = 1;
-			return g->element[k + 1]->integer;
-		}
-	return 0;
+	*found = v != NULL && v->type == REDIS_REPLY_INTEGER;
+	return *found ? v->integer : 0;
 }
 
 static const char *
 xinfo_name(const redisReply *g)
 {
-	size_t k;
+	const redisReply *v = rconn_reply_field(g, "name");
 
-	for (k = 0; k + 1 < g->elements; k += 2)
-		if (strcmp(g->element[k]->str, "name") == 0 &&
-		    g->element[k + 1]->type == REDIS_REPLY_STRING)
-			return g->element[k + 1]->str;
-	return "";
+	return v != NULL && v->type == REDIS_REPLY_STRING ? v->str : "";
 }
 
 /* One line per consumer group of an XINFO GROUPS reply. */

@@ -429,19 +429,14 @@ queue_start(void)
 static int
 names_our_group(redisReply *r)
 {
-	redisReply *g;
-	size_t i, k;
+	redisReply *name;
+	size_t i;
 
-	for (i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
-		g = r->element[i];
-		for (k = 0; g->type == REDIS_REPLY_ARRAY && k + 1 < g->elements;
-		    k += 2)
-			if (g->element[k]->type == REDIS_REPLY_STRING &&
-			    strcmp(g->element[k]->str, "name") == 0 &&
-			    g->element[k + 1]->type == REDIS_REPLY_STRING &&
-			    strcmp(g->element[k + 1]->str, CONSUMER_GROUP) == 0)
-				return 1;
-	}
+	for (i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
+		if ((name = rconn_reply_field(r->element[i], "name")) != NULL &&
+		    name->type == REDIS_REPLY_STRING &&
+		    strcmp(name->str, CONSUMER_GROUP) == 0)
+			return 1;
 	return 0;
 }
 

@@ -702,3 +702,16 @@ rconn_commandargv(struct rconn *rc, uint64_t timeout_ms, rconn_reply_cb cb,
 	rcmd_arm(rc, c, timeout_ms);
 	return 0;
 }
+
+redisReply *
+rconn_reply_field(const redisReply *r, const char *name)
+{
+	size_t k;
+
+	for (k = 0; r->type == REDIS_REPLY_ARRAY && k + 1 < r->elements;
+	    k += 2)
+		if (r->element[k]->type == REDIS_REPLY_STRING &&
+		    strcmp(r->element[k]->str, name) == 0)
+			return r->element[k + 1];
+	return NULL;
+}

@@ -84,6 +84,11 @@ int		 rconn_commandargv(struct rconn *, uint64_t timeout_ms,
 		    rconn_reply_cb, void *arg, int argc, const char **argv,
 		    const size_t *argvlen);
 size_t		 rconn_pending(const struct rconn *);
+/*
+ * The value of field name in a flat field/value array reply (XINFO
+ * GROUPS and CONSUMERS entries, HGETALL), or NULL.
+ */
+redisReply	*rconn_reply_field(const redisReply *, const char *name);
 const struct rconn_stats *rconn_stats(const struct rconn *);
 
 #endif

@@ -260,7 +260,9 @@ void		 queue_stop(void);
 void		 queue_pause(void);
 void		 queue_job_add(struct job *);
 void		 queue_job_remove(struct job *);
-/* job_entry.c: parse one stream entry into a new job; NULL + err if bad. */
+/* job_entry.c: the kinds' names in jobs; parse one stream entry into a
+   new job, NULL + err if bad. */
+extern const char *const job_kind_names[JOB_KIND_COUNT];
 struct job	*job_from_entry(const char *entry_id, redisReply *fields,
 		    char *err, size_t errlen);
 void		 job_entry_free(struct job *);
