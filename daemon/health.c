@@ -62,7 +62,7 @@ reply_is_transient(const char *reply)
 	return 0;
 }
 
-enum redis_health
+static enum redis_health
 health_classify(const char *err, int is_reply)
 {
 	if (!is_reply || reply_is_transient(err))

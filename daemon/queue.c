@@ -166,6 +166,7 @@ take_entries(redisReply *entries, int maybe_ours)
 }
 
 static void	queue_read(void);
+static void	queue_create_group(void);
 
 /*
  * The stream or its group is gone: deleted by hand, or Redis flushed or
@@ -464,7 +465,7 @@ on_groups(struct rconn *c, redisReply *r, const char *err, void *arg)
  * Look for the group first, and create it only when absent: XINFO only
  * reads, so it works when Redis refuses writes (maxmemory).
  */
-void
+static void
 queue_create_group(void)
 {
 	char *stream = key_jobs();

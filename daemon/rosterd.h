@@ -253,7 +253,6 @@ void		 store_free(void);
 
 /* queue.c */
 void		 queue_start(void);
-void		 queue_create_group(void);
 void		 queue_kick(void);
 void		 queue_reader_ready(void);
 void		 queue_stop(void);
@@ -303,7 +302,6 @@ void		 health_redis_failed(const char *what, const char *err,
 		    int is_reply);
 void		 health_redis_ok(void);
 void		 health_tick(void);
-enum redis_health health_classify(const char *err, int is_reply);
 enum redis_health health_redis(void);
 uint64_t	 health_redis_failures(enum redis_health);
 void		 health_describe(char *buf, size_t len);
