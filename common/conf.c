@@ -112,6 +112,17 @@ static const struct conf_key conf_keys[] = {
 	    0, 1, "yes", NULL },
 	{ "sync", "forget_deletes_token", CT_BOOL,
 	    O(sync_forget_deletes_token), 0, 1, "no", NULL },
+	{ "sync", "forget_unrenewed_s", CT_U64, O(sync_forget_unrenewed_s),
+	    0, 3650ULL * 86400, "0", NULL },
+
+	{ "schedule", "interval_s", CT_U64, O(schedule_interval_s), 0,
+	    365ULL * 86400, "86400", NULL },
+	{ "schedule", "jitter_pct", CT_INT, O(schedule_jitter_pct), 0, 50,
+	    "10", NULL },
+	{ "schedule", "concurrency", CT_INT, O(schedule_concurrency), 0,
+	    100000, "0", NULL },
+	{ "schedule", "rate_share_pct", CT_INT, O(schedule_rate_share_pct),
+	    1, 100, "50", NULL },
 
 	{ "retention", "interval_ms", CT_U64, O(retention_interval_ms),
 	    100, 86400000, "60000", NULL },

@@ -61,6 +61,13 @@ struct conf {
 	int		 sync_shrink_max_loss_pct;
 	int		 sync_shrink_all_sections;
 	int		 sync_forget_deletes_token;
+	uint64_t	 sync_forget_unrenewed_s;	/* 0: never */
+
+	/* [schedule] */
+	uint64_t	 schedule_interval_s;	/* 0: no schedule */
+	int		 schedule_jitter_pct;
+	int		 schedule_concurrency;	/* 0: half of [sync]'s */
+	int		 schedule_rate_share_pct;
 
 	/* [retention] */
 	uint64_t	 retention_interval_ms;

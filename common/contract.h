@@ -28,6 +28,15 @@
 #define KEY_INSTANCE		"instance:"
 #define KEY_PAUSED		"paused"
 
+/*
+ * The freshness schedule: sorted sets of teachers, scored by the time (ms,
+ * Redis clock) each is due, left the schedule, or first failed
+ * reauthorize (awaiting a new token).
+ */
+#define KEY_SCHEDULE		"schedule"
+#define KEY_SCHEDULE_LEFT	"schedule:left"
+#define KEY_REAUTHORIZE		"reauthorize"
+
 /* A Clever-style id: 1..max letters, digits, '-' or '_'. */
 int	contract_id_valid(const char *, size_t max);
 

@@ -27,6 +27,7 @@ void		 ctl_fatal(const char *, ...)
 		    __attribute__((format(printf, 1, 2), noreturn));
 redisContext	*ctl_redis(void);
 unsigned long long ctl_redis_now_ms(void);
+const struct conf *ctl_conf(void);
 
 /* ctl_out.c: records (field/value replies) for people or as JSON. */
 const char	*ctl_field(const redisReply *fields, const char *name);
@@ -62,6 +63,9 @@ int	ctl_status(int, char **);
 int	ctl_watch(int, char **);
 int	ctl_snapshot(int, char **);
 int	ctl_diffs(int, char **);
+
+/* ctl_schedule.c */
+int	ctl_schedule(int, char **);
 
 /* ctl_file.c: offline commands on files. */
 int	ctl_diff(int argc, char **argv);	/* rosterctl diff OLD NEW */

@@ -15,8 +15,8 @@
 #include "xmalloc.h"
 
 const char *const ctl_status_order[] = {
-	"job", "state", "teacher", "kind", "ref", "attempts", "consumer",
-	"created_ms", "started_ms", "updated_ms", "next_attempt_ms",
+	"job", "state", "teacher", "kind", "trigger", "ref", "attempts",
+	"consumer", "created_ms", "started_ms", "updated_ms", "next_attempt_ms",
 	"finished_ms", "result", "coalesced_with", "version", "base_version",
 	"diff_id", "added", "updated", "removed", "teacher_updated",
 	"sections_added", "sections_updated", "sections_removed",

@@ -377,7 +377,7 @@ void
 admit_batch(struct job **jobs, size_t n)
 {
 	struct admit_batch *b = xcalloc(1, sizeof(*b));
-	size_t i, argc = 1 + 3 * n + 6 + 7 * n, k = 0;
+	size_t i, argc = 1 + 3 * n + 6 + 8 * n, k = 0;
 	const char **argv = xcalloc(argc, sizeof(*argv));
 	char **owned = xcalloc(5 * n + 4, sizeof(*owned));
 	size_t nowned = 0, nkeys = 1 + 3 * n;
@@ -412,6 +412,7 @@ admit_batch(struct job **jobs, size_t n)
 		xasprintf(&owned[nowned], "%llu", (unsigned long long)j->req_ms);
 		argv[k++] = owned[nowned++];
 		argv[k++] = owned[nowned++] = lock_value(j);
+		argv[k++] = job_trigger_names[j->trigger];
 		job_set_state(j, JOB_ADMITTING);
 		j->pending_cmds++;
 		b->jobs[i] = j;
@@ -949,18 +950,30 @@ commit_keys(const struct job *j, char **keys)
 	keys[5] = key_state(j->teacher);
 }
 
+/* The keys of the schedule's three sets, in the scripts' order. */
+static void
+schedule_keys(char **keys)
+{
+	keys[0] = key_schedule();
+	keys[1] = key_schedule_left();
+	keys[2] = key_reauthorize();
+}
+
 /* The compare-and-set write-back script: one atomic step. */
+#define WB_NKEYS	10
 static void
 writeback_send(struct job *j, const struct writeback *w)
 {
-	char *keys[7], *val, *ch;
+	char *keys[WB_NKEYS], *val, *ch;
 	char base[24], next[24], ttl[24], started[24], reqs[24];
-	const char *argv[27];
-	size_t lens[27], k = 0, i;
+	char interval[24], jitter[24];
+	const char *argv[WB_NKEYS + 21];
+	size_t lens[WB_NKEYS + 21], k = 0, i;
 
 	commit_keys(j, keys);
 	keys[6] = key_accounts();
-	for (i = 0; i < 7; i++)
+	schedule_keys(keys + 7);
+	for (i = 0; i < WB_NKEYS; i++)
 		argv[k++] = keys[i];
 	val = lock_value(j);
 	ch = key_events();
@@ -971,6 +984,10 @@ writeback_send(struct job *j, const struct writeback *w)
 	snprintf(started, sizeof(started), "%llu",
 	    (unsigned long long)j->started_ms);
 	snprintf(reqs, sizeof(reqs), "%u", j->requests);
+	snprintf(interval, sizeof(interval), "%llu",
+	    (unsigned long long)schedule_interval_ms());
+	snprintf(jitter, sizeof(jitter), "%llu",
+	    (unsigned long long)schedule_jitter_ms());
 	argv[k++] = CONSUMER_GROUP;
 	argv[k++] = j->entry_id;
 	argv[k++] = val;
@@ -989,13 +1006,17 @@ writeback_send(struct job *j, const struct writeback *w)
 	argv[k++] = reqs;
 	argv[k++] = w->district ? w->district : "";
 	argv[k++] = j->ref ? j->ref : "";
+	argv[k++] = job_trigger_names[j->trigger];
+	argv[k++] = interval;
+	argv[k++] = jitter;
 	for (i = 0; i < k; i++)
 		lens[i] = strlen(argv[i]);
-	lens[7 + 5] = w->snaplen;
-	lens[7 + 6] = w->difflen;
+	lens[WB_NKEYS + 5] = w->snaplen;	/* ARGV[6], ARGV[7]: binary */
+	lens[WB_NKEYS + 6] = w->difflen;
 	job_set_state(j, JOB_WRITING);
-	job_eval(j, SCRIPT_WRITEBACK, 7, (int)k, argv, lens, on_written);
-	for (i = 0; i < 7; i++)
+	job_eval(j, SCRIPT_WRITEBACK, WB_NKEYS, (int)k, argv, lens,
+	    on_written);
+	for (i = 0; i < WB_NKEYS; i++)
 		free(keys[i]);
 	free(val);
 	free(ch);
@@ -1150,11 +1171,11 @@ job_forget(struct job *j)
 {
 	struct roster *old, *none;
 	struct roster_diff_counts dc;
-	char *keys[10], *val, *ch, *diff = NULL, *counts, base[24], ttl[24];
+	char *keys[13], *val, *ch, *diff = NULL, *counts, base[24], ttl[24];
 	char *owner;
 	char err[256];
-	const char *argv[22];
-	size_t lens[22], difflen = 0, k = 0, i;
+	const char *argv[25];
+	size_t lens[25], difflen = 0, k = 0, i;
 
 	job_set_state(j, JOB_WRITING);
 	if (j->base_version > 0 && j->base_snapshot == NULL &&
@@ -1185,7 +1206,8 @@ job_forget(struct job *j)
 	xasprintf(&owner, "teacher:%s", j->teacher);
 	keys[9] = key_ratelimit(owner);
 	free(owner);
-	for (i = 0; i < 10; i++)
+	schedule_keys(keys + 10);
+	for (i = 0; i < 13; i++)
 		argv[k++] = keys[i];
 	val = lock_value(j);
 	ch = key_events();
@@ -1206,9 +1228,9 @@ job_forget(struct job *j)
 	argv[k++] = j->ref ? j->ref : "";
 	for (i = 0; i < k; i++)
 		lens[i] = strlen(argv[i]);
-	lens[10 + 4] = difflen;
-	job_eval(j, SCRIPT_FORGET, 10, (int)k, argv, lens, on_written);
-	for (i = 0; i < 10; i++)
+	lens[13 + 4] = difflen;		/* ARGV[5]: binary */
+	job_eval(j, SCRIPT_FORGET, 13, (int)k, argv, lens, on_written);
+	for (i = 0; i < 13; i++)
 		free(keys[i]);
 	free(val);
 	free(ch);
@@ -1304,20 +1326,42 @@ on_retry_written(struct job *j, redisReply *r, const char *err)
 		job_taken_over(j);
 }
 
+/* Whose token the job used: "teacher", "district", "" if none yet. */
+static const char *
+job_token_kind(const struct job *j)
+{
+	if (j == NULL || j->token_owner == NULL)
+		return "";
+	return strncmp(j->token_owner, "district:", 9) == 0 ? "district" :
+	    "teacher";
+}
+
+/* The key of the token the job used, else of the teacher's own. */
+static char *
+job_token_key(const struct job *j, const char *teacher)
+{
+	if (strcmp(job_token_kind(j), "district") == 0)
+		return key_district_token(j->district);
+	return key_token(teacher);
+}
+
 /* Write a final failure (failed, dead or held) and a dead letter. */
 static void
 job_fail_write(const char *entry_id, const char *job_id, const char *teacher,
     struct job *j, const char *state, const char *code, const char *message)
 {
-	char *keys[4], *val = NULL, *ch = key_events(), ttl[24];
-	const char *argv[21];
+	char *keys[9], *val = NULL, *ch = key_events(), ttl[24];
+	const char *argv[30];
 	size_t k = 0, i;
 
 	keys[0] = key_job(job_id);
 	keys[1] = key_jobs();
 	keys[2] = key_lock(teacher);
 	keys[3] = key_dead();
-	for (i = 0; i < 4; i++)
+	keys[4] = key_state(teacher);
+	schedule_keys(keys + 5);
+	keys[8] = job_token_key(j, teacher);
+	for (i = 0; i < 9; i++)
 		argv[k++] = keys[i];
 	if (j != NULL && j->attempts > 0)
 		val = lock_value(j);
@@ -1340,12 +1384,14 @@ job_fail_write(const char *entry_id, const char *job_id, const char *teacher,
 	argv[k++] = rd->consumer;
 	/* a malformed entry may carry a secret (a token): it goes */
 	argv[k++] = j == NULL ? "1" : "0";
+	argv[k++] = job_trigger_names[j ? j->trigger : TRIGGER_APP];
+	argv[k++] = job_token_kind(j);
 	if (j != NULL)
-		job_eval(j, SCRIPT_FAIL, 4, (int)k, argv, NULL,
+		job_eval(j, SCRIPT_FAIL, 9, (int)k, argv, NULL,
 		    on_failed_written);
 	else
-		store_eval(SCRIPT_FAIL, 4, (int)k, argv, NULL, NULL, NULL);
-	for (i = 0; i < 4; i++)
+		store_eval(SCRIPT_FAIL, 9, (int)k, argv, NULL, NULL, NULL);
+	for (i = 0; i < 9; i++)
 		free(keys[i]);
 	free(val);
 	free(ch);
@@ -1374,8 +1420,6 @@ job_failed(struct job *j, enum fail_kind fk, const char *code,
 	j->sync = NULL;
 	lock_renewal_stop(j);
 	job_drop_token(j);
-	free(j->token_owner);
-	j->token_owner = NULL;
 
 	if (fk == FAIL_HOLD) {
 		job_outcome(j, j->job_id, j->teacher, OUT_HELD, code,
@@ -1401,6 +1445,8 @@ job_failed(struct job *j, enum fail_kind fk, const char *code,
 		return;
 	}
 
+	free(j->token_owner);	/* the next attempt loads it again */
+	j->token_owner = NULL;
 	metrics_job_retry();
 	ms = backoff_ms(j->attempts, rd->conf.sync_retry_base_ms,
 	    rd->conf.sync_retry_max_ms);
@@ -1492,6 +1538,7 @@ job_handback(struct job *j)
 	argv[k++] = j->force ? "1" : "0";
 	argv[k++] = ch;
 	argv[k++] = rd->consumer;
+	argv[k++] = job_trigger_names[j->trigger];
 	job_set_state(j, JOB_HANDBACK);
 	job_eval(j, SCRIPT_HANDBACK, 3, (int)k, argv, NULL, on_handed_back);
 	for (i = 0; i < 3; i++)

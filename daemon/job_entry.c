@@ -33,6 +33,12 @@ const char *const job_kind_names[JOB_KIND_COUNT] = {
 	[JOB_FORGET] = "forget",
 };
 
+const char *const job_trigger_names[TRIGGER_COUNT] = {
+	[TRIGGER_APP] = "app",
+	[TRIGGER_SCHEDULE] = "schedule",
+	[TRIGGER_UNRENEWED] = "unrenewed",
+};
+
 struct job *
 job_from_entry(const char *entry_id, redisReply *f, char *err, size_t errlen)
 {
@@ -84,6 +90,17 @@ job_from_entry(const char *entry_id, redisReply *f, char *err, size_t errlen)
 				    "\"discover\" or \"forget\"");
 				goto bad;
 			}
+		} else if (strcmp(k, "trigger") == 0) {
+			/* rosterd's own jobs say so; an app's need not */
+			for (kind = 0; kind < TRIGGER_COUNT; kind++)
+				if (strcmp(v, job_trigger_names[kind]) == 0)
+					break;
+			if (kind == TRIGGER_COUNT) {
+				snprintf(err, errlen, "trigger must be \"app\", "
+				    "\"schedule\" or \"unrenewed\"");
+				goto bad;
+			}
+			j->trigger = (enum job_trigger)kind;
 		} else if (strcmp(k, "ref") == 0) {
 			if (strlen(v) > JOB_REF_MAX) {
 				snprintf(err, errlen, "ref is longer than %d "

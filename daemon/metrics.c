@@ -67,7 +67,7 @@ static struct {
 		uint64_t	 n;
 	}		 clever[CLEVER_MAX];
 	size_t		 nclever;
-	uint64_t	 clever_429, clever_retries, job_retries;
+	uint64_t	 clever_429, clever_retries, job_retries, scheduled;
 	uint64_t	 rate_wait_ms;
 	uint64_t	 loop_lag_ms, loop_lag_max_ms;
 } m = {
@@ -161,6 +161,12 @@ void
 metrics_job_retry(void)
 {
 	m.job_retries++;
+}
+
+void
+metrics_scheduled(unsigned n)
+{
+	m.scheduled += n;
 }
 
 void
@@ -303,6 +309,8 @@ render_jobs(struct evbuffer *b)
 	hist_render(b, "rosterd_job_queue_wait_seconds", "", &m.queue_wait);
 	counter(b, "rosterd_job_retries_total", "Job attempts that failed "
 	    "transiently and were scheduled again.", m.job_retries);
+	counter(b, "rosterd_scheduled_syncs_total", "Sync jobs this instance "
+	    "added for the freshness schedule.", m.scheduled);
 }
 
 static void

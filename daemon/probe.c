@@ -110,6 +110,20 @@ static const char *const probe_checks[][PROBE_WORDS] = {
 	{ "DEL", "%sselection:{TEACHER}" },
 	{ "DEL", "%sjob:JOB" },
 	{ "SCAN", "0", "MATCH", "x", "COUNT", "1" },
+	/* the freshness schedule */
+	{ "EXISTS", "%sjobs" },
+	{ "XREVRANGE", "%sjobs", "+", "-", "COUNT", "1" },
+	{ "ZRANGEBYSCORE", "%sschedule", "-inf", "0", "LIMIT", "0", "1" },
+	{ "ZSCORE", "%sschedule", "TEACHER" },
+	{ "ZADD", "%sschedule", "0", "TEACHER" },
+	{ "ZREM", "%sschedule", "TEACHER" },
+	{ "EXISTS", "%slock:{TEACHER}" },
+	{ "ZADD", "%sschedule:left", "0", "TEACHER" },
+	{ "ZREM", "%sschedule:left", "TEACHER" },
+	{ "ZRANGE", "%sreauthorize", "0", "1" },
+	{ "ZSCORE", "%sreauthorize", "TEACHER" },
+	{ "ZADD", "%sreauthorize", "0", "TEACHER" },
+	{ "ZREM", "%sreauthorize", "TEACHER" },
 };
 #define NCHECKS	(sizeof(probe_checks) / sizeof(probe_checks[0]))
 

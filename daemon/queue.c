@@ -56,6 +56,8 @@ queue_job_add(struct job *j)
 	(*found)->jobs++;
 	TAILQ_INSERT_TAIL(&rd->jobs, j, entry);
 	rd->njobs++;
+	if (j->trigger == TRIGGER_SCHEDULE)
+		rd->nscheduled++;
 }
 
 void
@@ -65,6 +67,8 @@ queue_job_remove(struct job *j)
 
 	TAILQ_REMOVE(&rd->jobs, j, entry);
 	rd->njobs--;
+	if (j->trigger == TRIGGER_SCHEDULE)
+		rd->nscheduled--;
 	if ((found = tfind(&key, &in_hand_root, in_hand_cmp)) == NULL)
 		return;
 	h = *found;

@@ -45,16 +45,19 @@ on_permit(struct rconn *c, redisReply *r, const char *err, void *arg)
 }
 
 /*
- * Ask for n permits; cb gets how many were granted (possibly fewer, once
- * a window runs out), when not all the ms to wait before asking again, and
- * whether they were granted cold (their responses must be observed).
+ * Ask for n permits, from at most share_pct percent of each window (100
+ * for the app's requests; less for scheduled work, which leaves the rest
+ * to them); cb gets how many were granted (possibly fewer, once a window
+ * runs out), when not all the ms to wait before asking again, and whether
+ * they were granted cold (their responses must be observed).
  */
 void
-ratelimit_acquire(const char *owner, unsigned n, permit_cb cb, void *arg)
+ratelimit_acquire(const char *owner, unsigned n, int share_pct, permit_cb cb,
+    void *arg)
 {
 	struct permit *p = xmalloc(sizeof(*p));
-	char *keys[2], limit[16], window[24], nbuf[16];
-	const char *argv[5];
+	char *keys[2], limit[16], window[24], nbuf[16], share[8];
+	const char *argv[6];
 
 	p->cb = cb;
 	p->arg = arg;
@@ -64,12 +67,14 @@ ratelimit_acquire(const char *owner, unsigned n, permit_cb cb, void *arg)
 	snprintf(window, sizeof(window), "%d",
 	    rd->conf.clever_rate_window_s * 1000);
 	snprintf(nbuf, sizeof(nbuf), "%u", n);
+	snprintf(share, sizeof(share), "%d", share_pct);
 	argv[0] = keys[0];
 	argv[1] = keys[1];
 	argv[2] = nbuf;
 	argv[3] = limit;
 	argv[4] = window;
-	store_eval(SCRIPT_PERMIT, 2, 5, argv, NULL, on_permit, p);
+	argv[5] = share;
+	store_eval(SCRIPT_PERMIT, 2, 6, argv, NULL, on_permit, p);
 	free(keys[0]);
 	free(keys[1]);
 }

@@ -54,6 +54,9 @@ static const struct {
 	{ "held", ctl_held, 1, "held [confirm TEACHER]     "
 	    "changes held by the shrink guard;\n"
 	    "                             confirm: apply the teacher's" },
+	{ "schedule", ctl_schedule, 1, "schedule [TEACHER]         "
+	    "the freshness schedule: due now, next\n"
+	    "                             hour, overdue; or one teacher's" },
 	{ "pause", ctl_pause, 1, "pause [REASON]             "
 	    "all instances: start no new job" },
 	{ "resume", ctl_resume, 1, "resume                     "
@@ -217,6 +220,12 @@ ctl_key(const char *suffix)
 }
 
 /* Redis's clock: ages are measured against it, not ours. */
+const struct conf *
+ctl_conf(void)
+{
+	return &conf;
+}
+
 unsigned long long
 ctl_redis_now_ms(void)
 {

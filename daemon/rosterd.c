@@ -162,6 +162,7 @@ rosterd_prepared(void)
 	sd_notify(0, "READY=1");
 	instance_start();
 	trim_start();
+	schedule_start();
 	notify_status();
 }
 
@@ -403,6 +404,7 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 	if (rd->ready) {	/* new intervals */
 		instance_start();
 		trim_start();
+		schedule_start();
 	}
 	sd_notify(0, "READY=1");
 	notify_status();
@@ -504,6 +506,8 @@ rosterd_teardown(void)
 		event_free(rd->ev_beat);
 	if (rd->ev_trim != NULL)
 		event_free(rd->ev_trim);
+	if (rd->ev_schedule != NULL)
+		event_free(rd->ev_schedule);
 	if (rd->ev_tick != NULL)
 		event_free(rd->ev_tick);
 	free(rd->pause_note);

@@ -11,6 +11,8 @@
  *	probe.c		the ACL permissions rosterd needs, checked before work
  *	trim.c		retention: the streams trimmed behind their readers
  *	forget.c	the job statuses of a forgotten teacher
+ *	schedule.c	the freshness schedule; teachers whose token was
+ *			not renewed, forgotten
  *	instance.c	this instance for the others: heartbeat, pause key,
  *			removal of gone consumers
  *	metrics.c	the counters
@@ -50,6 +52,14 @@ enum job_kind {
 	JOB_DISCOVER,		/* sections only, for the app's picker */
 	JOB_FORGET,		/* erase the teacher: final diff, keys gone */
 	JOB_KIND_COUNT
+};
+
+/* What made a job: the app, or rosterd itself (status field trigger). */
+enum job_trigger {
+	TRIGGER_APP = 0,	/* an app's request (or rosterctl's) */
+	TRIGGER_SCHEDULE,	/* the freshness schedule */
+	TRIGGER_UNRENEWED,	/* a forget: the token was never renewed */
+	TRIGGER_COUNT
 };
 
 /* How a job ended (counted by metrics.c, logged by job.c). */
@@ -115,6 +125,7 @@ struct job {
 	char			*ref;
 	char			*district;	/* from the job, may be NULL */
 	enum job_kind		 kind;
+	enum job_trigger	 trigger;
 	int			 force;		/* bypass the shrink guard */
 	uint64_t		 req_ms;	/* request time (Redis clock) */
 	uint64_t		 started_ms;	/* this sync's start (Redis) */
@@ -167,6 +178,7 @@ struct rosterd {
 	struct jobq		 jobs;
 	unsigned		 njobs;		/* jobs in memory */
 	unsigned		 nteachers;	/* their teachers: the slots */
+	unsigned		 nscheduled;	/* jobs of the schedule */
 	unsigned		 nfetching;	/* jobs using Clever */
 	int			 reading;	/* XREADGROUP in flight */
 	long long		 reader_id;	/* CLIENT ID of rq */
@@ -186,6 +198,8 @@ struct rosterd {
 	struct event		*ev_prepare;	/* prepare Redis again */
 	struct event		*ev_beat;	/* heartbeat, reaping */
 	struct event		*ev_trim;	/* retention */
+	struct event		*ev_schedule;	/* scheduler tick */
+	int			 scheduling;	/* due/claim in flight */
 	struct event		*ev_signals[3];
 	int			 paused;	/* the pause key exists */
 	char			*pause_note;	/* its value */
@@ -220,6 +234,9 @@ char		*key_instance(const char *consumer);
 char		*key_diffs_lost(void);
 char		*key_trim_lock(void);
 char		*key_paused(void);
+char		*key_schedule(void);
+char		*key_schedule_left(void);
+char		*key_reauthorize(void);
 
 enum store_script {
 	SCRIPT_ADMIT,
@@ -239,6 +256,9 @@ enum store_script {
 	SCRIPT_FORGET,
 	SCRIPT_FORGET_STATUSES,
 	SCRIPT_TOUCH,
+	SCRIPT_DUE,
+	SCRIPT_CLAIM,
+	SCRIPT_UNRENEWED,
 	SCRIPT_COUNT
 };
 /*
@@ -262,6 +282,7 @@ void		 queue_job_remove(struct job *);
 /* job_entry.c: the kinds' names in jobs; parse one stream entry into a
    new job, NULL + err if bad. */
 extern const char *const job_kind_names[JOB_KIND_COUNT];
+extern const char *const job_trigger_names[TRIGGER_COUNT];
 struct job	*job_from_entry(const char *entry_id, redisReply *fields,
 		    char *err, size_t errlen);
 void		 job_entry_free(struct job *);
@@ -313,6 +334,12 @@ void		 forget_statuses(const char *teacher, const char *own_job);
 /* trim.c */
 void		 trim_start(void);
 
+/* schedule.c */
+void		 schedule_start(void);
+void		 schedule_unrenewed(void);
+uint64_t	 schedule_interval_ms(void);
+uint64_t	 schedule_jitter_ms(void);
+
 /* probe.c: denied 0 (all granted), 1 (what names it), -1 (err) */
 typedef void	(*probe_cb)(int denied, const char *what);
 void		 probe_redis(probe_cb);
@@ -338,6 +365,7 @@ void		 metrics_clever_response(const char *endpoint,
 		    const char *status);
 void		 metrics_clever_retry(void);
 void		 metrics_job_retry(void);
+void		 metrics_scheduled(unsigned);
 void		 metrics_rate_wait(uint64_t ms);
 void		 metrics_loop_lag(uint64_t ms);
 void		 metrics_start(void);
@@ -346,8 +374,8 @@ void		 metrics_stop(void);
 /* ratelimit.c */
 typedef void (*permit_cb)(unsigned granted, uint64_t wait_ms, int cold,
 		    const char *err, void *arg);
-void		 ratelimit_acquire(const char *owner, unsigned n, permit_cb,
-		    void *arg);
+void		 ratelimit_acquire(const char *owner, unsigned n,
+		    int share_pct, permit_cb, void *arg);
 void		 ratelimit_observe(const char *owner,
 		    const struct http_ratelimit *, int was_429);
 

@@ -31,6 +31,9 @@ key_instance(const char *consumer)
 	return k;
 }
 char *key_paused(void) { char *k; xasprintf(&k, "%s" KEY_PAUSED, P); return k; }
+char *key_schedule(void) { char *k; xasprintf(&k, "%s" KEY_SCHEDULE, P); return k; }
+char *key_schedule_left(void) { char *k; xasprintf(&k, "%s" KEY_SCHEDULE_LEFT, P); return k; }
+char *key_reauthorize(void) { char *k; xasprintf(&k, "%s" KEY_REAUTHORIZE, P); return k; }
 
 char *
 key_job(const char *job_id)
@@ -110,6 +113,9 @@ static const char *const scripts[SCRIPT_COUNT] = {
 	[SCRIPT_FORGET] = lua_forget,
 	[SCRIPT_FORGET_STATUSES] = lua_forget_statuses,
 	[SCRIPT_TOUCH] = lua_touch,
+	[SCRIPT_DUE] = lua_due,
+	[SCRIPT_CLAIM] = lua_claim,
+	[SCRIPT_UNRENEWED] = lua_unrenewed,
 };
 
 static const char *const script_names[SCRIPT_COUNT] = {
@@ -130,6 +136,9 @@ static const char *const script_names[SCRIPT_COUNT] = {
 	[SCRIPT_FORGET] = "forget",
 	[SCRIPT_FORGET_STATUSES] = "forget_statuses",
 	[SCRIPT_TOUCH] = "touch",
+	[SCRIPT_DUE] = "due",
+	[SCRIPT_CLAIM] = "claim",
+	[SCRIPT_UNRENEWED] = "unrenewed",
 };
 
 /* SHA1 of each script once Redis has it (SCRIPT LOAD), else NULL. */

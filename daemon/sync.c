@@ -328,7 +328,10 @@ sync_permits(struct sync *s)
 		return;
 	s->permit_call = xcalloc(1, sizeof(*s->permit_call));
 	s->permit_call->sync = s;
-	ratelimit_acquire(s->job->token_owner, n, on_permits, s->permit_call);
+	ratelimit_acquire(s->job->token_owner, n,
+	    s->job->trigger == TRIGGER_SCHEDULE ?
+	    rd->conf.schedule_rate_share_pct : 100, on_permits,
+	    s->permit_call);
 }
 
 static void

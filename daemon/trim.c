@@ -74,6 +74,7 @@ static void
 on_trim_timer(evutil_socket_t fd, short what, void *arg)
 {
 	trim_now();
+	schedule_unrenewed();
 }
 
 /* Ready for work: trim now and every interval. */

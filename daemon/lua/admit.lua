@@ -22,9 +22,10 @@ ARGV[3]        status TTL, seconds
 ARGV[4]        lock TTL, milliseconds
 ARGV[5]        events channel
 ARGV[6]        n, the number of jobs
-ARGV[6+7(i-1)+1 .. +7]   job i: entry id, job id, teacher, kind
+ARGV[6+8(i-1)+1 .. +8]   job i: entry id, job id, teacher, kind
                ('sync', 'discover' or 'forget'), ref, request time (ms, Redis
-               clock), lock value
+               clock), lock value, trigger ('app', 'schedule' or
+               'unrenewed'; kept in the status)
 
 Returns one reply per job, in order:
   {'C', job}              coalesced with that job's sync
@@ -44,9 +45,9 @@ local now, out, acks = now_ms(), {}, {}
 local nows = string.format('%d', now)
 for i = 1, tonumber(ARGV[6]) do
   local sk, tk, lk = KEYS[3*i-1], KEYS[3*i], KEYS[3*i+1]
-  local a = 6 + 7*(i-1)
+  local a = 6 + 8*(i-1)
   local eid, jid, teacher, kind, ref = ARGV[a+1], ARGV[a+2], ARGV[a+3], ARGV[a+4], ARGV[a+5]
-  local reqs, lockval = ARGV[a+6], ARGV[a+7]
+  local reqs, lockval, trigger = ARGV[a+6], ARGV[a+7], ARGV[a+8]
   local st
   if kind == 'discover' then st = redis.call('HMGET', tk, 'any_started_ms', 'any_job', 'any_version')
   elseif kind == 'forget' then st = {false}	-- no sync satisfies a forget
@@ -56,7 +57,7 @@ for i = 1, tonumber(ARGV[6]) do
     out[i] = {'G'}
   elseif st[1] and tonumber(st[1]) >= tonumber(reqs) then
     redis.call('HSET', sk, 'state', 'done', 'job', jid, 'teacher', teacher, 'kind', kind, 'ref', ref,
-      'created_ms', reqs, 'updated_ms', nows, 'finished_ms', nows, 'result', 'coalesced',
+      'trigger', trigger, 'created_ms', reqs, 'updated_ms', nows, 'finished_ms', nows, 'result', 'coalesced',
       'coalesced_with', st[2] or '', 'version', st[3] or '0')
     if prev then redis.call('HDEL', sk, 'error', 'message', 'note', 'next_attempt_ms') end
     redis.call('EXPIRE', sk, ttl)
@@ -69,16 +70,17 @@ for i = 1, tonumber(ARGV[6]) do
   elseif redis.call('SET', lk, lockval, 'NX', 'PX', lockttl) then
     local att = redis.call('HINCRBY', sk, 'attempts', 1)
     redis.call('HSET', sk, 'state', 'running', 'job', jid, 'teacher', teacher, 'kind', kind, 'ref', ref,
-      'created_ms', reqs, 'updated_ms', nows, 'started_ms', nows, 'consumer', consumer)
+      'trigger', trigger, 'created_ms', reqs, 'updated_ms', nows, 'started_ms', nows, 'consumer', consumer)
     if prev then redis.call('HDEL', sk, 'note', 'next_attempt_ms') end
     redis.call('EXPIRE', sk, ttl)
     redis.call('HSET', tk, 'running_job', jid, 'running_started_ms', nows)
-    publish(ch, {job = jid, teacher = teacher, state = 'running', attempts = att, ref = ref})
+    publish(ch, {job = jid, teacher = teacher, state = 'running', attempts = att, trigger = trigger,
+      ref = ref})
     out[i] = {'R', nows, att}
   else
     if prev ~= 'queued' then
       redis.call('HSET', sk, 'state', 'queued', 'job', jid, 'teacher', teacher, 'kind', kind, 'ref', ref,
-        'created_ms', reqs, 'updated_ms', nows, 'note', 'waiting for the running sync of this teacher')
+        'trigger', trigger, 'created_ms', reqs, 'updated_ms', nows, 'note', 'waiting for the running sync of this teacher')
       redis.call('EXPIRE', sk, ttl)
       publish(ch, {job = jid, teacher = teacher, state = 'queued', ref = ref})
     end

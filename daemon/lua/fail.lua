@@ -9,6 +9,12 @@ KEYS[1]   the job's status hash              (prefix job:JOB)
 KEYS[2]   the jobs stream
 KEYS[3]   the teacher lock                   (prefix lock:{TEACHER})
 KEYS[4]   the dead-letter stream
+KEYS[5]   the teacher state hash             (prefix state:{TEACHER})
+KEYS[6]   the freshness schedule             (prefix schedule)
+KEYS[7]   the teachers that left it          (prefix schedule:left)
+KEYS[8]   the teachers awaiting a new token  (prefix reauthorize)
+KEYS[9]   the token the job used, or would have (prefix token: or
+          district_token:)
 ARGV[1]   consumer group
 ARGV[2]   the job's stream entry id
 ARGV[3]   our lock value; '' when the job never held the lock
@@ -27,7 +33,21 @@ ARGV[15]  force: '1' or '0', kept in the dead letter for a retry
 ARGV[16]  consumer (this instance)
 ARGV[17]  '1': delete the entry from the jobs stream too (a malformed job:
           it may carry a secret, a token the app should not have put
-          there); '0' or absent: keep it
+          there); '0': keep it
+ARGV[18]  what triggered the job: 'app', 'schedule' or 'unrenewed'
+ARGV[19]  whose token it used: 'teacher', 'district' or ''
+
+A teacher whose token is missing, refused (reauthorize), not shared or
+another user's leaves the freshness schedule: it is named in the left
+set with the time, the state says why (schedule_left), and it rejoins
+with the next successful sync the app asks for (writeback.lua).  A
+scheduled job that ends so adds no dead letter: nobody asked for it, and
+the status and the left set say it.  On reauthorize, the teacher also
+awaits a new token: the time of the first such failure goes into the
+reauthorize set, and a fingerprint of the refused token (the first 16
+hex digits of its SHA-1, never the token) into the state (reauth_token,
+reauth_owner), so that unrenewed.lua can tell a renewed token from the
+refused one.
 
 Returns {'OK'}, or {'GONE'} when the entry is not pending with this
 consumer any more (another instance finished the job or took it over while
@@ -51,12 +71,27 @@ redis.call(unpack(h))
 redis.call('HDEL', KEYS[1], 'note', 'next_attempt_ms')
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[12]))
 local att = redis.call('HGET', KEYS[1], 'attempts') or '0'
-redis.call('XADD', KEYS[4], '*', 'job', jid, 'teacher', teacher, 'kind', ARGV[6], 'ref', ARGV[7],
-  'district', ARGV[14], 'force', ARGV[15], 'state', ARGV[8], 'error', ARGV[9],
-  'message', ARGV[10], 'attempts', att, 'entry', ARGV[2], 'failed_ms', tostring(now))
+local leaves = {no_token = true, reauthorize = true, not_shared = true, token_mismatch = true}
+local left = teacher ~= '' and leaves[ARGV[9]]
+if left then
+  redis.call('ZREM', KEYS[6], teacher)
+  redis.call('ZADD', KEYS[7], now, teacher)
+  redis.call('HSET', KEYS[5], 'schedule_left', ARGV[9])
+  if ARGV[9] == 'reauthorize' then
+    local tok = redis.call('GET', KEYS[9])
+    redis.call('ZADD', KEYS[8], 'NX', now, teacher)
+    redis.call('HSET', KEYS[5], 'reauth_token', tok and string.sub(redis.sha1hex(tok), 1, 16) or '',
+      'reauth_owner', ARGV[19])
+  end
+end
+if not (left and ARGV[18] == 'schedule') then
+  redis.call('XADD', KEYS[4], '*', 'job', jid, 'teacher', teacher, 'kind', ARGV[6], 'ref', ARGV[7],
+    'district', ARGV[14], 'force', ARGV[15], 'state', ARGV[8], 'error', ARGV[9],
+    'message', ARGV[10], 'attempts', att, 'entry', ARGV[2], 'failed_ms', tostring(now))
+end
 redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
 if ARGV[17] == '1' then redis.call('XDEL', KEYS[2], ARGV[2]) end
 release(KEYS[3], ARGV[3])
 publish(ARGV[11], {job = jid, teacher = teacher, state = ARGV[8], error = ARGV[9],
-  message = ARGV[10], ref = ARGV[7]})
+  message = ARGV[10], trigger = ARGV[18], ref = ARGV[7]})
 return {'OK'}

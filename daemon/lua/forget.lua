@@ -1,7 +1,8 @@
 --[[ forget.lua: FORGET a teacher.  A final diff that removes everything
 the app had of the teacher (a consumer that applies the teacher's diffs
 ends with nothing), then the teacher's snapshot, state, section list,
-selection, lock and rate-limit window go, the token too when the configuration says so (the
+selection, lock and rate-limit window go, and its entries in the
+schedule's sets, the token too when the configuration says so (the
 token key is the app's), and the job is done.  The statuses of the
 teacher's other jobs are deleted next (forget_statuses.lua).
 
@@ -15,6 +16,9 @@ KEYS[7]   the teacher's section list         (prefix sections:{TEACHER})
 KEYS[8]   the teacher's selection            (prefix selection:{TEACHER})
 KEYS[9]   the teacher's token                (prefix token:TEACHER)
 KEYS[10]  the teacher token's rate-limit window (prefix ratelimit:{rl}:teacher:TEACHER)
+KEYS[11]  the freshness schedule             (prefix schedule)
+KEYS[12]  the teachers that left it          (prefix schedule:left)
+KEYS[13]  the teachers awaiting a new token  (prefix reauthorize)
 ARGV[1]   consumer group
 ARGV[2]   the job's stream entry id
 ARGV[3]   our lock value
@@ -51,6 +55,7 @@ if ARGV[5] ~= '' then
 end
 redis.call('DEL', KEYS[1], KEYS[6], KEYS[7], KEYS[8], KEYS[5], KEYS[10])
 if ARGV[11] == '1' then redis.call('DEL', KEYS[9]) end
+for i = 11, 13 do redis.call('ZREM', KEYS[i], teacher) end
 local h = {'HSET', KEYS[3], 'state', 'done', 'job', jid, 'kind', 'forget',
   'updated_ms', now, 'finished_ms', now, 'result', 'forgotten', 'version', version,
   'base_version', cur, 'diff_id', diff_id}

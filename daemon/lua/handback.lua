@@ -19,6 +19,7 @@ ARGV[9]   request time (ms, Redis clock)
 ARGV[10]  force: '1' or '0'
 ARGV[11]  events channel
 ARGV[12]  consumer (this instance), named in the status note
+ARGV[13]  what triggered the job: 'app', 'schedule' or 'unrenewed' (kept)
 
 Returns the new entry's id, or '' when the old entry is not pending with
 this consumer any more (another instance has the job): nothing is queued
@@ -37,6 +38,7 @@ local x = {'XADD', KEYS[1], '*', 'teacher', ARGV[5], 'kind', ARGV[6], 'job_id', 
 if ARGV[7] ~= '' then x[#x+1] = 'ref'; x[#x+1] = ARGV[7] end
 if ARGV[8] ~= '' then x[#x+1] = 'district'; x[#x+1] = ARGV[8] end
 if ARGV[10] == '1' then x[#x+1] = 'force'; x[#x+1] = '1' end
+if ARGV[13] ~= 'app' then x[#x+1] = 'trigger'; x[#x+1] = ARGV[13] end
 local id = redis.call(unpack(x))
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 release(KEYS[3], ARGV[3])

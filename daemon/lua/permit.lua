@@ -23,6 +23,10 @@ KEYS[2]   the application's scope hash       (prefix ratelimit:{rl}:app)
 ARGV[1]   n, the permits wanted
 ARGV[2]   the token's limit per window until Clever's headers say otherwise
 ARGV[3]   the window, ms
+ARGV[4]   the share of each window these requests may use, percent: 100
+          for the app's; less for scheduled syncs ([schedule]
+          rate_share_pct), which so leave the rest of every window to the
+          app's requests
 
 Scope hashes: see include/buckets.lua.  The app's also holds known_until
 (ms: until then its buckets are known), cold_used and cold_since (permits
@@ -39,6 +43,7 @@ what is used and the increments must be one step, or a limit is exceeded.
 --@include "include/buckets.lua"
 local COLD_GRACE_MS, COLD_POLL_MS = 2000, 50
 local now, n, window = now_ms(), tonumber(ARGV[1]), tonumber(ARGV[3])
+local share = tonumber(ARGV[4]) / 100
 local all = {}
 load_buckets(all, KEYS[1], 'bearer', tonumber(ARGV[2]))
 load_buckets(all, KEYS[2], nil, nil)
@@ -48,7 +53,7 @@ for _, b in ipairs(all) do
     b.room, b.free_at = 0, b.blocked
   else
     if now >= b.reset then b.reset = now + window; b.used = 0; b.seen = false end
-    b.room, b.free_at = b.limit - b.used, b.reset
+    b.room, b.free_at = math.floor(b.limit * share) - b.used, b.reset
   end
   if b.limit > 0 then tightest = math.min(tightest, b.limit) end
   granted = math.min(granted, math.max(b.room, 0))

@@ -32,21 +32,8 @@ Atomic because what a group needs and the trim must be one step: a group
 that read in between could otherwise have its next diffs cut away.
 ]]
 --@include "include/common.lua"
+--@include "include/streams.lua"
 if not redis.call('SET', KEYS[5], '1', 'NX', 'PX', ARGV[2]) then return {-1} end
-
-local function parts(id)
-  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
-  return tonumber(ms), tonumber(seq)
-end
-local function before(a, b)
-  local am, as = parts(a)
-  local bm, bs = parts(b)
-  return am < bm or (am == bm and as < bs)
-end
-local function after(id)
-  local ms, seq = parts(id)
-  return string.format('%d-%d', ms, seq + 1)
-end
 
 -- each group of a stream with the oldest id it still needs
 local function needs(stream)
@@ -56,8 +43,8 @@ local function needs(stream)
     local f = {}
     for i = 1, #g, 2 do f[g[i]] = g[i+1] end
     local p = redis.call('XPENDING', stream, f['name'])
-    local need = after(f['last-delivered-id'])
-    if tonumber(p[1]) > 0 and before(p[2], need) then need = p[2] end
+    local need = id_after(f['last-delivered-id'])
+    if tonumber(p[1]) > 0 and id_before(p[2], need) then need = p[2] end
     out[#out+1] = {name = f['name'], need = need}
   end
   return out
@@ -65,7 +52,7 @@ end
 local function oldest(ns)
   local m
   for _, n in ipairs(ns) do
-    if not m or before(n.need, m) then m = n.need end
+    if not m or id_before(n.need, m) then m = n.need end
   end
   return m
 end
@@ -95,7 +82,7 @@ if capped > 0 then
   -- the cap keeps at least one entry: the oldest kept is where to resume
   local kept = redis.call('XRANGE', KEYS[3], '-', '+', 'COUNT', 1)[1][1]
   for _, n in ipairs(ns) do
-    if n.first and before(n.first, kept) then
+    if n.first and id_before(n.first, kept) then
       lost = lost + 1
       redis.call('HSETNX', KEYS[4], n.name, n.first)
       publish(ARGV[6], {event = 'diffs_lost', group = n.name, first_lost = n.first,

@@ -14,6 +14,9 @@ KEYS[4]   the jobs stream
 KEYS[5]   the teacher lock                   (prefix lock:{TEACHER})
 KEYS[6]   the teacher state hash             (prefix state:{TEACHER})
 KEYS[7]   the app's accounts hash (lower-cased email -> account)
+KEYS[8]   the freshness schedule             (prefix schedule)
+KEYS[9]   the teachers that left it          (prefix schedule:left)
+KEYS[10]  the teachers awaiting a new token  (prefix reauthorize)
 ARGV[1]   consumer group
 ARGV[2]   the job's stream entry id
 ARGV[3]   our lock value
@@ -32,6 +35,13 @@ ARGV[15]  the diff's counts, a JSON object of integers
 ARGV[16]  Clever requests made
 ARGV[17]  the district the teacher was synced through, '' if none
 ARGV[18]  the app's ref
+ARGV[19]  what triggered the job: 'app' or 'schedule'
+ARGV[20]  the schedule's interval, ms; 0: no schedule
+ARGV[21]  the schedule's jitter, ms
+
+A successful sync means the token works: the teacher no longer awaits a
+new one.  One the app asked for (re)joins the freshness schedule, planned
+for the teacher's next slot (include/schedule.lua).
 
 Returns:
   {'LOST'}                          the lock is not ours any more: nothing written
@@ -43,6 +53,7 @@ Atomic because the contract promises that a diff and its snapshot are
 written together or not at all, in version order, exactly once.
 ]]
 --@include "include/common.lua"
+--@include "include/schedule.lua"
 if redis.call('GET', KEYS[5]) ~= ARGV[3] then return {'LOST'} end
 local cur = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
 if cur ~= tonumber(ARGV[4]) then return {'CONFLICT', tostring(cur)} end
@@ -72,6 +83,16 @@ redis.call('HSET', KEYS[6], 'done_started_ms', math.max(tonumber(prev[2] or 0), 
   'any_started_ms', math.max(tonumber(prev[3] or 0), started), 'done_job', jid, 'any_job', jid,
   'done_version', version, 'any_version', version, 'authorized_by', ARGV[14], 'last_sync_ms', now)
 if ARGV[17] ~= '' then redis.call('HSET', KEYS[6], 'district', ARGV[17]) end
+redis.call('ZREM', KEYS[10], teacher)
+redis.call('HDEL', KEYS[6], 'reauth_token', 'reauth_owner')
+if ARGV[19] == 'app' then
+  redis.call('ZREM', KEYS[9], teacher)
+  redis.call('HDEL', KEYS[6], 'schedule_left')
+  local interval = tonumber(ARGV[20])
+  if interval > 0 then
+    redis.call('ZADD', KEYS[8], 'NX', next_due(teacher, now, interval, tonumber(ARGV[21])), teacher)
+  end
+end
 local result = diff_id ~= '' and 'changed' or 'no changes'
 local h = {'HSET', KEYS[3], 'state', 'done', 'job', jid, 'teacher', teacher, 'kind', 'sync',
   'updated_ms', now, 'finished_ms', now, 'result', result, 'version', version,
@@ -85,5 +106,5 @@ redis.call('XACK', KEYS[4], ARGV[1], ARGV[2])
 redis.call('DEL', KEYS[5])
 publish(ch, {job = jid, teacher = teacher, state = 'done', result = result, version = version,
   diff_id = diff_id, account = account, authorized_by = ARGV[14],
-  authorized_by_changed = changed, ref = ref})
+  authorized_by_changed = changed, trigger = ARGV[19], ref = ref})
 return {'OK', diff_id, tostring(version), account, changed}

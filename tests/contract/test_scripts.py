@@ -25,15 +25,19 @@ def snapshot(t):
     return P + "snapshot:{%s}" % t
 
 
+SCHEDULE, LEFT, REAUTH = P + "schedule", P + "schedule:left", P + "reauthorize"
+SCHED_KEYS = [SCHEDULE, LEFT, REAUTH]
+
+
 # ---- admit ----
 
-def admit(w, *jobs):
+def admit(w, *jobs, trigger="app"):
     """jobs: (entry id, teacher, kind, ref, request ms); job id = entry id,
     lock value = consumer:job id, as rosterd does."""
     keys, args = [JOBS], [GROUP, "c1", STATUS_TTL, LOCK_TTL, EVENTS, len(jobs)]
     for eid, teacher, kind, ref, req in jobs:
         keys += [status(eid), state(teacher), lock(teacher)]
-        args += [eid, eid, teacher, kind, ref, req, "c1:" + eid]
+        args += [eid, eid, teacher, kind, ref, req, "c1:" + eid, trigger]
     return w.lua.admit(keys, args)
 
 
@@ -50,11 +54,12 @@ def test_admit_takes_the_free_lock_and_runs_the_job(w, events):
     assert st["state"] == "running" and st["attempts"] == "1"
     assert st["consumer"] == "c1" and st["started_ms"] == str(started)
     assert st["ref"] == "user-42" and st["created_ms"] == str(req)
+    assert st["trigger"] == "app"
     assert 0 < w.r.ttl(status(eid)) <= STATUS_TTL
     assert w.pending() == [eid], "a running job's entry stays pending"
     [ev] = events.all()
     assert ev == {"job": eid, "teacher": T, "state": "running",
-                  "attempts": 1, "ref": "user-42"}
+                  "attempts": 1, "trigger": "app", "ref": "user-42"}
 
 
 def test_admit_counts_each_attempt(w):
@@ -196,12 +201,13 @@ COUNTS = ('{"added":2,"updated":1,"removed":0,"sections_added":1,'
 
 
 def writeback(w, eid, base, diff, roster='{"roster":1}', email="",
-              authorized_by="teacher", district="", lockval=None):
+              authorized_by="teacher", district="", lockval=None,
+              trigger="app", interval=0, jitter=0):
     keys = [snapshot(T), P + "diffs", status(eid), JOBS, lock(T), state(T),
-            P + "accounts"]
+            P + "accounts"] + SCHED_KEYS
     args = [GROUP, eid, lockval or "c1:" + eid, base, base + 1, roster, diff,
             eid, T, EVENTS, STATUS_TTL, 1000, email, authorized_by,
-            COUNTS, 4, district, "user-42"]
+            COUNTS, 4, district, "user-42", trigger, interval, jitter]
     return w.lua.writeback(keys, args)
 
 
@@ -327,11 +333,13 @@ def test_discovered_refuses_once_the_lock_is_lost(w):
 
 # ---- fail ----
 
-def fail(w, eid, lockval, state_="failed", extra="{}", teacher=T, drop="0"):
-    keys = [status(eid), JOBS, lock(teacher), P + "dead"]
+def fail(w, eid, lockval, state_="failed", extra="{}", teacher=T, drop="0",
+         code="not_shared", trigger="app", owner="teacher"):
+    keys = [status(eid), JOBS, lock(teacher), P + "dead", state(teacher)] + \
+        SCHED_KEYS + [P + "token:" + teacher]
     args = [GROUP, eid, lockval, eid, teacher, "sync", "r", state_,
-            "not_shared", "Clever answered 404", EVENTS, STATUS_TTL, extra,
-            "d1", "0", "c1", drop]
+            code, "Clever answered 404", EVENTS, STATUS_TTL, extra,
+            "d1", "0", "c1", drop, trigger, owner]
     return w.lua.fail(keys, args)
 
 
@@ -438,10 +446,10 @@ def test_retry_never_touches_a_job_another_instance_took_or_finished(w, events):
 
 # ---- handback ----
 
-def handback(w, eid, lockval):
+def handback(w, eid, lockval, trigger="app"):
     return w.lua.handback([JOBS, status(eid), lock(T)],
                           [GROUP, eid, lockval, eid, T, "sync", "user-42",
-                           "d1", 1234, "1", EVENTS, "c1"])
+                           "d1", 1234, "1", EVENTS, "c1", trigger])
 
 
 def test_handback_requeues_the_job_under_its_id_and_request_time(w, events):
@@ -518,8 +526,8 @@ APP = P + "ratelimit:{rl}:app"
 WINDOW = 60000
 
 
-def permit(w, n, limit=10, key=RL):
-    return w.lua.permit([key, APP], [n, limit, WINDOW])
+def permit(w, n, limit=10, key=RL, share=100):
+    return w.lua.permit([key, APP], [n, limit, WINDOW, share])
 
 
 def observe(w, buckets, was_429=0, key=RL):
@@ -827,7 +835,7 @@ def test_trim_runs_once_per_interval(w):
 def forget(w, eid, base, diff, delete_token=0, lockval=None):
     keys = [snapshot(T), P + "diffs", status(eid), JOBS, lock(T), state(T),
             P + "sections:{%s}" % T, P + "selection:{%s}" % T,
-            P + "token:" + T, P + "ratelimit:{rl}:teacher:" + T]
+            P + "token:" + T, P + "ratelimit:{rl}:teacher:" + T] + SCHED_KEYS
     args = [GROUP, eid, lockval or "c1:" + eid, base, diff, eid, T, EVENTS,
             STATUS_TTL, COUNTS, delete_token, "r"]
     return w.lua.forget(keys, args)
@@ -883,3 +891,226 @@ def test_admit_never_coalesces_a_forget(w):
     w.r.hset(state(T), mapping={"done_started_ms": req + 5, "done_job": "1-1"})
     [reply] = admit(w, (eid, T, "forget", "", req))
     assert reply[0] == "R"
+
+
+# ---- the freshness schedule ----
+
+INTERVAL, JITTER = 10000, 1000
+
+
+def due(w, n=100, interval=INTERVAL, jitter=JITTER):
+    return w.lua.due([SCHEDULE, JOBS], [GROUP, n, interval, jitter])
+
+
+def claim(w, *teachers, interval=INTERVAL, jitter=JITTER):
+    keys = [SCHEDULE, JOBS]
+    for t in teachers:
+        keys += [state(t), lock(t)]
+    return w.lua.claim(keys, [interval, jitter, len(teachers)] + list(teachers))
+
+
+def drain(w):
+    """Deliver every job entry, as an instance reading the stream does."""
+    w.r.xreadgroup(GROUP, "c1", {JOBS: ">"}, count=1000)
+
+
+def test_an_apps_successful_sync_joins_the_schedule_within_an_interval(w):
+    eid = running(w)
+    now = w.now_ms()
+    assert writeback(w, eid, 0, "", interval=INTERVAL, jitter=JITTER)[0] == "OK"
+    d = w.r.zscore(SCHEDULE, T)
+    assert now < d <= now + INTERVAL + JITTER + 50
+
+
+def test_a_scheduled_sync_never_puts_back_a_teacher_that_left(w):
+    eid = running(w)
+    writeback(w, eid, 0, "", trigger="schedule", interval=INTERVAL)
+    assert w.r.zscore(SCHEDULE, T) is None
+
+
+def test_without_a_schedule_no_teacher_joins(w):
+    eid = running(w)
+    writeback(w, eid, 0, "", interval=0)
+    assert w.r.zcard(SCHEDULE) == 0
+
+
+def test_teachers_spread_evenly_over_the_interval(w):
+    """However they joined (here all at once), 2,000 teachers' phases fill
+    each tenth of the interval about equally."""
+    now = w.now_ms()
+    ts = ["%024x" % (0x58da8c63d7dc0ca068000000 + i) for i in range(2000)]
+    for t in ts:
+        w.r.zadd(SCHEDULE, {t: 0})
+    for i in range(0, len(ts), 100):
+        claim(w, *ts[i:i + 100], interval=INTERVAL, jitter=0)
+    tenths = [0] * 10
+    for t in ts:
+        d = w.r.zscore(SCHEDULE, t)
+        assert now < d <= now + INTERVAL + 1000
+        tenths[int((d % INTERVAL) * 10 // INTERVAL)] += 1
+    assert all(140 <= n <= 260 for n in tenths), tenths
+
+
+def test_due_names_the_teachers_due_and_claim_makes_them_jobs(w):
+    now = w.now_ms()
+    w.r.zadd(SCHEDULE, {T: now - 5, U: now + 5000})
+    r = due(w)
+    assert r == [0, 0, T]
+    assert claim(w, T) == [1, 0]
+    [(eid, f)] = w.r.xrange(JOBS)
+    assert f == {"teacher": T, "kind": "sync", "trigger": "schedule"}
+    nxt = w.r.zscore(SCHEDULE, T)
+    assert now < nxt <= now + INTERVAL + JITTER + 50
+    assert claim(w, T) == [0, 0], "claimed once: no second job"
+    assert w.r.xlen(JOBS) == 1
+
+
+def next_due(w, teacher, now, interval=INTERVAL, jitter=JITTER):
+    """include/schedule.lua's next_due, at a chosen time."""
+    import os
+    from lua_harness import LUA, embed
+    src = embed.expand(os.path.join(LUA, "include", "schedule.lua"))
+    return int(w.r.eval(src + "\nreturn next_due(ARGV[1], tonumber(ARGV[2]),"
+                        " tonumber(ARGV[3]), tonumber(ARGV[4]))", 0,
+                        teacher, now, interval, jitter))
+
+
+def test_consecutive_due_times_are_an_interval_apart_within_the_jitter(w):
+    now = 1796190000000
+    for t in (T, U, "x1", "x2", "x3"):
+        d = next_due(w, t, now)
+        assert now < d <= now + INTERVAL + JITTER
+        for _ in range(20):
+            d2 = next_due(w, t, d)		# claimed when due
+            assert INTERVAL - JITTER <= d2 - d <= INTERVAL + JITTER
+            d = d2
+
+
+def test_a_late_claim_keeps_the_teachers_slots(w):
+    """After an outage the teachers due together go back to their own
+    slots: they do not stay bunched."""
+    now = 1796190000000
+    d = next_due(w, T, now)
+    late = next_due(w, T, d + 5 * INTERVAL + 1234)
+    assert abs((late - d) % INTERVAL) <= JITTER or \
+        INTERVAL - (late - d) % INTERVAL <= JITTER
+    assert late - (d + 5 * INTERVAL + 1234) <= INTERVAL + JITTER
+
+
+def test_scheduled_work_yields_while_the_apps_requests_wait(w):
+    now = w.now_ms()
+    w.r.zadd(SCHEDULE, {T: now - 5})
+    w.r.xadd(JOBS, {"teacher": U})		# not read by any instance yet
+    assert due(w) == [1, 0]
+    drain(w)
+    assert due(w) == [0, 0, T]
+
+
+def test_a_teacher_synced_just_now_or_running_gets_no_job_but_moves_on(w):
+    now = w.now_ms()
+    w.r.zadd(SCHEDULE, {T: now - 5, U: now - 5})
+    w.r.hset(state(T), "done_started_ms", now - 10)
+    w.r.set(lock(U), "c9:1-1")
+    assert claim(w, T, U) == [0, 2]
+    assert w.r.xlen(JOBS) == 0
+    assert w.r.zscore(SCHEDULE, T) > now and w.r.zscore(SCHEDULE, U) > now
+
+
+def test_due_plans_again_members_of_a_longer_interval(w):
+    now = w.now_ms()
+    w.r.zadd(SCHEDULE, {T: now + 86400000})
+    assert due(w)[1] == 1
+    assert now < w.r.zscore(SCHEDULE, T) <= now + INTERVAL + JITTER + 50
+
+
+def test_a_refused_token_takes_the_teacher_off_the_schedule(w):
+    w.r.zadd(SCHEDULE, {T: 1})
+    w.r.set(P + "token:" + T, "secret-token")
+    eid = running(w)
+    fail(w, eid, "c1:" + eid, code="reauthorize")
+    assert w.r.zscore(SCHEDULE, T) is None
+    assert w.r.zscore(LEFT, T) is not None
+    st = w.r.hgetall(state(T))
+    assert st["schedule_left"] == "reauthorize"
+    assert st["reauth_owner"] == "teacher"
+    assert len(st["reauth_token"]) == 16 and "secret" not in st["reauth_token"]
+    assert w.r.zscore(REAUTH, T) is not None
+    assert w.r.xlen(P + "dead") == 1, "the app's job: a dead letter"
+
+
+def test_a_scheduled_job_that_leaves_adds_no_dead_letter(w):
+    w.r.zadd(SCHEDULE, {T: 1})
+    eid = running(w)
+    fail(w, eid, "c1:" + eid, code="no_token", trigger="schedule")
+    assert w.r.zscore(SCHEDULE, T) is None
+    assert w.r.hget(state(T), "schedule_left") == "no_token"
+    assert w.r.xlen(P + "dead") == 0
+    assert w.r.zscore(REAUTH, T) is None, "only reauthorize awaits a token"
+
+
+def test_a_transient_death_keeps_the_teacher_on_the_schedule(w):
+    w.r.zadd(SCHEDULE, {T: 1})
+    eid = running(w)
+    fail(w, eid, "c1:" + eid, state_="dead", code="clever_unavailable",
+         trigger="schedule")
+    assert w.r.zscore(SCHEDULE, T) == 1
+
+
+def test_the_apps_next_successful_sync_brings_a_teacher_back(w):
+    eid = running(w)
+    fail(w, eid, "c1:" + eid, code="reauthorize")
+    eid = running(w)
+    writeback(w, eid, 0, "", interval=INTERVAL, jitter=JITTER)
+    assert w.r.zscore(SCHEDULE, T) is not None
+    assert w.r.zscore(LEFT, T) is None and w.r.zscore(REAUTH, T) is None
+    st = w.r.hgetall(state(T))
+    assert not {"schedule_left", "reauth_token", "reauth_owner"} & set(st)
+
+
+def unrenewed(w, after_ms, *teachers):
+    keys = [REAUTH, JOBS]
+    for t in teachers:
+        keys += [state(t), P + "token:" + t]
+    return w.lua.unrenewed(keys, [after_ms, len(teachers)] + list(teachers))
+
+
+def test_unrenewed_forgets_only_past_the_limit_and_not_a_renewed_token(w):
+    now = w.now_ms()
+    for t in (T, U):
+        w.r.set(P + "token:" + t, "refused-" + t)
+        eid = running(w) if t == T else None
+        if eid:
+            fail(w, eid, "c1:" + eid, code="reauthorize")
+    w.r.zadd(REAUTH, {U: now - 100})
+    w.r.hset(state(U), mapping={"reauth_owner": "teacher",
+             "reauth_token": w.r.hget(state(T), "reauth_token")})
+    w.r.set(P + "token:" + U, "a-brand-new-token")
+    w.r.zadd(REAUTH, {T: now - 100})
+    assert unrenewed(w, 60000, T, U) == [0, 0], "not yet"
+    assert unrenewed(w, 50, T, U) == [1, 1]
+    jobs = [f for _, f in w.r.xrange(JOBS) if f.get("trigger")]
+    assert jobs == [{"teacher": T, "kind": "forget", "trigger": "unrenewed"}]
+    assert w.r.zcard(REAUTH) == 0
+    assert "reauth_token" not in w.r.hgetall(state(U))
+
+
+def test_forget_takes_the_teacher_out_of_every_schedule_set(w):
+    for k in SCHED_KEYS:
+        w.r.zadd(k, {T: 1, U: 1})
+    eid = running(w)
+    assert forget(w, eid, 0, "")[0] == "OK"
+    for k in SCHED_KEYS:
+        assert w.r.zscore(k, T) is None and w.r.zscore(k, U) == 1
+
+
+def test_scheduled_requests_use_only_their_share_of_a_window(w):
+    warm(w)
+    assert permit(w, 10, share=50)[0] == 5
+    assert permit(w, 10, share=50)[0] == 0
+    assert permit(w, 10)[0] == 5, "the app's requests have the rest"
+
+
+def test_handback_keeps_what_triggered_the_job(w):
+    eid = running(w)
+    new = handback(w, eid, "c1:" + eid, trigger="schedule")
+    assert w.r.xrange(JOBS, new, new)[0][1]["trigger"] == "schedule"

@@ -34,7 +34,7 @@ def test_status_fields_come_in_a_fixed_order_and_as_json(env):
     out = ctl(d, "status", jid)
     assert out.returncode == 0, out
     names = [line.split()[0] for line in out.stdout.splitlines()]
-    assert names[:6] == ["job", "state", "teacher", "kind", "ref",
+    assert names[:7] == ["job", "state", "teacher", "kind", "trigger", "ref",
                          "attempts"], names
     # known fields in the README's order, the same every time
     assert names.index("created_ms") < names.index("finished_ms") < \

@@ -1,0 +1,46 @@
+--[[ claim.lua: CLAIM due teachers for freshness syncs (the second half of
+a scheduler tick, after due.lua).  A teacher still due (no other instance
+claimed it since) is planned for its next slot and, in the same step, a
+sync job is added to the job stream with trigger 'schedule': from there it
+is a job like any other (admitted, coalesced, retried, taken over when an
+instance dies), so nothing depends on this instance surviving.
+
+No job is added, but the teacher is still planned for its next slot, when
+a sync of the teacher is running (its lock is held) or one started less
+than jitter ms ago: the teacher is fresh already.
+
+KEYS[1]       the schedule: teacher -> due time, ms  (prefix schedule)
+KEYS[2]       the jobs stream
+KEYS[2i+1]    teacher i's state hash                 (prefix state:{TEACHER})
+KEYS[2i+2]    teacher i's lock                       (prefix lock:{TEACHER})
+ARGV[1]       the interval, ms
+ARGV[2]       the jitter, ms
+ARGV[3]       n, the number of teachers
+ARGV[3+i]     teacher i
+
+Returns {claimed, fresh}: jobs added, and teachers planned without one.
+
+Atomic because the check that a teacher is still due and the move of its
+due time must be one step: two instances ticking at once must never both
+add a job for one teacher.
+]]
+--@include "include/common.lua"
+--@include "include/schedule.lua"
+local now = now_ms()
+local interval, jitter = tonumber(ARGV[1]), tonumber(ARGV[2])
+local claimed, fresh = 0, 0
+for i = 1, tonumber(ARGV[3]) do
+  local t, sk, lk = ARGV[3+i], KEYS[2*i+1], KEYS[2*i+2]
+  local due = redis.call('ZSCORE', KEYS[1], t)
+  if due and tonumber(due) <= now then
+    redis.call('ZADD', KEYS[1], next_due(t, now, interval, jitter), t)
+    local started = tonumber(redis.call('HGET', sk, 'done_started_ms') or '0')
+    if redis.call('EXISTS', lk) == 1 or started > now - jitter then
+      fresh = fresh + 1
+    else
+      redis.call('XADD', KEYS[2], '*', 'teacher', t, 'kind', 'sync', 'trigger', 'schedule')
+      claimed = claimed + 1
+    end
+  end
+end
+return {claimed, fresh}

@@ -1,0 +1,288 @@
+/*
+ * The freshness schedule ([schedule]): rosterd keeps every teacher it has
+ * synced for the app synced no longer ago than interval_s, on its own.
+ *
+ * The plan lives in Redis, for the whole deployment: a sorted set of
+ * teachers scored by the time each is due (include/schedule.lua spreads
+ * them over the interval).  Every instance ticks; a tick asks due.lua for
+ * the teachers due, which names none while the app's requests wait in the
+ * stream, and claim.lua turns those still due into sync jobs on the job
+ * stream, moving each to its next slot in the same step.  From there a
+ * scheduled sync is a job like any other: coalesced with the app's,
+ * retried, taken over if this instance dies.  It takes at most
+ * [schedule] concurrency of this instance's slots, and rate_share_pct of
+ * each rate-limit window (ratelimit.c), so that the app's requests never
+ * wait behind it.
+ *
+ * Also here: teachers whose token was refused and not renewed within
+ * [sync] forget_unrenewed_s are forgotten (unrenewed.lua), on the
+ * retention timer.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "rosterd.h"
+#include "xmalloc.h"
+
+#define SCHEDULE_BATCH_MAX	100	/* teachers claimed per tick */
+#define UNRENEWED_BATCH_MAX	100	/* teachers looked at per run */
+
+uint64_t
+schedule_interval_ms(void)
+{
+	return rd->conf.schedule_interval_s * 1000;
+}
+
+uint64_t
+schedule_jitter_ms(void)
+{
+	return schedule_interval_ms() * (uint64_t)rd->conf.schedule_jitter_pct /
+	    100;
+}
+
+/* Ticks often enough that the jitter, not the tick, spreads syncs. */
+static uint64_t
+schedule_tick_ms(void)
+{
+	uint64_t ms = schedule_interval_ms() / 20;
+
+	return ms < 100 ? 100 : ms > 1000 ? 1000 : ms;
+}
+
+/* Scheduled syncs this instance may start now. */
+static unsigned
+schedule_room(void)
+{
+	unsigned conc = (unsigned)rd->conf.sync_concurrency;
+	unsigned share = rd->conf.schedule_concurrency > 0 ?
+	    (unsigned)rd->conf.schedule_concurrency : conc / 2;
+	unsigned n;
+
+	if (share == 0)
+		share = 1;
+	if (rd->nscheduled >= share || rd->nteachers >= conc)
+		return 0;
+	n = share - rd->nscheduled;
+	if (n > conc - rd->nteachers)
+		n = conc - rd->nteachers;
+	return n > SCHEDULE_BATCH_MAX ? SCHEDULE_BATCH_MAX : n;
+}
+
+static long long
+int_elem(redisReply *r, size_t i)
+{
+	return i < r->elements && r->element[i]->type == REDIS_REPLY_INTEGER ?
+	    r->element[i]->integer : 0;
+}
+
+static void
+on_claimed(struct rconn *c, redisReply *r, const char *err, void *arg)
+{
+	rd->scheduling = 0;
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY)
+		return;		/* failures: health.c; the next tick tries */
+	if (int_elem(r, 0) + int_elem(r, 1) > 0)
+		logf_debug(LF(.event = "scheduled"), "scheduled %lld syncs; "
+		    "%lld teachers fresh already", int_elem(r, 0),
+		    int_elem(r, 1));
+	metrics_scheduled((unsigned)int_elem(r, 0));
+}
+
+/* Claim the teachers due.lua named. */
+static void
+schedule_claim(redisReply *r)
+{
+	size_t n = r->elements - 2, nkeys = 2 + 2 * n, k = 0, i;
+	const char **argv = xcalloc(nkeys + 3 + n, sizeof(*argv));
+	char **keys = xcalloc(nkeys, sizeof(*keys));
+	char interval[24], jitter[24], nbuf[24];
+	const char *t;
+
+	keys[0] = key_schedule();
+	keys[1] = key_jobs();
+	for (i = 0; i < n; i++) {
+		t = r->element[2 + i]->str;
+		keys[2 + 2 * i] = key_state(t);
+		keys[3 + 2 * i] = key_lock(t);
+	}
+	for (i = 0; i < nkeys; i++)
+		argv[k++] = keys[i];
+	snprintf(interval, sizeof(interval), "%llu",
+	    (unsigned long long)schedule_interval_ms());
+	snprintf(jitter, sizeof(jitter), "%llu",
+	    (unsigned long long)schedule_jitter_ms());
+	snprintf(nbuf, sizeof(nbuf), "%zu", n);
+	argv[k++] = interval;
+	argv[k++] = jitter;
+	argv[k++] = nbuf;
+	for (i = 0; i < n; i++)
+		argv[k++] = r->element[2 + i]->str;
+	store_eval(SCRIPT_CLAIM, (int)nkeys, (int)k, argv, NULL, on_claimed,
+	    NULL);
+	for (i = 0; i < nkeys; i++)
+		free(keys[i]);
+	free(keys);
+	free(argv);
+}
+
+/* Elements from..end of a reply are teacher ids (the sets are ours, but
+   Redis is shared: never build a key from something unchecked). */
+static int
+teacher_ids_ok(redisReply *r, size_t from)
+{
+	size_t i;
+
+	if (r->type != REDIS_REPLY_ARRAY || r->elements < from)
+		return 0;
+	for (i = from; i < r->elements; i++)
+		if (r->element[i]->type != REDIS_REPLY_STRING ||
+		    !contract_id_valid(r->element[i]->str, TEACHER_ID_MAX))
+			return 0;
+	return 1;
+}
+
+static void
+on_due(struct rconn *c, redisReply *r, const char *err, void *arg)
+{
+	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+		rd->scheduling = 0;
+		return;		/* health.c counts it; the next tick tries */
+	}
+	if (!teacher_ids_ok(r, 2)) {
+		rd->scheduling = 0;
+		log_warnx("the schedule names something that is not a "
+		    "teacher id: skipped this tick");
+		return;
+	}
+	if (int_elem(r, 1) > 0)
+		logf_info(LF(.event = "schedule_replanned"), "%lld teachers "
+		    "planned again for the current interval", int_elem(r, 1));
+	if (r->elements == 2) {
+		rd->scheduling = 0;
+		return;
+	}
+	schedule_claim(r);
+}
+
+static void
+schedule_tick(void)
+{
+	char *keys[2], interval[24], jitter[24], nbuf[24];
+	const char *argv[6];
+	unsigned n;
+
+	if (schedule_interval_ms() == 0 || rd->scheduling || rd->draining ||
+	    rd->paused || !rd->group_ready ||
+	    rconn_state(rd->rc) != RCONN_READY || health_redis() != RH_OK)
+		return;
+	if ((n = schedule_room()) == 0)
+		return;
+	keys[0] = key_schedule();
+	keys[1] = key_jobs();
+	snprintf(nbuf, sizeof(nbuf), "%u", n);
+	snprintf(interval, sizeof(interval), "%llu",
+	    (unsigned long long)schedule_interval_ms());
+	snprintf(jitter, sizeof(jitter), "%llu",
+	    (unsigned long long)schedule_jitter_ms());
+	argv[0] = keys[0];
+	argv[1] = keys[1];
+	argv[2] = CONSUMER_GROUP;
+	argv[3] = nbuf;
+	argv[4] = interval;
+	argv[5] = jitter;
+	rd->scheduling = 1;
+	store_eval(SCRIPT_DUE, 2, 6, argv, NULL, on_due, NULL);
+	free(keys[0]);
+	free(keys[1]);
+}
+
+static void
+on_schedule_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct timeval tv = MS_TO_TV(schedule_tick_ms());
+
+	schedule_tick();
+	evtimer_add(rd->ev_schedule, &tv);
+}
+
+/* Ready for work (or reloaded): tick from now on. */
+void
+schedule_start(void)
+{
+	struct timeval tv = MS_TO_TV(schedule_tick_ms());
+
+	if (rd->ev_schedule == NULL)
+		rd->ev_schedule = evtimer_new(rd->base, on_schedule_timer,
+		    NULL);
+	evtimer_add(rd->ev_schedule, &tv);
+}
+
+static void
+on_unrenewed(struct rconn *c, redisReply *r, const char *err, void *arg)
+{
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY)
+		return;
+	if (int_elem(r, 0) > 0)
+		logf_warn(LF(.event = "unrenewed"), "%lld teachers whose "
+		    "token was refused and not renewed for %llu s are being "
+		    "forgotten", int_elem(r, 0),
+		    (unsigned long long)rd->conf.sync_forget_unrenewed_s);
+	if (int_elem(r, 1) > 0)
+		logf_info(LF(.event = "renewed"), "%lld teachers have a new "
+		    "token: not forgotten", int_elem(r, 1));
+}
+
+/* The oldest teachers awaiting a token: forget those past the limit. */
+static void
+on_awaiting(struct rconn *c, redisReply *r, const char *err, void *arg)
+{
+	size_t n, nkeys, k = 0, i;
+	const char **argv;
+	char **keys, after[24], nbuf[24];
+
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements == 0 ||
+	    !teacher_ids_ok(r, 0))
+		return;
+	n = r->elements;
+	nkeys = 2 + 2 * n;
+	argv = xcalloc(nkeys + 2 + n, sizeof(*argv));
+	keys = xcalloc(nkeys, sizeof(*keys));
+	keys[0] = key_reauthorize();
+	keys[1] = key_jobs();
+	for (i = 0; i < n; i++) {
+		keys[2 + 2 * i] = key_state(r->element[i]->str);
+		keys[3 + 2 * i] = key_token(r->element[i]->str);
+	}
+	for (i = 0; i < nkeys; i++)
+		argv[k++] = keys[i];
+	snprintf(after, sizeof(after), "%llu",
+	    (unsigned long long)rd->conf.sync_forget_unrenewed_s * 1000);
+	snprintf(nbuf, sizeof(nbuf), "%zu", n);
+	argv[k++] = after;
+	argv[k++] = nbuf;
+	for (i = 0; i < n; i++)
+		argv[k++] = r->element[i]->str;
+	store_eval(SCRIPT_UNRENEWED, (int)nkeys, (int)k, argv, NULL,
+	    on_unrenewed, NULL);
+	for (i = 0; i < nkeys; i++)
+		free(keys[i]);
+	free(keys);
+	free(argv);
+}
+
+/* Forget the teachers whose refused token was not renewed in time. */
+void
+schedule_unrenewed(void)
+{
+	char *key;
+
+	if (rd->conf.sync_forget_unrenewed_s == 0 || rd->draining ||
+	    rconn_state(rd->rc) != RCONN_READY)
+		return;
+	key = key_reauthorize();
+	rconn_command(rd->rc, 0, on_awaiting, NULL, "ZRANGE %s 0 %d", key,
+	    UNRENEWED_BATCH_MAX - 1);
+	free(key);
+}
