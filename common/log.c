@@ -233,7 +233,7 @@ src_file(const char *f)
 	return f;
 }
 
-#define JOURNAL_FIELDS_MAX	16
+#define JOURNAL_FIELDS_MAX	20
 
 /* One journal field, when it has a value; the strings are kept in buf. */
 static void
@@ -276,6 +276,7 @@ emit_journal(enum log_level level, const struct log_src *src,
 		add_field(iov, &n, bufs, "ROSTERD_REF", lf->ref);
 		add_field(iov, &n, bufs, "ROSTERD_ERROR", lf->error);
 		add_field(iov, &n, bufs, "ROSTERD_RESULT", lf->result);
+		add_field(iov, &n, bufs, "ROSTERD_TRIGGER", lf->trigger);
 		if (lf->counts) {
 			snprintf(num[0], sizeof(num[0]), "%u", lf->added);
 			snprintf(num[1], sizeof(num[1]), "%u", lf->updated);
@@ -355,6 +356,8 @@ emit_stderr(enum log_level level, const struct log_src *src,
 		fputs(" result=", fp);
 		put_value(fp, lf->result);
 	}
+	if (lf != NULL && lf->trigger != NULL)
+		fprintf(fp, " trigger=%s", lf->trigger);
 	if (lf != NULL && lf->counts)
 		fprintf(fp, " added=%u updated=%u removed=%u", lf->added,
 		    lf->updated, lf->removed);

@@ -39,6 +39,7 @@ struct log_fields {
 	const char	*ref;		/* the app's reference of the job */
 	const char	*error;		/* a job's error code */
 	const char	*result;	/* a job's outcome */
+	const char	*trigger;	/* what made the job, if not the app */
 	int		 counts;	/* added/updated/removed are set */
 	unsigned	 added, updated, removed;
 };

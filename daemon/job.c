@@ -295,6 +295,8 @@ job_outcome_src(const struct log_src *src, const struct job *j,
 		.ref = j != NULL ? j->ref : NULL,
 		.error = code,
 		.result = metrics_outcome_name(o),
+		.trigger = j != NULL && j->trigger != TRIGGER_APP ?
+		    job_trigger_names[j->trigger] : NULL,
 	};
 	va_list ap;
 
@@ -985,7 +987,7 @@ writeback_send(struct job *j, const struct writeback *w)
 	    (unsigned long long)j->started_ms);
 	snprintf(reqs, sizeof(reqs), "%u", j->requests);
 	snprintf(interval, sizeof(interval), "%llu",
-	    (unsigned long long)schedule_interval_ms());
+	    (unsigned long long)schedule_plan_ms());
 	snprintf(jitter, sizeof(jitter), "%llu",
 	    (unsigned long long)schedule_jitter_ms());
 	argv[k++] = CONSUMER_GROUP;

@@ -338,6 +338,7 @@ void		 trim_start(void);
 void		 schedule_start(void);
 void		 schedule_unrenewed(void);
 uint64_t	 schedule_interval_ms(void);
+uint64_t	 schedule_plan_ms(void);
 uint64_t	 schedule_jitter_ms(void);
 
 /* probe.c: denied 0 (all granted), 1 (what names it), -1 (err) */

@@ -36,7 +36,7 @@ ARGV[16]  Clever requests made
 ARGV[17]  the district the teacher was synced through, '' if none
 ARGV[18]  the app's ref
 ARGV[19]  what triggered the job: 'app' or 'schedule'
-ARGV[20]  the schedule's interval, ms; 0: no schedule
+ARGV[20]  the interval a joining teacher is planned with, ms
 ARGV[21]  the schedule's jitter, ms
 
 A successful sync means the token works: the teacher no longer awaits a
@@ -88,10 +88,8 @@ redis.call('HDEL', KEYS[6], 'reauth_token', 'reauth_owner')
 if ARGV[19] == 'app' then
   redis.call('ZREM', KEYS[9], teacher)
   redis.call('HDEL', KEYS[6], 'schedule_left')
-  local interval = tonumber(ARGV[20])
-  if interval > 0 then
-    redis.call('ZADD', KEYS[8], 'NX', next_due(teacher, now, interval, tonumber(ARGV[21])), teacher)
-  end
+  redis.call('ZADD', KEYS[8], 'NX',
+    next_due(teacher, now, tonumber(ARGV[20]), tonumber(ARGV[21])), teacher)
 end
 local result = diff_id ~= '' and 'changed' or 'no changes'
 local h = {'HSET', KEYS[3], 'state', 'done', 'job', jid, 'teacher', teacher, 'kind', 'sync',

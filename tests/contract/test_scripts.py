@@ -202,7 +202,7 @@ COUNTS = ('{"added":2,"updated":1,"removed":0,"sections_added":1,'
 
 def writeback(w, eid, base, diff, roster='{"roster":1}', email="",
               authorized_by="teacher", district="", lockval=None,
-              trigger="app", interval=0, jitter=0):
+              trigger="app", interval=86400000, jitter=0):
     keys = [snapshot(T), P + "diffs", status(eid), JOBS, lock(T), state(T),
             P + "accounts"] + SCHED_KEYS
     args = [GROUP, eid, lockval or "c1:" + eid, base, base + 1, roster, diff,
@@ -926,12 +926,6 @@ def test_a_scheduled_sync_never_puts_back_a_teacher_that_left(w):
     eid = running(w)
     writeback(w, eid, 0, "", trigger="schedule", interval=INTERVAL)
     assert w.r.zscore(SCHEDULE, T) is None
-
-
-def test_without_a_schedule_no_teacher_joins(w):
-    eid = running(w)
-    writeback(w, eid, 0, "", interval=0)
-    assert w.r.zcard(SCHEDULE) == 0
 
 
 def test_teachers_spread_evenly_over_the_interval(w):

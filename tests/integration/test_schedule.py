@@ -135,6 +135,8 @@ def test_a_lost_token_leaves_the_schedule_and_the_apps_sync_brings_it_back(env):
     assert env.r.zscore("rosterd:schedule", t["id"]) is not None
     st = scheduled_job_of(env, ps, t["id"])
     assert st["state"] == "done" and st["trigger"] == "schedule", st
+    # its outcome line says what made it (ROSTERD_TRIGGER in the journal)
+    d.proc.wait_line(r"event=synced job=%s .*trigger=schedule" % st["job"])
     out = rosterctl("-c", d.conf_path, "schedule", t["id"])
     assert out.returncode == 0 and "scheduled" in out.stdout, out
 
