@@ -36,6 +36,8 @@
 #define KEY_SCHEDULE		"schedule"
 #define KEY_SCHEDULE_LEFT	"schedule:left"
 #define KEY_REAUTHORIZE		"reauthorize"
+/* How far the enrolment of teachers synced before the schedule is. */
+#define KEY_SCHEDULE_ENROLLED	"schedule:enrolled"
 
 /* A Clever-style id: 1..max letters, digits, '-' or '_'. */
 int	contract_id_valid(const char *, size_t max);

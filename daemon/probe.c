@@ -124,6 +124,8 @@ static const char *const probe_checks[][PROBE_WORDS] = {
 	{ "ZSCORE", "%sreauthorize", "TEACHER" },
 	{ "ZADD", "%sreauthorize", "0", "TEACHER" },
 	{ "ZREM", "%sreauthorize", "TEACHER" },
+	{ "GET", "%sschedule:enrolled" },
+	{ "SET", "%sschedule:enrolled", "v" },
 };
 #define NCHECKS	(sizeof(probe_checks) / sizeof(probe_checks[0]))
 

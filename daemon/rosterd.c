@@ -163,6 +163,7 @@ rosterd_prepared(void)
 	instance_start();
 	trim_start();
 	schedule_start();
+	schedule_enroll();
 	notify_status();
 }
 

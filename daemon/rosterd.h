@@ -237,6 +237,7 @@ char		*key_paused(void);
 char		*key_schedule(void);
 char		*key_schedule_left(void);
 char		*key_reauthorize(void);
+char		*key_schedule_enrolled(void);
 
 enum store_script {
 	SCRIPT_ADMIT,
@@ -259,6 +260,7 @@ enum store_script {
 	SCRIPT_DUE,
 	SCRIPT_CLAIM,
 	SCRIPT_UNRENEWED,
+	SCRIPT_ENROLL,
 	SCRIPT_COUNT
 };
 /*
@@ -337,6 +339,7 @@ void		 trim_start(void);
 /* schedule.c */
 void		 schedule_start(void);
 void		 schedule_unrenewed(void);
+void		 schedule_enroll(void);
 uint64_t	 schedule_interval_ms(void);
 uint64_t	 schedule_plan_ms(void);
 uint64_t	 schedule_jitter_ms(void);

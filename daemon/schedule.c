@@ -297,3 +297,109 @@ schedule_unrenewed(void)
 	    UNRENEWED_BATCH_MAX - 1);
 	free(key);
 }
+
+/*
+ * Enrolment: the teachers synced before the schedule existed (a
+ * deployment upgraded to it) join it.  Each instance walks the snapshot
+ * keys with SCAN from where the deployment got to; enroll.lua adds each
+ * batch and moves the deployment's cursor, once.
+ */
+static void	enroll_scan(const char *cursor);
+
+static void
+on_enrolled(struct rconn *c, redisReply *r, const char *err, void *arg)
+{
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	    r->element[1]->type != REDIS_REPLY_STRING)
+		return;		/* the next start goes on from the cursor */
+	if (int_elem(r, 0) > 0)
+		logf_info(LF(.event = "schedule_enrolled"), "%lld teachers "
+		    "synced before the schedule existed joined it",
+		    int_elem(r, 0));
+	if (strcmp(r->element[1]->str, "done") != 0)
+		enroll_scan(r->element[1]->str);
+}
+
+/* A SCAN batch of snapshot keys: its teachers go to enroll.lua. */
+static void
+on_enroll_batch(struct rconn *c, redisReply *r, const char *err, void *arg)
+{
+	char *from = arg, *snap = key_snapshot(""), *keys[3];
+	char interval[24], jitter[24], *id;
+	const char **argv = NULL;
+	size_t plen = strlen(snap) - 1, n = 0, i, len;	/* "...snapshot:{" */
+	redisReply *ks;
+
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	    r->element[0]->type != REDIS_REPLY_STRING ||
+	    r->element[1]->type != REDIS_REPLY_ARRAY || rd->draining)
+		goto out;
+	ks = r->element[1];
+	argv = xcalloc(7 + ks->elements, sizeof(*argv));
+	keys[0] = key_schedule();
+	keys[1] = key_schedule_left();
+	keys[2] = key_schedule_enrolled();
+	snprintf(interval, sizeof(interval), "%llu",
+	    (unsigned long long)schedule_plan_ms());
+	snprintf(jitter, sizeof(jitter), "%llu",
+	    (unsigned long long)schedule_jitter_ms());
+	argv[n++] = keys[0];
+	argv[n++] = keys[1];
+	argv[n++] = keys[2];
+	argv[n++] = from;
+	argv[n++] = r->element[0]->str;
+	argv[n++] = interval;
+	argv[n++] = jitter;
+	for (i = 0; i < ks->elements; i++) {
+		if (ks->element[i]->type != REDIS_REPLY_STRING ||
+		    (len = ks->element[i]->len) <= plen + 1 ||
+		    strncmp(ks->element[i]->str, snap, plen) != 0 ||
+		    ks->element[i]->str[len - 1] != '}')
+			continue;
+		id = ks->element[i]->str + plen;
+		id[len - plen - 1] = '\0';	/* the reply is ours */
+		if (contract_id_valid(id, TEACHER_ID_MAX))
+			argv[n++] = id;
+	}
+	store_eval(SCRIPT_ENROLL, 3, (int)n, argv, NULL, on_enrolled, NULL);
+	for (i = 0; i < 3; i++)
+		free(keys[i]);
+out:
+	free(argv);
+	free(snap);
+	free(from);
+}
+
+static void
+enroll_scan(const char *cursor)
+{
+	char *snap = key_snapshot("*");
+
+	if (rd->draining || rconn_state(rd->rc) != RCONN_READY) {
+		free(snap);
+		return;
+	}
+	rconn_command(rd->rc, 0, on_enroll_batch, xstrdup(cursor),
+	    "SCAN %s MATCH %s COUNT 1000", cursor, snap);
+	free(snap);
+}
+
+static void
+on_enroll_cursor(struct rconn *c, redisReply *r, const char *err, void *arg)
+{
+	if (r == NULL || r->type == REDIS_REPLY_ERROR)
+		return;
+	if (r->type == REDIS_REPLY_STRING && strcmp(r->str, "done") == 0)
+		return;
+	enroll_scan(r->type == REDIS_REPLY_STRING ? r->str : "0");
+}
+
+/* At start-up: go on with the deployment's walk, if not done. */
+void
+schedule_enroll(void)
+{
+	char *key = key_schedule_enrolled();
+
+	rconn_command(rd->rc, 0, on_enroll_cursor, NULL, "GET %s", key);
+	free(key);
+}

@@ -31,9 +31,20 @@ key_instance(const char *consumer)
 	return k;
 }
 char *key_paused(void) { char *k; xasprintf(&k, "%s" KEY_PAUSED, P); return k; }
-char *key_schedule(void) { char *k; xasprintf(&k, "%s" KEY_SCHEDULE, P); return k; }
-char *key_schedule_left(void) { char *k; xasprintf(&k, "%s" KEY_SCHEDULE_LEFT, P); return k; }
-char *key_reauthorize(void) { char *k; xasprintf(&k, "%s" KEY_REAUTHORIZE, P); return k; }
+
+/* The freshness schedule's keys (contract.h). */
+static char *
+key_named(const char *name)
+{
+	char *k;
+
+	xasprintf(&k, "%s%s", P, name);
+	return k;
+}
+char *key_schedule(void) { return key_named(KEY_SCHEDULE); }
+char *key_schedule_left(void) { return key_named(KEY_SCHEDULE_LEFT); }
+char *key_schedule_enrolled(void) { return key_named(KEY_SCHEDULE_ENROLLED); }
+char *key_reauthorize(void) { return key_named(KEY_REAUTHORIZE); }
 
 char *
 key_job(const char *job_id)
@@ -116,6 +127,7 @@ static const char *const scripts[SCRIPT_COUNT] = {
 	[SCRIPT_DUE] = lua_due,
 	[SCRIPT_CLAIM] = lua_claim,
 	[SCRIPT_UNRENEWED] = lua_unrenewed,
+	[SCRIPT_ENROLL] = lua_enroll,
 };
 
 static const char *const script_names[SCRIPT_COUNT] = {
@@ -139,6 +151,7 @@ static const char *const script_names[SCRIPT_COUNT] = {
 	[SCRIPT_DUE] = "due",
 	[SCRIPT_CLAIM] = "claim",
 	[SCRIPT_UNRENEWED] = "unrenewed",
+	[SCRIPT_ENROLL] = "enroll",
 };
 
 /* SHA1 of each script once Redis has it (SCRIPT LOAD), else NULL. */

@@ -4,6 +4,7 @@ teacher whose token is gone or refused leaves it and comes back with the
 app's next successful sync; a refused token not renewed in time gets the
 teacher forgotten ([sync] forget_unrenewed_s)."""
 import json
+import re
 import time
 
 import pytest
@@ -247,3 +248,30 @@ def test_the_apps_requests_never_wait_behind_scheduled_work(env):
         # 1: a tick that claimed in the same millisecond as the request
         assert len(ahead) <= 1, (jid, ahead)
     assert env.r.xlen("rosterd:jobs") < 40, "scheduled work never piles up"
+
+
+def test_teachers_synced_before_the_schedule_existed_join_it(env):
+    """An upgraded deployment: snapshots but no plan.  Every instance
+    walks the snapshot keys at start-up; each teacher joins once."""
+    sbx = env.start_sandbox("--teachers", 30)
+    ts = sbx.teachers()[:25]
+    for t in ts:
+        env.store_token(t["id"], t["token"])
+    d = env.start_rosterd(schedule__interval_s=0)
+    d.proc.wait_line(r"event=ready")
+    sync_all(env, ts)
+    d.stop()
+    env.r.delete("rosterd:schedule", "rosterd:schedule:enrolled")  # as before
+    env.r.zadd("rosterd:schedule:left", {ts[0]["id"]: 1})	# it left since
+    d1 = env.start_rosterd(schedule__interval_s=3600)
+    d2 = env.start_rosterd(schedule__interval_s=3600)
+    for x in (d1, d2):
+        x.proc.wait_line(r"event=ready")
+    wait_for(lambda: env.r.get("rosterd:schedule:enrolled") == "done", 20,
+             "the walk to end")
+    assert set(env.r.zrange("rosterd:schedule", 0, -1)) == \
+        {t["id"] for t in ts[1:]}
+    logs = d1.proc.text() + d2.proc.text()
+    n = sum(int(m) for m in re.findall(r"event=schedule_enrolled .*msg=\"?(\d+) "
+                                       r"teachers", logs))
+    assert n == 24, logs[-3000:]
