@@ -17,7 +17,8 @@ ARGV[4]   the jitter, ms
 
 Returns {yielded, replanned, teacher...}: yielded is 1 when the app's
 requests wait (no teacher returned then), replanned how many members were
-planned again.
+planned again.  A member that is not a teacher id (1-64 letters, digits,
+'_' or '-') is removed instead of returned.
 
 Atomic only for the re-planning of each member (one ZADD); the teachers
 returned are claimed, or found claimed by another instance, by claim.lua.
@@ -54,6 +55,12 @@ if n <= 0 then return {0, replanned} end
 if backlog(KEYS[2], ARGV[1]) then return {1, replanned} end
 local out = {0, replanned}
 for _, t in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, n)) do
-  out[#out+1] = t
+  -- only rosterd writes the set, but Redis is shared: what is not a
+  -- teacher id goes, rather than stay due for ever
+  if #t <= 64 and string.match(t, '^[%w_-]+$') then
+    out[#out+1] = t
+  else
+    redis.call('ZREM', KEYS[1], t)
+  end
 end
 return out

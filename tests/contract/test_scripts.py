@@ -1130,3 +1130,10 @@ def test_enroll_plans_teachers_synced_before_the_schedule_once(w):
     assert w.r.zscore(SCHEDULE, "x1") is None
     assert enroll(w, "17", "0", "x2") == [1, "done"]
     assert w.r.get(ENROLLED) == "done"
+
+
+def test_due_drops_a_member_that_is_not_a_teacher_id(w):
+    now = w.now_ms()
+    w.r.zadd(SCHEDULE, {"bad id!": now - 10, T: now - 5})
+    assert due(w) == [0, 0, T]
+    assert w.r.zscore(SCHEDULE, "bad id!") is None
