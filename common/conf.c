@@ -123,6 +123,8 @@ static const struct conf_key conf_keys[] = {
 	    100000, "0", NULL },
 	{ "schedule", "rate_share_pct", CT_INT, O(schedule_rate_share_pct),
 	    1, 100, "50", NULL },
+	{ "schedule", "status_ttl_s", CT_INT, O(schedule_status_ttl_s),
+	    1, 365 * 86400, "86400", NULL },
 
 	{ "retention", "interval_ms", CT_U64, O(retention_interval_ms),
 	    100, 86400000, "60000", NULL },

@@ -68,6 +68,7 @@ struct conf {
 	int		 schedule_jitter_pct;
 	int		 schedule_concurrency;	/* 0: half of [sync]'s */
 	int		 schedule_rate_share_pct;
+	int		 schedule_status_ttl_s;
 
 	/* [retention] */
 	uint64_t	 retention_interval_ms;

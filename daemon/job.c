@@ -316,6 +316,18 @@ job_outcome_src(const struct log_src *src, const struct job *j,
 	va_end(ap);
 }
 
+/*
+ * How long the job's status hash lives: scheduled jobs' for [schedule]
+ * status_ttl_s (nobody asked for them: at the default interval a teacher
+ * keeps one), the others' for [sync] status_ttl_s.
+ */
+static void
+status_ttl(const struct job *j, char *buf, size_t len)
+{
+	snprintf(buf, len, "%d", j != NULL && j->trigger == TRIGGER_SCHEDULE ?
+	    rd->conf.schedule_status_ttl_s : rd->conf.sync_status_ttl_s);
+}
+
 /* ---- admission (batches) ---- */
 
 struct admit_batch {
@@ -379,11 +391,11 @@ void
 admit_batch(struct job **jobs, size_t n)
 {
 	struct admit_batch *b = xcalloc(1, sizeof(*b));
-	size_t i, argc = 1 + 3 * n + 6 + 8 * n, k = 0;
+	size_t i, argc = 1 + 3 * n + 5 + 9 * n, k = 0;
 	const char **argv = xcalloc(argc, sizeof(*argv));
-	char **owned = xcalloc(5 * n + 4, sizeof(*owned));
+	char **owned = xcalloc(6 * n + 4, sizeof(*owned));
 	size_t nowned = 0, nkeys = 1 + 3 * n;
-	char ttl[24], lockttl[24], nbuf[24];
+	char lockttl[24], nbuf[24], ttl[24];
 
 	b->jobs = xcalloc(n, sizeof(*b->jobs));
 	b->n = n;
@@ -393,13 +405,11 @@ admit_batch(struct job **jobs, size_t n)
 		argv[k++] = owned[nowned++] = key_state(jobs[i]->teacher);
 		argv[k++] = owned[nowned++] = key_lock(jobs[i]->teacher);
 	}
-	snprintf(ttl, sizeof(ttl), "%d", rd->conf.sync_status_ttl_s);
 	snprintf(lockttl, sizeof(lockttl), "%llu",
 	    (unsigned long long)rd->conf.sync_lock_ttl_ms);
 	snprintf(nbuf, sizeof(nbuf), "%zu", n);
 	argv[k++] = CONSUMER_GROUP;
 	argv[k++] = rd->consumer;
-	argv[k++] = ttl;
 	argv[k++] = lockttl;
 	argv[k++] = owned[nowned++] = key_events();
 	argv[k++] = nbuf;
@@ -415,6 +425,8 @@ admit_batch(struct job **jobs, size_t n)
 		argv[k++] = owned[nowned++];
 		argv[k++] = owned[nowned++] = lock_value(j);
 		argv[k++] = job_trigger_names[j->trigger];
+		status_ttl(j, ttl, sizeof(ttl));
+		argv[k++] = owned[nowned++] = xstrdup(ttl);
 		job_set_state(j, JOB_ADMITTING);
 		j->pending_cmds++;
 		b->jobs[i] = j;
@@ -887,7 +899,7 @@ job_discovered(struct job *j)
 		argv[k++] = keys[i];
 	val = lock_value(j);
 	ch = key_events();
-	snprintf(ttl, sizeof(ttl), "%d", rd->conf.sync_status_ttl_s);
+	status_ttl(j, ttl, sizeof(ttl));
 	snprintf(started, sizeof(started), "%llu",
 	    (unsigned long long)j->started_ms);
 	snprintf(count, sizeof(count), "%zu", j->roster->nsections);
@@ -982,7 +994,7 @@ writeback_send(struct job *j, const struct writeback *w)
 	snprintf(base, sizeof(base), "%llu",
 	    (unsigned long long)j->base_version);
 	snprintf(next, sizeof(next), "%llu", (unsigned long long)w->version);
-	snprintf(ttl, sizeof(ttl), "%d", rd->conf.sync_status_ttl_s);
+	status_ttl(j, ttl, sizeof(ttl));
 	snprintf(started, sizeof(started), "%llu",
 	    (unsigned long long)j->started_ms);
 	snprintf(reqs, sizeof(reqs), "%u", j->requests);
@@ -1215,7 +1227,7 @@ job_forget(struct job *j)
 	ch = key_events();
 	snprintf(base, sizeof(base), "%llu",
 	    (unsigned long long)j->base_version);
-	snprintf(ttl, sizeof(ttl), "%d", rd->conf.sync_status_ttl_s);
+	status_ttl(j, ttl, sizeof(ttl));
 	argv[k++] = CONSUMER_GROUP;
 	argv[k++] = j->entry_id;
 	argv[k++] = val;
@@ -1367,7 +1379,7 @@ job_fail_write(const char *entry_id, const char *job_id, const char *teacher,
 		argv[k++] = keys[i];
 	if (j != NULL && j->attempts > 0)
 		val = lock_value(j);
-	snprintf(ttl, sizeof(ttl), "%d", rd->conf.sync_status_ttl_s);
+	status_ttl(j, ttl, sizeof(ttl));
 	argv[k++] = CONSUMER_GROUP;
 	argv[k++] = entry_id;
 	argv[k++] = val ? val : "";
@@ -1462,7 +1474,7 @@ job_failed(struct job *j, enum fail_kind fk, const char *code,
 		argv[k++] = keys[i];
 	val = lock_value(j);
 	ch = key_events();
-	snprintf(ttl, sizeof(ttl), "%d", rd->conf.sync_status_ttl_s);
+	status_ttl(j, ttl, sizeof(ttl));
 	snprintf(next, sizeof(next), "%llu", (unsigned long long)ms);
 	argv[k++] = val;
 	argv[k++] = j->job_id;

@@ -18,14 +18,13 @@ KEYS[3i]       job i's teacher state hash       (prefix state:{TEACHER})
 KEYS[3i+1]     job i's teacher lock             (prefix lock:{TEACHER})
 ARGV[1]        consumer group
 ARGV[2]        consumer (this instance)
-ARGV[3]        status TTL, seconds
-ARGV[4]        lock TTL, milliseconds
-ARGV[5]        events channel
-ARGV[6]        n, the number of jobs
-ARGV[6+8(i-1)+1 .. +8]   job i: entry id, job id, teacher, kind
+ARGV[3]        lock TTL, milliseconds
+ARGV[4]        events channel
+ARGV[5]        n, the number of jobs
+ARGV[5+9(i-1)+1 .. +9]   job i: entry id, job id, teacher, kind
                ('sync', 'discover' or 'forget'), ref, request time (ms, Redis
                clock), lock value, trigger ('app', 'schedule' or
-               'unrenewed'; kept in the status)
+               'unrenewed'; kept in the status), status TTL (seconds)
 
 Returns one reply per job, in order:
   {'C', job}              coalesced with that job's sync
@@ -40,14 +39,14 @@ acknowledged that no sync satisfied, or two instances run one teacher.
 ]]
 --@include "include/common.lua"
 local group, consumer = ARGV[1], ARGV[2]
-local ttl, lockttl, ch = ARGV[3], ARGV[4], ARGV[5]
+local lockttl, ch = ARGV[3], ARGV[4]
 local now, out, acks = now_ms(), {}, {}
 local nows = string.format('%d', now)
-for i = 1, tonumber(ARGV[6]) do
+for i = 1, tonumber(ARGV[5]) do
   local sk, tk, lk = KEYS[3*i-1], KEYS[3*i], KEYS[3*i+1]
-  local a = 6 + 8*(i-1)
+  local a = 5 + 9*(i-1)
   local eid, jid, teacher, kind, ref = ARGV[a+1], ARGV[a+2], ARGV[a+3], ARGV[a+4], ARGV[a+5]
-  local reqs, lockval, trigger = ARGV[a+6], ARGV[a+7], ARGV[a+8]
+  local reqs, lockval, trigger, ttl = ARGV[a+6], ARGV[a+7], ARGV[a+8], ARGV[a+9]
   local st
   if kind == 'discover' then st = redis.call('HMGET', tk, 'any_started_ms', 'any_job', 'any_version')
   elseif kind == 'forget' then st = {false}	-- no sync satisfies a forget

@@ -31,13 +31,14 @@ SCHED_KEYS = [SCHEDULE, LEFT, REAUTH]
 
 # ---- admit ----
 
-def admit(w, *jobs, trigger="app"):
+def admit(w, *jobs, trigger="app", ttl=STATUS_TTL):
     """jobs: (entry id, teacher, kind, ref, request ms); job id = entry id,
     lock value = consumer:job id, as rosterd does."""
-    keys, args = [JOBS], [GROUP, "c1", STATUS_TTL, LOCK_TTL, EVENTS, len(jobs)]
+    keys, args = [JOBS], [GROUP, "c1", LOCK_TTL, EVENTS, len(jobs)]
     for eid, teacher, kind, ref, req in jobs:
         keys += [status(eid), state(teacher), lock(teacher)]
-        args += [eid, eid, teacher, kind, ref, req, "c1:" + eid, trigger]
+        args += [eid, eid, teacher, kind, ref, req, "c1:" + eid, trigger,
+                 ttl]
     return w.lua.admit(keys, args)
 
 
@@ -1137,3 +1138,12 @@ def test_due_drops_a_member_that_is_not_a_teacher_id(w):
     w.r.zadd(SCHEDULE, {"bad id!": now - 10, T: now - 5})
     assert due(w) == [0, 0, T]
     assert w.r.zscore(SCHEDULE, "bad id!") is None
+
+
+def test_admit_gives_each_job_its_own_status_ttl(w):
+    a, b = w.take(T), w.take(U)
+    r = admit(w, (a, T, "sync", "", 1), ttl=100)
+    r += admit(w, (b, U, "sync", "", 1), trigger="schedule", ttl=50)
+    assert [x[0] for x in r] == ["R", "R"]
+    assert 90 < w.r.ttl(status(a)) <= 100 and 40 < w.r.ttl(status(b)) <= 50
+    assert w.r.hget(status(b), "trigger") == "schedule"

@@ -128,14 +128,18 @@ def test_a_lost_token_leaves_the_schedule_and_the_apps_sync_brings_it_back(env):
     sbx = env.start_sandbox("--teachers", 3)
     t = sbx.teachers()[0]
     env.store_token(t["id"], t["token"])
-    d = env.start_rosterd(schedule__interval_s=2, log__level="info")
+    d = env.start_rosterd(schedule__interval_s=2, schedule__status_ttl_s=300,
+                          log__level="info")
     d.proc.wait_line(r"event=ready")
     ps = env.subscribe()
-    _, st = env.run(t["id"])
+    app, st = env.run(t["id"])
     assert st["state"] == "done" and st["trigger"] == "app", st
     assert env.r.zscore("rosterd:schedule", t["id"]) is not None
     st = scheduled_job_of(env, ps, t["id"])
     assert st["state"] == "done" and st["trigger"] == "schedule", st
+    # a scheduled status lives [schedule] status_ttl_s, the app's longer
+    assert 0 < env.r.ttl("rosterd:job:" + st["job"]) <= 300
+    assert env.r.ttl("rosterd:job:" + app) > 300
     # its outcome line says what made it (ROSTERD_TRIGGER in the journal)
     d.proc.wait_line(r"event=synced job=%s .*trigger=schedule" % st["job"])
     out = rosterctl("-c", d.conf_path, "schedule", t["id"])
