@@ -66,6 +66,7 @@ int	ctl_diffs(int, char **);
 
 /* ctl_schedule.c */
 int	ctl_schedule(int, char **);
+json_object *ctl_schedule_stats(const struct conf *, unsigned long long now);
 
 /* ctl_file.c: offline commands on files. */
 int	ctl_diff(int argc, char **argv);	/* rosterctl diff OLD NEW */

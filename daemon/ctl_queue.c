@@ -366,6 +366,10 @@ print_stats(json_object *st)
 		    jstr(json_object_array_get_idx(e, i), "name"),
 		    jstr(json_object_array_get_idx(e, i), "lag"),
 		    jstr(json_object_array_get_idx(e, i), "pending"));
+	e = json_object_object_get(st, "schedule");
+	printf("%-22s %s teachers: %s due now, %s overdue, %s left\n",
+	    "schedule", jstr(e, "scheduled"), jstr(e, "due_now"),
+	    jstr(e, "overdue"), jstr(e, "left"));
 }
 
 int
@@ -390,6 +394,8 @@ ctl_stats(int argc, char **argv)
 	    xinfo("CONSUMERS", stream, CONSUMER_GROUP));
 	json_object_object_add(st, "dead", dead_stats());
 	json_object_object_add(st, "diffs", diffs_stats());
+	json_object_object_add(st, "schedule",
+	    ctl_schedule_stats(ctl_conf(), now));
 	if (ctl_json)
 		ctl_print_json(st);
 	else {

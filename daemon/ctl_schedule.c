@@ -62,10 +62,10 @@ add_int(json_object *o, const char *k, long long v)
 	json_object_object_add(o, k, json_object_new_int64(v));
 }
 
-static int
-schedule_summary(const struct conf *c)
+/* The schedule's figures (rosterctl schedule, rosterctl stats). */
+json_object *
+ctl_schedule_stats(const struct conf *c, unsigned long long now)
 {
-	unsigned long long now = ctl_redis_now_ms();
 	char a[32], b[32];
 	json_object *o = json_object_new_object();
 	char *key = ctl_key(KEY_SCHEDULE);
@@ -90,6 +90,14 @@ schedule_summary(const struct conf *c)
 	    strtoll(r->element[1]->str, NULL, 10) : 0);
 	freeReplyObject(r);
 	free(key);
+	return o;
+}
+
+static int
+schedule_summary(const struct conf *c)
+{
+	json_object *o = ctl_schedule_stats(c, ctl_redis_now_ms());
+
 	if (ctl_json) {
 		ctl_print_json(o);
 		return CTL_OK;

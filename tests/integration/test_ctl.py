@@ -219,9 +219,12 @@ def test_stats_counts_instances_dead_letters_and_waiting_jobs(env):
     assert st["jobs"]["length"] == 2 and st["jobs"]["waiting"] == 0, st
     assert st["jobs"]["oldest_waiting_age_ms"] is None, st
     assert {c["name"] for c in st["consumers"]} <= {"rosterd0", "rosterd1"}
+    # NO_TOKEN failed no_token: it left the schedule (never in it)
+    assert st["schedule"]["scheduled"] == 0 and st["schedule"]["left"] == 1
     out = ctl(a, "stats")
     assert out.returncode == 0 and "2 live" in out.stdout and \
         "2: 2 failed, 0 dead, 0 held" in out.stdout, out.stdout
+    assert "0 teachers: 0 due now, 0 overdue, 1 left" in out.stdout
     # an instance that stops leaves the list
     env.daemons[1].stop()
     st = json.loads(ctl(a, "--json", "stats").stdout)
