@@ -642,3 +642,34 @@ conf_log_target(const struct conf *c)
 		return LOG_TARGET_STDERR;
 	return LOG_TARGET_AUTO;
 }
+
+/*
+ * The freshness schedule's times, for rosterd and rosterctl alike: the
+ * interval teachers are planned with (a day while the schedule is off,
+ * so that teachers synced meanwhile are in the plan when it is turned
+ * on), the jitter, and when a due teacher counts as overdue: due longer
+ * ago than the jitter (at least a second), past its slot, so its last
+ * scheduled sync is older than the interval.
+ */
+uint64_t
+conf_schedule_plan_ms(const struct conf *c)
+{
+	return c->schedule_interval_s > 0 ? c->schedule_interval_s * 1000 :
+	    86400000;
+}
+
+uint64_t
+conf_schedule_jitter_ms(const struct conf *c)
+{
+	return conf_schedule_plan_ms(c) * (uint64_t)c->schedule_jitter_pct /
+	    100;
+}
+
+uint64_t
+conf_schedule_overdue_ms(const struct conf *c)
+{
+	uint64_t j = c->schedule_interval_s * 1000 *
+	    (uint64_t)c->schedule_jitter_pct / 100;
+
+	return j > 1000 ? j : 1000;
+}

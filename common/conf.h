@@ -109,4 +109,9 @@ enum log_level	conf_log_level(const struct conf *);
 int		conf_hostport(const char *, char **host, int *port);
 enum log_target	conf_log_target(const struct conf *);
 
+/* The freshness schedule's times, ms (see conf.c). */
+uint64_t	conf_schedule_plan_ms(const struct conf *);
+uint64_t	conf_schedule_jitter_ms(const struct conf *);
+uint64_t	conf_schedule_overdue_ms(const struct conf *);
+
 #endif

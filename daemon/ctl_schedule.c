@@ -15,7 +15,6 @@
 #include "xmalloc.h"
 
 #define HOUR_MS		3600000ULL
-#define OVERDUE_MIN_MS	1000ULL
 
 static long long
 zcount(const char *set, const char *min, const char *max)
@@ -43,19 +42,6 @@ zscore(const char *set, const char *teacher)
 	return ms;
 }
 
-/*
- * Due longer ago than the jitter: past the teacher's slot, so its last
- * scheduled sync is older than the interval.
- */
-static unsigned long long
-overdue_ms(const struct conf *c)
-{
-	unsigned long long j = c->schedule_interval_s * 1000 *
-	    (unsigned long long)c->schedule_jitter_pct / 100;
-
-	return j > OVERDUE_MIN_MS ? j : OVERDUE_MIN_MS;
-}
-
 static void
 add_int(json_object *o, const char *k, long long v)
 {
@@ -81,7 +67,7 @@ ctl_schedule_stats(const struct conf *c, unsigned long long now)
 	snprintf(a, sizeof(a), "(%llu", now);
 	snprintf(b, sizeof(b), "%llu", now + HOUR_MS);
 	add_int(o, "due_next_hour", zcount(KEY_SCHEDULE, a, b));
-	snprintf(a, sizeof(a), "(%llu", now - overdue_ms(c));
+	snprintf(a, sizeof(a), "(%llu", now - conf_schedule_overdue_ms(c));
 	add_int(o, "overdue", zcount(KEY_SCHEDULE, "-inf", a));
 	add_int(o, "left", zcount(KEY_SCHEDULE_LEFT, "-inf", "+inf"));
 	add_int(o, "awaiting_token", zcount(KEY_REAUTHORIZE, "-inf", "+inf"));
@@ -112,7 +98,7 @@ schedule_summary(const struct conf *c)
 	printf("due now:         %lld\n", F("due_now"));
 	printf("due next hour:   %lld\n", F("due_next_hour"));
 	printf("overdue:         %lld (due for more than %llu ms)\n",
-	    F("overdue"), overdue_ms(c));
+	    F("overdue"), (unsigned long long)conf_schedule_overdue_ms(c));
 	printf("left:            %lld (token gone, refused or not shared; "
 	    "back with the app's next sync)\n", F("left"));
 	printf("awaiting token:  %lld (refused: reauthorize)\n",

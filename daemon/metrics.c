@@ -509,17 +509,64 @@ scrape_reply(struct scrape *sc)
 	free(sc);
 }
 
+static const char *const schedule_states[] = {
+	"scheduled", "due", "overdue", "left", "awaiting_token",
+};
+
+static void
+render_schedule(struct evbuffer *b, const redisReply *r)
+{
+	size_t i;
+
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 5)
+		return;
+	head(b, "rosterd_schedule_teachers", "gauge", "Teachers in the "
+	    "freshness schedule (scheduled), due now, overdue (past their "
+	    "slot), that left it, and awaiting a new token.");
+	for (i = 0; i < 5; i++)
+		if (r->element[i]->type == REDIS_REPLY_INTEGER)
+			evbuffer_add_printf(b, "rosterd_schedule_teachers"
+			    "{state=\"%s\"} %lld\n", schedule_states[i],
+			    r->element[i]->integer);
+}
+
 static void
 on_groups(struct rconn *c, redisReply *r, const char *err, void *arg)
 {
 	struct scrape *sc = arg;
 
-	if (sc->answered++ == 0)
+	switch (sc->answered++) {
+	case 0:
 		render_jobs_groups(sc->queue, r);
-	else {
+		break;
+	case 1:
 		render_diffs_groups(sc->queue, r);
+		break;
+	default:
+		render_schedule(sc->queue, r);
 		scrape_reply(sc);
 	}
+}
+
+/* The schedule's figures, last of the three answers of a scrape. */
+static void
+scrape_schedule(struct scrape *sc)
+{
+	char *keys[3], overdue[24];
+	const char *argv[4];
+	int i;
+
+	keys[0] = key_schedule();
+	keys[1] = key_schedule_left();
+	keys[2] = key_reauthorize();
+	snprintf(overdue, sizeof(overdue), "%llu",
+	    (unsigned long long)schedule_overdue_ms());
+	for (i = 0; i < 3; i++)
+		argv[i] = keys[i];
+	argv[3] = overdue;
+	store_eval(SCRIPT_SCHEDULE_STATS, 3, 4, argv, NULL, on_groups, sc);
+	for (i = 0; i < 3; i++)
+		free(keys[i]);
 }
 
 static void
@@ -544,6 +591,7 @@ on_request(struct evhttp_request *req, void *arg)
 	diffs = key_diffs();
 	rconn_command(rd->rc, 0, on_groups, sc, "XINFO GROUPS %s", jobs);
 	rconn_command(rd->rc, 0, on_groups, sc, "XINFO GROUPS %s", diffs);
+	scrape_schedule(sc);
 	free(jobs);
 	free(diffs);
 }

@@ -124,6 +124,10 @@ static const char *const probe_checks[][PROBE_WORDS] = {
 	{ "ZSCORE", "%sreauthorize", "TEACHER" },
 	{ "ZADD", "%sreauthorize", "0", "TEACHER" },
 	{ "ZREM", "%sreauthorize", "TEACHER" },
+	{ "ZCARD", "%sschedule" },
+	{ "ZCOUNT", "%sschedule", "-inf", "0" },
+	{ "ZCARD", "%sschedule:left" },
+	{ "ZCARD", "%sreauthorize" },
 	{ "GET", "%sschedule:enrolled" },
 	{ "SET", "%sschedule:enrolled", "v" },
 };

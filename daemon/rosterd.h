@@ -261,6 +261,7 @@ enum store_script {
 	SCRIPT_CLAIM,
 	SCRIPT_UNRENEWED,
 	SCRIPT_ENROLL,
+	SCRIPT_SCHEDULE_STATS,
 	SCRIPT_COUNT
 };
 /*
@@ -340,6 +341,7 @@ void		 trim_start(void);
 void		 schedule_start(void);
 void		 schedule_unrenewed(void);
 void		 schedule_enroll(void);
+uint64_t	 schedule_overdue_ms(void);
 uint64_t	 schedule_interval_ms(void);
 uint64_t	 schedule_plan_ms(void);
 uint64_t	 schedule_jitter_ms(void);

@@ -35,22 +35,22 @@ schedule_interval_ms(void)
 	return rd->conf.schedule_interval_s * 1000;
 }
 
-/*
- * The interval teachers are planned with when they join: the schedule's,
- * or a day while it is off, so that teachers synced meanwhile are in the
- * plan when it is turned on (due.lua plans them again for a shorter one).
- */
 uint64_t
 schedule_plan_ms(void)
 {
-	return schedule_interval_ms() > 0 ? schedule_interval_ms() : 86400000;
+	return conf_schedule_plan_ms(&rd->conf);
 }
 
 uint64_t
 schedule_jitter_ms(void)
 {
-	return schedule_plan_ms() * (uint64_t)rd->conf.schedule_jitter_pct /
-	    100;
+	return conf_schedule_jitter_ms(&rd->conf);
+}
+
+uint64_t
+schedule_overdue_ms(void)
+{
+	return conf_schedule_overdue_ms(&rd->conf);
 }
 
 /* Ticks often enough that the jitter, not the tick, spreads syncs. */

@@ -128,6 +128,7 @@ static const char *const scripts[SCRIPT_COUNT] = {
 	[SCRIPT_CLAIM] = lua_claim,
 	[SCRIPT_UNRENEWED] = lua_unrenewed,
 	[SCRIPT_ENROLL] = lua_enroll,
+	[SCRIPT_SCHEDULE_STATS] = lua_schedule_stats,
 };
 
 static const char *const script_names[SCRIPT_COUNT] = {
@@ -152,6 +153,7 @@ static const char *const script_names[SCRIPT_COUNT] = {
 	[SCRIPT_CLAIM] = "claim",
 	[SCRIPT_UNRENEWED] = "unrenewed",
 	[SCRIPT_ENROLL] = "enroll",
+	[SCRIPT_SCHEDULE_STATS] = "schedule_stats",
 };
 
 /* SHA1 of each script once Redis has it (SCRIPT LOAD), else NULL. */

@@ -143,3 +143,21 @@ def test_metrics_are_off_by_default_and_a_bad_address_is_refused(env):
                          text=True)
     assert out.returncode == 1 and "[metrics] listen: expected HOST:PORT" in \
         out.stderr, out
+
+
+def test_the_schedule_in_figures(env):
+    """Teachers scheduled, due, overdue (past their slot), left, awaiting a
+    token: the gauge an alert on a stalled schedule watches."""
+    env.start_sandbox("--teachers", 1)
+    d, url = start(env, schedule__interval_s=0)	# off: nothing moves
+    now = env.r.time()
+    now = now[0] * 1000 + now[1] // 1000
+    env.r.zadd("rosterd:schedule", {"a1": now - 3600000, "a2": now - 10,
+                                    "a3": now + 60000})
+    env.r.zadd("rosterd:schedule:left", {"b1": 1})
+    env.r.zadd("rosterd:reauthorize", {"b1": 1})
+    _, s = scrape(url)
+    got = {st: value(s, "rosterd_schedule_teachers", state=st) for st in
+           ("scheduled", "due", "overdue", "left", "awaiting_token")}
+    assert got == {"scheduled": 3, "due": 2, "overdue": 1, "left": 1,
+                   "awaiting_token": 1}, got
