@@ -119,6 +119,15 @@ def test_fifty_teachers_two_instances_each_synced_once_per_interval(env):
         for x in ss:
             if x >= t0 + INTERVAL_S * 1000:
                 per_second[x // 1000] = per_second.get(x // 1000, 0) + 1
+    gaps = [b - a for ss in starts.values() for a, b in zip(ss, ss[1:])]
+    print("schedule: %d scheduled syncs of %d teachers in %.1f s; per teacher "
+          "%d-%d; gaps %d-%d ms (interval %d, jitter %d); at most %d starts "
+          "in one second" % (sum(map(len, starts.values())), len(starts),
+                             (t1 - t0) / 1000,
+                             min(map(len, starts.values())),
+                             max(map(len, starts.values())), min(gaps),
+                             max(gaps), INTERVAL_S * 1000, JITTER_MS,
+                             max(per_second.values())))
     assert max(per_second.values()) <= 15, sorted(per_second.items())
     assert env.r.zcard("rosterd:schedule") == 50
     assert env.r.xlen("rosterd:dead") == 0
