@@ -294,7 +294,7 @@ load_enrollment_indices(const struct roster *r, struct roster_section *s,
 	return 0;
 }
 
-/* A format 1 section's "students": ids; order is checked by roster_validate. */
+/* A format 1 section's "students": ids, ordered (roster_validate). */
 static int
 load_enrollments(struct roster_section *s, json_object *o, char *err,
     size_t errlen)

@@ -404,6 +404,18 @@ def teacher_with_sections(sbx, min_sections=2):
     raise AssertionError("sandbox has no teacher with %d sections" % min_sections)
 
 
+def etags_once(env, t, test, timeout=10):
+    """The ETag record is written just after the job's status: wait until
+    test(record or None) holds."""
+    deadline = time.monotonic() + timeout * SLOW
+    while True:
+        rec = env.r.hget("rosterd:state:{%s}" % t["id"], "etags")
+        if test(rec):
+            return rec
+        assert time.monotonic() < deadline, rec
+        time.sleep(0.01)
+
+
 def rosterctl(*args, input=None):
     return subprocess.run([ROSTERCTL] + [str(a) for a in args], input=input,
                           capture_output=True, text=True, timeout=60)
