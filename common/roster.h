@@ -29,8 +29,15 @@
 
 #include <json-c/json.h>
 
-/* Format version written in snapshots and diffs ("format":1). */
-#define ROSTER_FORMAT	1
+/*
+ * Format versions written in snapshots ("format":2) and diffs
+ * ("format":1).  Snapshot format 2 stores enrollments as indices into the
+ * students array and students as arrays, about half the bytes of format 1
+ * in Redis; format 1 snapshots (before the upgrade) are still read.  The
+ * snapshot format is part of the conditional-request fingerprint.
+ */
+#define ROSTER_SNAPSHOT_FORMAT	2
+#define ROSTER_DIFF_FORMAT	1
 
 /*
  * Version of the normalization rules (subjects, grades, names, trimming):

@@ -313,7 +313,7 @@ roster_diff_text(const struct roster *old, const struct roster *new_,
 	memset(&n, 0, sizeof(n));
 	sb.cap = 1024 + (old->nstudents + new_->nstudents) * 64;
 	sb.s = xmalloc(sb.cap);
-	snprintf(num, sizeof(num), "%d", ROSTER_FORMAT);
+	snprintf(num, sizeof(num), "%d", ROSTER_DIFF_FORMAT);
 	SBUF_LIT(&sb, "{\"format\":");
 	sbuf_put(&sb, num, strlen(num));
 	SBUF_LIT(&sb, ",\"roster\":");
@@ -1118,7 +1118,7 @@ roster_apply(struct roster *r, json_object *diff, char *err, size_t errlen)
 	}
 	if (need(diff, "format", json_type_int, 0, &v, err, errlen) == -1)
 		return -1;
-	if (json_object_get_int64(v) != ROSTER_FORMAT) {
+	if (json_object_get_int64(v) != ROSTER_DIFF_FORMAT) {
 		roster_seterr(err, errlen, "diff: unsupported format %lld",
 		    (long long)json_object_get_int64(v));
 		return -1;

@@ -43,6 +43,9 @@ struct record_kind {
 
 extern const struct record_kind roster_user_kind;
 extern const struct record_kind roster_section_kind;
+/* A student's fields in a format 2 snapshot, in array order. */
+extern const struct field_desc *const roster_student_columns[];
+extern const size_t roster_nstudent_columns;
 
 /* The id of a record (its first member). */
 #define REC_ID(rec)	(*(char *const *)(const void *)(rec))

@@ -30,6 +30,16 @@ static const struct field_desc user_fields[] = {
 	USER_FIELD("extra", FT_EXTRA, extra, NULL),
 };
 
+/*
+ * A student in a format 2 snapshot is an array of these, in this order
+ * (extra only when present): a student never has middle or email.
+ */
+const struct field_desc *const roster_student_columns[] = {
+	&user_fields[0], &user_fields[1], &user_fields[3], &user_fields[5],
+	&user_fields[6],
+};
+const size_t roster_nstudent_columns = 5;
+
 static const struct field_desc section_fields[] = {
 	{ "id", FT_STR, offsetof(struct roster_section, id), 0, ROSTER_ID_MAX,
 	    check_id },
@@ -728,6 +738,24 @@ validate_enrollments(const struct roster *r, const struct roster_section *s,
 	return 0;
 }
 
+/* Students carry no middle name or email (district extras aside). */
+static int
+validate_students_minimal(const struct roster *r, char *err, size_t errlen)
+{
+	size_t	i;
+
+	for (i = 0; i < r->nstudents; i++) {
+		if (r->students[i].middle != NULL ||
+		    r->students[i].email != NULL) {
+			roster_seterr(err, errlen, "student %s: middle and "
+			    "email are not kept for students",
+			    r->students[i].id);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* The library field set keeps no extras anywhere. */
 static int
 validate_no_extra(const struct roster *r, char *err, size_t errlen)
@@ -755,7 +783,8 @@ validate_no_extra(const struct roster *r, char *err, size_t errlen)
 /*
  * The invariants of a finished roster: sections and students sorted by
  * unique id, every enrollment names a student record, every student is
- * enrolled somewhere, no extras with the library field set.
+ * enrolled somewhere, students without middle or email, no extras with
+ * the library field set.
  */
 int
 roster_validate(const struct roster *r, char *err, size_t errlen)
@@ -767,7 +796,8 @@ roster_validate(const struct roster *r, char *err, size_t errlen)
 	if (r->fields == ROSTER_FIELDS_LIBRARY &&
 	    validate_no_extra(r, err, errlen) == -1)
 		return -1;
-	if (validate_order(&roster_section_kind, r->sections, r->nsections,
+	if (validate_students_minimal(r, err, errlen) == -1 ||
+	    validate_order(&roster_section_kind, r->sections, r->nsections,
 	    err, errlen) == -1 ||
 	    validate_order(&roster_user_kind, r->students, r->nstudents,
 	    err, errlen) == -1)

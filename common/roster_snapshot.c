@@ -2,22 +2,66 @@
  * Canonical snapshots: the whole roster as one JSON document with a fixed
  * key order (the field tables' order), records sorted by id and extras
  * with sorted keys, so that a roster has exactly one serialization.
- * Format: doc/roster-format.md.
+ * Format 2 (written) says each student id once: a section's "students"
+ * are indices into the snapshot's "students", and a student is an array
+ * of its fields (roster_student_columns) rather than an object.  Format 1
+ * (ids and objects) is still read.  Format: doc/roster-format.md.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "roster_int.h"
 #include "xmalloc.h"
 
 static void
-write_section(struct sbuf *sb, const struct roster_section *s)
+sbuf_num(struct sbuf *sb, unsigned long long n)
 {
+	char	num[24];
+
+	snprintf(num, sizeof(num), "%llu", n);
+	sbuf_put(sb, num, strlen(num));
+}
+
+/* A section, its enrolled students as indices into r->students. */
+static void
+write_section(struct sbuf *sb, const struct roster *r,
+    const struct roster_section *s)
+{
+	const struct roster_user	*u;
+	size_t				 i;
+
 	roster_record_write(sb, &roster_section_kind, s, 0);
-	SBUF_LIT(sb, ",\"students\":");
-	sbuf_json_idlist(sb, s->students, s->nstudents);
-	SBUF_LIT(sb, "}");
+	SBUF_LIT(sb, ",\"students\":[");
+	for (i = 0; i < s->nstudents; i++) {
+		/* a valid roster: roster_validate() holds every caller to it */
+		if ((u = roster_find_student(r, s->students[i])) == NULL)
+			fatalx("snapshot: section %s: student %s has no record",
+			    s->id, s->students[i]);
+		if (i > 0)
+			SBUF_LIT(sb, ",");
+		sbuf_num(sb, (unsigned long long)(u - r->students));
+	}
+	SBUF_LIT(sb, "]}");
+}
+
+/* A student as an array: id, first, last, grade, then extra if any. */
+static void
+write_student(struct sbuf *sb, const struct roster_user *u)
+{
+	size_t	i;
+
+	SBUF_LIT(sb, "[");
+	for (i = 0; i < roster_nstudent_columns; i++) {
+		if (roster_student_columns[i]->type == FT_EXTRA &&
+		    u->extra == NULL)
+			break;
+		if (i > 0)
+			SBUF_LIT(sb, ",");
+		roster_field_write_value(sb, u, roster_student_columns[i]);
+	}
+	SBUF_LIT(sb, "]");
 }
 
 /*
@@ -29,17 +73,14 @@ char *
 roster_snapshot(const struct roster *r, size_t *lenp)
 {
 	struct sbuf	 sb = { NULL, 0, 0 };
-	char		 num[32];
 	size_t		 i;
 
-	sb.cap = 512 + r->nstudents * 128 + r->nsections * 256;
+	sb.cap = 512 + r->nstudents * 80 + r->nsections * 256;
 	sb.s = xmalloc(sb.cap);
-	snprintf(num, sizeof(num), "%d", ROSTER_FORMAT);
 	SBUF_LIT(&sb, "{\"format\":");
-	sbuf_put(&sb, num, strlen(num));
-	snprintf(num, sizeof(num), "%llu", (unsigned long long)r->version);
+	sbuf_num(&sb, ROSTER_SNAPSHOT_FORMAT);
 	SBUF_LIT(&sb, ",\"version\":");
-	sbuf_put(&sb, num, strlen(num));
+	sbuf_num(&sb, (unsigned long long)r->version);
 	SBUF_LIT(&sb, ",\"fields\":");
 	sbuf_json_str(&sb, roster_fieldset_name(r->fields));
 	SBUF_LIT(&sb, ",\"authorized_by\":");
@@ -55,13 +96,13 @@ roster_snapshot(const struct roster *r, size_t *lenp)
 	for (i = 0; i < r->nsections; i++) {
 		if (i > 0)
 			SBUF_LIT(&sb, ",");
-		write_section(&sb, &r->sections[i]);
+		write_section(&sb, r, &r->sections[i]);
 	}
 	SBUF_LIT(&sb, "],\"students\":[");
 	for (i = 0; i < r->nstudents; i++) {
 		if (i > 0)
 			SBUF_LIT(&sb, ",");
-		roster_record_write(&sb, &roster_user_kind, &r->students[i], 1);
+		write_student(&sb, &r->students[i]);
 	}
 	SBUF_LIT(&sb, "]}");
 	if (lenp != NULL)
@@ -147,19 +188,23 @@ load_optstr(json_object *o, const char *key, char **out, char *err,
 	return 0;
 }
 
+/* The header; *format gets the snapshot's format (1 or 2). */
 static int
-load_header(struct roster *r, json_object *o, char *err, size_t errlen)
+load_header(struct roster *r, json_object *o, int *format, char *err,
+    size_t errlen)
 {
 	json_object	*v;
 	const char	*f;
 
 	v = member(o, "format");
 	if (!json_object_is_type(v, json_type_int) ||
-	    json_object_get_int64(v) != ROSTER_FORMAT) {
-		roster_seterr(err, errlen, "snapshot: \"format\" is not %d",
-		    ROSTER_FORMAT);
+	    json_object_get_int64(v) < 1 ||
+	    json_object_get_int64(v) > ROSTER_SNAPSHOT_FORMAT) {
+		roster_seterr(err, errlen, "snapshot: \"format\" is not 1 "
+		    "to %d", ROSTER_SNAPSHOT_FORMAT);
 		return -1;
 	}
+	*format = (int)json_object_get_int64(v);
 	v = member(o, "version");
 	if (!json_object_is_type(v, json_type_int) ||
 	    json_object_get_int64(v) < 0) {
@@ -213,7 +258,43 @@ array_member(json_object *o, const char *key, char *err, size_t errlen)
 	return a;
 }
 
-/* A section's "students": ids; order is checked by roster_validate. */
+/*
+ * A format 2 section's "students": strictly increasing indices into the
+ * students already loaded, turned into their ids.
+ */
+static int
+load_enrollment_indices(const struct roster *r, struct roster_section *s,
+    json_object *o, char *err, size_t errlen)
+{
+	json_object	*a = member(o, "students"), *v;
+	int64_t		 idx, prev = -1;
+	size_t		 i, n;
+
+	if (!json_object_is_type(a, json_type_array)) {
+		roster_seterr(err, errlen, "section %s: students: expected an "
+		    "array, got %s", s->id, roster_json_type_name(a));
+		return -1;
+	}
+	n = json_object_array_length(a);
+	s->students = xreallocarray(NULL, n == 0 ? 1 : n,
+	    sizeof(*s->students));
+	for (i = 0; i < n; i++) {
+		v = json_object_array_get_idx(a, i);
+		idx = json_object_is_type(v, json_type_int) ?
+		    json_object_get_int64(v) : -1;
+		if (idx <= prev || idx >= (int64_t)r->nstudents) {
+			roster_seterr(err, errlen, "section %s: students: "
+			    "item %zu is not a student's index in increasing "
+			    "order", s->id, i);
+			return -1;
+		}
+		s->students[s->nstudents++] = xstrdup(r->students[idx].id);
+		prev = idx;
+	}
+	return 0;
+}
+
+/* A format 1 section's "students": ids, ordered (roster_validate). */
 static int
 load_enrollments(struct roster_section *s, json_object *o, char *err,
     size_t errlen)
@@ -232,7 +313,8 @@ load_enrollments(struct roster_section *s, json_object *o, char *err,
 }
 
 static int
-load_sections(struct roster *r, json_object *o, char *err, size_t errlen)
+load_sections(struct roster *r, json_object *o, int format, char *err,
+    size_t errlen)
 {
 	struct roster_section	*s;
 	json_object		*a, *v;
@@ -247,18 +329,51 @@ load_sections(struct roster *r, json_object *o, char *err, size_t errlen)
 		s = &r->sections[r->nsections++];
 		v = json_object_array_get_idx(a, i);
 		if (roster_record_from_json(&roster_section_kind, s, v,
-		    r->fields == ROSTER_FIELDS_DISTRICT, err, errlen) == -1 ||
-		    load_enrollments(s, v, err, errlen) == -1)
+		    r->fields == ROSTER_FIELDS_DISTRICT, err, errlen) == -1)
+			return -1;
+		if ((format == 1 ? load_enrollments(s, v, err, errlen) :
+		    load_enrollment_indices(r, s, v, err, errlen)) == -1)
 			return -1;
 	}
 	return 0;
 }
 
+/* A format 2 student: an array of roster_student_columns, extra last. */
 static int
-load_students(struct roster *r, json_object *o, char *err, size_t errlen)
+load_student_array(struct roster_user *u, json_object *a, int allow_extra,
+    char *err, size_t errlen)
 {
-	json_object	*a;
+	size_t	i, n;
+	char	why[256];
+
+	n = json_object_is_type(a, json_type_array) ?
+	    json_object_array_length(a) : 0;
+	if (n != roster_nstudent_columns && n != roster_nstudent_columns - 1) {
+		roster_seterr(err, errlen, "student: expected an array of %zu "
+		    "or %zu items", roster_nstudent_columns - 1,
+		    roster_nstudent_columns);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		if (roster_field_from_json(u, roster_student_columns[i],
+		    json_object_array_get_idx(a, i), allow_extra, why,
+		    sizeof(why)) == -1) {
+			roster_seterr(err, errlen, "student %s: %s",
+			    i == 0 ? "record" : u->id, why);
+			return -1;
+		}
+	}
+	roster_user_derive(u);
+	return 0;
+}
+
+static int
+load_students(struct roster *r, json_object *o, int format, char *err,
+    size_t errlen)
+{
+	json_object	*a, *v;
 	size_t		 i, n;
+	int		 extra = r->fields == ROSTER_FIELDS_DISTRICT, rc;
 
 	if ((a = array_member(o, "students", err, errlen)) == NULL)
 		return -1;
@@ -266,9 +381,12 @@ load_students(struct roster *r, json_object *o, char *err, size_t errlen)
 	r->students = xcalloc(n + 1, sizeof(*r->students));
 	r->students_cap = n + 1;
 	for (i = 0; i < n; i++) {
-		if (roster_record_from_json(&roster_user_kind,
-		    &r->students[r->nstudents++], json_object_array_get_idx(a,
-		    i), r->fields == ROSTER_FIELDS_DISTRICT, err, errlen) == -1)
+		v = json_object_array_get_idx(a, i);
+		rc = format == 1 ? roster_record_from_json(&roster_user_kind,
+		    &r->students[r->nstudents++], v, extra, err, errlen) :
+		    load_student_array(&r->students[r->nstudents++], v, extra,
+		    err, errlen);
+		if (rc == -1)
 			return -1;
 	}
 	return 0;
@@ -280,6 +398,7 @@ roster_from_snapshot(const char *json, size_t len, char *err, size_t errlen)
 	struct roster	*r;
 	json_object	*o;
 	char		 why[256];
+	int		 format = 0;
 
 	if (parse_document(json, len, &o, err, errlen) == -1)
 		return NULL;
@@ -289,10 +408,11 @@ roster_from_snapshot(const char *json, size_t len, char *err, size_t errlen)
 		    "%s", roster_json_type_name(o));
 		goto fail;
 	}
-	if (load_header(r, o, err, errlen) == -1 ||
+	/* format 2 sections name students by index: students come first */
+	if (load_header(r, o, &format, err, errlen) == -1 ||
 	    load_teacher(r, o, err, errlen) == -1 ||
-	    load_sections(r, o, err, errlen) == -1 ||
-	    load_students(r, o, err, errlen) == -1)
+	    load_students(r, o, format, err, errlen) == -1 ||
+	    load_sections(r, o, format, err, errlen) == -1)
 		goto fail;
 	if (roster_validate(r, why, sizeof(why)) == -1) {
 		roster_seterr(err, errlen, "snapshot: %s", why);
@@ -306,11 +426,16 @@ fail:
 	return NULL;
 }
 
-/* Where the version number of a canonical snapshot text starts, or NULL. */
+/*
+ * Where the version number of a canonical snapshot text starts, or NULL.
+ * A snapshot of an older format is never "the same": it is parsed and
+ * diffed, and rewritten in the current one.
+ */
+_Static_assert(ROSTER_SNAPSHOT_FORMAT == 2, "version_at() names format 2");
 static const char *
 version_at(const char *s, size_t len)
 {
-	static const char	key[] = "{\"format\":1,\"version\":";
+	static const char	key[] = "{\"format\":2,\"version\":";
 
 	if (len < sizeof(key) - 1 || memcmp(s, key, sizeof(key) - 1) != 0)
 		return NULL;

@@ -1126,8 +1126,17 @@ job_writeback(struct job *j)
 		return;
 	}
 	roster_free(old);
-	if (dc.added + dc.updated + dc.removed == 0)
-		difflen = snaplen = 0;	/* nothing changed: write neither */
+	if (dc.added + dc.updated + dc.removed == 0) {
+		/* nothing changed: no diff, and the snapshot stays... */
+		difflen = snaplen = 0;
+		if (j->base_snapshot != NULL) {
+			/* ...but in other bytes (an older format): rewrite it */
+			free(snap);
+			j->roster->version = j->base_version;
+			snap = roster_snapshot(j->roster, &snaplen);
+			j->roster->version = j->base_version + 1;
+		}
+	}
 write:
 	w.snap = snap;
 	w.snaplen = snaplen;

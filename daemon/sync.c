@@ -555,7 +555,7 @@ sync_fingerprint(const struct job *j)
 	char buf[96];
 	size_t i;
 
-	snprintf(buf, sizeof(buf), "%d %d %d %d %d", ROSTER_FORMAT,
+	snprintf(buf, sizeof(buf), "%d %d %d %d %d", ROSTER_SNAPSHOT_FORMAT,
 	    ROSTER_RULES, (int)j->kind, (int)j->sel_mode,
 	    rd->conf.clever_page_size);
 	h = fnv1a(h, buf);

@@ -22,7 +22,9 @@ ARGV[2]   the job's stream entry id
 ARGV[3]   our lock value
 ARGV[4]   base version (the snapshot the diff was computed against)
 ARGV[5]   new version
-ARGV[6]   the new snapshot (canonical JSON); unused without a diff
+ARGV[6]   the new snapshot (canonical JSON); without a diff, '' or the
+          same roster at the same version in the current snapshot format
+          (an older one is rewritten)
 ARGV[7]   the diff (JSON); '' when nothing changed
 ARGV[8]   job id
 ARGV[9]   teacher id
@@ -73,6 +75,7 @@ if ARGV[7] ~= '' then
     'diff_id', diff_id, 'synced_ms', now)
 elseif cur > 0 then
   redis.call('HSET', KEYS[1], 'synced_ms', now)
+  if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'roster', ARGV[6]) end
 end
 local account = ''
 if ARGV[13] ~= '' then account = redis.call('HGET', KEYS[7], ARGV[13]) or '' end

@@ -11,6 +11,9 @@ Figures, not assertions: run `tests/bench/bench_daemon.py [name...]`.
   requests  Clever requests per Library teacher sync, by section count
   dribble   good jobs' latency (p50, p99), alone and while 48 transfers of
             12 teachers dribble a byte every 100 ms
+  redis_memory  Redis bytes per teacher at steady state (first sync, the
+            app read and acknowledged its diffs, retention trimmed), at
+            1,000 and 10,000 teachers, by key family
 """
 import os
 import subprocess
@@ -288,10 +291,146 @@ def bench_latency_sweep(tmp):
             bench_latency(t, teachers=max(200, conc * 6), conc=conc)
 
 
+def used_memory(r):
+    return int(r.info("memory")["used_memory"])
+
+
+def keyspace_overhead(r):
+    """Redis's own per-key bookkeeping (main and expires dictionaries),
+    which MEMORY USAGE of a key leaves out in part."""
+    st = r.memory_stats()
+    return sum(int(d.get("overhead.hashtable.main", 0)) +
+               int(d.get("overhead.hashtable.expires", 0))
+               for k, d in st.items() if k.startswith("db."))
+
+
+# each key family of a teacher, and how to name it from the teacher's id
+# (job statuses and the streams are measured apart)
+TEACHER_KEYS = [
+    ("snapshot", "rosterd:snapshot:{%s}"),
+    ("state", "rosterd:state:{%s}"),
+    ("sections", "rosterd:sections:{%s}"),
+    ("selection", "rosterd:selection:{%s}"),
+    ("token", "rosterd:token:%s"),
+    ("ratelimit", "rosterd:ratelimit:{rl}:teacher:%s"),
+]
+
+
+def memory_breakdown(r, teachers, jobs, sample=200):
+    """Mean MEMORY USAGE per teacher of each key family, on a sample; the
+    streams whole, divided by the teachers."""
+    step = max(1, len(teachers) // sample)
+    some = teachers[::step]
+    out = {}
+    for fam, pat in TEACHER_KEYS:
+        tot = 0
+        for t in some:
+            tot += r.memory_usage(pat % t, samples=0) or 0
+        out[fam] = tot / len(some)
+    js = jobs[::step]
+    out["job status"] = sum(r.memory_usage("rosterd:job:" + j, samples=0) or 0
+                            for j in js) / len(js)
+    for st in ("jobs", "diffs", "dead"):
+        out["stream " + st] = (r.memory_usage("rosterd:" + st, samples=0)
+                               or 0) / len(teachers)
+    return out
+
+
+def redis_memory(tmp, teachers):
+    """Redis bytes per teacher at steady state: one sync of each teacher,
+    the app's group read and acknowledged every diff, and retention has
+    trimmed behind it.  Returns a dict of figures."""
+    env = h.Env(tmp)
+    env.redis = h.Redis(tmp)
+    try:
+        r = env.r
+        base = used_memory(r)
+        sbx, ts = sandbox_with_tokens(env, teachers)
+        ids = [t["id"] for t in ts]
+        tokens = used_memory(r) - base
+        # the app's group, as the README's Retention section has it
+        r.xgroup_create("rosterd:diffs", "myapp", id="0", mkstream=True)
+        d = env.start_rosterd(sync__concurrency=64, log__level="info",
+                              retention__interval_ms=1000)
+        jobs = []
+        pipe = r.pipeline(transaction=False)
+        for i, t in enumerate(ids):
+            pipe.xadd("rosterd:jobs", {"teacher": t, "kind": "sync"})
+            if (i + 1) % 5000 == 0 or i + 1 == len(ids):
+                jobs += pipe.execute()
+        wait_all_done(env, teachers)
+        first = used_memory(r) - base
+        diffs_before = r.xlen("rosterd:diffs")
+        # the app reads and acknowledges every diff
+        while True:
+            got = r.xreadgroup("myapp", "app-1", {"rosterd:diffs": ">"},
+                               count=1000)
+            if not got or not got[0][1]:
+                break
+            r.xack("rosterd:diffs", "myapp", *[e[0] for e in got[0][1]])
+        # retention: wait for a trim after the acknowledgements
+        deadline = time.monotonic() + 60
+        while (r.xlen("rosterd:diffs") or r.xlen("rosterd:jobs")) \
+                and time.monotonic() < deadline:
+            time.sleep(0.2)  # a benchmark poll
+        used = used_memory(r) - base
+        out = {
+            "keyspace_overhead_per_teacher": keyspace_overhead(r) / teachers,
+            "teachers": teachers,
+            "diffs_written": diffs_before,
+            "bytes_per_teacher_after_first_sync": first / teachers,
+            "bytes_per_teacher": used / teachers,
+            "bytes_per_teacher_without_tokens": (used - tokens) / teachers,
+            "breakdown": memory_breakdown(r, ids, jobs),
+            "stream_lengths": {s: r.xlen("rosterd:" + s)
+                               for s in ("jobs", "diffs", "dead")},
+            "encodings": {fam: r.object("encoding", pat % ids[0])
+                          for fam, pat in TEACHER_KEYS
+                          if r.exists(pat % ids[0])},
+        }
+        out["encodings"]["job status"] = r.object("encoding",
+                                                  "rosterd:job:" + jobs[0])
+        # each later sync adds a status for status_ttl_s: an unchanged
+        # resync's, measured on a sample (after the figures above)
+        some = ids[:200]
+        again = [r.xadd("rosterd:jobs", {"teacher": t, "kind": "sync"})
+                 for t in some]
+        wait_all_done(env, teachers + len(some))
+        out["resync_status_bytes"] = sum(
+            r.memory_usage("rosterd:job:" + j, samples=0) or 0
+            for j in again) / len(again)
+        return out
+    finally:
+        env.close()
+
+
+def print_redis_memory(m):
+    print("redis_memory: %d teachers: %.0f bytes per teacher at steady state "
+          "(%.0f without the app's tokens; %.0f after the first sync, "
+          "before the app acknowledged %d diffs)" % (
+              m["teachers"], m["bytes_per_teacher"],
+              m["bytes_per_teacher_without_tokens"],
+              m["bytes_per_teacher_after_first_sync"], m["diffs_written"]))
+    print("redis_memory:   by key family (MEMORY USAGE, mean per teacher): " +
+          ", ".join("%s %.0f" % kv for kv in m["breakdown"].items()))
+    print("redis_memory:   keyspace dictionaries %.0f bytes per teacher; "
+          "each later sync adds a status of %.0f bytes for status_ttl_s "
+          "(an unchanged resync's)" % (m["keyspace_overhead_per_teacher"],
+                                       m["resync_status_bytes"]))
+    print("redis_memory:   encodings: " +
+          ", ".join("%s %s" % kv for kv in m["encodings"].items()))
+
+
+def bench_redis_memory(tmp, sizes=(1000, 10000)):
+    for n in sizes:
+        with tempfile.TemporaryDirectory(dir=tmp) as t:
+            print_redis_memory(redis_memory(t, n))
+
+
 BENCHES = {"queue": bench_queue, "cpu": bench_cpu,
            "instructions": bench_instructions, "memory": bench_memory,
            "latency": bench_latency_sweep, "requests": bench_requests,
-           "dribble": bench_dribble}
+           "dribble": bench_dribble, "redis_memory": bench_redis_memory}
 
 if __name__ == "__main__":
     names = sys.argv[1:] or list(BENCHES)

@@ -12,12 +12,16 @@ real rosterd.  Figures, not assertions.
               the same responses, at 200, 1,000 and 10,000 teachers
   instructions  the first two in user-space instructions (callgrind, 300
               teachers): repeatable where CPU time is not
+  redis_memory  Redis bytes per teacher at steady state (first sync, the
+              app's group read and acknowledged every diff, retention
+              trimmed), at 1,000 and 10,000 teachers, by key family
   buckets     the issue's mix (an app-wide bucket of 50 beside 30 per
               token; 20 district-token and 8 Library syncs at once): 429s
               per bucket and window, and the run's time against the bound
               of its tightest bucket
 
---quick: 200 and 1,000 teachers only, buckets with 5 s windows.
+--quick: 200 and 1,000 teachers only (redis_memory: 1,000), buckets
+with 5 s windows.
 --window: the buckets' window in seconds (default 20; Clever's is 60).
 --rosterd: another rosterd binary (e.g. an older build, to compare).
 CPU is rosterd's utime+stime from /proc; the machine is shared, so
@@ -251,6 +255,13 @@ def table(fig):
                      ""))
         rows.append(("instructions per teacher: unchanged resync (no ETags)",
                      "%.2f M" % i["off"]["resync_minstr"], "(before)"))
+    for m in fig.get("redis_memory", []):
+        br = m["breakdown"]
+        rows.append(("Redis bytes per teacher, steady state, %d teachers"
+                     % m["teachers"],
+                     "%.0f B (snapshot %.0f, state %.0f, status %.0f)" % (
+                         m["bytes_per_teacher"], br["snapshot"], br["state"],
+                         br["job status"]), "<= 12 KB"))
     b = fig.get("buckets")
     if b:
         rows.append(("buckets: 429s (max per bucket and window)",
@@ -272,11 +283,13 @@ def main():
     ap.add_argument("--window", type=int, default=20)
     ap.add_argument("--rosterd")
     ap.add_argument("only", nargs="*", choices=["unchanged", "first",
-                                               "instructions", "buckets"])
+                                               "instructions", "redis_memory",
+                                               "buckets"])
     a = ap.parse_args()
     if a.rosterd:
         h.ROSTERD = a.rosterd
-    todo = a.only or ["unchanged", "first", "instructions", "buckets"]
+    todo = a.only or ["unchanged", "first", "instructions", "redis_memory",
+                      "buckets"]
     fig = {}
     with tempfile.TemporaryDirectory(prefix="rosterd-figures-") as tmp:
         if "unchanged" in todo:
@@ -286,6 +299,11 @@ def main():
                                        [200, 1000, 10000])
         if "instructions" in todo:
             fig["instructions"] = bench_instructions(tmp)
+        if "redis_memory" in todo:
+            fig["redis_memory"] = []
+            for n in [1000] if a.quick else [1000, 10000]:
+                with tempfile.TemporaryDirectory(dir=tmp) as t:
+                    fig["redis_memory"].append(bd.redis_memory(t, n))
         if "buckets" in todo:
             fig["buckets"] = bench_buckets(tmp, 5 if a.quick else a.window)
     print(table(fig))

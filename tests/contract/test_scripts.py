@@ -1,6 +1,8 @@
 """The Redis contract's scripts (daemon/lua/), each on its own, on a real
 redis-server and without rosterd: these tests are the specification of
 what each script does with its KEYS and ARGV."""
+import pytest
+
 from lua_harness import EVENTS, GROUP, JOBS, P
 
 T = "58da8c63d7dc0ca068000478"	# a teacher
@@ -272,15 +274,20 @@ def test_writeback_writes_diff_snapshot_status_ack_and_unlock_together(w, events
     assert ev["ref"] == "user-42"
 
 
-def test_writeback_without_changes_writes_no_diff(w):
+@pytest.mark.parametrize("roster,kept", [("", "v3"),
+                                         ("v3 format 2", "v3 format 2")])
+def test_writeback_without_changes_writes_no_diff(w, roster, kept):
+    """Without a diff the snapshot keeps its version; a roster given is
+    the same one in the current snapshot format, replacing an older text."""
     w.r.hset(snapshot(T), mapping={"version": 3, "roster": "v3",
-                                   "synced_ms": 1})
+                                   "diff_id": "5-0", "synced_ms": 1})
     eid = running(w)
-    reply = writeback(w, eid, 3, "", roster="")
+    reply = writeback(w, eid, 3, "", roster=roster)
     assert reply == ["OK", "", "3", "", ""]
     assert w.r.xlen(P + "diffs") == 0
     sn = w.r.hgetall(snapshot(T))
-    assert sn["version"] == "3" and sn["roster"] == "v3"
+    assert sn["version"] == "3" and sn["roster"] == kept
+    assert sn["diff_id"] == "5-0"
     assert int(sn["synced_ms"]) > 1, "the snapshot says when it was confirmed"
     st = w.r.hgetall(status(eid))
     assert st["result"] == "no changes" and st["diff_id"] == ""

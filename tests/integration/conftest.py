@@ -33,6 +33,22 @@ SLOW = 10 if WRAP else 1
 TERMINAL = ("done", "failed", "dead", "held")
 
 
+STUDENT_COLUMNS = ("id", "first", "last", "grade", "extra")
+
+
+def roster_records(text):
+    """A snapshot's roster with its records spelled out, whatever its
+    format: students as objects, a section's students as ids (format 2
+    stores them as arrays and as indices into the students)."""
+    r = json.loads(text)
+    if r["format"] == 1:
+        return r
+    r["students"] = [dict(zip(STUDENT_COLUMNS, s)) for s in r["students"]]
+    for s in r["sections"]:
+        s["students"] = [r["students"][i]["id"] for i in s["students"]]
+    return r
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -386,6 +402,18 @@ def teacher_with_sections(sbx, min_sections=2):
         if len(t["sections"]) >= min_sections:
             return t
     raise AssertionError("sandbox has no teacher with %d sections" % min_sections)
+
+
+def etags_once(env, t, test, timeout=10):
+    """The ETag record is written just after the job's status: wait until
+    test(record or None) holds."""
+    deadline = time.monotonic() + timeout * SLOW
+    while True:
+        rec = env.r.hget("rosterd:state:{%s}" % t["id"], "etags")
+        if test(rec):
+            return rec
+        assert time.monotonic() < deadline, rec
+        time.sleep(0.01)
 
 
 def rosterctl(*args, input=None):

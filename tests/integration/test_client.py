@@ -2,13 +2,12 @@
 requests, what the app and ops see.  Real redis-server, the sandbox and the
 real rosterd binary."""
 import json
-import time
 import urllib.error
 import urllib.request
 
 import redis as redislib
 
-from conftest import store_district_of, teacher_with_sections, SLOW
+from conftest import etags_once, store_district_of, teacher_with_sections, SLOW
 
 
 def status_of(sbx, path, token):
@@ -95,18 +94,6 @@ def since(d, mark):
 
 def state(env, t):
     return env.r.hgetall("rosterd:state:{%s}" % t["id"])
-
-
-def etags_once(env, t, test, timeout=10):
-    """The ETag record is written just after the job's status: wait until
-    test(record or None) holds."""
-    deadline = time.monotonic() + timeout * SLOW
-    while True:
-        rec = state(env, t).get("etags")
-        if test(rec):
-            return rec
-        assert time.monotonic() < deadline, rec
-        time.sleep(0.01)
 
 
 def stats(sbx):

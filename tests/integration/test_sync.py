@@ -8,7 +8,7 @@ import tempfile
 
 import pytest
 
-from conftest import rosterctl, store_district_of, teacher_with_sections, SLOW
+from conftest import etags_once, rosterctl, roster_records, store_district_of, teacher_with_sections, SLOW
 
 
 def api_get(sbx, path, token):
@@ -451,9 +451,50 @@ def test_secure_sync_keeps_district_fields_when_configured(env):
     dist = store_district_of(env, sbx, t)
     _, st = env.run(t["id"], district=dist)
     assert st["state"] == "done", st
-    snap = json.loads(env.snapshot(t["id"])["roster"])
+    snap = roster_records(env.snapshot(t["id"])["roster"])
     assert snap["fields"] == "district" and snap["authorized_by"] == "district"
     s = snap["students"][0]
     assert len(s["last"]) == 1                   # the core stays minimal
     assert len(s["extra"]["last_name"]) >= 1 and "sis_id" in s["extra"]
     assert s["extra"]["last_name"][0] == s["last"]
+
+
+def test_a_snapshot_of_the_older_format_is_read_and_rewritten(env):
+    """A deployment upgrades with format 1 snapshots in Redis: the next
+    sync diffs against them correctly, and rewrites them in format 2."""
+    sbx = env.start_sandbox("--teachers", 6, "--seed", 7)
+    env.start_rosterd()
+    t = teacher_with_sections(sbx)
+    env.store_token(t["id"], t["token"])
+    key = "rosterd:snapshot:{%s}" % t["id"]
+
+    def downgrade():
+        """The stored snapshot as the rosterd before format 2 wrote it; its
+        ETag record had another fingerprint, so it is not used."""
+        etags_once(env, t, lambda r: r is not None)
+        text = env.r.hget(key, "roster")
+        old = roster_records(text)
+        old["format"] = 1
+        env.r.hset(key, "roster", json.dumps(old, separators=(",", ":"),
+                                             ensure_ascii=False))
+        env.r.hdel("rosterd:state:{%s}" % t["id"], "etags")
+        return text
+
+    _, st = env.run(t["id"])
+    assert st["state"] == "done" and st["version"] == "1", st
+    text = downgrade()
+    assert json.loads(env.r.hget(key, "roster"))["format"] == 1
+    _, st = env.run(t["id"])
+    assert st["state"] == "done" and st["result"] == "no changes", st
+    assert st["version"] == "1", st
+    assert env.r.hget(key, "roster") == text, "rewritten in format 2"
+    assert len(env.diffs(t["id"])) == 1
+
+    downgrade()
+    sbx.mutate(op="add_student", section=t["sections"][0])
+    _, st = env.run(t["id"])
+    assert st["result"] == "changed" and st["version"] == "2", st
+    assert st["students_added"] == "1" and st["removed"] == "0", st
+    assert json.loads(env.r.hget(key, "roster"))["format"] == 2
+    with tempfile.TemporaryDirectory() as tmp:
+        assert replay(env, t["id"], tmp) == env.snapshot(t["id"])["roster"]

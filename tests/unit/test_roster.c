@@ -612,7 +612,7 @@ test_snapshot_format(void **state)
 	assert_int_equal(roster_finish(r, 0, err, sizeof(err)), 0);
 	r->version = 3;
 	s = roster_snapshot(r, NULL);
-	assert_string_equal(s, "{\"format\":1,\"version\":3,\"fields\":"
+	assert_string_equal(s, "{\"format\":2,\"version\":3,\"fields\":"
 	    "\"library\",\"authorized_by\":\"teacher\",\"district\":null,"
 	    "\"teacher\":{\"id\":\"t1\",\"first\":\"Ann\",\"last\":\"Lee\","
 	    "\"email\":\"A@b.c\",\"grade\":\"\"},\"sections\":["
@@ -620,9 +620,8 @@ test_snapshot_format(void **state)
 	    "\"subject\":\"\",\"grade\":\"\",\"teachers\":[],\"students\":[]},"
 	    "{\"id\":\"s2\",\"name\":\"Algebra\",\"section_number\":\"\","
 	    "\"subject\":\"math\",\"grade\":\"8\",\"teachers\":[\"t1\"],"
-	    "\"students\":[\"u1\",\"u2\"]}],\"students\":["
-	    "{\"id\":\"u1\",\"first\":\"Al\",\"last\":\"\\\"\",\"grade\":\"\"},"
-	    "{\"id\":\"u2\",\"first\":\"Bo\",\"last\":\"N\",\"grade\":\"8\"}]}");
+	    "\"students\":[0,1]}],\"students\":["
+	    "[\"u1\",\"Al\",\"\\\"\",\"\"],[\"u2\",\"Bo\",\"N\",\"8\"]]}");
 	free(s);
 	roster_free(r);
 }
@@ -631,10 +630,12 @@ test_snapshot_format(void **state)
 static void
 test_snapshot_same(void **state)
 {
-	static const char a[] = "{\"format\":1,\"version\":9,\"fields\":\"x\"}";
-	static const char b[] = "{\"format\":1,\"version\":10,\"fields\":\"x\"}";
-	static const char c[] = "{\"format\":1,\"version\":9,\"fields\":\"y\"}";
-	static const char d[] = "{\"format\":1,\"version\":9,\"fields\":\"x\"} ";
+	static const char a[] = "{\"format\":2,\"version\":9,\"fields\":\"x\"}";
+	static const char b[] = "{\"format\":2,\"version\":10,\"fields\":\"x\"}";
+	static const char c[] = "{\"format\":2,\"version\":9,\"fields\":\"y\"}";
+	static const char d[] = "{\"format\":2,\"version\":9,\"fields\":\"x\"} ";
+	/* an older format is never the same: it is read and rewritten */
+	static const char e[] = "{\"format\":1,\"version\":9,\"fields\":\"x\"}";
 
 	assert_true(roster_snapshot_same(a, strlen(a), b, strlen(b)));
 	assert_true(roster_snapshot_same(a, strlen(a), a, strlen(a)));
@@ -642,6 +643,7 @@ test_snapshot_same(void **state)
 	assert_false(roster_snapshot_same(a, strlen(a), d, strlen(d)));
 	assert_false(roster_snapshot_same(a, 10, a, 10));	/* cut short */
 	assert_false(roster_snapshot_same("{}", 2, "{}", 2));
+	assert_false(roster_snapshot_same(e, strlen(e), e, strlen(e)));
 }
 
 /*
@@ -711,6 +713,10 @@ struct bad_snapshot {
 	studs "]}"
 #define STU(id)		"{\"id\":\"" id "\",\"first\":\"\",\"last\":\"\"," \
 	"\"grade\":\"\"}"
+#define SNAP2_HEAD	"{\"format\":2,\"version\":1,\"fields\":\"library\"," \
+	"\"authorized_by\":\"teacher\",\"district\":null,\"teacher\":{\"id\":" \
+	"\"t\",\"first\":\"\",\"last\":\"\",\"grade\":\"\"},"
+#define STU2(id)	"[\"" id "\",\"\",\"\",\"\"]"
 
 static void
 test_snapshot_malformed(void **state)
@@ -719,7 +725,8 @@ test_snapshot_malformed(void **state)
 		{ "", "truncated" },
 		{ "null", "expected an object" },
 		{ "[]", "expected an object" },
-		{ "{\"format\":2}", "\"format\" is not 1" },
+		{ "{\"format\":3}", "\"format\" is not 1 to 2" },
+		{ "{\"format\":0}", "\"format\" is not 1 to 2" },
 		{ "{\"format\":\"1\"}", "\"format\" is not 1" },
 		{ "{\"format\":1,\"version\":-1}", "\"version\"" },
 		{ "{\"format\":1,\"version\":1.5}", "\"version\"" },
@@ -771,6 +778,32 @@ test_snapshot_malformed(void **state)
 		    "\"teacher\":{\"id\":\"t\",\"first\":\"a\\u0000b\","
 		    "\"last\":\"\",\"grade\":\"\"},\"sections\":[],"
 		    "\"students\":[]}", "NUL" },
+		{ SNAP_HEAD "\"sections\":[],\"students\":[{\"id\":\"u\","
+		    "\"first\":\"\",\"middle\":\"M\",\"last\":\"\",\"grade\":\"\"}]}",
+		    "not kept for students" },
+		/* format 2: enrollments by index, students as arrays */
+		{ SNAP2_HEAD "\"sections\":[" SEC("a", "1")
+		    "],\"students\":[" STU2("u") "]}", "not a student's index" },
+		{ SNAP2_HEAD "\"sections\":[" SEC("a", "-1")
+		    "],\"students\":[" STU2("u") "]}", "not a student's index" },
+		{ SNAP2_HEAD "\"sections\":[" SEC("a", "0,0")
+		    "],\"students\":[" STU2("u") "]}", "increasing order" },
+		{ SNAP2_HEAD "\"sections\":[" SEC("a", "\"u\"")
+		    "],\"students\":[" STU2("u") "]}", "item 0 is not" },
+		{ SNAP2_HEAD "\"sections\":[" SEC("a", "1,0") "],\"students\":["
+		    STU2("u") "," STU2("v") "]}", "item 1 is not" },
+		{ SNAP2_HEAD "\"sections\":[" SEC("a", "0")
+		    "],\"students\":[" STU("u") "]}", "expected an array of 4" },
+		{ SNAP2_HEAD "\"sections\":[" SEC("a", "0")
+		    "],\"students\":[[\"u\",\"\",\"\"]]}", "array of 4 or 5" },
+		{ SNAP2_HEAD "\"sections\":[" SEC("a", "0")
+		    "],\"students\":[[\"u\",\"\",null,\"\"]]}",
+		    "last: expected a string" },
+		{ SNAP2_HEAD "\"sections\":[" SEC("a", "0")
+		    "],\"students\":[[\"u\",\"\",\"\",\"\",{\"x\":1}]]}",
+		    "not allowed with the library" },
+		{ SNAP2_HEAD "\"sections\":[" SEC("a", "0,1") "],\"students\":["
+		    STU2("v") "," STU2("u") "]}", "not sorted" },
 		{ NULL, NULL }
 	};
 	const struct bad_snapshot	*b;
@@ -789,22 +822,107 @@ test_snapshot_malformed(void **state)
 	}
 }
 
+/* A format 1 snapshot (before the upgrade) reads, and is written as 2. */
 static void
 test_snapshot_minimal_valid(void **state)
 {
-	static const char *const good =
+	static const char *const old =
 	    SNAP_HEAD "\"sections\":[" SEC("a", "\"u\"") "],\"students\":["
 	    STU("u") "]}";
+	static const char *const good =
+	    SNAP2_HEAD "\"sections\":[" SEC("a", "0") "],\"students\":["
+	    STU2("u") "]}";
+	const char	*in[] = { old, good };
 	struct roster	*r;
 	char		 err[256], *s;
+	size_t		 i;
 
-	r = roster_from_snapshot(good, strlen(good), err, sizeof(err));
-	if (r == NULL)
-		fail_msg("%s", err);
-	s = roster_snapshot(r, NULL);
-	assert_string_equal(s, good);
-	free(s);
-	roster_free(r);
+	for (i = 0; i < 2; i++) {
+		r = roster_from_snapshot(in[i], strlen(in[i]), err,
+		    sizeof(err));
+		if (r == NULL)
+			fail_msg("%s", err);
+		s = roster_snapshot(r, NULL);
+		assert_string_equal(s, good);
+		free(s);
+		roster_free(r);
+	}
+}
+
+/*
+ * The format 1 text of a format 2 snapshot, as rosterd wrote it before
+ * the upgrade: students as objects, enrollments as ids.
+ */
+static char *
+snapshot_as_format1(const char *s2)
+{
+	static const char *const cols[] = { "id", "first", "last", "grade",
+	    "extra" };
+	json_object	*o = parse(s2), *studs, *secs, *a, *u, *ids;
+	size_t		 i, j;
+	char		*out;
+
+	json_object_object_add(o, "format", json_object_new_int(1));
+	json_object_object_get_ex(o, "students", &studs);
+	json_object_object_get_ex(o, "sections", &secs);
+	for (i = 0; i < json_object_array_length(secs); i++) {
+		json_object_object_get_ex(json_object_array_get_idx(secs, i),
+		    "students", &a);
+		ids = json_object_new_array();
+		for (j = 0; j < json_object_array_length(a); j++)
+			json_object_array_add(ids, json_object_get(
+			    json_object_array_get_idx(json_object_array_get_idx(
+			    studs, (size_t)json_object_get_int(
+			    json_object_array_get_idx(a, j))), 0)));
+		json_object_object_add(json_object_array_get_idx(secs, i),
+		    "students", ids);
+	}
+	a = json_object_new_array();
+	for (i = 0; i < json_object_array_length(studs); i++) {
+		u = json_object_new_object();
+		for (j = 0; j < json_object_array_length(
+		    json_object_array_get_idx(studs, i)); j++)
+			json_object_object_add(u, cols[j], json_object_get(
+			    json_object_array_get_idx(json_object_array_get_idx(
+			    studs, i), j)));
+		json_object_array_add(a, u);
+	}
+	json_object_object_add(o, "students", a);
+	out = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	return out;
+}
+
+/* A deployment upgrades with format 1 snapshots: they read the same. */
+static void
+test_snapshot_format1_reads(void **state)
+{
+	enum roster_fieldset	 sets[] = { ROSTER_FIELDS_LIBRARY,
+	    ROSTER_FIELDS_DISTRICT };
+	struct roster		*r, *back;
+	char			*s2, *s1, *again, err[256];
+	size_t			 i;
+
+	for (i = 0; i < 2; i++) {
+		r = recorded_roster(sets[i]);
+		r->version = 5;
+		s2 = roster_snapshot(r, NULL);
+		s1 = snapshot_as_format1(s2);
+		assert_non_null(strstr(s1, "{\"format\":1,"));
+		back = roster_from_snapshot(s1, strlen(s1), err, sizeof(err));
+		if (back == NULL)
+			fail_msg("%s\n%s", err, s1);
+		again = roster_snapshot(back, NULL);
+		assert_string_equal(again, s2);
+		assert_false(roster_snapshot_same(s1, strlen(s1), s2,
+		    strlen(s2)));
+		free(again);
+		free(s1);
+		free(s2);
+		roster_free(back);
+		roster_free(r);
+	}
 }
 
 struct bad_input {
@@ -961,6 +1079,7 @@ main(void)
 		cmocka_unit_test(test_snapshot_truncated),
 		cmocka_unit_test(test_snapshot_malformed),
 		cmocka_unit_test(test_snapshot_minimal_valid),
+		cmocka_unit_test(test_snapshot_format1_reads),
 		cmocka_unit_test(test_clever_malformed),
 		cmocka_unit_test(test_oversized_fields),
 		cmocka_unit_test(test_empty_pages),
