@@ -333,6 +333,9 @@ def memory_breakdown(r, teachers, jobs, sample=200):
     for st in ("jobs", "diffs", "dead"):
         out["stream " + st] = (r.memory_usage("rosterd:" + st, samples=0)
                                or 0) / len(teachers)
+    # the freshness schedule: a sorted set of every teacher synced
+    out["schedule"] = (r.memory_usage("rosterd:schedule", samples=0)
+                       or 0) / len(teachers)
     return out
 
 
