@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/time.h>
 #include <time.h>
 
 void	*xmalloc(size_t);
@@ -40,8 +41,14 @@ wall_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* Fill a struct timeval for libevent from milliseconds (ms is evaluated
-   twice: pass a value, not an expression with side effects). */
-#define MS_TO_TV(ms) { .tv_sec = (ms) / 1000, .tv_usec = ((ms) % 1000) * 1000 }
+/* A struct timeval for libevent from milliseconds. */
+static inline struct timeval
+ms_to_tv(uint64_t ms)
+{
+	struct timeval tv = { .tv_sec = (time_t)(ms / 1000),
+	    .tv_usec = (suseconds_t)(ms % 1000) * 1000 };
+
+	return tv;
+}
 
 #endif

@@ -218,8 +218,8 @@ on_beat_timer(evutil_socket_t fd, short what, void *arg)
 void
 instance_start(void)
 {
-	struct timeval tick = MS_TO_TV(TICK_MS);
-	struct timeval beat = MS_TO_TV(rd->conf.daemon_heartbeat_ms);
+	struct timeval tick = ms_to_tv(TICK_MS);
+	struct timeval beat = ms_to_tv(rd->conf.daemon_heartbeat_ms);
 
 	if (rd->started_ms == 0)
 		rd->started_ms = wall_ms();

@@ -157,7 +157,7 @@ on_job_timer(evutil_socket_t fd, short what, void *arg)
 static void
 job_later(struct job *j, enum job_state st, uint64_t ms)
 {
-	struct timeval tv = MS_TO_TV(ms);
+	struct timeval tv = ms_to_tv(ms);
 
 	job_set_state(j, st);
 	if (j->timer == NULL)
@@ -236,7 +236,7 @@ on_lock_timer(evutil_socket_t fd, short what, void *arg)
 static void
 lock_renewal_start(struct job *j)
 {
-	struct timeval tv = MS_TO_TV(rd->conf.sync_lock_ttl_ms / 3);
+	struct timeval tv = ms_to_tv(rd->conf.sync_lock_ttl_ms / 3);
 
 	if (j->lock_timer == NULL)
 		j->lock_timer = event_new(rd->base, -1, EV_PERSIST,

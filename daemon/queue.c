@@ -215,7 +215,7 @@ queue_read_later(void)
 {
 	uint64_t ms = backoff_ms(++read_failures, REDIS_RETRY_MIN_MS,
 	    REDIS_RETRY_MAX_MS);
-	struct timeval tv = MS_TO_TV(ms);	/* a macro: no side effects */
+	struct timeval tv = ms_to_tv(ms);
 
 	if (rd->ev_read_retry == NULL)
 		rd->ev_read_retry = evtimer_new(rd->base, on_read_retry, NULL);
@@ -418,7 +418,7 @@ on_claim_timer(evutil_socket_t fd, short what, void *arg)
 void
 queue_start(void)
 {
-	struct timeval tv = MS_TO_TV(rd->conf.sync_claim_idle_ms / 3);
+	struct timeval tv = ms_to_tv(rd->conf.sync_claim_idle_ms / 3);
 
 	if (rd->ev_read == NULL)
 		rd->ev_read = event_new(rd->base, -1, 0, on_kick, NULL);

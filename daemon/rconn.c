@@ -122,14 +122,6 @@ rconn_set_state(struct rconn *rc, enum rconn_state state)
 		rc->state_cb(rc, state, rc->state_arg);
 }
 
-static struct timeval
-ms_to_tv(uint64_t ms)
-{
-	struct timeval tv = MS_TO_TV(ms);
-
-	return tv;
-}
-
 /* Run the user callback of a command once and unlink it. */
 static void
 rcmd_finish(struct rcmd *c, redisReply *reply, const char *err)

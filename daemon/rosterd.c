@@ -173,7 +173,7 @@ rosterd_prepare_later(const char *what, const char *err)
 {
 	uint64_t ms = backoff_ms(++prepare_failures, REDIS_RETRY_MIN_MS,
 	    REDIS_RETRY_MAX_MS);
-	struct timeval tv = MS_TO_TV(ms);	/* a macro: no side effects */
+	struct timeval tv = ms_to_tv(ms);
 
 	health_redis_failed(what, err, 1);
 	if (rd->ev_prepare == NULL)
@@ -295,7 +295,7 @@ static void
 on_stop_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	static int handed_back;
-	struct timeval tv = MS_TO_TV(rd->conf.daemon_stop_timeout_ms -
+	struct timeval tv = ms_to_tv(rd->conf.daemon_stop_timeout_ms -
 	    rd->conf.daemon_stop_timeout_ms * 3 / 4);
 	struct job *j, *next;
 
@@ -319,7 +319,7 @@ on_stop_timeout(evutil_socket_t fd, short what, void *arg)
 static void
 on_stop(evutil_socket_t sig, short what, void *arg)
 {
-	struct timeval tv = MS_TO_TV(rd->conf.daemon_stop_timeout_ms * 3 / 4);
+	struct timeval tv = ms_to_tv(rd->conf.daemon_stop_timeout_ms * 3 / 4);
 	struct job *j, *next;
 
 	if (rd->draining) {

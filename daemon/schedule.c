@@ -212,7 +212,7 @@ schedule_tick(void)
 static void
 on_schedule_timer(evutil_socket_t fd, short what, void *arg)
 {
-	struct timeval tv = MS_TO_TV(schedule_tick_ms());
+	struct timeval tv = ms_to_tv(schedule_tick_ms());
 
 	schedule_tick();
 	evtimer_add(rd->ev_schedule, &tv);
@@ -222,7 +222,7 @@ on_schedule_timer(evutil_socket_t fd, short what, void *arg)
 void
 schedule_start(void)
 {
-	struct timeval tv = MS_TO_TV(schedule_tick_ms());
+	struct timeval tv = ms_to_tv(schedule_tick_ms());
 
 	if (rd->ev_schedule == NULL)
 		rd->ev_schedule = evtimer_new(rd->base, on_schedule_timer,

@@ -245,7 +245,7 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 static void
 sreq_later(struct sreq *q, uint64_t ms)
 {
-	struct timeval tv = MS_TO_TV(ms);
+	struct timeval tv = ms_to_tv(ms);
 
 	if (q->timer == NULL)
 		q->timer = evtimer_new(rd->base, on_timer, q);
@@ -271,7 +271,7 @@ on_permits(unsigned granted, uint64_t wait_ms, int cold, const char *err,
 	struct permit_call *pc = arg;
 	struct sync *s = pc->sync;
 	struct sreq *q;
-	struct timeval tv = MS_TO_TV(wait_ms);
+	struct timeval tv = ms_to_tv(wait_ms);
 
 	free(pc);
 	if (s == NULL)

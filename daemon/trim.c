@@ -81,7 +81,7 @@ on_trim_timer(evutil_socket_t fd, short what, void *arg)
 void
 trim_start(void)
 {
-	struct timeval tv = MS_TO_TV(rd->conf.retention_interval_ms);
+	struct timeval tv = ms_to_tv(rd->conf.retention_interval_ms);
 
 	if (rd->ev_trim == NULL)
 		rd->ev_trim = event_new(rd->base, -1, EV_PERSIST,

@@ -23,7 +23,7 @@ test_loop_deadline_cb(evutil_socket_t fd, short ev, void *arg)
 static inline int
 run_until_ms(struct event_base *base, const int *flag, uint64_t ms)
 {
-	struct timeval	 tv = MS_TO_TV(ms);
+	struct timeval	 tv = ms_to_tv(ms);
 	struct event	*guard;
 	int		 expired = 0;
 
