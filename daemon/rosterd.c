@@ -258,6 +258,7 @@ on_rc_state(struct rconn *c, enum rconn_state st, void *arg)
 {
 	if (st == RCONN_READY) {
 		logf_info(LF(.event = "redis_ready"), "connected to Redis");
+		store_forget();		/* maybe a new Redis: no script known */
 		rosterd_redis_prepare();
 	} else if (st == RCONN_DISCONNECTED && !rd->draining)
 		health_redis_failed("the connection", "lost or refused; "

@@ -272,6 +272,7 @@ void		 store_eval(enum store_script, int nkeys, int argc,
 		    const char **argv, const size_t *argvlen, rconn_reply_cb,
 		    void *arg);
 void		 store_init(void);
+void		 store_forget(void);
 void		 store_free(void);
 
 /* queue.c */

@@ -247,8 +247,13 @@ store_init(void)
 		    "SCRIPT LOAD %s", scripts[s]);
 }
 
+/*
+ * A new connection may be to a Redis that restarted and knows no script:
+ * until store_init has loaded them again, scripts go as EVAL with their
+ * text (the permission check runs first, before anything is loaded).
+ */
 void
-store_free(void)
+store_forget(void)
 {
 	int s;
 
@@ -256,4 +261,10 @@ store_free(void)
 		free(script_sha[s]);
 		script_sha[s] = NULL;
 	}
+}
+
+void
+store_free(void)
+{
+	store_forget();
 }

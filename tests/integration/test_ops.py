@@ -136,6 +136,26 @@ def test_redis_restart_is_survived(env):
     assert st["state"] == "done", st
 
 
+def test_a_restarted_redis_is_not_taken_for_a_denied_permission(env):
+    """A Redis that restarted knows none of the scripts: the permission
+    check, the first thing on a new connection, must not go as an EVALSHA
+    of the last connection's.  Its NOSCRIPT was read as a denial, and a
+    rosterd still preparing (here: the job stream's key is a string, so
+    the group cannot be made) exited 78 for good."""
+    sbx = env.start_sandbox("--teachers", 4)
+    t = teacher_with_sections(sbx)
+    env.r.set("rosterd:jobs", "not a stream")
+    d = env.start_rosterd()
+    d.proc.wait_line(r"event=redis_refused")	# scripts loaded, not ready
+    env.redis.stop()
+    env.redis.start()				# empty, without scripts
+    d.proc.wait_line(r"event=ready")
+    assert d.proc.p.poll() is None, d.proc.text()[-3000:]
+    env.store_token(t["id"], t["token"])
+    _, st = env.run(t["id"])
+    assert st["state"] == "done", st
+
+
 def test_sighup_reloads_and_refuses_a_bad_file(env):
     env.start_sandbox("--teachers", 2)
     d = env.start_rosterd()
