@@ -964,15 +964,6 @@ commit_keys(const struct job *j, char **keys)
 	keys[5] = key_state(j->teacher);
 }
 
-/* The keys of the schedule's three sets, in the scripts' order. */
-static void
-schedule_keys(char **keys)
-{
-	keys[0] = key_schedule();
-	keys[1] = key_schedule_left();
-	keys[2] = key_reauthorize();
-}
-
 /* The compare-and-set write-back script: one atomic step. */
 #define WB_NKEYS	10
 static void
@@ -986,7 +977,7 @@ writeback_send(struct job *j, const struct writeback *w)
 
 	commit_keys(j, keys);
 	keys[6] = key_accounts();
-	schedule_keys(keys + 7);
+	key_schedule_sets(keys + 7);
 	for (i = 0; i < WB_NKEYS; i++)
 		argv[k++] = keys[i];
 	val = lock_value(j);
@@ -998,10 +989,7 @@ writeback_send(struct job *j, const struct writeback *w)
 	snprintf(started, sizeof(started), "%llu",
 	    (unsigned long long)j->started_ms);
 	snprintf(reqs, sizeof(reqs), "%u", j->requests);
-	snprintf(interval, sizeof(interval), "%llu",
-	    (unsigned long long)schedule_plan_ms());
-	snprintf(jitter, sizeof(jitter), "%llu",
-	    (unsigned long long)schedule_jitter_ms());
+	schedule_plan_args(interval, jitter, sizeof(interval));
 	argv[k++] = CONSUMER_GROUP;
 	argv[k++] = j->entry_id;
 	argv[k++] = val;
@@ -1229,7 +1217,7 @@ job_forget(struct job *j)
 	xasprintf(&owner, "teacher:%s", j->teacher);
 	keys[9] = key_ratelimit(owner);
 	free(owner);
-	schedule_keys(keys + 10);
+	key_schedule_sets(keys + 10);
 	for (i = 0; i < 13; i++)
 		argv[k++] = keys[i];
 	val = lock_value(j);
@@ -1382,7 +1370,7 @@ job_fail_write(const char *entry_id, const char *job_id, const char *teacher,
 	keys[2] = key_lock(teacher);
 	keys[3] = key_dead();
 	keys[4] = key_state(teacher);
-	schedule_keys(keys + 5);
+	key_schedule_sets(keys + 5);
 	keys[8] = job_token_key(j, teacher);
 	for (i = 0; i < 9; i++)
 		argv[k++] = keys[i];

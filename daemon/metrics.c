@@ -556,11 +556,9 @@ scrape_schedule(struct scrape *sc)
 	const char *argv[4];
 	int i;
 
-	keys[0] = key_schedule();
-	keys[1] = key_schedule_left();
-	keys[2] = key_reauthorize();
+	key_schedule_sets(keys);
 	snprintf(overdue, sizeof(overdue), "%llu",
-	    (unsigned long long)schedule_overdue_ms());
+	    (unsigned long long)conf_schedule_overdue_ms(&rd->conf));
 	for (i = 0; i < 3; i++)
 		argv[i] = keys[i];
 	argv[3] = overdue;

@@ -238,6 +238,7 @@ char		*key_schedule(void);
 char		*key_schedule_left(void);
 char		*key_reauthorize(void);
 char		*key_schedule_enrolled(void);
+void		 key_schedule_sets(char **keys);	/* 3 keys */
 
 enum store_script {
 	SCRIPT_ADMIT,
@@ -342,10 +343,8 @@ void		 trim_start(void);
 void		 schedule_start(void);
 void		 schedule_unrenewed(void);
 void		 schedule_enroll(void);
-uint64_t	 schedule_overdue_ms(void);
-uint64_t	 schedule_interval_ms(void);
-uint64_t	 schedule_plan_ms(void);
-uint64_t	 schedule_jitter_ms(void);
+void		 schedule_plan_args(char *interval, char *jitter,
+		    size_t len);
 
 /* probe.c: denied 0 (all granted), 1 (what names it), -1 (err) */
 typedef void	(*probe_cb)(int denied, const char *what);

@@ -29,28 +29,24 @@
 #define SCHEDULE_BATCH_MAX	100	/* teachers claimed per tick */
 #define UNRENEWED_BATCH_MAX	100	/* teachers looked at per run */
 
-uint64_t
+static uint64_t
 schedule_interval_ms(void)
 {
 	return rd->conf.schedule_interval_s * 1000;
 }
 
-uint64_t
-schedule_plan_ms(void)
+/*
+ * The interval and jitter, ms, as the scripts that plan take them
+ * (include/schedule.lua): the plan's, which is the schedule's own while
+ * it is on.
+ */
+void
+schedule_plan_args(char *interval, char *jitter, size_t len)
 {
-	return conf_schedule_plan_ms(&rd->conf);
-}
-
-uint64_t
-schedule_jitter_ms(void)
-{
-	return conf_schedule_jitter_ms(&rd->conf);
-}
-
-uint64_t
-schedule_overdue_ms(void)
-{
-	return conf_schedule_overdue_ms(&rd->conf);
+	snprintf(interval, len, "%llu",
+	    (unsigned long long)conf_schedule_plan_ms(&rd->conf));
+	snprintf(jitter, len, "%llu",
+	    (unsigned long long)conf_schedule_jitter_ms(&rd->conf));
 }
 
 /* Ticks often enough that the jitter, not the tick, spreads syncs. */
@@ -120,10 +116,7 @@ schedule_claim(redisReply *r)
 	}
 	for (i = 0; i < nkeys; i++)
 		argv[k++] = keys[i];
-	snprintf(interval, sizeof(interval), "%llu",
-	    (unsigned long long)schedule_interval_ms());
-	snprintf(jitter, sizeof(jitter), "%llu",
-	    (unsigned long long)schedule_jitter_ms());
+	schedule_plan_args(interval, jitter, sizeof(interval));
 	snprintf(nbuf, sizeof(nbuf), "%zu", n);
 	argv[k++] = interval;
 	argv[k++] = jitter;
@@ -193,10 +186,7 @@ schedule_tick(void)
 	keys[0] = key_schedule();
 	keys[1] = key_jobs();
 	snprintf(nbuf, sizeof(nbuf), "%u", n);
-	snprintf(interval, sizeof(interval), "%llu",
-	    (unsigned long long)schedule_interval_ms());
-	snprintf(jitter, sizeof(jitter), "%llu",
-	    (unsigned long long)schedule_jitter_ms());
+	schedule_plan_args(interval, jitter, sizeof(interval));
 	argv[0] = keys[0];
 	argv[1] = keys[1];
 	argv[2] = CONSUMER_GROUP;
@@ -339,10 +329,7 @@ on_enroll_batch(struct rconn *c, redisReply *r, const char *err, void *arg)
 	keys[0] = key_schedule();
 	keys[1] = key_schedule_left();
 	keys[2] = key_schedule_enrolled();
-	snprintf(interval, sizeof(interval), "%llu",
-	    (unsigned long long)schedule_plan_ms());
-	snprintf(jitter, sizeof(jitter), "%llu",
-	    (unsigned long long)schedule_jitter_ms());
+	schedule_plan_args(interval, jitter, sizeof(interval));
 	argv[n++] = keys[0];
 	argv[n++] = keys[1];
 	argv[n++] = keys[2];

@@ -46,6 +46,15 @@ char *key_schedule_left(void) { return key_named(KEY_SCHEDULE_LEFT); }
 char *key_schedule_enrolled(void) { return key_named(KEY_SCHEDULE_ENROLLED); }
 char *key_reauthorize(void) { return key_named(KEY_REAUTHORIZE); }
 
+/* The schedule's three sets, in the order every script takes them. */
+void
+key_schedule_sets(char **keys)
+{
+	keys[0] = key_schedule();
+	keys[1] = key_schedule_left();
+	keys[2] = key_reauthorize();
+}
+
 char *
 key_job(const char *job_id)
 {
