@@ -97,38 +97,52 @@ on_claimed(struct rconn *c, redisReply *r, const char *err, void *arg)
 	metrics_scheduled((unsigned)int_elem(r, 0));
 }
 
-/* Claim the teachers due.lua named. */
+/*
+ * Run a script that works on a batch of teachers: KEYS a set, the job
+ * stream, then each teacher's state hash and one more key of it
+ * (teacher_key); ARGV the fixed arguments, the number of teachers, then
+ * the teachers, elements from.. of the reply r.
+ */
 static void
-schedule_claim(redisReply *r)
+eval_for_teachers(enum store_script s, char *set,
+    char *(*teacher_key)(const char *), const char **fixed, size_t nfixed,
+    redisReply *r, size_t from, rconn_reply_cb cb)
 {
-	size_t n = r->elements - 2, nkeys = 2 + 2 * n, k = 0, i;
-	const char **argv = xcalloc(nkeys + 3 + n, sizeof(*argv));
-	char **keys = xcalloc(nkeys, sizeof(*keys));
-	char interval[24], jitter[24], nbuf[24];
-	const char *t;
+	size_t n = r->elements - from, nkeys = 2 + 2 * n, k = 0, i;
+	const char **argv = xcalloc(nkeys + nfixed + 1 + n, sizeof(*argv));
+	char **keys = xcalloc(nkeys, sizeof(*keys)), nbuf[24];
 
-	keys[0] = key_schedule();
+	keys[0] = set;
 	keys[1] = key_jobs();
 	for (i = 0; i < n; i++) {
-		t = r->element[2 + i]->str;
-		keys[2 + 2 * i] = key_state(t);
-		keys[3 + 2 * i] = key_lock(t);
+		keys[2 + 2 * i] = key_state(r->element[from + i]->str);
+		keys[3 + 2 * i] = teacher_key(r->element[from + i]->str);
 	}
 	for (i = 0; i < nkeys; i++)
 		argv[k++] = keys[i];
-	schedule_plan_args(interval, jitter, sizeof(interval));
+	for (i = 0; i < nfixed; i++)
+		argv[k++] = fixed[i];
 	snprintf(nbuf, sizeof(nbuf), "%zu", n);
-	argv[k++] = interval;
-	argv[k++] = jitter;
 	argv[k++] = nbuf;
 	for (i = 0; i < n; i++)
-		argv[k++] = r->element[2 + i]->str;
-	store_eval(SCRIPT_CLAIM, (int)nkeys, (int)k, argv, NULL, on_claimed,
-	    NULL);
+		argv[k++] = r->element[from + i]->str;
+	store_eval(s, (int)nkeys, (int)k, argv, NULL, cb, NULL);
 	for (i = 0; i < nkeys; i++)
 		free(keys[i]);
 	free(keys);
 	free(argv);
+}
+
+/* Claim the teachers due.lua named. */
+static void
+schedule_claim(redisReply *r)
+{
+	char interval[24], jitter[24];
+	const char *fixed[2] = { interval, jitter };
+
+	schedule_plan_args(interval, jitter, sizeof(interval));
+	eval_for_teachers(SCRIPT_CLAIM, key_schedule(), key_lock, fixed, 2, r,
+	    2, on_claimed);
 }
 
 /* Elements from..end of a reply are teacher ids (the sets are ours, but
@@ -239,38 +253,16 @@ on_unrenewed(struct rconn *c, redisReply *r, const char *err, void *arg)
 static void
 on_awaiting(struct rconn *c, redisReply *r, const char *err, void *arg)
 {
-	size_t n, nkeys, k = 0, i;
-	const char **argv;
-	char **keys, after[24], nbuf[24];
+	char after[24];
+	const char *fixed[1] = { after };
 
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements == 0 ||
 	    !teacher_ids_ok(r, 0))
 		return;
-	n = r->elements;
-	nkeys = 2 + 2 * n;
-	argv = xcalloc(nkeys + 2 + n, sizeof(*argv));
-	keys = xcalloc(nkeys, sizeof(*keys));
-	keys[0] = key_reauthorize();
-	keys[1] = key_jobs();
-	for (i = 0; i < n; i++) {
-		keys[2 + 2 * i] = key_state(r->element[i]->str);
-		keys[3 + 2 * i] = key_token(r->element[i]->str);
-	}
-	for (i = 0; i < nkeys; i++)
-		argv[k++] = keys[i];
 	snprintf(after, sizeof(after), "%llu",
 	    (unsigned long long)rd->conf.sync_forget_unrenewed_s * 1000);
-	snprintf(nbuf, sizeof(nbuf), "%zu", n);
-	argv[k++] = after;
-	argv[k++] = nbuf;
-	for (i = 0; i < n; i++)
-		argv[k++] = r->element[i]->str;
-	store_eval(SCRIPT_UNRENEWED, (int)nkeys, (int)k, argv, NULL,
-	    on_unrenewed, NULL);
-	for (i = 0; i < nkeys; i++)
-		free(keys[i]);
-	free(keys);
-	free(argv);
+	eval_for_teachers(SCRIPT_UNRENEWED, key_reauthorize(), key_token,
+	    fixed, 1, r, 0, on_unrenewed);
 }
 
 /* Forget the teachers whose refused token was not renewed in time. */
