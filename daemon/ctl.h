@@ -22,6 +22,7 @@ redisReply	*ctl_cmd(const char *, ...);
 redisReply	*ctl_cmd_try(const char *, ...);
 redisReply	*ctl_cmd_argv(int, const char **);
 char		*ctl_key(const char *suffix);
+char		*ctl_teacher_key(const char *what, const char *teacher);
 int		 ctl_usage(const char *cmd);
 void		 ctl_fatal(const char *, ...)
 		    __attribute__((format(printf, 1, 2), noreturn));

@@ -367,13 +367,10 @@ struct held {
 static int
 held_open(redisReply *f)
 {
-	char *k, *suffix;
+	char *k = ctl_teacher_key("state", ctl_field(f, "teacher"));
 	redisReply *r;
 	int open;
 
-	xasprintf(&suffix, "state:{%s}", ctl_field(f, "teacher"));
-	k = ctl_key(suffix);
-	free(suffix);
 	r = ctl_cmd("HGET %s done_started_ms", k);
 	open = r->type != REDIS_REPLY_STRING ||
 	    strtoull(r->str, NULL, 10) < strtoull(ctl_field(f, "failed_ms"),

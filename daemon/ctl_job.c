@@ -153,15 +153,13 @@ ctl_watch(int argc, char **argv)
 int
 ctl_snapshot(int argc, char **argv)
 {
-	char *k, *suffix;
+	char *k;
 	redisReply *r;
 
 	if (argc != 2)
 		return ctl_usage(argv[0]);
-	xasprintf(&suffix, "snapshot:{%s}", argv[1]);
-	k = ctl_key(suffix);
+	k = ctl_teacher_key("snapshot", argv[1]);
 	r = ctl_cmd("HGET %s roster", k);
-	free(suffix);
 	free(k);
 	if (r->type != REDIS_REPLY_STRING) {
 		fprintf(stderr, "rosterctl: no snapshot for teacher %s\n",

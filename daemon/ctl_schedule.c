@@ -116,12 +116,11 @@ schedule_teacher(const char *teacher)
 	long long due = zscore(KEY_SCHEDULE, teacher);
 	long long left = zscore(KEY_SCHEDULE_LEFT, teacher);
 	long long since = zscore(KEY_REAUTHORIZE, teacher);
-	char *state = ctl_key(""), *sk;
+	char *sk = ctl_teacher_key("state", teacher);
 	redisReply *r;
 	json_object *o = json_object_new_object();
 	const char *why = NULL;
 
-	xasprintf(&sk, "%sstate:{%s}", state, teacher);
 	r = ctl_cmd("HGET %s schedule_left", sk);
 	if (r->type == REDIS_REPLY_STRING)
 		why = r->str;
@@ -135,7 +134,6 @@ schedule_teacher(const char *teacher)
 	add_int(o, "awaiting_token_since_ms", since >= 0 ? since : 0);
 	freeReplyObject(r);
 	free(sk);
-	free(state);
 	if (ctl_json)
 		ctl_print_json(o);
 	else {

@@ -219,6 +219,16 @@ ctl_key(const char *suffix)
 	return k;
 }
 
+/* A key of one teacher's: PREFIX what:{teacher} (the hash tag). */
+char *
+ctl_teacher_key(const char *what, const char *teacher)
+{
+	char *k;
+
+	xasprintf(&k, "%s%s:{%s}", conf.redis_prefix, what, teacher);
+	return k;
+}
+
 /* Redis's clock: ages are measured against it, not ours. */
 const struct conf *
 ctl_conf(void)
