@@ -12,7 +12,6 @@
 #include "conf.h"
 #include "contract.h"
 #include "ctl.h"
-#include "xmalloc.h"
 
 #define HOUR_MS		3600000ULL
 
