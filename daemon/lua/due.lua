@@ -15,8 +15,8 @@ ARGV[2]   n, the most teachers to return
 ARGV[3]   the interval, ms
 ARGV[4]   the jitter, ms
 
-Returns {yielded, replanned, teacher...}: yielded is 1 when the app's
-requests wait (no teacher returned then), replanned how many members were
+Returns {yielded, replanned, teacher...}: yielded is 1 when teachers are
+due but the app's requests wait (no teacher returned then), replanned how many members were
 planned again.  A member that is not a teacher id (1-64 letters, digits,
 '_' or '-') is removed instead of returned.
 
@@ -52,7 +52,6 @@ local function backlog(stream, group)
 end
 
 if n <= 0 then return {0, replanned} end
-if backlog(KEYS[2], ARGV[1]) then return {1, replanned} end
 local out = {0, replanned}
 for _, t in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, n)) do
   -- only rosterd writes the set, but Redis is shared: what is not a
@@ -63,4 +62,6 @@ for _, t in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0,
     redis.call('ZREM', KEYS[1], t)
   end
 end
+-- the stream is looked at only when someone is due: most ticks find no one
+if #out > 2 and backlog(KEYS[2], ARGV[1]) then return {1, replanned} end
 return out
