@@ -1337,23 +1337,29 @@ on_retry_written(struct job *j, redisReply *r, const char *err)
 		job_taken_over(j);
 }
 
+/* Whether the job's token is its district's (token_owner "district:ID"). */
+int
+job_district_token(const struct job *j)
+{
+	return j != NULL && j->token_owner != NULL &&
+	    strncmp(j->token_owner, "district:", 9) == 0;
+}
+
 /* Whose token the job used: "teacher", "district", "" if none yet. */
 static const char *
 job_token_kind(const struct job *j)
 {
 	if (j == NULL || j->token_owner == NULL)
 		return "";
-	return strncmp(j->token_owner, "district:", 9) == 0 ? "district" :
-	    "teacher";
+	return job_district_token(j) ? "district" : "teacher";
 }
 
 /* The key of the token the job used, else of the teacher's own. */
 static char *
 job_token_key(const struct job *j, const char *teacher)
 {
-	if (strcmp(job_token_kind(j), "district") == 0)
-		return key_district_token(j->district);
-	return key_token(teacher);
+	return job_district_token(j) ? key_district_token(j->district) :
+	    key_token(teacher);
 }
 
 /* Write a final failure (failed, dead or held) and a dead letter. */

@@ -307,6 +307,7 @@ void		 job_failed(struct job *, enum fail_kind, const char *code,
 void		 job_set_state(struct job *, enum job_state);
 void		 job_entry_lost(struct job *);
 int		 job_lock_expired(const struct job *);
+int		 job_district_token(const struct job *);
 void		 job_lock_lost(struct job *);
 uint64_t	 backoff_ms(int attempt, uint64_t base, uint64_t max);
 

@@ -129,7 +129,7 @@ api_root(void)
 static int
 sync_pages(const struct sync *s)
 {
-	return strncmp(s->job->token_owner, "district:", 9) == 0;
+	return job_district_token(s->job);
 }
 
 /* A request for url (taken), sent once it has a permit. */
