@@ -305,7 +305,6 @@ roster_diff_text(const struct roster *old, const struct roster *new_,
 {
 	struct roster_diff_counts	 n;
 	struct sbuf			 sb = { NULL, 0, 0 };
-	char				 num[16];
 	unsigned			 header;
 
 	if (old == NULL)
@@ -313,9 +312,8 @@ roster_diff_text(const struct roster *old, const struct roster *new_,
 	memset(&n, 0, sizeof(n));
 	sb.cap = 1024 + (old->nstudents + new_->nstudents) * 64;
 	sb.s = xmalloc(sb.cap);
-	snprintf(num, sizeof(num), "%d", ROSTER_DIFF_FORMAT);
 	SBUF_LIT(&sb, "{\"format\":");
-	sbuf_put(&sb, num, strlen(num));
+	sbuf_num(&sb, ROSTER_DIFF_FORMAT);
 	SBUF_LIT(&sb, ",\"roster\":");
 	header = write_header(&sb, old, new_);
 	SBUF_LIT(&sb, ",\"teacher\":");

@@ -89,6 +89,7 @@ struct sbuf {
 void	 sbuf_put(struct sbuf *, const char *, size_t);
 /* lit must be a string literal: "" lit "" refuses anything else */
 #define	 SBUF_LIT(sb, lit)	sbuf_put((sb), "" lit "", sizeof(lit) - 1)
+void	 sbuf_num(struct sbuf *, unsigned long long);	/* decimal */
 void	 sbuf_json_str(struct sbuf *, const char *);	/* quoted, escaped */
 void	 sbuf_json_idlist(struct sbuf *, char *const *, size_t);
 void	 sbuf_json_optstr(struct sbuf *, const char *);	/* or null */

@@ -38,7 +38,8 @@ const struct field_desc *const roster_student_columns[] = {
 	&user_fields[0], &user_fields[1], &user_fields[3], &user_fields[5],
 	&user_fields[6],
 };
-const size_t roster_nstudent_columns = 5;
+const size_t roster_nstudent_columns = sizeof(roster_student_columns) /
+    sizeof(roster_student_columns[0]);
 
 static const struct field_desc section_fields[] = {
 	{ "id", FT_STR, offsetof(struct roster_section, id), 0, ROSTER_ID_MAX,
@@ -846,6 +847,15 @@ sbuf_put(struct sbuf *sb, const char *s, size_t len)
 	memcpy(sb->s + sb->len, s, len);
 	sb->len += len;
 	sb->s[sb->len] = '\0';
+}
+
+void
+sbuf_num(struct sbuf *sb, unsigned long long n)
+{
+	char	num[24];
+
+	snprintf(num, sizeof(num), "%llu", n);
+	sbuf_put(sb, num, strlen(num));
 }
 
 /* A JSON string escaped as json-c does (plain, '/' not escaped). */

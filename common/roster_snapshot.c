@@ -15,15 +15,6 @@
 #include "roster_int.h"
 #include "xmalloc.h"
 
-static void
-sbuf_num(struct sbuf *sb, unsigned long long n)
-{
-	char	num[24];
-
-	snprintf(num, sizeof(num), "%llu", n);
-	sbuf_put(sb, num, strlen(num));
-}
-
 /* A section, its enrolled students as indices into r->students. */
 static void
 write_section(struct sbuf *sb, const struct roster *r,
