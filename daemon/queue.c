@@ -80,7 +80,7 @@ queue_job_remove(struct job *j)
 }
 
 /* Entries to ask for: one per free slot, while duplicates fit. */
-static unsigned
+unsigned
 queue_free_slots(void)
 {
 	unsigned conc = (unsigned)rd->conf.sync_concurrency, n;

@@ -284,6 +284,7 @@ void		 queue_stop(void);
 void		 queue_pause(void);
 void		 queue_job_add(struct job *);
 void		 queue_job_remove(struct job *);
+unsigned	 queue_free_slots(void);
 /* job_entry.c: the kinds' names in jobs; parse one stream entry into a
    new job, NULL + err if bad. */
 extern const char *const job_kind_names[JOB_KIND_COUNT];

@@ -58,22 +58,22 @@ schedule_tick_ms(void)
 	return ms < 100 ? 100 : ms > 1000 ? 1000 : ms;
 }
 
-/* Scheduled syncs this instance may start now. */
+/* Scheduled syncs this instance may start now: its share, if free. */
 static unsigned
 schedule_room(void)
 {
-	unsigned conc = (unsigned)rd->conf.sync_concurrency;
 	unsigned share = rd->conf.schedule_concurrency > 0 ?
-	    (unsigned)rd->conf.schedule_concurrency : conc / 2;
-	unsigned n;
+	    (unsigned)rd->conf.schedule_concurrency :
+	    (unsigned)rd->conf.sync_concurrency / 2;
+	unsigned n, free_slots = queue_free_slots();
 
 	if (share == 0)
 		share = 1;
-	if (rd->nscheduled >= share || rd->nteachers >= conc)
+	if (rd->nscheduled >= share)
 		return 0;
 	n = share - rd->nscheduled;
-	if (n > conc - rd->nteachers)
-		n = conc - rd->nteachers;
+	if (n > free_slots)
+		n = free_slots;
 	return n > SCHEDULE_BATCH_MAX ? SCHEDULE_BATCH_MAX : n;
 }
 
