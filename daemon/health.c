@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "clock.h"
 #include "log.h"
 #include "rosterd.h"
 #include "xmalloc.h"

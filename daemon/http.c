@@ -35,6 +35,7 @@
 #include <event2/event.h>
 #include <json-c/json.h>
 
+#include "clock.h"
 #include "http.h"
 #include "log.h"
 #include "xmalloc.h"

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "log.h"
 #include "rosterd.h"
 #include "xmalloc.h"
@@ -38,19 +39,6 @@ static void	job_taken_over(struct job *);
 static void	job_load(struct job *);
 static void	job_writeback(struct job *);
 static void	job_forget(struct job *);
-
-uint64_t
-backoff_ms(int attempt, uint64_t base, uint64_t max)
-{
-	uint64_t d = base;
-
-	while (--attempt > 0 && d < max)
-		d *= 2;
-	if (d > max)
-		d = max;
-	/* "equal jitter": at least half the delay, spread over the rest */
-	return d / 2 + arc4random_uniform((uint32_t)(d / 2 + 1));
-}
 
 static const char *const state_names[] = {
 	[JOB_ADMITTING] = "admitting",

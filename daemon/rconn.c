@@ -30,6 +30,7 @@
 #include <hiredis/async.h>
 #include <hiredis/adapters/libevent.h>
 
+#include "clock.h"
 #include "log.h"
 #include "rconn.h"
 #include "xmalloc.h"

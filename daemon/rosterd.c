@@ -15,6 +15,7 @@
 #include <event2/event.h>
 #include <systemd/sd-daemon.h>
 
+#include "clock.h"
 #include "conf.h"
 #include "log.h"
 #include "rosterd.h"

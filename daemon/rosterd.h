@@ -310,7 +310,6 @@ void		 job_entry_lost(struct job *);
 int		 job_lock_expired(const struct job *);
 int		 job_district_token(const struct job *);
 void		 job_lock_lost(struct job *);
-uint64_t	 backoff_ms(int attempt, uint64_t base, uint64_t max);
 
 /* sync.c */
 struct sync	*sync_start(struct job *);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "clock.h"
 #include "log.h"
 #include "rosterd.h"
 #include "xmalloc.h"

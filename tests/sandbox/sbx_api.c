@@ -22,6 +22,7 @@
 #include <event2/keyvalq_struct.h>
 #include <openssl/evp.h>
 
+#include "clock.h"
 #include "xmalloc.h"
 #include "sandbox.h"
 

@@ -27,6 +27,7 @@
 
 /* libevent's evhttp defines HTTP_OK (200); ours is the outcome enum. */
 #undef HTTP_OK
+#include "clock.h"
 #include "http.h"
 #include "test_loop.h"
 #include "xmalloc.h"

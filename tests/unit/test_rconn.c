@@ -18,6 +18,7 @@
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
 
+#include "clock.h"
 #include "rconn.h"
 #include "redis_helper.h"
 #include "test_loop.h"
