@@ -1,8 +1,7 @@
 /*
  * This instance among the others.
  *
- * A one-second tick reads the pause key (while it exists no new job
- * starts; in-flight work finishes) and measures the event loop's lag.
+ * A one-second tick measures the event loop's lag.
  *
  * Every [daemon] heartbeat_ms the instance writes its heartbeat in
  * <prefix>instance:CONSUMER (beat.lua): who it is, what it holds and has
@@ -27,50 +26,21 @@
 /* The heartbeat outlives this many missed beats. */
 #define BEAT_LIVES	4
 
-static uint64_t	last_tick_ms;	/* monotonic */
-static char	host[256];
-
-/* ---- the pause key ---- */
-
-static void
-on_pause_key(struct rconn *c, redisReply *r, const char *err, void *arg)
-{
-	int paused;
-
-	if (r == NULL || r->type == REDIS_REPLY_ERROR)
-		return;		/* the next tick asks again */
-	paused = r->type == REDIS_REPLY_STRING;
-	if (paused == rd->paused)
-		return;
-	rd->paused = paused;
-	free(rd->pause_note);
-	rd->pause_note = paused ? xstrdup(r->str) : NULL;
-	if (paused) {
-		logf_info(LF(.event = "paused"), "queue paused (%s): no new "
-		    "job starts, %u in flight finish", r->str, rd->njobs);
-		queue_pause();
-	} else {
-		logf_info(LF(.event = "resumed"), "queue resumed");
-		queue_kick();
-	}
-}
+static struct event	*ev_tick;	/* loop lag */
+static struct event	*ev_beat;	/* heartbeat, reaping */
+static uint64_t		 last_tick_ms;	/* monotonic */
+static char		 host[256];
 
 static void
 on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	uint64_t now = mono_ms();
-	char *key;
 
 	/* how late this tick is: the event loop's lag */
 	if (last_tick_ms != 0 && fd != -1)
 		metrics_loop_lag(now - last_tick_ms > TICK_MS ?
 		    now - last_tick_ms - TICK_MS : 0);
 	last_tick_ms = now;
-	if (rconn_state(rd->rc) != RCONN_READY)
-		return;
-	key = key_paused();
-	rconn_command(rd->rc, 0, on_pause_key, NULL, "GET %s", key);
-	free(key);
 }
 
 /* ---- the heartbeat ---- */
@@ -88,7 +58,7 @@ instance_beat(void)
 {
 	char v[BEAT_FIELDS][32], *key, redis[512];
 	const char *argv[2 + 2 * BEAT_FIELDS + 2];
-	unsigned retrying, waiting, rate;
+	struct jobs_census jc;
 	uint64_t done, coalesced, failed;
 	int k = 0, n = 0;
 
@@ -96,7 +66,7 @@ instance_beat(void)
 		return;
 	if (host[0] == '\0' && gethostname(host, sizeof(host) - 1) == -1)
 		xstrlcpy(host, "?", sizeof(host));
-	metrics_job_states(&retrying, &waiting, &rate);
+	jobs_census(&jc);
 	metrics_totals(&done, &coalesced, &failed);
 	health_describe(redis, sizeof(redis));
 	key = key_instance(rd->consumer);
@@ -117,14 +87,14 @@ instance_beat(void)
 	BEAT_STR("host", host);
 	BEAT_NUM("pid", getpid());
 	BEAT_STR("version", ROSTERD_VERSION);
-	BEAT_STR("state", rd->draining ? "stopping" : rd->paused ? "paused" :
+	BEAT_STR("state", rd->draining ? "stopping" : reader_paused() ? "paused" :
 	    "running");
 	BEAT_NUM("heartbeat_ms", rd->conf.daemon_heartbeat_ms);
-	BEAT_NUM("jobs", rd->njobs);
-	BEAT_NUM("fetching", rd->nfetching);
-	BEAT_NUM("retrying", retrying);
-	BEAT_NUM("waiting_teacher", waiting);
-	BEAT_NUM("waiting_rate_limit", rate);
+	BEAT_NUM("jobs", jc.jobs);
+	BEAT_NUM("fetching", jc.fetching);
+	BEAT_NUM("retrying", jc.retrying);
+	BEAT_NUM("waiting_teacher", jc.waiting_teacher);
+	BEAT_NUM("waiting_rate_limit", jc.waiting_rate);
 	BEAT_NUM("done", done);
 	BEAT_NUM("coalesced", coalesced);
 	BEAT_NUM("failed", failed);
@@ -199,7 +169,7 @@ instance_reap(void)
 {
 	char *stream;
 
-	if (rconn_state(rd->rc) != RCONN_READY || !rd->group_ready ||
+	if (rconn_state(rd->rc) != RCONN_READY || !reader_group_ready() ||
 	    rd->draining)
 		return;
 	stream = key_jobs();
@@ -222,18 +192,16 @@ instance_start(void)
 	struct timeval tick = ms_to_tv(TICK_MS);
 	struct timeval beat = ms_to_tv(rd->conf.daemon_heartbeat_ms);
 
-	if (rd->started_ms == 0)
-		rd->started_ms = wall_ms();
-	if (rd->ev_tick == NULL) {
-		rd->ev_tick = event_new(rd->base, -1, EV_PERSIST, on_tick,
+	if (ev_tick == NULL) {
+		ev_tick = event_new(rd->base, -1, EV_PERSIST, on_tick,
 		    NULL);
-		evtimer_add(rd->ev_tick, &tick);
+		evtimer_add(ev_tick, &tick);
 		on_tick(-1, 0, NULL);
 	}
-	if (rd->ev_beat == NULL)
-		rd->ev_beat = event_new(rd->base, -1, EV_PERSIST,
+	if (ev_beat == NULL)
+		ev_beat = event_new(rd->base, -1, EV_PERSIST,
 		    on_beat_timer, NULL);
-	evtimer_add(rd->ev_beat, &beat);
+	evtimer_add(ev_beat, &beat);
 	instance_beat();
 }
 
@@ -250,10 +218,10 @@ instance_stop(void)
 {
 	char *key;
 
-	if (rd->ev_tick != NULL)
-		evtimer_del(rd->ev_tick);
-	if (rd->ev_beat != NULL)
-		evtimer_del(rd->ev_beat);
+	if (ev_tick != NULL)
+		evtimer_del(ev_tick);
+	if (ev_beat != NULL)
+		evtimer_del(ev_beat);
 	if (rconn_state(rd->rc) != RCONN_READY) {
 		event_base_loopexit(rd->base, NULL);
 		return;
@@ -261,4 +229,14 @@ instance_stop(void)
 	key = key_instance(rd->consumer);
 	rconn_command(rd->rc, 0, on_gone, NULL, "DEL %s", key);
 	free(key);
+}
+
+void
+instance_free(void)
+{
+	if (ev_tick != NULL)
+		event_free(ev_tick);
+	if (ev_beat != NULL)
+		event_free(ev_beat);
+	ev_tick = ev_beat = NULL;
 }

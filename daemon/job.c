@@ -54,10 +54,6 @@ static const char *const state_names[] = {
 void
 job_set_state(struct job *j, enum job_state st)
 {
-	if (j->state == JOB_FETCHING && st != JOB_FETCHING)
-		rd->nfetching--;
-	if (st == JOB_FETCHING && j->state != JOB_FETCHING)
-		rd->nfetching++;
 	if (j->state == st)
 		return;
 	logf_debug(LF(.event = "job_state", .job = j->job_id,
@@ -245,19 +241,6 @@ kind_name(const struct job *j)
 	return job_kind_names[j->kind];
 }
 
-/* The journal's name for each outcome (ROSTERD_EVENT). */
-static const char *const outcome_events[] = {
-	[OUT_CHANGED] = "synced",
-	[OUT_UNCHANGED] = "synced",
-	[OUT_DISCOVERED] = "discovered",
-	[OUT_FORGOTTEN] = "forgotten",
-	[OUT_COALESCED] = "coalesced",
-	[OUT_FAILED] = "failed",
-	[OUT_DEAD] = "dead",
-	[OUT_HELD] = "held",
-	[OUT_REJECTED] = "bad_job",
-};
-
 /*
  * How a job ended, counted and told in one line: journalctl
  * ROSTERD_TEACHER=ID shows every job of a teacher with its outcome, ref,
@@ -277,7 +260,7 @@ job_outcome_src(const struct log_src *src, const struct job *j,
     const char *code, const char *fmt, ...)
 {
 	struct log_fields lf = {
-		.event = outcome_events[o],
+		.event = metrics_outcome_event(o),
 		.job = job_id,
 		.teacher = teacher,
 		.ref = j != NULL ? j->ref : NULL,
@@ -371,7 +354,7 @@ on_admit(struct rconn *c, redisReply *r, const char *err, void *arg)
 	}
 	free(b->jobs);
 	free(b);
-	queue_kick();
+	reader_kick();
 }
 
 /* Admit jobs in one script call: coalesce, lock, or wait. */
@@ -1582,7 +1565,7 @@ job_free(struct job *j)
 	if (j->state == JOB_FINISHED)
 		return;
 	job_set_state(j, JOB_FINISHED);
-	queue_job_remove(j);
+	jobs_remove(j);
 	sync_free(j->sync);
 	j->sync = NULL;
 	if (j->timer != NULL)
@@ -1592,6 +1575,4 @@ job_free(struct job *j)
 	j->timer = j->lock_timer = NULL;
 	job_drop_token(j);
 	job_release(j);
-	queue_kick();
-	rosterd_maybe_exit();
 }

@@ -37,16 +37,13 @@ usage(FILE *fp)
 
 struct rosterd	*rd;
 
-/* Why the contract version could not be set; failed preparations. */
-static char	contract_set_error[256];
-static int	prepare_failures;
-
-/*
- * Exit status when Redis is set up so that rosterd cannot work (another
- * contract version, missing permissions): restarting will not help, so
- * the unit has RestartPreventExitStatus= for it (EX_CONFIG).
- */
-#define EXIT_CONFIG	78
+/* Signals, timers and what systemd is told: main's own. */
+static const char	*conf_path = ROSTERD_CONF;
+static struct event	*ev_signals[3];
+static struct event	*ev_watchdog;	/* keep-alive and STATUS */
+static struct event	*ev_stop;	/* stop timeout */
+static int		 watchdog;	/* WatchdogSec= is set */
+static char		*reload_error;	/* last reload refused, why */
 
 /* What a stop may take beyond stop_timeout_ms: the teardown. */
 #define STOP_MARGIN_MS	5000
@@ -109,51 +106,38 @@ log_level_for(const struct conf *c)
 	return level;
 }
 
-static void
-on_contract_set(struct rconn *c, redisReply *r, const char *err, void *arg)
-{
-	/* on_contract, right after, sees the outcome; keep why it failed */
-	xstrlcpy(contract_set_error, r != NULL && r->type == REDIS_REPLY_ERROR ?
-	    r->str : "", sizeof(contract_set_error));
-}
-
-static void
-on_prepare_retry(evutil_socket_t fd, short what, void *arg)
-{
-	if (rconn_state(rd->rc) == RCONN_READY)
-		rosterd_redis_prepare();
-}
-
 /* The STATUS line systemctl shows: what rosterd does, and what is wrong. */
 static void
 notify_status(void)
 {
 	char health[512], state[512];
 	uint64_t done, coalesced, failed;
+	struct jobs_census jc;
+	const char *pause_note = reader_paused();
 
 	health_describe(health, sizeof(health));
 	metrics_totals(&done, &coalesced, &failed);
+	jobs_census(&jc);
 	if (rd->draining)
 		snprintf(state, sizeof(state), "stopping: ");
-	else if (rd->paused)
-		snprintf(state, sizeof(state), "paused (%s): ", rd->pause_note);
+	else if (pause_note != NULL)
+		snprintf(state, sizeof(state), "paused (%s): ", pause_note);
 	else
 		state[0] = '\0';
 	sd_notifyf(0, "STATUS=%s%s%s%s%u jobs (%u fetching), %llu synced, %llu "
-	    "coalesced, %llu failed; redis %s", rd->reload_error ?
+	    "coalesced, %llu failed; redis %s", reload_error ?
 	    "reload refused (old configuration in force): " : "",
-	    rd->reload_error ? rd->reload_error : "", rd->reload_error ?
-	    "; " : "", state, rd->njobs, rd->nfetching,
+	    reload_error ? reload_error : "", reload_error ?
+	    "; " : "", state, jc.jobs, jc.fetching,
 	    (unsigned long long)done, (unsigned long long)coalesced,
 	    (unsigned long long)failed, health_redis() != RH_OK ? health :
 	    rconn_state(rd->rc) == RCONN_READY ? "connected" : "connecting");
 }
 
-/* The preparation is complete (the group is there): ready for work. */
-void
-rosterd_prepared(void)
+/* Redis is prepared (prepare.c): ready for work, the first time. */
+static void
+on_prepared(void)
 {
-	prepare_failures = 0;
 	if (rd->ready)
 		return;
 	rd->ready = 1;
@@ -168,99 +152,13 @@ rosterd_prepared(void)
 	notify_status();
 }
 
-/* Redis answered but refused part of the preparation: again, later. */
-void
-rosterd_prepare_later(const char *what, const char *err)
-{
-	uint64_t ms = backoff_ms(++prepare_failures, REDIS_RETRY_MIN_MS,
-	    REDIS_RETRY_MAX_MS);
-	struct timeval tv = ms_to_tv(ms);
-
-	health_redis_failed(what, err, 1);
-	if (rd->ev_prepare == NULL)
-		rd->ev_prepare = evtimer_new(rd->base, on_prepare_retry, NULL);
-	evtimer_add(rd->ev_prepare, &tv);
-}
-
-/*
- * The contract version under our prefix must be ours: a rosterd must not
- * work on keys laid out by another version of the contract.
- */
-static void
-on_contract(struct rconn *c, redisReply *r, const char *err, void *arg)
-{
-	if (r == NULL) {
-		/* the connection is being re-established: prepared again */
-		health_redis_failed("reading the contract version", err, 0);
-		return;
-	}
-	if (r->type == REDIS_REPLY_ERROR) {
-		rosterd_prepare_later("reading the contract version", r->str);
-		return;
-	}
-	if (r->type == REDIS_REPLY_NIL) {
-		rosterd_prepare_later("setting the contract version",
-		    contract_set_error[0] ? contract_set_error : "key absent");
-		return;
-	}
-	if (r->type != REDIS_REPLY_STRING ||
-	    strcmp(r->str, CONTRACT_VERSION) != 0) {
-		logf_err(LF(.event = "contract_mismatch"), "%scontract holds "
-		    "version %s, this rosterd speaks version %s: refusing to "
-		    "work on these keys", rd->conf.redis_prefix,
-		    r->type == REDIS_REPLY_STRING ? r->str : "(not a string)",
-		    CONTRACT_VERSION);
-		rd->exit_code = EXIT_CONFIG;
-		event_base_loopexit(rd->base, NULL);
-		return;
-	}
-	queue_start();
-}
-
-/*
- * Make Redis ready for work: the scripts, the contract version, then (in
- * queue_start) the consumer group.  On every connection, and again when
- * what it made has gone (a DEL of the stream, FLUSHALL).
- */
-static void
-on_probed(int denied, const char *what)
-{
-	char *key;
-
-	if (denied == -1)
-		return;		/* prepared again once reconnected */
-	if (denied == 1 && !rd->ready) {
-		logf_err(LF(.event = "redis_denied"), "the Redis user may not "
-		    "do what rosterd needs: %s; grant it (see the minimal ACL "
-		    "in rosterd(8))", what);
-		sd_notifyf(0, "STATUS=Redis denies: %s", what);
-		rd->exit_code = EXIT_CONFIG;
-		event_base_loopexit(rd->base, NULL);
-		return;
-	}
-	if (denied == 1)	/* the ACL changed under a running rosterd */
-		health_redis_failed("the permission check", what, 1);
-	store_init();
-	xasprintf(&key, "%scontract", rd->conf.redis_prefix);
-	rconn_command(rd->rc, 0, on_contract_set, NULL, "SET %s %s NX",
-	    key, CONTRACT_VERSION);
-	rconn_command(rd->rc, 0, on_contract, NULL, "GET %s", key);
-	free(key);
-}
-
-void
-rosterd_redis_prepare(void)
-{
-	probe_redis(on_probed);
-}
-
 static void
 on_rc_state(struct rconn *c, enum rconn_state st, void *arg)
 {
 	if (st == RCONN_READY) {
 		logf_info(LF(.event = "redis_ready"), "connected to Redis");
 		store_forget();		/* maybe a new Redis: no script known */
-		rosterd_redis_prepare();
+		prepare_redis();
 	} else if (st == RCONN_DISCONNECTED && !rd->draining)
 		health_redis_failed("the connection", "lost or refused; "
 		    "reconnecting", 0);
@@ -269,10 +167,7 @@ on_rc_state(struct rconn *c, enum rconn_state st, void *arg)
 static void
 on_rq_state(struct rconn *c, enum rconn_state st, void *arg)
 {
-	if (st == RCONN_READY)
-		queue_reader_ready();
-	else
-		rd->reading = 0;
+	reader_conn_state(st);
 }
 
 /* Exit the loop once draining is complete. */
@@ -281,7 +176,7 @@ rosterd_maybe_exit(void)
 {
 	static int stopping;
 
-	if (rd->draining && rd->njobs == 0 && !stopping) {
+	if (rd->draining && jobs_count() == 0 && !stopping) {
 		stopping = 1;
 		instance_stop();	/* then the loop ends */
 	}
@@ -299,22 +194,18 @@ on_stop_timeout(evutil_socket_t fd, short what, void *arg)
 	static int handed_back;
 	struct timeval tv = ms_to_tv(rd->conf.daemon_stop_timeout_ms -
 	    rd->conf.daemon_stop_timeout_ms * 3 / 4);
-	struct job *j, *next;
 
 	if (!handed_back) {
 		handed_back = 1;
-		TAILQ_FOREACH_SAFE(j, &rd->jobs, entry, next)
-			if (j->state == JOB_LOADING ||
-			    j->state == JOB_FETCHING)
-				job_handback(j);
-		evtimer_add(rd->ev_stop, &tv);
+		jobs_handback_running();
+		evtimer_add(ev_stop, &tv);
 		rosterd_maybe_exit();
 		return;
 	}
 	logf_warn(LF(.event = "stop_timeout"), "stop timeout (%llu ms): "
 	    "exiting with %u jobs unfinished; they stay pending and are taken "
 	    "over after claim_idle_ms", (unsigned long long)
-	    rd->conf.daemon_stop_timeout_ms, rd->njobs);
+	    rd->conf.daemon_stop_timeout_ms, jobs_count());
 	event_base_loopexit(rd->base, NULL);
 }
 
@@ -322,7 +213,6 @@ static void
 on_stop(evutil_socket_t sig, short what, void *arg)
 {
 	struct timeval tv = ms_to_tv(rd->conf.daemon_stop_timeout_ms * 3 / 4);
-	struct job *j, *next;
 
 	if (rd->draining) {
 		logf_warn(LF(.event = "stop_forced"), "second %s: exiting now",
@@ -331,7 +221,7 @@ on_stop(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	logf_info(LF(.event = "stopping"), "received %s: taking no more "
-	    "work, finishing %u jobs", strsignal(sig), rd->njobs);
+	    "work, finishing %u jobs", strsignal(sig), jobs_count());
 	/*
 	 * Ask systemd for the time the stop may take, whatever the unit's
 	 * TimeoutStopSec= says, with a margin for the teardown.
@@ -342,13 +232,10 @@ on_stop(evutil_socket_t sig, short what, void *arg)
 	rd->draining = 1;
 	notify_status();
 	instance_beat();
-	queue_stop();
-	/* jobs that are only waiting go back to the queue at once */
-	TAILQ_FOREACH_SAFE(j, &rd->jobs, entry, next)
-		if (j->state == JOB_WAITING || j->state == JOB_BACKOFF)
-			job_handback(j);
-	rd->ev_stop = evtimer_new(rd->base, on_stop_timeout, NULL);
-	evtimer_add(rd->ev_stop, &tv);
+	reader_stop();
+	jobs_handback_waiting();
+	ev_stop = evtimer_new(rd->base, on_stop_timeout, NULL);
+	evtimer_add(ev_stop, &tv);
 	rosterd_maybe_exit();
 }
 
@@ -360,18 +247,18 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 	char err[CONF_ERR_MAX];
 
 	sd_notify(0, "RELOADING=1");
-	if (rosterd_conf_load(&next, rd->conf_path, err, sizeof(err)) == -1) {
+	if (rosterd_conf_load(&next, conf_path, err, sizeof(err)) == -1) {
 		logf_err(LF(.event = "reload_failed"), "configuration not "
 		    "reloaded, keeping the old one: %s", err);
 		/* STATUS says so until a reload succeeds */
-		free(rd->reload_error);
-		rd->reload_error = xstrdup(err);
+		free(reload_error);
+		reload_error = xstrdup(err);
 		sd_notify(0, "READY=1");
 		notify_status();
 		return;
 	}
-	free(rd->reload_error);
-	rd->reload_error = NULL;
+	free(reload_error);
+	reload_error = NULL;
 	if (strcmp(next.metrics_listen, rd->conf.metrics_listen) != 0)
 		logf_warn(LF(.event = "reload_partial"), "[metrics] listen "
 		    "changes take effect at the next restart");
@@ -403,7 +290,7 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 	http_conf(&hc, &rd->conf);
 	http_client_reconfigure(rd->http, &hc);
 	logf_info(LF(.event = "reloaded"), "configuration reloaded from %s",
-	    rd->conf_path);
+	    conf_path);
 	if (rd->ready) {	/* new intervals */
 		instance_start();
 		trim_start();
@@ -411,13 +298,13 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 	}
 	sd_notify(0, "READY=1");
 	notify_status();
-	queue_kick();
+	reader_kick();
 }
 
 static void
 on_watchdog(evutil_socket_t fd, short what, void *arg)
 {
-	if (rd->watchdog)
+	if (watchdog)
 		sd_notify(0, "WATCHDOG=1");
 	health_tick();
 	notify_status();
@@ -444,19 +331,19 @@ rosterd_setup(void)
 	uint64_t usec;
 	int sigs[3] = { SIGTERM, SIGINT, SIGHUP }, i;
 
-	TAILQ_INIT(&rd->jobs);
 	rd->consumer = rd->conf.daemon_consumer[0] ?
 	    xstrdup(rd->conf.daemon_consumer) : default_consumer();
 	if ((rd->base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
 	for (i = 0; i < 3; i++) {
-		rd->ev_signals[i] = evsignal_new(rd->base, sigs[i],
+		ev_signals[i] = evsignal_new(rd->base, sigs[i],
 		    sigs[i] == SIGHUP ? on_reload : on_stop, NULL);
-		evsignal_add(rd->ev_signals[i], NULL);
+		evsignal_add(ev_signals[i], NULL);
 	}
 	signal(SIGPIPE, SIG_IGN);
 
-	metrics_start();
+	prepare_init(on_prepared);
+	exporter_start();
 	http_conf(&hc, &rd->conf);
 	rd->http = http_client_new(rd->base, &hc);
 	redis_conf(&rcc, &rd->conf, "rosterd");
@@ -470,54 +357,44 @@ rosterd_setup(void)
 	 * One timer for the watchdog keep-alive (at half its period) and the
 	 * STATUS line systemctl shows (every 5 s without a watchdog).
 	 */
-	rd->watchdog = sd_watchdog_enabled(0, &usec) > 0;
-	if (!rd->watchdog || usec / 2 > 5000000)
+	watchdog = sd_watchdog_enabled(0, &usec) > 0;
+	if (!watchdog || usec / 2 > 5000000)
 		usec = 10000000;
 	tv.tv_sec = (time_t)(usec / 2 / 1000000);
 	tv.tv_usec = (suseconds_t)(usec / 2 % 1000000);
-	rd->ev_watchdog = event_new(rd->base, -1, EV_PERSIST, on_watchdog,
+	ev_watchdog = event_new(rd->base, -1, EV_PERSIST, on_watchdog,
 	    NULL);
-	evtimer_add(rd->ev_watchdog, &tv);
+	evtimer_add(ev_watchdog, &tv);
 }
 
 static void
 rosterd_teardown(void)
 {
-	struct job *j;
 	int i;
 
 	/* what is left (forced stop) stays pending and will be taken over */
-	while ((j = TAILQ_FIRST(&rd->jobs)) != NULL)
-		job_free(j);
-	queue_stop();
+	jobs_free_all();
+	reader_free();
 	rconn_free(rd->rq);
 	rconn_free(rd->rc);
-	metrics_stop();		/* after: scrapes waiting on Redis answered */
+	exporter_stop();	/* after: scrapes waiting on Redis answered */
 	http_client_free(rd->http);
 	/* callbacks of commands failed by rconn_free may have run */
-	while ((j = TAILQ_FIRST(&rd->jobs)) != NULL)
-		job_free(j);
+	jobs_free_all();
 	for (i = 0; i < 3; i++)
-		event_free(rd->ev_signals[i]);
-	if (rd->ev_watchdog != NULL)
-		event_free(rd->ev_watchdog);
-	if (rd->ev_stop != NULL)
-		event_free(rd->ev_stop);
-	if (rd->ev_prepare != NULL)
-		event_free(rd->ev_prepare);
-	if (rd->ev_beat != NULL)
-		event_free(rd->ev_beat);
-	if (rd->ev_trim != NULL)
-		event_free(rd->ev_trim);
-	if (rd->ev_schedule != NULL)
-		event_free(rd->ev_schedule);
-	if (rd->ev_tick != NULL)
-		event_free(rd->ev_tick);
-	free(rd->pause_note);
+		event_free(ev_signals[i]);
+	if (ev_watchdog != NULL)
+		event_free(ev_watchdog);
+	if (ev_stop != NULL)
+		event_free(ev_stop);
+	prepare_free();
+	instance_free();
+	trim_free();
+	schedule_free();
 	store_free();
 	event_base_free(rd->base);
 	free(rd->consumer);
-	free(rd->reload_error);
+	free(reload_error);
 	conf_free(&rd->conf);
 }
 
@@ -535,12 +412,11 @@ main(int argc, char **argv)
 	int ch, checkonly = 0, debug = 0, verbose = 0;
 
 	rd = &daemon;
-	rd->conf_path = ROSTERD_CONF;
 	log_init("rosterd", LOG_LVL_INFO, LOG_TARGET_AUTO);
 	while ((ch = getopt_long(argc, argv, "c:dnvh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
-			rd->conf_path = optarg;
+			conf_path = optarg;
 			break;
 		case 'd':
 			debug = 1;
@@ -567,7 +443,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 
-	if (rosterd_conf_load(&rd->conf, rd->conf_path, err,
+	if (rosterd_conf_load(&rd->conf, conf_path, err,
 	    sizeof(err)) == -1) {
 		fprintf(stderr, "rosterd: %s\n", err);
 		return 1;

@@ -1,21 +1,34 @@
 /*
- * rosterd private header: the daemon's modules and their shared state.
+ * rosterd private header: the daemon's modules, each declaration under the
+ * file that owns it, lowest layer first.  A module calls only modules of
+ * its own layer or below; the calls back up are callbacks by nature (a
+ * sync completing into its job, a freed slot kicking the reader, the last
+ * job of a drain ending it).
+ *
+ *	common/		xmalloc, clock, log, conf, contract, the roster model
+ *	rconn.c http.c	one Redis connection; Clever over curl multi (leaves,
+ *			with their own headers, never this one)
+ *	metrics.c	the counters every module reports into (metrics.h)
+ *
+ *	store.c		the Redis contract: key names, the scripts (lua/)
+ *	health.c	Redis failures told apart, counted, logged
+ *	ratelimit.c	per-token request permits shared by all instances
+ *
+ *	jobs.c		the jobs in memory: table, counts, slots, walks
+ *	job.c		one job's life: load, sync, write back, fail, retry
+ *	job_entry.c	one stream entry parsed into a job
+ *	sync.c		the Clever requests of one job
+ *	forget.c	the job statuses of a forgotten teacher
+ *
+ *	reader.c	the job stream: read, take over, the pause gate
+ *	schedule.c	the freshness schedule; unrenewed tokens' teachers
+ *	trim.c		retention: the streams trimmed behind their readers
+ *	instance.c	this instance for the others: heartbeat, reaping
+ *	prepare.c	Redis made ready: permissions (probe.c), scripts,
+ *			contract version, consumer group
  *
  *	rosterd.c	main, signals, reload, watchdog, shutdown
- *	queue.c		the job stream: read, admit, take over, hand back
- *	job.c		one job's life: load, sync, write back, fail, retry
- *	sync.c		the Clever requests of one job (curl multi via http.c)
- *	ratelimit.c	per-token request permits shared by all instances
- *	store.c		the Redis contract: key names, the scripts (lua/)
- *	health.c	Redis failures told apart, counted, logged at a bounded rate
- *	probe.c		the ACL permissions rosterd needs, checked before work
- *	trim.c		retention: the streams trimmed behind their readers
- *	forget.c	the job statuses of a forgotten teacher
- *	schedule.c	the freshness schedule; teachers whose token was
- *			not renewed, forgotten
- *	instance.c	this instance for the others: heartbeat, pause key,
- *			removal of gone consumers
- *	metrics.c	the counters
+ *	exporter.c	the Prometheus endpoint
  */
 #ifndef ROSTERD_H
 #define ROSTERD_H
@@ -27,9 +40,11 @@
 #include <event2/event.h>
 #include <json-c/json.h>
 
+#include "clock.h"
 #include "conf.h"
 #include "contract.h"
 #include "http.h"
+#include "metrics.h"
 #include "rconn.h"
 #include "roster.h"
 
@@ -47,12 +62,12 @@
 #define REDIS_RETRY_MIN_MS	100
 #define REDIS_RETRY_MAX_MS	30000
 
-enum job_kind {
-	JOB_SYNC = 0,		/* full roster sync */
-	JOB_DISCOVER,		/* sections only, for the app's picker */
-	JOB_FORGET,		/* erase the teacher: final diff, keys gone */
-	JOB_KIND_COUNT
-};
+/*
+ * Exit status when Redis is set up so that rosterd cannot work (another
+ * contract version, missing permissions): restarting will not help, so
+ * the unit has RestartPreventExitStatus= for it (EX_CONFIG).
+ */
+#define EXIT_CONFIG	78
 
 /* What made a job: the app, or rosterd itself (status field trigger). */
 enum job_trigger {
@@ -60,20 +75,6 @@ enum job_trigger {
 	TRIGGER_SCHEDULE,	/* the freshness schedule */
 	TRIGGER_UNRENEWED,	/* a forget: the token was never renewed */
 	TRIGGER_COUNT
-};
-
-/* How a job ended (counted by metrics.c, logged by job.c). */
-enum job_outcome {
-	OUT_CHANGED = 0,	/* synced, diff written */
-	OUT_UNCHANGED,		/* synced, nothing changed */
-	OUT_DISCOVERED,		/* sections listed */
-	OUT_FORGOTTEN,		/* teacher erased */
-	OUT_COALESCED,		/* satisfied by another sync */
-	OUT_FAILED,		/* permanent failure */
-	OUT_DEAD,		/* attempts used up */
-	OUT_HELD,		/* shrink guard */
-	OUT_REJECTED,		/* malformed job */
-	OUT_COUNT
 };
 
 enum job_state {
@@ -166,54 +167,23 @@ struct job {
 };
 TAILQ_HEAD(jobq, job);
 
-/* The daemon. */
+/*
+ * The daemon: its configuration, connections, event base and the flags of
+ * its life.  What one module alone uses is that module's own (statics).
+ */
 struct rosterd {
 	struct event_base	*base;
 	struct conf		 conf;
-	const char		*conf_path;
 	char			*consumer;
 	struct rconn		*rc;		/* commands */
 	struct rconn		*rq;		/* blocking XREADGROUP only */
 	struct http_client	*http;
-	struct jobq		 jobs;
-	unsigned		 njobs;		/* jobs in memory */
-	unsigned		 nteachers;	/* their teachers: the slots */
-	unsigned		 nscheduled;	/* jobs of the schedule */
-	unsigned		 nfetching;	/* jobs using Clever */
-	int			 reading;	/* XREADGROUP in flight */
-	long long		 reader_id;	/* CLIENT ID of rq */
-	int			 unblock_tries;
+	int			 ready;		/* prepared once: READY=1 sent */
 	int			 draining;	/* SIGTERM: take no work */
 	int			 exit_code;
-	int			 ready;		/* READY=1 sent */
-	char			*reload_error;	/* last reload refused, why */
-	int			 group_ready;
-	int			 own_pending_done;	/* re-read own PEL */
-	struct event		*ev_read;	/* kick the reader */
-	struct event		*ev_read_retry;	/* read again after an error */
-	struct event		*ev_claim;	/* take over stale jobs */
-	struct event		*ev_watchdog;	/* keep-alive and STATUS */
-	int			 watchdog;	/* WatchdogSec= is set */
-	struct event		*ev_stop;	/* stop timeout */
-	struct event		*ev_prepare;	/* prepare Redis again */
-	struct event		*ev_beat;	/* heartbeat, reaping */
-	struct event		*ev_trim;	/* retention */
-	struct event		*ev_schedule;	/* scheduler tick */
-	int			 scheduling;	/* due/claim in flight */
-	struct event		*ev_signals[3];
-	int			 paused;	/* the pause key exists */
-	char			*pause_note;	/* its value */
-	struct event		*ev_tick;	/* pause check, heartbeat */
-	uint64_t		 started_ms;	/* wall clock, for people */
 };
 
 extern struct rosterd	*rd;
-
-/* rosterd.c */
-void		 rosterd_maybe_exit(void);
-void		 rosterd_redis_prepare(void);
-void		 rosterd_prepare_later(const char *what, const char *err);
-void		 rosterd_prepared(void);
 
 /* store.c: key names (malloc'ed) and scripts. */
 char		*key_jobs(void);
@@ -276,22 +246,51 @@ void		 store_init(void);
 void		 store_forget(void);
 void		 store_free(void);
 
-/* queue.c */
-void		 queue_start(void);
-void		 queue_kick(void);
-void		 queue_reader_ready(void);
-void		 queue_stop(void);
-void		 queue_pause(void);
-void		 queue_job_add(struct job *);
-void		 queue_job_remove(struct job *);
-unsigned	 queue_free_slots(void);
-/* job_entry.c: the kinds' names in jobs; parse one stream entry into a
-   new job, NULL + err if bad. */
-extern const char *const job_kind_names[JOB_KIND_COUNT];
-extern const char *const job_trigger_names[TRIGGER_COUNT];
-struct job	*job_from_entry(const char *entry_id, redisReply *fields,
-		    char *err, size_t errlen);
-void		 job_entry_free(struct job *);
+/* health.c */
+enum redis_health {
+	RH_OK = 0,
+	RH_UNREACHABLE,		/* connection lost, timeouts: it passes */
+	RH_REFUSED,		/* Redis answers but will not: ACL, OOM, ... */
+	RH_COUNT
+};
+/* Report a failed Redis command: what it was for, the error, and whether
+   the error is Redis's reply (else the connection's: timeout, lost). */
+void		 health_redis_failed(const char *what, const char *err,
+		    int is_reply);
+void		 health_redis_ok(void);
+void		 health_tick(void);
+enum redis_health health_redis(void);
+uint64_t	 health_redis_failures(enum redis_health);
+void		 health_describe(char *buf, size_t len);
+
+/* ratelimit.c */
+typedef void (*permit_cb)(unsigned granted, uint64_t wait_ms, int cold,
+		    const char *err, void *arg);
+void		 ratelimit_acquire(const char *owner, unsigned n,
+		    int share_pct, permit_cb, void *arg);
+void		 ratelimit_observe(const char *owner,
+		    const struct http_ratelimit *, int was_429);
+
+/* jobs.c: the jobs in memory */
+struct jobs_census {
+	unsigned	 jobs;			/* in memory */
+	unsigned	 fetching;		/* using Clever */
+	unsigned	 retrying;		/* waiting for their next attempt */
+	unsigned	 waiting_teacher;	/* for another sync of theirs */
+	unsigned	 waiting_rate;		/* for a rate-limit window */
+};
+void		 jobs_add(struct job *);
+void		 jobs_remove(struct job *);
+unsigned	 jobs_count(void);
+unsigned	 jobs_scheduled(void);
+unsigned	 jobs_free_slots(void);
+struct job	*jobs_find_entry(const char *entry_id);
+size_t		 jobs_entry_ids(const char **ids, size_t max);
+void		 jobs_entry_lost(const char *entry_id);
+void		 jobs_census(struct jobs_census *);
+void		 jobs_handback_waiting(void);
+void		 jobs_handback_running(void);
+void		 jobs_free_all(void);
 
 /* job.c */
 void		 admit_batch(struct job **, size_t);
@@ -311,79 +310,64 @@ int		 job_lock_expired(const struct job *);
 int		 job_district_token(const struct job *);
 void		 job_lock_lost(struct job *);
 
+/* job_entry.c: the kinds' names in jobs; parse one stream entry into a
+   new job, NULL + err if bad. */
+extern const char *const job_kind_names[JOB_KIND_COUNT];
+extern const char *const job_trigger_names[TRIGGER_COUNT];
+struct job	*job_from_entry(const char *entry_id, redisReply *fields,
+		    char *err, size_t errlen);
+void		 job_entry_free(struct job *);
+
 /* sync.c */
 struct sync	*sync_start(struct job *);
 void		 sync_free(struct sync *);
+int		 sync_rate_waiting(const struct sync *);
 char		*sync_etag_record(const struct job *, uint64_t version);
-
-/* health.c */
-enum redis_health {
-	RH_OK = 0,
-	RH_UNREACHABLE,		/* connection lost, timeouts: it passes */
-	RH_REFUSED,		/* Redis answers but will not: ACL, OOM, ... */
-	RH_COUNT
-};
-/* Report a failed Redis command: what it was for, the error, and whether
-   the error is Redis's reply (else the connection's: timeout, lost). */
-void		 health_redis_failed(const char *what, const char *err,
-		    int is_reply);
-void		 health_redis_ok(void);
-void		 health_tick(void);
-enum redis_health health_redis(void);
-uint64_t	 health_redis_failures(enum redis_health);
-void		 health_describe(char *buf, size_t len);
-
 
 /* forget.c: delete the statuses of a forgotten teacher's other jobs */
 void		 forget_statuses(const char *teacher, const char *own_job);
 
-/* trim.c */
-void		 trim_start(void);
+/* reader.c */
+void		 reader_start(void);
+void		 reader_conn_state(enum rconn_state);
+void		 reader_kick(void);
+int		 reader_group_ready(void);
+const char	*reader_paused(void);
+void		 reader_stop(void);
+void		 reader_free(void);
 
 /* schedule.c */
 void		 schedule_start(void);
-void		 schedule_unrenewed(void);
 void		 schedule_enroll(void);
 void		 schedule_plan_args(char *interval, char *jitter,
 		    size_t len);
+void		 schedule_free(void);
 
-/* probe.c: denied 0 (all granted), 1 (what names it), -1 (err) */
-typedef void	(*probe_cb)(int denied, const char *what);
-void		 probe_redis(probe_cb);
-int		 sync_rate_waiting(const struct sync *);
+/* trim.c */
+void		 trim_start(void);
+void		 trim_free(void);
 
 /* instance.c */
 void		 instance_start(void);
 void		 instance_beat(void);
 void		 instance_stop(void);
+void		 instance_free(void);
 
-/* metrics.c */
-void		 metrics_job_outcome(enum job_kind, enum job_outcome);
-uint64_t	 metrics_outcomes(enum job_kind, enum job_outcome);
-const char	*metrics_outcome_name(enum job_outcome);
-void		 metrics_totals(uint64_t *done, uint64_t *coalesced,
-		    uint64_t *failed);
-unsigned	 metrics_done_last_minute(void);
-void		 metrics_job_states(unsigned *retrying, unsigned *waiting,
-		    unsigned *rate);
-void		 metrics_job_duration(enum job_kind, uint64_t ms);
-void		 metrics_queue_wait(uint64_t ms);
-void		 metrics_clever_response(const char *endpoint,
-		    const char *status);
-void		 metrics_clever_retry(void);
-void		 metrics_job_retry(void);
-void		 metrics_scheduled(unsigned);
-void		 metrics_rate_wait(uint64_t ms);
-void		 metrics_loop_lag(uint64_t ms);
-void		 metrics_start(void);
-void		 metrics_stop(void);
+/* probe.c: denied 0 (all granted), 1 (what names it), -1 (err) */
+typedef void	(*probe_cb)(int denied, const char *what);
+void		 probe_redis(probe_cb);
 
-/* ratelimit.c */
-typedef void (*permit_cb)(unsigned granted, uint64_t wait_ms, int cold,
-		    const char *err, void *arg);
-void		 ratelimit_acquire(const char *owner, unsigned n,
-		    int share_pct, permit_cb, void *arg);
-void		 ratelimit_observe(const char *owner,
-		    const struct http_ratelimit *, int was_429);
+/* prepare.c */
+typedef void	(*prepared_cb)(void);
+void		 prepare_init(prepared_cb);
+void		 prepare_redis(void);
+void		 prepare_free(void);
+
+/* rosterd.c */
+void		 rosterd_maybe_exit(void);
+
+/* exporter.c */
+void		 exporter_start(void);
+void		 exporter_stop(void);
 
 #endif

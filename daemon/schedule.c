@@ -14,9 +14,8 @@
  * each rate-limit window (ratelimit.c), so that the app's requests never
  * wait behind it.
  *
- * Also here: teachers whose token was refused and not renewed within
- * [sync] forget_unrenewed_s are forgotten (unrenewed.lua), on the
- * retention timer.
+ * Also here, on the same timer: teachers whose token was refused and not
+ * renewed within [sync] forget_unrenewed_s are forgotten (unrenewed.lua).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +28,15 @@
 
 #define SCHEDULE_BATCH_MAX	100	/* teachers claimed per tick */
 #define UNRENEWED_BATCH_MAX	100	/* teachers looked at per run */
+/* The unrenewed sweep: every tenth of forget_unrenewed_s, 1 s to 1 min. */
+#define UNRENEWED_SWEEP_MIN_MS	1000
+#define UNRENEWED_SWEEP_MAX_MS	60000
+
+static struct event	*ev_schedule;	/* the tick */
+static int		 scheduling;	/* due/claim in flight */
+static uint64_t		 last_sweep_ms;	/* unrenewed (monotonic) */
+
+static void	schedule_unrenewed(void);
 
 static uint64_t
 schedule_interval_ms(void)
@@ -66,13 +74,13 @@ schedule_room(void)
 	unsigned share = rd->conf.schedule_concurrency > 0 ?
 	    (unsigned)rd->conf.schedule_concurrency :
 	    (unsigned)rd->conf.sync_concurrency / 2;
-	unsigned n, free_slots = queue_free_slots();
+	unsigned n, free_slots = jobs_free_slots(), now = jobs_scheduled();
 
 	if (share == 0)
 		share = 1;
-	if (rd->nscheduled >= share)
+	if (now >= share)
 		return 0;
-	n = share - rd->nscheduled;
+	n = share - now;
 	if (n > free_slots)
 		n = free_slots;
 	return n > SCHEDULE_BATCH_MAX ? SCHEDULE_BATCH_MAX : n;
@@ -88,7 +96,7 @@ int_elem(redisReply *r, size_t i)
 static void
 on_claimed(struct rconn *c, redisReply *r, const char *err, void *arg)
 {
-	rd->scheduling = 0;
+	scheduling = 0;
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY)
 		return;		/* failures: health.c; the next tick tries */
 	if (int_elem(r, 0) + int_elem(r, 1) > 0)
@@ -166,11 +174,11 @@ static void
 on_due(struct rconn *c, redisReply *r, const char *err, void *arg)
 {
 	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-		rd->scheduling = 0;
+		scheduling = 0;
 		return;		/* health.c counts it; the next tick tries */
 	}
 	if (!teacher_ids_ok(r, 2)) {
-		rd->scheduling = 0;
+		scheduling = 0;
 		log_warnx("the schedule names something that is not a "
 		    "teacher id: skipped this tick");
 		return;
@@ -179,7 +187,7 @@ on_due(struct rconn *c, redisReply *r, const char *err, void *arg)
 		logf_info(LF(.event = "schedule_replanned"), "%lld teachers "
 		    "planned again for the current interval", int_elem(r, 1));
 	if (r->elements == 2) {
-		rd->scheduling = 0;
+		scheduling = 0;
 		return;
 	}
 	schedule_claim(r);
@@ -192,8 +200,8 @@ schedule_tick(void)
 	const char *argv[6];
 	unsigned n;
 
-	if (schedule_interval_ms() == 0 || rd->scheduling || rd->draining ||
-	    rd->paused || !rd->group_ready ||
+	if (schedule_interval_ms() == 0 || scheduling || rd->draining ||
+	    reader_paused() != NULL || !reader_group_ready() ||
 	    rconn_state(rd->rc) != RCONN_READY || health_redis() != RH_OK)
 		return;
 	if ((n = schedule_room()) == 0)
@@ -208,7 +216,7 @@ schedule_tick(void)
 	argv[3] = nbuf;
 	argv[4] = interval;
 	argv[5] = jitter;
-	rd->scheduling = 1;
+	scheduling = 1;
 	store_eval(SCRIPT_DUE, 2, 6, argv, NULL, on_due, NULL);
 	free(keys[0]);
 	free(keys[1]);
@@ -220,7 +228,8 @@ on_schedule_timer(evutil_socket_t fd, short what, void *arg)
 	struct timeval tv = ms_to_tv(schedule_tick_ms());
 
 	schedule_tick();
-	evtimer_add(rd->ev_schedule, &tv);
+	schedule_unrenewed();
+	evtimer_add(ev_schedule, &tv);
 }
 
 /* Ready for work (or reloaded): tick from now on. */
@@ -229,10 +238,10 @@ schedule_start(void)
 {
 	struct timeval tv = ms_to_tv(schedule_tick_ms());
 
-	if (rd->ev_schedule == NULL)
-		rd->ev_schedule = evtimer_new(rd->base, on_schedule_timer,
+	if (ev_schedule == NULL)
+		ev_schedule = evtimer_new(rd->base, on_schedule_timer,
 		    NULL);
-	evtimer_add(rd->ev_schedule, &tv);
+	evtimer_add(ev_schedule, &tv);
 }
 
 static void
@@ -266,15 +275,28 @@ on_awaiting(struct rconn *c, redisReply *r, const char *err, void *arg)
 	    fixed, 1, r, 0, on_unrenewed);
 }
 
+/* How often the unrenewed sweep runs. */
+static uint64_t
+unrenewed_sweep_ms(void)
+{
+	uint64_t ms = rd->conf.sync_forget_unrenewed_s * 100;
+
+	return ms < UNRENEWED_SWEEP_MIN_MS ? UNRENEWED_SWEEP_MIN_MS :
+	    ms > UNRENEWED_SWEEP_MAX_MS ? UNRENEWED_SWEEP_MAX_MS : ms;
+}
+
 /* Forget the teachers whose refused token was not renewed in time. */
-void
+static void
 schedule_unrenewed(void)
 {
+	uint64_t now = mono_ms();
 	char *key;
 
 	if (rd->conf.sync_forget_unrenewed_s == 0 || rd->draining ||
-	    rconn_state(rd->rc) != RCONN_READY)
+	    rconn_state(rd->rc) != RCONN_READY ||
+	    now - last_sweep_ms < unrenewed_sweep_ms())
 		return;
+	last_sweep_ms = now;
 	key = key_reauthorize();
 	rconn_command(rd->rc, 0, on_awaiting, NULL, "ZRANGE %s 0 %d", key,
 	    UNRENEWED_BATCH_MAX - 1);
@@ -382,4 +404,12 @@ schedule_enroll(void)
 
 	rconn_command(rd->rc, 0, on_enroll_cursor, NULL, "GET %s", key);
 	free(key);
+}
+
+void
+schedule_free(void)
+{
+	if (ev_schedule != NULL)
+		event_free(ev_schedule);
+	ev_schedule = NULL;
 }

@@ -13,6 +13,8 @@
 #include "rosterd.h"
 #include "xmalloc.h"
 
+static struct event	*ev_trim;
+
 static void
 on_trimmed(struct rconn *c, redisReply *r, const char *err, void *arg)
 {
@@ -75,7 +77,6 @@ static void
 on_trim_timer(evutil_socket_t fd, short what, void *arg)
 {
 	trim_now();
-	schedule_unrenewed();
 }
 
 /* Ready for work: trim now and every interval. */
@@ -84,9 +85,17 @@ trim_start(void)
 {
 	struct timeval tv = ms_to_tv(rd->conf.retention_interval_ms);
 
-	if (rd->ev_trim == NULL)
-		rd->ev_trim = event_new(rd->base, -1, EV_PERSIST,
+	if (ev_trim == NULL)
+		ev_trim = event_new(rd->base, -1, EV_PERSIST,
 		    on_trim_timer, NULL);
-	evtimer_add(rd->ev_trim, &tv);
+	evtimer_add(ev_trim, &tv);
 	trim_now();
+}
+
+void
+trim_free(void)
+{
+	if (ev_trim != NULL)
+		event_free(ev_trim);
+	ev_trim = NULL;
 }

@@ -1,0 +1,235 @@
+/*
+ * Making Redis ready for work, on every connection and again when what it
+ * made has gone (a DEL of the stream, FLUSHALL, a Redis restarted empty):
+ *
+ *	the permission check (probe.c)
+ *	--> the scripts loaded (store.c)
+ *	--> the contract version: ours, or refuse to work on these keys
+ *	--> the consumer group of the job stream, created if absent
+ *	--> the reader starts; rosterd is told it is prepared
+ *
+ * A step that Redis refuses is tried again after a growing delay; a lost
+ * connection starts over once it is back.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "clock.h"
+#include "log.h"
+#include "rosterd.h"
+#include "xmalloc.h"
+
+static prepared_cb	 prepared;	/* rosterd.c's, from prepare_init */
+static struct event	*ev_retry;	/* prepare again after a refusal */
+static int		 failures;	/* refusals in a row */
+/* Why the contract version could not be set. */
+static char		 contract_set_error[256];
+
+static void	prepare_group(void);
+
+static void
+on_retry(evutil_socket_t fd, short what, void *arg)
+{
+	if (rconn_state(rd->rc) == RCONN_READY)
+		prepare_redis();
+}
+
+/* Redis answered but refused a step: start again, later. */
+static void
+prepare_later(const char *what, const char *err)
+{
+	uint64_t ms = backoff_ms(++failures, REDIS_RETRY_MIN_MS,
+	    REDIS_RETRY_MAX_MS);
+	struct timeval tv = ms_to_tv(ms);
+
+	health_redis_failed(what, err, 1);
+	if (ev_retry == NULL)
+		ev_retry = evtimer_new(rd->base, on_retry, NULL);
+	evtimer_add(ev_retry, &tv);
+}
+
+/* Redis is set up so that rosterd cannot work: restarting will not help. */
+static void
+prepare_refuse(void)
+{
+	rd->exit_code = EXIT_CONFIG;
+	event_base_loopexit(rd->base, NULL);
+}
+
+/* ---- the consumer group ---- */
+
+static void
+group_ready(void)
+{
+	failures = 0;
+	reader_start();
+	prepared();
+}
+
+static void
+on_group(struct rconn *c, redisReply *r, const char *err, void *arg)
+{
+	if (r != NULL && (r->type != REDIS_REPLY_ERROR ||
+	    strncmp(r->str, "BUSYGROUP", 9) == 0)) {
+		if (r->type != REDIS_REPLY_ERROR)
+			logf_info(LF(.event = "group_created"), "created the "
+			    "consumer group %s of %sjobs", CONSUMER_GROUP,
+			    rd->conf.redis_prefix);
+		group_ready();
+		return;
+	}
+	if (r == NULL)	/* prepared again once reconnected */
+		health_redis_failed("creating the consumer group", err, 0);
+	else
+		prepare_later("creating the consumer group", r->str);
+}
+
+/* An XINFO GROUPS reply: does it name our group? */
+static int
+names_our_group(redisReply *r)
+{
+	redisReply *name;
+	size_t i;
+
+	for (i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
+		if ((name = rconn_reply_field(r->element[i], "name")) != NULL &&
+		    name->type == REDIS_REPLY_STRING &&
+		    strcmp(name->str, CONSUMER_GROUP) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+on_groups(struct rconn *c, redisReply *r, const char *err, void *arg)
+{
+	char *stream;
+
+	if (r == NULL) {	/* prepared again once reconnected */
+		health_redis_failed("looking for the consumer group", err, 0);
+		return;
+	}
+	if (names_our_group(r)) {
+		group_ready();
+		return;
+	}
+	/* absent, no stream yet, or XINFO not allowed: create it */
+	stream = key_jobs();
+	rconn_command(rd->rc, 0, on_group, NULL,
+	    "XGROUP CREATE %s %s 0 MKSTREAM", stream, CONSUMER_GROUP);
+	free(stream);
+}
+
+/*
+ * Look for the group first, and create it only when absent: XINFO only
+ * reads, so it works when Redis refuses writes (maxmemory).
+ */
+static void
+prepare_group(void)
+{
+	char *stream = key_jobs();
+
+	rconn_command(rd->rc, 0, on_groups, NULL, "XINFO GROUPS %s", stream);
+	free(stream);
+}
+
+/* ---- the contract version ---- */
+
+static void
+on_contract_set(struct rconn *c, redisReply *r, const char *err, void *arg)
+{
+	/* on_contract, right after, sees the outcome; keep why it failed */
+	xstrlcpy(contract_set_error, r != NULL && r->type == REDIS_REPLY_ERROR ?
+	    r->str : "", sizeof(contract_set_error));
+}
+
+/*
+ * The contract version under our prefix must be ours: a rosterd must not
+ * work on keys laid out by another version of the contract.
+ */
+static void
+on_contract(struct rconn *c, redisReply *r, const char *err, void *arg)
+{
+	if (r == NULL) {
+		/* the connection is being re-established: prepared again */
+		health_redis_failed("reading the contract version", err, 0);
+		return;
+	}
+	if (r->type == REDIS_REPLY_ERROR) {
+		prepare_later("reading the contract version", r->str);
+		return;
+	}
+	if (r->type == REDIS_REPLY_NIL) {
+		prepare_later("setting the contract version",
+		    contract_set_error[0] ? contract_set_error : "key absent");
+		return;
+	}
+	if (r->type != REDIS_REPLY_STRING ||
+	    strcmp(r->str, CONTRACT_VERSION) != 0) {
+		logf_err(LF(.event = "contract_mismatch"), "%scontract holds "
+		    "version %s, this rosterd speaks version %s: refusing to "
+		    "work on these keys", rd->conf.redis_prefix,
+		    r->type == REDIS_REPLY_STRING ? r->str : "(not a string)",
+		    CONTRACT_VERSION);
+		prepare_refuse();
+		return;
+	}
+	prepare_group();
+}
+
+static void
+prepare_contract(void)
+{
+	char *key;
+
+	xasprintf(&key, "%scontract", rd->conf.redis_prefix);
+
+	rconn_command(rd->rc, 0, on_contract_set, NULL, "SET %s %s NX",
+	    key, CONTRACT_VERSION);
+	rconn_command(rd->rc, 0, on_contract, NULL, "GET %s", key);
+	free(key);
+}
+
+/* ---- the permissions, then the scripts ---- */
+
+static void
+on_probed(int denied, const char *what)
+{
+	if (denied == -1)
+		return;		/* prepared again once reconnected */
+	if (denied == 1 && !rd->ready) {
+		logf_err(LF(.event = "redis_denied"), "the Redis user may not "
+		    "do what rosterd needs: %s; grant it (see the minimal ACL "
+		    "in rosterd(8))", what);
+		sd_notifyf(0, "STATUS=Redis denies: %s", what);
+		prepare_refuse();
+		return;
+	}
+	if (denied == 1)	/* the ACL changed under a running rosterd */
+		health_redis_failed("the permission check", what, 1);
+	store_init();
+	prepare_contract();
+}
+
+/* Prepare Redis from the start (the command connection is ready). */
+void
+prepare_redis(void)
+{
+	probe_redis(on_probed);
+}
+
+void
+prepare_init(prepared_cb cb)
+{
+	prepared = cb;
+}
+
+void
+prepare_free(void)
+{
+	if (ev_retry != NULL)
+		event_free(ev_retry);
+	ev_retry = NULL;
+}
