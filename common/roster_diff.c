@@ -354,19 +354,10 @@ roster_diff(const struct roster *old, const struct roster *new_)
 	return d;
 }
 
-static json_object *
-member(json_object *o, const char *key)
-{
-	json_object	*v = NULL;
-
-	json_object_object_get_ex(o, key, &v);
-	return v;
-}
-
 static unsigned
 array_count(json_object *o, const char *key)
 {
-	json_object	*a = member(o, key);
+	json_object	*a = roster_member(o, key);
 
 	return json_object_is_type(a, json_type_array) ?
 	    (unsigned)json_object_array_length(a) : 0;
@@ -387,10 +378,10 @@ roster_diff_count(json_object *diff, struct roster_diff_counts *n)
 	memset(n, 0, sizeof(*n));
 	if (!json_object_is_type(diff, json_type_object))
 		return;
-	t = member(diff, "teacher");
-	s = member(diff, "sections");
-	u = member(diff, "students");
-	e = member(diff, "enrollments");
+	t = roster_member(diff, "teacher");
+	s = roster_member(diff, "sections");
+	u = roster_member(diff, "students");
+	e = roster_member(diff, "enrollments");
 	n->sections_added = array_count(s, "added");
 	n->sections_updated = array_count(s, "updated");
 	n->sections_removed = array_count(s, "removed");
@@ -399,13 +390,13 @@ roster_diff_count(json_object *diff, struct roster_diff_counts *n)
 	n->students_removed = array_count(u, "removed");
 	n->enrollments_added = array_count(e, "added");
 	n->enrollments_removed = array_count(e, "removed");
-	n->teacher_updated = object_count(member(t, "updated")) > 0;
+	n->teacher_updated = object_count(roster_member(t, "updated")) > 0;
 	n->added = n->sections_added + n->students_added +
-	    n->enrollments_added + (member(t, "added") != NULL);
+	    n->enrollments_added + (roster_member(t, "added") != NULL);
 	n->removed = n->sections_removed + n->students_removed +
-	    n->enrollments_removed + (member(t, "removed") != NULL);
+	    n->enrollments_removed + (roster_member(t, "removed") != NULL);
 	n->updated = n->sections_updated + n->students_updated +
-	    n->teacher_updated + object_count(member(diff, "roster"));
+	    n->teacher_updated + object_count(roster_member(diff, "roster"));
 }
 
 int
@@ -728,7 +719,7 @@ apply_teacher(struct roster *r, json_object *t, char *err, size_t errlen)
 static const char *
 entry_id(json_object *v)
 {
-	json_object	*id = member(v, "id");
+	json_object	*id = roster_member(v, "id");
 
 	return json_object_is_type(id, json_type_string) ?
 	    json_object_get_string(id) : NULL;
@@ -905,7 +896,7 @@ apply_updated(struct collection *c, json_object *list, int allow_extra,
 			    "absent", c->kind->name, id);
 			return -1;
 		}
-		if (apply_changes(c->kind, rec, member(u, "changes"),
+		if (apply_changes(c->kind, rec, roster_member(u, "changes"),
 		    allow_extra, err, errlen) == -1)
 			return -1;
 	}
@@ -943,7 +934,7 @@ enrollment_cmp(const struct enrollment *a, const struct enrollment *b)
 static const char *
 enrollment_id(json_object *e, const char *key)
 {
-	json_object	*v = member(e, key);
+	json_object	*v = roster_member(e, key);
 	size_t		 len;
 
 	if (!json_object_is_type(v, json_type_string))

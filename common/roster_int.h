@@ -99,6 +99,15 @@ void	 roster_record_write(struct sbuf *, const struct record_kind *,
 	    const void *rec, int close);
 
 /* json helpers */
+/* o's member key, or NULL (o may be NULL or not an object) */
+static inline json_object *
+roster_member(json_object *o, const char *key)
+{
+	json_object	*v = NULL;
+
+	json_object_object_get_ex(o, key, &v);
+	return v;
+}
 json_object *roster_extra_canonical(json_object *);	/* sorted deep copy */
 const char *roster_json_type_name(json_object *);
 

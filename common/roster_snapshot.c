@@ -149,21 +149,12 @@ parse_document(const char *json, size_t len, json_object **out, char *err,
 	return 0;
 }
 
-static json_object *
-member(json_object *o, const char *key)
-{
-	json_object	*v = NULL;
-
-	json_object_object_get_ex(o, key, &v);
-	return v;
-}
-
 /* A nullable string member into *out. */
 static int
 load_optstr(json_object *o, const char *key, char **out, char *err,
     size_t errlen)
 {
-	json_object	*v = member(o, key);
+	json_object	*v = roster_member(o, key);
 	size_t		 len;
 
 	if (v == NULL)
@@ -187,7 +178,7 @@ load_header(struct roster *r, json_object *o, int *format, char *err,
 	json_object	*v;
 	const char	*f;
 
-	v = member(o, "format");
+	v = roster_member(o, "format");
 	if (!json_object_is_type(v, json_type_int) ||
 	    json_object_get_int64(v) < 1 ||
 	    json_object_get_int64(v) > ROSTER_SNAPSHOT_FORMAT) {
@@ -196,7 +187,7 @@ load_header(struct roster *r, json_object *o, int *format, char *err,
 		return -1;
 	}
 	*format = (int)json_object_get_int64(v);
-	v = member(o, "version");
+	v = roster_member(o, "version");
 	if (!json_object_is_type(v, json_type_int) ||
 	    json_object_get_int64(v) < 0) {
 		roster_seterr(err, errlen, "snapshot: \"version\" is not a "
@@ -204,7 +195,7 @@ load_header(struct roster *r, json_object *o, int *format, char *err,
 		return -1;
 	}
 	r->version = (uint64_t)json_object_get_int64(v);
-	v = member(o, "fields");
+	v = roster_member(o, "fields");
 	f = json_object_is_type(v, json_type_string) ?
 	    json_object_get_string(v) : "";
 	if (strcmp(f, "library") == 0)
@@ -224,7 +215,7 @@ load_header(struct roster *r, json_object *o, int *format, char *err,
 static int
 load_teacher(struct roster *r, json_object *o, char *err, size_t errlen)
 {
-	json_object	*v = member(o, "teacher");
+	json_object	*v = roster_member(o, "teacher");
 
 	if (v == NULL)
 		return 0;
@@ -239,7 +230,7 @@ load_teacher(struct roster *r, json_object *o, char *err, size_t errlen)
 static json_object *
 array_member(json_object *o, const char *key, char *err, size_t errlen)
 {
-	json_object	*a = member(o, key);
+	json_object	*a = roster_member(o, key);
 
 	if (!json_object_is_type(a, json_type_array)) {
 		roster_seterr(err, errlen, "snapshot: \"%s\": expected an "
@@ -257,7 +248,7 @@ static int
 load_enrollment_indices(const struct roster *r, struct roster_section *s,
     json_object *o, char *err, size_t errlen)
 {
-	json_object	*a = member(o, "students"), *v;
+	json_object	*a = roster_member(o, "students"), *v;
 	int64_t		 idx, prev = -1;
 	size_t		 i, n;
 
@@ -295,7 +286,7 @@ load_enrollments(struct roster_section *s, json_object *o, char *err,
 	    offsetof(struct roster_section, nstudents), ROSTER_ID_MAX, NULL };
 	char	why[256];
 
-	if (roster_field_from_json(s, &fd, member(o, "students"), 0, why,
+	if (roster_field_from_json(s, &fd, roster_member(o, "students"), 0, why,
 	    sizeof(why)) == -1) {
 		roster_seterr(err, errlen, "section %s: %s", s->id, why);
 		return -1;

@@ -26,21 +26,12 @@ add a job for one teacher.
 ]]
 --@include "include/common.lua"
 --@include "include/schedule.lua"
+--@include "include/batch.lua"
 local now = now_ms()
 local interval, jitter = tonumber(ARGV[1]), tonumber(ARGV[2])
-local claimed, fresh = 0, 0
-for i = 1, tonumber(ARGV[3]) do
-  local t, sk, lk = ARGV[3+i], KEYS[2*i+1], KEYS[2*i+2]
-  local due = redis.call('ZSCORE', KEYS[1], t)
-  if due and tonumber(due) <= now then
-    redis.call('ZADD', KEYS[1], next_due(t, now, interval, jitter), t)
-    local started = tonumber(redis.call('HGET', sk, 'done_started_ms') or '0')
-    if redis.call('EXISTS', lk) == 1 or started > now - jitter then
-      fresh = fresh + 1
-    else
-      redis.call('XADD', KEYS[2], '*', 'teacher', t, 'kind', 'sync', 'trigger', 'schedule')
-      claimed = claimed + 1
-    end
-  end
-end
-return {claimed, fresh}
+return due_jobs(3, now, 'sync', 'schedule', function(t, sk, lk)
+  redis.call('ZADD', KEYS[1], next_due(t, now, interval, jitter), t)
+  local started = tonumber(redis.call('HGET', sk, 'done_started_ms') or '0')
+  local fresh = redis.call('EXISTS', lk) == 1 or started > now - jitter
+  return not fresh
+end)

@@ -25,22 +25,15 @@ removal of its entry must be one step with the forget job: two instances
 must never both add one, and a renewal must never be missed.
 ]]
 --@include "include/common.lua"
+--@include "include/batch.lua"
 local cutoff = now_ms() - tonumber(ARGV[1])
-local forgotten, renewed = 0, 0
-for i = 1, tonumber(ARGV[2]) do
-  local t, sk, tk = ARGV[2+i], KEYS[2*i+1], KEYS[2*i+2]
-  local since = redis.call('ZSCORE', KEYS[1], t)
-  if since and tonumber(since) <= cutoff then
-    redis.call('ZREM', KEYS[1], t)
-    local st = redis.call('HMGET', sk, 'reauth_token', 'reauth_owner')
-    local tok = redis.call('GET', tk)
-    if st[2] == 'teacher' and tok and string.sub(redis.sha1hex(tok), 1, 16) ~= st[1] then
-      redis.call('HDEL', sk, 'reauth_token', 'reauth_owner')
-      renewed = renewed + 1
-    else
-      redis.call('XADD', KEYS[2], '*', 'teacher', t, 'kind', 'forget', 'trigger', 'unrenewed')
-      forgotten = forgotten + 1
-    end
+return due_jobs(2, cutoff, 'forget', 'unrenewed', function(t, sk, tk)
+  redis.call('ZREM', KEYS[1], t)
+  local st = redis.call('HMGET', sk, 'reauth_token', 'reauth_owner')
+  local tok = redis.call('GET', tk)
+  if st[2] == 'teacher' and tok and string.sub(redis.sha1hex(tok), 1, 16) ~= st[1] then
+    redis.call('HDEL', sk, 'reauth_token', 'reauth_owner')
+    return false
   end
-end
-return {forgotten, renewed}
+  return true
+end)

@@ -1,7 +1,12 @@
 """Harness for the contract's scripts, run on a real redis-server without
 the daemon: each script is loaded exactly as rosterd embeds it
 (daemon/lua/embed.py expands its includes) and called with the KEYS and
-ARGV its header documents."""
+ARGV its header documents.
+
+The tests are one file per script, test_SCRIPT.py; what more than one of
+them uses (teachers, their keys, and the scripts that set a test's scene:
+a job admitted and running, failed, rate-limit windows) is below, at the
+end of this file."""
 import importlib.util
 import json
 import os
@@ -103,3 +108,111 @@ def events(w):
     e = Events(w.r)
     yield e
     e.ps.close()
+
+
+# ---- what the scripts' tests share: teachers, their keys, and the
+# ---- scripts that set a test's scene, called as rosterd calls them
+
+T = "58da8c63d7dc0ca068000478"	# a teacher
+U = "58da8c63d7dc0ca068000479"	# another one
+LOCK_TTL = 30000
+STATUS_TTL = 3600
+
+
+def status(t):
+    return P + "job:" + t
+
+
+def state(t):
+    return P + "state:{%s}" % t
+
+
+def lock(t):
+    return P + "lock:{%s}" % t
+
+
+def snapshot(t):
+    return P + "snapshot:{%s}" % t
+
+
+SCHEDULE, LEFT, REAUTH = P + "schedule", P + "schedule:left", P + "reauthorize"
+SCHED_KEYS = [SCHEDULE, LEFT, REAUTH]
+
+
+def admit(w, *jobs, trigger="app", ttl=STATUS_TTL):
+    """jobs: (entry id, teacher, kind, ref, request ms); job id = entry id,
+    lock value = consumer:job id, as rosterd does."""
+    keys, args = [JOBS], [GROUP, "c1", LOCK_TTL, EVENTS, len(jobs)]
+    for eid, teacher, kind, ref, req in jobs:
+        keys += [status(eid), state(teacher), lock(teacher)]
+        args += [eid, eid, teacher, kind, ref, req, "c1:" + eid, trigger,
+                 ttl]
+    return w.lua.admit(keys, args)
+
+
+def taken_over(w, eid, by="c2"):
+    """Another instance takes the entry over (XAUTOCLAIM does this to an
+    entry idle past claim_idle_ms while its consumer is frozen)."""
+    w.r.xclaim(JOBS, GROUP, by, 0, [eid], justid=True)
+
+
+COUNTS = ('{"added":2,"updated":1,"removed":0,"sections_added":1,'
+          '"sections_updated":0,"sections_removed":0,"students_added":1,'
+          '"students_updated":1,"students_removed":0,"enrollments_added":0,'
+          '"enrollments_removed":0,"teacher_updated":0}')
+
+
+def running(w):
+    """A sync of T admitted by consumer c1: entry pending, lock held."""
+    eid = w.take(T)
+    req = int(eid.split("-")[0])
+    [reply] = admit(w, (eid, T, "sync", "user-42", req))
+    assert reply[0] == "R"
+    return eid
+
+
+def fail(w, eid, lockval, state_="failed", extra="{}", teacher=T, drop="0",
+         code="not_shared", trigger="app", owner="teacher"):
+    keys = [status(eid), JOBS, lock(teacher), P + "dead", state(teacher)] + \
+        SCHED_KEYS + [P + "token:" + teacher]
+    args = [GROUP, eid, lockval, eid, teacher, "sync", "r", state_,
+            code, "Clever answered 404", EVENTS, STATUS_TTL, extra,
+            "d1", "0", "c1", drop, trigger, owner]
+    return w.lua.fail(keys, args)
+
+
+RL = P + "ratelimit:{rl}:teacher:%s" % T
+RL2 = P + "ratelimit:{rl}:teacher:%s" % ("b" * 24)
+APP = P + "ratelimit:{rl}:app"
+WINDOW = 60000
+
+
+def permit(w, n, limit=10, key=RL, share=100):
+    return w.lua.permit([key, APP], [n, limit, WINDOW, share])
+
+
+def observe(w, buckets, was_429=0, key=RL):
+    """buckets: (name, scope 't'|'a', limit, remaining, reset_s) tuples."""
+    args = [was_429, WINDOW, len(buckets)]
+    for b in buckets:
+        args += list(b)
+    return w.lua.observe([key, APP], args)
+
+
+def bearer(limit, remaining, reset_s):
+    return [("bearer", "t", limit, remaining, reset_s)]
+
+
+def warm(w):
+    """Headers seen: the app's buckets (none) are known for a window."""
+    observe(w, [])
+
+
+INTERVAL, JITTER = 10000, 1000
+
+
+def claim(w, *teachers, interval=INTERVAL, jitter=JITTER):
+    keys = [SCHEDULE, JOBS]
+    for t in teachers:
+        keys += [state(t), lock(t)]
+    return w.lua.claim(keys, [interval, jitter, len(teachers)] + list(teachers))

@@ -1,0 +1,128 @@
+"""writeback.lua: a full sync's outcome written back at once (diff,
+snapshot, status, acknowledgement, unlock), or nothing; and the
+schedule joined."""
+import pytest
+
+from lua_harness import (COUNTS, EVENTS, GROUP, INTERVAL, JITTER, JOBS, LEFT,
+                         P, REAUTH, SCHEDULE, SCHED_KEYS, STATUS_TTL, T, fail,
+                         lock, running, snapshot, state, status)
+
+
+def writeback(w, eid, base, diff, roster='{"roster":1}', email="",
+              authorized_by="teacher", district="", lockval=None,
+              trigger="app", interval=86400000, jitter=0):
+    keys = [snapshot(T), P + "diffs", status(eid), JOBS, lock(T), state(T),
+            P + "accounts"] + SCHED_KEYS
+    args = [GROUP, eid, lockval or "c1:" + eid, base, base + 1, roster, diff,
+            eid, T, EVENTS, STATUS_TTL, 1000, email, authorized_by,
+            COUNTS, 4, district, "user-42", trigger, interval, jitter]
+    return w.lua.writeback(keys, args)
+
+
+def test_writeback_refuses_a_moved_version_and_writes_nothing(w, events):
+    eid = running(w)
+    w.r.hset(snapshot(T), mapping={"version": 2, "roster": "v2"})
+    events.all()
+    assert writeback(w, eid, 1, '{"d":1}') == ["CONFLICT", "2"]
+    assert w.r.hgetall(snapshot(T)) == {"version": "2", "roster": "v2"}
+    assert w.r.xlen(P + "diffs") == 0
+    assert w.r.hget(status(eid), "state") == "running"
+    assert w.pending() == [eid] and w.r.get(lock(T)) == "c1:" + eid
+    assert events.all() == []
+
+
+def test_writeback_refuses_once_the_lock_is_lost(w):
+    eid = running(w)
+    w.r.set(lock(T), "c2:other")	# expired, then taken by another sync
+    assert writeback(w, eid, 0, '{"d":1}') == ["LOST"]
+    assert not w.r.exists(snapshot(T)) and w.r.xlen(P + "diffs") == 0
+    assert w.pending() == [eid] and w.r.get(lock(T)) == "c2:other"
+
+
+def test_writeback_writes_diff_snapshot_status_ack_and_unlock_together(w, events):
+    eid = running(w)
+    events.all()
+    reply = writeback(w, eid, 0, '{"d":1}', district="d1")
+    assert reply[0] == "OK" and reply[2] == "1"
+    diff_id = reply[1]
+    [(did, d)] = w.r.xrange(P + "diffs")
+    assert did == diff_id
+    assert d == {"v": "1", "teacher": T, "job": eid, "ref": "user-42",
+                 "base_version": "0", "version": "1", "added": "2",
+                 "updated": "1", "removed": "0", "diff": '{"d":1}'}
+    sn = w.r.hgetall(snapshot(T))
+    assert sn["version"] == "1" and sn["roster"] == '{"roster":1}'
+    assert sn["job"] == eid and sn["diff_id"] == diff_id and "synced_ms" in sn
+    tst = w.r.hgetall(state(T))
+    assert tst["done_started_ms"] == tst["any_started_ms"] == "1000"
+    assert tst["done_job"] == tst["any_job"] == eid
+    assert tst["done_version"] == "1" and tst["district"] == "d1"
+    st = w.r.hgetall(status(eid))
+    assert st["state"] == "done" and st["result"] == "changed"
+    assert st["version"] == "1" and st["base_version"] == "0"
+    assert st["diff_id"] == diff_id and st["requests"] == "4"
+    assert st["added"] == "2" and st["students_updated"] == "1"
+    assert 0 < w.r.ttl(status(eid)) <= STATUS_TTL
+    assert w.pending() == [] and not w.r.exists(lock(T))
+    [ev] = events.all()
+    assert ev["state"] == "done" and ev["result"] == "changed"
+    assert ev["diff_id"] == diff_id and ev["version"] == 1
+    assert ev["ref"] == "user-42"
+
+
+@pytest.mark.parametrize("roster,kept", [("", "v3"),
+                                         ("v3 format 2", "v3 format 2")])
+def test_writeback_without_changes_writes_no_diff(w, roster, kept):
+    """Without a diff the snapshot keeps its version; a roster given is
+    the same one in the current snapshot format, replacing an older text."""
+    w.r.hset(snapshot(T), mapping={"version": 3, "roster": "v3",
+                                   "diff_id": "5-0", "synced_ms": 1})
+    eid = running(w)
+    reply = writeback(w, eid, 3, "", roster=roster)
+    assert reply == ["OK", "", "3", "", ""]
+    assert w.r.xlen(P + "diffs") == 0
+    sn = w.r.hgetall(snapshot(T))
+    assert sn["version"] == "3" and sn["roster"] == kept
+    assert sn["diff_id"] == "5-0"
+    assert int(sn["synced_ms"]) > 1, "the snapshot says when it was confirmed"
+    st = w.r.hgetall(status(eid))
+    assert st["result"] == "no changes" and st["diff_id"] == ""
+    assert w.r.hget(state(T), "done_version") == "3"
+    assert w.pending() == []
+
+
+def test_writeback_reports_the_account_and_a_changed_authorization(w):
+    w.r.hset(P + "accounts", "jane@example.org", "app-7")
+    w.r.hset(state(T), "authorized_by", "teacher")
+    eid = running(w)
+    reply = writeback(w, eid, 0, '{"d":1}', email="jane@example.org",
+                      authorized_by="district")
+    assert reply[3:] == ["app-7", "teacher->district"]
+    st = w.r.hgetall(status(eid))
+    assert st["account"] == "app-7"
+    assert st["authorized_by_changed"] == "teacher->district"
+
+
+def test_an_apps_successful_sync_joins_the_schedule_within_an_interval(w):
+    eid = running(w)
+    now = w.now_ms()
+    assert writeback(w, eid, 0, "", interval=INTERVAL, jitter=JITTER)[0] == "OK"
+    d = w.r.zscore(SCHEDULE, T)
+    assert now < d <= now + INTERVAL + JITTER + 50
+
+
+def test_a_scheduled_sync_never_puts_back_a_teacher_that_left(w):
+    eid = running(w)
+    writeback(w, eid, 0, "", trigger="schedule", interval=INTERVAL)
+    assert w.r.zscore(SCHEDULE, T) is None
+
+
+def test_the_apps_next_successful_sync_brings_a_teacher_back(w):
+    eid = running(w)
+    fail(w, eid, "c1:" + eid, code="reauthorize")
+    eid = running(w)
+    writeback(w, eid, 0, "", interval=INTERVAL, jitter=JITTER)
+    assert w.r.zscore(SCHEDULE, T) is not None
+    assert w.r.zscore(LEFT, T) is None and w.r.zscore(REAUTH, T) is None
+    st = w.r.hgetall(state(T))
+    assert not {"schedule_left", "reauth_token", "reauth_owner"} & set(st)
