@@ -28,7 +28,9 @@ enum key {
 	KEY_JOB,		/* a job's status; ID: its stream entry id */
 	KEY_TOKEN,		/* ID: a teacher */
 	KEY_DISTRICT_TOKEN,	/* ID: a district */
-	KEY_INSTANCE,		/* a heartbeat; ID: the instance's consumer */
+	KEY_INSTANCE,		/* ID: an instance's consumer; its heartbeat,
+				   every [daemon] heartbeat_ms, expires when
+				   it stops beating */
 	KEY_RATELIMIT,		/* ID: the window's owner; one hash tag {rl},
 				   as a permit draws from a token's and the
 				   app's windows at once */
