@@ -105,7 +105,7 @@ forget_statuses(const char *teacher, const char *own_job)
 
 	xstrlcpy(fs->teacher, teacher, sizeof(fs->teacher));
 	fs->own = key_job(own_job);
-	xasprintf(&fs->match, "%sjob:*", rd->conf.redis_prefix);
+	fs->match = key_job("*");
 	rconn_command(rd->rc, 0, on_scanned, fs, "SCAN 0 MATCH %s COUNT "
 	    SCAN_COUNT, fs->match);
 }

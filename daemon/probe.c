@@ -14,122 +14,137 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "keys.h"
 #include "log.h"
 #include "rosterd.h"
 #include "xmalloc.h"
 
 #define PROBE_WORDS	12
 
-/* %s is the key prefix. */
-static const char *const probe_checks[][PROBE_WORDS] = {
+/*
+ * The checks: a command, and the key it names, if any, as the word K: the
+ * key of the contract with its id as the README writes it.
+ */
+static const char K[] = "KEY";
+#define CMD(...)	{ .words = { __VA_ARGS__ } }
+#define ON(key, id, ...) { key, id, { __VA_ARGS__ } }
+
+static const struct probe_check {
+	enum key	 key;
+	const char	*id;
+	const char	*words[PROBE_WORDS];
+} probe_checks[] = {
 	/* connections and scripts */
-	{ "PING" },
-	{ "CLIENT", "SETNAME", "rosterd" },
-	{ "CLIENT", "ID" },
-	{ "CLIENT", "UNBLOCK", "1" },
-	{ "SCRIPT", "LOAD", "return 1" },
-	{ "EVALSHA", "0000000000000000000000000000000000000000", "0" },
-	{ "TIME" },
+	CMD("PING"),
+	CMD("CLIENT", "SETNAME", "rosterd"),
+	CMD("CLIENT", "ID"),
+	CMD("CLIENT", "UNBLOCK", "1"),
+	CMD("SCRIPT", "LOAD", "return 1"),
+	CMD("EVALSHA", "0000000000000000000000000000000000000000", "0"),
+	CMD("TIME"),
 	/* the contract version */
-	{ "GET", "%scontract" },
+	ON(KEY_CONTRACT, NULL, "GET", K),
 	/* the pause key (rosterctl pause) */
-	{ "GET", "%spaused" },
-	{ "SET", "%scontract", "1", "NX" },
+	ON(KEY_PAUSED, NULL, "GET", K),
+	ON(KEY_CONTRACT, NULL, "SET", K, "1", "NX"),
 	/* the job stream */
-	{ "XINFO", "GROUPS", "%sjobs" },
-	{ "XGROUP", "CREATE", "%sjobs", CONSUMER_GROUP, "0", "MKSTREAM" },
-	{ "XREADGROUP", "GROUP", CONSUMER_GROUP, "c", "COUNT", "1", "BLOCK",
-	    "1", "STREAMS", "%sjobs", ">" },
-	{ "XCLAIM", "%sjobs", CONSUMER_GROUP, "c", "0", "0-1", "JUSTID" },
-	{ "XAUTOCLAIM", "%sjobs", CONSUMER_GROUP, "c", "1", "0-0", "COUNT",
-	    "1" },
-	{ "XACK", "%sjobs", CONSUMER_GROUP, "0-1" },
-	{ "XADD", "%sjobs", "*", "f", "v" },
-	{ "XDEL", "%sjobs", "0-1" },
+	ON(KEY_JOBS, NULL, "XINFO", "GROUPS", K),
+	ON(KEY_JOBS, NULL, "XGROUP", "CREATE", K, CONSUMER_GROUP, "0",
+	    "MKSTREAM"),
+	ON(KEY_JOBS, NULL, "XREADGROUP", "GROUP", CONSUMER_GROUP, "c", "COUNT",
+	    "1", "BLOCK", "1", "STREAMS", K, ">"),
+	ON(KEY_JOBS, NULL, "XCLAIM", K, CONSUMER_GROUP, "c", "0", "0-1",
+	    "JUSTID"),
+	ON(KEY_JOBS, NULL, "XAUTOCLAIM", K, CONSUMER_GROUP, "c", "1", "0-0",
+	    "COUNT", "1"),
+	ON(KEY_JOBS, NULL, "XACK", K, CONSUMER_GROUP, "0-1"),
+	ON(KEY_JOBS, NULL, "XADD", K, "*", "f", "v"),
+	ON(KEY_JOBS, NULL, "XDEL", K, "0-1"),
 	/* what the app writes, rosterd reads */
-	{ "GET", "%stoken:TEACHER" },
-	{ "GET", "%sdistrict_token:DISTRICT" },
-	{ "GET", "%sselection:{TEACHER}" },
-	{ "HGET", "%saccounts", "f" },
+	ON(KEY_TOKEN, "TEACHER", "GET", K),
+	ON(KEY_DISTRICT_TOKEN, "DISTRICT", "GET", K),
+	ON(KEY_SELECTION, "TEACHER", "GET", K),
+	ON(KEY_ACCOUNTS, NULL, "HGET", K, "f"),
 	/* job statuses */
-	{ "HSET", "%sjob:JOB", "f", "v" },
-	{ "HGET", "%sjob:JOB", "f" },
-	{ "HDEL", "%sjob:JOB", "f" },
-	{ "HINCRBY", "%sjob:JOB", "f", "1" },
-	{ "EXPIRE", "%sjob:JOB", "1" },
-	{ "EXISTS", "%sjob:JOB" },
+	ON(KEY_JOB, "JOB", "HSET", K, "f", "v"),
+	ON(KEY_JOB, "JOB", "HGET", K, "f"),
+	ON(KEY_JOB, "JOB", "HDEL", K, "f"),
+	ON(KEY_JOB, "JOB", "HINCRBY", K, "f", "1"),
+	ON(KEY_JOB, "JOB", "EXPIRE", K, "1"),
+	ON(KEY_JOB, "JOB", "EXISTS", K),
 	/* per teacher */
-	{ "HMGET", "%sstate:{TEACHER}", "f" },
-	{ "HGET", "%sstate:{TEACHER}", "f" },
-	{ "HSET", "%sstate:{TEACHER}", "f", "v" },
-	{ "HDEL", "%sstate:{TEACHER}", "f" },
-	{ "SET", "%slock:{TEACHER}", "v", "NX", "PX", "1" },
-	{ "GET", "%slock:{TEACHER}" },
-	{ "PEXPIRE", "%slock:{TEACHER}", "1" },
-	{ "DEL", "%slock:{TEACHER}" },
-	{ "HMGET", "%ssnapshot:{TEACHER}", "f" },
-	{ "HGET", "%ssnapshot:{TEACHER}", "f" },
-	{ "HSET", "%ssnapshot:{TEACHER}", "f", "v" },
-	{ "SET", "%ssections:{TEACHER}", "v" },
+	ON(KEY_STATE, "TEACHER", "HMGET", K, "f"),
+	ON(KEY_STATE, "TEACHER", "HGET", K, "f"),
+	ON(KEY_STATE, "TEACHER", "HSET", K, "f", "v"),
+	ON(KEY_STATE, "TEACHER", "HDEL", K, "f"),
+	ON(KEY_LOCK, "TEACHER", "SET", K, "v", "NX", "PX", "1"),
+	ON(KEY_LOCK, "TEACHER", "GET", K),
+	ON(KEY_LOCK, "TEACHER", "PEXPIRE", K, "1"),
+	ON(KEY_LOCK, "TEACHER", "DEL", K),
+	ON(KEY_SNAPSHOT, "TEACHER", "HMGET", K, "f"),
+	ON(KEY_SNAPSHOT, "TEACHER", "HGET", K, "f"),
+	ON(KEY_SNAPSHOT, "TEACHER", "HSET", K, "f", "v"),
+	ON(KEY_SECTIONS, "TEACHER", "SET", K, "v"),
 	/* rate-limit windows: per token, and the application's */
-	{ "HMGET", "%sratelimit:{rl}:OWNER", "f" },
-	{ "HGET", "%sratelimit:{rl}:OWNER", "f" },
-	{ "HSET", "%sratelimit:{rl}:OWNER", "f", "v" },
-	{ "PEXPIRE", "%sratelimit:{rl}:OWNER", "1" },
-	{ "HMGET", "%sratelimit:{rl}:app", "f" },
-	{ "HGET", "%sratelimit:{rl}:app", "f" },
-	{ "HSET", "%sratelimit:{rl}:app", "f", "v" },
-	{ "PEXPIRE", "%sratelimit:{rl}:app", "1" },
+	ON(KEY_RATELIMIT, "OWNER", "HMGET", K, "f"),
+	ON(KEY_RATELIMIT, "OWNER", "HGET", K, "f"),
+	ON(KEY_RATELIMIT, "OWNER", "HSET", K, "f", "v"),
+	ON(KEY_RATELIMIT, "OWNER", "PEXPIRE", K, "1"),
+	ON(KEY_RATELIMIT, "app", "HMGET", K, "f"),
+	ON(KEY_RATELIMIT, "app", "HGET", K, "f"),
+	ON(KEY_RATELIMIT, "app", "HSET", K, "f", "v"),
+	ON(KEY_RATELIMIT, "app", "PEXPIRE", K, "1"),
 	/* what rosterd writes for the app */
-	{ "XADD", "%sdiffs", "*", "f", "v" },
-	{ "XADD", "%sdead", "*", "f", "v" },
-	{ "PUBLISH", "%sevents", "m" },
+	ON(KEY_DIFFS, NULL, "XADD", K, "*", "f", "v"),
+	ON(KEY_DEAD, NULL, "XADD", K, "*", "f", "v"),
+	ON(KEY_EVENTS, NULL, "PUBLISH", K, "m"),
 	/* heartbeats, and the removal of gone consumers */
-	{ "HSET", "%sinstance:CONSUMER", "f", "v" },
-	{ "HSETNX", "%sinstance:CONSUMER", "f", "v" },
-	{ "PEXPIRE", "%sinstance:CONSUMER", "1" },
-	{ "EXISTS", "%sinstance:CONSUMER" },
-	{ "DEL", "%sinstance:CONSUMER" },
-	{ "XINFO", "CONSUMERS", "%sjobs", CONSUMER_GROUP },
-	{ "XGROUP", "DELCONSUMER", "%sjobs", CONSUMER_GROUP, "c" },
+	ON(KEY_INSTANCE, "CONSUMER", "HSET", K, "f", "v"),
+	ON(KEY_INSTANCE, "CONSUMER", "HSETNX", K, "f", "v"),
+	ON(KEY_INSTANCE, "CONSUMER", "PEXPIRE", K, "1"),
+	ON(KEY_INSTANCE, "CONSUMER", "EXISTS", K),
+	ON(KEY_INSTANCE, "CONSUMER", "DEL", K),
+	ON(KEY_JOBS, NULL, "XINFO", "CONSUMERS", K, CONSUMER_GROUP),
+	ON(KEY_JOBS, NULL, "XGROUP", "DELCONSUMER", K, CONSUMER_GROUP, "c"),
 	/* retention */
-	{ "SET", "%strim_lock", "1", "NX", "PX", "1" },
-	{ "XPENDING", "%sjobs", CONSUMER_GROUP },
-	{ "XTRIM", "%sjobs", "MINID", "0-1" },
-	{ "XTRIM", "%sdead", "MAXLEN", "1" },
-	{ "XINFO", "GROUPS", "%sdiffs" },
-	{ "XPENDING", "%sdiffs", "app" },
-	{ "XTRIM", "%sdiffs", "MINID", "0-1" },
-	{ "XRANGE", "%sdiffs", "-", "+", "COUNT", "1" },
-	{ "XLEN", "%sdiffs" },
-	{ "HSETNX", "%sdiffs_lost", "app", "0-1" },
+	ON(KEY_TRIM_LOCK, NULL, "SET", K, "1", "NX", "PX", "1"),
+	ON(KEY_JOBS, NULL, "XPENDING", K, CONSUMER_GROUP),
+	ON(KEY_JOBS, NULL, "XTRIM", K, "MINID", "0-1"),
+	ON(KEY_DEAD, NULL, "XTRIM", K, "MAXLEN", "1"),
+	ON(KEY_DIFFS, NULL, "XINFO", "GROUPS", K),
+	ON(KEY_DIFFS, NULL, "XPENDING", K, "app"),
+	ON(KEY_DIFFS, NULL, "XTRIM", K, "MINID", "0-1"),
+	ON(KEY_DIFFS, NULL, "XRANGE", K, "-", "+", "COUNT", "1"),
+	ON(KEY_DIFFS, NULL, "XLEN", K),
+	ON(KEY_DIFFS_LOST, NULL, "HSETNX", K, "app", "0-1"),
 	/* forget */
-	{ "DEL", "%ssnapshot:{TEACHER}" },
-	{ "DEL", "%sstate:{TEACHER}" },
-	{ "DEL", "%ssections:{TEACHER}" },
-	{ "DEL", "%sselection:{TEACHER}" },
-	{ "DEL", "%sjob:JOB" },
-	{ "SCAN", "0", "MATCH", "x", "COUNT", "1" },
+	ON(KEY_SNAPSHOT, "TEACHER", "DEL", K),
+	ON(KEY_STATE, "TEACHER", "DEL", K),
+	ON(KEY_SECTIONS, "TEACHER", "DEL", K),
+	ON(KEY_SELECTION, "TEACHER", "DEL", K),
+	ON(KEY_JOB, "JOB", "DEL", K),
+	CMD("SCAN", "0", "MATCH", "x", "COUNT", "1"),
 	/* the freshness schedule */
-	{ "EXISTS", "%sjobs" },
-	{ "XREVRANGE", "%sjobs", "+", "-", "COUNT", "1" },
-	{ "ZRANGEBYSCORE", "%sschedule", "-inf", "0", "LIMIT", "0", "1" },
-	{ "ZSCORE", "%sschedule", "TEACHER" },
-	{ "ZADD", "%sschedule", "0", "TEACHER" },
-	{ "ZREM", "%sschedule", "TEACHER" },
-	{ "EXISTS", "%slock:{TEACHER}" },
-	{ "ZADD", "%sschedule:left", "0", "TEACHER" },
-	{ "ZREM", "%sschedule:left", "TEACHER" },
-	{ "ZRANGE", "%sreauthorize", "0", "1" },
-	{ "ZSCORE", "%sreauthorize", "TEACHER" },
-	{ "ZADD", "%sreauthorize", "0", "TEACHER" },
-	{ "ZREM", "%sreauthorize", "TEACHER" },
-	{ "ZCARD", "%sschedule" },
-	{ "ZCOUNT", "%sschedule", "-inf", "0" },
-	{ "ZCARD", "%sschedule:left" },
-	{ "ZCARD", "%sreauthorize" },
-	{ "GET", "%sschedule:enrolled" },
-	{ "SET", "%sschedule:enrolled", "v" },
+	ON(KEY_JOBS, NULL, "EXISTS", K),
+	ON(KEY_JOBS, NULL, "XREVRANGE", K, "+", "-", "COUNT", "1"),
+	ON(KEY_SCHEDULE, NULL, "ZRANGEBYSCORE", K, "-inf", "0", "LIMIT", "0",
+	    "1"),
+	ON(KEY_SCHEDULE, NULL, "ZSCORE", K, "TEACHER"),
+	ON(KEY_SCHEDULE, NULL, "ZADD", K, "0", "TEACHER"),
+	ON(KEY_SCHEDULE, NULL, "ZREM", K, "TEACHER"),
+	ON(KEY_LOCK, "TEACHER", "EXISTS", K),
+	ON(KEY_SCHEDULE_LEFT, NULL, "ZADD", K, "0", "TEACHER"),
+	ON(KEY_SCHEDULE_LEFT, NULL, "ZREM", K, "TEACHER"),
+	ON(KEY_REAUTHORIZE, NULL, "ZRANGE", K, "0", "1"),
+	ON(KEY_REAUTHORIZE, NULL, "ZSCORE", K, "TEACHER"),
+	ON(KEY_REAUTHORIZE, NULL, "ZADD", K, "0", "TEACHER"),
+	ON(KEY_REAUTHORIZE, NULL, "ZREM", K, "TEACHER"),
+	ON(KEY_SCHEDULE, NULL, "ZCARD", K),
+	ON(KEY_SCHEDULE, NULL, "ZCOUNT", K, "-inf", "0"),
+	ON(KEY_SCHEDULE_LEFT, NULL, "ZCARD", K),
+	ON(KEY_REAUTHORIZE, NULL, "ZCARD", K),
+	ON(KEY_SCHEDULE_ENROLLED, NULL, "GET", K),
+	ON(KEY_SCHEDULE_ENROLLED, NULL, "SET", K, "v"),
 };
 #define NCHECKS	(sizeof(probe_checks) / sizeof(probe_checks[0]))
 
@@ -138,9 +153,17 @@ check_words(size_t i)
 {
 	size_t n = 0;
 
-	while (n < PROBE_WORDS && probe_checks[i][n] != NULL)
+	while (n < PROBE_WORDS && probe_checks[i].words[n] != NULL)
 		n++;
 	return n;
+}
+
+/* The key of check i (malloc'ed). */
+static char *
+check_key(size_t i)
+{
+	return keys_name(rd->conf.redis_prefix, probe_checks[i].key,
+	    probe_checks[i].id);
 }
 
 static int
@@ -157,17 +180,20 @@ is_container(const char *cmd)
 static void
 check_label(size_t i, char *buf, size_t len)
 {
+	const char *const *w = probe_checks[i].words;
 	size_t n = check_words(i), k;
+	char *key;
 
-	snprintf(buf, len, "%s", probe_checks[i][0]);
+	snprintf(buf, len, "%s", w[0]);
 	/* a container command: name its subcommand */
-	if (n > 1 && is_container(probe_checks[i][0]))
-		snprintf(buf + strlen(buf), len - strlen(buf), " %s",
-		    probe_checks[i][1]);
+	if (n > 1 && is_container(w[0]))
+		snprintf(buf + strlen(buf), len - strlen(buf), " %s", w[1]);
 	for (k = 1; k < n; k++)
-		if (strstr(probe_checks[i][k], "%s") != NULL) {
-			snprintf(buf + strlen(buf), len - strlen(buf), " %s%s",
-			    rd->conf.redis_prefix, probe_checks[i][k] + 2);
+		if (w[k] == K) {
+			key = check_key(i);
+			snprintf(buf + strlen(buf), len - strlen(buf), " %s",
+			    key);
+			free(key);
 			return;
 		}
 }
@@ -230,13 +256,11 @@ probe_redis(probe_cb cb)
 		xasprintf(&owned[nowned], "%zu", n);
 		argv[argc++] = owned[nowned++];
 		for (k = 0; k < n; k++) {
-			if (strstr(probe_checks[i][k], "%s") != NULL) {
-				xasprintf(&owned[nowned], "%s%s",
-				    rd->conf.redis_prefix,
-				    probe_checks[i][k] + 2);
+			if (probe_checks[i].words[k] == K) {
+				owned[nowned] = check_key(i);
 				argv[argc++] = owned[nowned++];
 			} else
-				argv[argc++] = probe_checks[i][k];
+				argv[argc++] = probe_checks[i].words[k];
 		}
 	}
 	store_eval(SCRIPT_PROBE, 0, (int)argc, argv, NULL, on_probe,

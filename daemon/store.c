@@ -8,43 +8,41 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "keys.h"
 #include "log.h"
 #include "rosterd.h"
 #include "xmalloc.h"
 
+/* The key names, spelled in common/keys.c, under [redis] prefix. */
 #define P	(rd->conf.redis_prefix)
 
-char *key_jobs(void) { char *k; xasprintf(&k, "%sjobs", P); return k; }
-char *key_diffs(void) { char *k; xasprintf(&k, "%sdiffs", P); return k; }
-char *key_dead(void) { char *k; xasprintf(&k, "%sdead", P); return k; }
-char *key_events(void) { char *k; xasprintf(&k, "%sevents", P); return k; }
-char *key_accounts(void) { char *k; xasprintf(&k, "%saccounts", P); return k; }
-char *key_diffs_lost(void) { char *k; xasprintf(&k, "%sdiffs_lost", P); return k; }
-char *key_trim_lock(void) { char *k; xasprintf(&k, "%strim_lock", P); return k; }
+char *key_jobs(void) { return keys_name(P, KEY_JOBS, NULL); }
+char *key_diffs(void) { return keys_name(P, KEY_DIFFS, NULL); }
+char *key_dead(void) { return keys_name(P, KEY_DEAD, NULL); }
+char *key_events(void) { return keys_name(P, KEY_EVENTS, NULL); }
+char *key_accounts(void) { return keys_name(P, KEY_ACCOUNTS, NULL); }
+char *key_diffs_lost(void) { return keys_name(P, KEY_DIFFS_LOST, NULL); }
+char *key_trim_lock(void) { return keys_name(P, KEY_TRIM_LOCK, NULL); }
+char *key_paused(void) { return keys_name(P, KEY_PAUSED, NULL); }
+char *key_schedule(void) { return keys_name(P, KEY_SCHEDULE, NULL); }
+char *key_schedule_left(void)
+    { return keys_name(P, KEY_SCHEDULE_LEFT, NULL); }
+char *key_reauthorize(void) { return keys_name(P, KEY_REAUTHORIZE, NULL); }
+char *key_schedule_enrolled(void)
+    { return keys_name(P, KEY_SCHEDULE_ENROLLED, NULL); }
 
-char *
-key_instance(const char *consumer)
-{
-	char *k;
+char *key_job(const char *id) { return keys_name(P, KEY_JOB, id); }
+char *key_token(const char *t) { return keys_name(P, KEY_TOKEN, t); }
+char *key_district_token(const char *d)
+    { return keys_name(P, KEY_DISTRICT_TOKEN, d); }
+char *key_instance(const char *c) { return keys_name(P, KEY_INSTANCE, c); }
+char *key_ratelimit(const char *o) { return keys_name(P, KEY_RATELIMIT, o); }
 
-	xasprintf(&k, "%s" KEY_INSTANCE "%s", P, consumer);
-	return k;
-}
-char *key_paused(void) { char *k; xasprintf(&k, "%s" KEY_PAUSED, P); return k; }
-
-/* The freshness schedule's keys (contract.h). */
-static char *
-key_named(const char *name)
-{
-	char *k;
-
-	xasprintf(&k, "%s%s", P, name);
-	return k;
-}
-char *key_schedule(void) { return key_named(KEY_SCHEDULE); }
-char *key_schedule_left(void) { return key_named(KEY_SCHEDULE_LEFT); }
-char *key_schedule_enrolled(void) { return key_named(KEY_SCHEDULE_ENROLLED); }
-char *key_reauthorize(void) { return key_named(KEY_REAUTHORIZE); }
+char *key_snapshot(const char *t) { return keys_name(P, KEY_SNAPSHOT, t); }
+char *key_lock(const char *t) { return keys_name(P, KEY_LOCK, t); }
+char *key_state(const char *t) { return keys_name(P, KEY_STATE, t); }
+char *key_selection(const char *t) { return keys_name(P, KEY_SELECTION, t); }
+char *key_sections(const char *t) { return keys_name(P, KEY_SECTIONS, t); }
 
 /* The schedule's three sets, in the order every script takes them. */
 void
@@ -53,59 +51,6 @@ key_schedule_sets(char **keys)
 	keys[0] = key_schedule();
 	keys[1] = key_schedule_left();
 	keys[2] = key_reauthorize();
-}
-
-char *
-key_job(const char *job_id)
-{
-	char *k;
-
-	xasprintf(&k, "%sjob:%s", P, job_id);
-	return k;
-}
-
-char *
-key_token(const char *teacher)
-{
-	char *k;
-
-	xasprintf(&k, "%stoken:%s", P, teacher);
-	return k;
-}
-
-char *
-key_district_token(const char *district)
-{
-	char *k;
-
-	xasprintf(&k, "%sdistrict_token:%s", P, district);
-	return k;
-}
-
-/* Per-teacher keys share the hash tag {teacher}. */
-static char *
-key_teacher(const char *what, const char *teacher)
-{
-	char *k;
-
-	xasprintf(&k, "%s%s:{%s}", P, what, teacher);
-	return k;
-}
-
-char *key_snapshot(const char *t) { return key_teacher("snapshot", t); }
-char *key_lock(const char *t) { return key_teacher("lock", t); }
-char *key_state(const char *t) { return key_teacher("state", t); }
-char *key_selection(const char *t) { return key_teacher("selection", t); }
-char *key_sections(const char *t) { return key_teacher("sections", t); }
-
-char *
-key_ratelimit(const char *owner)
-{
-	char *k;
-
-	/* one hash tag: a permit draws from a token's and the app's */
-	xasprintf(&k, "%sratelimit:{rl}:%s", P, owner);
-	return k;
 }
 
 /*

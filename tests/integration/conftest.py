@@ -24,7 +24,7 @@ import redis as redislib
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.environ.get("BUILD_DIR", os.path.join(TOP, "build"))
 ROSTERD = os.path.join(BUILD, "daemon", "rosterd")
-ROSTERCTL = os.path.join(BUILD, "daemon", "rosterctl")
+ROSTERCTL = os.path.join(BUILD, "daemon", "rosterctl", "rosterctl")
 SANDBOX = os.environ.get("CLEVER_SANDBOX",
                          os.path.join(BUILD, "tests", "sandbox", "clever-sandbox"))
 WRAP = shlex.split(os.environ.get("ROSTERD_WRAP", ""))

@@ -67,7 +67,7 @@ typedef int (*dead_fn)(redisReply *entry, void *arg);
 static void
 dead_each(const struct filter *flt, int reverse, dead_fn fn, void *arg)
 {
-	char *k = ctl_key("dead"), from[64];
+	char *k = ctl_key(KEY_DEAD, NULL), from[64];
 	redisReply *r, *e;
 	size_t i;
 	int go = 1;
@@ -141,7 +141,7 @@ ctl_dead(int argc, char **argv)
 static redisReply *
 dead_get(const char *id)
 {
-	char *k = ctl_key("dead");
+	char *k = ctl_key(KEY_DEAD, NULL);
 	redisReply *r = ctl_cmd_try("XRANGE %s %s %s", k, id, id);
 
 	free(k);
@@ -154,7 +154,7 @@ dead_get(const char *id)
 static void
 dead_del(const char *id)
 {
-	char *k = ctl_key("dead");
+	char *k = ctl_key(KEY_DEAD, NULL);
 
 	freeReplyObject(ctl_cmd("XDEL %s %s", k, id));
 	free(k);
@@ -171,7 +171,7 @@ requeue(redisReply *f, const char *kind, const char *force)
 {
 	static const char *const copied[] = { "ref", "district" };
 	const char *argv[16];
-	char *jobs = ctl_key("jobs");
+	char *jobs = ctl_key(KEY_JOBS, NULL);
 	redisReply *r;
 	size_t i;
 	int n = 0;
@@ -367,7 +367,7 @@ struct held {
 static int
 held_open(redisReply *f)
 {
-	char *k = ctl_teacher_key("state", ctl_field(f, "teacher"));
+	char *k = ctl_key(KEY_STATE, ctl_field(f, "teacher"));
 	redisReply *r;
 	int open;
 
@@ -384,12 +384,9 @@ held_open(redisReply *f)
 static redisReply *
 held_status(redisReply *f)
 {
-	char *k, *suffix;
+	char *k = ctl_key(KEY_JOB, ctl_field(f, "job"));
 	redisReply *r;
 
-	xasprintf(&suffix, "job:%s", ctl_field(f, "job"));
-	k = ctl_key(suffix);
-	free(suffix);
 	r = ctl_cmd("HGETALL %s", k);
 	free(k);
 	return r;

@@ -16,9 +16,9 @@
 #define HOUR_MS		3600000ULL
 
 static long long
-zcount(const char *set, const char *min, const char *max)
+zcount(enum key set, const char *min, const char *max)
 {
-	char *key = ctl_key(set);
+	char *key = ctl_key(set, NULL);
 	redisReply *r = ctl_cmd("ZCOUNT %s %s %s", key, min, max);
 	long long n = r->integer;
 
@@ -29,9 +29,9 @@ zcount(const char *set, const char *min, const char *max)
 
 /* A teacher's score in one of the sets, or -1 when not in it. */
 static long long
-zscore(const char *set, const char *teacher)
+zscore(enum key set, const char *teacher)
 {
-	char *key = ctl_key(set);
+	char *key = ctl_key(set, NULL);
 	redisReply *r = ctl_cmd("ZSCORE %s %s", key, teacher);
 	long long ms = r->type == REDIS_REPLY_STRING ?
 	    strtoll(r->str, NULL, 10) : -1;
@@ -53,7 +53,7 @@ ctl_schedule_stats(const struct conf *c, unsigned long long now)
 {
 	char a[32], b[32];
 	json_object *o = json_object_new_object();
-	char *key = ctl_key(KEY_SCHEDULE);
+	char *key = ctl_key(KEY_SCHEDULE, NULL);
 	redisReply *r;
 
 	snprintf(a, sizeof(a), "%llu", now);
@@ -115,7 +115,7 @@ schedule_teacher(const char *teacher)
 	long long due = zscore(KEY_SCHEDULE, teacher);
 	long long left = zscore(KEY_SCHEDULE_LEFT, teacher);
 	long long since = zscore(KEY_REAUTHORIZE, teacher);
-	char *sk = ctl_teacher_key("state", teacher);
+	char *sk = ctl_key(KEY_STATE, teacher);
 	redisReply *r;
 	json_object *o = json_object_new_object();
 	const char *why = NULL;

@@ -210,23 +210,11 @@ ctl_cmd_argv(int argc, const char **argv)
 	return r;
 }
 
+/* A key of the contract under [redis] prefix. */
 char *
-ctl_key(const char *suffix)
+ctl_key(enum key which, const char *id)
 {
-	char *k;
-
-	xasprintf(&k, "%s%s", conf.redis_prefix, suffix);
-	return k;
-}
-
-/* A key of one teacher's: PREFIX what:{teacher} (the hash tag). */
-char *
-ctl_teacher_key(const char *what, const char *teacher)
-{
-	char *k;
-
-	xasprintf(&k, "%s%s:{%s}", conf.redis_prefix, what, teacher);
-	return k;
+	return keys_name(conf.redis_prefix, which, id);
 }
 
 /* Redis's clock: ages are measured against it, not ours. */

@@ -17,15 +17,13 @@
 int
 ctl_status(int argc, char **argv)
 {
-	char *k, *suffix;
+	char *k;
 	redisReply *r;
 
 	if (argc != 2)
 		return ctl_usage(argv[0]);
-	xasprintf(&suffix, "job:%s", argv[1]);
-	k = ctl_key(suffix);
+	k = ctl_key(KEY_JOB, argv[1]);
 	r = ctl_cmd("HGETALL %s", k);
-	free(suffix);
 	free(k);
 	if (r->elements == 0) {
 		fprintf(stderr, "rosterctl: job %s: no status (not seen yet, "
@@ -101,7 +99,7 @@ ctl_watch(int argc, char **argv)
 {
 	struct timeval forever = { 0, 0 };
 	const char *teacher = NULL;
-	char *ch = ctl_key("events"), *end;
+	char *ch = ctl_key(KEY_EVENTS, NULL), *end;
 	long count = -1, seen = 0;
 	redisReply *r;
 	int c;
@@ -158,7 +156,7 @@ ctl_snapshot(int argc, char **argv)
 
 	if (argc != 2)
 		return ctl_usage(argv[0]);
-	k = ctl_teacher_key("snapshot", argv[1]);
+	k = ctl_key(KEY_SNAPSHOT, argv[1]);
 	r = ctl_cmd("HGET %s roster", k);
 	free(k);
 	if (r->type != REDIS_REPLY_STRING) {
@@ -215,7 +213,7 @@ diff_entry_json(redisReply *e)
 int
 ctl_diffs(int argc, char **argv)
 {
-	char *k = ctl_key("diffs"), end[64] = "+", *p;
+	char *k = ctl_key(KEY_DIFFS, NULL), end[64] = "+", *p;
 	const char *teacher = argc > 1 && strcmp(argv[1], "-") != 0 ?
 	    argv[1] : NULL;
 	long count = 100;

@@ -11,6 +11,8 @@
 #include <hiredis/hiredis.h>
 #include <json-c/json.h>
 
+#include "keys.h"
+
 #define CTL_OK		0	/* done */
 #define CTL_FAIL	1	/* not found, refused, nothing done */
 #define CTL_USAGE	2	/* bad command line or argument */
@@ -21,8 +23,7 @@ extern int	ctl_json;		/* --json */
 redisReply	*ctl_cmd(const char *, ...);
 redisReply	*ctl_cmd_try(const char *, ...);
 redisReply	*ctl_cmd_argv(int, const char **);
-char		*ctl_key(const char *suffix);
-char		*ctl_teacher_key(const char *what, const char *teacher);
+char		*ctl_key(enum key, const char *id);	/* keys.h */
 int		 ctl_usage(const char *cmd);
 void		 ctl_fatal(const char *, ...)
 		    __attribute__((format(printf, 1, 2), noreturn));

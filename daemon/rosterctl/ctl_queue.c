@@ -58,9 +58,9 @@ xinfo(const char *what, const char *stream, const char *group)
 }
 
 static long long
-xlen(const char *suffix)
+xlen(enum key stream)
 {
-	char *k = ctl_key(suffix);
+	char *k = ctl_key(stream, NULL);
 	redisReply *r = ctl_cmd("XLEN %s", k);
 	long long n = r->integer;
 
@@ -73,7 +73,7 @@ xlen(const char *suffix)
 static char *
 pause_note(void)
 {
-	char *k = ctl_key(KEY_PAUSED), *v = NULL;
+	char *k = ctl_key(KEY_PAUSED, NULL), *v = NULL;
 	redisReply *r = ctl_cmd("GET %s", k);
 
 	if (r->type == REDIS_REPLY_STRING)
@@ -108,7 +108,7 @@ print_xinfo(const char *label, json_object *a)
 int
 ctl_queue(int argc, char **argv)
 {
-	char *stream = ctl_key("jobs"), *note = pause_note();
+	char *stream = ctl_key(KEY_JOBS, NULL), *note = pause_note();
 	json_object *o = json_object_new_object(), *groups, *consumers;
 
 	if (argc != 1) {
@@ -121,13 +121,13 @@ ctl_queue(int argc, char **argv)
 	consumers = xinfo("CONSUMERS", stream, CONSUMER_GROUP);
 	json_object_object_add(o, "stream", json_object_new_string(stream));
 	json_object_object_add(o, "length", json_object_new_int64(
-	    xlen("jobs")));
+	    xlen(KEY_JOBS)));
 	json_object_object_add(o, "paused", str_or_null(note));
 	json_object_object_add(o, "groups", groups);
 	json_object_object_add(o, "consumers", consumers);
-	json_object_object_add(o, "dead", json_object_new_int64(xlen("dead")));
+	json_object_object_add(o, "dead", json_object_new_int64(xlen(KEY_DEAD)));
 	json_object_object_add(o, "diffs",
-	    json_object_new_int64(xlen("diffs")));
+	    json_object_new_int64(xlen(KEY_DIFFS)));
 	if (ctl_json)
 		ctl_print_json(o);
 	else {
@@ -180,14 +180,14 @@ jobs_group(json_object *groups)
 static json_object *
 jobs_stats(unsigned long long now)
 {
-	char *stream = ctl_key("jobs"), from[80];
+	char *stream = ctl_key(KEY_JOBS, NULL), from[80];
 	json_object *o = json_object_new_object(), *groups, *g, *v;
 	redisReply *r;
 
 	groups = xinfo("GROUPS", stream, NULL);
 	g = jobs_group(groups);
 	json_object_object_add(o, "length", json_object_new_int64(
-	    xlen("jobs")));
+	    xlen(KEY_JOBS)));
 	/* lag: Redis 7 knows it; null when it cannot tell */
 	json_object_object_add(o, "waiting", g != NULL &&
 	    json_object_object_get_ex(g, "lag", &v) && v != NULL ?
@@ -238,7 +238,7 @@ instances_stats(unsigned long long now, json_object *sums)
 	static const char *const summed[] = { "jobs", "fetching", "retrying",
 	    "waiting_teacher", "waiting_rate_limit", "finished_last_minute",
 	    NULL };
-	char *match = ctl_key(KEY_INSTANCE "*"), cursor[32] = "0";
+	char *match = ctl_key(KEY_INSTANCE, "*"), cursor[32] = "0";
 	json_object *a = json_object_new_array(), *hb;
 	redisReply *r, *h;
 	int64_t total[6] = { 0 };
@@ -286,11 +286,11 @@ dead_stats(void)
 static json_object *
 diffs_stats(void)
 {
-	char *stream = ctl_key("diffs");
+	char *stream = ctl_key(KEY_DIFFS, NULL);
 	json_object *o = json_object_new_object();
 
 	json_object_object_add(o, "length", json_object_new_int64(
-	    xlen("diffs")));
+	    xlen(KEY_DIFFS)));
 	json_object_object_add(o, "groups", xinfo("GROUPS", stream, NULL));
 	free(stream);
 	return o;
@@ -384,7 +384,7 @@ ctl_stats(int argc, char **argv)
 	now = ctl_redis_now_ms();
 	st = json_object_new_object();
 	fl = json_object_new_object();
-	stream = ctl_key("jobs");
+	stream = ctl_key(KEY_JOBS, NULL);
 	note = pause_note();
 	json_object_object_add(st, "paused", str_or_null(note));
 	json_object_object_add(st, "instances", instances_stats(now, fl));
@@ -450,7 +450,7 @@ ctl_enqueue(int argc, char **argv)
 			return CTL_USAGE;
 		}
 	}
-	stream = ctl_key("jobs");
+	stream = ctl_key(KEY_JOBS, NULL);
 	if (force)
 		r = ctl_cmd("XADD %s * teacher %s kind %s force 1", stream,
 		    argv[1], kind);
@@ -482,7 +482,7 @@ ctl_pause(int argc, char **argv)
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	xasprintf(&note, "%s, by %s@%s at %s", argc > 1 ? argv[1] :
 	    "paused", pw ? pw->pw_name : "?", host, when);
-	k = ctl_key(KEY_PAUSED);
+	k = ctl_key(KEY_PAUSED, NULL);
 	r = ctl_cmd("SET %s %s NX", k, note);
 	if (r->type == REDIS_REPLY_NIL) {
 		free(note);
@@ -508,7 +508,7 @@ ctl_resume(int argc, char **argv)
 
 	if (argc != 1)
 		return ctl_usage(argv[0]);
-	k = ctl_key(KEY_PAUSED);
+	k = ctl_key(KEY_PAUSED, NULL);
 	r = ctl_cmd("DEL %s", k);
 	rv = r->integer == 1 ? CTL_OK : CTL_FAIL;
 	printf("%s\n", rv == CTL_OK ? "resumed" : "the queue was not paused");

@@ -1,0 +1,56 @@
+/*
+ * The Redis contract's key names: the one place they are spelled, for
+ * rosterd and rosterctl alike.  Every key starts with [redis] prefix; the
+ * README's "The Redis contract" says what each holds and who writes it,
+ * and tests/unit/test_keys.c holds the names to it.
+ */
+#ifndef ROSTERD_KEYS_H
+#define ROSTERD_KEYS_H
+
+enum key {
+	/* one each: PREFIX NAME */
+	KEY_JOBS,		/* the request stream (group CONSUMER_GROUP) */
+	KEY_DIFFS,		/* roster diffs */
+	KEY_DEAD,		/* dead letters */
+	KEY_EVENTS,		/* the pub/sub channel of status changes */
+	KEY_ACCOUNTS,		/* lower-cased email -> the app's account */
+	KEY_CONTRACT,		/* the contract version */
+	KEY_PAUSED,		/* while it exists no instance starts a job */
+	KEY_DIFFS_LOST,		/* consumer group -> first diff id it lost */
+	KEY_TRIM_LOCK,		/* one trim per interval for the deployment */
+	/* the freshness schedule: sorted sets of teachers, scored in ms */
+	KEY_SCHEDULE,		/* when each is next due */
+	KEY_SCHEDULE_LEFT,	/* when each left the schedule */
+	KEY_REAUTHORIZE,	/* the first refusal of each one's token */
+	KEY_SCHEDULE_ENROLLED,	/* how far enrolling earlier teachers has got */
+
+	/* one per id: PREFIX NAME:ID */
+	KEY_JOB,		/* a job's status; ID: its stream entry id */
+	KEY_TOKEN,		/* ID: a teacher */
+	KEY_DISTRICT_TOKEN,	/* ID: a district */
+	KEY_INSTANCE,		/* ID: an instance's consumer; its heartbeat,
+				   every [daemon] heartbeat_ms, expires when
+				   it stops beating */
+	KEY_RATELIMIT,		/* ID: the window's owner; one hash tag {rl},
+				   as a permit draws from a token's and the
+				   app's windows at once */
+
+	/* one per teacher: PREFIX NAME:{TEACHER}, the hash tag keeping a
+	   teacher's keys together */
+	KEY_SNAPSHOT,
+	KEY_LOCK,
+	KEY_STATE,
+	KEY_SELECTION,
+	KEY_SECTIONS,
+
+	KEY_COUNT		/* not a key: how many there are */
+};
+
+/*
+ * The name of a key (malloc'ed).  id is NULL for the keys of which there
+ * is one, else the id (or a SCAN pattern such as "*"); a key given
+ * the wrong kind of id is a bug, and fatal.
+ */
+char	*keys_name(const char *prefix, enum key, const char *id);
+
+#endif
