@@ -182,9 +182,7 @@ on_contract(struct rconn *c, redisReply *r, const char *err, void *arg)
 static void
 prepare_contract(void)
 {
-	char *key;
-
-	xasprintf(&key, "%scontract", rd->conf.redis_prefix);
+	char *key = key_contract();
 
 	rconn_command(rd->rc, 0, on_contract_set, NULL, "SET %s %s NX",
 	    key, CONTRACT_VERSION);

@@ -204,6 +204,7 @@ char		*key_instance(const char *consumer);
 char		*key_diffs_lost(void);
 char		*key_trim_lock(void);
 char		*key_paused(void);
+char		*key_contract(void);
 char		*key_schedule(void);
 char		*key_schedule_left(void);
 char		*key_reauthorize(void);

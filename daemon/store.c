@@ -24,6 +24,7 @@ char *key_accounts(void) { return keys_name(P, KEY_ACCOUNTS, NULL); }
 char *key_diffs_lost(void) { return keys_name(P, KEY_DIFFS_LOST, NULL); }
 char *key_trim_lock(void) { return keys_name(P, KEY_TRIM_LOCK, NULL); }
 char *key_paused(void) { return keys_name(P, KEY_PAUSED, NULL); }
+char *key_contract(void) { return keys_name(P, KEY_CONTRACT, NULL); }
 char *key_schedule(void) { return keys_name(P, KEY_SCHEDULE, NULL); }
 char *key_schedule_left(void)
     { return keys_name(P, KEY_SCHEDULE_LEFT, NULL); }
