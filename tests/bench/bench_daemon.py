@@ -351,7 +351,7 @@ def redis_memory(tmp, teachers):
         sbx, ts = sandbox_with_tokens(env, teachers)
         ids = [t["id"] for t in ts]
         tokens = used_memory(r) - base
-        # the app's group, as the README's Retention section has it
+        # the app's group, as doc/contract.md has the app read diffs
         r.xgroup_create("rosterd:diffs", "myapp", id="0", mkstream=True)
         d = env.start_rosterd(sync__concurrency=64, log__level="info",
                               retention__interval_ms=1000)

@@ -36,7 +36,7 @@ def test_status_fields_come_in_a_fixed_order_and_as_json(env):
     names = [line.split()[0] for line in out.stdout.splitlines()]
     assert names[:7] == ["job", "state", "teacher", "kind", "trigger", "ref",
                          "attempts"], names
-    # known fields in the README's order, the same every time
+    # known fields in doc/contract.md's order, the same every time
     assert names.index("created_ms") < names.index("finished_ms") < \
         names.index("result") < names.index("version"), names
     js = ctl(d, "--json", "status", jid)
