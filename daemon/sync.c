@@ -24,7 +24,7 @@
  * token fails token_mismatch, the teacher's own the held failure.
  *
  * Conditional requests: a full sync remembers the ETag of every response
- * (job_store_etags(), in the teacher's state) with what it vouches for:
+ * (job_store_memo(), in the teacher's state) with what it vouches for:
  * the snapshot version and a fingerprint of everything on rosterd's side
  * that shapes the roster (selection, fields, rules, formats, the token's
  * kind, the API).  The next sync of the same fingerprint and version sends
@@ -802,7 +802,6 @@ sreq_conditional(struct sreq *q, const struct http_response *res)
 
 static void	sreq_response(struct sreq *, const struct http_response *);
 
-/* Whatever the parsers log about this answer names the job. */
 /* The status label of a response: its HTTP status, or why none came. */
 static void
 count_response(const struct sreq *q, const struct http_response *res)
@@ -823,6 +822,7 @@ count_response(const struct sreq *q, const struct http_response *res)
 	metrics_clever_response(sreq_names[q->kind], status);
 }
 
+/* Whatever the parsers log about this answer names the job. */
 static void
 on_response(const struct http_response *res, void *arg)
 {
