@@ -489,39 +489,6 @@ job_admitted(struct job *j, redisReply *e)
 
 /* ---- loading what the sync needs ---- */
 
-static int
-parse_selection(struct job *j, const char *v, char *err, size_t errlen)
-{
-	char *copy, *p, *id;
-
-	if (v == NULL || strcmp(v, "all") == 0 || *v == '\0') {
-		j->sel_mode = SEL_ALL;
-		return 0;
-	}
-	if (strcmp(v, "none") == 0) {
-		j->sel_mode = SEL_NONE;
-		return 0;
-	}
-	j->sel_mode = SEL_LIST;
-	copy = p = xstrdup(v);
-	while ((id = strsep(&p, ", \t\n")) != NULL) {
-		if (*id == '\0')
-			continue;
-		if (!contract_id_valid(id, ROSTER_ID_MAX)) {
-			snprintf(err, errlen, "the section selection holds an "
-			    "invalid section id");
-			free(copy);
-			return -1;
-		}
-		j->sel = xreallocarray(j->sel, j->nsel + 1, sizeof(*j->sel));
-		j->sel[j->nsel++] = xstrdup(id);
-	}
-	free(copy);
-	if (j->nsel == 0)
-		j->sel_mode = SEL_NONE;
-	return 0;
-}
-
 static const char *
 elem_str(redisReply *r, size_t i)
 {
@@ -581,7 +548,6 @@ on_load(struct job *j, redisReply *r, const char *err)
 {
 	const char *token, *district, *sel;
 	char msg[256], *key;
-	size_t i;
 
 	if (j->state != JOB_LOADING && j->state != JOB_WRITING)
 		return;		/* stopped meanwhile (lock lost) */
@@ -609,12 +575,8 @@ on_load(struct job *j, redisReply *r, const char *err)
 		job_writeback(j);
 		return;
 	}
-	for (i = 0; i < j->nsel; i++)
-		free(j->sel[i]);
-	free(j->sel);
-	j->sel = NULL;
-	j->nsel = 0;
-	if (parse_selection(j, sel, msg, sizeof(msg)) == -1) {
+	selection_free(&j->sel);
+	if (selection_parse(&j->sel, sel, msg, sizeof(msg)) == -1) {
 		job_failed(j, FAIL_PERMANENT, ERR_BAD_JOB, msg);
 		return;
 	}
@@ -1065,7 +1027,7 @@ job_writeback(struct job *j)
 		.section_max_loss_pct = (unsigned)rd->conf.sync_shrink_max_loss_pct,
 		/* "none" is the teacher's own choice, not Clever's loss */
 		.teacher_all_sections = rd->conf.sync_shrink_all_sections &&
-		    j->sel_mode != SEL_NONE,
+		    j->sel.mode != SEL_NONE,
 	};
 
 	job_set_state(j, JOB_WRITING);
@@ -1568,13 +1530,9 @@ job_handback(struct job *j)
 static void
 job_release(struct job *j)
 {
-	size_t i;
-
 	if (j->pending_cmds > 0)
 		return;
-	for (i = 0; i < j->nsel; i++)
-		free(j->sel[i]);
-	free(j->sel);
+	selection_free(&j->sel);
 	free(j->ref);
 	free(j->district);
 	free(j->token_owner);

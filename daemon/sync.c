@@ -426,9 +426,9 @@ sections_complete(struct sync *s)
 	struct roster *r = s->roster;
 	size_t i;
 
-	if (s->job->sel_mode == SEL_LIST)
-		roster_select_sections(r, (const char *const *)s->job->sel,
-		    s->job->nsel);
+	if (s->job->sel.mode == SEL_LIST)
+		roster_select_sections(r, (const char *const *)s->job->sel.ids,
+		    s->job->sel.count);
 	if (s->job->kind != JOB_SYNC)
 		return;
 	for (i = 0; i < r->nsections; i++)
@@ -543,14 +543,14 @@ sync_fingerprint(const struct job *j)
 	size_t i;
 
 	snprintf(buf, sizeof(buf), "%d %d %d %d %d", ROSTER_SNAPSHOT_FORMAT,
-	    ROSTER_RULES, (int)j->kind, (int)j->sel_mode,
+	    ROSTER_RULES, (int)j->kind, (int)j->sel.mode,
 	    rd->conf.clever_page_size);
 	h = etag_fp_add(h, buf);
 	h = etag_fp_add(h, rd->conf.sync_fields);
 	h = etag_fp_add(h, api_root());
 	h = etag_fp_add(h, j->token_owner);
-	for (i = 0; i < j->nsel; i++)
-		h = etag_fp_add(h, j->sel[i]);
+	for (i = 0; i < j->sel.count; i++)
+		h = etag_fp_add(h, j->sel.ids[i]);
 	return h;
 }
 
@@ -895,8 +895,8 @@ sync_build(struct sync *s)
 	char err[256];
 
 	roster_set_auth(r, s->me_auth, s->me_district);
-	if (j->sel_mode == SEL_NONE)	/* non-NULL, empty: none */
-		roster_select_sections(r, (const char *const *)&j->sel, 0);
+	if (j->sel.mode == SEL_NONE)	/* non-NULL, empty: none */
+		roster_select_sections(r, (const char *const *)&j->sel.ids, 0);
 	if (roster_finish(r, j->kind == JOB_DISCOVER ?
 	    ROSTER_FINISH_SECTIONS_ONLY : 0, err, sizeof(err)) == -1) {
 		sync_fail(s, FAIL_PERMANENT, ERR_BAD_RESPONSE, "Clever data "
@@ -951,11 +951,11 @@ sync_add_first(struct sync *s)
 	xasprintf(&path, "/users/%s/sections", j->teacher);
 	sreq_add(s, SR_SECTIONS, path, NULL);
 	free(path);
-	if (j->kind == JOB_SYNC && j->sel_mode == SEL_ALL) {
+	if (j->kind == JOB_SYNC && j->sel.mode == SEL_ALL) {
 		xasprintf(&path, "/users/%s/mystudents", j->teacher);
 		sreq_add(s, SR_MYSTUDENTS, path, NULL);
 		free(path);
-	} else if (j->kind == JOB_SYNC && j->sel_mode == SEL_LIST)
+	} else if (j->kind == JOB_SYNC && j->sel.mode == SEL_LIST)
 		s->students_per_section = 1;	/* once sections are known */
 }
 
