@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "job_json.h"
 #include "log.h"
 #include "rosterd.h"
 #include "xmalloc.h"
@@ -460,39 +461,6 @@ job_admitted(struct job *j, redisReply *e)
 
 /* ---- loading what the sync needs ---- */
 
-static int
-parse_selection(struct job *j, const char *v, char *err, size_t errlen)
-{
-	char *copy, *p, *id;
-
-	if (v == NULL || strcmp(v, "all") == 0 || *v == '\0') {
-		j->sel_mode = SEL_ALL;
-		return 0;
-	}
-	if (strcmp(v, "none") == 0) {
-		j->sel_mode = SEL_NONE;
-		return 0;
-	}
-	j->sel_mode = SEL_LIST;
-	copy = p = xstrdup(v);
-	while ((id = strsep(&p, ", \t\n")) != NULL) {
-		if (*id == '\0')
-			continue;
-		if (!contract_id_valid(id, ROSTER_ID_MAX)) {
-			snprintf(err, errlen, "the section selection holds an "
-			    "invalid section id");
-			free(copy);
-			return -1;
-		}
-		j->sel = xreallocarray(j->sel, j->nsel + 1, sizeof(*j->sel));
-		j->sel[j->nsel++] = xstrdup(id);
-	}
-	free(copy);
-	if (j->nsel == 0)
-		j->sel_mode = SEL_NONE;
-	return 0;
-}
-
 static const char *
 elem_str(redisReply *r, size_t i)
 {
@@ -552,7 +520,6 @@ on_load(struct job *j, redisReply *r, const char *err)
 {
 	const char *token, *district, *sel;
 	char msg[256], *key;
-	size_t i;
 
 	if (j->state != JOB_LOADING && j->state != JOB_WRITING)
 		return;		/* stopped meanwhile (lock lost) */
@@ -580,12 +547,8 @@ on_load(struct job *j, redisReply *r, const char *err)
 		job_writeback(j);
 		return;
 	}
-	for (i = 0; i < j->nsel; i++)
-		free(j->sel[i]);
-	free(j->sel);
-	j->sel = NULL;
-	j->nsel = 0;
-	if (parse_selection(j, sel, msg, sizeof(msg)) == -1) {
+	selection_free(&j->sel);
+	if (selection_parse(&j->sel, sel, msg, sizeof(msg)) == -1) {
 		job_failed(j, FAIL_PERMANENT, ERR_BAD_JOB, msg);
 		return;
 	}
@@ -747,54 +710,6 @@ on_written(struct job *j, redisReply *r, const char *err)
 	job_free(j);
 }
 
-/* Distinct unrecognised values in their JSON ({"grade":[],...}). */
-static size_t
-unrec_count(const char *unrec)
-{
-	json_object *o;
-	size_t n = 0;
-
-	if (unrec == NULL || (o = json_tokener_parse(unrec)) == NULL)
-		return 0;
-	json_object_object_foreach(o, kind, list) {
-		(void)kind;
-		if (json_object_is_type(list, json_type_array))
-			n += json_object_array_length(list);
-	}
-	json_object_put(o);
-	return n;
-}
-
-/*
- * The status fields of a sync's result as a JSON object: the counts of
- * its diff (also for the stream) and the unrecognised raw values.
- */
-static char *
-counts_json(const struct roster_diff_counts *c, const char *unrec)
-{
-	json_object *v;
-	char *s, *values = NULL;
-
-	if (unrec != NULL) {
-		v = json_object_new_string(unrec);
-		xasprintf(&values, ",\"unrecognised_values\":%s",
-		    json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
-		json_object_put(v);
-	}
-	xasprintf(&s, "{\"added\":%u,\"updated\":%u,\"removed\":%u,"
-	    "\"sections_added\":%u,\"sections_updated\":%u,"
-	    "\"sections_removed\":%u,\"students_added\":%u,"
-	    "\"students_updated\":%u,\"students_removed\":%u,"
-	    "\"enrollments_added\":%u,\"enrollments_removed\":%u,"
-	    "\"teacher_updated\":%u,\"unrecognised\":%zu%s}", c->added,
-	    c->updated, c->removed, c->sections_added, c->sections_updated,
-	    c->sections_removed, c->students_added, c->students_updated,
-	    c->students_removed, c->enrollments_added, c->enrollments_removed,
-	    c->teacher_updated, unrec_count(unrec), values ? values : "");
-	free(values);
-	return s;
-}
-
 /*
  * Note this sync's unrecognised raw values; log them once, when they
  * differ from the last sync's (not on every resync that finds them).
@@ -816,41 +731,6 @@ job_note_unrecognised(struct job *j)
 	j->unrec = cur;
 }
 
-/* The picker's list: sections without students. */
-static char *
-sections_json(const struct roster *r, size_t *lenp)
-{
-	json_object *a = json_object_new_array(), *o, *t;
-	size_t i, k;
-	char *s;
-
-	for (i = 0; i < r->nsections; i++) {
-		const struct roster_section *sec = &r->sections[i];
-
-		o = json_object_new_object();
-		json_object_object_add(o, "id", json_object_new_string(sec->id));
-		json_object_object_add(o, "name",
-		    json_object_new_string(sec->name ? sec->name : ""));
-		json_object_object_add(o, "section_number",
-		    json_object_new_string(sec->section_number ?
-		    sec->section_number : ""));
-		json_object_object_add(o, "subject",
-		    json_object_new_string(sec->subject));
-		json_object_object_add(o, "grade",
-		    json_object_new_string(sec->grade));
-		t = json_object_new_array();
-		for (k = 0; k < sec->nteachers; k++)
-			json_object_array_add(t,
-			    json_object_new_string(sec->teachers[k]));
-		json_object_object_add(o, "teachers", t);
-		json_object_array_add(a, o);
-	}
-	s = xstrdup(json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN));
-	*lenp = strlen(s);
-	json_object_put(a);
-	return s;
-}
-
 static void
 job_discovered(struct job *j)
 {
@@ -860,7 +740,7 @@ job_discovered(struct job *j)
 	size_t len, k = 0, i;
 	size_t lens[18];
 
-	secs = sections_json(j->roster, &len);
+	secs = job_sections_json(j->roster, &len);
 	keys[0] = key_sections(j->teacher);
 	keys[1] = key_job(j->job_id);
 	keys[2] = key_jobs();
@@ -1036,7 +916,7 @@ job_writeback(struct job *j)
 		.section_max_loss_pct = (unsigned)rd->conf.sync_shrink_max_loss_pct,
 		/* "none" is the teacher's own choice, not Clever's loss */
 		.teacher_all_sections = rd->conf.sync_shrink_all_sections &&
-		    j->sel_mode != SEL_NONE,
+		    j->sel.mode != SEL_NONE,
 	};
 
 	job_set_state(j, JOB_WRITING);
@@ -1058,7 +938,7 @@ job_writeback(struct job *j)
 		memset(&dc, 0, sizeof(dc));
 		diff = xstrdup("");
 		difflen = snaplen = 0;
-		counts = counts_json(&dc, j->unrec);
+		counts = job_counts_json(&dc, j->unrec);
 		j->counts = dc;
 		j->has_counts = 1;
 		goto write;
@@ -1073,7 +953,7 @@ job_writeback(struct job *j)
 		return;
 	}
 	diff = roster_diff_text(old, j->roster, &difflen, &dc);
-	counts = counts_json(&dc, j->unrec);
+	counts = job_counts_json(&dc, j->unrec);
 	j->counts = dc;
 	j->has_counts = 1;
 	if (!j->force && roster_shrink_check(old, j->roster, &sc, why,
@@ -1125,7 +1005,8 @@ job_not_modified(struct job *j, const char *authorized_by,
 	char *counts;
 
 	memset(&dc, 0, sizeof(dc));
-	counts = counts_json(&dc, j->unrec);	/* the last sync's: same answers */
+	/* the last sync's unrecognised values: the answers are the same */
+	counts = job_counts_json(&dc, j->unrec);
 	j->counts = dc;
 	j->has_counts = 1;
 	memset(&w, 0, sizeof(w));
@@ -1178,7 +1059,7 @@ job_forget(struct job *j)
 		roster_free(none);
 		roster_free(old);
 	}
-	counts = counts_json(&dc, NULL);
+	counts = job_counts_json(&dc, NULL);
 	j->counts = dc;
 	j->has_counts = 1;
 	commit_keys(j, keys);
@@ -1539,13 +1420,9 @@ job_handback(struct job *j)
 static void
 job_release(struct job *j)
 {
-	size_t i;
-
 	if (j->pending_cmds > 0)
 		return;
-	for (i = 0; i < j->nsel; i++)
-		free(j->sel[i]);
-	free(j->sel);
+	selection_free(&j->sel);
 	free(j->ref);
 	free(j->district);
 	free(j->token_owner);

@@ -10,16 +10,6 @@
 #include "rosterd.h"
 #include "xmalloc.h"
 
-/* A Clever-style id: 1..max letters, digits, '-' or '_'. */
-int
-contract_id_valid(const char *s, size_t max)
-{
-	size_t n = strlen(s);
-
-	return n > 0 && n <= max && s[strspn(s, "0123456789abcdefghijklmnop"
-	    "qrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-")] == '\0';
-}
-
 /* Request time of an entry: its id's milliseconds (Redis clock). */
 static uint64_t
 entry_ms(const char *entry_id)

@@ -47,6 +47,7 @@
 #include "metrics.h"
 #include "rconn.h"
 #include "roster.h"
+#include "selection.h"
 
 #ifndef TAILQ_FOREACH_SAFE
 #define TAILQ_FOREACH_SAFE(var, head, field, tvar)			\
@@ -104,9 +105,6 @@ enum job_state {
 #define ERR_TLS			"tls_failed"
 #define ERR_LOCK_LOST		"lock_lost"
 
-/* Selection ("Sync Classes"): all sections, none, or a list. */
-enum selection_mode { SEL_ALL = 0, SEL_NONE, SEL_LIST };
-
 struct job;
 
 /* How a failure is to be treated. */
@@ -144,9 +142,7 @@ struct job {
 	/* Loaded before the sync. */
 	char			*token;		/* never logged */
 	char			*token_owner;	/* "teacher:ID", "district:ID" */
-	enum selection_mode	 sel_mode;
-	char			**sel;
-	size_t			 nsel;
+	struct selection	 sel;		/* "Sync Classes" */
 	uint64_t		 base_version;
 	char			*base_snapshot;	/* NULL: none, or not loaded */
 	size_t			 base_snapshot_len;

@@ -24,7 +24,7 @@
  * token fails token_mismatch, the teacher's own the held failure.
  *
  * Conditional requests: a full sync remembers the ETag of every response
- * (job_store_etags(), in the teacher's state) with what it vouches for:
+ * (job_store_memo(), in the teacher's state) with what it vouches for:
  * the snapshot version and a fingerprint of everything on rosterd's side
  * that shapes the roster (selection, fields, rules, formats, the token's
  * kind, the API).  The next sync of the same fingerprint and version sends
@@ -44,6 +44,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "etag.h"
 #include "log.h"
 #include "rosterd.h"
 #include "xmalloc.h"
@@ -57,6 +58,7 @@ enum sreq_kind {
 	SR_SECTIONS,
 	SR_MYSTUDENTS,
 	SR_SECTION_STUDENTS,
+	SR_COUNT
 };
 
 static const char *const sreq_names[] = {
@@ -425,9 +427,9 @@ sections_complete(struct sync *s)
 	struct roster *r = s->roster;
 	size_t i;
 
-	if (s->job->sel_mode == SEL_LIST)
-		roster_select_sections(r, (const char *const *)s->job->sel,
-		    s->job->nsel);
+	if (s->job->sel.mode == SEL_LIST)
+		roster_select_sections(r, (const char *const *)s->job->sel.ids,
+		    s->job->sel.count);
 	if (s->job->kind != JOB_SYNC)
 		return;
 	for (i = 0; i < r->nsections; i++)
@@ -533,67 +535,36 @@ sreq_transient(struct sreq *q, const char *code, const char *what)
 
 /* ---- conditional requests (see the top of the file) ---- */
 
-#define RECORD_MAGIC	"E1"
-
-static uint64_t
-fnv1a(uint64_t h, const char *str)
-{
-	const unsigned char *p = (const unsigned char *)str;
-
-	for (; *p != '\0'; p++) {
-		h ^= *p;
-		h *= 0x100000001b3ULL;
-	}
-	h ^= 0xff;	/* a separator no string holds */
-	return h * 0x100000001b3ULL;
-}
-
 /* Everything on rosterd's side that shapes a roster from the answers. */
 static uint64_t
 sync_fingerprint(const struct job *j)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
+	uint64_t h = ETAG_FP_INIT;
 	char buf[96];
 	size_t i;
 
 	snprintf(buf, sizeof(buf), "%d %d %d %d %d", ROSTER_SNAPSHOT_FORMAT,
-	    ROSTER_RULES, (int)j->kind, (int)j->sel_mode,
+	    ROSTER_RULES, (int)j->kind, (int)j->sel.mode,
 	    rd->conf.clever_page_size);
-	h = fnv1a(h, buf);
-	h = fnv1a(h, rd->conf.sync_fields);
-	h = fnv1a(h, api_root());
-	h = fnv1a(h, j->token_owner);
-	for (i = 0; i < j->nsel; i++)
-		h = fnv1a(h, j->sel[i]);
+	h = etag_fp_add(h, buf);
+	h = etag_fp_add(h, rd->conf.sync_fields);
+	h = etag_fp_add(h, api_root());
+	h = etag_fp_add(h, j->token_owner);
+	for (i = 0; i < j->sel.count; i++)
+		h = etag_fp_add(h, j->sel.ids[i]);
 	return h;
-}
-
-/* A record holds tab- and line-separated text: nothing may contain them. */
-static int
-record_safe(const char *v)
-{
-	return v == NULL || strpbrk(v, "\t\n") == NULL;
 }
 
 /* Remember a 200's ETag for this sync's record. */
 static void
 sync_note_etag(struct sync *s, const struct sreq *q, const char *etag)
 {
-	char *line;
-	int len;
-
 	if (s->no_record)
 		return;
-	if (etag == NULL || !record_safe(etag) || !record_safe(q->url)) {
+	if (etag_entry_add(&s->entries, &s->entries_len, (int)q->kind,
+	    q->pages == 0 && q->kind != SR_SECTION_STUDENTS, etag,
+	    q->url) == -1)
 		s->no_record = 1;
-		return;
-	}
-	len = xasprintf(&line, "%d\t%d\t%s\t%s\n", (int)q->kind,
-	    q->pages == 0 && q->kind != SR_SECTION_STUDENTS, etag, q->url);
-	s->entries = xrealloc(s->entries, s->entries_len + (size_t)len + 1);
-	memcpy(s->entries + s->entries_len, line, (size_t)len + 1);
-	s->entries_len += (size_t)len;
-	free(line);
 }
 
 /*
@@ -604,69 +575,12 @@ char *
 sync_etag_record(const struct job *j, uint64_t version)
 {
 	const struct roster *r = j->roster;
-	char *rec;
 
-	if (j->etag_entries == NULL || r == NULL ||
-	    !record_safe(r->authorized_by) || !record_safe(r->district) ||
-	    !record_safe(r->teacher.email_lc))
+	if (j->etag_entries == NULL || r == NULL)
 		return NULL;
-	xasprintf(&rec, RECORD_MAGIC " %016llx %llu\n%s\t%s\t%s\n%s",
-	    (unsigned long long)sync_fingerprint(j),
-	    (unsigned long long)version,
-	    r->authorized_by ? r->authorized_by : "",
-	    r->district ? r->district : "",
-	    r->teacher.email_lc ? r->teacher.email_lc : "", j->etag_entries);
-	return rec;
-}
-
-struct rec_entry {
-	int	 kind, first;
-	char	*etag, *url;
-};
-
-/* Split one record line into n tab-separated fields; -1 if malformed. */
-static int
-record_fields(char *line, char **f, int n)
-{
-	int i;
-
-	for (i = 0; i < n; i++)
-		if ((f[i] = strsep(&line, "\t")) == NULL)
-			return -1;
-	return line == NULL ? 0 : -1;
-}
-
-/* Parse the record's entries; the count, or -1 unless they are sound. */
-static int
-record_entries(char *p, struct rec_entry **out)
-{
-	struct rec_entry *e = NULL;
-	char *line, *f[4];
-	int n = 0, me = 0;
-
-	while ((line = strsep(&p, "\n")) != NULL) {
-		if (*line == '\0')
-			continue;
-		e = xreallocarray(e, (size_t)n + 1, sizeof(*e));
-		if (record_fields(line, f, 4) == -1 || *f[2] == '\0' ||
-		    strncmp(f[3], api_root(), strlen(api_root())) != 0)
-			goto bad;
-		e[n].kind = atoi(f[0]);
-		e[n].first = atoi(f[1]);
-		e[n].etag = f[2];
-		e[n].url = f[3];
-		if (e[n].kind < SR_ME || e[n].kind > SR_SECTION_STUDENTS)
-			goto bad;
-		me += e[n].kind == SR_ME;
-		n++;
-	}
-	if (me != 1)
-		goto bad;	/* identity first: /me is always asked */
-	*out = e;
-	return n;
-bad:
-	free(e);
-	return -1;
+	return etag_record_build(sync_fingerprint(j), version,
+	    r->authorized_by, r->district, r->teacher.email_lc,
+	    j->etag_entries);
 }
 
 /*
@@ -677,33 +591,32 @@ static int
 sync_from_record(struct sync *s)
 {
 	struct job *j = s->job;
-	struct rec_entry *e = NULL;
-	char *rec, *p, *head, *meta, *f[3], want[64];
-	int n, i, ok = 0;
+	struct etag_record rec;
+	size_t i, me = 0;
 
 	if (j->etags == NULL || j->kind != JOB_SYNC || j->base_version == 0)
 		return 0;
-	snprintf(want, sizeof(want), RECORD_MAGIC " %016llx %llu",
-	    (unsigned long long)sync_fingerprint(j),
-	    (unsigned long long)j->base_version);
-	p = rec = xstrdup(j->etags);
-	head = strsep(&p, "\n");
-	meta = strsep(&p, "\n");
-	if (p != NULL && strcmp(head, want) == 0 && meta != NULL &&
-	    record_fields(meta, f, 3) == 0 &&
-	    (n = record_entries(p, &e)) > 0) {
-		for (i = 0; i < 3; i++)
-			s->rec_meta[i] = xstrdup(f[i]);
-		s->conditional = s->all_first = 1;
-		for (i = 0; i < n; i++) {
-			s->all_first &= e[i].first;
-			sreq_new(s, e[i].kind, xstrdup(e[i].url), e[i].etag);
-		}
-		ok = 1;
+	if (etag_record_parse(j->etags, sync_fingerprint(j), j->base_version,
+	    api_root(), SR_COUNT, &rec) == -1)
+		return 0;
+	for (i = 0; i < rec.n; i++)
+		me += rec.entries[i].kind == SR_ME;
+	if (me != 1) {
+		etag_record_free(&rec);
+		return 0;	/* identity first: /me is always asked */
 	}
-	free(e);
-	free(rec);
-	return ok;
+	s->rec_meta[0] = xstrdup(rec.authorized_by);
+	s->rec_meta[1] = xstrdup(rec.district);
+	s->rec_meta[2] = xstrdup(rec.email_lc);
+	s->conditional = s->all_first = 1;
+	for (i = 0; i < rec.n; i++) {
+		const struct etag_entry *e = &rec.entries[i];
+
+		s->all_first &= e->first;
+		sreq_new(s, (enum sreq_kind)e->kind, xstrdup(e->url), e->etag);
+	}
+	etag_record_free(&rec);
+	return 1;
 }
 
 /* An unchanged answer waits, off the list of requests, for the end. */
@@ -803,7 +716,6 @@ sreq_conditional(struct sreq *q, const struct http_response *res)
 
 static void	sreq_response(struct sreq *, const struct http_response *);
 
-/* Whatever the parsers log about this answer names the job. */
 /* The status label of a response: its HTTP status, or why none came. */
 static void
 count_response(const struct sreq *q, const struct http_response *res)
@@ -824,6 +736,7 @@ count_response(const struct sreq *q, const struct http_response *res)
 	metrics_clever_response(sreq_names[q->kind], status);
 }
 
+/* Whatever the parsers log about this answer names the job. */
 static void
 on_response(const struct http_response *res, void *arg)
 {
@@ -983,8 +896,8 @@ sync_build(struct sync *s)
 	char err[256];
 
 	roster_set_auth(r, s->me_auth, s->me_district);
-	if (j->sel_mode == SEL_NONE)	/* non-NULL, empty: none */
-		roster_select_sections(r, (const char *const *)&j->sel, 0);
+	if (j->sel.mode == SEL_NONE)	/* non-NULL, empty: none */
+		roster_select_sections(r, (const char *const *)&j->sel.ids, 0);
 	if (roster_finish(r, j->kind == JOB_DISCOVER ?
 	    ROSTER_FINISH_SECTIONS_ONLY : 0, err, sizeof(err)) == -1) {
 		sync_fail(s, FAIL_PERMANENT, ERR_BAD_RESPONSE, "Clever data "
@@ -1039,11 +952,11 @@ sync_add_first(struct sync *s)
 	xasprintf(&path, "/users/%s/sections", j->teacher);
 	sreq_add(s, SR_SECTIONS, path, NULL);
 	free(path);
-	if (j->kind == JOB_SYNC && j->sel_mode == SEL_ALL) {
+	if (j->kind == JOB_SYNC && j->sel.mode == SEL_ALL) {
 		xasprintf(&path, "/users/%s/mystudents", j->teacher);
 		sreq_add(s, SR_MYSTUDENTS, path, NULL);
 		free(path);
-	} else if (j->kind == JOB_SYNC && j->sel_mode == SEL_LIST)
+	} else if (j->kind == JOB_SYNC && j->sel.mode == SEL_LIST)
 		s->students_per_section = 1;	/* once sections are known */
 }
 

@@ -1,0 +1,133 @@
+/* The JSON a job writes (daemon/job_json.c), to the byte. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "job_json.h"
+
+/* The counts of a diff that changed nothing, up to "unrecognised". */
+#define ZERO_COUNTS	"{\"added\":0,\"updated\":0,\"removed\":0," \
+	"\"sections_added\":0,\"sections_updated\":0," \
+	"\"sections_removed\":0,\"students_added\":0," \
+	"\"students_updated\":0,\"students_removed\":0," \
+	"\"enrollments_added\":0,\"enrollments_removed\":0," \
+	"\"teacher_updated\":0,"
+
+static void
+assert_counts(const struct roster_diff_counts *c, const char *unrec,
+    const char *want)
+{
+	char *s = job_counts_json(c, unrec);
+
+	assert_string_equal(s, want);
+	free(s);
+}
+
+static void
+test_counts_none(void **state)
+{
+	struct roster_diff_counts c;
+
+	memset(&c, 0, sizeof(c));
+	assert_counts(&c, NULL, ZERO_COUNTS "\"unrecognised\":0}");
+}
+
+/* Each count in its own field, and the values as one JSON string. */
+static void
+test_counts_unrecognised(void **state)
+{
+	struct roster_diff_counts c = {
+		.added = 1, .updated = 2, .removed = 3,
+		.sections_added = 4, .sections_updated = 5,
+		.sections_removed = 6, .students_added = 7,
+		.students_updated = 8, .students_removed = 9,
+		.enrollments_added = 10, .enrollments_removed = 11,
+		.teacher_updated = 1,
+	};
+
+	assert_counts(&c, "{\"grade\":[\"13th\"],"
+	    "\"subject\":[\"Basket Weaving\",\"Art/Craft\"]}",
+	    "{\"added\":1,\"updated\":2,\"removed\":3,"
+	    "\"sections_added\":4,\"sections_updated\":5,"
+	    "\"sections_removed\":6,\"students_added\":7,"
+	    "\"students_updated\":8,\"students_removed\":9,"
+	    "\"enrollments_added\":10,\"enrollments_removed\":11,"
+	    "\"teacher_updated\":1,\"unrecognised\":3,"
+	    "\"unrecognised_values\":\"{\\\"grade\\\":[\\\"13th\\\"],"
+	    "\\\"subject\\\":[\\\"Basket Weaving\\\",\\\"Art\\/Craft\\\"]}\"}");
+}
+
+/* Only lists count; what is not JSON counts nothing but still goes. */
+static void
+test_counts_odd_values(void **state)
+{
+	struct roster_diff_counts c;
+
+	memset(&c, 0, sizeof(c));
+	assert_counts(&c, "{\"grade\":\"x\",\"subject\":[\"y\"]}",
+	    ZERO_COUNTS "\"unrecognised\":1,\"unrecognised_values\":"
+	    "\"{\\\"grade\\\":\\\"x\\\",\\\"subject\\\":[\\\"y\\\"]}\"}");
+	assert_counts(&c, "not json\n", ZERO_COUNTS "\"unrecognised\":0,"
+	    "\"unrecognised_values\":\"not json\\n\"}");
+	assert_counts(&c, "", ZERO_COUNTS "\"unrecognised\":0,"
+	    "\"unrecognised_values\":\"\"}");
+}
+
+static void
+test_sections(void **state)
+{
+	char *t1[] = { "t1" }, *t2[] = { "t2", "t1" };
+	struct roster_section secs[] = {
+		{ .id = "s1", .name = "Math \"A\"", .section_number = "101",
+		  .subject = "math", .grade = "7", .teachers = t1,
+		  .nteachers = 1 },
+		{ .id = "s2", .subject = "homeroom/advisory", .grade = "",
+		  .teachers = t2, .nteachers = 2 },
+		{ .id = "s3", .name = "\xc3\x89tude", .section_number = "",
+		  .subject = "other", .grade = "Other" },
+	};
+	struct roster r;
+	size_t len = 0;
+	char *s;
+
+	memset(&r, 0, sizeof(r));
+	r.sections = secs;
+	r.nsections = 3;
+	s = job_sections_json(&r, &len);
+	assert_string_equal(s, "["
+	    "{\"id\":\"s1\",\"name\":\"Math \\\"A\\\"\",\"section_number\":"
+	    "\"101\",\"subject\":\"math\",\"grade\":\"7\",\"teachers\":"
+	    "[\"t1\"]},"
+	    "{\"id\":\"s2\",\"name\":\"\",\"section_number\":\"\",\"subject\":"
+	    "\"homeroom\\/advisory\",\"grade\":\"\",\"teachers\":"
+	    "[\"t2\",\"t1\"]},"
+	    "{\"id\":\"s3\",\"name\":\"\xc3\x89tude\",\"section_number\":\"\","
+	    "\"subject\":\"other\",\"grade\":\"Other\",\"teachers\":[]}]");
+	assert_int_equal(len, strlen(s));
+	free(s);
+
+	r.nsections = 0;
+	s = job_sections_json(&r, &len);
+	assert_string_equal(s, "[]");
+	assert_int_equal(len, 2);
+	free(s);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_counts_none),
+		cmocka_unit_test(test_counts_unrecognised),
+		cmocka_unit_test(test_counts_odd_values),
+		cmocka_unit_test(test_sections),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
