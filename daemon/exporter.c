@@ -339,19 +339,11 @@ on_groups(struct rconn *c, redisReply *r, const char *err, void *arg)
 static void
 scrape_schedule(struct scrape *sc)
 {
-	char *keys[3], overdue[24];
-	const char *argv[4];
-	int i;
+	struct script_call *call = script_new(SCRIPT_SCHEDULE_STATS);
 
-	key_schedule_sets(keys);
-	snprintf(overdue, sizeof(overdue), "%llu",
-	    (unsigned long long)conf_schedule_overdue_ms(&rd->conf));
-	for (i = 0; i < 3; i++)
-		argv[i] = keys[i];
-	argv[3] = overdue;
-	store_eval(SCRIPT_SCHEDULE_STATS, 3, 4, argv, NULL, on_groups, sc);
-	for (i = 0; i < 3; i++)
-		free(keys[i]);
+	script_key_schedule_sets(call);
+	script_num(call, (long long)conf_schedule_overdue_ms(&rd->conf));
+	script_run(call, on_groups, sc);
 }
 
 static void

@@ -60,8 +60,8 @@ static void
 on_scanned(struct rconn *c, redisReply *r, const char *err, void *arg)
 {
 	struct forget_scan *fs = arg;
+	struct script_call *sc;
 	redisReply *keys;
-	const char **argv;
 	size_t i, n = 0;
 
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
@@ -73,18 +73,20 @@ on_scanned(struct rconn *c, redisReply *r, const char *err, void *arg)
 	}
 	xstrlcpy(fs->cursor, r->element[0]->str, sizeof(fs->cursor));
 	keys = r->element[1];
-	argv = xcalloc(keys->elements + 1, sizeof(*argv));
+	sc = script_new(SCRIPT_FORGET_STATUSES);
 	for (i = 0; i < keys->elements; i++)
 		if (keys->element[i]->type == REDIS_REPLY_STRING &&
-		    strcmp(keys->element[i]->str, fs->own) != 0)
-			argv[n++] = keys->element[i]->str;
-	argv[n] = fs->teacher;
+		    strcmp(keys->element[i]->str, fs->own) != 0) {
+			script_key(sc, xstrdup(keys->element[i]->str));
+			n++;
+		}
+	script_arg(sc, fs->teacher);
 	if (n > 0)
-		store_eval(SCRIPT_FORGET_STATUSES, (int)n, (int)n + 1, argv,
-		    NULL, on_deleted, fs);
-	else
+		script_run(sc, on_deleted, fs);
+	else {
+		script_free(sc);
 		scan_next(fs);
-	free(argv);
+	}
 }
 
 static void

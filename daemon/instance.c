@@ -51,16 +51,13 @@ on_beat(struct rconn *c, redisReply *r, const char *err, void *arg)
 	/* store.c has told health.c of any failure */
 }
 
-#define BEAT_FIELDS	17
-
 void
 instance_beat(void)
 {
-	char v[BEAT_FIELDS][32], *key, redis[512];
-	const char *argv[2 + 2 * BEAT_FIELDS + 2];
+	struct script_call *sc;
 	struct jobs_census jc;
 	uint64_t done, coalesced, failed;
-	int k = 0, n = 0;
+	char redis[512];
 
 	if (rconn_state(rd->rc) != RCONN_READY || !rd->ready)
 		return;
@@ -69,26 +66,23 @@ instance_beat(void)
 	jobs_census(&jc);
 	metrics_totals(&done, &coalesced, &failed);
 	health_describe(redis, sizeof(redis));
-	key = key_instance(rd->consumer);
-	argv[k++] = key;
-	snprintf(v[n], sizeof(v[n]), "%llu",
-	    (unsigned long long)rd->conf.daemon_heartbeat_ms * BEAT_LIVES);
-	argv[k++] = v[n++];
+	sc = script_new(SCRIPT_BEAT);
+	script_key(sc, key_instance(rd->consumer));
+	script_num(sc, (long long)rd->conf.daemon_heartbeat_ms * BEAT_LIVES);
 #define BEAT_STR(name, value)	do {					\
-	argv[k++] = name;						\
-	argv[k++] = value;						\
+	script_arg(sc, name);						\
+	script_arg(sc, value);						\
 } while (0)
 #define BEAT_NUM(name, value)	do {					\
-	snprintf(v[n], sizeof(v[n]), "%llu", (unsigned long long)(value)); \
-	BEAT_STR(name, v[n]);						\
-	n++;								\
+	script_arg(sc, name);						\
+	script_num(sc, (long long)(value));				\
 } while (0)
 	BEAT_STR("consumer", rd->consumer);
 	BEAT_STR("host", host);
 	BEAT_NUM("pid", getpid());
 	BEAT_STR("version", ROSTERD_VERSION);
-	BEAT_STR("state", rd->draining ? "stopping" : reader_paused() ? "paused" :
-	    "running");
+	BEAT_STR("state", rd->draining ? "stopping" : reader_paused() ?
+	    "paused" : "running");
 	BEAT_NUM("heartbeat_ms", rd->conf.daemon_heartbeat_ms);
 	BEAT_NUM("jobs", jc.jobs);
 	BEAT_NUM("fetching", jc.fetching);
@@ -102,8 +96,7 @@ instance_beat(void)
 	BEAT_STR("redis", redis);
 #undef BEAT_NUM
 #undef BEAT_STR
-	store_eval(SCRIPT_BEAT, 1, k, argv, NULL, on_beat, NULL);
-	free(key);
+	script_run(sc, on_beat, NULL);
 }
 
 /* ---- removing the consumers that are gone ---- */
@@ -122,21 +115,14 @@ on_reaped(struct rconn *c, redisReply *r, const char *err, void *arg)
 static void
 reap_one(const char *name)
 {
-	char *keys[2], idle[24];
-	const char *argv[5];
+	struct script_call *sc = script_new(SCRIPT_REAP);
 
-	keys[0] = key_jobs();
-	keys[1] = key_instance(name);
-	snprintf(idle, sizeof(idle), "%llu",
-	    (unsigned long long)rd->conf.sync_claim_idle_ms);
-	argv[0] = keys[0];
-	argv[1] = keys[1];
-	argv[2] = CONSUMER_GROUP;
-	argv[3] = name;
-	argv[4] = idle;
-	store_eval(SCRIPT_REAP, 2, 5, argv, NULL, on_reaped, xstrdup(name));
-	free(keys[0]);
-	free(keys[1]);
+	script_key(sc, key_jobs());
+	script_key(sc, key_instance(name));
+	script_arg(sc, CONSUMER_GROUP);
+	script_arg(sc, name);
+	script_num(sc, (long long)rd->conf.sync_claim_idle_ms);
+	script_run(sc, on_reaped, xstrdup(name));
 }
 
 /* Candidates: others with nothing pending, idle long enough; reap.lua

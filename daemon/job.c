@@ -101,13 +101,12 @@ job_cmd_new(struct job *j, job_reply_cb cb)
 	return jc;
 }
 
-/* Run a script on behalf of a job; cb gets reply or err (never both). */
+/* Run a script call on behalf of a job; cb gets reply or err (never
+   both). */
 static void
-job_eval(struct job *j, enum store_script s, int nkeys, int argc,
-    const char **argv, const size_t *argvlen, job_reply_cb cb)
+job_run(struct job *j, struct script_call *sc, job_reply_cb cb)
 {
-	store_eval(s, nkeys, argc, argv, argvlen, on_job_reply,
-	    job_cmd_new(j, cb));
+	script_run(sc, on_job_reply, job_cmd_new(j, cb));
 }
 
 /* GET one key on behalf of a job. */
@@ -196,8 +195,7 @@ static void
 on_lock_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct job *j = arg;
-	char *key, *val, ttl[24];
-	const char *argv[3];
+	struct script_call *sc;
 
 	if (j->state != JOB_LOADING && j->state != JOB_FETCHING &&
 	    j->state != JOB_WRITING)
@@ -206,16 +204,11 @@ on_lock_timer(evutil_socket_t fd, short what, void *arg)
 		job_lock_lost(j);
 		return;
 	}
-	key = key_lock(j->teacher);
-	val = lock_value(j);
-	snprintf(ttl, sizeof(ttl), "%llu",
-	    (unsigned long long)rd->conf.sync_lock_ttl_ms);
-	argv[0] = key;
-	argv[1] = val;
-	argv[2] = ttl;
-	job_eval(j, SCRIPT_RENEW, 1, 3, argv, NULL, on_renew);
-	free(key);
-	free(val);
+	sc = script_new(SCRIPT_RENEW);
+	script_key(sc, key_lock(j->teacher));
+	script_arg_own(sc, lock_value(j));
+	script_num(sc, rd->conf.sync_lock_ttl_ms);
+	job_run(j, sc, on_renew);
 }
 
 static void
@@ -293,11 +286,11 @@ job_outcome_src(const struct log_src *src, const struct job *j,
  * status_ttl_s (nobody asked for them: at the default interval a teacher
  * keeps one), the others' for [sync] status_ttl_s.
  */
-static void
-status_ttl(const struct job *j, char *buf, size_t len)
+static int
+status_ttl_s(const struct job *j)
 {
-	snprintf(buf, len, "%d", j != NULL && j->trigger == TRIGGER_SCHEDULE ?
-	    rd->conf.schedule_status_ttl_s : rd->conf.sync_status_ttl_s);
+	return j != NULL && j->trigger == TRIGGER_SCHEDULE ?
+	    rd->conf.schedule_status_ttl_s : rd->conf.sync_status_ttl_s;
 }
 
 /* ---- admission (batches) ---- */
@@ -363,51 +356,39 @@ void
 admit_batch(struct job **jobs, size_t n)
 {
 	struct admit_batch *b = xcalloc(1, sizeof(*b));
-	size_t i, argc = 1 + 3 * n + 5 + 9 * n, k = 0;
-	const char **argv = xcalloc(argc, sizeof(*argv));
-	char **owned = xcalloc(6 * n + 4, sizeof(*owned));
-	size_t nowned = 0, nkeys = 1 + 3 * n;
-	char lockttl[24], nbuf[24], ttl[24];
+	struct script_call *sc = script_new(SCRIPT_ADMIT);
+	size_t i;
 
 	b->jobs = xcalloc(n, sizeof(*b->jobs));
 	b->n = n;
-	argv[k++] = owned[nowned++] = key_jobs();
+	script_key(sc, key_jobs());
 	for (i = 0; i < n; i++) {
-		argv[k++] = owned[nowned++] = key_job(jobs[i]->job_id);
-		argv[k++] = owned[nowned++] = key_state(jobs[i]->teacher);
-		argv[k++] = owned[nowned++] = key_lock(jobs[i]->teacher);
+		script_key(sc, key_job(jobs[i]->job_id));
+		script_key(sc, key_state(jobs[i]->teacher));
+		script_key(sc, key_lock(jobs[i]->teacher));
 	}
-	snprintf(lockttl, sizeof(lockttl), "%llu",
-	    (unsigned long long)rd->conf.sync_lock_ttl_ms);
-	snprintf(nbuf, sizeof(nbuf), "%zu", n);
-	argv[k++] = CONSUMER_GROUP;
-	argv[k++] = rd->consumer;
-	argv[k++] = lockttl;
-	argv[k++] = owned[nowned++] = key_events();
-	argv[k++] = nbuf;
+	script_arg(sc, CONSUMER_GROUP);
+	script_arg(sc, rd->consumer);
+	script_num(sc, rd->conf.sync_lock_ttl_ms);
+	script_arg_own(sc, key_events());
+	script_num(sc, n);
 	for (i = 0; i < n; i++) {
 		struct job *j = jobs[i];
 
-		argv[k++] = j->entry_id;
-		argv[k++] = j->job_id;
-		argv[k++] = j->teacher;
-		argv[k++] = kind_name(j);
-		argv[k++] = j->ref ? j->ref : "";
-		xasprintf(&owned[nowned], "%llu", (unsigned long long)j->req_ms);
-		argv[k++] = owned[nowned++];
-		argv[k++] = owned[nowned++] = lock_value(j);
-		argv[k++] = job_trigger_names[j->trigger];
-		status_ttl(j, ttl, sizeof(ttl));
-		argv[k++] = owned[nowned++] = xstrdup(ttl);
+		script_arg(sc, j->entry_id);
+		script_arg(sc, j->job_id);
+		script_arg(sc, j->teacher);
+		script_arg(sc, kind_name(j));
+		script_arg(sc, j->ref);
+		script_num(sc, j->req_ms);
+		script_arg_own(sc, lock_value(j));
+		script_arg(sc, job_trigger_names[j->trigger]);
+		script_num(sc, status_ttl_s(j));
 		job_set_state(j, JOB_ADMITTING);
 		j->pending_cmds++;
 		b->jobs[i] = j;
 	}
-	store_eval(SCRIPT_ADMIT, (int)nkeys, (int)k, argv, NULL, on_admit, b);
-	for (i = 0; i < nowned; i++)
-		free(owned[i]);
-	free(owned);
-	free(argv);
+	script_run(sc, on_admit, b);
 }
 
 void
@@ -573,21 +554,15 @@ on_load(struct job *j, redisReply *r, const char *err)
 static void
 job_load(struct job *j)
 {
-	char *keys[4];
-	const char *argv[5];
-	int i;
+	struct script_call *sc = script_new(SCRIPT_LOAD);
 
 	job_set_state(j, JOB_LOADING);
-	keys[0] = key_token(j->teacher);
-	keys[1] = key_state(j->teacher);
-	keys[2] = key_snapshot(j->teacher);
-	keys[3] = key_selection(j->teacher);
-	for (i = 0; i < 4; i++)
-		argv[i] = keys[i];
-	argv[4] = kind_name(j);
-	job_eval(j, SCRIPT_LOAD, 4, 5, argv, NULL, on_load);
-	for (i = 0; i < 4; i++)
-		free(keys[i]);
+	script_key(sc, key_token(j->teacher));
+	script_key(sc, key_state(j->teacher));
+	script_key(sc, key_snapshot(j->teacher));
+	script_key(sc, key_selection(j->teacher));
+	script_arg(sc, kind_name(j));
+	job_run(j, sc, on_load);
 }
 
 /* ---- outcomes ---- */
@@ -734,50 +709,29 @@ job_note_unrecognised(struct job *j)
 static void
 job_discovered(struct job *j)
 {
-	char *keys[5], *val, *secs, *ch, ttl[24], started[24], count[24];
-	char reqs[24];
-	const char *argv[18];
-	size_t len, k = 0, i;
-	size_t lens[18];
+	struct script_call *sc = script_new(SCRIPT_DISCOVERED);
+	size_t len;
 
-	secs = job_sections_json(j->roster, &len);
-	keys[0] = key_sections(j->teacher);
-	keys[1] = key_job(j->job_id);
-	keys[2] = key_jobs();
-	keys[3] = key_lock(j->teacher);
-	keys[4] = key_state(j->teacher);
-	for (i = 0; i < 5; i++)
-		argv[k++] = keys[i];
-	val = lock_value(j);
-	ch = key_events();
-	status_ttl(j, ttl, sizeof(ttl));
-	snprintf(started, sizeof(started), "%llu",
-	    (unsigned long long)j->started_ms);
-	snprintf(count, sizeof(count), "%zu", j->roster->nsections);
-	snprintf(reqs, sizeof(reqs), "%u", j->requests);
-	argv[k++] = CONSUMER_GROUP;
-	argv[k++] = j->entry_id;
-	argv[k++] = val;
-	argv[k++] = secs;
-	argv[k++] = j->job_id;
-	argv[k++] = j->teacher;
-	argv[k++] = ch;
-	argv[k++] = ttl;
-	argv[k++] = started;
-	argv[k++] = count;
-	argv[k++] = reqs;
-	argv[k++] = j->roster->authorized_by ? j->roster->authorized_by : "";
-	argv[k++] = j->ref ? j->ref : "";
-	for (i = 0; i < k; i++)
-		lens[i] = strlen(argv[i]);
-	lens[5 + 3] = len;
+	script_key(sc, key_sections(j->teacher));
+	script_key(sc, key_job(j->job_id));
+	script_key(sc, key_jobs());
+	script_key(sc, key_lock(j->teacher));
+	script_key(sc, key_state(j->teacher));
+	script_arg(sc, CONSUMER_GROUP);
+	script_arg(sc, j->entry_id);
+	script_arg_own(sc, lock_value(j));
+	script_arg_own(sc, job_sections_json(j->roster, &len));
+	script_arg(sc, j->job_id);
+	script_arg(sc, j->teacher);
+	script_arg_own(sc, key_events());
+	script_num(sc, status_ttl_s(j));
+	script_num(sc, j->started_ms);
+	script_num(sc, j->roster->nsections);
+	script_num(sc, j->requests);
+	script_arg(sc, j->roster->authorized_by);
+	script_arg(sc, j->ref);
 	job_set_state(j, JOB_WRITING);
-	job_eval(j, SCRIPT_DISCOVERED, 5, (int)k, argv, lens, on_written);
-	free(ch);
-	for (i = 0; i < 5; i++)
-		free(keys[i]);
-	free(val);
-	free(secs);
+	job_run(j, sc, on_written);
 }
 
 /* Record a shrink-guard hold: nothing is applied until a forced sync. */
@@ -805,74 +759,47 @@ struct writeback {
  * teacher's roster (writeback.lua, forget.lua), in their order.
  */
 static void
-commit_keys(const struct job *j, char **keys)
+commit_keys(struct script_call *sc, const struct job *j)
 {
-	keys[0] = key_snapshot(j->teacher);
-	keys[1] = key_diffs();
-	keys[2] = key_job(j->job_id);
-	keys[3] = key_jobs();
-	keys[4] = key_lock(j->teacher);
-	keys[5] = key_state(j->teacher);
+	script_key(sc, key_snapshot(j->teacher));
+	script_key(sc, key_diffs());
+	script_key(sc, key_job(j->job_id));
+	script_key(sc, key_jobs());
+	script_key(sc, key_lock(j->teacher));
+	script_key(sc, key_state(j->teacher));
 }
 
 /* The compare-and-set write-back script: one atomic step. */
-#define WB_NKEYS	10
 static void
 writeback_send(struct job *j, const struct writeback *w)
 {
-	char *keys[WB_NKEYS], *val, *ch;
-	char base[24], next[24], ttl[24], started[24], reqs[24];
-	char interval[24], jitter[24];
-	const char *argv[WB_NKEYS + 21];
-	size_t lens[WB_NKEYS + 21], k = 0, i;
+	struct script_call *sc = script_new(SCRIPT_WRITEBACK);
 
-	commit_keys(j, keys);
-	keys[6] = key_accounts();
-	key_schedule_sets(keys + 7);
-	for (i = 0; i < WB_NKEYS; i++)
-		argv[k++] = keys[i];
-	val = lock_value(j);
-	ch = key_events();
-	snprintf(base, sizeof(base), "%llu",
-	    (unsigned long long)j->base_version);
-	snprintf(next, sizeof(next), "%llu", (unsigned long long)w->version);
-	status_ttl(j, ttl, sizeof(ttl));
-	snprintf(started, sizeof(started), "%llu",
-	    (unsigned long long)j->started_ms);
-	snprintf(reqs, sizeof(reqs), "%u", j->requests);
-	schedule_plan_args(interval, jitter, sizeof(interval));
-	argv[k++] = CONSUMER_GROUP;
-	argv[k++] = j->entry_id;
-	argv[k++] = val;
-	argv[k++] = base;
-	argv[k++] = next;
-	argv[k++] = w->snap;
-	argv[k++] = w->diff;
-	argv[k++] = j->job_id;
-	argv[k++] = j->teacher;
-	argv[k++] = ch;
-	argv[k++] = ttl;
-	argv[k++] = started;
-	argv[k++] = w->email_lc ? w->email_lc : "";
-	argv[k++] = w->authorized_by ? w->authorized_by : "";
-	argv[k++] = w->counts;
-	argv[k++] = reqs;
-	argv[k++] = w->district ? w->district : "";
-	argv[k++] = j->ref ? j->ref : "";
-	argv[k++] = job_trigger_names[j->trigger];
-	argv[k++] = interval;
-	argv[k++] = jitter;
-	for (i = 0; i < k; i++)
-		lens[i] = strlen(argv[i]);
-	lens[WB_NKEYS + 5] = w->snaplen;	/* ARGV[6], ARGV[7]: binary */
-	lens[WB_NKEYS + 6] = w->difflen;
+	commit_keys(sc, j);
+	script_key(sc, key_accounts());
+	script_key_schedule_sets(sc);
+	script_arg(sc, CONSUMER_GROUP);
+	script_arg(sc, j->entry_id);
+	script_arg_own(sc, lock_value(j));
+	script_num(sc, j->base_version);
+	script_num(sc, w->version);
+	script_bytes(sc, w->snap, w->snaplen);
+	script_bytes(sc, w->diff, w->difflen);
+	script_arg(sc, j->job_id);
+	script_arg(sc, j->teacher);
+	script_arg_own(sc, key_events());
+	script_num(sc, status_ttl_s(j));
+	script_num(sc, j->started_ms);
+	script_arg(sc, w->email_lc);
+	script_arg(sc, w->authorized_by);
+	script_arg(sc, w->counts);
+	script_num(sc, j->requests);
+	script_arg(sc, w->district);
+	script_arg(sc, j->ref);
+	script_arg(sc, job_trigger_names[j->trigger]);
+	script_plan(sc);
 	job_set_state(j, JOB_WRITING);
-	job_eval(j, SCRIPT_WRITEBACK, WB_NKEYS, (int)k, argv, lens,
-	    on_written);
-	for (i = 0; i < WB_NKEYS; i++)
-		free(keys[i]);
-	free(val);
-	free(ch);
+	job_run(j, sc, on_written);
 }
 
 static void
@@ -1034,11 +961,9 @@ job_forget(struct job *j)
 {
 	struct roster *old, *none;
 	struct roster_diff_counts dc;
-	char *keys[13], *val, *ch, *diff = NULL, *counts, base[24], ttl[24];
-	char *owner;
-	char err[256];
-	const char *argv[25];
-	size_t lens[25], difflen = 0, k = 0, i;
+	struct script_call *sc;
+	char *diff = NULL, *counts, *owner, err[256];
+	size_t difflen = 0;
 
 	job_set_state(j, JOB_WRITING);
 	if (j->base_version > 0 && j->base_snapshot == NULL &&
@@ -1062,41 +987,28 @@ job_forget(struct job *j)
 	counts = job_counts_json(&dc, NULL);
 	j->counts = dc;
 	j->has_counts = 1;
-	commit_keys(j, keys);
-	keys[6] = key_sections(j->teacher);
-	keys[7] = key_selection(j->teacher);
-	keys[8] = key_token(j->teacher);
+	sc = script_new(SCRIPT_FORGET);
+	commit_keys(sc, j);
+	script_key(sc, key_sections(j->teacher));
+	script_key(sc, key_selection(j->teacher));
+	script_key(sc, key_token(j->teacher));
 	xasprintf(&owner, "teacher:%s", j->teacher);
-	keys[9] = key_ratelimit(owner);
+	script_key(sc, key_ratelimit(owner));
 	free(owner);
-	key_schedule_sets(keys + 10);
-	for (i = 0; i < 13; i++)
-		argv[k++] = keys[i];
-	val = lock_value(j);
-	ch = key_events();
-	snprintf(base, sizeof(base), "%llu",
-	    (unsigned long long)j->base_version);
-	status_ttl(j, ttl, sizeof(ttl));
-	argv[k++] = CONSUMER_GROUP;
-	argv[k++] = j->entry_id;
-	argv[k++] = val;
-	argv[k++] = base;
-	argv[k++] = diff ? diff : "";
-	argv[k++] = j->job_id;
-	argv[k++] = j->teacher;
-	argv[k++] = ch;
-	argv[k++] = ttl;
-	argv[k++] = counts;
-	argv[k++] = rd->conf.sync_forget_deletes_token ? "1" : "0";
-	argv[k++] = j->ref ? j->ref : "";
-	for (i = 0; i < k; i++)
-		lens[i] = strlen(argv[i]);
-	lens[13 + 4] = difflen;		/* ARGV[5]: binary */
-	job_eval(j, SCRIPT_FORGET, 13, (int)k, argv, lens, on_written);
-	for (i = 0; i < 13; i++)
-		free(keys[i]);
-	free(val);
-	free(ch);
+	script_key_schedule_sets(sc);
+	script_arg(sc, CONSUMER_GROUP);
+	script_arg(sc, j->entry_id);
+	script_arg_own(sc, lock_value(j));
+	script_num(sc, j->base_version);
+	script_bytes(sc, diff ? diff : "", difflen);
+	script_arg(sc, j->job_id);
+	script_arg(sc, j->teacher);
+	script_arg_own(sc, key_events());
+	script_num(sc, status_ttl_s(j));
+	script_arg(sc, counts);
+	script_arg(sc, rd->conf.sync_forget_deletes_token ? "1" : "0");
+	script_arg(sc, j->ref);
+	job_run(j, sc, on_written);
 	free(diff);
 	free(counts);
 }
@@ -1219,51 +1131,42 @@ static void
 job_fail_write(const char *entry_id, const char *job_id, const char *teacher,
     struct job *j, const char *state, const char *code, const char *message)
 {
-	char *keys[9], *val = NULL, *ch = key_events(), ttl[24];
-	const char *argv[30];
-	size_t k = 0, i;
+	struct script_call *sc = script_new(SCRIPT_FAIL);
 
-	keys[0] = key_job(job_id);
-	keys[1] = key_jobs();
-	keys[2] = key_lock(teacher);
-	keys[3] = key_dead();
-	keys[4] = key_state(teacher);
-	key_schedule_sets(keys + 5);
-	keys[8] = job_token_key(j, teacher);
-	for (i = 0; i < 9; i++)
-		argv[k++] = keys[i];
+	script_key(sc, key_job(job_id));
+	script_key(sc, key_jobs());
+	script_key(sc, key_lock(teacher));
+	script_key(sc, key_dead());
+	script_key(sc, key_state(teacher));
+	script_key_schedule_sets(sc);
+	script_key(sc, job_token_key(j, teacher));
+	script_arg(sc, CONSUMER_GROUP);
+	script_arg(sc, entry_id);
 	if (j != NULL && j->attempts > 0)
-		val = lock_value(j);
-	status_ttl(j, ttl, sizeof(ttl));
-	argv[k++] = CONSUMER_GROUP;
-	argv[k++] = entry_id;
-	argv[k++] = val ? val : "";
-	argv[k++] = job_id;
-	argv[k++] = teacher;
-	argv[k++] = j ? kind_name(j) : "";
-	argv[k++] = j && j->ref ? j->ref : "";
-	argv[k++] = state;
-	argv[k++] = code;
-	argv[k++] = message;
-	argv[k++] = ch;
-	argv[k++] = ttl;
-	argv[k++] = j && j->hold_extra ? j->hold_extra : "{}";
-	argv[k++] = j && j->district ? j->district : "";
-	argv[k++] = j && j->force ? "1" : "0";
-	argv[k++] = rd->consumer;
-	/* a malformed entry may carry a secret (a token): it goes */
-	argv[k++] = j == NULL ? "1" : "0";
-	argv[k++] = job_trigger_names[j ? j->trigger : TRIGGER_APP];
-	argv[k++] = job_token_kind(j);
-	if (j != NULL)
-		job_eval(j, SCRIPT_FAIL, 9, (int)k, argv, NULL,
-		    on_failed_written);
+		script_arg_own(sc, lock_value(j));
 	else
-		store_eval(SCRIPT_FAIL, 9, (int)k, argv, NULL, NULL, NULL);
-	for (i = 0; i < 9; i++)
-		free(keys[i]);
-	free(val);
-	free(ch);
+		script_arg(sc, "");
+	script_arg(sc, job_id);
+	script_arg(sc, teacher);
+	script_arg(sc, j ? kind_name(j) : "");
+	script_arg(sc, j ? j->ref : NULL);
+	script_arg(sc, state);
+	script_arg(sc, code);
+	script_arg(sc, message);
+	script_arg_own(sc, key_events());
+	script_num(sc, status_ttl_s(j));
+	script_arg(sc, j && j->hold_extra ? j->hold_extra : "{}");
+	script_arg(sc, j ? j->district : NULL);
+	script_arg(sc, j && j->force ? "1" : "0");
+	script_arg(sc, rd->consumer);
+	/* a malformed entry may carry a secret (a token): it goes */
+	script_arg(sc, j == NULL ? "1" : "0");
+	script_arg(sc, job_trigger_names[j ? j->trigger : TRIGGER_APP]);
+	script_arg(sc, job_token_kind(j));
+	if (j != NULL)
+		job_run(j, sc, on_failed_written);
+	else
+		script_run(sc, NULL, NULL);
 }
 
 /* A job that could not even be parsed: failed at once, dead letter. */
@@ -1280,10 +1183,8 @@ void
 job_failed(struct job *j, enum fail_kind fk, const char *code,
     const char *message)
 {
-	char *keys[3], *val, *ch, ttl[24], next[24];
-	const char *argv[15];
+	struct script_call *sc;
 	uint64_t ms;
-	size_t k = 0, i;
 
 	sync_free(j->sync);
 	j->sync = NULL;
@@ -1322,32 +1223,23 @@ job_failed(struct job *j, enum fail_kind fk, const char *code,
 	logf_info(LF(.event = "retrying", .job = j->job_id,
 	    .teacher = j->teacher, .ref = j->ref, .error = code), "attempt %d failed (%s: %s); next in %llu "
 	    "ms", j->attempts, code, message, (unsigned long long)ms);
-	keys[0] = key_job(j->job_id);
-	keys[1] = key_lock(j->teacher);
-	keys[2] = key_jobs();
-	for (i = 0; i < 3; i++)
-		argv[k++] = keys[i];
-	val = lock_value(j);
-	ch = key_events();
-	status_ttl(j, ttl, sizeof(ttl));
-	snprintf(next, sizeof(next), "%llu", (unsigned long long)ms);
-	argv[k++] = val;
-	argv[k++] = j->job_id;
-	argv[k++] = j->teacher;
-	argv[k++] = code;
-	argv[k++] = message;
-	argv[k++] = next;
-	argv[k++] = ch;
-	argv[k++] = ttl;
-	argv[k++] = j->ref ? j->ref : "";
-	argv[k++] = CONSUMER_GROUP;
-	argv[k++] = j->entry_id;
-	argv[k++] = rd->consumer;
-	job_eval(j, SCRIPT_RETRY, 3, (int)k, argv, NULL, on_retry_written);
-	for (i = 0; i < 3; i++)
-		free(keys[i]);
-	free(val);
-	free(ch);
+	sc = script_new(SCRIPT_RETRY);
+	script_key(sc, key_job(j->job_id));
+	script_key(sc, key_lock(j->teacher));
+	script_key(sc, key_jobs());
+	script_arg_own(sc, lock_value(j));
+	script_arg(sc, j->job_id);
+	script_arg(sc, j->teacher);
+	script_arg(sc, code);
+	script_arg(sc, message);
+	script_num(sc, ms);
+	script_arg_own(sc, key_events());
+	script_num(sc, status_ttl_s(j));
+	script_arg(sc, j->ref);
+	script_arg(sc, CONSUMER_GROUP);
+	script_arg(sc, j->entry_id);
+	script_arg(sc, rd->consumer);
+	job_run(j, sc, on_retry_written);
 	j->requests = 0;
 	j->not_modified = 0;
 	free(j->etag_entries);
@@ -1376,44 +1268,36 @@ on_handed_back(struct job *j, redisReply *r, const char *err)
 void
 job_handback(struct job *j)
 {
-	char *keys[3], *val = NULL, *ch = key_events(), req[24];
-	const char *argv[16];
-	size_t k = 0, i;
+	struct script_call *sc = script_new(SCRIPT_HANDBACK);
 
 	sync_free(j->sync);
 	j->sync = NULL;
 	lock_renewal_stop(j);
 	if (j->timer != NULL)
 		evtimer_del(j->timer);
-	keys[0] = key_jobs();
-	keys[1] = key_job(j->job_id);
-	keys[2] = key_lock(j->teacher);
-	for (i = 0; i < 3; i++)
-		argv[k++] = keys[i];
+	script_key(sc, key_jobs());
+	script_key(sc, key_job(j->job_id));
+	script_key(sc, key_lock(j->teacher));
+	script_arg(sc, CONSUMER_GROUP);
+	script_arg(sc, j->entry_id);
 	/* only running states hold the teacher lock */
 	if (j->state == JOB_LOADING || j->state == JOB_FETCHING ||
 	    j->state == JOB_WRITING)
-		val = lock_value(j);
-	snprintf(req, sizeof(req), "%llu", (unsigned long long)j->req_ms);
-	argv[k++] = CONSUMER_GROUP;
-	argv[k++] = j->entry_id;
-	argv[k++] = val ? val : "";
-	argv[k++] = j->job_id;
-	argv[k++] = j->teacher;
-	argv[k++] = kind_name(j);
-	argv[k++] = j->ref ? j->ref : "";
-	argv[k++] = j->district ? j->district : "";
-	argv[k++] = req;
-	argv[k++] = j->force ? "1" : "0";
-	argv[k++] = ch;
-	argv[k++] = rd->consumer;
-	argv[k++] = job_trigger_names[j->trigger];
+		script_arg_own(sc, lock_value(j));
+	else
+		script_arg(sc, "");
+	script_arg(sc, j->job_id);
+	script_arg(sc, j->teacher);
+	script_arg(sc, kind_name(j));
+	script_arg(sc, j->ref);
+	script_arg(sc, j->district);
+	script_num(sc, j->req_ms);
+	script_arg(sc, j->force ? "1" : "0");
+	script_arg_own(sc, key_events());
+	script_arg(sc, rd->consumer);
+	script_arg(sc, job_trigger_names[j->trigger]);
 	job_set_state(j, JOB_HANDBACK);
-	job_eval(j, SCRIPT_HANDBACK, 3, (int)k, argv, NULL, on_handed_back);
-	for (i = 0; i < 3; i++)
-		free(keys[i]);
-	free(val);
-	free(ch);
+	job_run(j, sc, on_handed_back);
 }
 
 /* Memory goes once no Redis command of the job is in flight. */

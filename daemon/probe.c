@@ -239,34 +239,19 @@ on_probe(struct rconn *c, redisReply *r, const char *err, void *arg)
 void
 probe_redis(probe_cb cb)
 {
-	size_t i, k, n, argc = 1;
-	const char **argv;
-	char **owned;
-	size_t nowned = 0;
+	struct script_call *sc = script_new(SCRIPT_PROBE);
+	size_t i, k, n;
 
-	for (i = 0; i < NCHECKS; i++)
-		argc += 1 + check_words(i);
-	argv = xcalloc(argc, sizeof(*argv));
-	owned = xcalloc(argc, sizeof(*owned));
-	xasprintf(&owned[nowned], "%zu", NCHECKS);
-	argc = 0;
-	argv[argc++] = owned[nowned++];
+	script_num(sc, NCHECKS);
 	for (i = 0; i < NCHECKS; i++) {
 		n = check_words(i);
-		xasprintf(&owned[nowned], "%zu", n);
-		argv[argc++] = owned[nowned++];
+		script_num(sc, n);
 		for (k = 0; k < n; k++) {
-			if (probe_checks[i].words[k] == K) {
-				owned[nowned] = check_key(i);
-				argv[argc++] = owned[nowned++];
-			} else
-				argv[argc++] = probe_checks[i].words[k];
+			if (probe_checks[i].words[k] == K)
+				script_arg_own(sc, check_key(i));
+			else
+				script_arg(sc, probe_checks[i].words[k]);
 		}
 	}
-	store_eval(SCRIPT_PROBE, 0, (int)argc, argv, NULL, on_probe,
-	    (void *)(uintptr_t)cb);
-	for (i = 0; i < nowned; i++)
-		free(owned[i]);
-	free(owned);
-	free(argv);
+	script_run(sc, on_probe, (void *)(uintptr_t)cb);
 }

@@ -56,27 +56,17 @@ ratelimit_acquire(const char *owner, unsigned n, int share_pct, permit_cb cb,
     void *arg)
 {
 	struct permit *p = xmalloc(sizeof(*p));
-	char *keys[2], limit[16], window[24], nbuf[16], share[8];
-	const char *argv[6];
+	struct script_call *sc = script_new(SCRIPT_PERMIT);
 
 	p->cb = cb;
 	p->arg = arg;
-	keys[0] = key_ratelimit(owner);
-	keys[1] = key_ratelimit(APP_SCOPE);
-	snprintf(limit, sizeof(limit), "%d", rd->conf.clever_rate_limit);
-	snprintf(window, sizeof(window), "%d",
-	    rd->conf.clever_rate_window_s * 1000);
-	snprintf(nbuf, sizeof(nbuf), "%u", n);
-	snprintf(share, sizeof(share), "%d", share_pct);
-	argv[0] = keys[0];
-	argv[1] = keys[1];
-	argv[2] = nbuf;
-	argv[3] = limit;
-	argv[4] = window;
-	argv[5] = share;
-	store_eval(SCRIPT_PERMIT, 2, 6, argv, NULL, on_permit, p);
-	free(keys[0]);
-	free(keys[1]);
+	script_key(sc, key_ratelimit(owner));
+	script_key(sc, key_ratelimit(APP_SCOPE));
+	script_num(sc, n);
+	script_num(sc, rd->conf.clever_rate_limit);
+	script_num(sc, rd->conf.clever_rate_window_s * 1000LL);
+	script_num(sc, share_pct);
+	script_run(sc, on_permit, p);
 }
 
 static void
@@ -108,40 +98,25 @@ ratelimit_observe(const char *owner, const struct http_ratelimit *rl,
     int was_429)
 {
 	struct http_bucket b[HTTP_RL_MAX_BUCKETS];
-	char *keys[2], window[24], nb[16];
-	char num[HTTP_RL_MAX_BUCKETS][3][24];
-	const char *argv[5 + 5 * HTTP_RL_MAX_BUCKETS];
-	int n, i, k = 0;
+	struct script_call *sc = script_new(SCRIPT_OBSERVE);
+	int n, i;
 
 	n = rl->present ? http_ratelimit_buckets(rl, b, HTTP_RL_MAX_BUCKETS) :
 	    0;
-	keys[0] = key_ratelimit(owner);
-	keys[1] = key_ratelimit(APP_SCOPE);
-	snprintf(window, sizeof(window), "%d",
-	    rd->conf.clever_rate_window_s * 1000);
-	snprintf(nb, sizeof(nb), "%d", n);
-	argv[k++] = keys[0];
-	argv[k++] = keys[1];
-	argv[k++] = was_429 ? "1" : "0";
-	argv[k++] = window;
-	argv[k++] = nb;
+	script_key(sc, key_ratelimit(owner));
+	script_key(sc, key_ratelimit(APP_SCOPE));
+	script_arg(sc, was_429 ? "1" : "0");
+	script_num(sc, rd->conf.clever_rate_window_s * 1000LL);
+	script_num(sc, n);
 	for (i = 0; i < n; i++) {
 		/* a response that names no bucket speaks of the token's */
 		if (b[i].name[0] == '\0')
 			snprintf(b[i].name, sizeof(b[i].name), "bearer");
-		snprintf(num[i][0], sizeof(num[i][0]), "%ld",
-		    b[i].limit < 0 ? 0 : b[i].limit);
-		snprintf(num[i][1], sizeof(num[i][1]), "%ld",
-		    b[i].remaining < 0 ? 0 : b[i].remaining);
-		snprintf(num[i][2], sizeof(num[i][2]), "%lld",
-		    (long long)b[i].reset);
-		argv[k++] = b[i].name;
-		argv[k++] = token_bucket(b[i].name) ? "t" : "a";
-		argv[k++] = num[i][0];
-		argv[k++] = num[i][1];
-		argv[k++] = num[i][2];
+		script_arg(sc, b[i].name);
+		script_arg(sc, token_bucket(b[i].name) ? "t" : "a");
+		script_num(sc, b[i].limit < 0 ? 0 : b[i].limit);
+		script_num(sc, b[i].remaining < 0 ? 0 : b[i].remaining);
+		script_num(sc, b[i].reset);
 	}
-	store_eval(SCRIPT_OBSERVE, 2, k, argv, NULL, on_observe, NULL);
-	free(keys[0]);
-	free(keys[1]);
+	script_run(sc, on_observe, NULL);
 }

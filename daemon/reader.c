@@ -289,21 +289,22 @@ on_touched(struct rconn *c, redisReply *r, const char *err, void *arg)
 static void
 reader_touch(void)
 {
-	const char **argv;
-	char *stream;
-	size_t n = jobs_count();
+	struct script_call *sc;
+	const char **ids;
+	size_t n = jobs_count(), i;
 
 	if (n == 0)
 		return;
-	argv = xcalloc(n + 3, sizeof(*argv));
-	stream = key_jobs();
-	argv[0] = stream;
-	argv[1] = CONSUMER_GROUP;
-	argv[2] = rd->consumer;
-	n = jobs_entry_ids(argv + 3, n);
-	store_eval(SCRIPT_TOUCH, 1, (int)n + 3, argv, NULL, on_touched, NULL);
-	free(stream);
-	free(argv);
+	ids = xcalloc(n, sizeof(*ids));
+	n = jobs_entry_ids(ids, n);
+	sc = script_new(SCRIPT_TOUCH);
+	script_key(sc, key_jobs());
+	script_arg(sc, CONSUMER_GROUP);
+	script_arg(sc, rd->consumer);
+	for (i = 0; i < n; i++)
+		script_arg(sc, ids[i]);
+	script_run(sc, on_touched, NULL);
+	free(ids);
 }
 
 /* Take over jobs idle longer than claim_idle_ms (their instance died). */

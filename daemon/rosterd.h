@@ -205,7 +205,6 @@ char		*key_schedule(void);
 char		*key_schedule_left(void);
 char		*key_reauthorize(void);
 char		*key_schedule_enrolled(void);
-void		 key_schedule_sets(char **keys);	/* 3 keys */
 
 enum store_script {
 	SCRIPT_ADMIT,
@@ -233,12 +232,22 @@ enum store_script {
 	SCRIPT_COUNT
 };
 /*
- * Run a script with EVALSHA, falling back to EVAL when Redis answers
- * NOSCRIPT (after a restart).  argv holds the keys then the arguments.
+ * One way to call a script: keys first, then the arguments, in the order
+ * of the script's header (daemon/lua/NAME.lua), then run.  Keys and
+ * _own strings are malloc'ed and freed by the run; other strings and
+ * bytes must live until the run; a NULL string is "".
  */
-void		 store_eval(enum store_script, int nkeys, int argc,
-		    const char **argv, const size_t *argvlen, rconn_reply_cb,
-		    void *arg);
+struct script_call;
+struct script_call *script_new(enum store_script);
+void		 script_key(struct script_call *, char *key);
+void		 script_key_schedule_sets(struct script_call *);	/* 3 */
+void		 script_arg(struct script_call *, const char *);
+void		 script_arg_own(struct script_call *, char *);
+void		 script_bytes(struct script_call *, const char *, size_t);
+void		 script_num(struct script_call *, long long);
+void		 script_plan(struct script_call *);	/* interval, jitter */
+void		 script_run(struct script_call *, rconn_reply_cb, void *arg);
+void		 script_free(struct script_call *);
 void		 store_init(void);
 void		 store_forget(void);
 void		 store_free(void);
@@ -336,8 +345,6 @@ void		 reader_free(void);
 /* schedule.c */
 void		 schedule_start(void);
 void		 schedule_enroll(void);
-void		 schedule_plan_args(char *interval, char *jitter,
-		    size_t len);
 void		 schedule_free(void);
 
 /* trim.c */

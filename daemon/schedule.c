@@ -44,20 +44,6 @@ schedule_interval_ms(void)
 	return rd->conf.schedule_interval_s * 1000;
 }
 
-/*
- * The interval and jitter, ms, as the scripts that plan take them
- * (include/schedule.lua): the plan's, which is the schedule's own while
- * it is on.
- */
-void
-schedule_plan_args(char *interval, char *jitter, size_t len)
-{
-	snprintf(interval, len, "%llu",
-	    (unsigned long long)conf_schedule_plan_ms(&rd->conf));
-	snprintf(jitter, len, "%llu",
-	    (unsigned long long)conf_schedule_jitter_ms(&rd->conf));
-}
-
 /* Ticks often enough that the jitter, not the tick, spreads syncs. */
 static uint64_t
 schedule_tick_ms(void)
@@ -107,51 +93,48 @@ on_claimed(struct rconn *c, redisReply *r, const char *err, void *arg)
 }
 
 /*
- * Run a script that works on a batch of teachers: KEYS a set, the job
- * stream, then each teacher's state hash and one more key of it
- * (teacher_key); ARGV the fixed arguments, the number of teachers, then
- * the teachers, elements from.. of the reply r.
+ * A script that works on a batch of teachers, elements from.. of the
+ * reply r: KEYS the set, the job stream, then each teacher's state hash
+ * and one more key of it (teacher_key).  The caller adds its fixed
+ * arguments, then teachers_run() the number of teachers and the teachers.
  */
-static void
-eval_for_teachers(enum store_script s, char *set,
-    char *(*teacher_key)(const char *), const char **fixed, size_t nfixed,
-    redisReply *r, size_t from, rconn_reply_cb cb)
+static struct script_call *
+teachers_call(enum store_script s, char *set,
+    char *(*teacher_key)(const char *), redisReply *r, size_t from)
 {
-	size_t n = r->elements - from, nkeys = 2 + 2 * n, k = 0, i;
-	const char **argv = xcalloc(nkeys + nfixed + 1 + n, sizeof(*argv));
-	char **keys = xcalloc(nkeys, sizeof(*keys)), nbuf[24];
+	struct script_call *sc = script_new(s);
+	size_t i;
 
-	keys[0] = set;
-	keys[1] = key_jobs();
-	for (i = 0; i < n; i++) {
-		keys[2 + 2 * i] = key_state(r->element[from + i]->str);
-		keys[3 + 2 * i] = teacher_key(r->element[from + i]->str);
+	script_key(sc, set);
+	script_key(sc, key_jobs());
+	for (i = from; i < r->elements; i++) {
+		script_key(sc, key_state(r->element[i]->str));
+		script_key(sc, teacher_key(r->element[i]->str));
 	}
-	for (i = 0; i < nkeys; i++)
-		argv[k++] = keys[i];
-	for (i = 0; i < nfixed; i++)
-		argv[k++] = fixed[i];
-	snprintf(nbuf, sizeof(nbuf), "%zu", n);
-	argv[k++] = nbuf;
-	for (i = 0; i < n; i++)
-		argv[k++] = r->element[from + i]->str;
-	store_eval(s, (int)nkeys, (int)k, argv, NULL, cb, NULL);
-	for (i = 0; i < nkeys; i++)
-		free(keys[i]);
-	free(keys);
-	free(argv);
+	return sc;
+}
+
+static void
+teachers_run(struct script_call *sc, redisReply *r, size_t from,
+    rconn_reply_cb cb)
+{
+	size_t i;
+
+	script_num(sc, (long long)(r->elements - from));
+	for (i = from; i < r->elements; i++)
+		script_arg(sc, r->element[i]->str);
+	script_run(sc, cb, NULL);
 }
 
 /* Claim the teachers due.lua named. */
 static void
 schedule_claim(redisReply *r)
 {
-	char interval[24], jitter[24];
-	const char *fixed[2] = { interval, jitter };
+	struct script_call *sc;
 
-	schedule_plan_args(interval, jitter, sizeof(interval));
-	eval_for_teachers(SCRIPT_CLAIM, key_schedule(), key_lock, fixed, 2, r,
-	    2, on_claimed);
+	sc = teachers_call(SCRIPT_CLAIM, key_schedule(), key_lock, r, 2);
+	script_plan(sc);
+	teachers_run(sc, r, 2, on_claimed);
 }
 
 /* Elements from..end of a reply are teacher ids (the sets are ours, but
@@ -196,8 +179,7 @@ on_due(struct rconn *c, redisReply *r, const char *err, void *arg)
 static void
 schedule_tick(void)
 {
-	char *keys[2], interval[24], jitter[24], nbuf[24];
-	const char *argv[6];
+	struct script_call *sc;
 	unsigned n;
 
 	if (schedule_interval_ms() == 0 || scheduling || rd->draining ||
@@ -206,20 +188,14 @@ schedule_tick(void)
 		return;
 	if ((n = schedule_room()) == 0)
 		return;
-	keys[0] = key_schedule();
-	keys[1] = key_jobs();
-	snprintf(nbuf, sizeof(nbuf), "%u", n);
-	schedule_plan_args(interval, jitter, sizeof(interval));
-	argv[0] = keys[0];
-	argv[1] = keys[1];
-	argv[2] = CONSUMER_GROUP;
-	argv[3] = nbuf;
-	argv[4] = interval;
-	argv[5] = jitter;
+	sc = script_new(SCRIPT_DUE);
+	script_key(sc, key_schedule());
+	script_key(sc, key_jobs());
+	script_arg(sc, CONSUMER_GROUP);
+	script_num(sc, n);
+	script_plan(sc);
 	scheduling = 1;
-	store_eval(SCRIPT_DUE, 2, 6, argv, NULL, on_due, NULL);
-	free(keys[0]);
-	free(keys[1]);
+	script_run(sc, on_due, NULL);
 }
 
 static void
@@ -263,16 +239,15 @@ on_unrenewed(struct rconn *c, redisReply *r, const char *err, void *arg)
 static void
 on_awaiting(struct rconn *c, redisReply *r, const char *err, void *arg)
 {
-	char after[24];
-	const char *fixed[1] = { after };
+	struct script_call *sc;
 
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements == 0 ||
 	    !teacher_ids_ok(r, 0))
 		return;
-	snprintf(after, sizeof(after), "%llu",
-	    (unsigned long long)rd->conf.sync_forget_unrenewed_s * 1000);
-	eval_for_teachers(SCRIPT_UNRENEWED, key_reauthorize(), key_token,
-	    fixed, 1, r, 0, on_unrenewed);
+	sc = teachers_call(SCRIPT_UNRENEWED, key_reauthorize(), key_token, r,
+	    0);
+	script_num(sc, (long long)rd->conf.sync_forget_unrenewed_s * 1000);
+	teachers_run(sc, r, 0, on_unrenewed);
 }
 
 /* How often the unrenewed sweep runs. */
@@ -329,10 +304,9 @@ on_enrolled(struct rconn *c, redisReply *r, const char *err, void *arg)
 static void
 on_enroll_batch(struct rconn *c, redisReply *r, const char *err, void *arg)
 {
-	char *from = arg, *snap = key_snapshot(""), *keys[3];
-	char interval[24], jitter[24], *id;
-	const char **argv = NULL;
-	size_t plen = strlen(snap) - 1, n = 0, i, len;	/* "...snapshot:{" */
+	char *from = arg, *snap = key_snapshot(""), *id;
+	struct script_call *sc;
+	size_t plen = strlen(snap) - 1, i, len;	/* "...snapshot:{" */
 	redisReply *ks;
 
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
@@ -340,18 +314,13 @@ on_enroll_batch(struct rconn *c, redisReply *r, const char *err, void *arg)
 	    r->element[1]->type != REDIS_REPLY_ARRAY || rd->draining)
 		goto out;
 	ks = r->element[1];
-	argv = xcalloc(7 + ks->elements, sizeof(*argv));
-	keys[0] = key_schedule();
-	keys[1] = key_schedule_left();
-	keys[2] = key_schedule_enrolled();
-	schedule_plan_args(interval, jitter, sizeof(interval));
-	argv[n++] = keys[0];
-	argv[n++] = keys[1];
-	argv[n++] = keys[2];
-	argv[n++] = from;
-	argv[n++] = r->element[0]->str;
-	argv[n++] = interval;
-	argv[n++] = jitter;
+	sc = script_new(SCRIPT_ENROLL);
+	script_key(sc, key_schedule());
+	script_key(sc, key_schedule_left());
+	script_key(sc, key_schedule_enrolled());
+	script_arg(sc, from);
+	script_arg(sc, r->element[0]->str);
+	script_plan(sc);
 	for (i = 0; i < ks->elements; i++) {
 		if (ks->element[i]->type != REDIS_REPLY_STRING ||
 		    (len = ks->element[i]->len) <= plen + 1 ||
@@ -361,13 +330,10 @@ on_enroll_batch(struct rconn *c, redisReply *r, const char *err, void *arg)
 		id = ks->element[i]->str + plen;
 		id[len - plen - 1] = '\0';	/* the reply is ours */
 		if (contract_id_valid(id, TEACHER_ID_MAX))
-			argv[n++] = id;
+			script_arg(sc, id);
 	}
-	store_eval(SCRIPT_ENROLL, 3, (int)n, argv, NULL, on_enrolled, NULL);
-	for (i = 0; i < 3; i++)
-		free(keys[i]);
+	script_run(sc, on_enrolled, NULL);
 out:
-	free(argv);
 	free(snap);
 	free(from);
 }

@@ -45,15 +45,6 @@ char *key_state(const char *t) { return keys_name(P, KEY_STATE, t); }
 char *key_selection(const char *t) { return keys_name(P, KEY_SELECTION, t); }
 char *key_sections(const char *t) { return keys_name(P, KEY_SECTIONS, t); }
 
-/* The schedule's three sets, in the order every script takes them. */
-void
-key_schedule_sets(char **keys)
-{
-	keys[0] = key_schedule();
-	keys[1] = key_schedule_left();
-	keys[2] = key_reauthorize();
-}
-
 /*
  * The scripts: one file each in daemon/lua/, whose header names every KEY
  * and ARGV, the reply, and why the script must be atomic.  Embedded at
@@ -148,33 +139,164 @@ on_eval(struct rconn *c, redisReply *r, const char *err, void *arg)
 	free(e);
 }
 
+/*
+ * A script call being built: its keys, then its arguments, each added in
+ * the order of the script's header.  argv[0..2] are left for EVAL(SHA),
+ * the script and the key count, filled by script_run.
+ */
+struct script_call {
+	enum store_script	 script;
+	const char		**argv;
+	size_t			*lens;
+	size_t			 n, cap;
+	size_t			 nkeys;
+	char			**owned;	/* freed by script_run */
+	size_t			 nowned, owncap;
+};
+
+#define SCRIPT_HEAD	3
+
+struct script_call *
+script_new(enum store_script s)
+{
+	struct script_call *sc = xcalloc(1, sizeof(*sc));
+
+	sc->script = s;
+	sc->cap = 32;
+	sc->argv = xcalloc(sc->cap, sizeof(*sc->argv));
+	sc->lens = xcalloc(sc->cap, sizeof(*sc->lens));
+	sc->n = SCRIPT_HEAD;
+	return sc;
+}
+
+static void
+script_add(struct script_call *sc, const char *p, size_t len)
+{
+	if (sc->n == sc->cap) {
+		sc->cap *= 2;
+		sc->argv = xreallocarray(sc->argv, sc->cap, sizeof(*sc->argv));
+		sc->lens = xreallocarray(sc->lens, sc->cap, sizeof(*sc->lens));
+	}
+	sc->argv[sc->n] = p;
+	sc->lens[sc->n++] = len;
+}
+
+static const char *
+script_own(struct script_call *sc, char *p)
+{
+	if (sc->nowned == sc->owncap) {
+		sc->owncap = sc->owncap ? sc->owncap * 2 : 8;
+		sc->owned = xreallocarray(sc->owned, sc->owncap,
+		    sizeof(*sc->owned));
+	}
+	sc->owned[sc->nowned++] = p;
+	return p;
+}
+
+/* A key (malloc'ed, as the key_*() functions give it; freed at the run).
+   Keys come first: one after an argument is a bug. */
 void
-store_eval(enum store_script s, int nkeys, int argc, const char **argv,
-    const size_t *argvlen, rconn_reply_cb cb, void *arg)
+script_key(struct script_call *sc, char *key)
+{
+	if (sc->n != SCRIPT_HEAD + sc->nkeys)
+		fatalx("%s: a key after the arguments",
+		    script_names[sc->script]);
+	script_add(sc, script_own(sc, key), strlen(key));
+	sc->nkeys++;
+}
+
+/* The freshness schedule's three sets, in the order every script takes
+   them. */
+void
+script_key_schedule_sets(struct script_call *sc)
+{
+	script_key(sc, key_schedule());
+	script_key(sc, key_schedule_left());
+	script_key(sc, key_reauthorize());
+}
+
+/* A string argument, NULL for "", used where it is until the run. */
+void
+script_arg(struct script_call *sc, const char *v)
+{
+	v = v != NULL ? v : "";
+	script_add(sc, v, strlen(v));
+}
+
+/* A string argument that is the call's (malloc'ed; freed at the run). */
+void
+script_arg_own(struct script_call *sc, char *v)
+{
+	script_add(sc, script_own(sc, v), strlen(v));
+}
+
+/* Bytes (a snapshot, a diff), used where they are until the run. */
+void
+script_bytes(struct script_call *sc, const char *p, size_t len)
+{
+	script_add(sc, p, len);
+}
+
+void
+script_num(struct script_call *sc, long long v)
+{
+	char *s;
+
+	xasprintf(&s, "%lld", v);
+	script_arg_own(sc, s);
+}
+
+/*
+ * The plan's interval and jitter, ms, as the scripts that plan take them
+ * (include/schedule.lua): the plan's, which is the schedule's own while
+ * it is on.
+ */
+void
+script_plan(struct script_call *sc)
+{
+	script_num(sc, conf_schedule_plan_ms(&rd->conf));
+	script_num(sc, conf_schedule_jitter_ms(&rd->conf));
+}
+
+/*
+ * Send the call with EVALSHA (EVAL until Redis has the script) and free
+ * it; cb, if any, gets the reply.  hiredis formats the command at once:
+ * nothing of the call is kept.
+ */
+void
+script_run(struct script_call *sc, rconn_reply_cb cb, void *arg)
 {
 	struct eval_ctx *e = xmalloc(sizeof(*e));
-	const char **av = xcalloc((size_t)argc + 3, sizeof(*av));
-	size_t *al = xcalloc((size_t)argc + 3, sizeof(*al));
-	char nk[16];
-	int i;
+	enum store_script s = sc->script;
+	char nk[24];
+	size_t i;
 
 	e->script = s;
 	e->cb = cb;
 	e->arg = arg;
-	snprintf(nk, sizeof(nk), "%d", nkeys);
-	av[0] = script_sha[s] ? "EVALSHA" : "EVAL";
-	av[1] = script_sha[s] ? script_sha[s] : scripts[s];
-	av[2] = nk;
-	for (i = 0; i < 3; i++)
-		al[i] = strlen(av[i]);
-	for (i = 0; i < argc; i++) {
-		av[i + 3] = argv[i];
-		al[i + 3] = argvlen ? argvlen[i] : strlen(argv[i]);
-	}
-	/* hiredis formats the command at once: nothing here is kept */
-	rconn_commandargv(rd->rc, 0, on_eval, e, argc + 3, av, al);
-	free(av);
-	free(al);
+	snprintf(nk, sizeof(nk), "%zu", sc->nkeys);
+	sc->argv[0] = script_sha[s] ? "EVALSHA" : "EVAL";
+	sc->argv[1] = script_sha[s] ? script_sha[s] : scripts[s];
+	sc->argv[2] = nk;
+	for (i = 0; i < SCRIPT_HEAD; i++)
+		sc->lens[i] = strlen(sc->argv[i]);
+	rconn_commandargv(rd->rc, 0, on_eval, e, (int)sc->n, sc->argv,
+	    sc->lens);
+	script_free(sc);
+}
+
+/* A call not run after all. */
+void
+script_free(struct script_call *sc)
+{
+	size_t i;
+
+	for (i = 0; i < sc->nowned; i++)
+		free(sc->owned[i]);
+	free(sc->owned);
+	free(sc->argv);
+	free(sc->lens);
+	free(sc);
 }
 
 static void

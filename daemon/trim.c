@@ -39,38 +39,23 @@ on_trimmed(struct rconn *c, redisReply *r, const char *err, void *arg)
 static void
 trim_now(void)
 {
-	char *keys[5], *ch, interval[24], dead_max[24], dead_age[24];
-	char diffs_max[24];
-	const char *argv[11];
-	int i;
+	struct script_call *sc;
 
 	if (rconn_state(rd->rc) != RCONN_READY || rd->draining)
 		return;
-	keys[0] = key_jobs();
-	keys[1] = key_dead();
-	keys[2] = key_diffs();
-	keys[3] = key_diffs_lost();
-	keys[4] = key_trim_lock();
-	ch = key_events();
-	snprintf(interval, sizeof(interval), "%llu",
-	    (unsigned long long)rd->conf.retention_interval_ms);
-	snprintf(dead_max, sizeof(dead_max), "%d", rd->conf.retention_dead_max);
-	snprintf(dead_age, sizeof(dead_age), "%llu", (unsigned long long)
-	    rd->conf.retention_dead_max_age_days * 86400000ULL);
-	snprintf(diffs_max, sizeof(diffs_max), "%d",
-	    rd->conf.sync_diff_maxlen);
-	for (i = 0; i < 5; i++)
-		argv[i] = keys[i];
-	argv[5] = CONSUMER_GROUP;
-	argv[6] = interval;
-	argv[7] = dead_max;
-	argv[8] = dead_age;
-	argv[9] = diffs_max;
-	argv[10] = ch;
-	store_eval(SCRIPT_TRIM, 5, 11, argv, NULL, on_trimmed, NULL);
-	for (i = 0; i < 5; i++)
-		free(keys[i]);
-	free(ch);
+	sc = script_new(SCRIPT_TRIM);
+	script_key(sc, key_jobs());
+	script_key(sc, key_dead());
+	script_key(sc, key_diffs());
+	script_key(sc, key_diffs_lost());
+	script_key(sc, key_trim_lock());
+	script_arg(sc, CONSUMER_GROUP);
+	script_num(sc, (long long)rd->conf.retention_interval_ms);
+	script_num(sc, rd->conf.retention_dead_max);
+	script_num(sc, rd->conf.retention_dead_max_age_days * 86400000LL);
+	script_num(sc, rd->conf.sync_diff_maxlen);
+	script_arg_own(sc, key_events());
+	script_run(sc, on_trimmed, NULL);
 }
 
 static void
