@@ -348,7 +348,6 @@ on_admit(struct rconn *c, redisReply *r, const char *err, void *arg)
 	}
 	free(b->jobs);
 	free(b);
-	reader_kick();
 }
 
 /* Admit jobs in one script call: coalesce, lock, or wait. */

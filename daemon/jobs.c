@@ -1,7 +1,7 @@
 /*
  * The jobs this instance holds in memory, in one table: its counts, the
  * free concurrency slots, the census of their states, and the walks that
- * a stop needs (hand back, free).  A job joins with jobs_add() when the
+ * a stop needs (each job, or those in given states).  A job joins with jobs_add() when the
  * reader takes its entry and leaves with jobs_remove() when job_free()
  * ends it.
  *
@@ -27,11 +27,12 @@ struct in_hand {
 	char		 id[TEACHER_ID_MAX + 1];
 };
 
-static struct jobq	 jobs = TAILQ_HEAD_INITIALIZER(jobs);
+static TAILQ_HEAD(, job) jobs = TAILQ_HEAD_INITIALIZER(jobs);
 static unsigned		 njobs;		/* in the list */
 static unsigned		 nteachers;	/* their teachers: the slots */
 static unsigned		 nscheduled;	/* jobs of the schedule */
 static void		*in_hand_root;
+static void		(*on_removed)(void);	/* from jobs_init */
 
 static int
 in_hand_cmp(const void *a, const void *b)
@@ -62,8 +63,8 @@ jobs_add(struct job *j)
 }
 
 /*
- * A job leaves the table.  Its slot may be free now: the reader looks
- * for work; and the last job of a drain lets rosterd stop.
+ * A job leaves the table, and main.c is told: a slot may be free for the
+ * reader, or the last job of a drain gone.
  */
 void
 jobs_remove(struct job *j)
@@ -82,8 +83,15 @@ jobs_remove(struct job *j)
 			nteachers--;
 		}
 	}
-	reader_kick();
-	rosterd_maybe_exit();
+	if (on_removed != NULL)
+		on_removed();
+}
+
+/* Whom to tell when a job has left the table. */
+void
+jobs_init(void (*removed)(void))
+{
+	on_removed = removed;
 }
 
 unsigned
@@ -156,48 +164,34 @@ jobs_census(struct jobs_census *c)
 	}
 }
 
-/* Hand back every job in one of two states (a stop). */
-static void
-jobs_handback_states(enum job_state a, enum job_state b)
+/* Each job, fn may end it. */
+void
+jobs_each(job_fn fn)
+{
+	struct job *j, *next;
+
+	TAILQ_FOREACH_SAFE(j, &jobs, entry, next)
+		fn(j);
+}
+
+/* Each job in state a or b (a stop hands them back), fn may end it. */
+void
+jobs_each_in(enum job_state a, enum job_state b, job_fn fn)
 {
 	struct job *j, *next;
 
 	TAILQ_FOREACH_SAFE(j, &jobs, entry, next)
 		if (j->state == a || j->state == b)
-			job_handback(j);
+			fn(j);
 }
 
-/* A stop begins: jobs that only wait go back to the stream at once. */
+/* Each job of a stream entry, fn may end it. */
 void
-jobs_handback_waiting(void)
-{
-	jobs_handback_states(JOB_WAITING, JOB_BACKOFF);
-}
-
-/* A stop runs late: jobs still loading or fetching go back too. */
-void
-jobs_handback_running(void)
-{
-	jobs_handback_states(JOB_LOADING, JOB_FETCHING);
-}
-
-/* The end: what is left stays pending in the stream, to be taken over. */
-void
-jobs_free_all(void)
-{
-	struct job *j;
-
-	while ((j = TAILQ_FIRST(&jobs)) != NULL)
-		job_free(j);
-}
-
-/* The entries named are no longer ours (touch.lua): drop their jobs. */
-void
-jobs_entry_lost(const char *entry_id)
+jobs_each_of_entry(const char *entry_id, job_fn fn)
 {
 	struct job *j, *next;
 
 	TAILQ_FOREACH_SAFE(j, &jobs, entry, next)
 		if (strcmp(j->entry_id, entry_id) == 0)
-			job_entry_lost(j);
+			fn(j);
 }

@@ -6,7 +6,7 @@
  *	--> the scripts loaded (store.c)
  *	--> the contract version: ours, or refuse to work on these keys
  *	--> the consumer group of the job stream, created if absent
- *	--> the reader starts; rosterd is told it is prepared
+ *	--> rosterd is told (the reader starts, and the first time, work)
  *
  * A step that Redis refuses is tried again after a growing delay; a lost
  * connection starts over once it is back.
@@ -65,7 +65,6 @@ static void
 group_ready(void)
 {
 	failures = 0;
-	reader_start();
 	prepared();
 }
 

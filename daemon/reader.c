@@ -281,7 +281,8 @@ on_touched(struct rconn *c, redisReply *r, const char *err, void *arg)
 		return;
 	for (i = 0; i < r->elements; i++)
 		if (r->element[i]->type == REDIS_REPLY_STRING)
-			jobs_entry_lost(r->element[i]->str);
+			jobs_each_of_entry(r->element[i]->str,
+			    job_entry_lost);
 }
 
 /* Keep our own pending jobs fresh: touch.lua claims them to ourselves,

@@ -1,58 +1,25 @@
 /*
- * rosterd: keep web apps' class rosters in step with Clever.
- *
- * Runs in the foreground (systemd Type=notify), one libevent loop for
- * everything: Redis (hiredis async), Clever (curl multi) and signals.
+ * The daemon's environment, shared by every module through rosterd.h: rd,
+ * with the configuration in force, and how the configuration becomes the
+ * connections' settings, at start and at a reload.  main.c runs the
+ * program on it.
  */
-#include <errno.h>
-#include <getopt.h>
-#include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <event2/event.h>
-#include <systemd/sd-daemon.h>
-
-#include "clock.h"
-#include "conf.h"
 #include "log.h"
 #include "rosterd.h"
 #include "rosterd_version.h"
 #include "xmalloc.h"
 
-static void
-usage(FILE *fp)
-{
-	fprintf(fp,
-	    "usage: rosterd [-dnv] [-c file]\n"
-	    "  -c file    configuration file (default " ROSTERD_CONF ")\n"
-	    "  -n         check the configuration and exit\n"
-	    "  -d         debug: log to stderr, level debug\n"
-	    "  -v         more verbose (repeatable)\n"
-	    "  --version  print the version and exit\n"
-	    "  --help     this text\n");
-}
-
 struct rosterd	*rd;
-
-/* Signals, timers and what systemd is told: main's own. */
-static const char	*conf_path = ROSTERD_CONF;
-static struct event	*ev_signals[3];
-static struct event	*ev_watchdog;	/* keep-alive and STATUS */
-static struct event	*ev_stop;	/* stop timeout */
-static int		 watchdog;	/* WatchdogSec= is set */
-static char		*reload_error;	/* last reload refused, why */
-
-/* What a stop may take beyond stop_timeout_ms: the teardown. */
-#define STOP_MARGIN_MS	5000
 
 /*
  * Load and check the configuration as this process will use it, files
  * included: -n, the start and every reload go through here.
  */
-static int
+int
 rosterd_conf_load(struct conf *c, const char *path, char *err, size_t errlen)
 {
 	if (conf_load(c, path, err, errlen) == -1)
@@ -64,9 +31,28 @@ rosterd_conf_load(struct conf *c, const char *path, char *err, size_t errlen)
 	return 0;
 }
 
-static void
-redis_conf(struct rconn_conf *rc, const struct conf *c, const char *name)
+/* The name of this instance in the consumer group: [daemon] consumer, or
+   host-pid (malloc'ed). */
+char *
+rosterd_consumer(void)
 {
+	char host[256], *c;
+
+	if (rd->conf.daemon_consumer[0] != '\0')
+		return xstrdup(rd->conf.daemon_consumer);
+	if (gethostname(host, sizeof(host)) == -1)
+		xstrlcpy(host, "rosterd", sizeof(host));
+	host[sizeof(host) - 1] = '\0';
+	xasprintf(&c, "%s-%ld", host, (long)getpid());
+	return c;
+}
+
+/* A Redis connection's settings; name is its CLIENT SETNAME. */
+void
+rosterd_rconn_conf(struct rconn_conf *rc, const char *name)
+{
+	const struct conf *c = &rd->conf;
+
 	memset(rc, 0, sizeof(*rc));
 	rc->host = c->redis_host;
 	rc->port = c->redis_port;
@@ -79,9 +65,12 @@ redis_conf(struct rconn_conf *rc, const struct conf *c, const char *name)
 	rc->name = name;
 }
 
-static void
-http_conf(struct http_conf *hc, const struct conf *c)
+/* The Clever client's settings. */
+void
+rosterd_http_conf(struct http_conf *hc)
 {
+	const struct conf *c = &rd->conf;
+
 	memset(hc, 0, sizeof(*hc));
 	hc->ca_file = c->clever_ca_file[0] ? c->clever_ca_file : NULL;
 	hc->connect_timeout_ms = (long)c->clever_connect_timeout_ms;
@@ -91,387 +80,45 @@ http_conf(struct http_conf *hc, const struct conf *c)
 	hc->user_agent = "rosterd/" ROSTERD_VERSION;
 }
 
-/* -d and -v, which outlive a reload of the configuration. */
-static int	cmdline_debug, cmdline_verbose;
-
-static enum log_level
-log_level_for(const struct conf *c)
-{
-	enum log_level level = cmdline_debug ? LOG_LVL_DEBUG :
-	    conf_log_level(c);
-	int v;
-
-	for (v = cmdline_verbose; v > 0 && level < LOG_LVL_DEBUG; v--)
-		level++;
-	return level;
-}
-
-/* The STATUS line systemctl shows: what rosterd does, and what is wrong. */
 static void
-notify_status(void)
+keep_str(char **next, const char *now)
 {
-	char health[512], state[512];
-	uint64_t done, coalesced, failed;
-	struct jobs_census jc;
-	const char *pause_note = reader_paused();
-
-	health_describe(health, sizeof(health));
-	metrics_totals(&done, &coalesced, &failed);
-	jobs_census(&jc);
-	if (rd->draining)
-		snprintf(state, sizeof(state), "stopping: ");
-	else if (pause_note != NULL)
-		snprintf(state, sizeof(state), "paused (%s): ", pause_note);
-	else
-		state[0] = '\0';
-	sd_notifyf(0, "STATUS=%s%s%s%s%u jobs (%u fetching), %llu synced, %llu "
-	    "coalesced, %llu failed; redis %s", reload_error ?
-	    "reload refused (old configuration in force): " : "",
-	    reload_error ? reload_error : "", reload_error ?
-	    "; " : "", state, jc.jobs, jc.fetching,
-	    (unsigned long long)done, (unsigned long long)coalesced,
-	    (unsigned long long)failed, health_redis() != RH_OK ? health :
-	    rconn_state(rd->rc) == RCONN_READY ? "connected" : "connecting");
-}
-
-/* Redis is prepared (prepare.c): ready for work, the first time. */
-static void
-on_prepared(void)
-{
-	if (rd->ready)
-		return;
-	rd->ready = 1;
-	logf_info(LF(.event = "ready"), "ready for work: permissions checked, "
-	    "contract version %s, consumer group %s", CONTRACT_VERSION,
-	    CONSUMER_GROUP);
-	sd_notify(0, "READY=1");
-	instance_start();
-	trim_start();
-	schedule_start();
-	schedule_enroll();
-	notify_status();
-}
-
-static void
-on_rc_state(struct rconn *c, enum rconn_state st, void *arg)
-{
-	if (st == RCONN_READY) {
-		logf_info(LF(.event = "redis_ready"), "connected to Redis");
-		store_forget();		/* maybe a new Redis: no script known */
-		prepare_redis();
-	} else if (st == RCONN_DISCONNECTED && !rd->draining)
-		health_redis_failed("the connection", "lost or refused; "
-		    "reconnecting", 0);
-}
-
-static void
-on_rq_state(struct rconn *c, enum rconn_state st, void *arg)
-{
-	reader_conn_state(st);
-}
-
-/* Exit the loop once draining is complete. */
-void
-rosterd_maybe_exit(void)
-{
-	static int stopping;
-
-	if (rd->draining && jobs_count() == 0 && !stopping) {
-		stopping = 1;
-		instance_stop();	/* then the loop ends */
-	}
+	free(*next);
+	*next = xstrdup(now);
 }
 
 /*
- * Stopping has two deadlines.  At three quarters of stop_timeout_ms what
- * still runs is handed back to the queue; at stop_timeout_ms rosterd exits
- * whatever Redis answers (or does not): what is left stays pending and is
- * taken over by another instance after claim_idle_ms.
+ * A reloaded configuration takes the place of the one in force, but for
+ * what needs a restart (the metrics listener, the Redis address, db,
+ * prefix and credentials): those are kept, and a change to them told.
+ * The Clever client takes its new settings at once.
  */
-static void
-on_stop_timeout(evutil_socket_t fd, short what, void *arg)
+void
+rosterd_conf_adopt(struct conf *next)
 {
-	static int handed_back;
-	struct timeval tv = ms_to_tv(rd->conf.daemon_stop_timeout_ms -
-	    rd->conf.daemon_stop_timeout_ms * 3 / 4);
-
-	if (!handed_back) {
-		handed_back = 1;
-		jobs_handback_running();
-		evtimer_add(ev_stop, &tv);
-		rosterd_maybe_exit();
-		return;
-	}
-	logf_warn(LF(.event = "stop_timeout"), "stop timeout (%llu ms): "
-	    "exiting with %u jobs unfinished; they stay pending and are taken "
-	    "over after claim_idle_ms", (unsigned long long)
-	    rd->conf.daemon_stop_timeout_ms, jobs_count());
-	event_base_loopexit(rd->base, NULL);
-}
-
-static void
-on_stop(evutil_socket_t sig, short what, void *arg)
-{
-	struct timeval tv = ms_to_tv(rd->conf.daemon_stop_timeout_ms * 3 / 4);
-
-	if (rd->draining) {
-		logf_warn(LF(.event = "stop_forced"), "second %s: exiting now",
-		    strsignal(sig));
-		event_base_loopexit(rd->base, NULL);
-		return;
-	}
-	logf_info(LF(.event = "stopping"), "received %s: taking no more "
-	    "work, finishing %u jobs", strsignal(sig), jobs_count());
-	/*
-	 * Ask systemd for the time the stop may take, whatever the unit's
-	 * TimeoutStopSec= says, with a margin for the teardown.
-	 */
-	sd_notifyf(0, "STOPPING=1\nEXTEND_TIMEOUT_USEC=%llu",
-	    (unsigned long long)(rd->conf.daemon_stop_timeout_ms +
-	    STOP_MARGIN_MS) * 1000);
-	rd->draining = 1;
-	notify_status();
-	instance_beat();
-	reader_stop();
-	jobs_handback_waiting();
-	ev_stop = evtimer_new(rd->base, on_stop_timeout, NULL);
-	evtimer_add(ev_stop, &tv);
-	rosterd_maybe_exit();
-}
-
-static void
-on_reload(evutil_socket_t sig, short what, void *arg)
-{
-	struct conf next;
+	struct conf *now = &rd->conf;
 	struct http_conf hc;
-	char err[CONF_ERR_MAX];
 
-	sd_notify(0, "RELOADING=1");
-	if (rosterd_conf_load(&next, conf_path, err, sizeof(err)) == -1) {
-		logf_err(LF(.event = "reload_failed"), "configuration not "
-		    "reloaded, keeping the old one: %s", err);
-		/* STATUS says so until a reload succeeds */
-		free(reload_error);
-		reload_error = xstrdup(err);
-		sd_notify(0, "READY=1");
-		notify_status();
-		return;
-	}
-	free(reload_error);
-	reload_error = NULL;
-	if (strcmp(next.metrics_listen, rd->conf.metrics_listen) != 0)
+	if (strcmp(next->metrics_listen, now->metrics_listen) != 0)
 		logf_warn(LF(.event = "reload_partial"), "[metrics] listen "
 		    "changes take effect at the next restart");
-	free(next.metrics_listen);
-	next.metrics_listen = xstrdup(rd->conf.metrics_listen);
-	/* Redis address and key prefix need a restart: keep them. */
-	if (strcmp(next.redis_host, rd->conf.redis_host) != 0 ||
-	    next.redis_port != rd->conf.redis_port ||
-	    strcmp(next.redis_socket, rd->conf.redis_socket) != 0 ||
-	    strcmp(next.redis_prefix, rd->conf.redis_prefix) != 0 ||
-	    next.redis_db != rd->conf.redis_db)
+	if (strcmp(next->redis_host, now->redis_host) != 0 ||
+	    next->redis_port != now->redis_port ||
+	    strcmp(next->redis_socket, now->redis_socket) != 0 ||
+	    strcmp(next->redis_prefix, now->redis_prefix) != 0 ||
+	    next->redis_db != now->redis_db)
 		logf_warn(LF(.event = "reload_partial"), "Redis address, db "
 		    "and prefix changes take effect at the next restart");
-	free(next.redis_host);
-	next.redis_host = xstrdup(rd->conf.redis_host);
-	next.redis_port = rd->conf.redis_port;
-	free(next.redis_socket);
-	next.redis_socket = xstrdup(rd->conf.redis_socket);
-	free(next.redis_prefix);
-	next.redis_prefix = xstrdup(rd->conf.redis_prefix);
-	next.redis_db = rd->conf.redis_db;
-	free(next.redis_password);
-	next.redis_password = xstrdup(rd->conf.redis_password);
-	free(next.redis_username);
-	next.redis_username = xstrdup(rd->conf.redis_username);
-	conf_free(&rd->conf);
-	rd->conf = next;
-	log_setlevel(log_level_for(&rd->conf));
-	http_conf(&hc, &rd->conf);
+	keep_str(&next->metrics_listen, now->metrics_listen);
+	keep_str(&next->redis_host, now->redis_host);
+	keep_str(&next->redis_socket, now->redis_socket);
+	keep_str(&next->redis_prefix, now->redis_prefix);
+	keep_str(&next->redis_password, now->redis_password);
+	keep_str(&next->redis_username, now->redis_username);
+	next->redis_port = now->redis_port;
+	next->redis_db = now->redis_db;
+	conf_free(now);
+	*now = *next;
+	rosterd_http_conf(&hc);
 	http_client_reconfigure(rd->http, &hc);
-	logf_info(LF(.event = "reloaded"), "configuration reloaded from %s",
-	    conf_path);
-	if (rd->ready) {	/* new intervals */
-		instance_start();
-		trim_start();
-		schedule_start();
-	}
-	sd_notify(0, "READY=1");
-	notify_status();
-	reader_kick();
-}
-
-static void
-on_watchdog(evutil_socket_t fd, short what, void *arg)
-{
-	if (watchdog)
-		sd_notify(0, "WATCHDOG=1");
-	health_tick();
-	notify_status();
-}
-
-static char *
-default_consumer(void)
-{
-	char host[256], *c;
-
-	if (gethostname(host, sizeof(host)) == -1)
-		xstrlcpy(host, "rosterd", sizeof(host));
-	host[sizeof(host) - 1] = '\0';
-	xasprintf(&c, "%s-%ld", host, (long)getpid());
-	return c;
-}
-
-static void
-rosterd_setup(void)
-{
-	struct rconn_conf rcc;
-	struct http_conf hc;
-	struct timeval tv;
-	uint64_t usec;
-	int sigs[3] = { SIGTERM, SIGINT, SIGHUP }, i;
-
-	rd->consumer = rd->conf.daemon_consumer[0] ?
-	    xstrdup(rd->conf.daemon_consumer) : default_consumer();
-	if ((rd->base = event_base_new()) == NULL)
-		fatalx("event_base_new failed");
-	for (i = 0; i < 3; i++) {
-		ev_signals[i] = evsignal_new(rd->base, sigs[i],
-		    sigs[i] == SIGHUP ? on_reload : on_stop, NULL);
-		evsignal_add(ev_signals[i], NULL);
-	}
-	signal(SIGPIPE, SIG_IGN);
-
-	prepare_init(on_prepared);
-	exporter_start();
-	http_conf(&hc, &rd->conf);
-	rd->http = http_client_new(rd->base, &hc);
-	redis_conf(&rcc, &rd->conf, "rosterd");
-	rd->rc = rconn_new(rd->base, &rcc, on_rc_state, NULL);
-	redis_conf(&rcc, &rd->conf, "rosterd-reader");
-	rd->rq = rconn_new(rd->base, &rcc, on_rq_state, NULL);
-	rconn_connect(rd->rc);
-	rconn_connect(rd->rq);
-
-	/*
-	 * One timer for the watchdog keep-alive (at half its period) and the
-	 * STATUS line systemctl shows (every 5 s without a watchdog).
-	 */
-	watchdog = sd_watchdog_enabled(0, &usec) > 0;
-	if (!watchdog || usec / 2 > 5000000)
-		usec = 10000000;
-	tv.tv_sec = (time_t)(usec / 2 / 1000000);
-	tv.tv_usec = (suseconds_t)(usec / 2 % 1000000);
-	ev_watchdog = event_new(rd->base, -1, EV_PERSIST, on_watchdog,
-	    NULL);
-	evtimer_add(ev_watchdog, &tv);
-}
-
-static void
-rosterd_teardown(void)
-{
-	int i;
-
-	/* what is left (forced stop) stays pending and will be taken over */
-	jobs_free_all();
-	reader_free();
-	rconn_free(rd->rq);
-	rconn_free(rd->rc);
-	exporter_stop();	/* after: scrapes waiting on Redis answered */
-	http_client_free(rd->http);
-	/* callbacks of commands failed by rconn_free may have run */
-	jobs_free_all();
-	for (i = 0; i < 3; i++)
-		event_free(ev_signals[i]);
-	if (ev_watchdog != NULL)
-		event_free(ev_watchdog);
-	if (ev_stop != NULL)
-		event_free(ev_stop);
-	prepare_free();
-	instance_free();
-	trim_free();
-	schedule_free();
-	store_free();
-	event_base_free(rd->base);
-	free(rd->consumer);
-	free(reload_error);
-	conf_free(&rd->conf);
-}
-
-int
-main(int argc, char **argv)
-{
-	static const struct option longopts[] = {
-		{ "version", no_argument, NULL, 'V' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	static struct rosterd daemon;
-	uint64_t done, coalesced, failed;
-	char err[CONF_ERR_MAX];
-	int ch, checkonly = 0, debug = 0, verbose = 0;
-
-	rd = &daemon;
-	log_init("rosterd", LOG_LVL_INFO, LOG_TARGET_AUTO);
-	while ((ch = getopt_long(argc, argv, "c:dnvh", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			conf_path = optarg;
-			break;
-		case 'd':
-			debug = 1;
-			break;
-		case 'n':
-			checkonly = 1;
-			break;
-		case 'v':
-			verbose++;
-			break;
-		case 'V':
-			printf("rosterd %s\n", ROSTERD_VERSION);
-			return 0;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 1;
-		}
-	}
-	if (optind != argc) {
-		usage(stderr);
-		return 1;
-	}
-
-	if (rosterd_conf_load(&rd->conf, conf_path, err,
-	    sizeof(err)) == -1) {
-		fprintf(stderr, "rosterd: %s\n", err);
-		return 1;
-	}
-	if (checkonly) {
-		printf("configuration OK\n");
-		conf_free(&rd->conf);
-		return 0;
-	}
-
-	cmdline_debug = debug;
-	cmdline_verbose = verbose;
-	log_init("rosterd", log_level_for(&rd->conf),
-	    debug ? LOG_TARGET_STDERR : conf_log_target(&rd->conf));
-
-	rosterd_setup();
-	logf_info(LF(.event = "started"), "rosterd %s started as consumer %s "
-	    "(redis %s:%d, prefix %s, clever %s/%s)", ROSTERD_VERSION,
-	    rd->consumer, rd->conf.redis_host, rd->conf.redis_port,
-	    rd->conf.redis_prefix, rd->conf.clever_api_base,
-	    rd->conf.clever_api_version);
-	sd_notifyf(0, "STATUS=connecting to Redis at %s:%d",
-	    rd->conf.redis_host, rd->conf.redis_port);
-	event_base_dispatch(rd->base);
-	metrics_totals(&done, &coalesced, &failed);
-	logf_info(LF(.event = "stopped"), "rosterd stopped: %llu synced, %llu "
-	    "coalesced, %llu failed", (unsigned long long)done,
-	    (unsigned long long)coalesced, (unsigned long long)failed);
-	rosterd_teardown();
-	return rd->exit_code;
 }

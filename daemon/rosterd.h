@@ -1,18 +1,24 @@
 /*
  * rosterd private header: the daemon's modules, each declaration under the
- * file that owns it, lowest layer first.  A module calls only modules of
- * its own layer or below; the calls back up are callbacks by nature (a
- * sync completing into its job, a freed slot kicking the reader, the last
- * job of a drain ending it).
+ * file that owns it, lowest layer first.  A module calls modules of its
+ * own layer or below; the one call back up is a sync completing into its
+ * job (sync.c -> job.c).  Other news travels up by callbacks that main.c
+ * hands down: Redis prepared (prepare_init), a job gone from the table
+ * (jobs_init: a slot may be free, a drain over).
  *
- *	common/		xmalloc, clock, log, conf, contract, the roster model
- *	rconn.c http.c	one Redis connection; Clever over curl multi (leaves,
- *			with their own headers, never this one)
- *	metrics.c	the counters every module reports into (metrics.h)
+ *	common/		xmalloc, clock, log, conf, contract, keys, the roster
+ *			model (their own headers)
+ *	rconn.c http.c	one Redis connection; Clever over curl multi
+ *	etag.c selection.c job_json.c metrics.c
+ *			pure leaves and the counters (their own headers,
+ *			never this one)
  *
- *	store.c		the Redis contract: key names, the scripts (lua/)
+ *	rosterd.c	the environment: rd, the configuration in force
+ *	store.c		the Redis contract: key names, the scripts (lua/),
+ *			one way to call them
  *	health.c	Redis failures told apart, counted, logged
  *	ratelimit.c	per-token request permits shared by all instances
+ *	probe.c		the permissions rosterd needs, checked
  *
  *	jobs.c		the jobs in memory: table, counts, slots, walks
  *	job.c		one job's life: load, sync, write back, fail, retry
@@ -24,10 +30,10 @@
  *	schedule.c	the freshness schedule; unrenewed tokens' teachers
  *	trim.c		retention: the streams trimmed behind their readers
  *	instance.c	this instance for the others: heartbeat, reaping
- *	prepare.c	Redis made ready: permissions (probe.c), scripts,
- *			contract version, consumer group
+ *	prepare.c	Redis made ready: permissions, scripts, contract
+ *			version, consumer group
  *
- *	rosterd.c	main, signals, reload, watchdog, shutdown
+ *	main.c		the program: start, signals, reload, watchdog, stop
  *	exporter.c	the Prometheus endpoint
  */
 #ifndef ROSTERD_H
@@ -161,7 +167,6 @@ struct job {
 	unsigned		 requests;	/* Clever requests sent */
 	unsigned		 conflicts;	/* CAS retries */
 };
-TAILQ_HEAD(jobq, job);
 
 /*
  * The daemon: its configuration, connections, event base and the flags of
@@ -179,7 +184,14 @@ struct rosterd {
 	int			 exit_code;
 };
 
+/* rosterd.c: the environment */
 extern struct rosterd	*rd;
+int		 rosterd_conf_load(struct conf *, const char *path, char *err,
+		    size_t errlen);
+char		*rosterd_consumer(void);
+void		 rosterd_rconn_conf(struct rconn_conf *, const char *name);
+void		 rosterd_http_conf(struct http_conf *);
+void		 rosterd_conf_adopt(struct conf *next);
 
 /* store.c: key names (malloc'ed) and scripts. */
 char		*key_jobs(void);
@@ -277,6 +289,10 @@ void		 ratelimit_acquire(const char *owner, unsigned n,
 void		 ratelimit_observe(const char *owner,
 		    const struct http_ratelimit *, int was_429);
 
+/* probe.c: denied 0 (all granted), 1 (what names it), -1 (err) */
+typedef void	(*probe_cb)(int denied, const char *what);
+void		 probe_redis(probe_cb);
+
 /* jobs.c: the jobs in memory */
 struct jobs_census {
 	unsigned	 jobs;			/* in memory */
@@ -285,6 +301,7 @@ struct jobs_census {
 	unsigned	 waiting_teacher;	/* for another sync of theirs */
 	unsigned	 waiting_rate;		/* for a rate-limit window */
 };
+void		 jobs_init(void (*removed)(void));
 void		 jobs_add(struct job *);
 void		 jobs_remove(struct job *);
 unsigned	 jobs_count(void);
@@ -292,11 +309,11 @@ unsigned	 jobs_scheduled(void);
 unsigned	 jobs_free_slots(void);
 struct job	*jobs_find_entry(const char *entry_id);
 size_t		 jobs_entry_ids(const char **ids, size_t max);
-void		 jobs_entry_lost(const char *entry_id);
 void		 jobs_census(struct jobs_census *);
-void		 jobs_handback_waiting(void);
-void		 jobs_handback_running(void);
-void		 jobs_free_all(void);
+typedef void	(*job_fn)(struct job *);
+void		 jobs_each(job_fn);
+void		 jobs_each_in(enum job_state, enum job_state, job_fn);
+void		 jobs_each_of_entry(const char *entry_id, job_fn);
 
 /* job.c */
 void		 admit_batch(struct job **, size_t);
@@ -357,18 +374,11 @@ void		 instance_beat(void);
 void		 instance_stop(void);
 void		 instance_free(void);
 
-/* probe.c: denied 0 (all granted), 1 (what names it), -1 (err) */
-typedef void	(*probe_cb)(int denied, const char *what);
-void		 probe_redis(probe_cb);
-
 /* prepare.c */
 typedef void	(*prepared_cb)(void);
 void		 prepare_init(prepared_cb);
 void		 prepare_redis(void);
 void		 prepare_free(void);
-
-/* rosterd.c */
-void		 rosterd_maybe_exit(void);
 
 /* exporter.c */
 void		 exporter_start(void);

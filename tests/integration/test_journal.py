@@ -177,7 +177,7 @@ def test_journal_tells_one_teachers_story(env):
         assert "SECRET-TOKEN" not in json.dumps(x), x
     started = [x for x in everything if x.get("ROSTERD_EVENT") == "started"][0]
     assert "ROSTERD_JOB" not in started and "ROSTERD_TEACHER" not in started
-    assert started["CODE_FILE"] == "daemon/rosterd.c" and \
+    assert started["CODE_FILE"] == "daemon/main.c" and \
         started["CODE_FUNC"] == "main", started
 
 
