@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-/* Version of the Redis contract documented in the README. */
+/* Version of the Redis contract documented in doc/contract.md. */
 #define CONTRACT_VERSION	"1"
 #define CONSUMER_GROUP		"rosterd"
 

@@ -1,8 +1,8 @@
 /*
  * The Redis contract's key names: the one place they are spelled, for
- * rosterd and rosterctl alike.  Every key starts with [redis] prefix; the
- * README's "The Redis contract" says what each holds and who writes it,
- * and tests/unit/test_keys.c holds the names to it.
+ * rosterd and rosterctl alike.  Every key starts with [redis] prefix;
+ * doc/contract.md says what each holds and who writes it, and
+ * tests/unit/test_keys.c holds the names to it.
  */
 #ifndef ROSTERD_KEYS_H
 #define ROSTERD_KEYS_H

@@ -22,7 +22,7 @@
 #include "rosterd.h"
 #include "xmalloc.h"
 
-static prepared_cb	 prepared;	/* rosterd.c's, from prepare_init */
+static prepared_cb	 prepared;	/* main.c's, from prepare_init */
 static struct event	*ev_retry;	/* prepare again after a refusal */
 static int		 failures;	/* refusals in a row */
 /* Why the contract version could not be set. */

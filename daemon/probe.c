@@ -7,7 +7,7 @@
  * reconnection, it is logged and rosterd goes on with what it may do.
  *
  * Keep this list in step with the scripts in daemon/lua/ and with the
- * minimal ACL documented in the README.  Ids appear as the README writes
+ * minimal ACL in doc/production.md.  Ids appear as doc/contract.md writes
  * them (JOB, TEACHER, OWNER): the checks touch no key.
  */
 #include <stdio.h>
@@ -23,7 +23,7 @@
 
 /*
  * The checks: a command, and the key it names, if any, as the word K: the
- * key of the contract with its id as the README writes it.
+ * key of the contract with its id as doc/contract.md writes it.
  */
 static const char K[] = "KEY";
 #define CMD(...)	{ .words = { __VA_ARGS__ } }

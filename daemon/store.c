@@ -1,9 +1,10 @@
 /*
- * The Redis contract, version 1: key names, and the table of the Lua
- * scripts (daemon/lua/) that change them.  Every write of a job's outcome
- * is one script, so it is atomic; all keys a script touches are passed in
- * KEYS (none is built inside Lua).  Keys of one teacher carry the hash tag
- * {teacher-id}.
+ * The Redis contract, version 1 (doc/contract.md): key names under the
+ * configured prefix, the table of the Lua scripts (daemon/lua/) that
+ * change them, and the one way to call a script.  Every write of a job's
+ * outcome is one script, so it is atomic; all keys a script touches are
+ * passed in KEYS (none is built inside Lua).  Keys of one teacher carry
+ * the hash tag {teacher-id}.
  */
 #include <stdlib.h>
 #include <string.h>
