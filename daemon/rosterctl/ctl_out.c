@@ -3,8 +3,7 @@
  * status hash, a dead letter); people get one "  field  value" line per
  * field in a fixed order (known fields first, in the order of the tables
  * of doc/contract.md, then the others by name), *_ms fields also as UTC
- * dates; --json
- * gets an object with the same fields in the same order.
+ * dates; --json gets an object with the same fields in the same order.
  */
 #include <stdlib.h>
 #include <string.h>
