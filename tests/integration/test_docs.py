@@ -139,3 +139,13 @@ def test_the_man_pages_format_without_a_warning(page):
                           os.path.join(TOP, "doc", page)],
                          capture_output=True, text=True)
     assert out.returncode == 0 and out.stderr == "", out.stderr
+
+
+def test_every_lua_script_has_its_contract_test_file():
+    """tests/README.md: a script's tests are tests/contract/test_lua_NAME.py."""
+    scripts = sorted(os.path.basename(p)[:-len(".lua")] for p in
+                     glob.glob(os.path.join(TOP, "daemon", "lua", "*.lua")))
+    tests = sorted(os.path.basename(p)[len("test_lua_"):-len(".py")] for p in
+                   glob.glob(os.path.join(TOP, "tests", "contract",
+                                          "test_lua_*.py")))
+    assert scripts == tests
