@@ -22,6 +22,7 @@
 #include <sys/queue.h>
 
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,6 +78,7 @@ struct rconn {
 	uint64_t		 connect_timeout_ms;
 	uint64_t		 command_timeout_ms;
 	struct rconn_stats	 stats;
+	char			 peer[300];	/* while connected */
 
 	rconn_state_cb		 state_cb;
 	void			*state_arg;
@@ -203,6 +205,7 @@ rconn_detach(struct rconn *rc)
 	redisAsyncContext	*ac = rc->ac;
 
 	rc->ac = NULL;
+	rc->peer[0] = '\0';
 	if (ac != NULL)
 		ac->data = NULL;
 	evtimer_del(rc->connect_timer);
@@ -250,6 +253,11 @@ rconn_handshake_reply(struct rconn *rc, struct rcmd *c, redisReply *reply)
 	evtimer_del(rc->connect_timer);
 	rc->backoff_ms = RCONN_BACKOFF_MIN_MS;
 	rc->stats.connects++;
+	if (rc->unix_socket != NULL && *rc->unix_socket != '\0')
+		xstrlcpy(rc->peer, rc->unix_socket, sizeof(rc->peer));
+	else
+		snprintf(rc->peer, sizeof(rc->peer), "%s:%d", rc->host,
+		    rc->port);
 	log_debug("redis: connected");
 	rconn_set_state(rc, RCONN_READY);
 }
@@ -707,4 +715,16 @@ rconn_reply_field(const redisReply *r, const char *name)
 		    strcmp(r->element[k]->str, name) == 0)
 			return r->element[k + 1];
 	return NULL;
+}
+
+const char *
+rconn_peer(const struct rconn *rc)
+{
+	return rc->peer;
+}
+
+int
+rconn_tls(const struct rconn *rc)
+{
+	return 0;
 }

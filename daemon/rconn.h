@@ -90,5 +90,11 @@ size_t		 rconn_pending(const struct rconn *);
  */
 redisReply	*rconn_reply_field(const redisReply *, const char *name);
 const struct rconn_stats *rconn_stats(const struct rconn *);
+/*
+ * The server of the current connection, "host:port" or the socket path
+ * ("" while there is none), and whether TLS carries it.
+ */
+const char	*rconn_peer(const struct rconn *);
+int		 rconn_tls(const struct rconn *);
 
 #endif
