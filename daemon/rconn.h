@@ -50,6 +50,8 @@ enum rconn_failure {
 struct rconn_stats {
 	uint64_t	 failures[RCONN_FAIL_COUNT];
 	uint64_t	 connects;	/* handshakes completed */
+	uint64_t	 failovers;	/* dropped: the server was, or became,
+					   a replica (READONLY, ROLE) */
 };
 
 /*
