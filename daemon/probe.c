@@ -36,6 +36,7 @@ static const struct probe_check {
 } probe_checks[] = {
 	/* connections and scripts */
 	CMD("PING"),
+	CMD("ROLE"),
 	CMD("CLIENT", "SETNAME", "rosterd"),
 	CMD("CLIENT", "ID"),
 	CMD("CLIENT", "UNBLOCK", "1"),

@@ -1,39 +1,59 @@
 /*
- * One hiredis async connection on libevent: per-command timeouts, connect
- * timeout, AUTH/SELECT/CLIENT SETNAME handshake and reconnection with
- * exponential backoff.  See rconn.h for the contract.
+ * One Redis connection on libevent: per-command timeouts, connect timeout,
+ * AUTH/SELECT/CLIENT SETNAME and the primary check in the handshake,
+ * reconnection with exponential backoff, TLS.  See rconn.h for the
+ * contract.
  *
- * Ownership.  Every command sent to hiredis carries a struct rcmd as its
- * privdata; hiredis calls back exactly once per command, with the reply or,
- * when the context is freed, with NULL.  So an rcmd that was sent is freed
- * only in that hiredis callback (rcmd_on_reply), never earlier, even when
- * its user callback already ran (timeout, rconn_free).  rconn_destroy()
- * detaches any rcmd still held by a context whose free hiredis deferred.
+ * hiredis does the protocol only: its command formatter writes requests,
+ * its reply reader parses replies (both stable from 0.14 to 1.x).  The
+ * bytes travel on a libevent bufferevent: a socket one, or an OpenSSL one
+ * when [redis] tls is on, which hiredis 0.14 cannot do.  Host names are
+ * resolved with evdns, again on every reconnect, so that a name moved to
+ * a new primary is followed and the event loop never blocks on DNS.
+ *
+ * Redis answers in order: the commands sent and not yet answered wait in
+ * rc->cmds, and each reply answers the first of them.  A command that
+ * times out drops the connection, since a late reply would be taken for
+ * the next command's.
+ *
+ * Never a replica.  The handshake asks ROLE and accepts only a master;
+ * a READONLY error, or a blocked command woken because the server became
+ * a replica, drops the connection, which then looks for the primary again
+ * (the name resolved anew).
  *
  * Re-entrancy.  User callbacks may call rconn_free().  Every entry point
  * from the event loop brackets its work with rconn_enter()/rconn_leave();
  * rconn_free() inside that only marks the rconn dead and tears down, and
- * the last rconn_leave() frees the memory.  Never call user code from the
- * hiredis connect callback while rc->ac still points at the context: on
- * hiredis 0.14 freeing the context there is a use after free.
+ * the last rconn_leave() frees the memory.  Callbacks never run inside an
+ * rconn call: failures found there are deferred to the loop.
  */
 
 #include <sys/ioctl.h>
 #include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/dns.h>
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
-#include <hiredis/async.h>
-#include <hiredis/adapters/libevent.h>
+#include <openssl/err.h>
 
 #include "clock.h"
 #include "log.h"
 #include "rconn.h"
+#include "tls.h"
 #include "xmalloc.h"
 
 #define RCONN_BACKOFF_MIN_MS		100
@@ -43,7 +63,9 @@
 
 enum rcmd_kind {
 	RCMD_USER,
-	RCMD_HANDSHAKE,		/* AUTH, SELECT, CLIENT SETNAME, PING */
+	RCMD_SETUP,		/* AUTH, SELECT, CLIENT SETNAME */
+	RCMD_ROLE,		/* the primary check */
+	RCMD_READY,		/* the final PING: the connection is ready */
 };
 
 struct rconn;
@@ -52,14 +74,9 @@ TAILQ_HEAD(rcmd_list, rcmd);
 
 struct rcmd {
 	TAILQ_ENTRY(rcmd)	 entry;		/* on *list */
-	TAILQ_ENTRY(rcmd)	 hentry;	/* rc->held */
 	struct rcmd_list	*list;		/* rc->cmds or rc->deferred */
-	struct rconn		*rc;		/* NULL once the rconn is gone */
-	redisAsyncContext	*ac;		/* context it was sent on */
+	struct rconn		*rc;
 	enum rcmd_kind		 kind;
-	int			 last;		/* handshake: the final PING */
-	int			 held;		/* hiredis owns us as privdata */
-	int			 done;		/* user callback has run */
 	const char		*err;		/* why it failed, if decided */
 	rconn_reply_cb		 cb;
 	void			*arg;
@@ -77,24 +94,31 @@ struct rconn {
 	char			*name;
 	uint64_t		 connect_timeout_ms;
 	uint64_t		 command_timeout_ms;
+	int			 check_role;
+	int			 tls;
+	struct tls_conf		 tlsc;		/* strings owned */
+	SSL_CTX			*ssl_ctx;
+	struct evdns_base	*dns;
 	struct rconn_stats	 stats;
 	char			 peer[300];	/* while connected */
+	char			 told[512];	/* last failure to connect logged */
 
 	rconn_state_cb		 state_cb;
 	void			*state_arg;
 	enum rconn_state	 state;
 
-	redisAsyncContext	*ac;		/* current context or NULL */
+	struct bufferevent	*bev;		/* current connection or NULL */
+	SSL			*ssl;		/* its SSL, owned by bev */
+	redisReader		*reader;	/* its replies */
 	struct event		*connect_timer;
 	struct event		*retry_timer;
 	uint64_t		 backoff_ms;
 
 	struct rcmd_list	 cmds;		/* sent, not yet answered */
 	struct rcmd_list	 deferred;	/* failing from the loop */
-	struct rcmd_list	 held;		/* privdata held by hiredis */
-	size_t			 npending;	/* cmds + deferred */
+	size_t			 npending;	/* user commands of both */
 
-	struct rcmd		*timing_out;	/* reading before a timeout */
+	int			 keep_reply;	/* the callback took the reply */
 	int			 busy;		/* entry points on the stack */
 	int			 dead;		/* rconn_free() called */
 };
@@ -125,29 +149,35 @@ rconn_set_state(struct rconn *rc, enum rconn_state state)
 		rc->state_cb(rc, state, rc->state_arg);
 }
 
-/* Run the user callback of a command once and unlink it. */
+/* Unlink a command and stop its timer. */
 static void
-rcmd_finish(struct rcmd *c, redisReply *reply, const char *err)
+rcmd_unlink(struct rcmd *c)
 {
-	struct rconn	*rc = c->rc;
-
-	if (rc->timing_out == c)
-		rc->timing_out = NULL;
 	if (c->timer != NULL) {
 		event_free(c->timer);
 		c->timer = NULL;
 	}
 	TAILQ_REMOVE(c->list, c, entry);
-	rc->npending--;
-	c->done = 1;
-	if (err != NULL)
-		rc->stats.failures[strcmp(err, "timeout") == 0 ?
-		    RCONN_FAIL_TIMEOUT : RCONN_FAIL_CONNECTION]++;
-	else if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
-		rc->stats.failures[RCONN_FAIL_REPLY]++;
-	c->cb(rc, reply, err, c->arg);
-	if (!c->held)
-		free(c);
+	if (c->kind == RCMD_USER)
+		c->rc->npending--;
+}
+
+/* Run the user callback of a command once, then free it. */
+static void
+rcmd_finish(struct rcmd *c, redisReply *reply, const char *err)
+{
+	struct rconn	*rc = c->rc;
+
+	rcmd_unlink(c);
+	if (c->kind == RCMD_USER) {
+		if (err != NULL)
+			rc->stats.failures[strcmp(err, "timeout") == 0 ?
+			    RCONN_FAIL_TIMEOUT : RCONN_FAIL_CONNECTION]++;
+		else if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
+			rc->stats.failures[RCONN_FAIL_REPLY]++;
+		c->cb(rc, reply, err, c->arg);
+	}
+	free(c);
 }
 
 static void
@@ -196,152 +226,258 @@ rconn_schedule_retry(struct rconn *rc)
 }
 
 /*
- * Forget the current context without freeing it: hiredis is freeing it
- * (connect failure, disconnect) or the caller is about to.
+ * Close the current connection: every command sent on it fails, first
+ * the one that decided it (why), then the others ("disconnected").
  */
-static redisAsyncContext *
-rconn_detach(struct rconn *rc)
+static void
+rconn_close_bev(struct rconn *rc, const char *first_err)
 {
-	redisAsyncContext	*ac = rc->ac;
+	struct rcmd	*c;
 
-	rc->ac = NULL;
+	if (rc->bev != NULL) {
+		bufferevent_free(rc->bev);	/* closes the socket, frees ssl */
+		rc->bev = NULL;
+		rc->ssl = NULL;
+	}
+	if (rc->reader != NULL) {
+		redisReaderFree(rc->reader);
+		rc->reader = NULL;
+	}
 	rc->peer[0] = '\0';
-	if (ac != NULL)
-		ac->data = NULL;
 	evtimer_del(rc->connect_timer);
-	return ac;
+	while ((c = TAILQ_FIRST(&rc->cmds)) != NULL) {
+		rcmd_finish(c, NULL, first_err != NULL ? first_err :
+		    "disconnected");
+		first_err = NULL;
+	}
 }
 
-/* The context went away under us: report, then try again later. */
+/* Drop the connection and try again after the backoff. */
 static void
-rconn_lost(struct rconn *rc)
+rconn_drop(struct rconn *rc, const char *first_err)
 {
-	rconn_detach(rc);
+	rconn_close_bev(rc, first_err);
+	if (rc->dead)
+		return;
 	rconn_set_state(rc, RCONN_DISCONNECTED);
 	rconn_schedule_retry(rc);
 }
 
-/*
- * Tear the current connection down ourselves.  hiredis answers every
- * pending command with NULL (now, or right after the hiredis callback we
- * are in returns); rcmd_on_reply() reports them.
- */
+/* The server is, or became, a replica: look for the primary again. */
 static void
-rconn_drop(struct rconn *rc)
+rconn_failover(struct rconn *rc, const char *why)
 {
-	redisAsyncContext	*ac;
+	rc->stats.failovers++;
+	log_warnx("redis: %s is %s: reconnecting to find the primary",
+	    rc->peer[0] ? rc->peer : rc->host, why);
+	rconn_drop(rc, NULL);
+}
 
-	if ((ac = rconn_detach(rc)) != NULL)
-		redisAsyncFree(ac);
-	rconn_set_state(rc, RCONN_DISCONNECTED);
-	rconn_schedule_retry(rc);
+/* Errors that say this server stopped being the primary. */
+static int
+reply_is_replica(const redisReply *r)
+{
+	return r->type == REDIS_REPLY_ERROR && (strncmp(r->str, "READONLY",
+	    8) == 0 || (strncmp(r->str, "UNBLOCKED", 9) == 0 &&
+	    strstr(r->str, "replica") != NULL));
+}
+
+/* Where rc connects: "host:port" or the socket's path. */
+static void
+rconn_target(const struct rconn *rc, char *buf, size_t len)
+{
+	if (rc->unix_socket != NULL)
+		xstrlcpy(buf, rc->unix_socket, len);
+	else
+		snprintf(buf, len, strchr(rc->host, ':') ? "[%s]:%d" : "%s:%d",
+		    rc->host, rc->port);
 }
 
 static void
-rconn_handshake_reply(struct rconn *rc, struct rcmd *c, redisReply *reply)
+rconn_set_peer(struct rconn *rc)
 {
-	if (reply == NULL || c->ac != rc->ac)
-		return;		/* stale: that context is gone */
+	rconn_target(rc, rc->peer, sizeof(rc->peer));
+}
+
+/* A handshake reply; 0 when the connection goes on, -1 once dropped. */
+static int
+rconn_handshake_reply(struct rconn *rc, enum rcmd_kind kind,
+    redisReply *reply)
+{
+	if (kind == RCMD_ROLE && reply->type == REDIS_REPLY_ERROR &&
+	    strncmp(reply->str, "NOPERM", 6) == 0)
+		return 0;	/* the user's permission check will say so */
 	if (reply->type == REDIS_REPLY_ERROR) {
 		/* Server error text never contains the password. */
 		log_warnx("redis: connection setup failed: %s", reply->str);
-		rconn_drop(rc);
-		return;
+		rconn_drop(rc, NULL);
+		return -1;
 	}
-	if (!c->last)
-		return;
+	if (kind == RCMD_ROLE && (reply->type != REDIS_REPLY_ARRAY ||
+	    reply->elements == 0 ||
+	    reply->element[0]->type != REDIS_REPLY_STRING ||
+	    strcmp(reply->element[0]->str, "master") != 0)) {
+		rconn_set_peer(rc);
+		rconn_failover(rc, "not the primary (ROLE)");
+		return -1;
+	}
+	if (kind != RCMD_READY)
+		return 0;
 	evtimer_del(rc->connect_timer);
 	rc->backoff_ms = RCONN_BACKOFF_MIN_MS;
 	rc->stats.connects++;
-	if (rc->unix_socket != NULL && *rc->unix_socket != '\0')
-		xstrlcpy(rc->peer, rc->unix_socket, sizeof(rc->peer));
-	else
-		snprintf(rc->peer, sizeof(rc->peer), "%s:%d", rc->host,
-		    rc->port);
-	log_debug("redis: connected");
+	rc->told[0] = '\0';
+	rconn_set_peer(rc);
+	log_debug("redis: connected to %s%s", rc->peer, rc->tls ? " (TLS)" :
+	    "");
 	rconn_set_state(rc, RCONN_READY);
+	return 0;
 }
 
-/* hiredis reply callback for every command we send. */
-static void
-rcmd_on_reply(redisAsyncContext *ac, void *r, void *privdata)
+/* One reply: it answers the first command sent. 0, or -1 once dropped. */
+static int
+rconn_reply(struct rconn *rc, redisReply *reply)
 {
-	struct rcmd	*c = privdata;
-	struct rconn	*rc = c->rc;
-	redisReply	*reply = r;
+	struct rcmd	*c = TAILQ_FIRST(&rc->cmds);
+	enum rcmd_kind	 kind;
+	int		 replica;
 
-	if (rc == NULL) {
-		free(c);	/* the rconn was freed before hiredis let go */
-		return;
+	if (c == NULL) {
+		freeReplyObject(reply);
+		log_warnx("redis: a reply to no command: reconnecting");
+		rconn_drop(rc, NULL);
+		return -1;
 	}
-	TAILQ_REMOVE(&rc->held, c, hentry);
-	c->held = 0;
-	if (c->done) {
-		free(c);
-		return;
+	kind = c->kind;
+	if (kind != RCMD_USER) {
+		rcmd_finish(c, NULL, NULL);
+		if (rconn_handshake_reply(rc, kind, reply) == -1) {
+			freeReplyObject(reply);
+			return -1;
+		}
+		freeReplyObject(reply);
+		return 0;
 	}
+	replica = reply_is_replica(reply);
+	rc->keep_reply = 0;
+	rcmd_finish(c, reply, NULL);
+	if (!rc->keep_reply)
+		freeReplyObject(reply);
+	if (rc->dead)
+		return -1;
+	if (replica) {
+		rconn_failover(rc, "a replica now");
+		return -1;
+	}
+	return 0;
+}
+
+/* What the connection has read: feed the reader, answer commands. */
+static void
+rconn_on_read(struct bufferevent *bev, void *arg)
+{
+	struct rconn	*rc = arg;
+	struct evbuffer	*in = bufferevent_get_input(bev);
+	struct evbuffer_iovec v[8];
+	void		*reply;
+	int		 i, n;
 
 	rconn_enter(rc);
-	/* A NULL reply means hiredis is freeing a context we still use. */
-	if (reply == NULL && rc->ac == ac) {
-		log_warnx("redis: disconnected: %s", ac->err && ac->errstr ?
-		    ac->errstr : "connection lost");
-		rconn_lost(rc);
+	while (rc->bev == bev && evbuffer_get_length(in) > 0) {
+		n = evbuffer_peek(in, -1, NULL, v, 8);
+		if (n > 8)
+			n = 8;
+		for (i = 0; i < n; i++) {
+			if (redisReaderFeed(rc->reader, v[i].iov_base,
+			    v[i].iov_len) != REDIS_OK)
+				fatalx("redis: reader feed failed");
+			evbuffer_drain(in, v[i].iov_len);
+		}
+		for (;;) {
+			reply = NULL;
+			if (redisReaderGetReply(rc->reader, &reply) !=
+			    REDIS_OK) {
+				log_warnx("redis: protocol error: %s",
+				    rc->reader->errstr);
+				rconn_drop(rc, NULL);
+				goto out;
+			}
+			if (reply == NULL)
+				break;
+			if (rconn_reply(rc, reply) == -1 || rc->bev != bev)
+				goto out;
+		}
 	}
-	if (c->kind == RCMD_HANDSHAKE) {
-		rconn_handshake_reply(rc, c, reply);
-		free(c);
-	} else
-		rcmd_finish(c, reply,
-		    reply != NULL ? NULL : (c->err ? c->err : "disconnected"));
+out:
 	rconn_leave(rc);
 }
 
 /*
- * After a pause (the process stopped, the loop held up) a command's timer
- * may fire while its reply already waits in the socket: the loop reads at
- * most one buffer per turn, and timers of the same turn run after it.  So
- * read all that the socket holds first.  1 when that answered c (c may be
- * freed), 0 when it is still unanswered.
+ * Why the connection failed, for the log: DNS, TLS, or the socket.  1
+ * when someone must act (a name that does not resolve, a certificate
+ * refused), 0 when it may pass (refused, reset, closed).
  */
 static int
-rcmd_read_arrived(struct rconn *rc, struct rcmd *c)
+rconn_describe_error(struct rconn *rc, short what, char *buf, size_t len)
 {
-	redisAsyncContext	*ac;
-	int			 n;
+	int		 dns_err = bufferevent_socket_get_dns_error(rc->bev);
+	int		 sock_err = EVUTIL_SOCKET_ERROR();
+	unsigned long	 e, tls_err = 0;
 
-	rc->timing_out = c;
-	while (rc->timing_out == c && (ac = rc->ac) != NULL && c->ac == ac &&
-	    ioctl(ac->c.fd, FIONREAD, &n) == 0 && n > 0)
-		redisAsyncHandleRead(ac);
-	if (rc->timing_out != c)
+	while (rc->ssl != NULL &&
+	    (e = bufferevent_get_openssl_error(rc->bev)) != 0)
+		tls_err = e;
+	if (dns_err != 0) {
+		snprintf(buf, len, "cannot resolve %s: %s", rc->host,
+		    evutil_gai_strerror(dns_err));
 		return 1;
-	rc->timing_out = NULL;
+	}
+	if (rc->ssl != NULL && (tls_err != 0 ||
+	    SSL_get_verify_result(rc->ssl) != X509_V_OK)) {
+		tls_describe(rc->ssl, tls_err, "TLS", buf, len);
+		return 1;
+	}
+	if (what & BEV_EVENT_EOF)
+		snprintf(buf, len, "closed by the server%s", rc->ssl != NULL &&
+		    rc->state != RCONN_READY ? " (during the TLS handshake: "
+		    "a client certificate required?)" : "");
+	else
+		snprintf(buf, len, "%s", sock_err != 0 ?
+		    evutil_socket_error_to_string(sock_err) :
+		    "connection lost");
 	return 0;
 }
 
 static void
-rcmd_timeout_cb(evutil_socket_t fd, short events, void *arg)
+rconn_on_event(struct bufferevent *bev, short what, void *arg)
 {
-	struct rcmd	*c = arg;
-	struct rconn	*rc = c->rc;
+	struct rconn	*rc = arg;
+	char		 why[512], target[300];
+	int		 one = 1, act;
 
-	rconn_enter(rc);
-	if (c->ac == rc->ac && rc->ac != NULL && rcmd_read_arrived(rc, c)) {
-		rconn_leave(rc);
+	if (rc->bev != bev)
 		return;
+	rconn_enter(rc);
+	if (what & BEV_EVENT_CONNECTED) {
+		if (rc->unix_socket == NULL)
+			(void)setsockopt(bufferevent_getfd(bev), IPPROTO_TCP,
+			    TCP_NODELAY, &one, sizeof(one));
+	} else if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) {
+		act = rconn_describe_error(rc, what, why, sizeof(why));
+		rconn_target(rc, target, sizeof(target));
+		if (rc->state == RCONN_READY)
+			log_warnx("redis: disconnected from %s: %s", target,
+			    why);
+		else if (act && strcmp(why, rc->told) != 0) {
+			/* once per cause: the retries say the same */
+			log_warnx("redis: cannot connect to %s: %s", target,
+			    why);
+			xstrlcpy(rc->told, why, sizeof(rc->told));
+		} else
+			log_debug("redis: cannot connect to %s: %s", target,
+			    why);
+		rconn_drop(rc, NULL);
 	}
-	c->err = "timeout";
-	/*
-	 * The reply may still come and would be taken for the next command's:
-	 * drop the connection.  hiredis then fails this command ("timeout")
-	 * and every other pending one ("disconnected").
-	 */
-	log_warnx("redis: command timed out, reconnecting");
-	if (c->ac == rc->ac && rc->ac != NULL)
-		rconn_drop(rc);
-	else
-		rcmd_finish(c, NULL, c->err);
 	rconn_leave(rc);
 }
 
@@ -358,154 +494,157 @@ rcmd_new(struct rconn *rc, enum rcmd_kind kind, rconn_reply_cb cb, void *arg)
 	return c;
 }
 
-/* The command has been queued in hiredis: hiredis now holds c. */
+/*
+ * After a pause (the process stopped, the loop held up) a command's timer
+ * may fire while its reply already waits, in the socket or read and not
+ * yet parsed.  Then look again on the next turn of the loop, which runs
+ * reads before timers; else the command timed out, and the connection is
+ * dropped: a late reply would be taken for the next command's.
+ */
 static void
-rcmd_sent(struct rconn *rc, struct rcmd *c)
+rcmd_timeout_cb(evutil_socket_t fd, short events, void *arg)
 {
-	c->ac = rc->ac;
-	c->held = 1;
-	TAILQ_INSERT_TAIL(&rc->held, c, hentry);
+	struct rcmd	*c = arg;
+	struct rconn	*rc = c->rc;
+	struct timeval	 now = { 0, 0 };
+	int		 n = 0;
+
+	rconn_enter(rc);
+	if (rc->bev != NULL &&
+	    (evbuffer_get_length(bufferevent_get_input(rc->bev)) > 0 ||
+	    (ioctl(bufferevent_getfd(rc->bev), FIONREAD, &n) == 0 && n > 0))) {
+		evtimer_add(c->timer, &now);
+		rconn_leave(rc);
+		return;
+	}
+	log_warnx("redis: command timed out, reconnecting");
+	rcmd_finish(c, NULL, "timeout");
+	rconn_drop(rc, NULL);
+	rconn_leave(rc);
 }
 
+/* Queue a formatted command on the current connection; a user command's
+   timer starts now (the connect timer covers the handshake's). */
 static void
-rcmd_arm(struct rconn *rc, struct rcmd *c, uint64_t timeout_ms)
+rconn_queue(struct rconn *rc, struct rcmd *c, const char *cmd, size_t len,
+    uint64_t timeout_ms)
 {
 	struct timeval	tv;
 
-	if (timeout_ms == 0)
-		timeout_ms = rc->command_timeout_ms;
-	tv = ms_to_tv(timeout_ms);
-	c->timer = evtimer_new(rc->base, rcmd_timeout_cb, c);
-	if (c->timer == NULL)
-		fatalx("%s: evtimer_new", __func__);
-	evtimer_add(c->timer, &tv);
+	if (bufferevent_write(rc->bev, cmd, len) == -1)
+		fatalx("%s: bufferevent_write", __func__);
 	c->list = &rc->cmds;
 	TAILQ_INSERT_TAIL(c->list, c, entry);
+	if (c->kind != RCMD_USER)
+		return;
 	rc->npending++;
+	tv = ms_to_tv(timeout_ms != 0 ? timeout_ms : rc->command_timeout_ms);
+	if ((c->timer = evtimer_new(rc->base, rcmd_timeout_cb, c)) == NULL)
+		fatalx("%s: evtimer_new", __func__);
+	evtimer_add(c->timer, &tv);
 }
 
-static int
-rconn_handshake_send(struct rconn *rc, int last, const char *fmt, ...)
+static void
+rconn_vsend(struct rconn *rc, struct rcmd *c, uint64_t timeout_ms,
+    const char *fmt, va_list ap)
 {
-	struct rcmd	*c;
-	va_list		 ap;
-	int		 r;
+	char	*cmd;
+	int	 len;
 
-	c = rcmd_new(rc, RCMD_HANDSHAKE, NULL, NULL);
-	c->last = last;
+	if ((len = redisvFormatCommand(&cmd, fmt, ap)) < 0)
+		fatalx("%s: cannot format a command", __func__);
+	rconn_queue(rc, c, cmd, (size_t)len, timeout_ms);
+	redisFreeCommand(cmd);
+}
+
+static void
+rconn_handshake_send(struct rconn *rc, enum rcmd_kind kind,
+    const char *fmt, ...)
+{
+	va_list	ap;
+
 	va_start(ap, fmt);
-	r = redisvAsyncCommand(rc->ac, rcmd_on_reply, c, fmt, ap);
+	rconn_vsend(rc, rcmd_new(rc, kind, NULL, NULL), 0, fmt, ap);
 	va_end(ap);
-	if (r != REDIS_OK) {
-		free(c);
-		return -1;
-	}
-	rcmd_sent(rc, c);
-	return 0;
 }
 
 /*
- * Pipeline the setup commands; the final PING's reply makes us READY.
- * Always sending PING keeps one path to READY, and that path runs inside a
- * reply callback, where hiredis tolerates the user freeing the context.
+ * Pipeline the setup behind the connect: AUTH, SELECT, CLIENT SETNAME,
+ * ROLE (only a primary will do), then PING, whose reply makes us READY.
  */
 static void
 rconn_handshake(struct rconn *rc)
 {
-	int	r = 0;
-
 	if (rc->password != NULL && *rc->password != '\0' &&
 	    rc->username != NULL && *rc->username != '\0')
-		r |= rconn_handshake_send(rc, 0, "AUTH %s %s", rc->username,
-		    rc->password);
+		rconn_handshake_send(rc, RCMD_SETUP, "AUTH %s %s",
+		    rc->username, rc->password);
 	else if (rc->password != NULL && *rc->password != '\0')
-		r |= rconn_handshake_send(rc, 0, "AUTH %s", rc->password);
+		rconn_handshake_send(rc, RCMD_SETUP, "AUTH %s", rc->password);
 	if (rc->db != 0)
-		r |= rconn_handshake_send(rc, 0, "SELECT %d", rc->db);
+		rconn_handshake_send(rc, RCMD_SETUP, "SELECT %d", rc->db);
 	if (rc->name != NULL && *rc->name != '\0')
-		r |= rconn_handshake_send(rc, 0, "CLIENT SETNAME %s", rc->name);
-	r |= rconn_handshake_send(rc, 1, "PING");
-	/* On failure the connect timer tears the connection down. */
-	if (r != 0)
-		log_warnx("redis: cannot queue connection setup");
+		rconn_handshake_send(rc, RCMD_SETUP, "CLIENT SETNAME %s",
+		    rc->name);
+	if (rc->check_role)
+		rconn_handshake_send(rc, RCMD_ROLE, "ROLE");
+	rconn_handshake_send(rc, RCMD_READY, "PING");
 }
 
-static void
-rconn_on_connect(const redisAsyncContext *cac, int status)
+/* A new bufferevent for a connection: plain, or TLS to host. */
+static struct bufferevent *
+rconn_bev_new(struct rconn *rc)
 {
-	struct rconn	*rc = cac->data;
+	char	err[256];
 
-	if (rc == NULL)
-		return;
-	rconn_enter(rc);
-	if (status != REDIS_OK) {
-		/* hiredis frees the context when we return. */
-		log_debug("redis: connect failed: %s",
-		    cac->errstr != NULL ? cac->errstr : "unknown error");
-		rconn_lost(rc);
-	} else
-		rconn_handshake(rc);
-	rconn_leave(rc);
-}
-
-static void
-rconn_on_disconnect(const redisAsyncContext *cac, int status)
-{
-	struct rconn	*rc = cac->data;
-
-	if (rc == NULL)
-		return;		/* we dropped it ourselves */
-	rconn_enter(rc);
-	log_warnx("redis: disconnected: %s",
-	    cac->errstr != NULL && cac->err ? cac->errstr : "closed by server");
-	rconn_lost(rc);
-	rconn_leave(rc);
-}
-
-static redisAsyncContext *
-rconn_open(struct rconn *rc)
-{
-	int	use_unix = rc->unix_socket != NULL && *rc->unix_socket != '\0';
-#if HIREDIS_MAJOR >= 1
-	redisOptions	 o;
-
-	memset(&o, 0, sizeof(o));
-	/* Braces: in hiredis 1.0 these macros are bare statement lists. */
-	if (use_unix) {
-		REDIS_OPTIONS_SET_UNIX(&o, rc->unix_socket);
-	} else {
-		REDIS_OPTIONS_SET_TCP(&o, rc->host, rc->port);
+	rc->ssl = NULL;
+	if (!rc->tls)
+		return bufferevent_socket_new(rc->base, -1,
+		    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if ((rc->ssl = tls_ssl_new(rc->ssl_ctx, &rc->tlsc, rc->host, err,
+	    sizeof(err))) == NULL) {
+		log_warnx("redis: %s", err);
+		return NULL;
 	}
-	return redisAsyncConnectWithOptions(&o);
-#else
-	if (use_unix)
-		return redisAsyncConnectUnix(rc->unix_socket);
-	return redisAsyncConnect(rc->host, rc->port);
-#endif
+	return bufferevent_openssl_socket_new(rc->base, -1, rc->ssl,
+	    BUFFEREVENT_SSL_CONNECTING,
+	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 }
 
+/* Start a connection: resolve (evdns), connect, TLS, handshake. */
 static void
 rconn_start(struct rconn *rc)
 {
-	redisAsyncContext	*ac;
+	struct sockaddr_un	 sun;
 	struct timeval		 tv;
+	int			 r;
 
-	ac = rconn_open(rc);
-	if (ac == NULL || ac->err) {
-		log_debug("redis: connect failed: %s",
-		    ac != NULL ? ac->errstr : "out of memory");
-		if (ac != NULL)
-			redisAsyncFree(ac);
+	if ((rc->bev = rconn_bev_new(rc)) == NULL) {
+		if (rc->ssl != NULL)
+			SSL_free(rc->ssl);
+		rc->ssl = NULL;
 		rconn_set_state(rc, RCONN_DISCONNECTED);
 		rconn_schedule_retry(rc);
 		return;
 	}
-	ac->data = rc;
-	if (redisLibeventAttach(ac, rc->base) != REDIS_OK)
-		fatalx("%s: redisLibeventAttach", __func__);
-	redisAsyncSetConnectCallback(ac, rconn_on_connect);
-	redisAsyncSetDisconnectCallback(ac, rconn_on_disconnect);
-	rc->ac = ac;
+	if ((rc->reader = redisReaderCreate()) == NULL)
+		fatalx("%s: redisReaderCreate", __func__);
+	bufferevent_setcb(rc->bev, rconn_on_read, NULL, rconn_on_event, rc);
+	bufferevent_enable(rc->bev, EV_READ | EV_WRITE);
+	if (rc->unix_socket != NULL) {
+		memset(&sun, 0, sizeof(sun));
+		sun.sun_family = AF_UNIX;
+		xstrlcpy(sun.sun_path, rc->unix_socket, sizeof(sun.sun_path));
+		r = bufferevent_socket_connect(rc->bev,
+		    (struct sockaddr *)&sun, sizeof(sun));
+	} else
+		r = bufferevent_socket_connect_hostname(rc->bev, rc->dns,
+		    AF_UNSPEC, rc->host, rc->port);
+	if (r == -1) {
+		/* the event callback, deferred, reports it */
+		log_debug("redis: connect to %s failed at once", rc->host);
+	}
+	rconn_handshake(rc);
 	tv = ms_to_tv(rc->connect_timeout_ms);
 	evtimer_add(rc->connect_timer, &tv);
 	rconn_set_state(rc, RCONN_CONNECTING);
@@ -517,9 +656,9 @@ rconn_connect_timeout_cb(evutil_socket_t fd, short events, void *arg)
 	struct rconn	*rc = arg;
 
 	rconn_enter(rc);
-	if (rc->ac != NULL && rc->state != RCONN_READY) {
-		log_warnx("redis: connect timed out");
-		rconn_drop(rc);
+	if (rc->bev != NULL && rc->state != RCONN_READY) {
+		log_warnx("redis: connect to %s timed out", rc->host);
+		rconn_drop(rc, NULL);
 	}
 	rconn_leave(rc);
 }
@@ -530,7 +669,7 @@ rconn_retry_cb(evutil_socket_t fd, short events, void *arg)
 	struct rconn	*rc = arg;
 
 	rconn_enter(rc);
-	if (!rc->dead && rc->ac == NULL)
+	if (!rc->dead && rc->bev == NULL)
 		rconn_start(rc);
 	rconn_leave(rc);
 }
@@ -538,7 +677,29 @@ rconn_retry_cb(evutil_socket_t fd, short events, void *arg)
 static char *
 xstrdup_or_null(const char *s)
 {
-	return s != NULL ? xstrdup(s) : NULL;
+	return s != NULL && *s != '\0' ? xstrdup(s) : NULL;
+}
+
+/* The TLS context, the resolver: what every connection of rc shares. */
+static void
+rconn_init_transport(struct rconn *rc, const struct rconn_conf *conf)
+{
+	char	err[512];
+
+	if (conf->tls) {
+		rc->tls = 1;
+		rc->tlsc.ca_file = xstrdup_or_null(conf->tls_ca_file);
+		rc->tlsc.server_name = xstrdup_or_null(conf->tls_server_name);
+		rc->tlsc.cert_file = xstrdup_or_null(conf->tls_cert_file);
+		rc->tlsc.key_file = xstrdup_or_null(conf->tls_key_file);
+		if ((rc->ssl_ctx = tls_ctx_new(&rc->tlsc, err,
+		    sizeof(err))) == NULL)
+			fatalx("redis: TLS: %s", err);
+	}
+	if (rc->unix_socket == NULL &&
+	    (rc->dns = evdns_base_new(rc->base,
+	    EVDNS_BASE_INITIALIZE_NAMESERVERS)) == NULL)
+		fatalx("%s: evdns_base_new", __func__);
 }
 
 struct rconn *
@@ -549,13 +710,15 @@ rconn_new(struct event_base *base, const struct rconn_conf *conf,
 
 	rc = xcalloc(1, sizeof(*rc));
 	rc->base = base;
-	rc->host = xstrdup(conf->host != NULL ? conf->host : "127.0.0.1");
+	rc->host = xstrdup(conf->host != NULL && *conf->host != '\0' ?
+	    conf->host : "127.0.0.1");
 	rc->port = conf->port != 0 ? conf->port : 6379;
 	rc->unix_socket = xstrdup_or_null(conf->unix_socket);
 	rc->username = xstrdup_or_null(conf->username);
 	rc->password = xstrdup_or_null(conf->password);
 	rc->db = conf->db;
 	rc->name = xstrdup_or_null(conf->name);
+	rc->check_role = !conf->any_role;
 	rc->connect_timeout_ms = conf->connect_timeout_ms != 0 ?
 	    conf->connect_timeout_ms : RCONN_DEF_CONNECT_TIMEOUT_MS;
 	rc->command_timeout_ms = conf->command_timeout_ms != 0 ?
@@ -566,18 +729,18 @@ rconn_new(struct event_base *base, const struct rconn_conf *conf,
 	rc->backoff_ms = RCONN_BACKOFF_MIN_MS;
 	TAILQ_INIT(&rc->cmds);
 	TAILQ_INIT(&rc->deferred);
-	TAILQ_INIT(&rc->held);
 	rc->connect_timer = evtimer_new(base, rconn_connect_timeout_cb, rc);
 	rc->retry_timer = evtimer_new(base, rconn_retry_cb, rc);
 	if (rc->connect_timer == NULL || rc->retry_timer == NULL)
 		fatalx("%s: evtimer_new", __func__);
+	rconn_init_transport(rc, conf);
 	return rc;
 }
 
 void
 rconn_connect(struct rconn *rc)
 {
-	if (rc->dead || rc->ac != NULL ||
+	if (rc->dead || rc->bev != NULL ||
 	    evtimer_pending(rc->retry_timer, NULL))
 		return;
 	rconn_enter(rc);
@@ -586,24 +749,31 @@ rconn_connect(struct rconn *rc)
 }
 
 static void
+free_secret(char *s)
+{
+	if (s != NULL) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}
+
+static void
 rconn_destroy(struct rconn *rc)
 {
-	struct rcmd	*c;
-
-	/* Commands a deferred hiredis free still holds: let them go alone. */
-	while ((c = TAILQ_FIRST(&rc->held)) != NULL) {
-		TAILQ_REMOVE(&rc->held, c, hentry);
-		c->rc = NULL;
-	}
 	event_free(rc->connect_timer);
 	event_free(rc->retry_timer);
+	if (rc->dns != NULL)
+		evdns_base_free(rc->dns, 1);
+	if (rc->ssl_ctx != NULL)
+		SSL_CTX_free(rc->ssl_ctx);
+	free((char *)rc->tlsc.ca_file);
+	free((char *)rc->tlsc.server_name);
+	free((char *)rc->tlsc.cert_file);
+	free((char *)rc->tlsc.key_file);
 	free(rc->host);
 	free(rc->unix_socket);
 	free(rc->username);
-	if (rc->password != NULL) {
-		explicit_bzero(rc->password, strlen(rc->password));
-		free(rc->password);
-	}
+	free_secret(rc->password);
 	free(rc->name);
 	free(rc);
 }
@@ -611,8 +781,7 @@ rconn_destroy(struct rconn *rc)
 void
 rconn_free(struct rconn *rc)
 {
-	struct rcmd		*c;
-	redisAsyncContext	*ac;
+	struct rcmd	*c;
 
 	if (rc == NULL || rc->dead)
 		return;
@@ -622,11 +791,9 @@ rconn_free(struct rconn *rc)
 	evtimer_del(rc->retry_timer);
 	while ((c = TAILQ_FIRST(&rc->cmds)) != NULL)
 		rcmd_finish(c, NULL, "closed");
+	rconn_close_bev(rc, NULL);
 	while ((c = TAILQ_FIRST(&rc->deferred)) != NULL)
 		rcmd_finish(c, NULL, "closed");
-	/* Inside a hiredis callback, hiredis defers this until it returns. */
-	if ((ac = rconn_detach(rc)) != NULL)
-		redisAsyncFree(ac);
 	rconn_leave(rc);
 }
 
@@ -651,7 +818,7 @@ rconn_pending(const struct rconn *rc)
 static int
 rconn_ready(const struct rconn *rc)
 {
-	return rc->state == RCONN_READY && rc->ac != NULL && !rc->dead;
+	return rc->state == RCONN_READY && rc->bev != NULL && !rc->dead;
 }
 
 int
@@ -660,7 +827,6 @@ rconn_command(struct rconn *rc, uint64_t timeout_ms, rconn_reply_cb cb,
 {
 	struct rcmd	*c;
 	va_list		 ap;
-	int		 r;
 
 	if (rc->dead)
 		return -1;
@@ -670,14 +836,8 @@ rconn_command(struct rconn *rc, uint64_t timeout_ms, rconn_reply_cb cb,
 		return -1;
 	}
 	va_start(ap, fmt);
-	r = redisvAsyncCommand(rc->ac, rcmd_on_reply, c, fmt, ap);
+	rconn_vsend(rc, c, timeout_ms, fmt, ap);
 	va_end(ap);
-	if (r != REDIS_OK) {
-		rcmd_defer_failure(rc, c, "cannot send command");
-		return -1;
-	}
-	rcmd_sent(rc, c);
-	rcmd_arm(rc, c, timeout_ms);
 	return 0;
 }
 
@@ -686,6 +846,8 @@ rconn_commandargv(struct rconn *rc, uint64_t timeout_ms, rconn_reply_cb cb,
     void *arg, int argc, const char **argv, const size_t *argvlen)
 {
 	struct rcmd	*c;
+	char		*cmd;
+	int		 len;
 
 	if (rc->dead)
 		return -1;
@@ -694,14 +856,17 @@ rconn_commandargv(struct rconn *rc, uint64_t timeout_ms, rconn_reply_cb cb,
 		rcmd_defer_failure(rc, c, "not connected");
 		return -1;
 	}
-	if (redisAsyncCommandArgv(rc->ac, rcmd_on_reply, c, argc, argv,
-	    argvlen) != REDIS_OK) {
-		rcmd_defer_failure(rc, c, "cannot send command");
-		return -1;
-	}
-	rcmd_sent(rc, c);
-	rcmd_arm(rc, c, timeout_ms);
+	if ((len = redisFormatCommandArgv(&cmd, argc, argv, argvlen)) < 0)
+		fatalx("%s: cannot format a command", __func__);
+	rconn_queue(rc, c, cmd, (size_t)len, timeout_ms);
+	redisFreeCommand(cmd);
 	return 0;
+}
+
+void
+rconn_keep_reply(struct rconn *rc)
+{
+	rc->keep_reply = 1;
 }
 
 redisReply *
@@ -726,5 +891,5 @@ rconn_peer(const struct rconn *rc)
 int
 rconn_tls(const struct rconn *rc)
 {
-	return 0;
+	return rc->tls;
 }

@@ -1,9 +1,11 @@
 /*
- * One hiredis async connection on libevent with what hiredis 0.14 lacks:
- * a timeout on every command (a libevent timer per command, as h2o's
- * lib/common/redis.c), connect timeout, AUTH and SELECT on connect, and
- * automatic reconnection with exponential backoff.  Builds against hiredis
- * 0.14 and 1.x.
+ * One Redis connection on libevent with what hiredis 0.14 lacks: TLS, host
+ * names resolved without blocking (evdns), a timeout on every command (a
+ * libevent timer per command, as h2o's lib/common/redis.c), connect
+ * timeout, AUTH, SELECT and the primary check (ROLE) on connect, and
+ * automatic reconnection with exponential backoff.  hiredis does the
+ * protocol only (its formatter and reply reader), so this builds against
+ * hiredis 0.14 and 1.x.
  *
  * A command's callback runs exactly once: with the reply, or with reply NULL
  * and err set ("timeout", "disconnected", "not connected", ...).  When a
@@ -29,6 +31,12 @@ struct rconn_conf {
 	uint64_t	 connect_timeout_ms;
 	uint64_t	 command_timeout_ms;	/* default per command */
 	const char	*name;		/* CLIENT SETNAME, may be NULL */
+	int		 any_role;	/* accept a replica (a Sentinel) */
+	int		 tls;		/* over TLS, the server verified */
+	const char	*tls_ca_file;	/* NULL/"": the system's trust store */
+	const char	*tls_server_name; /* NULL/"": host, also SNI */
+	const char	*tls_cert_file;	/* client certificate, or NULL/"" */
+	const char	*tls_key_file;
 };
 
 enum rconn_state {
@@ -55,7 +63,8 @@ struct rconn_stats {
 };
 
 /*
- * reply is NULL on error; err is NULL on success. reply freed after cb.
+ * reply is NULL on error; err is NULL on success. reply freed after cb,
+ * unless cb calls rconn_keep_reply() (then freeReplyObject() is its own).
  * A Redis error reply is a reply: type REDIS_REPLY_ERROR with err NULL.
  * One reply per command: no SUBSCRIBE/MONITOR on an rconn.
  */
@@ -86,6 +95,8 @@ int		 rconn_commandargv(struct rconn *, uint64_t timeout_ms,
 		    rconn_reply_cb, void *arg, int argc, const char **argv,
 		    const size_t *argvlen);
 size_t		 rconn_pending(const struct rconn *);
+/* From a reply callback: the reply is the callback's to free. */
+void		 rconn_keep_reply(struct rconn *);
 /*
  * The value of field name in a flat field/value array reply (XINFO
  * GROUPS and CONSUMERS entries, HGETALL), or NULL.
