@@ -53,6 +53,25 @@ static const struct conf_key conf_keys[] = {
 	    10, 600000, "2000", NULL },
 	{ "redis", "command_timeout_ms", CT_U64, O(redis_command_timeout_ms),
 	    10, 600000, "5000", NULL },
+	{ "redis", "tls", CT_BOOL, O(redis_tls), 0, 1, "no", NULL },
+	{ "redis", "tls_ca_file", CT_STR, O(redis_tls_ca_file), 0, 0, "", NULL },
+	{ "redis", "tls_server_name", CT_STR, O(redis_tls_server_name), 0, 0,
+	    "", NULL },
+	{ "redis", "tls_cert_file", CT_STR, O(redis_tls_cert_file), 0, 0, "",
+	    NULL },
+	{ "redis", "tls_key_file", CT_STR, O(redis_tls_key_file), 0, 0, "",
+	    NULL },
+	{ "redis", "sentinels", CT_STR, O(redis_sentinels), 0, 0, "", NULL },
+	{ "redis", "master_name", CT_STR, O(redis_master_name), 0, 0, "",
+	    NULL },
+	{ "redis", "sentinel_username", CT_STR, O(redis_sentinel_username),
+	    0, 0, "", NULL },
+	{ "redis", "sentinel_password", CT_STR, O(redis_sentinel_password),
+	    0, 0, "", NULL },
+	{ "redis", "wait_replicas", CT_INT, O(redis_wait_replicas), 0, 16, "0",
+	    NULL },
+	{ "redis", "wait_timeout_ms", CT_U64, O(redis_wait_timeout_ms), 1,
+	    60000, "1000", NULL },
 
 	{ "clever", "api_base", CT_STR, O(clever_api_base), 0, 0,
 	    "https://api.clever.com", NULL },
@@ -338,7 +357,9 @@ conf_handler(void *user, const char *section, const char *name,
 		snprintf(cp->err, cp->errlen,
 		    "%s:%d: [%s] %s: expected %s, got \"%s\"",
 		    cp->path, lineno, section, name, exp,
-		    strcmp(name, "password") == 0 ? "[redacted]" : value);
+		    strcmp(name, "password") == 0 ||
+		    strcmp(name, "sentinel_password") == 0 ? "[redacted]" :
+		    value);
 		return 0;
 	}
 	cp->failed = 0;
@@ -429,25 +450,143 @@ check_api_base(const struct conf *c, const char *path, char *err,
 	return 0;
 }
 
-int
-conf_check_files(const struct conf *c, const char *path, char *err,
-    size_t errlen)
+/* A file the configuration names must be a regular file we can read. */
+static int
+check_file(const char *path, const char *section, const char *key,
+    const char *file, char *err, size_t errlen)
 {
 	struct stat st;
 	int fd;
 
-	if (c->clever_ca_file[0] == '\0')
+	if (file[0] == '\0')
 		return 0;
-	if ((fd = open(c->clever_ca_file, O_RDONLY | O_CLOEXEC)) == -1 ||
+	if ((fd = open(file, O_RDONLY | O_CLOEXEC)) == -1 ||
 	    fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s: [clever] ca_file: cannot read "
-		    "\"%s\": %s", path, c->clever_ca_file, fd == -1 ?
-		    strerror(errno) : "not a regular file");
+		snprintf(err, errlen, "%s: [%s] %s: cannot read \"%s\": %s",
+		    path, section, key, file, fd == -1 ? strerror(errno) :
+		    "not a regular file");
 		if (fd != -1)
 			close(fd);
 		return -1;
 	}
 	close(fd);
+	return 0;
+}
+
+int
+conf_check_files(const struct conf *c, const char *path, char *err,
+    size_t errlen)
+{
+	if (check_file(path, "clever", "ca_file", c->clever_ca_file, err,
+	    errlen) == -1 ||
+	    check_file(path, "redis", "tls_ca_file", c->redis_tls_ca_file,
+	    err, errlen) == -1 ||
+	    check_file(path, "redis", "tls_cert_file", c->redis_tls_cert_file,
+	    err, errlen) == -1 ||
+	    check_file(path, "redis", "tls_key_file", c->redis_tls_key_file,
+	    err, errlen) == -1)
+		return -1;
+	return 0;
+}
+
+/*
+ * TLS to Redis: nothing that looks like TLS without it (a file or name
+ * given while tls = no would leave Redis in clear text unnoticed), a
+ * client certificate with its key, and TCP to carry it.
+ */
+static int
+check_redis_tls(const struct conf *c, const char *path, char *err,
+    size_t errlen)
+{
+	const struct {
+		const char	*key;
+		const char	*value;
+	} tls_keys[] = {
+		{ "tls_ca_file", c->redis_tls_ca_file },
+		{ "tls_server_name", c->redis_tls_server_name },
+		{ "tls_cert_file", c->redis_tls_cert_file },
+		{ "tls_key_file", c->redis_tls_key_file },
+	};
+	const char *name = c->redis_tls_server_name;
+	size_t i;
+
+	for (i = 0; !c->redis_tls && i < sizeof(tls_keys) /
+	    sizeof(tls_keys[0]); i++)
+		if (tls_keys[i].value[0] != '\0') {
+			snprintf(err, errlen, "%s: [redis] %s is set but tls = "
+			    "no: Redis would be reached in clear text (set tls ="
+			    " yes, or remove %s)", path, tls_keys[i].key,
+			    tls_keys[i].key);
+			return -1;
+		}
+	if ((c->redis_tls_cert_file[0] == '\0') !=
+	    (c->redis_tls_key_file[0] == '\0')) {
+		snprintf(err, errlen, "%s: [redis] %s is set without %s: a "
+		    "client certificate needs both", path,
+		    c->redis_tls_cert_file[0] ? "tls_cert_file" : "tls_key_file",
+		    c->redis_tls_cert_file[0] ? "tls_key_file" : "tls_cert_file");
+		return -1;
+	}
+	if (c->redis_tls && c->redis_socket[0] != '\0') {
+		snprintf(err, errlen, "%s: [redis] tls = yes with unix_socket: "
+		    "TLS is for TCP connections (remove unix_socket, or set tls "
+		    "= no)", path);
+		return -1;
+	}
+	if (strspn(name, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != strlen(name)) {
+		snprintf(err, errlen, "%s: [redis] tls_server_name: expected a "
+		    "host name, got \"%s\"", path, name);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Sentinel: a list of HOST:PORT and the master's name go together, and
+ * the Sentinel credentials only with them.
+ */
+static int
+check_redis_sentinel(const struct conf *c, const char *path, char *err,
+    size_t errlen)
+{
+	char bad[256];
+	int sentinels = c->redis_sentinels[0] != '\0';
+
+	if (conf_hostports(c->redis_sentinels, NULL, bad, sizeof(bad)) == -1) {
+		snprintf(err, errlen, "%s: [redis] sentinels: \"%s\" is not "
+		    "HOST:PORT (expected a comma-separated list such as "
+		    "sentinel-1:26379,sentinel-2:26379)", path, bad);
+		return -1;
+	}
+	if (sentinels && c->redis_master_name[0] == '\0') {
+		snprintf(err, errlen, "%s: [redis] sentinels is set without "
+		    "master_name: the name the Sentinels know the primary by",
+		    path);
+		return -1;
+	}
+	if (!sentinels && (c->redis_master_name[0] != '\0' ||
+	    c->redis_sentinel_username[0] != '\0' ||
+	    c->redis_sentinel_password[0] != '\0')) {
+		snprintf(err, errlen, "%s: [redis] %s is set without sentinels",
+		    path, c->redis_master_name[0] ? "master_name" :
+		    c->redis_sentinel_username[0] ? "sentinel_username" :
+		    "sentinel_password");
+		return -1;
+	}
+	if (sentinels && c->redis_socket[0] != '\0') {
+		snprintf(err, errlen, "%s: [redis] sentinels and unix_socket "
+		    "are both set: the Sentinels name the primary's address",
+		    path);
+		return -1;
+	}
+	if (c->redis_sentinel_username[0] != '\0' &&
+	    c->redis_sentinel_password[0] == '\0') {
+		snprintf(err, errlen, "%s: [redis] sentinel_username \"%s\" "
+		    "needs a sentinel_password", path,
+		    c->redis_sentinel_username);
+		return -1;
+	}
 	return 0;
 }
 
@@ -485,6 +624,9 @@ conf_check(struct conf *c, const char *path, char *err, size_t errlen)
 		    c->redis_prefix);
 		return -1;
 	}
+	if (check_redis_tls(c, path, err, errlen) == -1 ||
+	    check_redis_sentinel(c, path, err, errlen) == -1)
+		return -1;
 	return 0;
 }
 
@@ -625,6 +767,60 @@ conf_hostport(const char *s, char **host, int *port)
 	if (port != NULL)
 		*port = (int)n;
 	return 0;
+}
+
+int
+conf_hostports(const char *list, struct conf_addr **addrs, char *bad,
+    size_t badlen)
+{
+	struct conf_addr *a = NULL;
+	const char *p = list, *end;
+	char *entry, *host;
+	int n = 0, port;
+	size_t len;
+
+	for (;;) {
+		p += strspn(p, " \t");
+		if (*p == '\0' && n == 0)
+			break;		/* the empty list */
+		end = p + strcspn(p, ",");
+		len = (size_t)(end - p);
+		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+			len--;
+		entry = xstrndup(p, len);
+		host = NULL;
+		if (len == 0 || strpbrk(entry, " \t") != NULL ||
+		    conf_hostport(entry, &host, &port) == -1 || port == 0) {
+			if (bad != NULL)
+				xstrlcpy(bad, entry, badlen);
+			free(host);
+			free(entry);
+			conf_addrs_free(a, n);
+			return -1;
+		}
+		free(entry);
+		a = xreallocarray(a, (size_t)n + 1, sizeof(*a));
+		a[n].host = host;
+		a[n++].port = port;
+		if (*end == '\0')
+			break;
+		p = end + 1;
+	}
+	if (addrs != NULL)
+		*addrs = a;
+	else
+		conf_addrs_free(a, n);
+	return n;
+}
+
+void
+conf_addrs_free(struct conf_addr *a, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		free(a[i].host);
+	free(a);
 }
 
 enum log_level

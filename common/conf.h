@@ -28,6 +28,17 @@ struct conf {
 	char		*redis_prefix;
 	uint64_t	 redis_connect_timeout_ms;
 	uint64_t	 redis_command_timeout_ms;
+	int		 redis_tls;
+	char		*redis_tls_ca_file;	/* "": the system's trust store */
+	char		*redis_tls_server_name;	/* "": the host name */
+	char		*redis_tls_cert_file;	/* client certificate: both or */
+	char		*redis_tls_key_file;	/* neither */
+	char		*redis_sentinels;	/* "": none; else HOST:PORT,... */
+	char		*redis_master_name;	/* with sentinels */
+	char		*redis_sentinel_username;
+	char		*redis_sentinel_password;
+	int		 redis_wait_replicas;	/* 0: no WAIT */
+	uint64_t	 redis_wait_timeout_ms;
 
 	/* [clever] */
 	char		*clever_api_base;
@@ -107,6 +118,21 @@ void	conf_free(struct conf *c);
 enum log_level	conf_log_level(const struct conf *);
 /* Split "HOST:PORT" ("[v6]:PORT" too); host is malloc'ed.  0 or -1. */
 int		conf_hostport(const char *, char **host, int *port);
+
+struct conf_addr {
+	char	*host;
+	int	 port;
+};
+/*
+ * Split a list "HOST:PORT,HOST:PORT,..." ([redis] sentinels; white space
+ * around an entry is allowed) into *addrs (malloc'ed, or NULL when the
+ * list is empty; addrs NULL: only check).  Returns the number of entries,
+ * or -1 when one is not HOST:PORT with a port from 1 to 65535: that entry
+ * is then copied into bad (when not NULL) and *addrs is left alone.
+ */
+int		conf_hostports(const char *list, struct conf_addr **addrs,
+		    char *bad, size_t badlen);
+void		conf_addrs_free(struct conf_addr *, int n);
 enum log_target	conf_log_target(const struct conf *);
 
 /* The freshness schedule's times, ms (see conf.c). */

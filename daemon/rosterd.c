@@ -4,6 +4,7 @@
  * connections' settings, at start and at a reload.  main.c runs the
  * program on it.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -87,36 +88,90 @@ keep_str(char **next, const char *now)
 	*next = xstrdup(now);
 }
 
+/* Whether any of n string fields (offsets into struct conf) differ. */
+static int
+strs_differ(const struct conf *a, const struct conf *b, const size_t *off,
+    size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(*(char *const *)((const char *)a + off[i]),
+		    *(char *const *)((const char *)b + off[i])) != 0)
+			return 1;
+	return 0;
+}
+
+static void
+keep_strs(struct conf *next, const struct conf *now, const size_t *off,
+    size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		keep_str((char **)((char *)next + off[i]),
+		    *(char *const *)((const char *)now + off[i]));
+}
+
+#define CONF_OFF(f)	offsetof(struct conf, f)
+#define NOFF(a)		(sizeof(a) / sizeof((a)[0]))
+
 /*
  * A reloaded configuration takes the place of the one in force, but for
  * what needs a restart (the metrics listener, the Redis address, db,
- * prefix and credentials): those are kept, and a change to them told.
- * The Clever client takes its new settings at once.
+ * prefix and credentials, TLS, Sentinel and WAIT): those are kept, and a
+ * change to them told.  The Clever client takes its new settings at once.
  */
 void
 rosterd_conf_adopt(struct conf *next)
 {
+	static const size_t address[] = {
+		CONF_OFF(redis_host), CONF_OFF(redis_socket),
+		CONF_OFF(redis_prefix),
+	}, credentials[] = {
+		CONF_OFF(redis_username), CONF_OFF(redis_password),
+	}, tls[] = {
+		CONF_OFF(redis_tls_ca_file), CONF_OFF(redis_tls_server_name),
+		CONF_OFF(redis_tls_cert_file), CONF_OFF(redis_tls_key_file),
+	}, sentinel[] = {
+		CONF_OFF(redis_sentinels), CONF_OFF(redis_master_name),
+		CONF_OFF(redis_sentinel_username),
+		CONF_OFF(redis_sentinel_password),
+	};
 	struct conf *now = &rd->conf;
 	struct http_conf hc;
 
 	if (strcmp(next->metrics_listen, now->metrics_listen) != 0)
 		logf_warn(LF(.event = "reload_partial"), "[metrics] listen "
 		    "changes take effect at the next restart");
-	if (strcmp(next->redis_host, now->redis_host) != 0 ||
+	if (strs_differ(next, now, address, NOFF(address)) ||
 	    next->redis_port != now->redis_port ||
-	    strcmp(next->redis_socket, now->redis_socket) != 0 ||
-	    strcmp(next->redis_prefix, now->redis_prefix) != 0 ||
 	    next->redis_db != now->redis_db)
 		logf_warn(LF(.event = "reload_partial"), "Redis address, db "
 		    "and prefix changes take effect at the next restart");
+	if (next->redis_tls != now->redis_tls ||
+	    strs_differ(next, now, tls, NOFF(tls)))
+		logf_warn(LF(.event = "reload_partial"), "Redis TLS changes "
+		    "([redis] tls, tls_*) take effect at the next restart");
+	if (strs_differ(next, now, sentinel, NOFF(sentinel)))
+		logf_warn(LF(.event = "reload_partial"), "Sentinel changes "
+		    "([redis] sentinels, master_name, sentinel_*) take effect "
+		    "at the next restart");
+	if (next->redis_wait_replicas != now->redis_wait_replicas ||
+	    next->redis_wait_timeout_ms != now->redis_wait_timeout_ms)
+		logf_warn(LF(.event = "reload_partial"), "[redis] "
+		    "wait_replicas and wait_timeout_ms changes take effect at "
+		    "the next restart");
 	keep_str(&next->metrics_listen, now->metrics_listen);
-	keep_str(&next->redis_host, now->redis_host);
-	keep_str(&next->redis_socket, now->redis_socket);
-	keep_str(&next->redis_prefix, now->redis_prefix);
-	keep_str(&next->redis_password, now->redis_password);
-	keep_str(&next->redis_username, now->redis_username);
+	keep_strs(next, now, address, NOFF(address));
+	keep_strs(next, now, credentials, NOFF(credentials));
+	keep_strs(next, now, tls, NOFF(tls));
+	keep_strs(next, now, sentinel, NOFF(sentinel));
 	next->redis_port = now->redis_port;
 	next->redis_db = now->redis_db;
+	next->redis_tls = now->redis_tls;
+	next->redis_wait_replicas = now->redis_wait_replicas;
+	next->redis_wait_timeout_ms = now->redis_wait_timeout_ms;
 	conf_free(now);
 	*now = *next;
 	rosterd_http_conf(&hc);

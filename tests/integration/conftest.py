@@ -5,11 +5,17 @@ Nothing here sleeps to synchronise: processes are awaited through the lines
 they print (redis "Ready to accept connections", the sandbox "ready" line,
 rosterd's structured log events) and jobs through rosterd's published
 status changes.
+
+ROSTERD_TEST_REDIS_TLS=1 runs every test's Redis TLS-only (no plaintext
+port), with a test CA made per test: Env's clients, rosterd's and
+rosterctl's configuration (Redis.conf()) all go over TLS.
 """
+import collections
 import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -31,6 +37,8 @@ WRAP = shlex.split(os.environ.get("ROSTERD_WRAP", ""))
 # valgrind makes everything slower
 SLOW = 10 if WRAP else 1
 TERMINAL = ("done", "failed", "dead", "held")
+# every test's Redis TLS-only (Env.start_redis), when set
+SUITE_TLS = os.environ.get("ROSTERD_TEST_REDIS_TLS", "") not in ("", "0")
 
 
 STUDENT_COLUMNS = ("id", "first", "last", "grade", "extra")
@@ -120,25 +128,151 @@ class Proc:
         return self.p.returncode
 
 
+# A certificate, its key and the CA that signed it.
+Cert = collections.namedtuple("Cert", "cert key ca")
+
+
+class TlsFiles:
+    """Test certificates made with the openssl CLI in DIR/tls: a CA; signed
+    by it, a server certificate for localhost, 127.0.0.1 and ::1 and a
+    client certificate; and a second, unrelated CA with a server and a
+    client certificate of its own, for what must be refused.  P-256 keys,
+    valid for a day, no extended key usage (a certificate serves either
+    side, as Redis's replication uses its server certificate)."""
+
+    SERVER_SAN = "DNS:localhost,IP:127.0.0.1,IP:::1"
+
+    def __init__(self, tmp):
+        self.dir = os.path.join(tmp, "tls")
+        os.makedirs(self.dir, exist_ok=True)
+        ca = self._ca("ca", "rosterd test CA")
+        other = self._ca("other-ca", "another test CA")
+        self.ca, self.other_ca = ca.cert, other.cert
+        self.server = self._cert("server", "localhost", ca, self.SERVER_SAN)
+        self.client = self._cert("client", "rosterd", ca)
+        self.other_server = self._cert("other-server", "localhost", other,
+                                       self.SERVER_SAN)
+        self.other_client = self._cert("other-client", "rosterd", other)
+
+    def _openssl(self, *args):
+        out = subprocess.run(["openssl"] + list(args), cwd=self.dir,
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, ("openssl",) + args + (out.stderr,)
+
+    def _path(self, name):
+        return os.path.join(self.dir, name)
+
+    _EC = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+           "-nodes"]
+
+    def _ca(self, name, cn):
+        self._openssl("req", "-x509", *self._EC, "-keyout", name + ".key",
+                      "-out", name + ".pem", "-days", "1", "-subj", "/CN=" + cn,
+                      "-addext", "basicConstraints=critical,CA:TRUE",
+                      "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+        return Cert(self._path(name + ".pem"), self._path(name + ".key"), None)
+
+    def _cert(self, name, cn, ca, san=None):
+        self._openssl("req", *self._EC, "-keyout", name + ".key",
+                      "-out", name + ".csr", "-subj", "/CN=" + cn)
+        with open(self._path(name + ".ext"), "w") as f:
+            f.write("basicConstraints=CA:FALSE\n")
+            if san:
+                f.write("subjectAltName=%s\n" % san)
+        self._openssl("x509", "-req", "-in", name + ".csr", "-CA", ca.cert,
+                      "-CAkey", ca.key, "-CAcreateserial", "-days", "1",
+                      "-out", name + ".pem", "-extfile", name + ".ext")
+        return Cert(self._path(name + ".pem"), self._path(name + ".key"),
+                    ca.cert)
+
+
 class Redis:
-    def __init__(self, tmp, extra=()):
+    """A redis-server of the test's own, on a free loopback port.  With
+    pki it listens with TLS only (--port 0): the server certificate is
+    pki.server, or server (a Cert, e.g. pki.other_server); clients'
+    certificates are checked against pki.ca, and required when
+    auth_clients."""
+
+    def __init__(self, tmp, extra=(), pki=None, server=None,
+                 auth_clients=False, bind="127.0.0.1"):
         self.port = free_port()
         self.dir = tmp
-        argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                "--save", "", "--appendonly", "no", "--dir", tmp] + list(extra)
+        self.pki = pki
+        self.auth_clients = auth_clients
+        self.server = (server or pki.server) if pki else None
+        if pki:
+            listen = ["--port", "0", "--tls-port", str(self.port),
+                      "--tls-cert-file", self.server.cert,
+                      "--tls-key-file", self.server.key,
+                      "--tls-ca-cert-file", pki.ca,
+                      "--tls-auth-clients", "yes" if auth_clients else "no"]
+        else:
+            listen = ["--port", str(self.port)]
+        argv = ["redis-server"] + listen + [
+            "--bind", bind, "--save", "", "--appendonly", "no",
+            "--dir", tmp] + list(extra)
         self.argv = argv
         self.start()
+
+    @property
+    def tls(self):
+        return self.pki is not None
 
     def start(self):
         self.proc = Proc(self.argv, "redis")
         self.proc.wait_line(r"Ready to accept connections")
         self.connect()
 
+    def client_kwargs(self, **kw):
+        """redis-py's arguments for a client of this server (over TLS
+        when it is TLS-only, trusting the CA of its certificate and with
+        the client certificate), decoding replies unless told."""
+        args = {"host": "127.0.0.1", "port": self.port,
+                "decode_responses": True}
+        if self.tls:
+            args.update(ssl=True, ssl_ca_certs=self.server.ca,
+                        ssl_cert_reqs="required",
+                        ssl_certfile=self.pki.client.cert,
+                        ssl_keyfile=self.pki.client.key)
+        args.update(kw)
+        return args
+
+    def new_client(self, **kw):
+        """A client of its own (see client_kwargs)."""
+        return redislib.Redis(**self.client_kwargs(**kw))
+
     def connect(self, password=None):
         """(Re)connect the test's client, as the default user."""
-        self.client = redislib.Redis(host="127.0.0.1", port=self.port,
-                                     password=password,
-                                     decode_responses=True)
+        self.client = self.new_client(password=password)
+
+    def conf(self, files_dir=None):
+        """The [redis] settings of rosterd and rosterctl for this server:
+        over TLS, the address 127.0.0.1 with the certificate's name
+        (localhost) in tls_server_name, the test CA, and the client
+        certificate when the server requires one.  files_dir: copy the
+        TLS files there first (world-readable), for a rosterd that
+        cannot see the test's temp dir."""
+        c = {"host": "127.0.0.1", "port": self.port}
+        if not self.tls:
+            return c
+        files = {"tls_ca_file": self.pki.ca}
+        if self.auth_clients:
+            files.update(tls_cert_file=self.pki.client.cert,
+                         tls_key_file=self.pki.client.key)
+        c.update(tls="yes", tls_server_name="localhost")
+        for k, path in files.items():
+            if files_dir:
+                c[k] = os.path.join(files_dir, os.path.basename(path))
+                shutil.copyfile(path, c[k])
+                os.chmod(c[k], 0o644)
+            else:
+                c[k] = path
+        return c
+
+    def conf_text(self, files_dir=None):
+        """conf() as the lines of a [redis] section."""
+        return "".join("%s = %s\n" % kv for kv in
+                       self.conf(files_dir).items())
 
     def stop(self):
         self.proc.stop()
@@ -180,8 +314,7 @@ class Rosterd:
                  proc_env=None, **conf):
         self.conf_path = os.path.join(tmp, name + ".conf")
         sections = {
-            "redis": {"host": "127.0.0.1", "port": redis.port,
-                      "command_timeout_ms": 5000 * SLOW},
+            "redis": dict(redis.conf(), command_timeout_ms=5000 * SLOW),
             "clever": {"api_base": sandbox.api if sandbox else "http://127.0.0.1:9",
                        "retry_base_ms": 20, "retry_max_ms": 200,
                        "request_timeout_ms": 10000 * SLOW},
@@ -200,7 +333,12 @@ class Rosterd:
                     f.write("%s = %s\n" % (k, v))
         self.proc = Proc(WRAP + [ROSTERD, "-c", self.conf_path], name,
                          env=proc_env)
-        self.proc.wait_line(r"event=redis_ready" if wait else r"event=started")
+        try:
+            self.proc.wait_line(r"event=redis_ready" if wait else
+                                r"event=started")
+        except AssertionError:
+            self.proc.stop()    # not left running after the test
+            raise
 
     def stop(self, sig=signal.SIGTERM):
         rc = self.proc.stop(sig)
@@ -225,8 +363,7 @@ class EventLog:
     def _run(self):
         while not self.stopping:
             try:
-                c = redislib.Redis(host="127.0.0.1", port=self.redis.port,
-                                   decode_responses=True)
+                c = self.redis.new_client()
                 ps = c.pubsub(ignore_subscribe_messages=True)
                 ps.subscribe("rosterd:events")
                 ps.get_message(timeout=1)   # the confirmation
@@ -265,10 +402,14 @@ class EventLog:
 
 
 class Env:
-    """One test's world: Redis, the sandbox, rosterd instances."""
+    """One test's world: Redis, the sandbox, rosterd instances.  tls: the
+    Redis of start_redis() is TLS-only unless told otherwise (the suite's
+    mode, ROSTERD_TEST_REDIS_TLS)."""
 
-    def __init__(self, tmp):
+    def __init__(self, tmp, tls=SUITE_TLS):
         self.tmp = tmp
+        self.tls = tls
+        self._pki = None
         self.redis = None
         self.sandbox = None
         self.daemons = []
@@ -276,6 +417,24 @@ class Env:
     @property
     def r(self):
         return self.redis.client
+
+    @property
+    def pki(self):
+        """The test's certificates (TlsFiles), made on first use."""
+        if self._pki is None:
+            self._pki = TlsFiles(self.tmp)
+        return self._pki
+
+    def start_redis(self, extra=(), tls=None, **kw):
+        """(Re)start the test's Redis, the previous one stopped: TLS-only
+        when tls (None: as self.tls), with Redis's keyword arguments
+        (server, auth_clients, bind)."""
+        if self.redis:
+            self.redis.stop()
+        use_tls = self.tls if tls is None else tls
+        self.redis = Redis(self.tmp, extra, pki=self.pki if use_tls else None,
+                           **kw)
+        return self.redis
 
     def start_sandbox(self, *args):
         if self.sandbox:
@@ -379,7 +538,7 @@ class Env:
 def env():
     with tempfile.TemporaryDirectory(prefix="rosterd-it-") as tmp:
         e = Env(tmp)
-        e.redis = Redis(tmp)
+        e.start_redis()
         try:
             yield e
         finally:

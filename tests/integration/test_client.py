@@ -5,7 +5,6 @@ import json
 import urllib.error
 import urllib.request
 
-import redis as redislib
 
 from conftest import etags_once, store_district_of, teacher_with_sections, SLOW
 
@@ -258,7 +257,7 @@ def test_names_are_valid_utf8(env):
              sec.encode() + b'","subject":"Math"}')
     _, st = env.run(t["id"])
     assert st["state"] == "done", st
-    rb = redislib.Redis(host="127.0.0.1", port=env.redis.port)
+    rb = env.redis.new_client(decode_responses=False)
     snap = rb.hget("rosterd:snapshot:{%s}" % t["id"], "roster")
     snap.decode("utf-8", errors="strict")       # would raise if invalid
     diff = rb.xrange("rosterd:diffs")[-1][1][b"diff"]

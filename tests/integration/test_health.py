@@ -7,7 +7,6 @@ import signal
 import time
 
 import pytest
-import redis as redislib
 
 from conftest import SLOW, teacher_with_sections
 
@@ -17,9 +16,7 @@ def as_admin(env):
     (rosterd's) can be restricted."""
     env.r.acl_setuser("admin", enabled=True, passwords=["+pw"],
                       commands=["+@all"], keys=["*"], channels=["*"])
-    env.redis.client = redislib.Redis(host="127.0.0.1", port=env.redis.port,
-                                      username="admin", password="pw",
-                                      decode_responses=True)
+    env.redis.client = env.redis.new_client(username="admin", password="pw")
 
 
 def deny_scripts(env):

@@ -105,10 +105,10 @@ def write_conf(env, **log):
     path = os.path.join(env.tmp, "journal.conf")
     api = env.sandbox.api if env.sandbox else "http://127.0.0.1:9"
     with open(path, "w") as f:
-        f.write("[redis]\nport = %d\ncommand_timeout_ms = %d\n"
+        f.write("[redis]\n%scommand_timeout_ms = %d\n"
                 "[clever]\napi_base = %s\n[daemon]\nconsumer = jr\n"
                 "[log]\ntarget = journal\nlevel = info\n" %
-                (env.redis.port, 5000 * SLOW, api))
+                (env.redis.conf_text(), 5000 * SLOW, api))
     return path
 
 

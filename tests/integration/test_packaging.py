@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from conftest import BUILD, ROSTERD, Redis, rosterctl, teacher_with_sections
+from conftest import BUILD, ROSTERD, rosterctl, teacher_with_sections
 
 REDIS_UNIT = "/lib/systemd/system/redis-server.service"
 
@@ -88,7 +88,7 @@ def test_units_are_no_more_exposed_than_debians_redis_server():
 def write_conf(env, name, **redis):
     path = os.path.join(env.tmp, name)
     with open(path, "w") as f:
-        f.write("[redis]\nport = %d\n" % env.redis.port)
+        f.write("[redis]\n" + env.redis.conf_text())
         for k, v in redis.items():
             f.write("%s = %s\n" % (k, v))
         f.write("[clever]\napi_base = %s\n[log]\ntarget = stderr\n"
@@ -97,8 +97,7 @@ def write_conf(env, name, **redis):
 
 
 def test_redis_password_from_a_file_or_a_systemd_credential(env):
-    env.redis.stop()
-    env.redis = Redis(env.tmp, ["--requirepass", "s3cr3t-pw"])
+    env.start_redis(["--requirepass", "s3cr3t-pw"])
     env.redis.connect("s3cr3t-pw")
     sbx = env.start_sandbox("--teachers", 3)
     t = teacher_with_sections(sbx, 1)

@@ -158,7 +158,8 @@ def install_rosterd(sd, env, conf):
     the test's Redis and sandbox."""
     path = os.path.join(sd.dir, "rosterd.conf")
     sections = {
-        "redis": {"host": "127.0.0.1", "port": env.redis.port},
+        # TLS files copied where the unit's dynamic user can read them
+        "redis": env.redis.conf(files_dir=sd.dir),
         "clever": {"api_base": env.sandbox.api if env.sandbox else
                    "http://127.0.0.1:9", "retry_base_ms": 20,
                    "retry_max_ms": 200},
@@ -247,9 +248,7 @@ def test_a_stop_timeout_longer_than_the_units_is_honoured(sd, env):
 def test_a_denied_permission_fails_the_unit_without_restarts(sd, env):
     env.r.acl_setuser("admin", enabled=True, passwords=["+pw"],
                       commands=["+@all"], keys=["*"], channels=["*"])
-    admin = env.r.__class__(host="127.0.0.1", port=env.redis.port,
-                            username="admin", password="pw",
-                            decode_responses=True)
+    admin = env.redis.new_client(username="admin", password="pw")
     admin.execute_command("ACL", "SETUSER", "default", "-xautoclaim")
     install_rosterd(sd, env, {})
     r = sd.run("systemctl", "start", "rosterd")
