@@ -64,6 +64,11 @@ rosterd_rconn_conf(struct rconn_conf *rc, const char *name)
 	rc->connect_timeout_ms = c->redis_connect_timeout_ms;
 	rc->command_timeout_ms = c->redis_command_timeout_ms;
 	rc->name = name;
+	rc->tls = c->redis_tls;
+	rc->tls_ca_file = c->redis_tls_ca_file;
+	rc->tls_server_name = c->redis_tls_server_name;
+	rc->tls_cert_file = c->redis_tls_cert_file;
+	rc->tls_key_file = c->redis_tls_key_file;
 }
 
 /* The Clever client's settings. */

@@ -97,7 +97,6 @@ event_of(const char *msg, const char *teacher)
 int
 ctl_watch(int argc, char **argv)
 {
-	struct timeval forever = { 0, 0 };
 	const char *teacher = NULL;
 	char *ch = ctl_key(KEY_EVENTS, NULL), *end;
 	long count = -1, seen = 0;
@@ -130,10 +129,10 @@ ctl_watch(int argc, char **argv)
 	freeReplyObject(ctl_cmd("SUBSCRIBE %s", ch));
 	fprintf(stderr, "rosterctl: watching %s\n", ch);
 	free(ch);
-	redisSetTimeout(ctl_redis(), forever);
+	ctl_conn_wait_forever();
 	while (count < 0 || seen < count) {
-		if (redisGetReply(ctl_redis(), (void **)&r) != REDIS_OK)
-			ctl_fatal("Redis: %s", ctl_redis()->errstr);
+		if ((r = ctl_conn_read()) == NULL)
+			ctl_fatal("Redis: %s", ctl_conn_error());
 		if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
 		    strcmp(r->element[0]->str, "message") == 0 &&
 		    event_of(r->element[2]->str, teacher)) {

@@ -21,7 +21,6 @@
 
 int			 ctl_json;
 static struct conf	 conf;
-static redisContext	*rc;
 
 static const struct {
 	const char	*name;
@@ -118,55 +117,13 @@ ctl_fatal(const char *fmt, ...)
 	exit(CTL_ERROR);
 }
 
-static void
-redis_auth(void)
-{
-	redisReply *r;
-
-	if (conf.redis_password[0] != '\0') {
-		r = conf.redis_username[0] != '\0' ? redisCommand(rc,
-		    "AUTH %s %s", conf.redis_username, conf.redis_password) :
-		    redisCommand(rc, "AUTH %s", conf.redis_password);
-		if (r == NULL || r->type == REDIS_REPLY_ERROR)
-			ctl_fatal("Redis AUTH failed");
-		freeReplyObject(r);
-	}
-	if (conf.redis_db != 0)
-		freeReplyObject(ctl_cmd("SELECT %d", conf.redis_db));
-}
-
-static void
-redis_open(void)
-{
-	struct timeval tv = { 5, 0 };
-
-	if (conf.redis_socket[0] != '\0')
-		rc = redisConnectUnixWithTimeout(conf.redis_socket, tv);
-	else
-		rc = redisConnectWithTimeout(conf.redis_host, conf.redis_port,
-		    tv);
-	if (rc == NULL || rc->err)
-		ctl_fatal("cannot connect to Redis at %s: %s",
-		    conf.redis_socket[0] ? conf.redis_socket : conf.redis_host,
-		    rc ? rc->errstr : "out of memory");
-	redisSetTimeout(rc, tv);
-	redis_auth();
-}
-
-redisContext *
-ctl_redis(void)
-{
-	return rc;
-}
-
 static redisReply *
 vcmd(int fail_on_error, const char *fmt, va_list ap)
 {
 	redisReply *r;
 
-	r = redisvCommand(rc, fmt, ap);
-	if (r == NULL)
-		ctl_fatal("Redis: %s", rc->errstr);
+	if ((r = ctl_conn_vcommand(fmt, ap)) == NULL)
+		ctl_fatal("Redis: %s", ctl_conn_error());
 	if (fail_on_error && r->type == REDIS_REPLY_ERROR)
 		ctl_fatal("Redis: %s", r->str);
 	return r;
@@ -201,10 +158,10 @@ ctl_cmd_try(const char *fmt, ...)
 redisReply *
 ctl_cmd_argv(int argc, const char **argv)
 {
-	redisReply *r = redisCommandArgv(rc, argc, argv, NULL);
+	redisReply *r = ctl_conn_argv(argc, argv, NULL);
 
 	if (r == NULL)
-		ctl_fatal("Redis: %s", rc->errstr);
+		ctl_fatal("Redis: %s", ctl_conn_error());
 	if (r->type == REDIS_REPLY_ERROR)
 		ctl_fatal("Redis: %s", r->str);
 	return r;
@@ -311,9 +268,9 @@ main(int argc, char **argv)
 		fprintf(stderr, "rosterctl: %s\n", err);
 		return CTL_ERROR;
 	}
-	redis_open();
+	ctl_conn_open(&conf);
 	rv = commands[i].fn(argc, argv);
-	redisFree(rc);
+	ctl_conn_close();
 	conf_free(&conf);
 	return rv;
 }
