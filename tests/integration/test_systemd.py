@@ -58,6 +58,9 @@ def why_not():
             return "%s not found" % p
     if not os.access(SYSTEMD, os.X_OK):
         return "%s not found" % SYSTEMD
+    if os.path.realpath(BUILD).startswith("/tmp/"):
+        # the unit's PrivateTmp= would hide the binary and its files
+        return "the build is under /tmp, which the unit's PrivateTmp= hides"
     return None
 
 
