@@ -272,9 +272,12 @@ rosterd_setup(void)
 	exporter_start();
 	rosterd_http_conf(&hc);
 	rd->http = http_client_new(rd->base, &hc);
+	sentinel_init();
 	rosterd_rconn_conf(&rcc, "rosterd");
+	sentinel_conf(&rcc);
 	rd->rc = rconn_new(rd->base, &rcc, on_rc_state, NULL);
 	rosterd_rconn_conf(&rcc, "rosterd-reader");
+	sentinel_conf(&rcc);
 	rd->rq = rconn_new(rd->base, &rcc, on_rq_state, NULL);
 	rconn_connect(rd->rc);
 	rconn_connect(rd->rq);
@@ -303,6 +306,7 @@ rosterd_teardown(void)
 	reader_free();
 	rconn_free(rd->rq);
 	rconn_free(rd->rc);
+	sentinel_free();
 	exporter_stop();	/* after: scrapes waiting on Redis answered */
 	http_client_free(rd->http);
 	/* callbacks of commands failed by rconn_free may have run */

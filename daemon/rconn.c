@@ -83,6 +83,11 @@ struct rcmd {
 	struct event		*timer;		/* timeout, or deferred failure */
 };
 
+/* A search for where to connect; outlives the rconn if freed meanwhile. */
+struct rconn_locating {
+	struct rconn		*rc;		/* NULL once the rconn is gone */
+};
+
 struct rconn {
 	struct event_base	*base;
 	char			*host;
@@ -95,6 +100,10 @@ struct rconn {
 	uint64_t		 connect_timeout_ms;
 	uint64_t		 command_timeout_ms;
 	int			 check_role;
+	int			 once;
+	rconn_locate_fn		 locate;
+	void			*locate_arg;
+	struct rconn_locating	*locating;	/* a search in progress */
 	int			 tls;
 	struct tls_conf		 tlsc;		/* strings owned */
 	SSL_CTX			*ssl_ctx;
@@ -213,7 +222,7 @@ rconn_schedule_retry(struct rconn *rc)
 	struct timeval	tv;
 	uint64_t	half, delay;
 
-	if (rc->dead)
+	if (rc->dead || rc->once)
 		return;
 	/* Equal jitter: half the backoff plus a random part of the rest. */
 	half = rc->backoff_ms / 2;
@@ -611,9 +620,10 @@ rconn_bev_new(struct rconn *rc)
 	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 }
 
-/* Start a connection: resolve (evdns), connect, TLS, handshake. */
+/* Start a connection to host:port: resolve (evdns), connect, TLS,
+   handshake. */
 static void
-rconn_start(struct rconn *rc)
+rconn_open(struct rconn *rc)
 {
 	struct sockaddr_un	 sun;
 	struct timeval		 tv;
@@ -650,6 +660,46 @@ rconn_start(struct rconn *rc)
 	rconn_set_state(rc, RCONN_CONNECTING);
 }
 
+void
+rconn_located(struct rconn_locating *l, const char *host, int port,
+    const char *err)
+{
+	struct rconn	*rc = l->rc;
+
+	free(l);
+	if (rc == NULL)
+		return;		/* freed meanwhile */
+	rconn_enter(rc);
+	rc->locating = NULL;
+	if (host == NULL) {
+		log_warnx("redis: %s", err != NULL ? err : "no address");
+		rconn_set_state(rc, RCONN_DISCONNECTED);
+		rconn_schedule_retry(rc);
+	} else {
+		free(rc->host);
+		rc->host = xstrdup(host);
+		rc->port = port;
+		rconn_open(rc);
+	}
+	rconn_leave(rc);
+}
+
+/* Start a connection: where to (rconn_conf locate), then there. */
+static void
+rconn_start(struct rconn *rc)
+{
+	if (rc->locate == NULL) {
+		rconn_open(rc);
+		return;
+	}
+	if (rc->locating != NULL)
+		return;
+	rc->locating = xcalloc(1, sizeof(*rc->locating));
+	rc->locating->rc = rc;
+	rconn_set_state(rc, RCONN_CONNECTING);
+	rc->locate(rc->locating, rc->locate_arg);
+}
+
 static void
 rconn_connect_timeout_cb(evutil_socket_t fd, short events, void *arg)
 {
@@ -669,7 +719,7 @@ rconn_retry_cb(evutil_socket_t fd, short events, void *arg)
 	struct rconn	*rc = arg;
 
 	rconn_enter(rc);
-	if (!rc->dead && rc->bev == NULL)
+	if (!rc->dead && rc->bev == NULL && rc->locating == NULL)
 		rconn_start(rc);
 	rconn_leave(rc);
 }
@@ -719,6 +769,9 @@ rconn_new(struct event_base *base, const struct rconn_conf *conf,
 	rc->db = conf->db;
 	rc->name = xstrdup_or_null(conf->name);
 	rc->check_role = !conf->any_role;
+	rc->once = conf->once;
+	rc->locate = conf->locate;
+	rc->locate_arg = conf->locate_arg;
 	rc->connect_timeout_ms = conf->connect_timeout_ms != 0 ?
 	    conf->connect_timeout_ms : RCONN_DEF_CONNECT_TIMEOUT_MS;
 	rc->command_timeout_ms = conf->command_timeout_ms != 0 ?
@@ -740,7 +793,7 @@ rconn_new(struct event_base *base, const struct rconn_conf *conf,
 void
 rconn_connect(struct rconn *rc)
 {
-	if (rc->dead || rc->bev != NULL ||
+	if (rc->dead || rc->bev != NULL || rc->locating != NULL ||
 	    evtimer_pending(rc->retry_timer, NULL))
 		return;
 	rconn_enter(rc);
@@ -789,6 +842,9 @@ rconn_free(struct rconn *rc)
 	rc->dead = 1;
 	rc->state = RCONN_CLOSED;
 	evtimer_del(rc->retry_timer);
+	if (rc->locating != NULL)
+		rc->locating->rc = NULL;	/* rconn_located frees it */
+	rc->locating = NULL;
 	while ((c = TAILQ_FIRST(&rc->cmds)) != NULL)
 		rcmd_finish(c, NULL, "closed");
 	rconn_close_bev(rc, NULL);

@@ -21,6 +21,15 @@
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
 
+struct rconn;
+struct rconn_locating;
+/*
+ * Where to connect, found anew before each connection (Sentinel): the
+ * function starts the search and, from the event loop, ends it with
+ * rconn_located() once (after rconn_free() that only frees the ticket).
+ */
+typedef void (*rconn_locate_fn)(struct rconn_locating *, void *arg);
+
 struct rconn_conf {
 	const char	*host;		/* used when unix_socket is NULL/"" */
 	int		 port;
@@ -37,6 +46,10 @@ struct rconn_conf {
 	const char	*tls_server_name; /* NULL/"": host, also SNI */
 	const char	*tls_cert_file;	/* client certificate, or NULL/"" */
 	const char	*tls_key_file;
+	rconn_locate_fn	 locate;	/* NULL: host and port */
+	void		*locate_arg;
+	int		 once;		/* no reconnection: a lost or failed
+					   connection stays DISCONNECTED */
 };
 
 enum rconn_state {
@@ -45,8 +58,6 @@ enum rconn_state {
 	RCONN_READY,		/* connected, AUTH/SELECT done */
 	RCONN_CLOSED,		/* rconn_close() called */
 };
-
-struct rconn;
 
 /* What went wrong with commands, and how often the connection came up. */
 enum rconn_failure {
@@ -95,6 +106,9 @@ int		 rconn_commandargv(struct rconn *, uint64_t timeout_ms,
 		    rconn_reply_cb, void *arg, int argc, const char **argv,
 		    const size_t *argvlen);
 size_t		 rconn_pending(const struct rconn *);
+/* The end of a search (rconn_locate_fn): host and port, or why not. */
+void		 rconn_located(struct rconn_locating *, const char *host,
+		    int port, const char *err);
 /* From a reply callback: the reply is the callback's to free. */
 void		 rconn_keep_reply(struct rconn *);
 /*

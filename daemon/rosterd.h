@@ -193,6 +193,11 @@ void		 rosterd_rconn_conf(struct rconn_conf *, const char *name);
 void		 rosterd_http_conf(struct http_conf *);
 void		 rosterd_conf_adopt(struct conf *next);
 
+/* sentinel.c: where the primary is, asked of the Sentinels */
+void		 sentinel_init(void);
+void		 sentinel_conf(struct rconn_conf *);
+void		 sentinel_free(void);
+
 /* store.c: key names (malloc'ed) and scripts. */
 char		*key_jobs(void);
 char		*key_job(const char *job_id);

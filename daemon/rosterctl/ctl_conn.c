@@ -2,8 +2,9 @@
  * rosterctl's connection to Redis, blocking (a command-line tool waits for
  * each answer anyway), with rosterd's settings and rosterd's TLS policy
  * (common/tls.c): TCP or a unix socket, TLS when [redis] tls is on, AUTH
- * and SELECT.  hiredis formats the commands and reads the replies, as in
- * rosterd; the bytes go over the socket or OpenSSL here.
+ * and SELECT; with [redis] sentinels, the primary asked of the Sentinels
+ * in turn first.  hiredis formats the commands and reads the replies, as
+ * in rosterd; the bytes go over the socket or OpenSSL here.
  */
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -90,8 +91,8 @@ connect_tcp(const char *host, int port)
 	return fd == -1 ? -1 : 0;
 }
 
-static void
-start_tls(const struct conf *c)
+static int
+start_tls(const struct conf *c, const char *host)
 {
 	struct tls_conf tc = {
 		.ca_file = c->redis_tls_ca_file,
@@ -101,16 +102,18 @@ start_tls(const struct conf *c)
 	};
 	char err[512];
 
-	if ((ssl_ctx = tls_ctx_new(&tc, err, sizeof(err))) == NULL)
+	if (ssl_ctx == NULL &&
+	    (ssl_ctx = tls_ctx_new(&tc, err, sizeof(err))) == NULL)
 		ctl_fatal("Redis TLS: %s", err);
-	if ((ssl = tls_ssl_new(ssl_ctx, &tc, c->redis_host, err,
-	    sizeof(err))) == NULL)
+	if ((ssl = tls_ssl_new(ssl_ctx, &tc, host, err, sizeof(err))) == NULL)
 		ctl_fatal("Redis TLS: %s", err);
 	ERR_clear_error();
 	if (SSL_set_fd(ssl, fd) != 1 || SSL_connect(ssl) != 1) {
-		tls_describe(ssl, ERR_get_error(), "TLS", err, sizeof(err));
-		ctl_fatal("cannot connect to Redis at %s: %s", where, err);
+		tls_describe(ssl, ERR_get_error(), "TLS", error,
+		    sizeof(error));
+		return -1;
 	}
+	return 0;
 }
 
 static ssize_t
@@ -230,69 +233,138 @@ ctl_conn_error(void)
 }
 
 /* A setup command of the connection, which must succeed. */
-static void
-setup(const char *what, int argc, const char **argv)
+static int
+setup(int argc, const char **argv)
 {
 	redisReply *r = ctl_conn_argv(argc, argv, NULL);
+	int failed;
 
 	if (r == NULL)
-		ctl_fatal("Redis %s at %s: %s", what, where, error);
-	if (r->type == REDIS_REPLY_ERROR)
-		ctl_fatal("Redis %s failed: %s", what, r->str);
+		return -1;
+	if ((failed = r->type == REDIS_REPLY_ERROR))
+		snprintf(error, sizeof(error), "%s failed: %s", argv[0], r->str);
 	freeReplyObject(r);
+	return failed ? -1 : 0;
+}
+
+/* The connection's end, so that another may follow. */
+static void
+conn_drop(void)
+{
+	if (ssl != NULL)
+		SSL_free(ssl);
+	if (reader != NULL)
+		redisReaderFree(reader);
+	if (fd != -1)
+		close(fd);
+	ssl = NULL;
+	reader = NULL;
+	fd = -1;
+}
+
+/*
+ * Connect to host:port (or the socket), TLS as configured, AUTH as user
+ * (none when pass is ""); -1 and why in error.
+ */
+static int
+conn_open(const struct conf *c, const char *host, int port,
+    const char *user, const char *pass)
+{
+	const char *argv[3];
+	int r;
+
+	conn_drop();
+	if (host == NULL) {
+		xstrlcpy(where, c->redis_socket, sizeof(where));
+		r = connect_unix(c->redis_socket);
+	} else {
+		snprintf(where, sizeof(where), strchr(host, ':') ?
+		    "[%s]:%d" : "%s:%d", host, port);
+		r = connect_tcp(host, port);
+	}
+	if (r == -1)
+		snprintf(error, sizeof(error), "%s", strerror(errno));
+	if (r != 0)
+		return -1;
+	if ((reader = redisReaderCreate()) == NULL)
+		ctl_fatal("out of memory");
+	if (c->redis_tls && start_tls(c, host) == -1)
+		return -1;
+	if (*pass == '\0')
+		return 0;
+	argv[0] = "AUTH";
+	argv[1] = *user != '\0' ? user : pass;
+	argv[2] = pass;
+	return setup(*user != '\0' ? 3 : 2, argv);
+}
+
+/* The primary's address, asked of the Sentinels in turn, or exit. */
+static void
+sentinel_primary(const struct conf *c, char **host, int *port)
+{
+	struct conf_addr *s;
+	const char *argv[3] = { "SENTINEL", "get-master-addr-by-name",
+	    c->redis_master_name };
+	redisReply *r;
+	int n, i, unknown = 0;
+
+	if ((n = conf_hostports(c->redis_sentinels, &s, NULL, 0)) <= 0)
+		ctl_fatal("[redis] sentinels: nothing to ask");
+	for (i = 0; i < n; i++) {
+		if (conn_open(c, s[i].host, s[i].port,
+		    c->redis_sentinel_username,
+		    c->redis_sentinel_password) == -1 ||
+		    (r = ctl_conn_argv(3, argv, NULL)) == NULL)
+			continue;
+		if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+		    r->element[0]->type == REDIS_REPLY_STRING &&
+		    r->element[1]->type == REDIS_REPLY_STRING) {
+			*host = xstrdup(r->element[0]->str);
+			*port = atoi(r->element[1]->str);
+			freeReplyObject(r);
+			conf_addrs_free(s, n);
+			return;
+		}
+		unknown += r->type == REDIS_REPLY_NIL;
+		freeReplyObject(r);
+	}
+	conf_addrs_free(s, n);
+	if (unknown > 0)
+		ctl_fatal("the Sentinels do not know a master named %s",
+		    c->redis_master_name);
+	ctl_fatal("no Sentinel reachable (%d tried: [redis] sentinels)", n);
 }
 
 /* Connect as [redis] says, or exit with why. */
 void
 ctl_conn_open(const struct conf *c)
 {
-	const char *argv[3];
-	char db[16];
-	int r;
+	const char *argv[2];
+	char db[16], *host = NULL;
+	int port = c->redis_port;
 
-	if (c->redis_socket[0] != '\0') {
-		xstrlcpy(where, c->redis_socket, sizeof(where));
-		r = connect_unix(c->redis_socket);
-	} else {
-		snprintf(where, sizeof(where), strchr(c->redis_host, ':') ?
-		    "[%s]:%d" : "%s:%d", c->redis_host, c->redis_port);
-		r = connect_tcp(c->redis_host, c->redis_port);
-	}
-	if (r != 0)
-		ctl_fatal("cannot connect to Redis at %s: %s", where,
-		    r == -2 ? error : strerror(errno));
-	if ((reader = redisReaderCreate()) == NULL)
-		ctl_fatal("out of memory");
-	if (c->redis_tls)
-		start_tls(c);
-	if (c->redis_password[0] != '\0') {
-		argv[0] = "AUTH";
-		argv[1] = c->redis_username[0] != '\0' ? c->redis_username :
-		    c->redis_password;
-		argv[2] = c->redis_password;
-		setup("AUTH", c->redis_username[0] != '\0' ? 3 : 2, argv);
-	}
+	if (c->redis_sentinels[0] != '\0')
+		sentinel_primary(c, &host, &port);
+	else if (c->redis_socket[0] == '\0')
+		host = xstrdup(c->redis_host);
+	if (conn_open(c, host, port, c->redis_username,
+	    c->redis_password) == -1)
+		ctl_fatal("cannot connect to Redis at %s: %s", where, error);
+	free(host);
 	if (c->redis_db != 0) {
 		snprintf(db, sizeof(db), "%d", c->redis_db);
 		argv[0] = "SELECT";
 		argv[1] = db;
-		setup("SELECT", 2, argv);
+		if (setup(2, argv) == -1)
+			ctl_fatal("Redis at %s: %s", where, error);
 	}
 }
 
 void
 ctl_conn_close(void)
 {
-	if (ssl != NULL)
-		SSL_free(ssl);
+	conn_drop();
 	if (ssl_ctx != NULL)
 		SSL_CTX_free(ssl_ctx);
-	if (reader != NULL)
-		redisReaderFree(reader);
-	if (fd != -1)
-		close(fd);
-	ssl = NULL;
 	ssl_ctx = NULL;
-	reader = NULL;
-	fd = -1;
 }
