@@ -320,8 +320,7 @@ def replay(env, diffs, tmp):
 def chaos(rounds=30, soak_s=0, seed=1):
     with tempfile.TemporaryDirectory(prefix="rosterd-chaos-") as tmp:
         env = it.Env(tmp)
-        env.redis = it.Redis(tmp, ["--appendonly", "yes",
-                                   "--appendfsync", "always"])
+        env.start_redis(["--appendonly", "yes", "--appendfsync", "always"])
         c = Chaos(env, seed)
         try:
             c.run(rounds, soak_s)

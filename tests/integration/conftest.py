@@ -209,7 +209,7 @@ class Redis:
         else:
             listen = ["--port", str(self.port)]
         argv = ["redis-server"] + listen + [
-            "--bind", bind, "--save", "", "--appendonly", "no",
+            "--bind"] + bind.split() + ["--save", "", "--appendonly", "no",
             "--dir", tmp] + list(extra)
         self.argv = argv
         self.start()
