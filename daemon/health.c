@@ -116,9 +116,11 @@ health_redis_failed(const char *what, const char *err, int is_reply)
 {
 	enum redis_health kind = health_classify(err, is_reply);
 	uint64_t now = mono_ms();
+	int changed = 0;
 
 	h.total[kind]++;
 	if (h.state == RH_OK || (kind == RH_REFUSED && h.state != kind)) {
+		changed = h.state != RH_OK;	/* worse: told at once */
 		h.state = kind;
 		h.since_ms = now;
 		h.failures = h.logged = 0;
@@ -126,7 +128,7 @@ health_redis_failed(const char *what, const char *err, int is_reply)
 	h.failures++;
 	xstrlcpy(h.error, err, sizeof(h.error));
 	xstrlcpy(h.what, what, sizeof(h.what));
-	if (may_log(now))
+	if (changed || may_log(now))
 		log_trouble(now);
 }
 

@@ -116,9 +116,14 @@ on_rc_state(struct rconn *c, enum rconn_state st, void *arg)
 		logf_info(LF(.event = "redis_ready"), "connected to Redis");
 		store_forget();		/* maybe a new Redis: no script known */
 		prepare_redis();
-	} else if (st == RCONN_DISCONNECTED && !rd->draining)
-		health_redis_failed("the connection", "lost or refused; "
-		    "reconnecting", 0);
+	} else if (st == RCONN_DISCONNECTED && !rd->draining) {
+		const char *why;
+		enum rconn_error e = rconn_error(c, &why);
+
+		/* a certificate refused lasts until someone acts */
+		health_redis_failed("the connection", e != RCONN_ERR_NONE ?
+		    why : "lost or refused; reconnecting", e == RCONN_ERR_TLS);
+	}
 }
 
 static void

@@ -111,6 +111,8 @@ struct rconn {
 	struct rconn_stats	 stats;
 	char			 peer[300];	/* while connected */
 	char			 told[512];	/* last failure to connect logged */
+	char			 error[512];	/* why the last connection ended */
+	enum rconn_error	 error_kind;
 
 	rconn_state_cb		 state_cb;
 	void			*state_arg;
@@ -335,7 +337,8 @@ rconn_handshake_reply(struct rconn *rc, enum rcmd_kind kind,
 	evtimer_del(rc->connect_timer);
 	rc->backoff_ms = RCONN_BACKOFF_MIN_MS;
 	rc->stats.connects++;
-	rc->told[0] = '\0';
+	rc->told[0] = rc->error[0] = '\0';
+	rc->error_kind = RCONN_ERR_NONE;
 	rconn_set_peer(rc);
 	log_debug("redis: connected to %s%s", rc->peer, rc->tls ? " (TLS)" :
 	    "");
@@ -421,30 +424,41 @@ out:
 	rconn_leave(rc);
 }
 
-/*
- * Why the connection failed, for the log: DNS, TLS, or the socket.  1
- * when someone must act (a name that does not resolve, a certificate
- * refused), 0 when it may pass (refused, reset, closed).
- */
-static int
+/* Why the connection failed: DNS, TLS, or the socket. */
+static enum rconn_error
 rconn_describe_error(struct rconn *rc, short what, char *buf, size_t len)
 {
 	int		 dns_err = bufferevent_socket_get_dns_error(rc->bev);
 	int		 sock_err = EVUTIL_SOCKET_ERROR();
 	unsigned long	 e, tls_err = 0;
+	int		 tls_code = 0;
 
+	/*
+	 * libevent keeps SSL_get_error()'s code (a small number) and
+	 * OpenSSL's queued errors; this pops the last one first.
+	 */
 	while (rc->ssl != NULL &&
 	    (e = bufferevent_get_openssl_error(rc->bev)) != 0)
-		tls_err = e;
+		if (e > 0xff && tls_err == 0)
+			tls_err = e;
+		else if (e <= 0xff)
+			tls_code = (int)e;
 	if (dns_err != 0) {
 		snprintf(buf, len, "cannot resolve %s: %s", rc->host,
 		    evutil_gai_strerror(dns_err));
-		return 1;
+		return RCONN_ERR_NAME;
 	}
 	if (rc->ssl != NULL && (tls_err != 0 ||
 	    SSL_get_verify_result(rc->ssl) != X509_V_OK)) {
 		tls_describe(rc->ssl, tls_err, "TLS", buf, len);
-		return 1;
+		/* once established, a TLS connection is lost as any other */
+		return rc->state == RCONN_READY ? RCONN_ERR_NETWORK :
+		    RCONN_ERR_TLS;
+	}
+	if (tls_code != 0 && sock_err == 0 && rc->state != RCONN_READY) {
+		snprintf(buf, len, "TLS: the server ended the TLS handshake "
+		    "(does it want a client certificate?)");
+		return RCONN_ERR_TLS;
 	}
 	if (what & BEV_EVENT_EOF)
 		snprintf(buf, len, "closed by the server%s", rc->ssl != NULL &&
@@ -454,15 +468,15 @@ rconn_describe_error(struct rconn *rc, short what, char *buf, size_t len)
 		snprintf(buf, len, "%s", sock_err != 0 ?
 		    evutil_socket_error_to_string(sock_err) :
 		    "connection lost");
-	return 0;
+	return RCONN_ERR_NETWORK;
 }
 
 static void
 rconn_on_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct rconn	*rc = arg;
-	char		 why[512], target[300];
-	int		 one = 1, act;
+	char		 target[300];
+	int		 one = 1;
 
 	if (rc->bev != bev)
 		return;
@@ -472,19 +486,21 @@ rconn_on_event(struct bufferevent *bev, short what, void *arg)
 			(void)setsockopt(bufferevent_getfd(bev), IPPROTO_TCP,
 			    TCP_NODELAY, &one, sizeof(one));
 	} else if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) {
-		act = rconn_describe_error(rc, what, why, sizeof(why));
+		rc->error_kind = rconn_describe_error(rc, what, rc->error,
+		    sizeof(rc->error));
 		rconn_target(rc, target, sizeof(target));
 		if (rc->state == RCONN_READY)
 			log_warnx("redis: disconnected from %s: %s", target,
-			    why);
-		else if (act && strcmp(why, rc->told) != 0) {
-			/* once per cause: the retries say the same */
+			    rc->error);
+		else if (rc->error_kind != RCONN_ERR_NETWORK &&
+		    strcmp(rc->error, rc->told) != 0) {
+			/* someone must act: once per cause */
 			log_warnx("redis: cannot connect to %s: %s", target,
-			    why);
-			xstrlcpy(rc->told, why, sizeof(rc->told));
+			    rc->error);
+			xstrlcpy(rc->told, rc->error, sizeof(rc->told));
 		} else
 			log_debug("redis: cannot connect to %s: %s", target,
-			    why);
+			    rc->error);
 		rconn_drop(rc, NULL);
 	}
 	rconn_leave(rc);
@@ -936,6 +952,13 @@ rconn_reply_field(const redisReply *r, const char *name)
 		    strcmp(r->element[k]->str, name) == 0)
 			return r->element[k + 1];
 	return NULL;
+}
+
+enum rconn_error
+rconn_error(const struct rconn *rc, const char **why)
+{
+	*why = rc->error;
+	return rc->error_kind;
 }
 
 const char *

@@ -122,6 +122,14 @@ const struct rconn_stats *rconn_stats(const struct rconn *);
  * ("" while there is none), and whether TLS carries it.
  */
 const char	*rconn_peer(const struct rconn *);
+/* Why the last connection failed or was lost, and of what kind. */
+enum rconn_error {
+	RCONN_ERR_NONE = 0,
+	RCONN_ERR_NETWORK,	/* refused, reset, closed: it may pass */
+	RCONN_ERR_NAME,		/* the host name does not resolve */
+	RCONN_ERR_TLS,		/* the TLS handshake failed: someone acts */
+};
+enum rconn_error rconn_error(const struct rconn *, const char **why);
 int		 rconn_tls(const struct rconn *);
 
 #endif
