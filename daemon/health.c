@@ -8,6 +8,13 @@
  *			read-only replica, failed persistence, a key of the
  *			wrong type.  It lasts until someone acts.
  *
+ * A refusal of writes (OOM, MISCONF, READONLY, NOREPLICAS) ends only when
+ * a write succeeds: at maxmemory Redis still reads (XREADGROUP, XINFO,
+ * the scripts that only read), and a read going through says nothing of
+ * the writes.  While writes are refused, every tick tries one that
+ * changes nothing (SET of the contract key, NX).  Any other trouble ends
+ * with any command that works.
+ *
  * Every failure is counted.  The first of a run of failures is logged at
  * once, the rest as summaries (how many, for how long) at most every
  * HEALTH_LOG_INTERVAL_MS; the recovery from a run that was logged is
@@ -15,6 +22,7 @@
  * STATUS, heartbeats and metrics read the figures here.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
@@ -35,6 +43,8 @@ static struct {
 	uint64_t		 recovered_failures;
 	char			 error[256];	/* the last one */
 	char			 what[64];	/* the work that failed */
+	int			 refused_writes; /* only a write ends it */
+	int			 checking;	/* a write check in flight */
 	uint64_t		 total[RH_COUNT];
 } h;
 
@@ -58,6 +68,27 @@ reply_is_transient(const char *reply)
 		n = strlen(transient[i]);
 		if (strncmp(reply, transient[i], n) == 0 &&
 		    (reply[n] == ' ' || reply[n] == '\0'))
+			return 1;
+	}
+	return 0;
+}
+
+/* Error replies of a Redis that takes no writes at all for now. */
+static int
+reply_refuses_writes(const char *reply)
+{
+	static const char *const codes[] = {
+		"OOM", "MISCONF", "READONLY", "NOREPLICAS",
+	};
+	char inner[16];
+	size_t i, n;
+
+	for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+		n = strlen(codes[i]);
+		/* as is, or wrapped by a script as "... -CODE ..." */
+		snprintf(inner, sizeof(inner), "-%s ", codes[i]);
+		if ((strncmp(reply, codes[i], n) == 0 && (reply[n] == ' ' ||
+		    reply[n] == '\0')) || strstr(reply, inner) != NULL)
 			return 1;
 	}
 	return 0;
@@ -122,7 +153,10 @@ health_redis_failed(const char *what, const char *err, int is_reply)
 		h.state = kind;
 		h.since_ms = now;
 		h.failures = h.logged = 0;
+		h.refused_writes = 0;
 	}
+	if (kind == RH_REFUSED && reply_refuses_writes(err))
+		h.refused_writes = 1;
 	h.failures++;
 	xstrlcpy(h.error, err, sizeof(h.error));
 	xstrlcpy(h.what, what, sizeof(h.what));
@@ -130,12 +164,17 @@ health_redis_failed(const char *what, const char *err, int is_reply)
 		log_trouble(now);
 }
 
+/*
+ * A command worked; wrote: it was one that Redis refuses while it takes
+ * no writes (one that may use more memory: HSET, XADD, SET, ...).
+ */
 void
-health_redis_ok(void)
+health_redis_ok(int wrote)
 {
 	uint64_t now;
 
-	if (h.state == RH_OK)
+	if (h.state == RH_OK || (h.state == RH_REFUSED && h.refused_writes &&
+	    !wrote))
 		return;
 	now = mono_ms();
 	h.recovered_after_ms = now - h.since_ms;
@@ -146,12 +185,45 @@ health_redis_ok(void)
 		log_recovery();
 }
 
-/* From a periodic timer: tell what the rate limit held back. */
+static void
+on_write_check(struct rconn *c, redisReply *r, const char *err, void *arg)
+{
+	h.checking = 0;
+	/* a failure is not counted again: the refusal goes on */
+	if (r != NULL && r->type != REDIS_REPLY_ERROR)
+		health_redis_ok(1);
+}
+
+/*
+ * While Redis refuses writes, ask whether it takes one again: SET NX of
+ * the contract key, which prepare.c set already, changes nothing (Redis
+ * weighs the memory before it looks at NX).
+ */
+static void
+write_check(void)
+{
+	char *key;
+
+	if (h.state != RH_REFUSED || !h.refused_writes || h.checking ||
+	    rconn_state(rd->rc) != RCONN_READY)
+		return;
+	key = key_contract();
+	if (rconn_command(rd->rc, 0, on_write_check, NULL, "SET %s %s NX",
+	    key, CONTRACT_VERSION) == 0)
+		h.checking = 1;
+	free(key);
+}
+
+/*
+ * From a periodic timer: check whether refused writes work again; tell
+ * what the rate limit held back.
+ */
 void
 health_tick(void)
 {
 	uint64_t now = mono_ms();
 
+	write_check();
 	if (!may_log(now))
 		return;
 	if (h.state != RH_OK && h.failures > h.logged)

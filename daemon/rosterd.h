@@ -275,7 +275,8 @@ enum redis_health {
    the error is Redis's reply (else the connection's: timeout, lost). */
 void		 health_redis_failed(const char *what, const char *err,
 		    int is_reply);
-void		 health_redis_ok(void);
+/* A command worked; wrote: one Redis refuses while it takes no writes. */
+void		 health_redis_ok(int wrote);
 void		 health_tick(void);
 enum redis_health health_redis(void);
 uint64_t	 health_redis_failures(enum redis_health);

@@ -1,0 +1,120 @@
+"""Redis as an operator runs it, on a real redis-server: a refusal of
+writes that no read hides, in the gauge, STATUS, the heartbeat and
+rosterctl stats alike."""
+import json
+import os
+import time
+
+import redis as redislib
+
+from conftest import SLOW
+from test_ctl import Notify, ctl
+from test_metrics import scrape, value
+
+
+def start(env, **conf):
+    """rosterd with its metrics and a NOTIFY_SOCKET of the test's."""
+    notify = Notify(env.tmp)
+    d = env.start_rosterd(metrics__listen="127.0.0.1:0",
+                          daemon__heartbeat_ms=300,
+                          proc_env=dict(os.environ,
+                                        NOTIFY_SOCKET=notify.path), **conf)
+    _, m = d.proc.wait_line(r"event=metrics_listening .*(http://\S+/metrics)")
+    d.proc.wait_line(r"event=ready")
+    return d, m.group(1), notify
+
+
+def healthy(url):
+    return value(scrape(url)[1], "rosterd_redis_healthy")
+
+
+def until(what, test, timeout=20):
+    deadline = time.monotonic() + timeout * SLOW
+    while True:
+        got = test()
+        if got:
+            return got
+        assert time.monotonic() < deadline, "never: %s" % what
+        time.sleep(0.1)
+
+
+FILLERS = ["filler:%d" % i for i in range(1024)]
+
+
+def fill(env):
+    """Redis at maxmemory with noeviction, filled by the test's keys: it
+    refuses writes that need memory, reads and deletes still work."""
+    env.r.config_set("maxmemory-policy", "noeviction")
+    env.r.config_set("maxmemory", env.r.info("memory")["used_memory"] +
+                     (2 << 20))
+    blob = "x" * (16 << 10)
+    for key in FILLERS:
+        try:
+            env.r.set(key, blob)
+        except redislib.ResponseError as e:
+            assert str(e).startswith("OOM"), e
+            break
+    else:
+        raise AssertionError("Redis never filled up")
+    # full, and past the limit by more than any command's buffers, so
+    # that it stays full until the fillers go
+    env.r.config_set("maxmemory", env.r.info("memory")["used_memory"] -
+                     (256 << 10))
+    try:
+        env.r.set("filler:probe", "1")
+        raise AssertionError("Redis took a write at maxmemory")
+    except redislib.ResponseError as e:
+        assert str(e).startswith("OOM"), e
+
+
+def heartbeat(env, d):
+    return env.r.hgetall("rosterd:instance:" + d.proc.name)
+
+
+def stats(d):
+    out = ctl(d, "--json", "stats")
+    assert out.returncode == 0, out
+    (inst,) = json.loads(out.stdout)["instances"]
+    return inst
+
+
+def test_redis_refusing_writes_reads_refused_until_a_write_works(env):
+    sbx = env.start_sandbox("--teachers", 2)
+    t = sbx.teachers()[0]
+    env.store_token(t["id"], t["token"])
+    d, url, notify = start(env)
+    assert healthy(url) == 1
+    # a job that keeps trying to start: its teacher is busy elsewhere
+    lock = "rosterd:lock:{%s}" % t["id"]
+    env.r.set(lock, "other:job", px=600000)
+    jid = env.enqueue(t["id"])
+    d.proc.wait_line(r"waiting -> admitting")
+    mark = d.proc.mark()
+    fill(env)
+    d.proc.wait_line(r"event=redis_refused .*OOM command not allowed",
+                     start=mark, timeout=30)
+    # longer than the reader's 5-second block: its reads come back, and
+    # the scrapes' own reads work, yet every signal says refused
+    beat = int(heartbeat(env, d)["last_beat_ms"])
+    end = time.monotonic() + 6
+    while time.monotonic() < end:
+        assert healthy(url) == 0
+        time.sleep(0.5)
+    notify.wait("redis refusing commands")
+    hb = heartbeat(env, d)
+    assert hb["redis"].startswith("refusing commands") and "OOM" in hb["redis"]
+    assert int(hb["last_beat_ms"]) > beat, "the heartbeat is still written"
+    assert stats(d)["redis"].startswith("refusing commands")
+    out = ctl(d, "stats")
+    assert "redis refusing commands" in out.stdout, out.stdout
+    # memory freed: the next write works, and every signal says so
+    mark = d.proc.mark()
+    env.r.delete(*FILLERS)
+    d.proc.wait_line(r"event=redis_recovered", start=mark, timeout=30)
+    assert healthy(url) == 1
+    until("heartbeat ok", lambda: heartbeat(env, d)["redis"] == "ok")
+    until("stats ok", lambda: stats(d)["redis"] == "ok")
+    # and the job that waited through it all runs
+    ps = env.subscribe()
+    env.r.delete(lock)
+    assert env.wait_jobs(ps, [jid], timeout=60)[jid]["state"] == "done"
