@@ -15,6 +15,10 @@
  * changes nothing (SET of the contract key, NX).  Any other trouble ends
  * with any command that works.
  *
+ * Apart from failures, an evicting Redis (its maxmemory-policy is not
+ * noeviction: it would delete rosterd's keys under memory pressure) is
+ * refused until the policy is set back (health_redis_policy).
+ *
  * Every failure is counted.  The first of a run of failures is logged at
  * once, the rest as summaries (how many, for how long) at most every
  * HEALTH_LOG_INTERVAL_MS; the recovery from a run that was logged is
@@ -46,6 +50,8 @@ static struct {
 	int			 refused_writes; /* only a write ends it */
 	int			 checking;	/* a write check in flight */
 	uint64_t		 total[RH_COUNT];
+	char			 evicting[64];	/* its policy; "": not */
+	uint64_t		 evicting_ms;	/* since */
 } h;
 
 static const char *const health_names[RH_COUNT] = {
@@ -234,10 +240,42 @@ health_tick(void)
 	}
 }
 
+/*
+ * The maxmemory-policy of the Redis rosterd works with (NULL: unknown,
+ * keep what is known): anything but noeviction is a refusal, told at
+ * once, until it is noeviction again.
+ */
+void
+health_redis_policy(const char *policy)
+{
+	if (policy == NULL || policy[0] == '\0')
+		return;
+	if (strcmp(policy, "noeviction") != 0) {
+		if (strcmp(h.evicting, policy) == 0)
+			return;
+		if (h.evicting[0] == '\0')
+			h.evicting_ms = mono_ms();
+		xstrlcpy(h.evicting, policy, sizeof(h.evicting));
+		logf_err(LF(.event = "redis_evicting"), "Redis has "
+		    "maxmemory-policy %s: under memory pressure it deletes "
+		    "keys, rosterd's snapshots, jobs and tokens among them; "
+		    "set maxmemory-policy noeviction (Redis health: refused "
+		    "until then)", policy);
+		return;
+	}
+	if (h.evicting[0] == '\0')
+		return;
+	logf_info(LF(.event = "redis_noeviction"), "Redis has "
+	    "maxmemory-policy noeviction again (it was %s for %llu s)",
+	    h.evicting, (unsigned long long)(mono_ms() - h.evicting_ms) /
+	    1000);
+	h.evicting[0] = '\0';
+}
+
 enum redis_health
 health_redis(void)
 {
-	return h.state;
+	return h.evicting[0] != '\0' ? RH_REFUSED : h.state;
 }
 
 uint64_t
@@ -250,11 +288,22 @@ health_redis_failures(enum redis_health kind)
 void
 health_describe(char *buf, size_t len)
 {
-	if (h.state == RH_OK)
-		snprintf(buf, len, "ok");
-	else
-		snprintf(buf, len, "%s for %llu s (%llu failed; %s: %s)",
+	uint64_t now = mono_ms();
+	int n = 0;
+
+	if (h.evicting[0] != '\0')
+		n = snprintf(buf, len, "refused for %llu s: maxmemory-policy "
+		    "%s evicts keys (must be noeviction)",
+		    (unsigned long long)(now - h.evicting_ms) / 1000,
+		    h.evicting);
+	if (n < 0 || (size_t)n >= len)
+		return;
+	if (h.state != RH_OK)
+		snprintf(buf + n, len - (size_t)n, "%s%s for %llu s (%llu "
+		    "failed; %s: %s)", n > 0 ? "; " : "",
 		    health_names[h.state],
-		    (unsigned long long)(mono_ms() - h.since_ms) / 1000,
+		    (unsigned long long)(now - h.since_ms) / 1000,
 		    (unsigned long long)h.failures, h.what, h.error);
+	else if (n == 0)
+		snprintf(buf, len, "ok");
 }

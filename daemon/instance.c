@@ -9,7 +9,8 @@
  * expires after BEAT_LIVES missed beats and is deleted at a clean stop.
  * On the same beat, consumers of the group that are gone (no heartbeat,
  * nothing pending, idle for claim_idle_ms) are removed (reap.lua), so that
- * restarts under new names leave nothing behind.
+ * restarts under new names leave nothing behind, and the Redis server is
+ * read again (redisinfo.c: its role, eviction policy and memory).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,6 +170,7 @@ on_beat_timer(evutil_socket_t fd, short what, void *arg)
 {
 	instance_beat();
 	instance_reap();
+	redisinfo_poll();	/* for the next beat, the metrics */
 }
 
 /* Ready for work (and after a reload): tick, beat now and every beat. */

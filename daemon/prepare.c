@@ -3,6 +3,9 @@
  * made has gone (a DEL of the stream, FLUSHALL, a Redis restarted empty):
  *
  *	the permission check (probe.c)
+ *	--> the server read (redisinfo.c): its maxmemory-policy must be
+ *	    noeviction, or Redis may delete rosterd's keys: at start-up
+ *	    rosterd refuses to work, later it is a refusal (health.c)
  *	--> the scripts loaded (store.c)
  *	--> the contract version: ours, or refuse to work on these keys
  *	--> the consumer group of the job stream, created if absent
@@ -189,7 +192,34 @@ prepare_contract(void)
 	free(key);
 }
 
-/* ---- the permissions, then the scripts ---- */
+/* ---- the server, then the scripts ---- */
+
+static void
+on_server(int lost)
+{
+	const char *policy = redisinfo_policy();
+
+	if (lost)
+		return;		/* prepared again once reconnected */
+	if (policy != NULL && strcmp(policy, "noeviction") != 0 &&
+	    !rd->ready) {
+		logf_err(LF(.event = "redis_evicting"), "Redis has "
+		    "maxmemory-policy %s: under memory pressure it deletes "
+		    "keys, rosterd's snapshots, jobs and tokens among them; "
+		    "set maxmemory-policy noeviction (refusing to start)",
+		    policy);
+		sd_notifyf(0, "STATUS=Redis evicts keys: maxmemory-policy %s "
+		    "(must be noeviction)", policy);
+		prepare_refuse();
+		return;
+	}
+	/* running: a refusal until it is noeviction again */
+	health_redis_policy(policy);
+	store_init();
+	prepare_contract();
+}
+
+/* ---- the permissions ---- */
 
 static void
 on_probed(int denied, const char *what)
@@ -206,8 +236,7 @@ on_probed(int denied, const char *what)
 	}
 	if (denied == 1)	/* the ACL changed under a running rosterd */
 		health_redis_failed("the permission check", what, 1);
-	store_init();
-	prepare_contract();
+	redisinfo_read(on_server);
 }
 
 /* Prepare Redis from the start (the command connection is ready). */

@@ -1,13 +1,14 @@
-"""Redis as an operator runs it, on a real redis-server: a refusal of
-writes that no read hides, in the gauge, STATUS, the heartbeat and
-rosterctl stats alike."""
+"""Redis as an operator runs it, on a real redis-server: an evicting
+Redis refused at start and while running, and a refusal of writes that
+no read hides, in the gauge, STATUS, the heartbeat and rosterctl stats
+alike."""
 import json
 import os
 import time
 
 import redis as redislib
 
-from conftest import SLOW
+from conftest import SLOW, teacher_with_sections
 from test_ctl import Notify, ctl
 from test_metrics import scrape, value
 
@@ -118,3 +119,75 @@ def test_redis_refusing_writes_reads_refused_until_a_write_works(env):
     ps = env.subscribe()
     env.r.delete(lock)
     assert env.wait_jobs(ps, [jid], timeout=60)[jid]["state"] == "done"
+
+
+def test_an_evicting_redis_is_refused_at_start(env):
+    env.r.config_set("maxmemory-policy", "allkeys-lru")
+    errors = env.start_refused()
+    assert len(errors) == 1 and "event=redis_evicting" in errors[0], errors
+    assert "maxmemory-policy allkeys-lru" in errors[0], errors
+    # it stopped before writing anything
+    assert not env.r.exists("rosterd:contract", "rosterd:jobs")
+
+
+def test_an_evicting_policy_under_a_running_rosterd_is_a_refusal(env):
+    sbx = env.start_sandbox("--teachers", 2)
+    t = teacher_with_sections(sbx, 1)
+    env.store_token(t["id"], t["token"])
+    d, url, notify = start(env)
+    mark = d.proc.mark()
+    env.r.config_set("maxmemory-policy", "allkeys-lru")
+    d.proc.wait_line(r"level=error event=redis_evicting .*maxmemory-policy "
+                     r"allkeys-lru", start=mark)
+    assert healthy(url) == 0
+    notify.wait("maxmemory-policy allkeys-lru")
+    until("heartbeat refused", lambda: "maxmemory-policy allkeys-lru" in
+          heartbeat(env, d)["redis"])
+    assert "maxmemory-policy allkeys-lru" in stats(d)["redis"]
+    # it is told once, and rosterd goes on working
+    _, st = env.run(t["id"])
+    assert st["state"] == "done", st
+    assert d.proc.text().count("event=redis_evicting") == 1
+    env.r.config_set("maxmemory-policy", "noeviction")
+    d.proc.wait_line(r"event=redis_noeviction .*it was allkeys-lru",
+                     start=mark)
+    assert healthy(url) == 1
+    until("heartbeat ok", lambda: heartbeat(env, d)["redis"] == "ok")
+    # a Redis that comes back evicting (a restart, another server) is
+    # checked on the new connection
+    mark = d.proc.mark()
+    env.redis.stop()
+    env.redis.argv += ["--maxmemory-policy", "volatile-lru"]
+    env.redis.start()
+    d.proc.wait_line(r"event=redis_evicting .*volatile-lru", start=mark,
+                     timeout=30)
+    assert healthy(url) == 0
+    env.r.config_set("maxmemory-policy", "noeviction")
+    d.proc.wait_line(r"event=redis_noeviction", start=mark)
+
+
+def test_a_user_that_may_not_read_the_server_is_warned_once(env):
+    """INFO and ROLE are asked only when the ACL allows them (Redis logs
+    every denial): without them rosterd works on and says what goes
+    unchecked."""
+    env.r.acl_setuser("admin", enabled=True, passwords=["+pw"],
+                      commands=["+@all"], keys=["*"], channels=["*"])
+    env.r.execute_command("ACL", "SETUSER", "default", "-info", "-role")
+    env.redis.client = redislib.Redis(host="127.0.0.1", port=env.redis.port,
+                                      username="admin", password="pw",
+                                      decode_responses=True)
+    env.start_sandbox("--teachers", 2)
+    d, url, _ = start(env)
+    _, st = env.run("5f" * 12)
+    assert st["error"] == "no_token", st
+    # a few beats, each of which reads the server again
+    first = int(until("a beat", lambda: heartbeat(env, d).get("last_beat_ms")))
+    until("more beats", lambda: int(heartbeat(env, d)["last_beat_ms"]) >
+          first + 1000)
+    warned = [l for l in d.proc.text().splitlines()
+              if "event=redis_info_unread" in l]
+    assert len(warned) == 1 and "INFO and ROLE" in warned[0], warned
+    assert healthy(url) == 1
+    denied = [e for e in env.r.execute_command("ACL", "LOG")
+              if "rosterd" in str(e)]
+    assert denied == [], denied
