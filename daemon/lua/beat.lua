@@ -8,7 +8,9 @@ KEYS[1]   the instance's hash                (prefix instance:CONSUMER)
 ARGV[1]   expiry, ms (a few beat intervals)
 ARGV[2..] field, value, ... : consumer, host, pid, version, state
           ('running', 'stopping'), jobs (in flight), fetching, redis
-          (health: 'ok' or what is wrong)
+          (health: 'ok' or what is wrong), and the server it is on:
+          redis_address, redis_role, redis_tls ('on', 'off'),
+          redis_maxmemory_policy, redis_failovers (followed)
 
 The hash also gets started_ms (the first beat, Redis clock) and
 last_beat_ms (this one).  Returns 1.

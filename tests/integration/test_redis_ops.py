@@ -1,7 +1,7 @@
-"""Redis as an operator runs it, on a real redis-server: an evicting
-Redis refused at start and while running, and a refusal of writes that
-no read hides, in the gauge, STATUS, the heartbeat and rosterctl stats
-alike."""
+"""Redis as an operator runs it, on a real redis-server: the server named
+in every signal, its memory watched, an evicting Redis refused at start
+and while running, and a refusal of writes that no read hides, in the
+gauge, STATUS, the heartbeat and rosterctl stats alike."""
 import json
 import os
 import time
@@ -79,6 +79,44 @@ def stats(d):
     return inst
 
 
+def test_every_signal_names_the_redis_server_and_its_memory(env):
+    d, url, notify = start(env)
+    address = "127.0.0.1:%d" % env.redis.port
+    line = notify.wait("redis %s" % address)
+    assert "redis %s (master, tls off, noeviction): ok" % address in line
+    # the metrics: the server, its memory against maxmemory, failovers
+    _, samples = scrape(url)
+    assert value(samples, "rosterd_redis_server_info", address=address,
+                 role="master", tls="off", maxmemory_policy="noeviction") == 1
+    assert value(samples, "rosterd_redis_used_memory_bytes") > 0
+    assert ("rosterd_redis_maxmemory_bytes", ()) in samples
+    assert value(samples, "rosterd_redis_maxmemory_bytes") == 0
+    assert ("rosterd_redis_failovers_total", ()) in samples
+    # the heartbeat and rosterctl stats, as JSON and for people
+    want = {"redis_address": address, "redis_role": "master",
+            "redis_tls": "off", "redis_maxmemory_policy": "noeviction"}
+    until("heartbeat names the server", lambda: want.items() <=
+          heartbeat(env, d).items())
+    inst = stats(d)
+    assert want.items() <= inst.items() and inst["redis_failovers"] == 0
+    out = ctl(d, "stats")
+    assert "on redis %s (master, tls off), maxmemory-policy noeviction, 0 " \
+        "failovers followed" % address in out.stdout, out.stdout
+    # Redis nearly full: a warning, once; and when it has room again
+    mark = d.proc.mark()
+    used = env.r.info("memory")["used_memory"]
+    env.r.config_set("maxmemory", used * 100 // 95)
+    d.proc.wait_line(r"level=warning event=redis_memory_high .*of its "
+                     r"maxmemory", start=mark)
+    until("maxmemory in the metrics", lambda: value(
+        scrape(url)[1], "rosterd_redis_maxmemory_bytes") == used * 100 // 95)
+    env.r.config_set("maxmemory", used * 10)
+    d.proc.wait_line(r"event=redis_memory_ok", start=mark)
+    told = d.proc.text().splitlines()[mark:]
+    assert len([l for l in told if "redis_memory_high" in l]) == 1, told
+    env.r.config_set("maxmemory", 0)
+
+
 def test_redis_refusing_writes_reads_refused_until_a_write_works(env):
     sbx = env.start_sandbox("--teachers", 2)
     t = sbx.teachers()[0]
@@ -101,7 +139,7 @@ def test_redis_refusing_writes_reads_refused_until_a_write_works(env):
     while time.monotonic() < end:
         assert healthy(url) == 0
         time.sleep(0.5)
-    notify.wait("redis refusing commands")
+    notify.wait("): refusing commands")
     hb = heartbeat(env, d)
     assert hb["redis"].startswith("refusing commands") and "OOM" in hb["redis"]
     assert int(hb["last_beat_ms"]) > beat, "the heartbeat is still written"
@@ -113,6 +151,7 @@ def test_redis_refusing_writes_reads_refused_until_a_write_works(env):
     env.r.delete(*FILLERS)
     d.proc.wait_line(r"event=redis_recovered", start=mark, timeout=30)
     assert healthy(url) == 1
+    notify.wait("noeviction): ok")
     until("heartbeat ok", lambda: heartbeat(env, d)["redis"] == "ok")
     until("stats ok", lambda: stats(d)["redis"] == "ok")
     # and the job that waited through it all runs
