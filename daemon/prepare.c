@@ -145,6 +145,9 @@ on_contract_set(struct rconn *c, redisReply *r, const char *err, void *arg)
 	/* on_contract, right after, sees the outcome; keep why it failed */
 	xstrlcpy(contract_set_error, r != NULL && r->type == REDIS_REPLY_ERROR ?
 	    r->str : "", sizeof(contract_set_error));
+	/* a SET, even NX, is refused while Redis takes no writes */
+	if (r != NULL && r->type != REDIS_REPLY_ERROR)
+		health_redis_ok(1);
 }
 
 /*

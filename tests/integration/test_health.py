@@ -127,8 +127,11 @@ def test_a_redis_full_at_start_is_waited_for_and_said(env):
     d.proc.wait_line(r"event=redis_refused .*contract version failed: OOM")
     assert "event=group_created" not in d.proc.text()
     env.r.config_set("maxmemory", "0")
-    d.proc.wait_line(r"event=group_created", timeout=60)
+    created, _ = d.proc.wait_line(r"event=group_created", timeout=60)
     assert env.r.get("rosterd:contract") == "1"
+    # the contract key's SET, a write, ended the refusal of writes
+    recovered, _ = d.proc.wait_line(r"event=redis_recovered")
+    assert recovered < created
 
 
 @pytest.mark.parametrize("acl,named", [
