@@ -1,9 +1,10 @@
 /*
  * The Prometheus exporter ([metrics] listen, libevent's evhttp): /metrics
  * renders the counters (metrics.c), the jobs in memory (jobs.c), the
- * state of Redis (health.c, the connections) and, asked of Redis at each
- * scrape, the queue's and the diff stream's consumer groups (XINFO
- * GROUPS) and the schedule's figures, so it answers once Redis has.
+ * state of Redis (health.c, the connections), the server it is on
+ * (redisinfo.c) and, asked of Redis at each scrape, the queue's and the
+ * diff stream's consumer groups (XINFO GROUPS) and the schedule's
+ * figures, so it answers once Redis has.
  */
 #include <sys/socket.h>
 
@@ -68,6 +69,29 @@ gauge(struct evbuffer *b, const char *name, const char *help, double v)
 {
 	head(b, name, "gauge", help);
 	evbuffer_add_printf(b, "%s %g\n", name, v);
+}
+
+/* A gauge of whole bytes, counts: exact where %g would round. */
+static void
+gauge_u64(struct evbuffer *b, const char *name, const char *help,
+    uint64_t v)
+{
+	head(b, name, "gauge", help);
+	evbuffer_add_printf(b, "%s %" PRIu64 "\n", name, v);
+}
+
+/* A label value: Prometheus escapes backslash, quote and newline. */
+static void
+label_value(struct evbuffer *b, const char *v)
+{
+	for (; *v != '\0'; v++) {
+		if (*v == '\\' || *v == '"')
+			evbuffer_add_printf(b, "\\%c", *v);
+		else if (*v == '\n')
+			evbuffer_add(b, "\\n", 2);
+		else
+			evbuffer_add(b, v, 1);
+	}
 }
 
 static void
@@ -154,6 +178,36 @@ render_redis(struct evbuffer *b)
 	    "asks.", health_redis() == RH_OK);
 }
 
+/* The server rosterd is on (redisinfo.c), as last read. */
+static void
+render_redis_server(struct evbuffer *b)
+{
+	struct redis_server sv;
+
+	redisinfo_get(&sv);
+	counter(b, "rosterd_redis_failovers_total", "Redis connections "
+	    "dropped because the server was, or became, a replica: "
+	    "failovers followed.", sv.failovers);
+	if (sv.memory_known) {
+		gauge_u64(b, "rosterd_redis_used_memory_bytes", "Memory Redis "
+		    "uses (INFO used_memory), as last read.", sv.used_memory);
+		gauge_u64(b, "rosterd_redis_maxmemory_bytes", "Redis's "
+		    "maxmemory, as last read; 0: no limit.", sv.maxmemory);
+	}
+	head(b, "rosterd_redis_server_info", "gauge", "The Redis server "
+	    "rosterd is on: address, role, TLS, maxmemory-policy.");
+	if (sv.address[0] == '\0')
+		return;		/* none while disconnected */
+	evbuffer_add_printf(b, "rosterd_redis_server_info{address=\"");
+	label_value(b, sv.address);
+	evbuffer_add_printf(b, "\",role=\"");
+	label_value(b, sv.role);
+	evbuffer_add_printf(b, "\",tls=\"%s\",maxmemory_policy=\"",
+	    sv.tls ? "on" : "off");
+	label_value(b, sv.policy);
+	evbuffer_add_printf(b, "\"} 1\n");
+}
+
 static void
 render_state(struct evbuffer *b)
 {
@@ -179,20 +233,6 @@ render_state(struct evbuffer *b)
 	head(b, "rosterd_build_info", "gauge", "The running version.");
 	evbuffer_add_printf(b, "rosterd_build_info{version=\"%s\"} 1\n",
 	    ROSTERD_VERSION);
-}
-
-/* A label value: Prometheus escapes backslash, quote and newline. */
-static void
-label_value(struct evbuffer *b, const char *v)
-{
-	for (; *v != '\0'; v++) {
-		if (*v == '\\' || *v == '"')
-			evbuffer_add_printf(b, "\\%c", *v);
-		else if (*v == '\n')
-			evbuffer_add(b, "\\n", 2);
-		else
-			evbuffer_add(b, v, 1);
-	}
 }
 
 static long long
@@ -286,6 +326,7 @@ scrape_reply(struct scrape *sc)
 	render_jobs(b);
 	render_clever(b);
 	render_redis(b);
+	render_redis_server(b);
 	render_state(b);
 	evbuffer_add_buffer(b, sc->queue);
 	evhttp_add_header(evhttp_request_get_output_headers(sc->req),

@@ -8,6 +8,17 @@
  *			read-only replica, failed persistence, a key of the
  *			wrong type.  It lasts until someone acts.
  *
+ * A refusal of writes (OOM, MISCONF, READONLY, NOREPLICAS) ends only when
+ * a write succeeds: at maxmemory Redis still reads (XREADGROUP, XINFO,
+ * the scripts that only read), and a read going through says nothing of
+ * the writes.  While writes are refused, every tick tries one that
+ * changes nothing (SET of the contract key, NX).  Any other trouble ends
+ * with any command that works.
+ *
+ * Apart from failures, an evicting Redis (its maxmemory-policy is not
+ * noeviction: it would delete rosterd's keys under memory pressure) is
+ * refused until the policy is set back (health_redis_policy).
+ *
  * Every failure is counted.  The first of a run of failures is logged at
  * once, the rest as summaries (how many, for how long) at most every
  * HEALTH_LOG_INTERVAL_MS; the recovery from a run that was logged is
@@ -15,6 +26,7 @@
  * STATUS, heartbeats and metrics read the figures here.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
@@ -35,7 +47,11 @@ static struct {
 	uint64_t		 recovered_failures;
 	char			 error[256];	/* the last one */
 	char			 what[64];	/* the work that failed */
+	int			 refused_writes; /* only a write ends it */
+	int			 checking;	/* a write check in flight */
 	uint64_t		 total[RH_COUNT];
+	char			 evicting[64];	/* its policy; "": not */
+	uint64_t		 evicting_ms;	/* since */
 } h;
 
 static const char *const health_names[RH_COUNT] = {
@@ -58,6 +74,27 @@ reply_is_transient(const char *reply)
 		n = strlen(transient[i]);
 		if (strncmp(reply, transient[i], n) == 0 &&
 		    (reply[n] == ' ' || reply[n] == '\0'))
+			return 1;
+	}
+	return 0;
+}
+
+/* Error replies of a Redis that takes no writes at all for now. */
+static int
+reply_refuses_writes(const char *reply)
+{
+	static const char *const codes[] = {
+		"OOM", "MISCONF", "READONLY", "NOREPLICAS",
+	};
+	char inner[16];
+	size_t i, n;
+
+	for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+		n = strlen(codes[i]);
+		/* as is, or wrapped by a script as "... -CODE ..." */
+		snprintf(inner, sizeof(inner), "-%s ", codes[i]);
+		if ((strncmp(reply, codes[i], n) == 0 && (reply[n] == ' ' ||
+		    reply[n] == '\0')) || strstr(reply, inner) != NULL)
 			return 1;
 	}
 	return 0;
@@ -124,7 +161,10 @@ health_redis_failed(const char *what, const char *err, int is_reply)
 		h.state = kind;
 		h.since_ms = now;
 		h.failures = h.logged = 0;
+		h.refused_writes = 0;
 	}
+	if (kind == RH_REFUSED && reply_refuses_writes(err))
+		h.refused_writes = 1;
 	h.failures++;
 	xstrlcpy(h.error, err, sizeof(h.error));
 	xstrlcpy(h.what, what, sizeof(h.what));
@@ -132,12 +172,17 @@ health_redis_failed(const char *what, const char *err, int is_reply)
 		log_trouble(now);
 }
 
+/*
+ * A command worked; wrote: it was one that Redis refuses while it takes
+ * no writes (one that may use more memory: HSET, XADD, SET, ...).
+ */
 void
-health_redis_ok(void)
+health_redis_ok(int wrote)
 {
 	uint64_t now;
 
-	if (h.state == RH_OK)
+	if (h.state == RH_OK || (h.state == RH_REFUSED && h.refused_writes &&
+	    !wrote))
 		return;
 	now = mono_ms();
 	h.recovered_after_ms = now - h.since_ms;
@@ -148,12 +193,45 @@ health_redis_ok(void)
 		log_recovery();
 }
 
-/* From a periodic timer: tell what the rate limit held back. */
+static void
+on_write_check(struct rconn *c, redisReply *r, const char *err, void *arg)
+{
+	h.checking = 0;
+	/* a failure is not counted again: the refusal goes on */
+	if (r != NULL && r->type != REDIS_REPLY_ERROR)
+		health_redis_ok(1);
+}
+
+/*
+ * While Redis refuses writes, ask whether it takes one again: SET NX of
+ * the contract key, which prepare.c set already, changes nothing (Redis
+ * weighs the memory before it looks at NX).
+ */
+static void
+write_check(void)
+{
+	char *key;
+
+	if (h.state != RH_REFUSED || !h.refused_writes || h.checking ||
+	    rconn_state(rd->rc) != RCONN_READY)
+		return;
+	key = key_contract();
+	if (rconn_command(rd->rc, 0, on_write_check, NULL, "SET %s %s NX",
+	    key, CONTRACT_VERSION) == 0)
+		h.checking = 1;
+	free(key);
+}
+
+/*
+ * From a periodic timer: check whether refused writes work again; tell
+ * what the rate limit held back.
+ */
 void
 health_tick(void)
 {
 	uint64_t now = mono_ms();
 
+	write_check();
 	if (!may_log(now))
 		return;
 	if (h.state != RH_OK && h.failures > h.logged)
@@ -164,10 +242,42 @@ health_tick(void)
 	}
 }
 
+/*
+ * The maxmemory-policy of the Redis rosterd works with (NULL: unknown,
+ * keep what is known): anything but noeviction is a refusal, told at
+ * once, until it is noeviction again.
+ */
+void
+health_redis_policy(const char *policy)
+{
+	if (policy == NULL || policy[0] == '\0')
+		return;
+	if (strcmp(policy, "noeviction") != 0) {
+		if (strcmp(h.evicting, policy) == 0)
+			return;
+		if (h.evicting[0] == '\0')
+			h.evicting_ms = mono_ms();
+		xstrlcpy(h.evicting, policy, sizeof(h.evicting));
+		logf_err(LF(.event = "redis_evicting"), "Redis has "
+		    "maxmemory-policy %s: under memory pressure it deletes "
+		    "keys, rosterd's snapshots, jobs and tokens among them; "
+		    "set maxmemory-policy noeviction (Redis health: refused "
+		    "until then)", policy);
+		return;
+	}
+	if (h.evicting[0] == '\0')
+		return;
+	logf_info(LF(.event = "redis_noeviction"), "Redis has "
+	    "maxmemory-policy noeviction again (it was %s for %llu s)",
+	    h.evicting, (unsigned long long)(mono_ms() - h.evicting_ms) /
+	    1000);
+	h.evicting[0] = '\0';
+}
+
 enum redis_health
 health_redis(void)
 {
-	return h.state;
+	return h.evicting[0] != '\0' ? RH_REFUSED : h.state;
 }
 
 uint64_t
@@ -180,11 +290,22 @@ health_redis_failures(enum redis_health kind)
 void
 health_describe(char *buf, size_t len)
 {
-	if (h.state == RH_OK)
-		snprintf(buf, len, "ok");
-	else
-		snprintf(buf, len, "%s for %llu s (%llu failed; %s: %s)",
+	uint64_t now = mono_ms();
+	int n = 0;
+
+	if (h.evicting[0] != '\0')
+		n = snprintf(buf, len, "refused for %llu s: maxmemory-policy "
+		    "%s evicts keys (must be noeviction)",
+		    (unsigned long long)(now - h.evicting_ms) / 1000,
+		    h.evicting);
+	if (n < 0 || (size_t)n >= len)
+		return;
+	if (h.state != RH_OK)
+		snprintf(buf + n, len - (size_t)n, "%s%s for %llu s (%llu "
+		    "failed; %s: %s)", n > 0 ? "; " : "",
 		    health_names[h.state],
-		    (unsigned long long)(mono_ms() - h.since_ms) / 1000,
+		    (unsigned long long)(now - h.since_ms) / 1000,
 		    (unsigned long long)h.failures, h.what, h.error);
+	else if (n == 0)
+		snprintf(buf, len, "ok");
 }

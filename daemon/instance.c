@@ -5,11 +5,13 @@
  *
  * Every [daemon] heartbeat_ms the instance writes its heartbeat in
  * <prefix>instance:CONSUMER (beat.lua): who it is, what it holds and has
- * done, the state of Redis, for `rosterctl stats` and for the others.  It
+ * done, the state of Redis and the server it is on, for `rosterctl stats`
+ * and for the others.  It
  * expires after BEAT_LIVES missed beats and is deleted at a clean stop.
  * On the same beat, consumers of the group that are gone (no heartbeat,
  * nothing pending, idle for claim_idle_ms) are removed (reap.lua), so that
- * restarts under new names leave nothing behind.
+ * restarts under new names leave nothing behind, and the Redis server is
+ * read again (redisinfo.c: its role, eviction policy and memory).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +59,7 @@ instance_beat(void)
 	struct script_call *sc;
 	struct jobs_census jc;
 	uint64_t done, coalesced, failed;
+	struct redis_server sv;
 	char redis[512];
 
 	if (rconn_state(rd->rc) != RCONN_READY || !rd->ready)
@@ -66,6 +69,7 @@ instance_beat(void)
 	jobs_census(&jc);
 	metrics_totals(&done, &coalesced, &failed);
 	health_describe(redis, sizeof(redis));
+	redisinfo_get(&sv);
 	sc = script_new(SCRIPT_BEAT);
 	script_key(sc, key_instance(rd->consumer));
 	script_num(sc, (long long)rd->conf.daemon_heartbeat_ms * BEAT_LIVES);
@@ -94,6 +98,11 @@ instance_beat(void)
 	BEAT_NUM("failed", failed);
 	BEAT_NUM("finished_last_minute", metrics_done_last_minute());
 	BEAT_STR("redis", redis);
+	BEAT_STR("redis_address", sv.address);
+	BEAT_STR("redis_role", sv.role);
+	BEAT_STR("redis_tls", sv.tls ? "on" : "off");
+	BEAT_STR("redis_maxmemory_policy", sv.policy);
+	BEAT_NUM("redis_failovers", sv.failovers);
 #undef BEAT_NUM
 #undef BEAT_STR
 	script_run(sc, on_beat, NULL);
@@ -169,6 +178,7 @@ on_beat_timer(evutil_socket_t fd, short what, void *arg)
 {
 	instance_beat();
 	instance_reap();
+	redisinfo_poll();	/* for the next beat, the metrics */
 }
 
 /* Ready for work (and after a reload): tick, beat now and every beat. */

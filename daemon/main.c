@@ -62,16 +62,20 @@ log_level_for(const struct conf *c)
 	return level;
 }
 
-/* The STATUS line systemctl shows: what rosterd does, and what is wrong. */
+/*
+ * The STATUS line systemctl shows: what rosterd does, the Redis server it
+ * is on, and what is wrong.
+ */
 static void
 notify_status(void)
 {
-	char health[512], state[512];
+	char health[512], state[512], server[512];
 	uint64_t done, coalesced, failed;
 	struct jobs_census jc;
 	const char *pause_note = reader_paused();
 
 	health_describe(health, sizeof(health));
+	redisinfo_describe(server, sizeof(server));
 	metrics_totals(&done, &coalesced, &failed);
 	jobs_census(&jc);
 	if (rd->draining)
@@ -81,13 +85,14 @@ notify_status(void)
 	else
 		state[0] = '\0';
 	sd_notifyf(0, "STATUS=%s%s%s%s%u jobs (%u fetching), %llu synced, %llu "
-	    "coalesced, %llu failed; redis %s", reload_error ?
+	    "coalesced, %llu failed; redis %s%s%s", reload_error ?
 	    "reload refused (old configuration in force): " : "",
 	    reload_error ? reload_error : "", reload_error ?
 	    "; " : "", state, jc.jobs, jc.fetching,
 	    (unsigned long long)done, (unsigned long long)coalesced,
-	    (unsigned long long)failed, health_redis() != RH_OK ? health :
-	    rconn_state(rd->rc) == RCONN_READY ? "connected" : "connecting");
+	    (unsigned long long)failed, server, server[0] ? ": " : "",
+	    health_redis() != RH_OK ? health :
+	    rconn_state(rd->rc) == RCONN_READY ? "ok" : "connecting");
 }
 
 /* Redis is prepared (prepare.c): read; the first time, ready for work. */

@@ -3,6 +3,9 @@
  * made has gone (a DEL of the stream, FLUSHALL, a Redis restarted empty):
  *
  *	the permission check (probe.c)
+ *	--> the server read (redisinfo.c): its maxmemory-policy must be
+ *	    noeviction, or Redis may delete rosterd's keys: at start-up
+ *	    rosterd refuses to work, later it is a refusal (health.c)
  *	--> the scripts loaded (store.c)
  *	--> the contract version: ours, or refuse to work on these keys
  *	--> the consumer group of the job stream, created if absent
@@ -142,6 +145,9 @@ on_contract_set(struct rconn *c, redisReply *r, const char *err, void *arg)
 	/* on_contract, right after, sees the outcome; keep why it failed */
 	xstrlcpy(contract_set_error, r != NULL && r->type == REDIS_REPLY_ERROR ?
 	    r->str : "", sizeof(contract_set_error));
+	/* a SET, even NX, is refused while Redis takes no writes */
+	if (r != NULL && r->type != REDIS_REPLY_ERROR)
+		health_redis_ok(1);
 }
 
 /*
@@ -189,7 +195,34 @@ prepare_contract(void)
 	free(key);
 }
 
-/* ---- the permissions, then the scripts ---- */
+/* ---- the server, then the scripts ---- */
+
+static void
+on_server(int lost)
+{
+	const char *policy = redisinfo_policy();
+
+	if (lost)
+		return;		/* prepared again once reconnected */
+	if (policy != NULL && strcmp(policy, "noeviction") != 0 &&
+	    !rd->ready) {
+		logf_err(LF(.event = "redis_evicting"), "Redis has "
+		    "maxmemory-policy %s: under memory pressure it deletes "
+		    "keys, rosterd's snapshots, jobs and tokens among them; "
+		    "set maxmemory-policy noeviction (refusing to start)",
+		    policy);
+		sd_notifyf(0, "STATUS=Redis evicts keys: maxmemory-policy %s "
+		    "(must be noeviction)", policy);
+		prepare_refuse();
+		return;
+	}
+	/* running: a refusal until it is noeviction again */
+	health_redis_policy(policy);
+	store_init();
+	prepare_contract();
+}
+
+/* ---- the permissions ---- */
 
 static void
 on_probed(int denied, const char *what)
@@ -206,8 +239,7 @@ on_probed(int denied, const char *what)
 	}
 	if (denied == 1)	/* the ACL changed under a running rosterd */
 		health_redis_failed("the permission check", what, 1);
-	store_init();
-	prepare_contract();
+	redisinfo_read(on_server);
 }
 
 /* Prepare Redis from the start (the command connection is ready). */

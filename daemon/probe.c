@@ -9,6 +9,11 @@
  * Keep this list in step with the scripts in daemon/lua/ and with the
  * minimal ACL in doc/production.md.  Ids appear as doc/contract.md writes
  * them (JOB, TEACHER, OWNER): the checks touch no key.
+ *
+ * Some checks are optional: what rosterd reads of the server for the
+ * operator (INFO, ROLE: redisinfo.c).  Their denial stops nothing;
+ * probe_allows() tells it, so that a denied command is never sent (Redis
+ * would log each denial in its ACL LOG).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,12 +32,14 @@
  */
 static const char K[] = "KEY";
 #define CMD(...)	{ .words = { __VA_ARGS__ } }
-#define ON(key, id, ...) { key, id, { __VA_ARGS__ } }
+#define ON(key, id, ...) { key, id, { __VA_ARGS__ }, 0 }
+#define OPTIONAL(what, ...) { .words = { __VA_ARGS__ }, .optional = what }
 
 static const struct probe_check {
 	enum key	 key;
 	const char	*id;
 	const char	*words[PROBE_WORDS];
+	unsigned	 optional;	/* PROBE_INFO, ...; 0: needed */
 } probe_checks[] = {
 	/* connections and scripts */
 	CMD("PING"),
@@ -146,8 +153,14 @@ static const struct probe_check {
 	ON(KEY_REAUTHORIZE, NULL, "ZCARD", K),
 	ON(KEY_SCHEDULE_ENROLLED, NULL, "GET", K),
 	ON(KEY_SCHEDULE_ENROLLED, NULL, "SET", K, "v"),
+	/* the server, for the operator: optional */
+	OPTIONAL(PROBE_INFO, "INFO", "memory"),
+	OPTIONAL(PROBE_ROLE, "ROLE"),
 };
 #define NCHECKS	(sizeof(probe_checks) / sizeof(probe_checks[0]))
+
+/* The optional checks the last probe found denied. */
+static unsigned	optional_denied;
 
 static size_t
 check_words(size_t i)
@@ -210,6 +223,7 @@ on_probe(struct rconn *c, redisReply *r, const char *err, void *arg)
 		cb(-1, err);	/* the connection is re-established */
 		return;
 	}
+	optional_denied = 0;	/* unknown before Redis 7: try */
 	if (r->type == REDIS_REPLY_ERROR) {
 		if (strstr(r->str, "acl_check_cmd") != NULL ||
 		    strstr(r->str, "nil value") != NULL) {
@@ -226,6 +240,10 @@ on_probe(struct rconn *c, redisReply *r, const char *err, void *arg)
 		if (r->element[i]->type != REDIS_REPLY_INTEGER || k < 1 ||
 		    (size_t)k > NCHECKS)
 			continue;
+		if (probe_checks[k - 1].optional != 0) {
+			optional_denied |= probe_checks[k - 1].optional;
+			continue;
+		}
 		check_label((size_t)k - 1, label, sizeof(label));
 		snprintf(denied + strlen(denied), sizeof(denied) -
 		    strlen(denied), "%s%s", denied[0] ? ", " : "", label);
@@ -255,4 +273,11 @@ probe_redis(probe_cb cb)
 		}
 	}
 	script_run(sc, on_probe, (void *)(uintptr_t)cb);
+}
+
+/* Whether the last probe found the optional check(s) what allowed. */
+int
+probe_allows(unsigned what)
+{
+	return (optional_denied & what) == 0;
 }

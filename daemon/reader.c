@@ -186,7 +186,7 @@ on_read(struct rconn *c, redisReply *r, const char *err, void *arg)
 		}
 		return;
 	}
-	health_redis_ok();
+	health_redis_ok(0);	/* XREADGROUP works at maxmemory too */
 	read_failures = 0;
 	if (r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
 		stream = r->element[0];

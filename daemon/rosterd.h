@@ -17,6 +17,8 @@
  *	store.c		the Redis contract: key names, the scripts (lua/),
  *			one way to call them
  *	health.c	Redis failures told apart, counted, logged
+ *	redisinfo.c	the Redis server: address, role, TLS, eviction
+ *			policy, memory
  *	ratelimit.c	per-token request permits shared by all instances
  *	probe.c		the permissions rosterd needs, checked
  *
@@ -280,11 +282,32 @@ enum redis_health {
    the error is Redis's reply (else the connection's: timeout, lost). */
 void		 health_redis_failed(const char *what, const char *err,
 		    int is_reply);
-void		 health_redis_ok(void);
+/* A command worked; wrote: one Redis refuses while it takes no writes. */
+void		 health_redis_ok(int wrote);
+/* The server's maxmemory-policy: anything but noeviction is refused. */
+void		 health_redis_policy(const char *maxmemory_policy);
 void		 health_tick(void);
 enum redis_health health_redis(void);
 uint64_t	 health_redis_failures(enum redis_health);
 void		 health_describe(char *buf, size_t len);
+
+/* redisinfo.c: the Redis server rosterd works with */
+struct redis_server {
+	const char	*address;	/* host:port or socket; "": none */
+	int		 tls;
+	const char	*role;		/* ROLE: master, slave, ...; unknown */
+	const char	*policy;	/* maxmemory-policy, or unknown */
+	int		 memory_known;	/* INFO memory was read */
+	uint64_t	 used_memory;	/* bytes */
+	uint64_t	 maxmemory;	/* bytes; 0: no limit */
+	uint64_t	 failovers;	/* followed by the command connection */
+};
+typedef void	(*redisinfo_cb)(int lost);
+void		 redisinfo_read(redisinfo_cb);
+void		 redisinfo_poll(void);
+const char	*redisinfo_policy(void);
+void		 redisinfo_get(struct redis_server *);
+void		 redisinfo_describe(char *buf, size_t len);
 
 /* ratelimit.c */
 typedef void (*permit_cb)(unsigned granted, uint64_t wait_ms, int cold,
@@ -294,9 +317,13 @@ void		 ratelimit_acquire(const char *owner, unsigned n,
 void		 ratelimit_observe(const char *owner,
 		    const struct http_ratelimit *, int was_429);
 
-/* probe.c: denied 0 (all granted), 1 (what names it), -1 (err) */
+/* probe.c: denied 0 (all granted), 1 (what names it), -1 (err); the
+   optional checks do not count, probe_allows() tells them. */
 typedef void	(*probe_cb)(int denied, const char *what);
 void		 probe_redis(probe_cb);
+#define PROBE_INFO	0x1	/* INFO memory */
+#define PROBE_ROLE	0x2	/* ROLE */
+int		 probe_allows(unsigned what);
 
 /* jobs.c: the jobs in memory */
 struct jobs_census {

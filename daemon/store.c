@@ -103,6 +103,18 @@ static const char *const script_names[SCRIPT_COUNT] = {
 	[SCRIPT_SCHEDULE_STATS] = "schedule_stats",
 };
 
+/*
+ * The scripts whose every success shows that Redis takes writes: each run
+ * that succeeds called a command that Redis refuses while it takes none
+ * (one that may use more memory: HSET, XADD, SET, ZADD).  Most scripts
+ * write only on some paths (a lost lock, a busy teacher, nothing due), and
+ * beat.lua may write at maxmemory (allow-oom): their success ends no
+ * refusal of writes (health.c).
+ */
+static const unsigned char script_writes[SCRIPT_COUNT] = {
+	[SCRIPT_OBSERVE] = 1,	/* its last HSET, always */
+};
+
 /* SHA1 of each script once Redis has it (SCRIPT LOAD), else NULL. */
 static char *script_sha[SCRIPT_COUNT];
 
@@ -134,7 +146,7 @@ on_eval(struct rconn *c, redisReply *r, const char *err, void *arg)
 			store_init();
 		}
 	} else
-		health_redis_ok();
+		health_redis_ok(script_writes[e->script]);
 	if (e->cb != NULL)
 		e->cb(c, r, err, e->arg);
 	free(e);

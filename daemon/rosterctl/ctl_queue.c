@@ -339,6 +339,13 @@ print_stats(json_object *st)
 		    jstr(e, "state"), jstr(e, "host"), jstr(e, "pid"),
 		    jstr(e, "jobs"), jstr(e, "finished_last_minute"),
 		    jstr(e, "redis"));
+		if (json_object_object_get_ex(e, "redis_address", NULL))
+			printf("  %-20s on redis %s (%s, tls %s), "
+			    "maxmemory-policy %s, %s failovers followed\n", "",
+			    jstr(e, "redis_address"), jstr(e, "redis_role"),
+			    jstr(e, "redis_tls"),
+			    jstr(e, "redis_maxmemory_policy"),
+			    jstr(e, "redis_failovers"));
 	}
 	printf("%-22s %s jobs finished in the last minute\n", "throughput",
 	    jstr(fl, "finished_last_minute"));

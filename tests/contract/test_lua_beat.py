@@ -17,3 +17,21 @@ def test_beat_writes_the_heartbeat_with_an_expiry(w):
     h2 = w.r.hgetall(INST)
     assert h2["started_ms"] == h["started_ms"], "the first beat stays"
     assert h2["jobs"] == "0"
+
+
+def test_beat_is_written_while_redis_refuses_writes(w):
+    """At maxmemory with noeviction Redis refuses the other scripts' writes,
+    but the heartbeat still says what is wrong (allow-oom)."""
+    w.lua.beat([INST], [20000, "redis", "ok"])
+    w.r.config_set("maxmemory-policy", "noeviction")
+    w.r.config_set("maxmemory", "1")
+    try:
+        try:
+            w.r.hset(P + "job:x", "state", "done")
+            raise AssertionError("Redis took a write at maxmemory")
+        except Exception as e:
+            assert "OOM" in str(e), e
+        assert w.lua.beat([INST], [20000, "redis", "refusing commands"]) == 1
+        assert w.r.hget(INST, "redis") == "refusing commands"
+    finally:
+        w.r.config_set("maxmemory", "0")

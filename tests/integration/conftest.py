@@ -450,6 +450,15 @@ class Env:
         self.daemons.append(d)
         return d
 
+    def start_refused(self, **conf):
+        """Start rosterd expecting it to refuse to work, with exit status
+        78 (EX_CONFIG); return its error lines."""
+        d = self.start_rosterd(wait=False, **conf)
+        self.daemons.remove(d)
+        assert d.proc.p.wait(30 * SLOW) == 78, d.proc.text()[-3000:]
+        d.proc.t.join(5)
+        return [l for l in d.proc.text().splitlines() if "level=error" in l]
+
     # ---- the app side of the contract ----
     def store_token(self, teacher, token, ttl=3600):
         self.r.set("rosterd:token:" + teacher, token, ex=ttl)

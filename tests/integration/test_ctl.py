@@ -6,8 +6,9 @@ import os
 import re
 import socket
 import subprocess
+import time
 
-from conftest import (Proc, ROSTERCTL, ROSTERD, SANDBOX, rosterctl,
+from conftest import (Proc, ROSTERCTL, ROSTERD, SANDBOX, SLOW, rosterctl,
                       teacher_with_sections)
 
 NO_TOKEN = "5f" * 12
@@ -132,8 +133,10 @@ class Notify:
         self.s.bind(self.path)
         self.s.settimeout(15)
 
-    def wait(self, text):
+    def wait(self, text, timeout=30):
+        deadline = time.monotonic() + timeout * SLOW
         while True:
+            assert time.monotonic() < deadline, "no STATUS with %r" % text
             msg = self.s.recv(4096).decode()
             for line in msg.splitlines():
                 if line.startswith("STATUS=") and text in line:

@@ -124,8 +124,11 @@ def test_a_redis_full_at_start_is_waited_for_and_said(env):
     d.proc.wait_line(r"event=redis_refused .*contract version failed: OOM")
     assert "event=group_created" not in d.proc.text()
     env.r.config_set("maxmemory", "0")
-    d.proc.wait_line(r"event=group_created", timeout=60)
+    created, _ = d.proc.wait_line(r"event=group_created", timeout=60)
     assert env.r.get("rosterd:contract") == "1"
+    # the contract key's SET, a write, ended the refusal of writes
+    recovered, _ = d.proc.wait_line(r"event=redis_recovered")
+    assert recovered < created
 
 
 @pytest.mark.parametrize("acl,named", [
@@ -139,11 +142,7 @@ def test_a_redis_full_at_start_is_waited_for_and_said(env):
 def test_a_missing_permission_at_start_is_one_clear_error(env, acl, named):
     as_admin(env)
     env.r.execute_command("ACL", "SETUSER", "default", *acl)
-    d = env.start_rosterd(wait=False)
-    env.daemons.remove(d)	# it is expected to exit 78 (EX_CONFIG)
-    assert d.proc.p.wait(30 * SLOW) == 78
-    d.proc.t.join(5)
-    errors = [l for l in d.proc.text().splitlines() if "level=error" in l]
+    errors = env.start_refused()
     assert len(errors) == 1 and "event=redis_denied" in errors[0], errors
     assert "may not do what rosterd needs: %s;" % named in errors[0], errors
     # it stopped before doing anything
