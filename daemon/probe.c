@@ -11,7 +11,8 @@
  * them (JOB, TEACHER, OWNER): the checks touch no key.
  *
  * Some checks are optional: what rosterd reads of the server for the
- * operator (INFO, ROLE: redisinfo.c).  Their denial stops nothing;
+ * operator (INFO: redisinfo.c).  ROLE is not: every connection checks
+ * it is on the primary (rconn.c).  Their denial stops nothing;
  * probe_allows() tells it, so that a denied command is never sent (Redis
  * would log each denial in its ACL LOG).
  */
@@ -155,7 +156,6 @@ static const struct probe_check {
 	ON(KEY_SCHEDULE_ENROLLED, NULL, "SET", K, "v"),
 	/* the server, for the operator: optional */
 	OPTIONAL(PROBE_INFO, "INFO", "memory"),
-	OPTIONAL(PROBE_ROLE, "ROLE"),
 };
 #define NCHECKS	(sizeof(probe_checks) / sizeof(probe_checks[0]))
 
