@@ -157,6 +157,11 @@ on_eval(struct rconn *c, redisReply *r, const char *err, void *arg)
  * the order of the script's header.  argv[0..2] are left for EVAL(SHA),
  * the script and the key count, filled by script_run.
  */
+#define SCRIPT_HEAD	3
+/* Room in the call itself: most calls allocate nothing more. */
+#define SCRIPT_INLINE	32
+#define SCRIPT_NUMS	16
+
 struct script_call {
 	enum store_script	 script;
 	const char		**argv;
@@ -165,30 +170,52 @@ struct script_call {
 	size_t			 nkeys;
 	char			**owned;	/* freed by script_run */
 	size_t			 nowned, owncap;
+	size_t			 nnums;
+	const char		*argv_in[SCRIPT_INLINE];
+	size_t			 lens_in[SCRIPT_INLINE];
+	char			*owned_in[SCRIPT_INLINE];
+	char			 nums[SCRIPT_NUMS][24];
 };
-
-#define SCRIPT_HEAD	3
 
 struct script_call *
 script_new(enum store_script s)
 {
-	struct script_call *sc = xcalloc(1, sizeof(*sc));
+	struct script_call *sc = xmalloc(sizeof(*sc));
 
 	sc->script = s;
-	sc->cap = 32;
-	sc->argv = xcalloc(sc->cap, sizeof(*sc->argv));
-	sc->lens = xcalloc(sc->cap, sizeof(*sc->lens));
+	sc->argv = sc->argv_in;
+	sc->lens = sc->lens_in;
+	sc->cap = SCRIPT_INLINE;
 	sc->n = SCRIPT_HEAD;
+	sc->nkeys = 0;
+	sc->owned = sc->owned_in;
+	sc->owncap = SCRIPT_INLINE;
+	sc->nowned = sc->nnums = 0;
 	return sc;
+}
+
+/* An array twice as long, on the heap from the inline one. */
+static void *
+grow(void *a, const void *in, size_t n, size_t size)
+{
+	void *b;
+
+	if (a != in)
+		return xreallocarray(a, n * 2, size);
+	b = xreallocarray(NULL, n * 2, size);
+	memcpy(b, a, n * size);
+	return b;
 }
 
 static void
 script_add(struct script_call *sc, const char *p, size_t len)
 {
 	if (sc->n == sc->cap) {
+		sc->argv = grow(sc->argv, sc->argv_in, sc->cap,
+		    sizeof(*sc->argv));
+		sc->lens = grow(sc->lens, sc->lens_in, sc->cap,
+		    sizeof(*sc->lens));
 		sc->cap *= 2;
-		sc->argv = xreallocarray(sc->argv, sc->cap, sizeof(*sc->argv));
-		sc->lens = xreallocarray(sc->lens, sc->cap, sizeof(*sc->lens));
 	}
 	sc->argv[sc->n] = p;
 	sc->lens[sc->n++] = len;
@@ -198,9 +225,9 @@ static const char *
 script_own(struct script_call *sc, char *p)
 {
 	if (sc->nowned == sc->owncap) {
-		sc->owncap = sc->owncap ? sc->owncap * 2 : 8;
-		sc->owned = xreallocarray(sc->owned, sc->owncap,
+		sc->owned = grow(sc->owned, sc->owned_in, sc->owncap,
 		    sizeof(*sc->owned));
+		sc->owncap *= 2;
 	}
 	sc->owned[sc->nowned++] = p;
 	return p;
@@ -254,9 +281,16 @@ void
 script_num(struct script_call *sc, long long v)
 {
 	char *s;
+	int len;
 
-	xasprintf(&s, "%lld", v);
-	script_arg_own(sc, s);
+	if (sc->nnums == SCRIPT_NUMS) {
+		xasprintf(&s, "%lld", v);
+		script_arg_own(sc, s);
+		return;
+	}
+	s = sc->nums[sc->nnums++];
+	len = snprintf(s, sizeof(sc->nums[0]), "%lld", v);
+	script_add(sc, s, (size_t)len);
 }
 
 /*
@@ -306,9 +340,12 @@ script_free(struct script_call *sc)
 
 	for (i = 0; i < sc->nowned; i++)
 		free(sc->owned[i]);
-	free(sc->owned);
-	free(sc->argv);
-	free(sc->lens);
+	if (sc->owned != sc->owned_in)
+		free(sc->owned);
+	if (sc->argv != sc->argv_in)
+		free(sc->argv);
+	if (sc->lens != sc->lens_in)
+		free(sc->lens);
 	free(sc);
 }
 
