@@ -194,8 +194,9 @@ class Redis:
     auth_clients."""
 
     def __init__(self, tmp, extra=(), pki=None, server=None,
-                 auth_clients=False, bind="127.0.0.1"):
-        self.port = free_port()
+                 auth_clients=False, bind="127.0.0.1", port=None):
+        self.port = port or free_port()
+        self.host = bind.split()[0]
         self.dir = tmp
         self.pki = pki
         self.auth_clients = auth_clients
@@ -227,7 +228,7 @@ class Redis:
         """redis-py's arguments for a client of this server (over TLS
         when it is TLS-only, trusting the CA of its certificate and with
         the client certificate), decoding replies unless told."""
-        args = {"host": "127.0.0.1", "port": self.port,
+        args = {"host": self.host, "port": self.port,
                 "decode_responses": True}
         if self.tls:
             args.update(ssl=True, ssl_ca_certs=self.server.ca,
@@ -252,7 +253,7 @@ class Redis:
         certificate when the server requires one.  files_dir: copy the
         TLS files there first (world-readable), for a rosterd that
         cannot see the test's temp dir."""
-        c = {"host": "127.0.0.1", "port": self.port}
+        c = {"host": self.host, "port": self.port}
         if not self.tls:
             return c
         files = {"tls_ca_file": self.pki.ca}
