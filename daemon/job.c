@@ -40,6 +40,7 @@ static void	job_taken_over(struct job *);
 static void	job_load(struct job *);
 static void	job_writeback(struct job *);
 static void	job_forget(struct job *);
+static void	job_send_wait(struct job *);
 
 static const char *const state_names[] = {
 	[JOB_ADMITTING] = "admitting",
@@ -136,6 +137,8 @@ on_job_timer(evutil_socket_t fd, short what, void *arg)
 
 	if (j->state == JOB_WAITING || j->state == JOB_BACKOFF)
 		job_admit(j);
+	else if (j->state == JOB_WRITING && j->written != NULL)
+		job_send_wait(j);
 }
 
 static void
@@ -623,6 +626,127 @@ job_store_memo(struct job *j, uint64_t version)
 		job_state_set(j, "unrecognised", j->unrec);
 }
 
+/* What a write-back wrote, kept while WAIT waits for the replicas. */
+struct written {
+	char	*diff_id, *version, *account, *changed;
+	int	 tries;		/* WAITs that saw too few replicas */
+};
+
+static void
+written_free(struct written *w)
+{
+	if (w == NULL)
+		return;
+	free(w->diff_id);
+	free(w->version);
+	free(w->account);
+	free(w->changed);
+	free(w);
+}
+
+/* A sync ends: its one log line (the counts, the version, the match). */
+static void
+job_synced(struct job *j, const char *diff_id, const char *version,
+    const char *account, const char *changed)
+{
+	job_outcome(j, j->job_id, j->teacher, *diff_id ? OUT_CHANGED :
+	    OUT_UNCHANGED, NULL, "synced: %s (+%u ~%u -%u, version %s, %u "
+	    "requests, attempt %d)%s%s%s%s", *diff_id ? "changes written" :
+	    j->not_modified ? "no changes (not modified)" : "no changes",
+	    j->counts.added, j->counts.updated, j->counts.removed, version,
+	    j->requests, j->attempts, *account ? ", account match " : "",
+	    account, *changed ? ", authorization changed " : "", changed);
+}
+
+static void
+on_confirmed(struct job *j, redisReply *r, const char *err)
+{
+	struct written *w = j->written;
+	const char *code = err == NULL ? elem_str(r, 0) : NULL;
+
+	if (code != NULL && strcmp(code, "LOST") == 0) {
+		job_lock_lost(j);
+		return;
+	}
+	if (code == NULL || strcmp(code, "OK") != 0) {
+		job_failed(j, FAIL_TRANSIENT, ERR_REDIS, err ? err :
+		    "unexpected reply to confirm");
+		return;
+	}
+	job_synced(j, w->diff_id, w->version, w->account, w->changed);
+	job_free(j);
+}
+
+/* WAIT answered: enough replicas have the write-back, or it is retried. */
+static void
+on_replicated(struct job *j, redisReply *r, const char *err)
+{
+	struct script_call *sc;
+	long long n = err == NULL && r->type == REDIS_REPLY_INTEGER ?
+	    r->integer : 0;
+	char msg[256];
+
+	if (err != NULL || n < rd->conf.redis_wait_replicas) {
+		snprintf(msg, sizeof(msg), "the write-back reached %lld of %d "
+		    "replicas in %llu ms ([redis] wait_replicas)%s%s", n,
+		    rd->conf.redis_wait_replicas,
+		    (unsigned long long)rd->conf.redis_wait_timeout_ms,
+		    err ? ": " : "", err ? err : "");
+		if (++j->written->tries >= rd->conf.sync_max_attempts) {
+			job_failed(j, FAIL_PERMANENT, ERR_REDIS, msg);
+			return;
+		}
+		logf_warn(LF(.event = "not_replicated", .job = j->job_id,
+		    .teacher = j->teacher), "%s: not done, waiting again", msg);
+		job_later(j, JOB_WRITING, backoff_ms(j->written->tries,
+		    WAIT_MIN_MS, WAIT_MAX_MS));
+		return;
+	}
+	sc = script_new(SCRIPT_CONFIRM);
+	script_key(sc, key_job(j->job_id));
+	script_key(sc, key_jobs());
+	script_key(sc, key_lock(j->teacher));
+	script_arg(sc, CONSUMER_GROUP);
+	script_arg(sc, j->entry_id);
+	script_arg_own(sc, lock_value(j));
+	script_arg_own(sc, key_events());
+	script_arg(sc, job_trigger_names[j->trigger]);
+	job_run(j, sc, on_confirmed);
+}
+
+/* Ask whether the replicas have the job's write-back (WAIT). */
+static void
+job_send_wait(struct job *j)
+{
+	rconn_command(rd->rc, rd->conf.redis_wait_timeout_ms +
+	    rd->conf.redis_command_timeout_ms, on_job_reply,
+	    job_cmd_new(j, on_replicated), "WAIT %d %llu",
+	    rd->conf.redis_wait_replicas,
+	    (unsigned long long)rd->conf.redis_wait_timeout_ms);
+}
+
+/*
+ * [redis] wait_replicas: the write-back is done once that many replicas
+ * have it.  WAIT goes on the connection that wrote (it waits for that
+ * client's writes), so while replicas lag it holds the commands behind
+ * it for up to wait_timeout_ms.  Too few: WAIT again after a delay (the
+ * lock stays held and renewed), [sync] max_attempts times at most, then
+ * the job fails: its write is in Redis, not known to be replicated.
+ */
+static void
+job_wait_replicas(struct job *j, redisReply *r)
+{
+	struct written *w = xcalloc(1, sizeof(*w));
+
+	w->diff_id = xstrdup(elem_str(r, 1) ? elem_str(r, 1) : "");
+	w->version = xstrdup(elem_str(r, 2) ? elem_str(r, 2) : "");
+	w->account = xstrdup(elem_str(r, 3) ? elem_str(r, 3) : "");
+	w->changed = xstrdup(elem_str(r, 4) ? elem_str(r, 4) : "");
+	written_free(j->written);
+	j->written = w;
+	job_send_wait(j);
+}
+
 static void
 on_written(struct job *j, redisReply *r, const char *err)
 {
@@ -670,16 +794,11 @@ on_written(struct job *j, redisReply *r, const char *err)
 		    elem_str(r, 1) : "(none: nothing was synced)",
 		    j->counts.removed, elem_str(r, 2));
 		forget_statuses(j->teacher, j->job_id);
+	} else if (rd->conf.redis_wait_replicas > 0) {
+		job_wait_replicas(j, r);
+		return;
 	} else
-		job_outcome(j, j->job_id, j->teacher, *elem_str(r, 1) ?
-		    OUT_CHANGED : OUT_UNCHANGED, NULL, "synced: %s (+%u ~%u "
-		    "-%u, version %s, %u requests, attempt %d)%s%s%s%s",
-		    *elem_str(r, 1) ? "changes written" : j->not_modified ?
-		    "no changes (not modified)" : "no changes",
-		    j->counts.added, j->counts.updated, j->counts.removed,
-		    elem_str(r, 2), j->requests, j->attempts,
-		    *elem_str(r, 3) ? ", account match " : "", elem_str(r, 3),
-		    *elem_str(r, 4) ? ", authorization changed " : "",
+		job_synced(j, elem_str(r, 1), elem_str(r, 2), elem_str(r, 3),
 		    elem_str(r, 4));
 	job_free(j);
 }
@@ -797,6 +916,7 @@ writeback_send(struct job *j, const struct writeback *w)
 	script_arg(sc, j->ref);
 	script_arg(sc, job_trigger_names[j->trigger]);
 	script_plan(sc);
+	script_arg(sc, rd->conf.redis_wait_replicas > 0 ? "1" : "0");
 	job_set_state(j, JOB_WRITING);
 	job_run(j, sc, on_written);
 }
@@ -1314,6 +1434,7 @@ job_release(struct job *j)
 	free(j->etags);
 	free(j->etag_entries);
 	free(j->unrec);
+	written_free(j->written);
 	roster_free(j->roster);
 	free(j);
 }

@@ -123,6 +123,7 @@ enum fail_kind {
 };
 
 struct sync;
+struct written;
 
 struct job {
 	TAILQ_ENTRY(job)	 entry;
@@ -168,6 +169,9 @@ struct job {
 	int			 has_counts;
 	unsigned		 requests;	/* Clever requests sent */
 	unsigned		 conflicts;	/* CAS retries */
+	struct written		*written;	/* a write-back waiting for
+						   replicas ([redis]
+						   wait_replicas) */
 };
 
 /*
@@ -248,6 +252,7 @@ enum store_script {
 	SCRIPT_UNRENEWED,
 	SCRIPT_ENROLL,
 	SCRIPT_SCHEDULE_STATS,
+	SCRIPT_CONFIRM,
 	SCRIPT_COUNT
 };
 /*

@@ -76,6 +76,7 @@ static const char *const scripts[SCRIPT_COUNT] = {
 	[SCRIPT_UNRENEWED] = lua_unrenewed,
 	[SCRIPT_ENROLL] = lua_enroll,
 	[SCRIPT_SCHEDULE_STATS] = lua_schedule_stats,
+	[SCRIPT_CONFIRM] = lua_confirm,
 };
 
 static const char *const script_names[SCRIPT_COUNT] = {
@@ -101,6 +102,7 @@ static const char *const script_names[SCRIPT_COUNT] = {
 	[SCRIPT_UNRENEWED] = "unrenewed",
 	[SCRIPT_ENROLL] = "enroll",
 	[SCRIPT_SCHEDULE_STATS] = "schedule_stats",
+	[SCRIPT_CONFIRM] = "confirm",
 };
 
 /*

@@ -40,6 +40,10 @@ ARGV[18]  the app's ref
 ARGV[19]  what triggered the job: 'app' or 'schedule'
 ARGV[20]  the interval a joining teacher is planned with, ms
 ARGV[21]  the schedule's jitter, ms
+ARGV[22]  '1': the job waits for replicas ([redis] wait_replicas): all is
+          written but the end of the job (the status stays running, note
+          'replicating'; the entry pending, the lock held, no event), which
+          confirm.lua writes once WAIT saw the write on the replicas
 
 A successful sync means the token works: the teacher no longer awaits a
 new one.  One the app asked for (re)joins the freshness schedule, planned
@@ -95,14 +99,20 @@ if ARGV[19] == 'app' then
     next_due(teacher, now, tonumber(ARGV[20]), tonumber(ARGV[21])), teacher)
 end
 local result = diff_id ~= '' and 'changed' or 'no changes'
-local h = {'HSET', KEYS[3], 'state', 'done', 'job', jid, 'teacher', teacher, 'kind', 'sync',
-  'updated_ms', now, 'finished_ms', now, 'result', result, 'version', version,
+local hold = ARGV[22] == '1'
+local h = {'HSET', KEYS[3], 'job', jid, 'teacher', teacher, 'kind', 'sync',
+  'updated_ms', now, 'result', result, 'version', version,
   'base_version', cur, 'diff_id', diff_id, 'requests', ARGV[16], 'account', account,
   'authorized_by', ARGV[14], 'authorized_by_changed', changed}
 for k, v in pairs(counts) do h[#h+1] = k; h[#h+1] = tostring(v) end
 redis.call(unpack(h))
 redis.call('HDEL', KEYS[3], 'error', 'message', 'note', 'next_attempt_ms')
 redis.call('EXPIRE', KEYS[3], tonumber(ARGV[11]))
+if hold then
+  redis.call('HSET', KEYS[3], 'note', 'replicating')
+  return {'OK', diff_id, tostring(version), account, changed}
+end
+redis.call('HSET', KEYS[3], 'state', 'done', 'finished_ms', now)
 redis.call('XACK', KEYS[4], ARGV[1], ARGV[2])
 redis.call('DEL', KEYS[5])
 publish(ch, {job = jid, teacher = teacher, state = 'done', result = result, version = version,
