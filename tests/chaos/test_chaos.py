@@ -4,7 +4,11 @@ always) and the sandbox with a fault mix (5xx, 429, malformed, truncated,
 reset, stall).  Rounds of syncs, with duplicates, while the sandbox's data
 changes; instances are SIGKILLed and restarted, Redis is killed and
 restarted once, an instance is frozen (SIGSTOP) past its lock and its
-jobs' claim time.  Then the queue drains and every invariant is checked:
+jobs' claim time, and Redis fails over once: the instances find their
+Redis through three Sentinels, and the replica (AOF too) is promoted by
+SENTINEL FAILOVER, writes paused on the primary until the replica has
+them all (as a planned switch is done).  Then the queue drains and every
+invariant is checked:
 
 - every job terminal (done), none lost, no pending entries;
 - per teacher, a gapless chain of diff versions, no base version twice;
@@ -42,6 +46,7 @@ it = _load("rosterd_it_harness",
 
 FAULTS = {"500": 0.03, "502": 0.02, "503": 0.02, "429": 0.04,
           "malformed": 0.03, "truncated": 0.03, "reset": 0.02, "stall": 0.01}
+AOF = ["--appendonly", "yes", "--appendfsync", "always"]
 TEACHERS = 24
 INSTANCES = 3
 CONF = dict(
@@ -60,13 +65,70 @@ class Chaos:
         self.rng = random.Random(seed)
         self.jobs = []
         self.figures = {"rounds": 0, "kills": 0, "redis_restarts": 0,
-                        "freezes": 0, "mutations": 0}
+                        "freezes": 0, "mutations": 0, "failovers": 0}
         self.instances = {}
 
     # ---- the cast ----
+    def deploy(self):
+        """The primary's replica and three Sentinels; a failover only
+        when told (down after 30 s: a killed primary restarts first)."""
+        env = self.env
+        pki = env.pki if env.redis.tls else None
+        tls = ["--tls-replication", "yes"] if pki else []
+        self.replica = it.Redis(env.tmp, ["--replicaof", env.redis.host,
+                                          str(env.redis.port)] + AOF + tls,
+                                pki=pki)
+        self.wait(lambda: self.replica.client.info("replication")[
+            "master_link_status"] == "up", 30, "the replica in sync")
+        self.sentinels = [it.Sentinel(env.tmp, i, env.redis.port, pki,
+                                      down_after_ms=30000)
+                          for i in range(3)]
+        self.wait(lambda: all(
+            int(x.client.sentinel_master(it.SENTINEL_MASTER)[
+                "num-other-sentinels"]) == 2 for x in self.sentinels),
+            30, "the Sentinels see each other")
+        self.sentinel_conf = {
+            "redis__sentinels": ",".join("127.0.0.1:%d" % x.port
+                                         for x in self.sentinels),
+            "redis__master_name": it.SENTINEL_MASTER}
+
+    def failover(self):
+        """A planned switch: writes paused on the primary until the
+        replica has them all and the old primary is a replica itself, the
+        Sentinels' SENTINEL FAILOVER in between."""
+        old, new = self.env.redis, self.replica
+        old.client.execute_command("CLIENT", "PAUSE", 20000, "WRITE")
+        off = old.client.info("replication")["master_repl_offset"]
+        self.wait(lambda: new.client.info("replication")[
+            "slave_repl_offset"] >= off, 30, "the replica caught up")
+        self.sentinels[0].client.execute_command(
+            "SENTINEL", "FAILOVER", it.SENTINEL_MASTER)
+
+        def switched():
+            try:
+                return all(x.primary()[1] == new.port
+                           for x in self.sentinels) and \
+                    new.client.info("replication")["role"] == "master"
+            except it.redislib.RedisError:
+                return False
+        self.wait(switched, 60, "the Sentinels to name the replica")
+
+        def demoted():
+            try:
+                return old.client.info("replication")["role"] == "slave"
+            except it.redislib.RedisError:
+                return False
+        # the old primary takes writes again only as a replica: until
+        # the Sentinels convert it, it would take them as a second primary
+        self.wait(demoted, 60, "the old primary to become a replica")
+        old.client.execute_command("CLIENT", "UNPAUSE")
+        self.env.redis, self.replica = new, old
+        self.log.redis = new
+        self.figures["failovers"] += 1
+
     def start(self, name):
         d = it.Rosterd(self.env.tmp, self.env.redis, self.env.sandbox,
-                       name=name, **CONF)
+                       name=name, **dict(CONF, **self.sentinel_conf))
         self.instances[name] = d
         self.env.daemons.append(d)
 
@@ -215,6 +277,7 @@ class Chaos:
         for t in self.teachers:
             env.store_token(t["id"], t["token"])
         self.log = it.EventLog(env.redis)
+        self.deploy()
         for i in range(INSTANCES):
             self.start("chaos%d" % i)
         sbx.post("/faults", {"rates": FAULTS})
@@ -230,6 +293,8 @@ class Chaos:
                 self.restart_redis()
             if r in (6, 20) or (soak_s and r % 20 == 16):
                 self.freeze()
+            if r == 24 or (soak_s and r % 60 == 12):
+                self.failover()
             # let the backlog come down before the next round
             self.wait(lambda: self.redis_up() and self.backlog() <= 30,
                       60, "backlog after round %d" % r)
@@ -320,13 +385,17 @@ def replay(env, diffs, tmp):
 def chaos(rounds=30, soak_s=0, seed=1):
     with tempfile.TemporaryDirectory(prefix="rosterd-chaos-") as tmp:
         env = it.Env(tmp)
-        env.start_redis(["--appendonly", "yes", "--appendfsync", "always"])
+        env.start_redis(AOF)
         c = Chaos(env, seed)
         try:
             c.run(rounds, soak_s)
             c.check()
         finally:
             rcs = env.close()
+            for x in getattr(c, "sentinels", []):
+                x.stop()
+            if getattr(c, "replica", None):
+                c.replica.stop()
         for d, rc in rcs:
             assert rc == 0, "%s exited %s:\n%s" % (d.proc.name, rc,
                                                    d.proc.text()[-3000:])

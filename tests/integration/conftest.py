@@ -279,6 +279,53 @@ class Redis:
         self.proc.stop()
 
 
+SENTINEL_MASTER = "rosterd-primary"
+
+
+class Sentinel:
+    """A redis-server --sentinel on a free loopback port, watching
+    SENTINEL_MASTER at the primary's address (quorum 2, down after
+    down_after_ms); with pki, TLS-only, and speaking TLS to the servers
+    it watches."""
+
+    def __init__(self, tmp, i, primary_port, pki=None, down_after_ms=1000):
+        self.port = free_port()
+        d = os.path.join(tmp, "sentinel%d" % i)
+        os.makedirs(d, exist_ok=True)
+        self.conf = os.path.join(d, "sentinel.conf")
+        if pki:
+            listen = ("port 0\ntls-port %d\ntls-cert-file %s\n"
+                      "tls-key-file %s\ntls-ca-cert-file %s\n"
+                      "tls-replication yes\ntls-auth-clients no\n" %
+                      (self.port, pki.server.cert, pki.server.key, pki.ca))
+        else:
+            listen = "port %d\n" % self.port
+        with open(self.conf, "w") as f:
+            f.write("%sbind 127.0.0.1\ndir %s\n"
+                    "sentinel monitor %s 127.0.0.1 %d 2\n"
+                    "sentinel down-after-milliseconds %s %d\n"
+                    "sentinel failover-timeout %s 10000\n"
+                    "sentinel parallel-syncs %s 1\n" %
+                    (listen, d, SENTINEL_MASTER, primary_port, SENTINEL_MASTER,
+                     down_after_ms, SENTINEL_MASTER, SENTINEL_MASTER))
+        self.proc = Proc(["redis-server", self.conf, "--sentinel"],
+                         "sentinel%d" % i)
+        self.proc.wait_line(r"\+monitor master")
+        kw = {}
+        if pki:
+            kw = dict(ssl=True, ssl_ca_certs=pki.ca, ssl_cert_reqs="required")
+        self.client = redislib.Redis(host="127.0.0.1", port=self.port,
+                                     decode_responses=True, **kw)
+
+    def primary(self):
+        host, port = self.client.execute_command(
+            "SENTINEL", "get-master-addr-by-name", SENTINEL_MASTER)
+        return host, int(port)
+
+    def stop(self):
+        self.proc.stop()
+
+
 class Sandbox:
     def __init__(self, *args):
         argv = [SANDBOX, "--listen", "127.0.0.1:0", "--control", "127.0.0.1:0"]

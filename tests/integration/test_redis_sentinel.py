@@ -14,7 +14,7 @@ import pytest
 import conftest as it
 from conftest import SLOW, rosterctl
 
-MASTER = "rosterd-primary"
+MASTER = it.SENTINEL_MASTER
 
 
 def wait_for(pred, timeout, what):
@@ -23,49 +23,6 @@ def wait_for(pred, timeout, what):
     while not pred():
         assert time.monotonic() < deadline, "timed out waiting for " + what
         time.sleep(0.05)
-
-
-class Sentinel:
-    """A redis-server --sentinel on a free loopback port, watching
-    MASTER at the primary's address (quorum 2, down after 1 s); with pki,
-    TLS-only, and speaking TLS to the servers it watches."""
-
-    def __init__(self, tmp, i, primary_port, pki=None):
-        self.port = it.free_port()
-        d = os.path.join(tmp, "sentinel%d" % i)
-        os.makedirs(d, exist_ok=True)
-        self.conf = os.path.join(d, "sentinel.conf")
-        if pki:
-            listen = ("port 0\ntls-port %d\ntls-cert-file %s\n"
-                      "tls-key-file %s\ntls-ca-cert-file %s\n"
-                      "tls-replication yes\ntls-auth-clients no\n" %
-                      (self.port, pki.server.cert, pki.server.key, pki.ca))
-        else:
-            listen = "port %d\n" % self.port
-        with open(self.conf, "w") as f:
-            f.write("%sbind 127.0.0.1\ndir %s\n"
-                    "sentinel monitor %s 127.0.0.1 %d 2\n"
-                    "sentinel down-after-milliseconds %s 1000\n"
-                    "sentinel failover-timeout %s 10000\n"
-                    "sentinel parallel-syncs %s 1\n" %
-                    (listen, d, MASTER, primary_port, MASTER, MASTER,
-                     MASTER))
-        self.proc = it.Proc(["redis-server", self.conf, "--sentinel"],
-                            "sentinel%d" % i)
-        self.proc.wait_line(r"\+monitor master")
-        kw = {}
-        if pki:
-            kw = dict(ssl=True, ssl_ca_certs=pki.ca, ssl_cert_reqs="required")
-        self.client = it.redislib.Redis(host="127.0.0.1", port=self.port,
-                                        decode_responses=True, **kw)
-
-    def primary(self):
-        host, port = self.client.execute_command(
-            "SENTINEL", "get-master-addr-by-name", MASTER)
-        return host, int(port)
-
-    def stop(self):
-        self.proc.stop()
 
 
 class Deployment:
@@ -83,7 +40,7 @@ class Deployment:
         self.servers[replica.port] = replica
         wait_for(lambda: replica.client.info("replication")[
             "master_link_status"] == "up", 20, "the replica in sync")
-        self.sentinels = [Sentinel(env.tmp, i, env.redis.port, pki)
+        self.sentinels = [it.Sentinel(env.tmp, i, env.redis.port, pki)
                           for i in range(3)]
         # every Sentinel knows the replica and the other Sentinels
         wait_for(lambda: all(
@@ -237,7 +194,7 @@ def test_no_sentinel_reachable_is_told_apart_from_an_unknown_master(env):
                           it.free_port(), redis__master_name=MASTER)
     d.proc.wait_line(r"no Sentinel reachable")
     assert d.stop() == 0
-    s = Sentinel(env.tmp, 9, env.redis.port,
+    s = it.Sentinel(env.tmp, 9, env.redis.port,
                  env.pki if env.redis.tls else None)
     try:
         d = env.start_rosterd(wait=False, redis__sentinels="127.0.0.1:%d" %
