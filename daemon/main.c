@@ -3,7 +3,7 @@
  * options, start, signals, reload, watchdog, stop.
  *
  * Runs in the foreground (systemd Type=notify), one libevent loop for
- * everything: Redis (hiredis async), Clever (curl multi) and signals.
+ * everything: Redis (rconn.c), Clever (curl multi) and signals.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -348,7 +348,7 @@ main(int argc, char **argv)
 	};
 	static struct rosterd daemon;
 	uint64_t done, coalesced, failed;
-	char err[CONF_ERR_MAX];
+	char err[CONF_ERR_MAX], where[512];
 	int ch, checkonly = 0, debug = 0, verbose = 0;
 
 	rd = &daemon;
@@ -400,13 +400,12 @@ main(int argc, char **argv)
 	    debug ? LOG_TARGET_STDERR : conf_log_target(&rd->conf));
 
 	rosterd_setup();
+	rosterd_redis_where(where, sizeof(where));
 	logf_info(LF(.event = "started"), "rosterd %s started as consumer %s "
-	    "(redis %s:%d, prefix %s, clever %s/%s)", ROSTERD_VERSION,
-	    rd->consumer, rd->conf.redis_host, rd->conf.redis_port,
-	    rd->conf.redis_prefix, rd->conf.clever_api_base,
-	    rd->conf.clever_api_version);
-	sd_notifyf(0, "STATUS=connecting to Redis at %s:%d",
-	    rd->conf.redis_host, rd->conf.redis_port);
+	    "(redis %s, prefix %s, clever %s/%s)", ROSTERD_VERSION,
+	    rd->consumer, where, rd->conf.redis_prefix,
+	    rd->conf.clever_api_base, rd->conf.clever_api_version);
+	sd_notifyf(0, "STATUS=connecting to Redis at %s", where);
 	event_base_dispatch(rd->base);
 	metrics_totals(&done, &coalesced, &failed);
 	logf_info(LF(.event = "stopped"), "rosterd stopped: %llu synced, %llu "

@@ -232,7 +232,7 @@ on_probed(int denied, const char *what)
 	if (denied == 1 && !rd->ready) {
 		logf_err(LF(.event = "redis_denied"), "the Redis user may not "
 		    "do what rosterd needs: %s; grant it (see the minimal ACL "
-		    "in rosterd(8))", what);
+		    "in doc/production.md)", what);
 		sd_notifyf(0, "STATUS=Redis denies: %s", what);
 		prepare_refuse();
 		return;

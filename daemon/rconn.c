@@ -688,7 +688,15 @@ rconn_located(struct rconn_locating *l, const char *host, int port,
 	rconn_enter(rc);
 	rc->locating = NULL;
 	if (host == NULL) {
-		log_warnx("redis: %s", err != NULL ? err : "no address");
+		/* told once per cause, and to the state callback */
+		xstrlcpy(rc->error, err != NULL ? err : "no address",
+		    sizeof(rc->error));
+		rc->error_kind = RCONN_ERR_NAME;
+		if (strcmp(rc->error, rc->told) != 0) {
+			log_warnx("redis: %s", rc->error);
+			xstrlcpy(rc->told, rc->error, sizeof(rc->told));
+		} else
+			log_debug("redis: %s", rc->error);
 		rconn_set_state(rc, RCONN_DISCONNECTED);
 		rconn_schedule_retry(rc);
 	} else {

@@ -137,12 +137,18 @@ reader_lost(const char *why)
 		prepare_redis();
 }
 
-/* What a Redis error reply says about the stream and its group. */
+/*
+ * What a Redis error reply says about the stream and its group: gone
+ * (NOGROUP; a blocked read woken because the stream was deleted).  A read
+ * woken because the server became a replica is a failover, which rconn
+ * follows: the stream is still there, on the new primary.
+ */
 static int
 stream_gone(const char *reply)
 {
 	return strncmp(reply, "NOGROUP", 7) == 0 ||
-	    strncmp(reply, "UNBLOCKED", 9) == 0;
+	    (strncmp(reply, "UNBLOCKED", 9) == 0 &&
+	    strstr(reply, "replica") == NULL);
 }
 
 static void

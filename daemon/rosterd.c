@@ -5,6 +5,7 @@
  * program on it.
  */
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -46,6 +47,23 @@ rosterd_consumer(void)
 	host[sizeof(host) - 1] = '\0';
 	xasprintf(&c, "%s-%ld", host, (long)getpid());
 	return c;
+}
+
+/* Where Redis is, as configured, for people: the log, STATUS. */
+void
+rosterd_redis_where(char *buf, size_t len)
+{
+	const struct conf *c = &rd->conf;
+
+	if (c->redis_sentinels[0] != '\0')
+		snprintf(buf, len, "master %s via Sentinels %s%s",
+		    c->redis_master_name, c->redis_sentinels,
+		    c->redis_tls ? ", TLS" : "");
+	else if (c->redis_socket[0] != '\0')
+		snprintf(buf, len, "%s", c->redis_socket);
+	else
+		snprintf(buf, len, "%s:%d%s", c->redis_host, c->redis_port,
+		    c->redis_tls ? ", TLS" : "");
 }
 
 /* A Redis connection's settings; name is its CLIENT SETNAME. */

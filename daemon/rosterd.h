@@ -195,6 +195,7 @@ extern struct rosterd	*rd;
 int		 rosterd_conf_load(struct conf *, const char *path, char *err,
 		    size_t errlen);
 char		*rosterd_consumer(void);
+void		 rosterd_redis_where(char *buf, size_t len);
 void		 rosterd_rconn_conf(struct rconn_conf *, const char *name);
 void		 rosterd_http_conf(struct http_conf *);
 void		 rosterd_conf_adopt(struct conf *next);

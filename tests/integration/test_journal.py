@@ -160,7 +160,7 @@ def test_journal_tells_one_teachers_story(env):
     assert outcomes[bad]["ROSTERD_ERROR"] == "bad_job" and \
         outcomes[bad]["ROSTERD_RESULT"] == "rejected", outcomes[bad]
     # the caller, not the logging code
-    assert e["CODE_FILE"] == "daemon/job.c" and e["CODE_FUNC"] == "on_written"
+    assert e["CODE_FILE"] == "daemon/job.c" and e["CODE_FUNC"] == "job_synced"
     assert int(e["CODE_LINE"]) > 0
     # the permanent failure, by its error code
     (f,) = journal(jdir, "ROSTERD_ERROR=no_token")
