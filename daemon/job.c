@@ -682,16 +682,26 @@ static void
 on_replicated(struct job *j, redisReply *r, const char *err)
 {
 	struct script_call *sc;
-	long long n = err == NULL && r->type == REDIS_REPLY_INTEGER ?
-	    r->integer : 0;
+	long long n;
 	char msg[256];
 
-	if (err != NULL || n < rd->conf.redis_wait_replicas) {
+	n = err == NULL && r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+	if (err != NULL) {
+		/*
+		 * WAIT counts the writes of its own connection: on another
+		 * one (to a new primary, maybe without our write) it would
+		 * say nothing.  Run the job again: it finds its write, or
+		 * writes it again where it was lost.
+		 */
+		job_failed(j, FAIL_TRANSIENT, ERR_REDIS, "the connection was "
+		    "lost before the write-back was known replicated");
+		return;
+	}
+	if (n < rd->conf.redis_wait_replicas) {
 		snprintf(msg, sizeof(msg), "the write-back reached %lld of %d "
-		    "replicas in %llu ms ([redis] wait_replicas)%s%s", n,
+		    "replicas in %llu ms ([redis] wait_replicas)", n,
 		    rd->conf.redis_wait_replicas,
-		    (unsigned long long)rd->conf.redis_wait_timeout_ms,
-		    err ? ": " : "", err ? err : "");
+		    (unsigned long long)rd->conf.redis_wait_timeout_ms);
 		if (++j->written->tries >= rd->conf.sync_max_attempts) {
 			job_failed(j, FAIL_PERMANENT, ERR_REDIS, msg);
 			return;
