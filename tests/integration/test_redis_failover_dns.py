@@ -9,8 +9,10 @@ The name is served by a small DNS server of the test's own (UDP on
 loopback), which rosterd reaches through a resolv.conf bind-mounted over
 /etc/resolv.conf in a private mount namespace (unshare -m), so nothing of
 the machine changes.  Skipped, saying why, where that cannot be done."""
+import json
 import os
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -158,3 +160,84 @@ def test_a_failover_under_a_dns_name_is_followed(env, dns):
                  for x in env.diffs(t["id"])]
         assert chain == [(i, i + 1) for i in range(len(chain))], chain
     a.stop()
+
+
+def test_a_write_back_lost_in_a_failover_was_never_reported_done(env, dns):
+    """[redis] wait_replicas: the replica frozen, a write-back reaches the
+    primary only; the primary is killed, the replica promoted and the
+    name re-pointed.  The job was never reported done (no 'done' status
+    or event anywhere), and the app's request again ends in an exact
+    chain on the new primary."""
+    pki = env.pki if env.redis.tls else None
+    tls = ["--tls-replication", "yes"] if pki else []
+    port = it.free_port()
+    a = it.Redis(env.tmp, tls, pki=pki, bind="127.0.0.2", port=port)
+    b = it.Redis(env.tmp, ["--replicaof", "127.0.0.2", str(port)] + tls,
+                 pki=pki, bind="127.0.0.3", port=port)
+    wait_for(lambda: b.client.info("replication")["master_link_status"] ==
+             "up", 20, "the replica in sync")
+    env.redis.stop()
+    env.redis = a
+    dns.names[NAME] = "127.0.0.2"
+    resolv = os.path.join(env.tmp, "resolv.conf")
+    with open(resolv, "w") as f:
+        f.write("nameserver 127.0.0.1:%d\n" % dns.port)
+    sbx = env.start_sandbox("--teachers", 3)
+    t = sbx.teachers()[0]
+    env.store_token(t["id"], t["token"])
+    wrap = ["unshare", "-m", "sh", "-c",
+            'mount --bind "$0" /etc/resolv.conf && exec "$@"', resolv]
+    saved = it.WRAP[:]
+    it.WRAP[:] = wrap + saved
+    try:
+        d = env.start_rosterd(redis__host=NAME, redis__wait_replicas=1,
+                              redis__wait_timeout_ms=300)
+    finally:
+        it.WRAP[:] = saved
+    _, st = env.run(t["id"])
+    assert st["state"] == "done" and st["version"] == "1", st
+    wait_for(lambda: b.client.hget("rosterd:snapshot:{%s}" % t["id"],
+                                   "version") == "1", 10, "v1 replicated")
+    sbx.mutate(op="set_subject", section=t["sections"][0], subject="lost")
+    # the replica cut off: frozen, its link closed by the primary, so that
+    # nothing written from now on can reach it
+    b.proc.p.send_signal(signal.SIGSTOP)
+    a.client.execute_command("CLIENT", "KILL", "TYPE", "replica")
+    events = env.subscribe()
+    mark = d.proc.mark()
+    jid = env.enqueue(t["id"])
+    d.proc.wait_line(r"event=not_replicated", start=mark, timeout=20)
+    assert a.client.hget("rosterd:snapshot:{%s}" % t["id"], "version") == "2"
+    assert a.client.hget("rosterd:job:" + jid, "state") == "running"
+    seen = []
+    while True:
+        m = events.get_message(timeout=0.2)
+        if m is None:
+            break
+        if m["type"] == "message":
+            seen.append(json.loads(m["data"]))
+    events.close()
+    assert not [e for e in seen if e.get("job") == jid and
+                e.get("state") == "done"], seen
+    # the failover: the primary dies with the write, the replica wakes
+    a.proc.stop(signal.SIGKILL)
+    b.proc.p.send_signal(signal.SIGCONT)
+    b.client.execute_command("REPLICAOF", "NO", "ONE")
+    dns.names[NAME] = "127.0.0.3"
+    env.redis = b
+    assert b.client.hget("rosterd:snapshot:{%s}" % t["id"], "version") == "1"
+    st = b.client.hgetall("rosterd:job:" + jid)
+    assert st.get("state") != "done", st
+    # a replica for the new primary (wait_replicas = 1), then the app asks
+    # again (its job never said done): exact on the new primary
+    c = it.Redis(env.tmp, ["--replicaof", "127.0.0.3", str(port)] + tls,
+                 pki=pki, bind="127.0.0.4", port=port)
+    wait_for(lambda: c.client.info("replication")["master_link_status"] ==
+             "up", 20, "the new replica in sync")
+    _, st = env.run(t["id"], timeout=60)
+    assert st["state"] == "done" and st["version"] == "2", st
+    chain = [(int(x["base_version"]), int(x["version"]))
+             for x in env.diffs(t["id"])]
+    assert chain == [(0, 1), (1, 2)], chain
+    assert d.proc.p.poll() is None
+    c.stop()
