@@ -229,6 +229,11 @@ on_probed(int denied, const char *what)
 {
 	if (denied == -1)
 		return;		/* prepared again once reconnected */
+	if (denied == 0 && rd->conf.redis_wait_replicas > 0 &&
+	    !probe_allows(PROBE_WAIT)) {
+		denied = 1;
+		what = "WAIT (for [redis] wait_replicas)";
+	}
 	if (denied == 1 && !rd->ready) {
 		logf_err(LF(.event = "redis_denied"), "the Redis user may not "
 		    "do what rosterd needs: %s; grant it (see the minimal ACL "

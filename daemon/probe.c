@@ -156,6 +156,8 @@ static const struct probe_check {
 	ON(KEY_SCHEDULE_ENROLLED, NULL, "SET", K, "v"),
 	/* the server, for the operator: optional */
 	OPTIONAL(PROBE_INFO, "INFO", "memory"),
+	/* needed only with [redis] wait_replicas (prepare.c) */
+	OPTIONAL(PROBE_WAIT, "WAIT", "0", "0"),
 };
 #define NCHECKS	(sizeof(probe_checks) / sizeof(probe_checks[0]))
 

@@ -329,6 +329,7 @@ typedef void	(*probe_cb)(int denied, const char *what);
 void		 probe_redis(probe_cb);
 #define PROBE_INFO	0x1	/* INFO memory */
 #define PROBE_ROLE	0x2	/* ROLE */
+#define PROBE_WAIT	0x4	/* WAIT, for [redis] wait_replicas */
 int		 probe_allows(unsigned what);
 
 /* jobs.c: the jobs in memory */
