@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "keys.h"
 #include "log.h"
 #include "rosterd.h"
 #include "xmalloc.h"
@@ -215,7 +216,8 @@ write_check(void)
 	if (h.state != RH_REFUSED || !h.refused_writes || h.checking ||
 	    rconn_state(rd->rc) != RCONN_READY)
 		return;
-	key = key_contract();
+	/* the key spelled by keys.c: health.c sits below store.c */
+	key = keys_name(rd->conf.redis_prefix, KEY_CONTRACT, NULL);
 	if (rconn_command(rd->rc, 0, on_write_check, NULL, "SET %s %s NX",
 	    key, CONTRACT_VERSION) == 0)
 		h.checking = 1;

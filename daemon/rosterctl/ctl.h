@@ -12,6 +12,7 @@
 #include <hiredis/hiredis.h>
 #include <json-c/json.h>
 
+#include "ctl_conn.h"
 #include "keys.h"
 
 #define CTL_OK		0	/* done */
@@ -30,16 +31,6 @@ void		 ctl_fatal(const char *, ...)
 		    __attribute__((format(printf, 1, 2), noreturn));
 unsigned long long ctl_redis_now_ms(void);
 const struct conf *ctl_conf(void);
-
-/* ctl_conn.c: the connection to Redis, blocking, TLS as rosterd's */
-struct conf;
-void		 ctl_conn_open(const struct conf *);	/* exits on failure */
-redisReply	*ctl_conn_vcommand(const char *, va_list);
-redisReply	*ctl_conn_argv(int, const char **, const size_t *);
-redisReply	*ctl_conn_read(void);		/* the next reply (watch) */
-void		 ctl_conn_wait_forever(void);
-const char	*ctl_conn_error(void);		/* why a call got no reply */
-void		 ctl_conn_close(void);
 
 /* ctl_out.c: records (field/value replies) for people or as JSON. */
 const char	*ctl_field(const redisReply *fields, const char *name);

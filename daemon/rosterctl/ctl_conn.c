@@ -22,7 +22,7 @@
 #include <openssl/err.h>
 
 #include "conf.h"
-#include "ctl.h"
+#include "ctl_conn.h"
 #include "tls.h"
 #include "xmalloc.h"
 
@@ -33,7 +33,7 @@ static SSL_CTX		*ssl_ctx;
 static SSL		*ssl;
 static redisReader	*reader;
 static char		 where[300];	/* host:port or the socket */
-static char		 error[512];	/* why the last call failed */
+static char		 error[1024];	/* why the last call failed */
 
 static void
 set_timeout(int seconds)
@@ -100,13 +100,14 @@ start_tls(const struct conf *c, const char *host)
 		.cert_file = c->redis_tls_cert_file,
 		.key_file = c->redis_tls_key_file,
 	};
-	char err[512];
+	char err[256];
 
-	if (ssl_ctx == NULL &&
-	    (ssl_ctx = tls_ctx_new(&tc, err, sizeof(err))) == NULL)
-		ctl_fatal("Redis TLS: %s", err);
-	if ((ssl = tls_ssl_new(ssl_ctx, &tc, host, err, sizeof(err))) == NULL)
-		ctl_fatal("Redis TLS: %s", err);
+	if ((ssl_ctx == NULL &&
+	    (ssl_ctx = tls_ctx_new(&tc, err, sizeof(err))) == NULL) ||
+	    (ssl = tls_ssl_new(ssl_ctx, &tc, host, err, sizeof(err))) == NULL) {
+		snprintf(error, sizeof(error), "TLS: %s", err);
+		return -1;
+	}
 	ERR_clear_error();
 	if (SSL_set_fd(ssl, fd) != 1 || SSL_connect(ssl) != 1) {
 		tls_describe(ssl, ERR_get_error(), "TLS", error,
@@ -183,8 +184,10 @@ ctl_conn_read(void)
 			    errno == EAGAIN ? "timeout" : strerror(errno));
 			return NULL;
 		}
-		if (redisReaderFeed(reader, buf, (size_t)n) != REDIS_OK)
-			ctl_fatal("Redis: cannot read the reply");
+		if (redisReaderFeed(reader, buf, (size_t)n) != REDIS_OK) {
+			snprintf(error, sizeof(error), "cannot read the reply");
+			return NULL;
+		}
 	}
 }
 
@@ -200,8 +203,10 @@ send_formatted(char *cmd, int len)
 {
 	redisReply *r;
 
-	if (len < 0)
-		ctl_fatal("Redis: cannot format a command");
+	if (len < 0) {
+		snprintf(error, sizeof(error), "cannot format a command");
+		return NULL;
+	}
 	r = send_all(cmd, (size_t)len) == 0 ? ctl_conn_read() : NULL;
 	redisFreeCommand(cmd);
 	return r;
@@ -286,8 +291,10 @@ conn_open(const struct conf *c, const char *host, int port,
 		snprintf(error, sizeof(error), "%s", strerror(errno));
 	if (r != 0)
 		return -1;
-	if ((reader = redisReaderCreate()) == NULL)
-		ctl_fatal("out of memory");
+	if ((reader = redisReaderCreate()) == NULL) {
+		snprintf(error, sizeof(error), "out of memory");
+		return -1;
+	}
 	if (c->redis_tls && start_tls(c, host) == -1)
 		return -1;
 	if (*pass == '\0')
@@ -298,8 +305,8 @@ conn_open(const struct conf *c, const char *host, int port,
 	return setup(*user != '\0' ? 3 : 2, argv);
 }
 
-/* The primary's address, asked of the Sentinels in turn, or exit. */
-static void
+/* The primary's address, asked of the Sentinels in turn; -1 and why. */
+static int
 sentinel_primary(const struct conf *c, char **host, int *port)
 {
 	struct conf_addr *s;
@@ -308,8 +315,11 @@ sentinel_primary(const struct conf *c, char **host, int *port)
 	redisReply *r;
 	int n, i, unknown = 0;
 
-	if ((n = conf_hostports(c->redis_sentinels, &s, NULL, 0)) <= 0)
-		ctl_fatal("[redis] sentinels: nothing to ask");
+	if ((n = conf_hostports(c->redis_sentinels, &s, NULL, 0)) <= 0) {
+		snprintf(error, sizeof(error), "[redis] sentinels: nothing to "
+		    "ask");
+		return -1;
+	}
 	for (i = 0; i < n; i++) {
 		if (conn_open(c, s[i].host, s[i].port,
 		    c->redis_sentinel_username,
@@ -323,41 +333,49 @@ sentinel_primary(const struct conf *c, char **host, int *port)
 			*port = atoi(r->element[1]->str);
 			freeReplyObject(r);
 			conf_addrs_free(s, n);
-			return;
+			return 0;
 		}
 		unknown += r->type == REDIS_REPLY_NIL;
 		freeReplyObject(r);
 	}
 	conf_addrs_free(s, n);
 	if (unknown > 0)
-		ctl_fatal("the Sentinels do not know a master named %s",
-		    c->redis_master_name);
-	ctl_fatal("no Sentinel reachable (%d tried: [redis] sentinels)", n);
+		snprintf(error, sizeof(error), "the Sentinels do not know a "
+		    "master named %s", c->redis_master_name);
+	else
+		snprintf(error, sizeof(error), "no Sentinel reachable (%d "
+		    "tried: [redis] sentinels)", n);
+	return -1;
 }
 
-/* Connect as [redis] says, or exit with why. */
-void
+/* Connect as [redis] says; -1 and why in ctl_conn_error(). */
+int
 ctl_conn_open(const struct conf *c)
 {
 	const char *argv[2];
-	char db[16], *host = NULL;
+	char db[16], *host = NULL, why[512];
 	int port = c->redis_port;
 
-	if (c->redis_sentinels[0] != '\0')
-		sentinel_primary(c, &host, &port);
-	else if (c->redis_socket[0] == '\0')
+	if (c->redis_sentinels[0] != '\0') {
+		if (sentinel_primary(c, &host, &port) == -1)
+			return -1;
+	} else if (c->redis_socket[0] == '\0')
 		host = xstrdup(c->redis_host);
 	if (conn_open(c, host, port, c->redis_username,
-	    c->redis_password) == -1)
-		ctl_fatal("cannot connect to Redis at %s: %s", where, error);
-	free(host);
-	if (c->redis_db != 0) {
-		snprintf(db, sizeof(db), "%d", c->redis_db);
-		argv[0] = "SELECT";
-		argv[1] = db;
-		if (setup(2, argv) == -1)
-			ctl_fatal("Redis at %s: %s", where, error);
+	    c->redis_password) == -1) {
+		free(host);
+		xstrlcpy(why, error, sizeof(why));
+		snprintf(error, sizeof(error), "cannot connect to Redis at "
+		    "%s: %s", where, why);
+		return -1;
 	}
+	free(host);
+	if (c->redis_db == 0)
+		return 0;
+	snprintf(db, sizeof(db), "%d", c->redis_db);
+	argv[0] = "SELECT";
+	argv[1] = db;
+	return setup(2, argv);
 }
 
 void

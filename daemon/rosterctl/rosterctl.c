@@ -268,7 +268,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "rosterctl: %s\n", err);
 		return CTL_ERROR;
 	}
-	ctl_conn_open(&conf);
+	if (ctl_conn_open(&conf) == -1)
+		ctl_fatal("%s", ctl_conn_error());
 	rv = commands[i].fn(argc, argv);
 	ctl_conn_close();
 	conf_free(&conf);
