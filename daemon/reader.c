@@ -429,7 +429,13 @@ on_client_id(struct rconn *c, redisReply *r, const char *err, void *arg)
 		reader_id = r->integer;
 }
 
-/* The reader connection's state changed: learn its id, then read. */
+/*
+ * The reader connection's state changed: learn its id, then read, our
+ * own pending entries first.  After a failover the new primary may hold
+ * entries delivered to us whose end (the acknowledgement) was lost with
+ * the old one: read again, they are taken up at once instead of after
+ * claim_idle_ms.  Those still in memory are skipped.
+ */
 void
 reader_conn_state(enum rconn_state st)
 {
@@ -437,6 +443,8 @@ reader_conn_state(enum rconn_state st)
 		reading = 0;
 		return;
 	}
+	own_pending_done = 0;
+	xstrlcpy(pending_from, "0", sizeof(pending_from));
 	reader_id = 0;
 	rconn_command(rd->rq, 0, on_client_id, NULL, "CLIENT ID");
 	reader_kick();
