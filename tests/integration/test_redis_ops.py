@@ -82,26 +82,28 @@ def stats(d):
 def test_every_signal_names_the_redis_server_and_its_memory(env):
     d, url, notify = start(env)
     address = "127.0.0.1:%d" % env.redis.port
+    tls = "on" if env.redis.tls else "off"
     line = notify.wait("redis %s" % address)
-    assert "redis %s (master, tls off, noeviction): ok" % address in line
+    assert "redis %s (master, tls %s, noeviction): ok" % (address, tls) \
+        in line
     # the metrics: the server, its memory against maxmemory, failovers
     _, samples = scrape(url)
     assert value(samples, "rosterd_redis_server_info", address=address,
-                 role="master", tls="off", maxmemory_policy="noeviction") == 1
+                 role="master", tls=tls, maxmemory_policy="noeviction") == 1
     assert value(samples, "rosterd_redis_used_memory_bytes") > 0
     assert ("rosterd_redis_maxmemory_bytes", ()) in samples
     assert value(samples, "rosterd_redis_maxmemory_bytes") == 0
     assert ("rosterd_redis_failovers_total", ()) in samples
     # the heartbeat and rosterctl stats, as JSON and for people
     want = {"redis_address": address, "redis_role": "master",
-            "redis_tls": "off", "redis_maxmemory_policy": "noeviction"}
+            "redis_tls": tls, "redis_maxmemory_policy": "noeviction"}
     until("heartbeat names the server", lambda: want.items() <=
           heartbeat(env, d).items())
     inst = stats(d)
     assert want.items() <= inst.items() and inst["redis_failovers"] == 0
     out = ctl(d, "stats")
-    assert "on redis %s (master, tls off), maxmemory-policy noeviction, 0 " \
-        "failovers followed" % address in out.stdout, out.stdout
+    assert "on redis %s (master, tls %s), maxmemory-policy noeviction, 0 " \
+        "failovers followed" % (address, tls) in out.stdout, out.stdout
     # Redis nearly full: a warning, once; and when it has room again
     mark = d.proc.mark()
     used = env.r.info("memory")["used_memory"]
@@ -212,9 +214,7 @@ def test_a_user_that_may_not_read_the_server_is_warned_once(env):
     env.r.acl_setuser("admin", enabled=True, passwords=["+pw"],
                       commands=["+@all"], keys=["*"], channels=["*"])
     env.r.execute_command("ACL", "SETUSER", "default", "-info")
-    env.redis.client = redislib.Redis(host="127.0.0.1", port=env.redis.port,
-                                      username="admin", password="pw",
-                                      decode_responses=True)
+    env.redis.client = env.redis.new_client(username="admin", password="pw")
     env.start_sandbox("--teachers", 2)
     d, url, _ = start(env)
     _, st = env.run("5f" * 12)
