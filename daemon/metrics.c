@@ -35,8 +35,14 @@ static const double wait_bounds[] = { 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30,
 #define NB(a)	(sizeof(a) / sizeof((a)[0]))
 
 static struct metrics m = {
-	.duration = { { duration_bounds, NB(duration_bounds), { 0 }, 0, 0 },
-	    { duration_bounds, NB(duration_bounds), { 0 }, 0, 0 } },
+	/* every kind: a kind left out would have the +Inf bucket only */
+	.duration = {
+		[JOB_SYNC] = { duration_bounds, NB(duration_bounds), { 0 }, 0, 0 },
+		[JOB_DISCOVER] = { duration_bounds, NB(duration_bounds), { 0 }, 0,
+		    0 },
+		[JOB_FORGET] = { duration_bounds, NB(duration_bounds), { 0 }, 0,
+		    0 },
+	},
 	.queue_wait = { wait_bounds, NB(wait_bounds), { 0 }, 0, 0 },
 };
 static uint64_t	ring_sec[RING];

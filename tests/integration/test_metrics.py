@@ -85,6 +85,12 @@ def test_scrape_tells_what_happened(env):
                      if k[0] == "rosterd_job_duration_seconds_bucket" and
                      dict(k[1])["kind"] == "sync")
     assert [v for _, v in buckets] == sorted(v for _, v in buckets)
+    # every kind has every bucket (a forget's 2 ms is not in +Inf alone)
+    for kind in ("sync", "discover", "forget"):
+        les = [dict(k[1])["le"] for k in s
+               if k[0] == "rosterd_job_duration_seconds_bucket" and
+               dict(k[1])["kind"] == kind]
+        assert len(les) == len(buckets), (kind, les)
     # Clever: by endpoint and status; the 429s, and the wait they caused
     assert value(s, "rosterd_clever_requests_total", endpoint="me",
                  status="200") >= 3
