@@ -6,14 +6,15 @@
  * hands down: Redis prepared (prepare_init), a job gone from the table
  * (jobs_init: a slot may be free, a drain over).
  *
- *	common/		xmalloc, clock, log, conf, contract, keys, the roster
- *			model (their own headers)
+ *	common/		xmalloc, clock, log, conf, contract, keys, tls, the
+ *			roster model (their own headers)
  *	rconn.c http.c	one Redis connection; Clever over curl multi
  *	etag.c selection.c job_json.c metrics.c
  *			pure leaves and the counters (their own headers,
  *			never this one)
  *
  *	rosterd.c	the environment: rd, the configuration in force
+ *	sentinel.c	where the primary is, asked of the Sentinels
  *	store.c		the Redis contract: key names, the scripts (lua/),
  *			one way to call them
  *	health.c	Redis failures told apart, counted, logged
