@@ -103,7 +103,10 @@ def dns():
     d.stop()
 
 
-def test_a_failover_under_a_dns_name_is_followed(env, dns):
+def primary_and_replica_behind(env, dns):
+    """A primary on 127.0.0.2 and its replica on 127.0.0.3, one port, the
+    name at the primary; the test's Redis is the primary from now on.
+    Returns (primary, replica, port, replication TLS arguments, pki)."""
     pki = env.pki if env.redis.tls else None
     tls = ["--tls-replication", "yes"] if pki else []
     port = it.free_port()
@@ -115,22 +118,32 @@ def test_a_failover_under_a_dns_name_is_followed(env, dns):
     env.redis.stop()
     env.redis = a
     dns.names[NAME] = "127.0.0.2"
+    return a, b, port, tls, pki
+
+
+def start_resolving(env, dns, **conf):
+    """rosterd in a mount namespace of its own, resolving through the
+    stub (a resolv.conf bind-mounted over /etc/resolv.conf)."""
     resolv = os.path.join(env.tmp, "resolv.conf")
     with open(resolv, "w") as f:
         f.write("nameserver 127.0.0.1:%d\n" % dns.port)
-    sbx = env.start_sandbox("--teachers", 10)
-    teachers = sbx.teachers()[:10]
-    for t in teachers:
-        env.store_token(t["id"], t["token"])
-    # rosterd in a mount namespace of its own, resolving through the stub
     wrap = ["unshare", "-m", "sh", "-c",
             'mount --bind "$0" /etc/resolv.conf && exec "$@"', resolv]
     saved = it.WRAP[:]
     it.WRAP[:] = wrap + saved
     try:
-        d = env.start_rosterd(redis__host=NAME)
+        return env.start_rosterd(**conf)
     finally:
         it.WRAP[:] = saved
+
+
+def test_a_failover_under_a_dns_name_is_followed(env, dns):
+    a, b, port, tls, pki = primary_and_replica_behind(env, dns)
+    sbx = env.start_sandbox("--teachers", 10)
+    teachers = sbx.teachers()[:10]
+    for t in teachers:
+        env.store_token(t["id"], t["token"])
+    d = start_resolving(env, dns, redis__host=NAME)
     ps = env.subscribe()
     ids = [env.enqueue(t["id"], ref="before") for t in teachers]
     res = env.wait_jobs(ps, ids, timeout=30)
@@ -168,32 +181,12 @@ def test_a_write_back_lost_in_a_failover_was_never_reported_done(env, dns):
     name re-pointed.  The job was never reported done (no 'done' status
     or event anywhere), and the app's request again ends in an exact
     chain on the new primary."""
-    pki = env.pki if env.redis.tls else None
-    tls = ["--tls-replication", "yes"] if pki else []
-    port = it.free_port()
-    a = it.Redis(env.tmp, tls, pki=pki, bind="127.0.0.2", port=port)
-    b = it.Redis(env.tmp, ["--replicaof", "127.0.0.2", str(port)] + tls,
-                 pki=pki, bind="127.0.0.3", port=port)
-    wait_for(lambda: b.client.info("replication")["master_link_status"] ==
-             "up", 20, "the replica in sync")
-    env.redis.stop()
-    env.redis = a
-    dns.names[NAME] = "127.0.0.2"
-    resolv = os.path.join(env.tmp, "resolv.conf")
-    with open(resolv, "w") as f:
-        f.write("nameserver 127.0.0.1:%d\n" % dns.port)
+    a, b, port, tls, pki = primary_and_replica_behind(env, dns)
     sbx = env.start_sandbox("--teachers", 3)
     t = sbx.teachers()[0]
     env.store_token(t["id"], t["token"])
-    wrap = ["unshare", "-m", "sh", "-c",
-            'mount --bind "$0" /etc/resolv.conf && exec "$@"', resolv]
-    saved = it.WRAP[:]
-    it.WRAP[:] = wrap + saved
-    try:
-        d = env.start_rosterd(redis__host=NAME, redis__wait_replicas=1,
-                              redis__wait_timeout_ms=300)
-    finally:
-        it.WRAP[:] = saved
+    d = start_resolving(env, dns, redis__host=NAME, redis__wait_replicas=1,
+                        redis__wait_timeout_ms=300)
     _, st = env.run(t["id"])
     assert st["state"] == "done" and st["version"] == "1", st
     wait_for(lambda: b.client.hget("rosterd:snapshot:{%s}" % t["id"],
