@@ -128,6 +128,15 @@ class Proc:
         return self.p.returncode
 
 
+def wait_for(pred, timeout, what):
+    """Poll pred until it holds: a state of other processes (servers,
+    replication) that publishes no event to await."""
+    deadline = time.monotonic() + timeout * SLOW
+    while not pred():
+        assert time.monotonic() < deadline, "timed out waiting for " + what
+        time.sleep(0.05)
+
+
 # A certificate, its key and the CA that signed it.
 Cert = collections.namedtuple("Cert", "cert key ca")
 

@@ -22,7 +22,7 @@ import time
 import pytest
 
 import conftest as it
-from conftest import SLOW
+from conftest import wait_for
 
 NAME = "redis.rosterd.test"
 
@@ -84,13 +84,6 @@ def why_not():
     if r.returncode != 0:
         return "cannot make a mount namespace here: %s" % r.stderr.strip()
     return None
-
-
-def wait_for(pred, timeout, what):
-    deadline = time.monotonic() + timeout * SLOW
-    while not pred():
-        assert time.monotonic() < deadline, "timed out waiting for " + what
-        time.sleep(0.05)
 
 
 @pytest.fixture

@@ -5,24 +5,15 @@ master_name), follows a failover (SENTINEL FAILOVER, or the primary
 SIGKILLed) while jobs run, and loses or duplicates no diff; rosterctl
 finds the primary the same way.  Errors tell "no Sentinel reachable" from
 "the Sentinels do not know this master"."""
-import os
 import signal
 import time
 
 import pytest
 
 import conftest as it
-from conftest import SLOW, rosterctl
+from conftest import rosterctl, wait_for
 
 MASTER = it.SENTINEL_MASTER
-
-
-def wait_for(pred, timeout, what):
-    """Poll pred until it holds (a state in other processes)."""
-    deadline = time.monotonic() + timeout * SLOW
-    while not pred():
-        assert time.monotonic() < deadline, "timed out waiting for " + what
-        time.sleep(0.05)
 
 
 class Deployment:
