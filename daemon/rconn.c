@@ -129,7 +129,6 @@ struct rconn {
 	struct rcmd_list	 deferred;	/* failing from the loop */
 	size_t			 npending;	/* user commands of both */
 
-	int			 keep_reply;	/* the callback took the reply */
 	int			 busy;		/* entry points on the stack */
 	int			 dead;		/* rconn_free() called */
 };
@@ -371,10 +370,8 @@ rconn_reply(struct rconn *rc, redisReply *reply)
 		return 0;
 	}
 	replica = reply_is_replica(reply);
-	rc->keep_reply = 0;
 	rcmd_finish(c, reply, NULL);
-	if (!rc->keep_reply)
-		freeReplyObject(reply);
+	freeReplyObject(reply);
 	if (rc->dead)
 		return -1;
 	if (replica) {
@@ -941,12 +938,6 @@ rconn_commandargv(struct rconn *rc, uint64_t timeout_ms, rconn_reply_cb cb,
 	rconn_queue(rc, c, cmd, (size_t)len, timeout_ms);
 	redisFreeCommand(cmd);
 	return 0;
-}
-
-void
-rconn_keep_reply(struct rconn *rc)
-{
-	rc->keep_reply = 1;
 }
 
 redisReply *

@@ -74,8 +74,7 @@ struct rconn_stats {
 };
 
 /*
- * reply is NULL on error; err is NULL on success. reply freed after cb,
- * unless cb calls rconn_keep_reply() (then freeReplyObject() is its own).
+ * reply is NULL on error; err is NULL on success. reply freed after cb.
  * A Redis error reply is a reply: type REDIS_REPLY_ERROR with err NULL.
  * One reply per command: no SUBSCRIBE/MONITOR on an rconn.
  */
@@ -109,8 +108,6 @@ size_t		 rconn_pending(const struct rconn *);
 /* The end of a search (rconn_locate_fn): host and port, or why not. */
 void		 rconn_located(struct rconn_locating *, const char *host,
 		    int port, const char *err);
-/* From a reply callback: the reply is the callback's to free. */
-void		 rconn_keep_reply(struct rconn *);
 /*
  * The value of field name in a flat field/value array reply (XINFO
  * GROUPS and CONSUMERS entries, HGETALL), or NULL.
