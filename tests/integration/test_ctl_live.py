@@ -214,8 +214,10 @@ def test_quiet_instance_takes_no_job_and_drain_waits_for_its_jobs(env):
 
 def test_pause_wait_returns_once_every_instance_confirmed(env):
     env.start_sandbox("--teachers", 2)
-    a = env.start_rosterd(**FAST)
-    b = env.start_rosterd(**FAST)
+    # beats every 5 s: a frozen instance stays live (its heartbeat does
+    # not expire) for the test; once it has expired it no longer counts
+    a = env.start_rosterd(daemon__heartbeat_ms=5000)
+    b = env.start_rosterd(daemon__heartbeat_ms=5000)
     out = ctl(a, "pause", "--wait", "-t", 20, "first")
     assert out.returncode == 0, out
     assert "confirmed by every live instance" in out.stdout, out
