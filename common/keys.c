@@ -28,6 +28,8 @@ static const struct {
 	[KEY_TOKEN] = { "token:", "" },
 	[KEY_DISTRICT_TOKEN] = { "district_token:", "" },
 	[KEY_INSTANCE] = { "instance:", "" },
+	[KEY_QUIET] = { "quiet:", "" },
+	[KEY_CONTROL] = { "control:", "" },
 	[KEY_RATELIMIT] = { "ratelimit:{rl}:", "" },
 
 	[KEY_SNAPSHOT] = { "snapshot:{", "}" },

@@ -31,6 +31,10 @@ enum key {
 	KEY_INSTANCE,		/* ID: an instance's consumer; its heartbeat,
 				   every [daemon] heartbeat_ms, expires when
 				   it stops beating */
+	KEY_QUIET,		/* ID: an instance's consumer; while it exists
+				   that instance starts no new job */
+	KEY_CONTROL,		/* ID: an instance's consumer; the operator's
+				   commands to it (a list it drains) */
 	KEY_RATELIMIT,		/* ID: the window's owner; one hash tag {rl},
 				   as a permit draws from a token's and the
 				   app's windows at once */

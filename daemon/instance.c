@@ -6,8 +6,13 @@
  * Every [daemon] heartbeat_ms the instance writes its heartbeat in
  * <prefix>instance:CONSUMER (beat.lua): who it is, what it holds and has
  * done, the state of Redis and the server it is on, for `rosterctl stats`
- * and for the others.  It
+ * and for the others, with the jobs it holds (jobs_json, for `rosterctl
+ * running`).  It
  * expires after BEAT_LIVES missed beats and is deleted at a clean stop.
+ * When a job starts, changes state or ends, and when the gate opens or
+ * shuts, the heartbeat is written again soon (instance_beat_soon(), at
+ * most once every BEAT_SOON_MS), so that what rosterctl shows is not a
+ * whole beat old.
  * On the same beat, consumers of the group that are gone (no heartbeat,
  * nothing pending, idle for claim_idle_ms) are removed (reap.lua), so that
  * restarts under new names leave nothing behind, and the Redis server is
@@ -27,9 +32,13 @@
 #define TICK_MS		1000
 /* The heartbeat outlives this many missed beats. */
 #define BEAT_LIVES	4
+/* Extra beats (a job changed) come at most this often. */
+#define BEAT_SOON_MS	250
 
 static struct event	*ev_tick;	/* loop lag */
 static struct event	*ev_beat;	/* heartbeat, reaping */
+static struct event	*ev_soon;	/* an extra beat, rate-bounded */
+static uint64_t		 last_beat_ms;	/* monotonic */
 static uint64_t		 last_tick_ms;	/* monotonic */
 static char		 host[256];
 
@@ -66,6 +75,9 @@ instance_beat(void)
 		return;
 	if (host[0] == '\0' && gethostname(host, sizeof(host) - 1) == -1)
 		xstrlcpy(host, "?", sizeof(host));
+	last_beat_ms = mono_ms();
+	if (ev_soon != NULL)
+		evtimer_del(ev_soon);
 	jobs_census(&jc);
 	metrics_totals(&done, &coalesced, &failed);
 	health_describe(redis, sizeof(redis));
@@ -86,7 +98,7 @@ instance_beat(void)
 	BEAT_NUM("pid", getpid());
 	BEAT_STR("version", ROSTERD_VERSION);
 	BEAT_STR("state", rd->draining ? "stopping" : reader_paused() ?
-	    "paused" : "running");
+	    "paused" : reader_quiet() ? "quiet" : "running");
 	BEAT_NUM("heartbeat_ms", rd->conf.daemon_heartbeat_ms);
 	BEAT_NUM("jobs", jc.jobs);
 	BEAT_NUM("fetching", jc.fetching);
@@ -103,9 +115,34 @@ instance_beat(void)
 	BEAT_STR("redis_tls", sv.tls ? "on" : "off");
 	BEAT_STR("redis_maxmemory_policy", sv.policy);
 	BEAT_NUM("redis_failovers", sv.failovers);
+	script_arg(sc, "jobs_json");
+	script_arg_own(sc, jobs_json());
 #undef BEAT_NUM
 #undef BEAT_STR
 	script_run(sc, on_beat, NULL);
+}
+
+static void
+on_soon(evutil_socket_t fd, short what, void *arg)
+{
+	instance_beat();
+}
+
+/* Beat again soon: now, or BEAT_SOON_MS after the last beat. */
+void
+instance_beat_soon(void)
+{
+	uint64_t since = mono_ms() - last_beat_ms;
+	struct timeval tv;
+
+	if (ev_beat == NULL || rd->draining)
+		return;		/* not started, or stopping */
+	if (ev_soon == NULL)
+		ev_soon = evtimer_new(rd->base, on_soon, NULL);
+	if (evtimer_pending(ev_soon, NULL))
+		return;
+	tv = ms_to_tv(since >= BEAT_SOON_MS ? 0 : BEAT_SOON_MS - since);
+	evtimer_add(ev_soon, &tv);
 }
 
 /* ---- removing the consumers that are gone ---- */
@@ -198,6 +235,7 @@ instance_start(void)
 		ev_beat = event_new(rd->base, -1, EV_PERSIST,
 		    on_beat_timer, NULL);
 	evtimer_add(ev_beat, &beat);
+	jobs_watch(instance_beat_soon);
 	instance_beat();
 }
 
@@ -218,6 +256,8 @@ instance_stop(void)
 		evtimer_del(ev_tick);
 	if (ev_beat != NULL)
 		evtimer_del(ev_beat);
+	if (ev_soon != NULL)
+		evtimer_del(ev_soon);
 	if (rconn_state(rd->rc) != RCONN_READY) {
 		event_base_loopexit(rd->base, NULL);
 		return;
@@ -234,5 +274,7 @@ instance_free(void)
 		event_free(ev_tick);
 	if (ev_beat != NULL)
 		event_free(ev_beat);
-	ev_tick = ev_beat = NULL;
+	if (ev_soon != NULL)
+		event_free(ev_soon);
+	ev_tick = ev_beat = ev_soon = NULL;
 }

@@ -62,6 +62,7 @@ job_set_state(struct job *j, enum job_state st)
 	    .teacher = j->teacher), "%s -> %s", state_names[j->state],
 	    state_names[st]);
 	j->state = st;
+	jobs_changed();		/* the heartbeat shows it soon */
 }
 
 static char *
@@ -1466,4 +1467,75 @@ job_free(struct job *j)
 	j->timer = j->lock_timer = NULL;
 	job_drop_token(j);
 	job_release(j);
+}
+
+/* ---- the operator's commands (control.c) ---- */
+
+/*
+ * `rosterctl retry-now`: a job waiting for its next attempt (or for its
+ * teacher) is admitted at once instead of when its timer fires.  -1 if
+ * the job waits for nothing that a timer ends.
+ */
+int
+job_retry_now(struct job *j)
+{
+	if ((j->state != JOB_BACKOFF && j->state != JOB_WAITING) ||
+	    j->timer == NULL)
+		return -1;
+	evtimer_del(j->timer);
+	job_admit(j);
+	return 0;
+}
+
+static void
+on_cancelled(struct job *j, redisReply *r, const char *err)
+{
+	if (err != NULL)
+		logf_warn(LF(.event = "cancel_failed", .job = j->job_id,
+		    .teacher = j->teacher), "could not cancel the job (%s); "
+		    "it stays pending and will be taken over", err);
+	else if (reply_gone(r)) {
+		job_taken_over(j);
+		return;
+	}
+	job_free(j);
+}
+
+/*
+ * `rosterctl cancel`: a job between attempts (retrying) or waiting for its
+ * teacher ends for good, state 'cancelled' (cancel.lua).  -1 for a job
+ * that is running (loading, fetching, writing) or already ending: its
+ * sync may be writing, so it is left to end on its own.
+ */
+int
+job_cancel(struct job *j, const char *message)
+{
+	struct script_call *sc;
+
+	if (j->state != JOB_BACKOFF && j->state != JOB_WAITING)
+		return -1;
+	if (j->timer != NULL)
+		evtimer_del(j->timer);
+	logf_info(LF(.event = "cancelled", .job = j->job_id,
+	    .teacher = j->teacher, .ref = j->ref), "job cancelled: %s",
+	    message);
+	sc = script_new(SCRIPT_CANCEL);
+	script_key(sc, key_jobs());
+	script_key(sc, key_job(j->job_id));
+	script_key(sc, key_lock(j->teacher));
+	script_arg(sc, CONSUMER_GROUP);
+	script_arg(sc, j->entry_id);
+	script_arg(sc, rd->consumer);
+	script_arg(sc, "");	/* between attempts: no lock held */
+	script_arg(sc, j->job_id);
+	script_arg(sc, j->teacher);
+	script_arg(sc, kind_name(j));
+	script_arg(sc, j->ref);
+	script_arg(sc, job_trigger_names[j->trigger]);
+	script_arg(sc, message);
+	script_arg_own(sc, key_events());
+	script_num(sc, status_ttl_s(j));
+	job_set_state(j, JOB_WRITING);
+	job_run(j, sc, on_cancelled);
+	return 0;
 }

@@ -9,17 +9,24 @@
  * already has a job in memory waits for that teacher's sync (and most
  * often coalesces with the next one), so it must not take a slot another
  * teacher needs.  A tree of the teachers in hand, each with its jobs.
+ *
+ * The table also describes itself for the operator (jobs_json(): each
+ * job, and what it waits on), and tells a watcher when a job joins, leaves
+ * or changes state, so that the heartbeat can show it soon.
  */
 #include <search.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "log.h"
 #include "rosterd.h"
 #include "xmalloc.h"
 
 /* Requests for teachers already in hand, kept beyond the slots. */
 #define IN_HAND_MAX	10000
+/* Jobs the heartbeat lists at most: it is rewritten often. */
+#define JOBS_JSON_MAX	200
 
 struct in_hand {
 	const char	*teacher;	/* points to id */
@@ -33,6 +40,7 @@ static unsigned		 nteachers;	/* their teachers: the slots */
 static unsigned		 nscheduled;	/* jobs of the schedule */
 static void		*in_hand_root;
 static void		(*on_removed)(void);	/* from jobs_init */
+static void		(*on_changed)(void);	/* from jobs_watch */
 
 static int
 in_hand_cmp(const void *a, const void *b)
@@ -60,6 +68,7 @@ jobs_add(struct job *j)
 	njobs++;
 	if (j->trigger == TRIGGER_SCHEDULE)
 		nscheduled++;
+	jobs_changed();
 }
 
 /*
@@ -83,6 +92,7 @@ jobs_remove(struct job *j)
 			nteachers--;
 		}
 	}
+	jobs_changed();
 	if (on_removed != NULL)
 		on_removed();
 }
@@ -92,6 +102,20 @@ void
 jobs_init(void (*removed)(void))
 {
 	on_removed = removed;
+}
+
+/* Whom to tell when a job joins, leaves or changes state. */
+void
+jobs_watch(void (*changed)(void))
+{
+	on_changed = changed;
+}
+
+void
+jobs_changed(void)
+{
+	if (on_changed != NULL)
+		on_changed();
 }
 
 unsigned
@@ -126,6 +150,18 @@ jobs_find_entry(const char *entry_id)
 
 	TAILQ_FOREACH(j, &jobs, entry)
 		if (strcmp(j->entry_id, entry_id) == 0)
+			return j;
+	return NULL;
+}
+
+/* The job of a status id (job id), if it is in memory and not ending. */
+struct job *
+jobs_find_job(const char *job_id)
+{
+	struct job *j;
+
+	TAILQ_FOREACH(j, &jobs, entry)
+		if (j->state != JOB_FINISHED && strcmp(j->job_id, job_id) == 0)
 			return j;
 	return NULL;
 }
@@ -194,4 +230,96 @@ jobs_each_of_entry(const char *entry_id, job_fn fn)
 	TAILQ_FOREACH_SAFE(j, &jobs, entry, next)
 		if (strcmp(j->entry_id, entry_id) == 0)
 			fn(j);
+}
+
+/* How long until a pending timer fires, ms; 0 if it is not pending. */
+uint64_t
+timer_left_ms(const struct event *ev)
+{
+	struct timeval tv;
+	uint64_t at, now = wall_ms();
+
+	/* libevent tells the expiry on the wall clock: compare with it */
+	if (ev == NULL || !event_pending(ev, EV_TIMEOUT, &tv))
+		return 0;
+	at = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+	return at > now ? at - now : 0;
+}
+
+/*
+ * One job for the operator (doc/contract.md, the heartbeat's jobs_json):
+ * who, since when, which attempt, and what it waits on now.
+ */
+static json_object *
+job_json(const struct job *j)
+{
+	static const char *const states[] = {
+		[JOB_ADMITTING] = "admitting", [JOB_WAITING] = "waiting",
+		[JOB_LOADING] = "loading", [JOB_FETCHING] = "fetching",
+		[JOB_WRITING] = "writing", [JOB_BACKOFF] = "retrying",
+		[JOB_HANDBACK] = "handing_back", [JOB_FINISHED] = "finished",
+	};
+	json_object *o = json_object_new_object();
+	const char *waits = "redis";
+	uint64_t left = 0;
+
+	switch (j->state) {
+	case JOB_WAITING:	/* another job of the teacher holds its lock */
+		waits = "lock";
+		left = timer_left_ms(j->timer);
+		break;
+	case JOB_BACKOFF:
+		waits = "retry";
+		left = timer_left_ms(j->timer);
+		break;
+	case JOB_FETCHING:
+		left = sync_rate_wait_ms(j->sync);
+		waits = left > 0 ? "rate_limit" : "clever";
+		break;
+	default:		/* admitting, loading, writing: a script */
+		break;
+	}
+#define ADD_STR(k, v)	json_object_object_add(o, k, json_object_new_string(v))
+#define ADD_NUM(k, v)	json_object_object_add(o, k, json_object_new_int64(v))
+	ADD_STR("job", j->job_id);
+	ADD_STR("entry", j->entry_id);
+	ADD_STR("teacher", j->teacher);
+	ADD_STR("kind", job_kind_names[j->kind]);
+	ADD_STR("trigger", job_trigger_names[j->trigger]);
+	if (j->ref != NULL)
+		ADD_STR("ref", j->ref);
+	ADD_STR("state", states[j->state]);
+	ADD_NUM("attempt", j->attempts);
+	ADD_NUM("requested_ms", (int64_t)j->req_ms);
+	if (j->started_ms != 0)
+		ADD_NUM("started_ms", (int64_t)j->started_ms);
+	ADD_STR("waits_on", waits);
+	/* until the timer (lock, retry) or the rate-limit window */
+	if (left > 0 || j->state == JOB_BACKOFF)
+		ADD_NUM("wait_left_ms", (int64_t)left);
+	if (j->state == JOB_FETCHING)
+		ADD_NUM("requests", j->requests);
+#undef ADD_NUM
+#undef ADD_STR
+	return o;
+}
+
+/*
+ * The jobs in memory, for the heartbeat: a JSON array (malloc'ed), the
+ * first JOBS_JSON_MAX (the heartbeat's jobs field counts them all).
+ */
+char *
+jobs_json(void)
+{
+	json_object *a = json_object_new_array();
+	struct job *j;
+	char *s;
+
+	TAILQ_FOREACH(j, &jobs, entry)
+		if (j->state != JOB_FINISHED &&
+		    json_object_array_length(a) < JOBS_JSON_MAX)
+			json_object_array_add(a, job_json(j));
+	s = xstrdup(json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN));
+	json_object_put(a);
+	return s;
 }

@@ -115,6 +115,13 @@ static const struct probe_check {
 	ON(KEY_INSTANCE, "CONSUMER", "DEL", K),
 	ON(KEY_JOBS, NULL, "XINFO", "CONSUMERS", K, CONSUMER_GROUP),
 	ON(KEY_JOBS, NULL, "XGROUP", "DELCONSUMER", K, CONSUMER_GROUP, "c"),
+	/* the gate poll (control.lua): pause, quiet, the control list */
+	ON(KEY_QUIET, "CONSUMER", "GET", K),
+	ON(KEY_QUIET, "CONSUMER", "PEXPIRE", K, "1"),
+	ON(KEY_CONTROL, "CONSUMER", "LRANGE", K, "0", "1"),
+	ON(KEY_CONTROL, "CONSUMER", "LTRIM", K, "1", "-1"),
+	ON(KEY_INSTANCE, "CONSUMER", "HGET", K, "f"),
+	ON(KEY_INSTANCE, "CONSUMER", "HDEL", K, "f"),
 	/* retention */
 	ON(KEY_TRIM_LOCK, NULL, "SET", K, "1", "NX", "PX", "1"),
 	ON(KEY_JOBS, NULL, "XPENDING", K, CONSUMER_GROUP),

@@ -5,7 +5,8 @@
  * call.  A timer keeps the jobs this instance holds from looking idle and
  * takes over, with XAUTOCLAIM, the jobs of instances that died.  The
  * reader owns the gate: it reads nothing while the deployment is paused
- * (the pause key, polled every second) or rosterd stops.
+ * (the pause key), this instance is quiet (its quiet key; both polled
+ * every second by control.c) or rosterd stops.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,8 +30,9 @@ static long long	 reader_id;	/* CLIENT ID of rd->rq */
 static int		 unblock_tries;
 static int		 group_ready;	/* the group is there: read */
 static int		 own_pending_done;	/* re-read own PEL */
-static int		 paused;	/* the pause key exists */
-static char		*pause_note;	/* its value */
+static int		 paused;	/* the gate is shut: pause or quiet */
+static char		*pause_note;	/* the pause key's value, or NULL */
+static char		*quiet_note;	/* the quiet key's value, or NULL */
 static int		 read_failures;	/* consecutive, for the retry delay */
 /* Where the reader is: own pending entries first (after a restart). */
 static char		 pending_from[JOB_ID_MAX + 1] = "0";
@@ -343,49 +345,74 @@ on_claim_timer(evutil_socket_t fd, short what, void *arg)
 	reader_take_over();
 }
 
-/* ---- the pause key: while it exists no new job starts ---- */
+/* ---- the gate: while paused or quiet no new job starts ---- */
 
-static void
-on_pause_key(struct rconn *c, redisReply *r, const char *err, void *arg)
+/* Keep a note (pause, quiet): whether it came or went. */
+static int
+note_changed(char **note, const char *now)
 {
-	int now_paused;
+	if ((*note == NULL) == (now == NULL) &&
+	    (now == NULL || strcmp(*note, now) == 0))
+		return 0;
+	free(*note);
+	*note = now != NULL ? xstrdup(now) : NULL;
+	return 1;
+}
 
-	if (r == NULL || r->type == REDIS_REPLY_ERROR)
-		return;		/* the next poll asks again */
-	now_paused = r->type == REDIS_REPLY_STRING;
-	if (now_paused == paused)
-		return;
-	paused = now_paused;
-	free(pause_note);
-	pause_note = paused ? xstrdup(r->str) : NULL;
-	if (paused) {
-		logf_info(LF(.event = "paused"), "queue paused (%s): no new "
-		    "job starts, %u in flight finish", r->str, jobs_count());
-		unblock_tries = 0;	/* what the read brings goes back */
-		unblock_reader();
-	} else {
-		logf_info(LF(.event = "resumed"), "queue resumed");
-		reader_kick();
+/*
+ * What control.c's poll found: the pause key's and this instance's quiet
+ * key's values (NULL: absent).  Either shuts the gate; what a read in
+ * flight brings goes back (take_entries()).
+ */
+void
+reader_gate(const char *pause, const char *quiet)
+{
+	int was = paused;
+
+	if (note_changed(&pause_note, pause)) {
+		if (pause != NULL)
+			logf_info(LF(.event = "paused"), "queue paused (%s): no "
+			    "new job starts, %u in flight finish", pause,
+			    jobs_count());
+		else
+			logf_info(LF(.event = "resumed"), "queue resumed");
 	}
+	if (note_changed(&quiet_note, quiet)) {
+		if (quiet != NULL)
+			logf_info(LF(.event = "quiet"), "instance quiet (%s): "
+			    "no new job starts here, %u held finish", quiet,
+			    jobs_count());
+		else
+			logf_info(LF(.event = "unquiet"), "instance takes "
+			    "work again");
+		instance_beat_soon();	/* its state says so */
+	}
+	paused = pause_note != NULL || quiet_note != NULL;
+	if (paused && !was) {
+		unblock_tries = 0;
+		unblock_reader();
+	} else if (!paused && was)
+		reader_kick();
 }
 
 static void
 on_pause_timer(evutil_socket_t fd, short what, void *arg)
 {
-	char *key;
-
-	if (rconn_state(rd->rc) != RCONN_READY)
-		return;
-	key = key_paused();
-	rconn_command(rd->rc, 0, on_pause_key, NULL, "GET %s", key);
-	free(key);
+	control_poll();
 }
 
 /* The pause key's value while the deployment is paused, else NULL. */
 const char *
 reader_paused(void)
 {
-	return paused ? pause_note : NULL;
+	return pause_note;
+}
+
+/* This instance's quiet key's value while it is quiet, else NULL. */
+const char *
+reader_quiet(void)
+{
+	return quiet_note;
 }
 
 /* The consumer group is there: read, keep our jobs, take over. */
@@ -494,5 +521,6 @@ reader_free(void)
 {
 	reader_stop();
 	free(pause_note);
-	pause_note = NULL;
+	free(quiet_note);
+	pause_note = quiet_note = NULL;
 }

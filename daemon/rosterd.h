@@ -29,7 +29,10 @@
  *	sync.c		the Clever requests of one job
  *	forget.c	the job statuses of a forgotten teacher
  *
- *	reader.c	the job stream: read, take over, the pause gate
+ *	reader.c	the job stream: read, take over, the gate (pause,
+ *			quiet)
+ *	control.c	the operator's hold on this instance: pause and
+ *			quiet polled, commands on its control list run
  *	schedule.c	the freshness schedule; unrenewed tokens' teachers
  *	trim.c		retention: the streams trimmed behind their readers
  *	instance.c	this instance for the others: heartbeat, reaping
@@ -222,6 +225,8 @@ char		*key_accounts(void);
 char		*key_ratelimit(const char *owner);
 char		*key_events(void);
 char		*key_instance(const char *consumer);
+char		*key_quiet(const char *consumer);
+char		*key_control(const char *consumer);
 char		*key_diffs_lost(void);
 char		*key_trim_lock(void);
 char		*key_paused(void);
@@ -255,6 +260,8 @@ enum store_script {
 	SCRIPT_ENROLL,
 	SCRIPT_SCHEDULE_STATS,
 	SCRIPT_CONFIRM,
+	SCRIPT_CONTROL,
+	SCRIPT_CANCEL,
 	SCRIPT_COUNT
 };
 /*
@@ -342,18 +349,23 @@ struct jobs_census {
 	unsigned	 waiting_rate;		/* for a rate-limit window */
 };
 void		 jobs_init(void (*removed)(void));
+void		 jobs_watch(void (*changed)(void));
+void		 jobs_changed(void);
 void		 jobs_add(struct job *);
 void		 jobs_remove(struct job *);
 unsigned	 jobs_count(void);
 unsigned	 jobs_scheduled(void);
 unsigned	 jobs_free_slots(void);
 struct job	*jobs_find_entry(const char *entry_id);
+struct job	*jobs_find_job(const char *job_id);
 size_t		 jobs_entry_ids(const char **ids, size_t max);
 void		 jobs_census(struct jobs_census *);
 typedef void	(*job_fn)(struct job *);
 void		 jobs_each(job_fn);
 void		 jobs_each_in(enum job_state, enum job_state, job_fn);
 void		 jobs_each_of_entry(const char *entry_id, job_fn);
+uint64_t	 timer_left_ms(const struct event *);
+char		*jobs_json(void);
 
 /* job.c */
 void		 admit_batch(struct job **, size_t);
@@ -372,6 +384,8 @@ void		 job_entry_lost(struct job *);
 int		 job_lock_expired(const struct job *);
 int		 job_district_token(const struct job *);
 void		 job_lock_lost(struct job *);
+int		 job_retry_now(struct job *);
+int		 job_cancel(struct job *, const char *message);
 
 /* job_entry.c: the kinds' names in jobs; parse one stream entry into a
    new job, NULL + err if bad. */
@@ -385,6 +399,7 @@ void		 job_entry_free(struct job *);
 struct sync	*sync_start(struct job *);
 void		 sync_free(struct sync *);
 int		 sync_rate_waiting(const struct sync *);
+uint64_t	 sync_rate_wait_ms(const struct sync *);
 char		*sync_etag_record(const struct job *, uint64_t version);
 
 /* forget.c: delete the statuses of a forgotten teacher's other jobs */
@@ -396,8 +411,13 @@ void		 reader_conn_state(enum rconn_state);
 void		 reader_kick(void);
 int		 reader_group_ready(void);
 const char	*reader_paused(void);
+const char	*reader_quiet(void);
+void		 reader_gate(const char *pause, const char *quiet);
 void		 reader_stop(void);
 void		 reader_free(void);
+
+/* control.c */
+void		 control_poll(void);
 
 /* schedule.c */
 void		 schedule_start(void);
@@ -411,6 +431,7 @@ void		 trim_free(void);
 /* instance.c */
 void		 instance_start(void);
 void		 instance_beat(void);
+void		 instance_beat_soon(void);
 void		 instance_stop(void);
 void		 instance_free(void);
 

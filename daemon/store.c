@@ -38,6 +38,8 @@ char *key_token(const char *t) { return keys_name(P, KEY_TOKEN, t); }
 char *key_district_token(const char *d)
     { return keys_name(P, KEY_DISTRICT_TOKEN, d); }
 char *key_instance(const char *c) { return keys_name(P, KEY_INSTANCE, c); }
+char *key_quiet(const char *c) { return keys_name(P, KEY_QUIET, c); }
+char *key_control(const char *c) { return keys_name(P, KEY_CONTROL, c); }
 char *key_ratelimit(const char *o) { return keys_name(P, KEY_RATELIMIT, o); }
 
 char *key_snapshot(const char *t) { return keys_name(P, KEY_SNAPSHOT, t); }
@@ -77,6 +79,8 @@ static const char *const scripts[SCRIPT_COUNT] = {
 	[SCRIPT_ENROLL] = lua_enroll,
 	[SCRIPT_SCHEDULE_STATS] = lua_schedule_stats,
 	[SCRIPT_CONFIRM] = lua_confirm,
+	[SCRIPT_CONTROL] = lua_control,
+	[SCRIPT_CANCEL] = lua_cancel,
 };
 
 static const char *const script_names[SCRIPT_COUNT] = {
@@ -103,6 +107,8 @@ static const char *const script_names[SCRIPT_COUNT] = {
 	[SCRIPT_ENROLL] = "enroll",
 	[SCRIPT_SCHEDULE_STATS] = "schedule_stats",
 	[SCRIPT_CONFIRM] = "confirm",
+	[SCRIPT_CONTROL] = "control",
+	[SCRIPT_CANCEL] = "cancel",
 };
 
 /*

@@ -1005,3 +1005,10 @@ sync_rate_waiting(const struct sync *s)
 {
 	return s != NULL && evtimer_pending(s->permit_ev, NULL);
 }
+
+/* How long until the sync's rate-limit window opens, ms; 0: not waiting. */
+uint64_t
+sync_rate_wait_ms(const struct sync *s)
+{
+	return s != NULL ? timer_left_ms(s->permit_ev) : 0;
+}

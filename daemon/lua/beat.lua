@@ -7,10 +7,11 @@ a gone consumer from a live one.
 KEYS[1]   the instance's hash                (prefix instance:CONSUMER)
 ARGV[1]   expiry, ms (a few beat intervals)
 ARGV[2..] field, value, ... : consumer, host, pid, version, state
-          ('running', 'stopping'), jobs (in flight), fetching, redis
+          ('running', 'paused', 'quiet', 'stopping'), jobs (in flight), fetching, redis
           (health: 'ok' or what is wrong), and the server it is on:
           redis_address, redis_role, redis_tls ('on', 'off'),
-          redis_maxmemory_policy, redis_failovers (followed)
+          redis_maxmemory_policy, redis_failovers (followed), jobs_json
+          (the jobs it holds, a JSON array: doc/contract.md)
 
 The hash also gets started_ms (the first beat, Redis clock) and
 last_beat_ms (this one).  Returns 1.

@@ -71,6 +71,15 @@ int	ctl_diffs(int, char **);
 int	ctl_schedule(int, char **);
 json_object *ctl_schedule_stats(const struct conf *, unsigned long long now);
 
+/* ctl_live.c: live work, acting on it (retry now, cancel, quiet). */
+int	ctl_running(int, char **);
+int	ctl_retry_now(int, char **);
+int	ctl_cancel(int, char **);
+int	ctl_quiet(int, char **);
+int	ctl_unquiet(int, char **);
+int	ctl_drain(int, char **);
+int	ctl_pause_wait(int, char **);	/* pause [--wait] */
+
 /* ctl_file.c: offline commands on files. */
 int	ctl_diff(int argc, char **argv);	/* rosterctl diff OLD NEW */
 int	ctl_apply(int argc, char **argv);	/* rosterctl apply BASE DIFF */

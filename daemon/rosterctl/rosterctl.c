@@ -56,8 +56,27 @@ static const struct {
 	{ "schedule", ctl_schedule, 1, "schedule [TEACHER]         "
 	    "the freshness schedule: due now, next\n"
 	    "                             hour, overdue; or one teacher's" },
-	{ "pause", ctl_pause, 1, "pause [REASON]             "
-	    "all instances: start no new job" },
+	{ "running", ctl_running, 1, "running [INSTANCE]         "
+	    "jobs in flight per live instance: attempt,\n"
+	    "                             what each waits on, next attempt" },
+	{ "jobs", ctl_running, 1, NULL },
+	{ "retry-now", ctl_retry_now, 1, "retry-now JOB              "
+	    "a retrying job's next attempt starts now" },
+	{ "cancel", ctl_cancel, 1, "cancel JOB [REASON]        "
+	    "end a queued or retrying job: cancelled\n"
+	    "                             (a running one is refused)" },
+	{ "quiet", ctl_quiet, 1, "quiet [--wait] [-t SECONDS] INSTANCE [REASON]"
+	    "\n                             that instance starts no new job; "
+	    "--wait:\n                             until it has seen it" },
+	{ "unquiet", ctl_unquiet, 1, "unquiet INSTANCE           "
+	    "undo quiet" },
+	{ "drain", ctl_drain, 1, "drain [-t SECONDS] INSTANCE [REASON]\n"
+	    "                             quiet, then wait until it holds no "
+	    "job" },
+	{ "pause", ctl_pause_wait, 1, "pause [--wait] [-t SECONDS] [REASON]\n"
+	    "                             all instances: start no new job; "
+	    "--wait:\n                             until every live one has "
+	    "seen it" },
 	{ "resume", ctl_resume, 1, "resume                     "
 	    "undo pause" },
 	{ "snapshot", ctl_snapshot, 1, "snapshot TEACHER           "

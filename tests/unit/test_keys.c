@@ -34,6 +34,8 @@ static const struct {
 	{ KEY_TOKEN, "TEACHER", "rosterd:token:TEACHER" },
 	{ KEY_DISTRICT_TOKEN, "DISTRICT", "rosterd:district_token:DISTRICT" },
 	{ KEY_INSTANCE, "CONSUMER", "rosterd:instance:CONSUMER" },
+	{ KEY_QUIET, "CONSUMER", "rosterd:quiet:CONSUMER" },
+	{ KEY_CONTROL, "CONSUMER", "rosterd:control:CONSUMER" },
 	{ KEY_RATELIMIT, "OWNER", "rosterd:ratelimit:{rl}:OWNER" },
 	{ KEY_RATELIMIT, "app", "rosterd:ratelimit:{rl}:app" },
 	{ KEY_SNAPSHOT, "TEACHER", "rosterd:snapshot:{TEACHER}" },
