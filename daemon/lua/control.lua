@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 --[[ control.lua: an instance's GATE POLL, every second: whether the
 deployment is paused, whether this instance is quiet, and the operator's
 commands to it (`rosterctl retry-now`, `cancel`), taken off its control
@@ -24,6 +25,10 @@ outlives an instance that is gone by ARGV[3] at most.
 
 Atomic because a command taken off the list must reach the instance: the
 list is read and trimmed in one step.
+
+allow-oom (the first line): the gate is polled, and the operator's
+commands reach the instance, even while Redis at maxmemory refuses
+other writes; what it writes is a few small fields.
 ]]
 --@include "include/common.lua"
 local now = now_ms()
