@@ -43,7 +43,14 @@ def test_status_fields_come_in_a_fixed_order_and_as_json(env):
     js = ctl(d, "--json", "status", jid)
     assert js.returncode == 0, js
     obj = json.loads(js.stdout)
-    assert list(obj) == names and obj == st, (list(obj), names)
+    assert list(obj) == ["schema"] + names and obj["schema"] == 1, \
+        (list(obj), names)
+    # typed: counts, versions and times are numbers, the rest strings
+    assert all(isinstance(obj[k], int) for k in ("attempts", "version",
+                                                 "created_ms")), obj
+    assert all(isinstance(obj[k], str) for k in ("job", "ref", "consumer"))
+    assert {k: "" if v is None else str(v) for k, v in obj.items()
+            if k != "schema"} == st, (obj, st)
     # the same from the option after the command
     assert json.loads(ctl(d, "status", jid, "--json").stdout) == obj
     # an unknown job is an error
@@ -84,7 +91,8 @@ def test_dead_letters_filter_retry_delete_purge(env):
     out = ctl(d, "--json", "dead", "-s", "failed")
     listed = json.loads(out.stdout)
     assert [x["teacher"] for x in listed] == [NO_TOKEN], listed
-    assert list(listed[0])[:5] == ["id", "job", "state", "error", "message"]
+    assert list(listed[0])[:6] == ["schema", "id", "job", "state", "error",
+                                   "message"]
     listed = json.loads(ctl(d, "dead", "--json", "-e",
                             "clever_unavailable").stdout)
     assert [x["teacher"] for x in listed] == [down], listed
