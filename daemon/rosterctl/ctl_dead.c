@@ -189,17 +189,22 @@ struct retry {
 	json_object	*res;		/* --json: the result object */
 };
 
+/* A result object with these arrays, empty, in this order. */
+static json_object *
+result_new(const char *command, const char *const *lists)
+{
+	json_object *res = ctl_result(command);
+
+	for (; *lists != NULL; lists++)
+		json_object_object_add(res, *lists, json_object_new_array());
+	return res;
+}
+
 /* --json: add item to the result's array named what. */
 static void
 result_add(json_object *res, const char *what, json_object *item)
 {
-	json_object *a;
-
-	if (!json_object_object_get_ex(res, what, &a)) {
-		a = json_object_new_array();
-		json_object_object_add(res, what, a);
-	}
-	json_object_array_add(a, item);
+	json_object_array_add(json_object_object_get(res, what), item);
 }
 
 /* {"id": ID, name: value}, an item of a result's array. */
@@ -336,6 +341,8 @@ dead_result(json_object *res, int rv)
 int
 ctl_retry(int argc, char **argv)
 {
+	static const char *const retry_lists[] = { "requeued", "skipped",
+	    "dropped", "missing", NULL };
 	struct filter flt;
 	struct retry rt = { 0, 0, 0, 0, NULL };
 	redisReply *r;
@@ -349,7 +356,7 @@ ctl_retry(int argc, char **argv)
 	if (!all && (first >= argc || flt.state != NULL || flt.code != NULL))
 		return ctl_usage(argv[0]);
 	if (ctl_json)
-		rt.res = ctl_result("retry");
+		rt.res = result_new("retry", retry_lists);
 	if (all) {
 		dead_each(&flt, 0, retry_one, &rt);
 		if (!ctl_json)
@@ -373,6 +380,8 @@ ctl_retry(int argc, char **argv)
 int
 ctl_delete(int argc, char **argv)
 {
+	static const char *const delete_lists[] = { "deleted", "missing",
+	    NULL };
 	json_object *res = NULL;
 	redisReply *r;
 	int i, rv = CTL_OK;
@@ -380,7 +389,7 @@ ctl_delete(int argc, char **argv)
 	if (argc < 2)
 		return ctl_usage(argv[0]);
 	if (ctl_json)
-		res = ctl_result("delete");
+		res = result_new("delete", delete_lists);
 	for (i = 1; i < argc; i++) {
 		if ((r = dead_get(argv[i])) == NULL) {
 			rv = missing(res, argv[0], argv[i]);
