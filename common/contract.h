@@ -1,7 +1,7 @@
 /*
  * The Redis contract's fixed parts that rosterd and rosterctl share: its
- * version, the consumer group, the limits on what a job may carry and the
- * one check of an id.  Key names: keys.h.
+ * version, the consumer group, the error codes, the limits on what a job may
+ * carry and the one check of an id.  Key names: keys.h.
  */
 #ifndef ROSTERD_CONTRACT_H
 #define ROSTERD_CONTRACT_H
@@ -18,6 +18,27 @@
 #define JOB_REF_MAX		256
 #define JOB_FIELD_MAX		1024
 #define JOB_FIELDS_MAX		32
+
+/*
+ * Machine-readable error codes of the job status, the dead letters and the
+ * events (doc/contract.md); contract_errors lists them all.
+ */
+#define ERR_BAD_JOB		"bad_job"
+#define ERR_NO_TOKEN		"no_token"
+#define ERR_REAUTHORIZE		"reauthorize"
+#define ERR_NOT_SHARED		"not_shared"
+#define ERR_BAD_REQUEST		"bad_request"
+#define ERR_RATE_LIMITED	"rate_limited"
+#define ERR_UNAVAILABLE		"clever_unavailable"
+#define ERR_BAD_RESPONSE	"bad_response"
+#define ERR_TOO_LARGE		"response_too_large"
+#define ERR_TOKEN_MISMATCH	"token_mismatch"
+#define ERR_SHRINK_GUARD	"shrink_guard"
+#define ERR_REDIS		"redis_unavailable"
+#define ERR_TLS			"tls_failed"
+#define ERR_LOCK_LOST		"lock_lost"
+extern const char *const contract_errors[];
+int	contract_error_known(const char *);
 
 /* A Clever-style id: 1..max letters, digits, '-' or '_'. */
 int	contract_id_valid(const char *, size_t max);

@@ -101,21 +101,7 @@ enum job_state {
 	JOB_FINISHED,		/* outcome written; about to be freed */
 };
 
-/* Machine-readable error codes of the job status (the contract). */
-#define ERR_BAD_JOB		"bad_job"
-#define ERR_NO_TOKEN		"no_token"
-#define ERR_REAUTHORIZE		"reauthorize"
-#define ERR_NOT_SHARED		"not_shared"
-#define ERR_BAD_REQUEST		"bad_request"
-#define ERR_RATE_LIMITED	"rate_limited"
-#define ERR_UNAVAILABLE		"clever_unavailable"
-#define ERR_BAD_RESPONSE	"bad_response"
-#define ERR_TOO_LARGE		"response_too_large"
-#define ERR_TOKEN_MISMATCH	"token_mismatch"
-#define ERR_SHRINK_GUARD	"shrink_guard"
-#define ERR_REDIS		"redis_unavailable"
-#define ERR_TLS			"tls_failed"
-#define ERR_LOCK_LOST		"lock_lost"
+/* The error codes of the job status, ERR_*: contract.h. */
 
 struct job;
 

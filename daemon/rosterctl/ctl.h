@@ -20,6 +20,13 @@
 #define CTL_USAGE	2	/* bad command line or argument */
 #define CTL_ERROR	3	/* Redis or configuration error */
 
+/* The codes of the JSON errors (ctl_error), by exit status. */
+#define CTL_E_NOT_FOUND	"not_found"	/* CTL_FAIL */
+#define CTL_E_REFUSED	"refused"	/* CTL_FAIL */
+#define CTL_E_USAGE	"usage"		/* CTL_USAGE */
+#define CTL_E_REDIS	"redis"		/* CTL_ERROR */
+#define CTL_E_CONFIG	"config"	/* CTL_ERROR */
+
 /* rosterctl.c: the connection, keys, output mode. */
 extern int	ctl_json;		/* --json */
 redisReply	*ctl_cmd(const char *, ...);
@@ -32,18 +39,41 @@ void		 ctl_fatal(const char *, ...)
 unsigned long long ctl_redis_now_ms(void);
 const struct conf *ctl_conf(void);
 
-/* ctl_out.c: records (field/value replies) for people or as JSON. */
+/*
+ * ctl_out.c: the one output layer.  Records for people or as JSON, typed
+ * by their field table; every JSON object printed begins with "schema":
+ * CTL_SCHEMA (doc/rosterctl.8, JSON OUTPUT); errors as ctl_error says.
+ */
+#define CTL_SCHEMA	1
+enum ctl_type { CTL_STR, CTL_NUM };
+struct ctl_field {
+	const char	*name;
+	enum ctl_type	 type;
+};
+extern const struct ctl_field ctl_job_fields[];		/* status, events */
+extern const struct ctl_field ctl_dead_fields[];
+extern const struct ctl_field ctl_diff_fields[];
+extern const struct ctl_field ctl_instance_fields[];	/* heartbeats */
 const char	*ctl_field(const redisReply *fields, const char *name);
 void		 ctl_print_record(const char *title, const redisReply *fields,
-		    const char *const *order);
+		    const struct ctl_field *);
+json_object	*ctl_object(void);			/* {"schema": 1} */
+json_object	*ctl_result(const char *command);	/* + "command" */
+json_object	*ctl_pairs_add(json_object *, const char **namevalue,
+		    size_t npairs, const struct ctl_field *);
+json_object	*ctl_record_add(json_object *, const redisReply *fields,
+		    const struct ctl_field *);
 json_object	*ctl_record_json(const redisReply *fields,
-		    const char *const *order);
+		    const struct ctl_field *);
 json_object	*ctl_entry_json(const redisReply *entry,
-		    const char *const *order);
+		    const struct ctl_field *);
+json_object	*ctl_event_json(json_object *event, const struct ctl_field *);
 void		 ctl_print_json(json_object *);	/* and frees it */
 void		 ctl_print_ms(const char *label, unsigned long long ms);
-extern const char *const ctl_status_order[];
-extern const char *const ctl_dead_order[];
+int		 ctl_error(int status, const char *code, const char *, ...)
+		    __attribute__((format(printf, 3, 4)));
+int		 ctl_verror(int status, const char *code, const char *,
+		    va_list);
 
 /* ctl_queue.c */
 int	ctl_queue(int, char **);
@@ -51,6 +81,7 @@ int	ctl_stats(int, char **);
 int	ctl_enqueue(int, char **);
 int	ctl_forget(int, char **);
 int	ctl_pause(int, char **);
+char	*ctl_pause_set(const char *reason);	/* the note in force */
 int	ctl_resume(int, char **);
 
 /* ctl_dead.c */
@@ -67,9 +98,13 @@ int	ctl_watch(int, char **);
 int	ctl_snapshot(int, char **);
 int	ctl_diffs(int, char **);
 
+/* ctl_find.c */
+int	ctl_find(int, char **);
+
 /* ctl_schedule.c */
 int	ctl_schedule(int, char **);
-json_object *ctl_schedule_stats(const struct conf *, unsigned long long now);
+json_object *ctl_schedule_stats(json_object *, const struct conf *,
+	    unsigned long long now);
 
 /* ctl_live.c: live work, acting on it (retry now, cancel, quiet). */
 int	ctl_running(int, char **);

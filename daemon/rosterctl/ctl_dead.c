@@ -33,7 +33,26 @@ matches(const struct filter *flt, redisReply *e)
 	    strcmp(ctl_field(f, "error"), flt->code) == 0);
 }
 
-/* -s STATE -e CODE; returns the index of the first argument or -1. */
+/* A usage error for -e CODE: the valid codes, from the contract's list. */
+static int
+bad_code(const char *cmd, const char *code)
+{
+	char *list = NULL, *more;
+	size_t i;
+
+	for (i = 0; contract_errors[i] != NULL; i++) {
+		xasprintf(&more, "%s%s%s", list ? list : "", list ? ", " : "",
+		    contract_errors[i]);
+		free(list);
+		list = more;
+	}
+	ctl_error(CTL_USAGE, CTL_E_USAGE, "%s: unknown error code %s; the "
+	    "codes are %s", cmd, code, list);
+	free(list);
+	return -1;
+}
+
+/* -s STATE -e CODE; the index of the first argument, or -1: reported. */
 static int
 parse_filter(int argc, char **argv, struct filter *flt)
 {
@@ -46,12 +65,15 @@ parse_filter(int argc, char **argv, struct filter *flt)
 		if (c == 's' && (strcmp(optarg, "failed") == 0 ||
 		    strcmp(optarg, "dead") == 0 || strcmp(optarg, "held") == 0))
 			flt->state = optarg;
-		else if (c == 'e')
+		else if (c == 's')
+			return ctl_error(-1, CTL_E_USAGE, "%s: state is "
+			    "failed, dead or held", argv[0]);
+		else if (c == 'e' && contract_error_known(optarg))
 			flt->code = optarg;
+		else if (c == 'e')
+			return bad_code(argv[0], optarg);
 		else {
-			if (c == 's')
-				fprintf(stderr, "rosterctl %s: state is failed,"
-				    " dead or held\n", argv[0]);
+			ctl_usage(argv[0]);
 			return -1;
 		}
 	}
@@ -104,10 +126,10 @@ list_one(redisReply *e, void *arg)
 
 	if (l->a != NULL)
 		json_object_array_add(l->a, ctl_entry_json(e,
-		    ctl_dead_order));
+		    ctl_dead_fields));
 	else
 		ctl_print_record(e->element[0]->str, e->element[1],
-		    ctl_dead_order);
+		    ctl_dead_fields);
 	l->shown++;
 	return --l->left > 0;
 }
@@ -120,8 +142,9 @@ ctl_dead(int argc, char **argv)
 	char *end;
 	int first;
 
-	if ((first = parse_filter(argc, argv, &flt)) == -1 ||
-	    argc - first > 1)
+	if ((first = parse_filter(argc, argv, &flt)) == -1)
+		return CTL_USAGE;
+	if (argc - first > 1)
 		return ctl_usage(argv[0]);
 	if (argc - first == 1 && ((l.left = strtol(argv[first], &end, 10)) <=
 	    0 || *end != '\0'))
@@ -163,7 +186,37 @@ dead_del(const char *id)
 struct retry {
 	int		 force;
 	unsigned	 requeued, skipped, dropped;
+	json_object	*res;		/* --json: the result object */
 };
+
+/* A result object with these arrays, empty, in this order. */
+static json_object *
+result_new(const char *command, const char *const *lists)
+{
+	json_object *res = ctl_result(command);
+
+	for (; *lists != NULL; lists++)
+		json_object_object_add(res, *lists, json_object_new_array());
+	return res;
+}
+
+/* --json: add item to the result's array named what. */
+static void
+result_add(json_object *res, const char *what, json_object *item)
+{
+	json_object_array_add(json_object_object_get(res, what), item);
+}
+
+/* {"id": ID, name: value}, an item of a result's array. */
+static json_object *
+id_and(const char *id, const char *name, const char *value)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "id", json_object_new_string(id));
+	json_object_object_add(o, name, json_object_new_string(value));
+	return o;
+}
 
 /* XADD the job of a dead letter again; empty fields are left out. */
 static redisReply *
@@ -212,19 +265,33 @@ retry_one(redisReply *e, void *arg)
 	const char *force = ctl_field(f, "force");
 
 	if (strcmp(state, "failed") == 0 && !rt->force) {
-		printf("%s: not re-queued: a permanent failure (%s); retry "
-		    "with force once it is fixed\n", id, ctl_field(f, "error"));
+		if (rt->res != NULL)
+			result_add(rt->res, "skipped", id_and(id, "error",
+			    ctl_field(f, "error")));
+		else
+			printf("%s: not re-queued: a permanent failure (%s); "
+			    "retry with force once it is fixed\n", id,
+			    ctl_field(f, "error"));
 		rt->skipped++;
 		return 1;
 	}
 	if (strcmp(state, "held") == 0 && rt->force)
 		force = "1";
 	if (*ctl_field(f, "teacher") == '\0') {
-		printf("%s: no teacher (a malformed job): dropped\n", id);
+		if (rt->res != NULL)
+			result_add(rt->res, "dropped",
+			    json_object_new_string(id));
+		else
+			printf("%s: no teacher (a malformed job): dropped\n",
+			    id);
 		rt->dropped++;
 	} else {
 		r = requeue(f, kind, *force ? force : "0");
-		printf("%s: re-queued as job %s\n", id, r->str);
+		if (rt->res != NULL)
+			result_add(rt->res, "requeued", id_and(id, "job",
+			    r->str));
+		else
+			printf("%s: re-queued as job %s\n", id, r->str);
 		freeReplyObject(r);
 		rt->requeued++;
 	}
@@ -243,59 +310,100 @@ ids_and_force(int argc, char **argv, int first, int *force, int *all)
 	return argc;
 }
 
+/*
+ * An id that is not a dead letter: in the result's "missing" (--json), or
+ * an error line.
+ */
+static int
+missing(json_object *res, const char *cmd, const char *id)
+{
+	if (res != NULL)
+		result_add(res, "missing", json_object_new_string(id));
+	else
+		ctl_error(CTL_FAIL, CTL_E_NOT_FOUND, "%s: %s: no such dead "
+		    "letter", cmd, id);
+	return CTL_FAIL;
+}
+
+/* The result of a command on dead letters: --json, the result object. */
+static int
+dead_result(json_object *res, int rv)
+{
+	if (res != NULL)
+		ctl_print_json(res);
+	return rv;
+}
+
+/*
+ * retry all: 1 when nothing was re-queued; retry ID...: 1 when one was
+ * unknown or not re-queued.
+ */
 int
 ctl_retry(int argc, char **argv)
 {
+	static const char *const retry_lists[] = { "requeued", "skipped",
+	    "dropped", "missing", NULL };
 	struct filter flt;
-	struct retry rt = { 0, 0, 0, 0 };
+	struct retry rt = { 0, 0, 0, 0, NULL };
 	redisReply *r;
 	int first, all, i, rv = CTL_OK;
 
-	if ((first = parse_filter(argc, argv, &flt)) == -1 || first >= argc)
+	if ((first = parse_filter(argc, argv, &flt)) == -1)
+		return CTL_USAGE;
+	if (first >= argc)
 		return ctl_usage(argv[0]);
 	argc = ids_and_force(argc, argv, first, &rt.force, &all);
+	if (!all && (first >= argc || flt.state != NULL || flt.code != NULL))
+		return ctl_usage(argv[0]);
+	if (ctl_json)
+		rt.res = result_new("retry", retry_lists);
 	if (all) {
 		dead_each(&flt, 0, retry_one, &rt);
-		printf("%u re-queued, %u permanent failures left (retry them "
-		    "with force), %u malformed dropped\n", rt.requeued,
-		    rt.skipped, rt.dropped);
-		return CTL_OK;
+		if (!ctl_json)
+			printf("%u re-queued, %u permanent failures left (retry "
+			    "them with force), %u malformed dropped\n",
+			    rt.requeued, rt.skipped, rt.dropped);
+		return dead_result(rt.res, rt.requeued > 0 ? CTL_OK :
+		    CTL_FAIL);
 	}
-	if (first >= argc || flt.state != NULL || flt.code != NULL)
-		return ctl_usage(argv[0]);
 	for (i = first; i < argc; i++) {
 		if ((r = dead_get(argv[i])) == NULL) {
-			fprintf(stderr, "rosterctl retry: %s: no such dead "
-			    "letter\n", argv[i]);
-			rv = CTL_FAIL;
+			rv = missing(rt.res, argv[0], argv[i]);
 			continue;
 		}
 		retry_one(r->element[0], &rt);
 		freeReplyObject(r);
 	}
-	return rt.skipped > 0 ? CTL_FAIL : rv;
+	return dead_result(rt.res, rt.skipped > 0 ? CTL_FAIL : rv);
 }
 
 int
 ctl_delete(int argc, char **argv)
 {
+	static const char *const delete_lists[] = { "deleted", "missing",
+	    NULL };
+	json_object *res = NULL;
 	redisReply *r;
 	int i, rv = CTL_OK;
 
 	if (argc < 2)
 		return ctl_usage(argv[0]);
+	if (ctl_json)
+		res = result_new("delete", delete_lists);
 	for (i = 1; i < argc; i++) {
 		if ((r = dead_get(argv[i])) == NULL) {
-			fprintf(stderr, "rosterctl delete: %s: no such dead "
-			    "letter\n", argv[i]);
-			rv = CTL_FAIL;
+			rv = missing(res, argv[0], argv[i]);
 			continue;
 		}
 		freeReplyObject(r);
 		dead_del(argv[i]);
-		printf("%s: deleted\n", argv[i]);
+		if (res != NULL)
+			result_add(res, "deleted", json_object_new_string(
+			    argv[i]));
+		else
+			printf("%s: deleted\n", argv[i]);
 	}
-	return rv;
+	return dead_result(res, rv);
 }
 
 static int
@@ -314,12 +422,20 @@ ctl_purge(int argc, char **argv)
 	unsigned n = 0;
 	int first;
 
-	if ((first = parse_filter(argc, argv, &flt)) == -1 ||
-	    argc - first != 1 || strcmp(argv[first], "all") != 0)
+	json_object *res;
+
+	if ((first = parse_filter(argc, argv, &flt)) == -1)
+		return CTL_USAGE;
+	if (argc - first != 1 || strcmp(argv[first], "all") != 0)
 		return ctl_usage(argv[0]);
 	dead_each(&flt, 0, purge_one, &n);
-	printf("%u dead letters deleted\n", n);
-	return CTL_OK;
+	if (!ctl_json) {
+		printf("%u dead letters deleted\n", n);
+		return CTL_OK;
+	}
+	res = ctl_result("purge");
+	json_object_object_add(res, "deleted", json_object_new_int64(n));
+	return dead_result(res, CTL_OK);
 }
 
 static int
@@ -416,7 +532,7 @@ held_one(redisReply *e, void *arg)
 	h->n++;
 	st = held_status(f);
 	if (h->a != NULL) {
-		o = ctl_entry_json(e, ctl_dead_order);
+		o = ctl_entry_json(e, ctl_dead_fields);
 		for (i = 0; counts[i] != NULL; i++)
 			json_object_object_add(o, counts[i],
 			    json_object_new_int64(strtoll(ctl_field(st,
@@ -451,18 +567,25 @@ held_confirm(const char *teacher)
 	struct held h = { json_object_new_object(), NULL, teacher, "", 0 };
 	struct filter flt = { "held", NULL };
 	redisReply *r, *jr;
+	json_object *res;
 
 	dead_each(&flt, 1, held_one, &h);
 	json_object_put(h.seen);
-	if (h.latest[0] == '\0') {
-		fprintf(stderr, "rosterctl held confirm: no held change for "
-		    "teacher %s\n", teacher);
-		return CTL_FAIL;
-	}
+	if (h.latest[0] == '\0')
+		return ctl_error(CTL_FAIL, CTL_E_NOT_FOUND, "held confirm: no "
+		    "held change for teacher %s", teacher);
 	r = dead_get(h.latest);
 	jr = requeue(r->element[0]->element[1], "sync", "1");
-	printf("%s: confirmed: forced sync queued as job %s\n", teacher,
-	    jr->str);
+	if (ctl_json) {
+		res = ctl_result("held confirm");
+		json_object_object_add(res, "teacher",
+		    json_object_new_string(teacher));
+		json_object_object_add(res, "job",
+		    json_object_new_string(jr->str));
+		ctl_print_json(res);
+	} else
+		printf("%s: confirmed: forced sync queued as job %s\n",
+		    teacher, jr->str);
 	freeReplyObject(jr);
 	freeReplyObject(r);
 	/* every held letter of the teacher is answered by that sync */
@@ -482,11 +605,9 @@ ctl_held(int argc, char **argv)
 
 	if (argc == 3 && strcmp(argv[1], "confirm") == 0) {
 		json_object_put(h.seen);
-		if (!contract_id_valid(argv[2], TEACHER_ID_MAX)) {
-			fprintf(stderr, "rosterctl held confirm: %s: not a "
-			    "teacher id\n", argv[2]);
-			return CTL_USAGE;
-		}
+		if (!contract_id_valid(argv[2], TEACHER_ID_MAX))
+			return ctl_error(CTL_USAGE, CTL_E_USAGE, "held "
+			    "confirm: %s: not a teacher id", argv[2]);
 		return held_confirm(argv[2]);
 	}
 	if (argc != 1) {

@@ -26,15 +26,14 @@ ctl_status(int argc, char **argv)
 	r = ctl_cmd("HGETALL %s", k);
 	free(k);
 	if (r->elements == 0) {
-		fprintf(stderr, "rosterctl: job %s: no status (not seen yet, "
-		    "or expired)\n", argv[1]);
 		freeReplyObject(r);
-		return CTL_FAIL;
+		return ctl_error(CTL_FAIL, CTL_E_NOT_FOUND, "job %s: no status "
+		    "(not seen yet, or expired)", argv[1]);
 	}
 	if (ctl_json)
-		ctl_print_json(ctl_record_json(r, ctl_status_order));
+		ctl_print_json(ctl_record_json(r, ctl_job_fields));
 	else
-		ctl_print_record(NULL, r, ctl_status_order);
+		ctl_print_record(NULL, r, ctl_job_fields);
 	freeReplyObject(r);
 	return CTL_OK;
 }
@@ -74,6 +73,19 @@ print_event(const char *msg)
 			printf(" %s=%s", k, json_object_get_string(val));
 	}
 	printf("\n");
+	json_object_put(ev);
+}
+
+/* An event as a job object: the same keys, order and types as status. */
+static void
+print_event_json(const char *msg)
+{
+	json_object *ev = json_tokener_parse(msg);
+
+	if (ev == NULL || !json_object_is_type(ev, json_type_object))
+		ctl_error(0, "unreadable_event", "unreadable event: %s", msg);
+	else
+		ctl_print_json(ctl_event_json(ev, ctl_job_fields));
 	json_object_put(ev);
 }
 
@@ -119,10 +131,9 @@ ctl_watch(int argc, char **argv)
 	if (optind < argc) {
 		teacher = argv[optind];
 		if (!contract_id_valid(teacher, TEACHER_ID_MAX)) {
-			fprintf(stderr, "rosterctl watch: %s is not a teacher "
-			    "id\n", teacher);
 			free(ch);
-			return CTL_USAGE;
+			return ctl_error(CTL_USAGE, CTL_E_USAGE, "watch: %s is "
+			    "not a teacher id", teacher);
 		}
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -137,7 +148,7 @@ ctl_watch(int argc, char **argv)
 		    strcmp(r->element[0]->str, "message") == 0 &&
 		    event_of(r->element[2]->str, teacher)) {
 			if (ctl_json)
-				printf("%s\n", r->element[2]->str);
+				print_event_json(r->element[2]->str);
 			else
 				print_event(r->element[2]->str);
 			seen++;
@@ -159,10 +170,9 @@ ctl_snapshot(int argc, char **argv)
 	r = ctl_cmd("HGET %s roster", k);
 	free(k);
 	if (r->type != REDIS_REPLY_STRING) {
-		fprintf(stderr, "rosterctl: no snapshot for teacher %s\n",
-		    argv[1]);
 		freeReplyObject(r);
-		return CTL_FAIL;
+		return ctl_error(CTL_FAIL, CTL_E_NOT_FOUND, "no snapshot for "
+		    "teacher %s", argv[1]);
 	}
 	/* the snapshot is JSON already: the same with or without --json */
 	printf("%s\n", r->str);
@@ -189,16 +199,11 @@ print_diff_entry(redisReply *e)
 	json_object_put(diff);
 }
 
-static const char *const diff_order[] = {
-	"v", "teacher", "job", "ref", "base_version", "version", "added",
-	"updated", "removed", NULL
-};
-
 /* A diff entry as JSON: its fields, the diff itself parsed. */
 static json_object *
 diff_entry_json(redisReply *e)
 {
-	json_object *o = ctl_entry_json(e, diff_order);
+	json_object *o = ctl_entry_json(e, ctl_diff_fields);
 
 	json_object_object_add(o, "diff",
 	    json_tokener_parse(ctl_field(e->element[1], "diff")));

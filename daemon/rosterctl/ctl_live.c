@@ -302,7 +302,7 @@ print_running(json_object *all, unsigned long long now)
 int
 ctl_running(int argc, char **argv)
 {
-	json_object *all = json_object_new_object(), *a;
+	json_object *all = ctl_object(), *a;
 	unsigned long long now;
 	struct inst *v;
 	size_t n, i;
@@ -320,7 +320,7 @@ ctl_running(int argc, char **argv)
 	    (int64_t)now));
 	json_object_object_add(all, "instances", a);
 	if (argc == 2 && json_object_array_length(a) == 0) {
-		fprintf(stderr, "rosterctl: no live instance %s\n", argv[1]);
+		(void)ctl_error(CTL_FAIL, CTL_E_NOT_FOUND, "no live instance %s", argv[1]);
 		json_object_put(all);
 		return CTL_FAIL;
 	}
@@ -353,14 +353,14 @@ print_status(const char *what, redisReply *st)
 	json_object *o;
 
 	if (ctl_json) {
-		o = json_object_new_object();
+		o = ctl_object();
 		json_object_object_add(o, "result",
 		    json_object_new_string(what));
 		json_object_object_add(o, "status",
-		    ctl_record_json(st, ctl_status_order));
+		    ctl_record_json(st, ctl_job_fields));
 		ctl_print_json(o);
 	} else
-		ctl_print_record(what, st, ctl_status_order);
+		ctl_print_record(what, st, ctl_job_fields);
 }
 
 /*
@@ -402,8 +402,8 @@ static int
 holder_live(const char *job, const char *holder)
 {
 	if (*holder == '\0' || !inst_live(holder)) {
-		fprintf(stderr, "rosterctl: job %s: its instance %s is not "
-		    "live; another instance takes the job over\n", job,
+		(void)ctl_error(CTL_FAIL, CTL_E_REFUSED, "job %s: its instance "
+		    "%s is not live; another instance takes the job over", job,
 		    *holder ? holder : "(none)");
 		return 0;
 	}
@@ -430,13 +430,13 @@ ctl_retry_now(int argc, char **argv)
 	if (job == NULL)
 		return ctl_usage(argv[0]);
 	if ((st = job_status(job)) == NULL) {
-		fprintf(stderr, "rosterctl: job %s not found\n", job);
+		(void)ctl_error(CTL_FAIL, CTL_E_NOT_FOUND, "job %s not found", job);
 		return CTL_FAIL;
 	}
 	state = ctl_field(st, "state");
 	if (strcmp(state, "retrying") != 0) {
-		fprintf(stderr, "rosterctl: job %s is %s, not retrying: "
-		    "nothing to hurry\n", job, state);
+		(void)ctl_error(CTL_FAIL, CTL_E_REFUSED, "job %s is %s, not retrying: "
+		    "nothing to hurry", job, state);
 	} else if (holder_live(job, ctl_field(st, "consumer"))) {
 		before = strtol(ctl_field(st, "attempts"), NULL, 10);
 		xasprintf(&cmd, "retry %s", job);
@@ -448,8 +448,8 @@ ctl_retry_now(int argc, char **argv)
 			print_status("attempt started", st);
 			rv = CTL_OK;
 		} else
-			fprintf(stderr, "rosterctl: job %s: no new attempt "
-			    "within %d s\n", job, ACT_WAIT_S);
+			(void)ctl_error(CTL_FAIL, CTL_E_REFUSED, "job %s: no new attempt "
+			    "within %d s", job, ACT_WAIT_S);
 	}
 	freeReplyObject(st);
 	return rv;
@@ -536,17 +536,17 @@ cancel_held(const char *job, const char *msg)
 	int rv = CTL_FAIL;
 
 	if (st == NULL) {
-		fprintf(stderr, "rosterctl: job %s not found\n", job);
+		(void)ctl_error(CTL_FAIL, CTL_E_NOT_FOUND, "job %s not found", job);
 		return CTL_FAIL;
 	}
 	state = ctl_field(st, "state");
 	if (in_list(final_states, state))
-		fprintf(stderr, "rosterctl: job %s already finished: %s\n",
+		(void)ctl_error(CTL_FAIL, CTL_E_REFUSED, "job %s already finished: %s",
 		    job, state);
 	else if (strcmp(state, "running") == 0)
-		fprintf(stderr, "rosterctl: job %s is running on %s (attempt "
+		(void)ctl_error(CTL_FAIL, CTL_E_REFUSED, "job %s is running on %s (attempt "
 		    "%s): a running job is not cancelled, its sync may be "
-		    "writing; cancel it once it is retrying\n", job,
+		    "writing; cancel it once it is retrying", job,
 		    ctl_field(st, "consumer"), ctl_field(st, "attempts"));
 	else if (holder_live(job, ctl_field(st, "consumer"))) {
 		xasprintf(&cmd, "cancel %s %s", job, msg);
@@ -559,9 +559,9 @@ cancel_held(const char *job, const char *msg)
 			print_status("cancelled", st);
 			rv = CTL_OK;
 		} else
-			fprintf(stderr, "rosterctl: job %s was not cancelled "
+			(void)ctl_error(CTL_FAIL, CTL_E_REFUSED, "job %s was not cancelled "
 			    "within %d s: %s (it was running meanwhile, or "
-			    "ended)\n", job, ACT_WAIT_S, state);
+			    "ended)", job, ACT_WAIT_S, state);
 	}
 	freeReplyObject(st);
 	return rv;
@@ -624,10 +624,10 @@ enum gate_wait { WAIT_PAUSED, WAIT_QUIET, WAIT_DRAINED };
 
 static int
 await_gate(enum gate_wait what, const char *only, const char *note,
-    unsigned secs)
+    unsigned secs, json_object *o)
 {
 	uint64_t end = mono_ms() + (uint64_t)secs * 1000;
-	json_object *o, *late;
+	json_object *late;
 	struct inst *v;
 	size_t n, i;
 	int ok;
@@ -654,21 +654,21 @@ await_gate(enum gate_wait what, const char *only, const char *note,
 	}
 	ok = json_object_array_length(late) == 0;
 	if (ctl_json) {
-		o = json_object_new_object();
 		json_object_object_add(o, "confirmed",
 		    json_object_new_boolean(ok));
 		json_object_object_add(o, "not_confirmed", late);
 		ctl_print_json(o);
 	} else {
 		for (i = 0; i < json_object_array_length(late); i++)
-			fprintf(stderr, "rosterctl: instance %s did not "
-			    "confirm within %u s\n", json_object_get_string(
+			(void)ctl_error(CTL_FAIL, CTL_E_REFUSED, "instance %s did not "
+			    "confirm within %u s", json_object_get_string(
 			    json_object_array_get_idx(late, i)), secs);
 		if (ok)
 			printf("%s\n", what == WAIT_DRAINED ? "drained: it "
 			    "holds no job" : "confirmed by every live "
 			    "instance");
 		json_object_put(late);
+		json_object_put(o);
 	}
 	return ok ? CTL_OK : CTL_FAIL;
 }
@@ -709,22 +709,32 @@ static int
 quiet_cmd(int argc, char **argv, int drain)
 {
 	unsigned secs = GATE_WAIT_S;
-	int wait = drain, rv;
+	int wait = drain, rv = CTL_OK;
+	json_object *o;
 	char *note;
 
 	argc = wait_opts(argc, argv, &wait, &secs);
 	if (argc < 2 || argc > 3)
 		return ctl_usage(argv[0]);
 	if (!inst_live(argv[1])) {
-		fprintf(stderr, "rosterctl: no live instance %s\n", argv[1]);
+		(void)ctl_error(CTL_FAIL, CTL_E_NOT_FOUND, "no live instance %s", argv[1]);
 		return CTL_FAIL;
 	}
 	if ((note = quiet_set(argv[1], argc > 2 ? argv[2] : "quiet")) == NULL)
-		return CTL_FAIL;	/* unquieted meanwhile */
-	if (!ctl_json || !wait)
+		return ctl_error(CTL_FAIL, CTL_E_REFUSED, "%s: unquieted "
+		    "meanwhile", argv[1]);
+	o = ctl_result(drain ? "drain" : "quiet");
+	json_object_object_add(o, "instance", json_object_new_string(argv[1]));
+	json_object_object_add(o, "note", json_object_new_string(note));
+	if (!ctl_json)
 		printf("quiet: %s: %s\n", argv[1], note);
-	rv = wait ? await_gate(drain ? WAIT_DRAINED : WAIT_QUIET, argv[1],
-	    note, secs) : CTL_OK;
+	if (wait)
+		rv = await_gate(drain ? WAIT_DRAINED : WAIT_QUIET, argv[1],
+		    note, secs, o);
+	else if (ctl_json)
+		ctl_print_json(o);
+	else
+		json_object_put(o);
 	free(note);
 	return rv;
 }
@@ -745,6 +755,7 @@ ctl_drain(int argc, char **argv)
 int
 ctl_unquiet(int argc, char **argv)
 {
+	json_object *o;
 	char *k;
 	redisReply *r;
 	int rv;
@@ -754,9 +765,17 @@ ctl_unquiet(int argc, char **argv)
 	k = ctl_key(KEY_QUIET, argv[1]);
 	r = ctl_cmd("DEL %s", k);
 	rv = r->integer == 1 ? CTL_OK : CTL_FAIL;
-	printf("%s\n", rv == CTL_OK ? "takes work again" :
-	    "the instance was not quiet");
 	freeReplyObject(r);
+	if (rv == CTL_FAIL)
+		(void)ctl_error(CTL_FAIL, CTL_E_NOT_FOUND, "%s was not quiet",
+		    argv[1]);
+	else if (ctl_json) {
+		o = ctl_result("unquiet");
+		json_object_object_add(o, "instance",
+		    json_object_new_string(argv[1]));
+		ctl_print_json(o);
+	} else
+		printf("%s takes work again\n", argv[1]);
 	free(k);
 	return rv;
 }
@@ -773,6 +792,7 @@ ctl_pause_wait(int argc, char **argv)
 {
 	unsigned secs = GATE_WAIT_S;
 	int wait = 0, rv;
+	json_object *o;
 	char *note;
 
 	if ((argc = wait_opts(argc, argv, &wait, &secs)) == -1)
@@ -781,13 +801,14 @@ ctl_pause_wait(int argc, char **argv)
 		return ctl_pause(argc, argv);
 	if (argc > 2)
 		return ctl_usage(argv[0]);
-	rv = ctl_pause(argc, argv);
-	if ((note = get_note(KEY_PAUSED, NULL)) == NULL) {
-		fprintf(stderr, "rosterctl: resumed meanwhile\n");
-		return CTL_FAIL;
-	}
-	(void)rv;
-	rv = await_gate(WAIT_PAUSED, NULL, note, secs);
+	if ((note = ctl_pause_set(argc > 1 ? argv[1] : NULL)) == NULL)
+		return ctl_error(CTL_FAIL, CTL_E_REFUSED, "resumed meanwhile");
+	o = ctl_result("pause");
+	json_object_object_add(o, "paused", json_object_new_boolean(1));
+	json_object_object_add(o, "note", json_object_new_string(note));
+	if (!ctl_json)
+		printf("paused: %s\n", note);
+	rv = await_gate(WAIT_PAUSED, NULL, note, secs, o);
 	free(note);
 	return rv;
 }

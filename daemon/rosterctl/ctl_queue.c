@@ -109,7 +109,7 @@ int
 ctl_queue(int argc, char **argv)
 {
 	char *stream = ctl_key(KEY_JOBS, NULL), *note = pause_note();
-	json_object *o = json_object_new_object(), *groups, *consumers;
+	json_object *o = ctl_object(), *groups, *consumers;
 
 	if (argc != 1) {
 		free(stream);
@@ -207,27 +207,6 @@ jobs_stats(unsigned long long now)
 	return o;
 }
 
-/* One heartbeat hash as a JSON object, numbers as numbers. */
-static json_object *
-heartbeat_json(redisReply *h)
-{
-	json_object *o = json_object_new_object();
-	const char *v;
-	char *end;
-	long long n;
-	size_t i;
-
-	for (i = 0; h->type == REDIS_REPLY_ARRAY && i + 1 < h->elements;
-	    i += 2) {
-		v = h->element[i + 1]->str;
-		n = strtoll(v, &end, 10);
-		json_object_object_add(o, h->element[i]->str, *v != '\0' &&
-		    *end == '\0' ? json_object_new_int64(n) :
-		    json_object_new_string(v));
-	}
-	return o;
-}
-
 /*
  * The live instances: their heartbeats, PREFIX instance:CONSUMER, which
  * expire when an instance stops beating; sums of their figures.
@@ -250,7 +229,8 @@ instances_stats(unsigned long long now, json_object *sums)
 		for (i = 0; i < r->element[1]->elements; i++) {
 			h = ctl_cmd("HGETALL %s", r->element[1]->element[i]->str);
 			if (h->elements > 0) {	/* not expired meanwhile */
-				hb = heartbeat_json(h);
+				hb = ctl_record_add(json_object_new_object(),
+				    h, ctl_instance_fields);
 				json_object_object_add(hb, "live",
 				    json_object_new_boolean(1));
 				for (s = 0; summed[s] != NULL; s++)
@@ -389,7 +369,7 @@ ctl_stats(int argc, char **argv)
 	if (argc != 1)
 		return ctl_usage(argv[0]);
 	now = ctl_redis_now_ms();
-	st = json_object_new_object();
+	st = ctl_object();
 	fl = json_object_new_object();
 	stream = ctl_key(KEY_JOBS, NULL);
 	note = pause_note();
@@ -402,7 +382,7 @@ ctl_stats(int argc, char **argv)
 	json_object_object_add(st, "dead", dead_stats());
 	json_object_object_add(st, "diffs", diffs_stats());
 	json_object_object_add(st, "schedule",
-	    ctl_schedule_stats(ctl_conf(), now));
+	    ctl_schedule_stats(json_object_new_object(), ctl_conf(), now));
 	if (ctl_json)
 		ctl_print_json(st);
 	else {
@@ -434,15 +414,15 @@ ctl_enqueue(int argc, char **argv)
 	char *stream;
 	const char *kind = "sync";
 	int i, force = 0;
+	json_object *o;
 	redisReply *r;
 
 	if (argc < 2)
 		return ctl_usage(argv[0]);
-	if (!contract_id_valid(argv[1], TEACHER_ID_MAX)) {
-		fprintf(stderr, "rosterctl enqueue: teacher must be a Clever "
-		    "id (1-%d letters, digits, - or _)\n", TEACHER_ID_MAX);
-		return CTL_USAGE;
-	}
+	if (!contract_id_valid(argv[1], TEACHER_ID_MAX))
+		return ctl_error(CTL_USAGE, CTL_E_USAGE, "%s: teacher must be "
+		    "a Clever id (1-%d letters, digits, - or _)", argv[0],
+		    TEACHER_ID_MAX);
 	/* after the teacher: a kind and/or "force", in any order */
 	for (i = 2; i < argc; i++) {
 		if (strcmp(argv[i], "force") == 0)
@@ -451,11 +431,10 @@ ctl_enqueue(int argc, char **argv)
 		    strcmp(argv[i], "discover") == 0 ||
 		    strcmp(argv[i], "forget") == 0)
 			kind = argv[i];
-		else {
-			fprintf(stderr, "rosterctl enqueue: %s is neither "
-			    "sync, discover, forget nor force\n", argv[i]);
-			return CTL_USAGE;
-		}
+		else
+			return ctl_error(CTL_USAGE, CTL_E_USAGE, "enqueue: %s "
+			    "is neither sync, discover, forget nor force",
+			    argv[i]);
 	}
 	stream = ctl_key(KEY_JOBS, NULL);
 	if (force)
@@ -464,45 +443,96 @@ ctl_enqueue(int argc, char **argv)
 	else
 		r = ctl_cmd("XADD %s * teacher %s kind %s", stream, argv[1],
 		    kind);
-	printf("%s\n", r->str);
+	if (ctl_json) {
+		o = ctl_result(argv[0]);
+		json_object_object_add(o, "job", json_object_new_string(r->str));
+		json_object_object_add(o, "teacher",
+		    json_object_new_string(argv[1]));
+		json_object_object_add(o, "kind", json_object_new_string(kind));
+		json_object_object_add(o, "force",
+		    json_object_new_boolean(force));
+		ctl_print_json(o);
+	} else
+		printf("%s\n", r->str);
 	freeReplyObject(r);
 	free(stream);
 	return CTL_OK;
 }
 
-int
-ctl_pause(int argc, char **argv)
+/* pause and resume done: "paused: NOTE" or "resumed", or the result. */
+static int
+pause_result(const char *command, const char *done, const char *note)
+{
+	json_object *o;
+
+	if (!ctl_json) {
+		printf("%s%s%s\n", done, note ? ": " : "", note ? note : "");
+		return CTL_OK;
+	}
+	o = ctl_result(command);
+	json_object_object_add(o, "paused", json_object_new_boolean(
+	    note != NULL));
+	json_object_object_add(o, "note", str_or_null(note));
+	ctl_print_json(o);
+	return CTL_OK;
+}
+
+/*
+ * Pause the deployment (if it is not yet): "REASON, by USER@HOST at
+ * TIME"; *already says it was.  Returns the pause note in force
+ * (malloc'ed), NULL if it was resumed meanwhile.
+ */
+static char *
+pause_set(const char *reason, int *already)
 {
 	char *k, *note, host[256], when[32];
 	const struct passwd *pw = getpwuid(getuid());
 	time_t now = time(NULL);
 	struct tm tm;
 	redisReply *r;
-	int rv;
 
-	if (argc > 2)
-		return ctl_usage(argv[0]);
 	if (gethostname(host, sizeof(host)) == -1)
 		host[0] = '\0';
 	host[sizeof(host) - 1] = '\0';
 	gmtime_r(&now, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	xasprintf(&note, "%s, by %s@%s at %s", argc > 1 ? argv[1] :
-	    "paused", pw ? pw->pw_name : "?", host, when);
+	xasprintf(&note, "%s, by %s@%s at %s", reason ? reason : "paused",
+	    pw ? pw->pw_name : "?", host, when);
 	k = ctl_key(KEY_PAUSED, NULL);
 	r = ctl_cmd("SET %s %s NX", k, note);
-	if (r->type == REDIS_REPLY_NIL) {
+	if ((*already = r->type == REDIS_REPLY_NIL)) {
 		free(note);
 		note = pause_note();
-		printf("already paused: %s\n", note ? note : "?");
-		rv = CTL_FAIL;
-	} else {
-		printf("paused: %s\n", note);
-		rv = CTL_OK;
 	}
 	freeReplyObject(r);
-	free(note);
 	free(k);
+	return note;
+}
+
+/* The pause in force, set now or before (pause --wait waits for it). */
+char *
+ctl_pause_set(const char *reason)
+{
+	int already;
+
+	return pause_set(reason, &already);
+}
+
+int
+ctl_pause(int argc, char **argv)
+{
+	char *note;
+	int already, rv;
+
+	if (argc > 2)
+		return ctl_usage(argv[0]);
+	note = pause_set(argc > 1 ? argv[1] : NULL, &already);
+	if (already)
+		rv = ctl_error(CTL_FAIL, CTL_E_REFUSED, "already paused: %s",
+		    note ? note : "?");
+	else
+		rv = pause_result("pause", "paused", note);
+	free(note);
 	return rv;
 }
 
@@ -517,8 +547,8 @@ ctl_resume(int argc, char **argv)
 		return ctl_usage(argv[0]);
 	k = ctl_key(KEY_PAUSED, NULL);
 	r = ctl_cmd("DEL %s", k);
-	rv = r->integer == 1 ? CTL_OK : CTL_FAIL;
-	printf("%s\n", rv == CTL_OK ? "resumed" : "the queue was not paused");
+	rv = r->integer == 1 ? pause_result("resume", "resumed", NULL) :
+	    ctl_error(CTL_FAIL, CTL_E_REFUSED, "the queue was not paused");
 	freeReplyObject(r);
 	free(k);
 	return rv;

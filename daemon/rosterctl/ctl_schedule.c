@@ -47,12 +47,12 @@ add_int(json_object *o, const char *k, long long v)
 	json_object_object_add(o, k, json_object_new_int64(v));
 }
 
-/* The schedule's figures (rosterctl schedule, rosterctl stats). */
+/* The schedule's figures, added to o (rosterctl schedule, stats). */
 json_object *
-ctl_schedule_stats(const struct conf *c, unsigned long long now)
+ctl_schedule_stats(json_object *o, const struct conf *c,
+    unsigned long long now)
 {
 	char a[32], b[32];
-	json_object *o = json_object_new_object();
 	char *key = ctl_key(KEY_SCHEDULE, NULL);
 	redisReply *r;
 
@@ -81,7 +81,8 @@ ctl_schedule_stats(const struct conf *c, unsigned long long now)
 static int
 schedule_summary(const struct conf *c)
 {
-	json_object *o = ctl_schedule_stats(c, ctl_redis_now_ms());
+	json_object *o = ctl_schedule_stats(ctl_object(), c,
+	    ctl_redis_now_ms());
 
 	if (ctl_json) {
 		ctl_print_json(o);
@@ -117,9 +118,11 @@ schedule_teacher(const char *teacher)
 	long long since = zscore(KEY_REAUTHORIZE, teacher);
 	char *sk = ctl_key(KEY_STATE, teacher);
 	redisReply *r;
-	json_object *o = json_object_new_object();
+	json_object *o = ctl_object();
 	const char *why = NULL;
+	int rv = due >= 0 || left >= 0 ? CTL_OK : CTL_FAIL;
 
+	/* why points into r: r lives until the teacher is printed */
 	r = ctl_cmd("HGET %s schedule_left", sk);
 	if (r->type == REDIS_REPLY_STRING)
 		why = r->str;
@@ -131,7 +134,6 @@ schedule_teacher(const char *teacher)
 	json_object_object_add(o, "left_because", json_object_new_string(
 	    left >= 0 && why ? why : ""));
 	add_int(o, "awaiting_token_since_ms", since >= 0 ? since : 0);
-	freeReplyObject(r);
 	free(sk);
 	if (ctl_json)
 		ctl_print_json(o);
@@ -149,7 +151,8 @@ schedule_teacher(const char *teacher)
 			    (unsigned long long)since);
 		json_object_put(o);
 	}
-	return due >= 0 || left >= 0 ? CTL_OK : CTL_FAIL;
+	freeReplyObject(r);
+	return rv;
 }
 
 int

@@ -38,6 +38,9 @@ static const struct {
 	    "erase the teacher: a final diff, then\n"
 	    "                             every key of the teacher goes" },
 	{ "status", ctl_status, 1, "status JOB                 a job's status" },
+	{ "find", ctl_find, 1, "find TEACHER | find --ref REF\n"
+	    "                             a teacher's or a ref's jobs, "
+	    "newest first" },
 	{ "watch", ctl_watch, 1, "watch [-n COUNT] [TEACHER] "
 	    "status changes as they happen" },
 	{ "dead", ctl_dead, 1, "dead [-s STATE] [-e CODE] [COUNT]\n"
@@ -99,7 +102,8 @@ usage(FILE *fp)
 	    "usage: rosterctl [-c file] [--json] command [args]\n"
 	    "  -c file    configuration file (default " ROSTERD_CONF ";\n"
 	    "             built-in defaults when that file is absent)\n"
-	    "  --json     machine-readable output (every listing command)\n"
+	    "  --json     JSON output, errors included (\"schema\": 1; see "
+	    "rosterctl(8))\n"
 	    "  --version, --help\n"
 	    "commands:\n");
 	for (i = 0; i < NCOMMANDS; i++)
@@ -117,9 +121,13 @@ ctl_usage(const char *cmd)
 
 	for (i = 0; i < NCOMMANDS; i++)
 		if (strcmp(commands[i].name, cmd) == 0 &&
-		    commands[i].usage != NULL)
+		    commands[i].usage != NULL) {
+			if (ctl_json)
+				return ctl_error(CTL_USAGE, CTL_E_USAGE,
+				    "usage: rosterctl %s", commands[i].usage);
 			fprintf(stderr, "usage: rosterctl %s\n",
 			    commands[i].usage);
+		}
 	return CTL_USAGE;
 }
 
@@ -127,13 +135,12 @@ void
 ctl_fatal(const char *fmt, ...)
 {
 	va_list ap;
+	int rv;
 
-	fprintf(stderr, "rosterctl: ");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	rv = ctl_verror(CTL_ERROR, CTL_E_REDIS, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
-	exit(CTL_ERROR);
+	exit(rv);
 }
 
 static redisReply *
@@ -272,8 +279,9 @@ main(int argc, char **argv)
 		if (strcmp(argv[0], commands[i].name) == 0)
 			break;
 	if (i == NCOMMANDS) {
-		fprintf(stderr, "rosterctl: unknown command %s\n", argv[0]);
-		usage(stderr);
+		ctl_error(CTL_USAGE, CTL_E_USAGE, "unknown command %s", argv[0]);
+		if (!ctl_json)
+			usage(stderr);
 		return CTL_USAGE;
 	}
 	if (!commands[i].redis)
@@ -283,10 +291,8 @@ main(int argc, char **argv)
 	if (path == NULL && access(ROSTERD_CONF, R_OK) == -1)
 		conf_defaults(&conf);
 	else if (conf_load(&conf, path ? path : ROSTERD_CONF, err,
-	    sizeof(err)) == -1) {
-		fprintf(stderr, "rosterctl: %s\n", err);
-		return CTL_ERROR;
-	}
+	    sizeof(err)) == -1)
+		return ctl_error(CTL_ERROR, CTL_E_CONFIG, "%s", err);
 	if (ctl_conn_open(&conf) == -1)
 		ctl_fatal("%s", ctl_conn_error());
 	rv = commands[i].fn(argc, argv);

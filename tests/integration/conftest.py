@@ -642,5 +642,8 @@ def etags_once(env, t, test, timeout=10):
 
 
 def rosterctl(*args, input=None):
-    return subprocess.run([ROSTERCTL] + [str(a) for a in args], input=input,
-                          capture_output=True, text=True, timeout=60)
+    """rosterctl, under ROSTERD_WRAP as rosterd is (the valgrind stage:
+    an invalid read or a leak is exit status 99)."""
+    return subprocess.run(WRAP + [ROSTERCTL] + [str(a) for a in args],
+                          input=input, capture_output=True, text=True,
+                          timeout=60 * SLOW)

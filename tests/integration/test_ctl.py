@@ -43,7 +43,14 @@ def test_status_fields_come_in_a_fixed_order_and_as_json(env):
     js = ctl(d, "--json", "status", jid)
     assert js.returncode == 0, js
     obj = json.loads(js.stdout)
-    assert list(obj) == names and obj == st, (list(obj), names)
+    assert list(obj) == ["schema"] + names and obj["schema"] == 1, \
+        (list(obj), names)
+    # typed: counts, versions and times are numbers, the rest strings
+    assert all(isinstance(obj[k], int) for k in ("attempts", "version",
+                                                 "created_ms")), obj
+    assert all(isinstance(obj[k], str) for k in ("job", "ref", "consumer"))
+    assert {k: "" if v is None else str(v) for k, v in obj.items()
+            if k != "schema"} == st, (obj, st)
     # the same from the option after the command
     assert json.loads(ctl(d, "status", jid, "--json").stdout) == obj
     # an unknown job is an error
@@ -84,7 +91,8 @@ def test_dead_letters_filter_retry_delete_purge(env):
     out = ctl(d, "--json", "dead", "-s", "failed")
     listed = json.loads(out.stdout)
     assert [x["teacher"] for x in listed] == [NO_TOKEN], listed
-    assert list(listed[0])[:5] == ["id", "job", "state", "error", "message"]
+    assert list(listed[0])[:6] == ["schema", "id", "job", "state", "error",
+                                   "message"]
     listed = json.loads(ctl(d, "dead", "--json", "-e",
                             "clever_unavailable").stdout)
     assert [x["teacher"] for x in listed] == [down], listed
@@ -232,3 +240,39 @@ def test_stats_counts_instances_dead_letters_and_waiting_jobs(env):
     env.daemons[1].stop()
     st = json.loads(ctl(a, "--json", "stats").stdout)
     assert [i["consumer"] for i in st["instances"]] == ["rosterd0"], st
+
+
+def test_schedule_of_a_teacher_who_left_says_why(env):
+    # the reason is read from a reply: it must still be there when printed
+    # (tests/run's valgrind stage runs rosterctl under valgrind too)
+    d = env.start_rosterd()
+    _, st = env.run(NO_TOKEN)
+    assert st["state"] == "failed" and st["error"] == "no_token", st
+    out = ctl(d, "schedule", NO_TOKEN)
+    assert out.returncode == 0, out
+    assert "teacher %s: left" % NO_TOKEN in out.stdout, out.stdout
+    assert re.search(r"^  because +no_token$", out.stdout, re.M), out.stdout
+    me = json.loads(ctl(d, "--json", "schedule", NO_TOKEN).stdout)
+    assert me["schema"] == 1 and me["left_because"] == "no_token", me
+
+
+def test_filters_take_only_the_contracts_error_codes(env):
+    d = env.start_rosterd()
+    env.run(NO_TOKEN)
+    # a code that matches no dead letter: nothing re-queued is a failure
+    out = ctl(d, "retry", "-e", "lock_lost", "all")
+    assert out.returncode == 1 and "0 re-queued" in out.stdout, out
+    assert env.r.xlen("rosterd:dead") == 1
+    # an unknown code is a usage error that lists the valid ones
+    for cmd in (["dead"], ["retry", "all"], ["purge", "all"]):
+        out = ctl(d, cmd[0], "-e", "bogus", *cmd[1:])
+        assert out.returncode == 2, (cmd, out)
+        assert "unknown error code bogus" in out.stderr and \
+            "no_token" in out.stderr and "lock_lost" in out.stderr, out
+    out = ctl(d, "retry", "-e", "nomatch", "all")
+    assert out.returncode == 2 and "clever_unavailable" in out.stderr, out
+    assert env.r.xlen("rosterd:dead") == 1
+    out = ctl(d, "--json", "dead", "-e", "bogus")
+    err = json.loads(out.stdout)
+    assert out.returncode == 2 and err["error"]["code"] == "usage", out
+    assert "shrink_guard" in err["error"]["message"], err

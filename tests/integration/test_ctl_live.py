@@ -204,8 +204,12 @@ def test_quiet_instance_takes_no_job_and_drain_waits_for_its_jobs(env):
     # quiet --wait on a quiet instance: already confirmed; unquiet
     out, obj = ctl_json(a, "quiet", "--wait", a.proc.name)
     assert out.returncode == 0 and obj["confirmed"], out
-    assert ctl(a, "unquiet", a.proc.name).returncode == 0
-    assert ctl(a, "unquiet", a.proc.name).returncode == 1
+    assert (obj["schema"], obj["command"], obj["instance"]) == \
+        (1, "quiet", a.proc.name), obj
+    out, obj = ctl_json(a, "unquiet", a.proc.name)
+    assert out.returncode == 0 and obj["command"] == "unquiet", out
+    out, obj = ctl_json(a, "unquiet", a.proc.name)
+    assert out.returncode == 1 and obj["error"]["code"] == "not_found", out
     poll(lambda: ctl_json(a, "running", a.proc.name)[1]["instances"][0]
          ["state"] == "running", "a runs again")
     out = ctl(a, "quiet", "nosuch")
@@ -231,8 +235,10 @@ def test_pause_wait_returns_once_every_instance_confirmed(env):
     try:
         out, obj = ctl_json(a, "pause", "--wait", "-t", 3, "second")
         assert out.returncode == 1, out
-        assert obj == {"confirmed": False,
-                       "not_confirmed": [b.proc.name]}, obj
+        assert obj["schema"] == 1 and obj["command"] == "pause", obj
+        assert obj["note"].startswith("second, by "), obj
+        assert obj["confirmed"] is False, obj
+        assert obj["not_confirmed"] == [b.proc.name], obj
         assert ctl(a, "resume").returncode == 0
         out = ctl(a, "pause", "--wait", "-t", 2, "third")
         assert out.returncode == 1, out
