@@ -285,6 +285,7 @@ def test_a_real_prometheus_sees_the_queue_stuck(env, tmp_path):
         yaml.safe_dump(shortened(load_rules()), f)
     sbx = env.start_sandbox("--teachers", 6, "--seed", 19)
     ts = [t for t in sbx.teachers() if t["sections"]][:5]
+    assert len(ts) == 5, ts
     dist = store_district_of(env, sbx, ts[0])
     # one job at a time each, and a hung request is not given up on:
     # work waits in the stream while nothing finishes
@@ -323,8 +324,9 @@ def test_a_real_prometheus_sees_the_queue_stuck(env, tmp_path):
             wait_for(firing, 120, "RosterdQueueStuck firing")
         except AssertionError:
             raise AssertionError(("not firing", prom.alerts(
-                "RosterdQueueStuck"), prom.query(
-                "rosterd_queue_waiting_jobs or rosterd_jobs_in_flight")))
+                "RosterdQueueStuck"), {m: prom.query(m) for m in (
+                    "rosterd_queue_waiting_jobs", "rosterd_jobs_in_flight",
+                    "increase(rosterd_jobs_total[10s]) > 0")}))
         (alert,) = firing()     # one for the deployment, not per instance
         assert alert["labels"] == {"alertname": "RosterdQueueStuck",
                                    "job": "rosterd",
