@@ -133,6 +133,9 @@ struct job {
 	char			 teacher[TEACHER_ID_MAX + 1];
 	char			*ref;
 	char			*district;	/* from the job, may be NULL */
+	/* The app's W3C traceparent, "" if none (or invalid: ignored). */
+	char			 traceparent[TRACEPARENT_LEN + 1];
+	char			 trace_id[TRACE_ID_LEN + 1];	/* its trace-id */
 	enum job_kind		 kind;
 	enum job_trigger	 trigger;
 	int			 force;		/* bypass the shrink guard */
@@ -170,10 +173,19 @@ struct job {
 	int			 has_counts;
 	unsigned		 requests;	/* Clever requests sent */
 	unsigned		 conflicts;	/* CAS retries */
+	char			 diff_id[JOB_ID_MAX + 1];	/* written, for
+								   the log */
 	struct written		*written;	/* a write-back waiting for
 						   replicas ([redis]
 						   wait_replicas) */
 };
+
+/*
+ * The log fields that name a job, for every line about it: journalctl
+ * ROSTERD_JOB=, ROSTERD_TEACHER= or ROSTERD_TRACE_ID= follows it.
+ */
+#define JOB_LF(j, ...)	LF(.job = (j)->job_id, .teacher = (j)->teacher,	\
+	.trace_id = (j)->trace_id, __VA_ARGS__)
 
 /*
  * The daemon: its configuration, connections, event base and the flags of
