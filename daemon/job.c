@@ -397,6 +397,7 @@ admit_batch(struct job **jobs, size_t n)
 		script_arg_own(sc, lock_value(j));
 		script_arg(sc, job_trigger_names[j->trigger]);
 		script_num(sc, status_ttl_s(j));
+		script_arg(sc, j->traceparent);
 		job_set_state(j, JOB_ADMITTING);
 		j->pending_cmds++;
 		b->jobs[i] = j;
@@ -1457,6 +1458,7 @@ job_handback(struct job *j)
 	script_arg_own(sc, key_events());
 	script_arg(sc, rd->consumer);
 	script_arg(sc, job_trigger_names[j->trigger]);
+	script_arg(sc, j->traceparent);
 	job_set_state(j, JOB_HANDBACK);
 	job_run(j, sc, on_handed_back);
 }
