@@ -386,7 +386,7 @@ main(int argc, char **argv)
 	if (rosterd_conf_load(&rd->conf, conf_path, err,
 	    sizeof(err)) == -1) {
 		fprintf(stderr, "rosterd: %s\n", err);
-		return 1;
+		return EXIT_CONFIG;	/* -n too: ExecStartPre= fails for good */
 	}
 	if (checkonly) {
 		printf("configuration OK\n");

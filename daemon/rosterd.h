@@ -45,6 +45,7 @@
 #include <sys/queue.h>
 
 #include <stdint.h>
+#include <sysexits.h>
 
 #include <event2/event.h>
 #include <json-c/json.h>
@@ -73,11 +74,13 @@
 #define REDIS_RETRY_MAX_MS	30000
 
 /*
- * Exit status when Redis is set up so that rosterd cannot work (another
- * contract version, missing permissions): restarting will not help, so
- * the unit has RestartPreventExitStatus= for it (EX_CONFIG).
+ * Exit status when the configuration is wrong (a bad file, key or value, a
+ * metrics address it cannot listen on, TLS files OpenSSL refuses) or Redis
+ * is set up so that rosterd cannot work (another contract version,
+ * missing permissions): restarting will not help, so the unit has
+ * RestartPreventExitStatus= for it (EX_CONFIG).
  */
-#define EXIT_CONFIG	78
+#define EXIT_CONFIG	EX_CONFIG
 
 /* What made a job: the app, or rosterd itself (status field trigger). */
 enum job_trigger {

@@ -250,11 +250,11 @@ def check_conf(env, text):
 
 def test_check_mode_catches_settings_that_cannot_work(env):
     rc, out = check_conf(env, "[clever]\nca_file = /nonexistent/ca.pem\n")
-    assert rc == 1 and 'ca_file: cannot read "/nonexistent/ca.pem"' in out, out
+    assert rc == 78 and 'ca_file: cannot read "/nonexistent/ca.pem"' in out, out
     rc, out = check_conf(env, "[clever]\napi_base = api.clever.com\n")
-    assert rc == 1 and "api_base: expected a URL" in out, out
+    assert rc == 78 and "api_base: expected a URL" in out, out
     rc, out = check_conf(env, "[clever]\napi_base = http://api.clever.com\n")
-    assert rc == 1 and "clear text" in out, out
+    assert rc == 78 and "clear text" in out, out
     rc, out = check_conf(env, "[clever]\napi_base = http://api.clever.com\n"
                               "allow_insecure_http = yes\n")
     assert rc == 0 and "configuration OK" in out, out
