@@ -61,6 +61,8 @@ job_set_state(struct job *j, enum job_state st)
 	logf_debug(JOB_LF(j, .event = "job_state"),
 	    "%s -> %s", state_names[j->state],
 	    state_names[st]);
+	if (j->state == JOB_FETCHING || st == JOB_FETCHING)
+		rosterd_status_changed();	/* STATUS counts them */
 	j->state = st;
 }
 

@@ -60,6 +60,7 @@ jobs_add(struct job *j)
 	njobs++;
 	if (j->trigger == TRIGGER_SCHEDULE)
 		nscheduled++;
+	rosterd_status_changed();
 }
 
 /*
@@ -83,6 +84,7 @@ jobs_remove(struct job *j)
 			nteachers--;
 		}
 	}
+	rosterd_status_changed();	/* and the outcome counted */
 	if (on_removed != NULL)
 		on_removed();
 }

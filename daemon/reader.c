@@ -356,6 +356,7 @@ on_pause_key(struct rconn *c, redisReply *r, const char *err, void *arg)
 	if (now_paused == paused)
 		return;
 	paused = now_paused;
+	rosterd_status_changed();
 	free(pause_note);
 	pause_note = paused ? xstrdup(r->str) : NULL;
 	if (paused) {

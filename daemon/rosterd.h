@@ -215,6 +215,10 @@ void		 rosterd_redis_where(char *buf, size_t len);
 void		 rosterd_rconn_conf(struct rconn_conf *, const char *name);
 void		 rosterd_http_conf(struct http_conf *);
 void		 rosterd_conf_adopt(struct conf *next);
+/* What STATUS shows changed (jobs, Redis health, the pause): main.c's
+   callback (rosterd_on_status) sends it, at a bounded rate. */
+void		 rosterd_on_status(void (*)(void));
+void		 rosterd_status_changed(void);
 
 /* sentinel.c: where the primary is, asked of the Sentinels */
 void		 sentinel_init(void);
