@@ -43,4 +43,14 @@ int	contract_error_known(const char *);
 /* A Clever-style id: 1..max letters, digits, '-' or '_'. */
 int	contract_id_valid(const char *, size_t max);
 
+/*
+ * A job's W3C traceparent (Trace Context, version 00): "00-" 32 lower-case
+ * hex digits of trace-id (not all zero) "-" 16 of parent-id (not all zero)
+ * "-" 2 of flags.  Valid: 1, and trace_id (TRACE_ID_LEN + 1 bytes) gets
+ * the trace-id; else 0.
+ */
+#define TRACEPARENT_LEN		55
+#define TRACE_ID_LEN		32
+int	contract_traceparent(const char *, char *trace_id);
+
 #endif

@@ -233,62 +233,120 @@ src_file(const char *f)
 	return f;
 }
 
-#define JOURNAL_FIELDS_MAX	20
+/*
+ * The structured fields, in one order for both outputs: fn(name, value,
+ * arg) for each one set, name in lower case.  Numbers are formatted into
+ * a buffer of ours: fn copies what it keeps.
+ */
+typedef void	(*field_fn)(const char *name, const char *value, void *arg);
 
-/* One journal field, when it has a value; the strings are kept in buf. */
 static void
-add_field(struct iovec *iov, int *n, char **bufs, const char *name,
-    const char *value)
+field_str(field_fn fn, void *arg, const char *name, const char *value)
 {
-	if (value == NULL || *n >= JOURNAL_FIELDS_MAX)
+	if (value != NULL && *value != '\0')
+		fn(name, value, arg);
+}
+
+static void
+field_num(field_fn fn, void *arg, const char *name, unsigned long long v)
+{
+	char num[24];
+
+	snprintf(num, sizeof(num), "%llu", v);
+	fn(name, num, arg);
+}
+
+static void
+each_field(const struct log_fields *lf, field_fn fn, void *arg)
+{
+	field_str(fn, arg, "event", lf->event);
+	field_str(fn, arg, "job", lf->job);
+	field_str(fn, arg, "teacher", lf->teacher);
+	field_str(fn, arg, "ref", lf->ref);
+	field_str(fn, arg, "error", lf->error);
+	field_str(fn, arg, "result", lf->result);
+	field_str(fn, arg, "trigger", lf->trigger);
+	if (lf->counts) {
+		field_num(fn, arg, "added", lf->added);
+		field_num(fn, arg, "updated", lf->updated);
+		field_num(fn, arg, "removed", lf->removed);
+	}
+	if (lf->attempt > 0)
+		field_num(fn, arg, "attempt", (unsigned)lf->attempt);
+	field_str(fn, arg, "endpoint", lf->endpoint);
+	if (lf->http_status > 0)
+		field_num(fn, arg, "http_status", (unsigned)lf->http_status);
+	if (lf->requests > 0)
+		field_num(fn, arg, "requests", lf->requests);
+	if (lf->timed)
+		field_num(fn, arg, "duration_ms", lf->duration_ms);
+	if (lf->waited)
+		field_num(fn, arg, "queue_wait_ms", lf->queue_wait_ms);
+	field_str(fn, arg, "diff_id", lf->diff_id);
+	field_str(fn, arg, "consumer", lf->consumer);
+	field_str(fn, arg, "trace_id", lf->trace_id);
+}
+
+#define JOURNAL_FIELDS_MAX	32
+
+struct journal_msg {
+	struct iovec	 iov[JOURNAL_FIELDS_MAX];
+	char		*bufs[JOURNAL_FIELDS_MAX];
+	int		 n;
+};
+
+/* One journal field, when it has a value; the strings are kept in bufs. */
+static void
+add_field(struct journal_msg *m, const char *name, const char *value)
+{
+	if (value == NULL || m->n >= JOURNAL_FIELDS_MAX)
 		return;
-	if (asprintf(&bufs[*n], "%s=%s", name, value) == -1) {
-		bufs[*n] = NULL;
+	if (asprintf(&m->bufs[m->n], "%s=%s", name, value) == -1) {
+		m->bufs[m->n] = NULL;
 		return;
 	}
-	iov[*n].iov_base = bufs[*n];
-	iov[*n].iov_len = strlen(bufs[*n]);
-	(*n)++;
+	m->iov[m->n].iov_base = m->bufs[m->n];
+	m->iov[m->n].iov_len = strlen(m->bufs[m->n]);
+	m->n++;
+}
+
+/* A structured field in the journal: ROSTERD_ and its name in capitals. */
+static void
+add_rosterd_field(const char *name, const char *value, void *arg)
+{
+	char key[48];
+	size_t i;
+
+	i = (size_t)snprintf(key, sizeof(key), "ROSTERD_");
+	for (; *name != '\0' && i < sizeof(key) - 1; name++)
+		key[i++] = (char)toupper((unsigned char)*name);
+	key[i] = '\0';
+	add_field(arg, key, value);
 }
 
 static int
 emit_journal(enum log_level level, const struct log_src *src,
     const struct log_fields *lf, const char *msg)
 {
-	struct iovec iov[JOURNAL_FIELDS_MAX];
-	char *bufs[JOURNAL_FIELDS_MAX], num[3][16], prio[4], line[16];
-	int n = 0, i, rv;
+	struct journal_msg m = { .n = 0 };
+	char prio[4], line[16];
+	int i, rv;
 
 	snprintf(prio, sizeof(prio), "%d", level_syslog[level]);
-	add_field(iov, &n, bufs, "MESSAGE", msg);
-	add_field(iov, &n, bufs, "PRIORITY", prio);
-	add_field(iov, &n, bufs, "SYSLOG_IDENTIFIER", log_progname);
+	add_field(&m, "MESSAGE", msg);
+	add_field(&m, "PRIORITY", prio);
+	add_field(&m, "SYSLOG_IDENTIFIER", log_progname);
 	if (src != NULL) {
 		snprintf(line, sizeof(line), "%d", src->line);
-		add_field(iov, &n, bufs, "CODE_FILE", src_file(src->file));
-		add_field(iov, &n, bufs, "CODE_LINE", line);
-		add_field(iov, &n, bufs, "CODE_FUNC", src->func);
+		add_field(&m, "CODE_FILE", src_file(src->file));
+		add_field(&m, "CODE_LINE", line);
+		add_field(&m, "CODE_FUNC", src->func);
 	}
-	if (lf != NULL) {
-		add_field(iov, &n, bufs, "ROSTERD_EVENT", lf->event);
-		add_field(iov, &n, bufs, "ROSTERD_JOB", lf->job);
-		add_field(iov, &n, bufs, "ROSTERD_TEACHER", lf->teacher);
-		add_field(iov, &n, bufs, "ROSTERD_REF", lf->ref);
-		add_field(iov, &n, bufs, "ROSTERD_ERROR", lf->error);
-		add_field(iov, &n, bufs, "ROSTERD_RESULT", lf->result);
-		add_field(iov, &n, bufs, "ROSTERD_TRIGGER", lf->trigger);
-		if (lf->counts) {
-			snprintf(num[0], sizeof(num[0]), "%u", lf->added);
-			snprintf(num[1], sizeof(num[1]), "%u", lf->updated);
-			snprintf(num[2], sizeof(num[2]), "%u", lf->removed);
-			add_field(iov, &n, bufs, "ROSTERD_ADDED", num[0]);
-			add_field(iov, &n, bufs, "ROSTERD_UPDATED", num[1]);
-			add_field(iov, &n, bufs, "ROSTERD_REMOVED", num[2]);
-		}
-	}
-	rv = sd_journal_sendv(iov, n);
-	for (i = 0; i < n; i++)
-		free(bufs[i]);
+	if (lf != NULL)
+		each_field(lf, add_rosterd_field, &m);
+	rv = sd_journal_sendv(m.iov, m.n);
+	for (i = 0; i < m.n; i++)
+		free(m.bufs[i]);
 	return rv;
 }
 
@@ -314,6 +372,16 @@ put_value(FILE *fp, const char *v)
 	fputc('"', fp);
 }
 
+/* " name=value" on a logfmt line. */
+static void
+put_field(const char *name, const char *value, void *arg)
+{
+	FILE *fp = arg;
+
+	fprintf(fp, " %s=", name);
+	put_value(fp, value);
+}
+
 /*
  * One line, built in memory and written with one write(2): stderr is
  * unbuffered, and lines of concurrent writers must not interleave.
@@ -322,7 +390,7 @@ static void
 emit_stderr(enum log_level level, const struct log_src *src,
     const struct log_fields *lf, const char *msg)
 {
-	char line[LOG_MSG_MAX + 512], tbuf[32];
+	char line[LOG_MSG_MAX + 1024], tbuf[32];
 	FILE *out = log_stream != NULL ? log_stream : stderr;
 	FILE *fp = fmemopen(line, sizeof(line), "w");
 	struct timespec ts;
@@ -336,31 +404,8 @@ emit_stderr(enum log_level level, const struct log_src *src,
 		return;
 	fprintf(fp, "%s.%03ldZ %s level=%s", tbuf, ts.tv_nsec / 1000000,
 	    log_progname, level_names[level]);
-	if (lf != NULL && lf->event != NULL)
-		fprintf(fp, " event=%s", lf->event);
-	if (lf != NULL && lf->job != NULL) {
-		fputs(" job=", fp);
-		put_value(fp, lf->job);
-	}
-	if (lf != NULL && lf->teacher != NULL) {
-		fputs(" teacher=", fp);
-		put_value(fp, lf->teacher);
-	}
-	if (lf != NULL && lf->ref != NULL) {
-		fputs(" ref=", fp);
-		put_value(fp, lf->ref);
-	}
-	if (lf != NULL && lf->error != NULL)
-		fprintf(fp, " error=%s", lf->error);
-	if (lf != NULL && lf->result != NULL) {
-		fputs(" result=", fp);
-		put_value(fp, lf->result);
-	}
-	if (lf != NULL && lf->trigger != NULL)
-		fprintf(fp, " trigger=%s", lf->trigger);
-	if (lf != NULL && lf->counts)
-		fprintf(fp, " added=%u updated=%u removed=%u", lf->added,
-		    lf->updated, lf->removed);
+	if (lf != NULL)
+		each_field(lf, put_field, fp);
 	fputs(" msg=", fp);
 	put_value(fp, msg);
 	fputc('\n', fp);
@@ -376,17 +421,20 @@ emit_stderr(enum log_level level, const struct log_src *src,
 }
 
 /* The job being worked on, for lines that do not name one (copies). */
-static char log_ctx_job[72], log_ctx_teacher[72];
+static char log_ctx_job[72], log_ctx_teacher[72], log_ctx_trace[40];
 static struct log_fields log_ctx;
 
 void
-log_setcontext(const char *job, const char *teacher)
+log_setcontext(const char *job, const char *teacher, const char *trace_id)
 {
 	snprintf(log_ctx_job, sizeof(log_ctx_job), "%s", job ? job : "");
 	snprintf(log_ctx_teacher, sizeof(log_ctx_teacher), "%s",
 	    teacher ? teacher : "");
+	snprintf(log_ctx_trace, sizeof(log_ctx_trace), "%s",
+	    trace_id ? trace_id : "");
 	log_ctx.job = job != NULL ? log_ctx_job : NULL;
 	log_ctx.teacher = teacher != NULL ? log_ctx_teacher : NULL;
+	log_ctx.trace_id = log_ctx_trace;
 }
 
 void
@@ -408,6 +456,8 @@ log_vemit(enum log_level level, const struct log_src *src,
 		f.job = log_ctx.job;
 		if (f.teacher == NULL)
 			f.teacher = log_ctx.teacher;
+		if (f.trace_id == NULL)
+			f.trace_id = log_ctx.trace_id;
 		lf = &f;
 	}
 	vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -455,7 +505,8 @@ log_emit_errno(enum log_level level, const struct log_src *src,
 }
 
 void
-log_fatal(const struct log_src *src, int with_errno, const char *fmt, ...)
+log_fatal(const struct log_src *src, int status, int with_errno,
+    const char *fmt, ...)
 {
 	int saved = errno;
 	va_list ap;
@@ -466,5 +517,5 @@ log_fatal(const struct log_src *src, int with_errno, const char *fmt, ...)
 	else
 		log_vemit(LOG_LVL_ERR, src, NULL, fmt, ap);
 	va_end(ap);
-	exit(1);
+	exit(status);
 }

@@ -27,10 +27,14 @@ enum log_target {
 };
 
 /*
- * Structured fields; a NULL (or, for the counts, counts == 0) field is left
- * out.  In the journal: ROSTERD_EVENT, ROSTERD_JOB, ROSTERD_TEACHER,
- * ROSTERD_REF, ROSTERD_ERROR, ROSTERD_RESULT, ROSTERD_ADDED/_UPDATED/
- * _REMOVED; on stderr the same in lower case without the prefix.
+ * Structured fields; a NULL or "" string, a zero number (or, for the
+ * counts and the times, their flag 0) is left out.  In the journal:
+ * ROSTERD_EVENT, ROSTERD_JOB, ROSTERD_TEACHER, ROSTERD_REF, ROSTERD_ERROR,
+ * ROSTERD_RESULT, ROSTERD_TRIGGER, ROSTERD_ADDED/_UPDATED/_REMOVED,
+ * ROSTERD_ATTEMPT, ROSTERD_ENDPOINT, ROSTERD_HTTP_STATUS, ROSTERD_REQUESTS,
+ * ROSTERD_DURATION_MS, ROSTERD_QUEUE_WAIT_MS, ROSTERD_DIFF_ID,
+ * ROSTERD_CONSUMER, ROSTERD_TRACE_ID; on stderr the same in lower case
+ * without the prefix (doc/rosterd.8, JOURNAL).
  */
 struct log_fields {
 	const char	*event;
@@ -42,6 +46,17 @@ struct log_fields {
 	const char	*trigger;	/* what made the job, if not the app */
 	int		 counts;	/* added/updated/removed are set */
 	unsigned	 added, updated, removed;
+	int		 attempt;	/* the job's attempt, from 1 */
+	const char	*endpoint;	/* a Clever request: me, sections... */
+	int		 http_status;	/* Clever's answer */
+	unsigned	 requests;	/* Clever requests of a sync */
+	int		 timed;		/* duration_ms is set */
+	unsigned long long duration_ms;
+	int		 waited;	/* queue_wait_ms is set */
+	unsigned long long queue_wait_ms;	/* request to start */
+	const char	*diff_id;	/* the diff entry written */
+	const char	*consumer;	/* this instance in the group */
+	const char	*trace_id;	/* the W3C trace-id of the job's app */
 };
 
 /* Build a struct log_fields in place: LF(.event = "x", .job = id). */
@@ -74,8 +89,9 @@ void	log_vemit(enum log_level, const struct log_src *,
 /* The message, then ": strerror(errno)". */
 void	log_emit_errno(enum log_level, const struct log_src *, const char *,
 	    ...) __attribute__((format(printf, 3, 4)));
-void	log_fatal(const struct log_src *, int with_errno, const char *, ...)
-	    __attribute__((format(printf, 3, 4), noreturn));
+/* Log at error level and exit with status. */
+void	log_fatal(const struct log_src *, int status, int with_errno,
+	    const char *, ...) __attribute__((format(printf, 4, 5), noreturn));
 
 /*
  * The OpenBSD idiom (log_warn appends strerror(errno), log_warnx does not,
@@ -85,8 +101,11 @@ void	log_fatal(const struct log_src *, int with_errno, const char *, ...)
 #define log_warnx(...)	log_emit(LOG_LVL_WARN, LOG_SRC, NULL, __VA_ARGS__)
 #define log_info(...)	log_emit(LOG_LVL_INFO, LOG_SRC, NULL, __VA_ARGS__)
 #define log_debug(...)	log_emit(LOG_LVL_DEBUG, LOG_SRC, NULL, __VA_ARGS__)
-#define fatal(...)	log_fatal(LOG_SRC, 1, __VA_ARGS__)
-#define fatalx(...)	log_fatal(LOG_SRC, 0, __VA_ARGS__)
+#define fatal(...)	log_fatal(LOG_SRC, 1, 1, __VA_ARGS__)
+#define fatalx(...)	log_fatal(LOG_SRC, 1, 0, __VA_ARGS__)
+/* The same with an exit status of its own (rosterd's 78, EX_CONFIG). */
+#define fatal_status(st, ...)	log_fatal(LOG_SRC, st, 1, __VA_ARGS__)
+#define fatalx_status(st, ...)	log_fatal(LOG_SRC, st, 0, __VA_ARGS__)
 
 /* Structured variants: lf carries the fields above. */
 #define logf_err(lf, ...)	log_emit(LOG_LVL_ERR, LOG_SRC, lf, __VA_ARGS__)
@@ -96,10 +115,11 @@ void	log_fatal(const struct log_src *, int with_errno, const char *, ...)
 
 /*
  * While work of one job runs synchronously (e.g. its roster is parsed),
- * lines that name no job carry these fields (copied); (NULL, NULL) ends
- * that.
+ * lines that name no job carry these fields (copied; trace_id may be NULL);
+ * (NULL, NULL, NULL) ends that.
  */
-void	log_setcontext(const char *job, const char *teacher);
+void	log_setcontext(const char *job, const char *teacher,
+	    const char *trace_id);
 
 /*
  * Describe a secret without revealing it: "[redacted, N bytes]".  buf must

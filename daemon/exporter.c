@@ -434,7 +434,7 @@ exporter_start(void)
 	if (rd->conf.metrics_listen[0] == '\0')
 		return;
 	if (conf_hostport(rd->conf.metrics_listen, &host, &port) == -1)
-		fatalx("[metrics] listen: bad address %s",
+		fatalx_status(EXIT_CONFIG, "[metrics] listen: bad address %s",
 		    rd->conf.metrics_listen);
 	if ((http = evhttp_new(rd->base)) == NULL)
 		fatalx("evhttp_new failed");
@@ -443,7 +443,7 @@ exporter_start(void)
 	evhttp_set_gencb(http, on_other, NULL);
 	if ((bs = evhttp_bind_socket_with_handle(http, host, (uint16_t)port)) ==
 	    NULL)
-		fatal("[metrics] listen: cannot listen on %s",
+		fatal_status(EXIT_CONFIG, "[metrics] listen: cannot listen on %s",
 		    rd->conf.metrics_listen);
 	if (getsockname(evhttp_bound_socket_get_fd(bs),
 	    (struct sockaddr *)&ss, &len) == 0)

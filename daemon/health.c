@@ -163,6 +163,7 @@ health_redis_failed(const char *what, const char *err, int is_reply)
 		h.since_ms = now;
 		h.failures = h.logged = 0;
 		h.refused_writes = 0;
+		rosterd_status_changed();
 	}
 	if (kind == RH_REFUSED && reply_refuses_writes(err))
 		h.refused_writes = 1;
@@ -190,6 +191,7 @@ health_redis_ok(int wrote)
 	h.recovered_failures = h.failures;
 	h.recovery_untold = 1;
 	h.state = RH_OK;
+	rosterd_status_changed();
 	if (h.logged > 0)	/* its trouble was told: tell the end now */
 		log_recovery();
 }

@@ -58,9 +58,11 @@ job_set_state(struct job *j, enum job_state st)
 {
 	if (j->state == st)
 		return;
-	logf_debug(LF(.event = "job_state", .job = j->job_id,
-	    .teacher = j->teacher), "%s -> %s", state_names[j->state],
+	logf_debug(JOB_LF(j, .event = "job_state"),
+	    "%s -> %s", state_names[j->state],
 	    state_names[st]);
+	if (j->state == JOB_FETCHING || st == JOB_FETCHING)
+		rosterd_status_changed();	/* STATUS counts them */
 	j->state = st;
 	jobs_changed();		/* the heartbeat shows it soon */
 }
@@ -162,8 +164,8 @@ job_later(struct job *j, enum job_state st, uint64_t ms)
 void
 job_lock_lost(struct job *j)
 {
-	logf_warn(LF(.event = "lock_lost", .job = j->job_id,
-	    .teacher = j->teacher), "the teacher lock expired (this instance "
+	logf_warn(JOB_LF(j, .event = "lock_lost"),
+	    "the teacher lock expired (this instance "
 	    "stalled past lock_ttl_ms); the sync stops");
 	job_failed(j, FAIL_TRANSIENT, ERR_LOCK_LOST, "the teacher lock "
 	    "expired before the sync ended (the instance stalled)");
@@ -185,8 +187,8 @@ static void
 on_renew(struct job *j, redisReply *r, const char *err)
 {
 	if (err != NULL || r->type != REDIS_REPLY_INTEGER)
-		logf_warn(LF(.event = "renew_failed", .job = j->job_id,
-		    .teacher = j->teacher), "could not renew the teacher lock: "
+		logf_warn(JOB_LF(j, .event = "renew_failed"),
+		    "could not renew the teacher lock: "
 		    "%s", err ? err : "unexpected reply");
 	else if (r->integer == 1)
 		j->lock_ms = mono_ms();
@@ -266,12 +268,23 @@ job_outcome_src(const struct log_src *src, const struct job *j,
 		.result = metrics_outcome_name(o),
 		.trigger = j != NULL && j->trigger != TRIGGER_APP ?
 		    job_trigger_names[j->trigger] : NULL,
+		.consumer = rd->consumer,
 	};
 	va_list ap;
 
 	metrics_job_outcome(j != NULL ? j->kind : JOB_SYNC, o);
-	if (j != NULL && j->first_run_ms != 0)
-		metrics_job_duration(j->kind, mono_ms() - j->first_run_ms);
+	if (j != NULL) {
+		lf.trace_id = j->trace_id;
+		lf.attempt = j->attempts;
+		lf.requests = j->requests;
+		lf.diff_id = j->diff_id;
+	}
+	if (j != NULL && j->first_run_ms != 0) {
+		/* from its first start here, across its attempts */
+		lf.timed = 1;
+		lf.duration_ms = mono_ms() - j->first_run_ms;
+		metrics_job_duration(j->kind, lf.duration_ms);
+	}
 	if (j != NULL && j->has_counts && (o == OUT_CHANGED ||
 	    o == OUT_UNCHANGED || o == OUT_HELD)) {
 		lf.counts = 1;
@@ -322,8 +335,8 @@ job_admit_failed(struct job *j, const char *err)
 	}
 	ms = backoff_ms(++j->redis_failures, REDIS_RETRY_MIN_MS,
 	    REDIS_RETRY_MAX_MS);
-	logf_debug(LF(.event = "admit_failed", .job = j->job_id,
-	    .teacher = j->teacher), "admission failed (%s); again in %llu ms",
+	logf_debug(JOB_LF(j, .event = "admit_failed"),
+	    "admission failed (%s); again in %llu ms",
 	    err, (unsigned long long)ms);
 	job_later(j, JOB_BACKOFF, ms);
 }
@@ -387,6 +400,7 @@ admit_batch(struct job **jobs, size_t n)
 		script_arg_own(sc, lock_value(j));
 		script_arg(sc, job_trigger_names[j->trigger]);
 		script_num(sc, status_ttl_s(j));
+		script_arg(sc, j->traceparent);
 		job_set_state(j, JOB_ADMITTING);
 		j->pending_cmds++;
 		b->jobs[i] = j;
@@ -398,6 +412,28 @@ void
 job_admit(struct job *j)
 {
 	admit_batch(&j, 1);
+}
+
+/*
+ * A job starts here for the first time: its first line at info level,
+ * what it is and how long it waited in the queue (from the request to
+ * this start, Redis clock), counted too for the first attempt's.
+ */
+static void
+job_received(struct job *j)
+{
+	uint64_t wait = j->started_ms >= j->req_ms ?
+	    j->started_ms - j->req_ms : 0;
+
+	j->first_run_ms = mono_ms();
+	if (j->attempts == 1)
+		metrics_queue_wait(wait);
+	logf_info(JOB_LF(j, .event = "received", .ref = j->ref,
+	    .trigger = job_trigger_names[j->trigger], .attempt = j->attempts,
+	    .waited = 1, .queue_wait_ms = wait, .consumer = rd->consumer),
+	    "job received: %s (%s), %llu ms in the queue, attempt %d",
+	    kind_name(j), job_trigger_names[j->trigger],
+	    (unsigned long long)wait, j->attempts);
 }
 
 static void
@@ -423,11 +459,8 @@ job_admitted(struct job *j, redisReply *e)
 		j->started_ms = strtoull(e->element[1]->str, NULL, 10);
 		j->attempts = (int)e->element[2]->integer;
 		j->lock_ms = mono_ms();
-		if (j->first_run_ms == 0) {
-			j->first_run_ms = mono_ms();
-			if (j->attempts == 1 && j->started_ms >= j->req_ms)
-				metrics_queue_wait(j->started_ms - j->req_ms);
-		}
+		if (j->first_run_ms == 0)
+			job_received(j);
 		lock_renewal_start(j);
 		job_load(j);
 	} else if (strcmp(code, "G") == 0) {
@@ -437,8 +470,8 @@ job_admitted(struct job *j, redisReply *e)
 		job_later(j, JOB_WAITING, backoff_ms(j->waits, WAIT_MIN_MS,
 		    WAIT_MAX_MS));
 	} else {
-		logf_warn(LF(.event = "admit_failed", .job = j->job_id,
-		    .teacher = j->teacher), "unexpected admit answer");
+		logf_warn(JOB_LF(j, .event = "admit_failed"),
+		    "unexpected admit answer");
 		job_later(j, JOB_BACKOFF, WAIT_MAX_MS);
 	}
 }
@@ -457,8 +490,7 @@ static void
 job_fetch(struct job *j)
 {
 	job_set_state(j, JOB_FETCHING);
-	logf_debug(LF(.event = "fetch", .job = j->job_id,
-	    .teacher = j->teacher), "fetching from Clever as %s",
+	logf_debug(JOB_LF(j, .event = "fetch"), "fetching from Clever as %s",
 	    j->token_owner);
 	sync_start(j);
 }
@@ -570,10 +602,11 @@ job_load(struct job *j)
 
 /* ---- outcomes ---- */
 
-/* Job and teacher ids for a reply that may come after the job ended. */
+/* A job's log fields for a reply that may come after the job ended. */
 struct state_ctx {
 	char	job_id[JOB_ID_MAX + 1];
 	char	teacher[TEACHER_ID_MAX + 1];
+	char	trace_id[TRACE_ID_LEN + 1];
 };
 
 static void
@@ -584,9 +617,8 @@ on_state_set(struct rconn *c, redisReply *r, const char *err, void *arg)
 	if (r != NULL && r->type == REDIS_REPLY_ERROR)
 		err = r->str;
 	if (err != NULL)
-		logf_warn(LF(.event = "state_not_stored", .job = e->job_id,
-		    .teacher = e->teacher), "could not update the teacher's state: "
-		    "%s", err);
+		logf_warn(JOB_LF(e, .event = "state_not_stored"), "could not "
+		    "update the teacher's state: %s", err);
 	free(e);
 }
 
@@ -599,6 +631,7 @@ job_state_set(struct job *j, const char *field, const char *value)
 
 	memcpy(e->job_id, j->job_id, sizeof(e->job_id));
 	memcpy(e->teacher, j->teacher, sizeof(e->teacher));
+	memcpy(e->trace_id, j->trace_id, sizeof(e->trace_id));
 	if (value != NULL)
 		rconn_command(rd->rc, 0, on_state_set, e, "HSET %s %s %s",
 		    key, field, value);
@@ -650,6 +683,7 @@ static void
 job_synced(struct job *j, const char *diff_id, const char *version,
     const char *account, const char *changed)
 {
+	xstrlcpy(j->diff_id, diff_id, sizeof(j->diff_id));
 	job_outcome(j, j->job_id, j->teacher, *diff_id ? OUT_CHANGED :
 	    OUT_UNCHANGED, NULL, "synced: %s (+%u ~%u -%u, version %s, %u "
 	    "requests, attempt %d)%s%s%s%s", *diff_id ? "changes written" :
@@ -707,8 +741,8 @@ on_replicated(struct job *j, redisReply *r, const char *err)
 			job_failed(j, FAIL_PERMANENT, ERR_REDIS, msg);
 			return;
 		}
-		logf_warn(LF(.event = "not_replicated", .job = j->job_id,
-		    .teacher = j->teacher), "%s: not done, waiting again", msg);
+		logf_warn(JOB_LF(j, .event = "not_replicated"),
+		    "%s: not done, waiting again", msg);
 		job_later(j, JOB_WRITING, backoff_ms(j->written->tries,
 		    WAIT_MIN_MS, WAIT_MAX_MS));
 		return;
@@ -777,8 +811,8 @@ on_written(struct job *j, redisReply *r, const char *err)
 	}
 	if (code != NULL && strcmp(code, "CONFLICT") == 0 &&
 	    j->conflicts++ < 5) {
-		logf_info(LF(.event = "write_conflict", .job = j->job_id,
-		    .teacher = j->teacher), "snapshot moved to version %s; "
+		logf_info(JOB_LF(j, .event = "write_conflict"),
+		    "snapshot moved to version %s; "
 		    "diffing again from it", elem_str(r, 1));
 		job_load(j);
 		job_set_state(j, JOB_WRITING);
@@ -799,6 +833,7 @@ on_written(struct job *j, redisReply *r, const char *err)
 		job_outcome(j, j->job_id, j->teacher, OUT_DISCOVERED, NULL,
 		    "sections discovered with %u requests", j->requests);
 	else if (j->kind == JOB_FORGET) {
+		xstrlcpy(j->diff_id, elem_str(r, 1), sizeof(j->diff_id));
 		job_outcome(j, j->job_id, j->teacher, OUT_FORGOTTEN, NULL,
 		    "forgotten: final diff %s removes %u records (version "
 		    "%s); the teacher's keys are gone", *elem_str(r, 1) ?
@@ -828,8 +863,8 @@ job_note_unrecognised(struct job *j)
 	j->unrec_changed = (cur == NULL) != (j->unrec == NULL) ||
 	    (cur != NULL && strcmp(cur, j->unrec) != 0);
 	if (j->unrec_changed && cur != NULL)
-		logf_warn(LF(.event = "unrecognised", .job = j->job_id,
-		    .teacher = j->teacher), "%zu unrecognised subject or grade "
+		logf_warn(JOB_LF(j, .event = "unrecognised"),
+		    "%zu unrecognised subject or grade "
 		    "value(s), normalized to \"other\"/\"Other\": %s", n, cur);
 	free(j->unrec);
 	j->unrec = cur;
@@ -1002,8 +1037,8 @@ job_writeback(struct job *j)
 	}
 	if (j->base_snapshot != NULL && (old = roster_from_snapshot(
 	    j->base_snapshot, j->base_snapshot_len, err, sizeof(err))) == NULL) {
-		logf_err(LF(.event = "bad_snapshot", .job = j->job_id,
-		    .teacher = j->teacher), "stored snapshot: %s", err);
+		logf_err(JOB_LF(j, .event = "bad_snapshot"),
+		    "stored snapshot: %s", err);
 		free(snap);
 		job_failed(j, FAIL_PERMANENT, ERR_BAD_RESPONSE, "the stored "
 		    "snapshot cannot be read");
@@ -1151,12 +1186,12 @@ job_fetched(struct job *j, struct roster *r)
 	roster_free(j->roster);
 	j->roster = r;
 	job_drop_token(j);	/* not needed any more */
-	log_setcontext(j->job_id, j->teacher);
+	log_setcontext(j->job_id, j->teacher, j->trace_id);
 	if (j->kind == JOB_DISCOVER)
 		job_discovered(j);
 	else
 		job_writeback(j);
-	log_setcontext(NULL, NULL);
+	log_setcontext(NULL, NULL, NULL);
 }
 
 /* A script's {'GONE'}: the job's entry is not ours any more. */
@@ -1176,8 +1211,8 @@ reply_gone(redisReply *r)
 static void
 job_taken_over(struct job *j)
 {
-	logf_info(LF(.event = "taken_over", .job = j->job_id,
-	    .teacher = j->teacher), "the job was finished or taken over by "
+	logf_info(JOB_LF(j, .event = "taken_over"),
+	    "the job was finished or taken over by "
 	    "another instance while this one stalled; leaving it to that one");
 	job_free(j);
 }
@@ -1210,8 +1245,8 @@ static void
 on_failed_written(struct job *j, redisReply *r, const char *err)
 {
 	if (err != NULL)
-		logf_err(LF(.event = "fail_write_failed", .job = j->job_id,
-		    .teacher = j->teacher), "could not record the failure: %s; "
+		logf_err(JOB_LF(j, .event = "fail_write_failed"),
+		    "could not record the failure: %s; "
 		    "the job stays pending and will be taken over", err);
 	if (reply_gone(r)) {
 		job_taken_over(j);
@@ -1224,8 +1259,8 @@ static void
 on_retry_written(struct job *j, redisReply *r, const char *err)
 {
 	if (err != NULL)
-		logf_warn(LF(.event = "retry_write_failed", .job = j->job_id,
-		    .teacher = j->teacher), "could not record the retry: %s",
+		logf_warn(JOB_LF(j, .event = "retry_write_failed"),
+		    "could not record the retry: %s",
 		    err);
 	else if (reply_gone(r))
 		job_taken_over(j);
@@ -1350,8 +1385,8 @@ job_failed(struct job *j, enum fail_kind fk, const char *code,
 	metrics_job_retry();
 	ms = backoff_ms(j->attempts, rd->conf.sync_retry_base_ms,
 	    rd->conf.sync_retry_max_ms);
-	logf_info(LF(.event = "retrying", .job = j->job_id,
-	    .teacher = j->teacher, .ref = j->ref, .error = code), "attempt %d failed (%s: %s); next in %llu "
+	logf_info(JOB_LF(j, .event = "retrying", .ref = j->ref, .error = code),
+	    "attempt %d failed (%s: %s); next in %llu "
 	    "ms", j->attempts, code, message, (unsigned long long)ms);
 	sc = script_new(SCRIPT_RETRY);
 	script_key(sc, key_job(j->job_id));
@@ -1382,15 +1417,15 @@ static void
 on_handed_back(struct job *j, redisReply *r, const char *err)
 {
 	if (err != NULL)
-		logf_warn(LF(.event = "handback_failed", .job = j->job_id,
-		    .teacher = j->teacher), "could not hand the job back (%s); "
+		logf_warn(JOB_LF(j, .event = "handback_failed"),
+		    "could not hand the job back (%s); "
 		    "it stays pending and will be taken over", err);
 	else if (r->type == REDIS_REPLY_STRING && r->len == 0) {
 		job_taken_over(j);
 		return;
 	} else
-		logf_info(LF(.event = "handed_back", .job = j->job_id,
-		    .teacher = j->teacher), "job handed back to the queue");
+		logf_info(JOB_LF(j, .event = "handed_back"),
+		    "job handed back to the queue");
 	job_free(j);
 }
 
@@ -1426,6 +1461,7 @@ job_handback(struct job *j)
 	script_arg_own(sc, key_events());
 	script_arg(sc, rd->consumer);
 	script_arg(sc, job_trigger_names[j->trigger]);
+	script_arg(sc, j->traceparent);
 	job_set_state(j, JOB_HANDBACK);
 	job_run(j, sc, on_handed_back);
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "rosterd.h"
 #include "xmalloc.h"
 
@@ -28,6 +29,23 @@ const char *const job_trigger_names[TRIGGER_COUNT] = {
 	[TRIGGER_SCHEDULE] = "schedule",
 	[TRIGGER_UNRENEWED] = "unrenewed",
 };
+
+/*
+ * The app's trace context: kept when valid; an invalid one is ignored, as
+ * the W3C Trace Context spec has a receiver do (the job runs untraced).
+ */
+static void
+job_entry_trace(struct job *j, const char *v)
+{
+	if (contract_traceparent(v, j->trace_id)) {
+		xstrlcpy(j->traceparent, v, sizeof(j->traceparent));
+		return;
+	}
+	j->trace_id[0] = j->traceparent[0] = '\0';
+	logf_debug(LF(.event = "bad_traceparent", .job = j->job_id),
+	    "traceparent \"%.64s\" is not a W3C version 00 traceparent: "
+	    "ignored", v);
+}
 
 struct job *
 job_from_entry(const char *entry_id, redisReply *f, char *err, size_t errlen)
@@ -119,6 +137,8 @@ job_from_entry(const char *entry_id, redisReply *f, char *err, size_t errlen)
 			xstrlcpy(j->job_id, v, sizeof(j->job_id));
 		} else if (strcmp(k, "requested_ms") == 0) {
 			j->req_ms = strtoull(v, NULL, 10);
+		} else if (strcmp(k, "traceparent") == 0) {
+			job_entry_trace(j, v);
 		} else if (strcmp(k, "token") == 0 ||
 		    strcmp(k, "access_token") == 0) {
 			snprintf(err, errlen, "jobs must not carry tokens: "

@@ -69,6 +69,7 @@ jobs_add(struct job *j)
 	if (j->trigger == TRIGGER_SCHEDULE)
 		nscheduled++;
 	jobs_changed();
+	rosterd_status_changed();
 }
 
 /*
@@ -93,6 +94,7 @@ jobs_remove(struct job *j)
 		}
 	}
 	jobs_changed();
+	rosterd_status_changed();	/* and the outcome counted */
 	if (on_removed != NULL)
 		on_removed();
 }

@@ -40,9 +40,14 @@ usage(FILE *fp)
 static const char	*conf_path = ROSTERD_CONF;
 static struct event	*ev_signals[3];
 static struct event	*ev_watchdog;	/* keep-alive and STATUS */
+static struct event	*ev_status;	/* STATUS after a change */
+static uint64_t		 status_sent_ms;	/* monotonic */
 static struct event	*ev_stop;	/* stop timeout */
 static int		 watchdog;	/* WatchdogSec= is set */
 static char		*reload_error;	/* last reload refused, why */
+
+/* STATUS after a change: at most once a second, whatever the changes. */
+#define STATUS_MIN_INTERVAL_MS	1000
 
 /* What a stop may take beyond stop_timeout_ms: the teardown. */
 #define STOP_MARGIN_MS	5000
@@ -82,8 +87,11 @@ notify_status(void)
 		snprintf(state, sizeof(state), "stopping: ");
 	else if (pause_note != NULL)
 		snprintf(state, sizeof(state), "paused (%s): ", pause_note);
+	else if (reader_quiet() != NULL)
+		snprintf(state, sizeof(state), "quiet (%s): ", reader_quiet());
 	else
 		state[0] = '\0';
+	status_sent_ms = mono_ms();
 	sd_notifyf(0, "STATUS=%s%s%s%s%u jobs (%u fetching), %llu synced, %llu "
 	    "coalesced, %llu failed; redis %s%s%s", reload_error ?
 	    "reload refused (old configuration in force): " : "",
@@ -93,6 +101,31 @@ notify_status(void)
 	    (unsigned long long)failed, server, server[0] ? ": " : "",
 	    health_redis() != RH_OK ? health :
 	    rconn_state(rd->rc) == RCONN_READY ? "ok" : "connecting");
+}
+
+static void
+on_status_timer(evutil_socket_t fd, short what, void *arg)
+{
+	notify_status();
+}
+
+/*
+ * What STATUS shows changed (a job started or ended, Redis's health, the
+ * pause): send it from the loop, a second after the last one at the
+ * earliest, so that a burst of changes makes one message.  The watchdog's
+ * tick sends it too.
+ */
+static void
+on_status_changed(void)
+{
+	uint64_t now = mono_ms(), due = status_sent_ms +
+	    STATUS_MIN_INTERVAL_MS;
+	struct timeval tv;
+
+	if (!rd->ready || evtimer_pending(ev_status, NULL))
+		return;
+	tv = ms_to_tv(due > now ? due - now : 0);
+	evtimer_add(ev_status, &tv);
 }
 
 /* Redis is prepared (prepare.c): read; the first time, ready for work. */
@@ -117,6 +150,7 @@ on_prepared(void)
 static void
 on_rc_state(struct rconn *c, enum rconn_state st, void *arg)
 {
+	on_status_changed();	/* "connecting" or not */
 	if (st == RCONN_READY) {
 		logf_info(LF(.event = "redis_ready"), "connected to Redis");
 		store_forget();		/* maybe a new Redis: no script known */
@@ -279,6 +313,8 @@ rosterd_setup(void)
 
 	prepare_init(on_prepared);
 	jobs_init(on_job_removed);
+	ev_status = evtimer_new(rd->base, on_status_timer, NULL);
+	rosterd_on_status(on_status_changed);
 	exporter_start();
 	rosterd_http_conf(&hc);
 	rd->http = http_client_new(rd->base, &hc);
@@ -321,6 +357,8 @@ rosterd_teardown(void)
 	http_client_free(rd->http);
 	/* callbacks of commands failed by rconn_free may have run */
 	jobs_each(job_free);
+	rosterd_on_status(NULL);
+	event_free(ev_status);
 	for (i = 0; i < 3; i++)
 		event_free(ev_signals[i]);
 	if (ev_watchdog != NULL)
@@ -386,7 +424,7 @@ main(int argc, char **argv)
 	if (rosterd_conf_load(&rd->conf, conf_path, err,
 	    sizeof(err)) == -1) {
 		fprintf(stderr, "rosterd: %s\n", err);
-		return 1;
+		return EXIT_CONFIG;	/* -n too: ExecStartPre= fails for good */
 	}
 	if (checkonly) {
 		printf("configuration OK\n");

@@ -41,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -765,7 +766,8 @@ rconn_init_transport(struct rconn *rc, const struct rconn_conf *conf)
 		rc->tlsc.key_file = xstrdup_or_null(conf->tls_key_file);
 		if ((rc->ssl_ctx = tls_ctx_new(&rc->tlsc, err,
 		    sizeof(err))) == NULL)
-			fatalx("redis: TLS: %s", err);
+			/* files the configuration names: EX_CONFIG */
+			fatalx_status(EX_CONFIG, "redis: TLS: %s", err);
 	}
 	if (rc->unix_socket == NULL &&
 	    (rc->dns = evdns_base_new(rc->base,

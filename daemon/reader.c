@@ -388,6 +388,8 @@ reader_gate(const char *pause, const char *quiet)
 		instance_beat_soon();	/* its state says so */
 	}
 	paused = pause_note != NULL || quiet_note != NULL;
+	if (paused != was)
+		rosterd_status_changed();
 	if (paused && !was) {
 		unblock_tries = 0;
 		unblock_reader();

@@ -17,6 +17,21 @@
 
 struct rosterd	*rd;
 
+static void	(*on_status)(void);
+
+void
+rosterd_on_status(void (*cb)(void))
+{
+	on_status = cb;
+}
+
+void
+rosterd_status_changed(void)
+{
+	if (on_status != NULL)
+		on_status();
+}
+
 /*
  * Load and check the configuration as this process will use it, files
  * included: -n, the start and every reload go through here.

@@ -48,6 +48,7 @@
 #include <sys/queue.h>
 
 #include <stdint.h>
+#include <sysexits.h>
 
 #include <event2/event.h>
 #include <json-c/json.h>
@@ -76,11 +77,13 @@
 #define REDIS_RETRY_MAX_MS	30000
 
 /*
- * Exit status when Redis is set up so that rosterd cannot work (another
- * contract version, missing permissions): restarting will not help, so
- * the unit has RestartPreventExitStatus= for it (EX_CONFIG).
+ * Exit status when the configuration is wrong (a bad file, key or value, a
+ * metrics address it cannot listen on, TLS files OpenSSL refuses) or Redis
+ * is set up so that rosterd cannot work (another contract version,
+ * missing permissions): restarting will not help, so the unit has
+ * RestartPreventExitStatus= for it (EX_CONFIG).
  */
-#define EXIT_CONFIG	78
+#define EXIT_CONFIG	EX_CONFIG
 
 /* What made a job: the app, or rosterd itself (status field trigger). */
 enum job_trigger {
@@ -122,6 +125,9 @@ struct job {
 	char			 teacher[TEACHER_ID_MAX + 1];
 	char			*ref;
 	char			*district;	/* from the job, may be NULL */
+	/* The app's W3C traceparent, "" if none (or invalid: ignored). */
+	char			 traceparent[TRACEPARENT_LEN + 1];
+	char			 trace_id[TRACE_ID_LEN + 1];	/* its trace-id */
 	enum job_kind		 kind;
 	enum job_trigger	 trigger;
 	int			 force;		/* bypass the shrink guard */
@@ -159,10 +165,19 @@ struct job {
 	int			 has_counts;
 	unsigned		 requests;	/* Clever requests sent */
 	unsigned		 conflicts;	/* CAS retries */
+	char			 diff_id[JOB_ID_MAX + 1];	/* written, for
+								   the log */
 	struct written		*written;	/* a write-back waiting for
 						   replicas ([redis]
 						   wait_replicas) */
 };
+
+/*
+ * The log fields that name a job, for every line about it: journalctl
+ * ROSTERD_JOB=, ROSTERD_TEACHER= or ROSTERD_TRACE_ID= follows it.
+ */
+#define JOB_LF(j, ...)	LF(.job = (j)->job_id, .teacher = (j)->teacher,	\
+	.trace_id = (j)->trace_id, __VA_ARGS__)
 
 /*
  * The daemon: its configuration, connections, event base and the flags of
@@ -189,6 +204,10 @@ void		 rosterd_redis_where(char *buf, size_t len);
 void		 rosterd_rconn_conf(struct rconn_conf *, const char *name);
 void		 rosterd_http_conf(struct http_conf *);
 void		 rosterd_conf_adopt(struct conf *next);
+/* What STATUS shows changed (jobs, Redis health, the pause): main.c's
+   callback (rosterd_on_status) sends it, at a bounded rate. */
+void		 rosterd_on_status(void (*)(void));
+void		 rosterd_status_changed(void);
 
 /* sentinel.c: where the primary is, asked of the Sentinels */
 void		 sentinel_init(void);

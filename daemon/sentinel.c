@@ -179,7 +179,8 @@ sentinel_init(void)
 	sentinel_free();
 	if ((nsentinels = conf_hostports(rd->conf.redis_sentinels, &sentinels,
 	    bad, sizeof(bad))) == -1)
-		fatalx("[redis] sentinels: bad entry %s", bad);
+		fatalx_status(EXIT_CONFIG, "[redis] sentinels: bad entry %s",
+		    bad);
 }
 
 void

@@ -92,8 +92,18 @@ struct held_fail {
 	char		 msg[512];
 };
 
+/* The answers of one endpoint, by status, for the fetch summary. */
+#define TALLY_STATUSES	4
+struct tally {
+	char		 status[12];	/* "200", "304", "timeout"... */
+	unsigned	 n;
+};
+
 struct sync {
 	struct job	*job;
+	uint64_t	 started_ms;	/* monotonic, for the summary */
+	struct tally	 tally[SR_COUNT][TALLY_STATUSES];
+	unsigned	 not_modified;	/* answers 304 */
 	struct sreqq	 reqs;		/* in flight or waiting */
 	json_object	*me;		/* small: kept for the end */
 	const char	*me_auth;	/* in me: authorized_by */
@@ -163,6 +173,56 @@ sreq_add(struct sync *s, enum sreq_kind kind, const char *path,
 	sreq_new(s, kind, url, NULL);
 }
 
+/* One more answer with this status (the rare fifth status: not told). */
+static void
+tally_add(struct tally *t, const char *status)
+{
+	int i;
+
+	for (i = 0; i < TALLY_STATUSES; i++) {
+		if (t[i].n == 0)
+			xstrlcpy(t[i].status, status, sizeof(t[i].status));
+		if (strcmp(t[i].status, status) == 0) {
+			t[i].n++;
+			return;
+		}
+	}
+}
+
+/*
+ * The fetch's one info line, however it ended (how): the requests, each
+ * endpoint's statuses ("sections 200, section_students 200x3 404"), the
+ * parts not modified, and how long it took.  Per request: debug lines.
+ */
+static void
+sync_summary(const struct sync *s, const char *how)
+{
+	char buf[512] = "";
+	FILE *fp = fmemopen(buf, sizeof(buf) - 1, "w");
+	const struct tally *t;
+	int k, i, any = 0;
+
+	if (fp == NULL)
+		return;
+	for (k = 0; k < SR_COUNT; k++) {
+		for (i = 0; i < TALLY_STATUSES && s->tally[k][i].n > 0; i++) {
+			t = &s->tally[k][i];
+			if (i == 0)
+				fprintf(fp, "%s%s", any++ ? ", " : "",
+				    sreq_names[k]);
+			fprintf(fp, " %s", t->status);
+			if (t->n > 1)
+				fprintf(fp, "x%u", t->n);
+		}
+	}
+	fclose(fp);	/* a long list is cut; the last byte stays NUL */
+	logf_info(JOB_LF(s->job, .event = "fetched", .attempt =
+	    s->job->attempts, .requests = s->job->requests, .timed = 1,
+	    .duration_ms = mono_ms() - s->started_ms), "fetch %s: %u "
+	    "requests (%s), %u not modified", how, s->job->requests,
+	    any ? buf : "no answer", s->not_modified);
+}
+
 static void
 sync_vfail(struct sync *s, enum fail_kind fk, const char *code,
     const char *fmt, va_list ap)
@@ -173,6 +233,7 @@ sync_vfail(struct sync *s, enum fail_kind fk, const char *code,
 		return;
 	s->failed = 1;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+	sync_summary(s, "failed");
 	/* job_failed frees the job and with it this sync */
 	job_failed(s->job, fk, code, msg);
 }
@@ -307,8 +368,8 @@ on_permits(unsigned granted, uint64_t wait_ms, int cold, const char *err,
 		return;
 	if (wait_ms > 0) {
 		metrics_rate_wait(wait_ms);
-		logf_debug(LF(.event = "rate_wait", .job = s->job->job_id,
-		    .teacher = s->job->teacher), "rate limit: waiting %llu ms",
+		logf_debug(JOB_LF(s->job, .event = "rate_wait"),
+		    "rate limit: waiting %llu ms",
 		    (unsigned long long)wait_ms);
 		evtimer_add(s->permit_ev, &tv);
 	} else
@@ -408,8 +469,8 @@ request_section_students(struct sync *s, const char *section)
 
 	/* anything else must not reach a URL */
 	if (!contract_id_valid(section, ROSTER_ID_MAX)) {
-		logf_warn(LF(.event = "bad_section_id", .job = s->job->job_id,
-		    .teacher = s->job->teacher), "skipping unsafe section id");
+		logf_warn(JOB_LF(s->job, .event = "bad_section_id"),
+		    "skipping unsafe section id");
 		return;
 	}
 	xasprintf(&path, "/sections/%s/users", section);
@@ -522,8 +583,8 @@ sreq_transient(struct sreq *q, const char *code, const char *what)
 		metrics_clever_retry();
 		ms = backoff_ms(q->tries, rd->conf.clever_retry_base_ms,
 		    rd->conf.clever_retry_max_ms);
-		logf_info(LF(.event = "request_retry", .job = s->job->job_id,
-		    .teacher = s->job->teacher), "Clever %s request: %s; "
+		logf_info(JOB_LF(s->job, .event = "request_retry"),
+		    "Clever %s request: %s; "
 		    "retry %d in %llu ms", sreq_names[q->kind], what, q->tries,
 		    (unsigned long long)ms);
 		sreq_later(q, ms);
@@ -656,8 +717,8 @@ sync_go_full(struct sync *s, struct sreq *q)
 	struct sreq *r;
 
 	s->conditional = 0;
-	logf_debug(LF(.event = "changed", .job = s->job->job_id,
-	    .teacher = s->job->teacher), "Clever %s answer changed: full sync",
+	logf_debug(JOB_LF(s->job, .event = "changed"),
+	    "Clever %s answer changed: full sync",
 	    sreq_names[q->kind]);
 	if (s->all_first) {
 		TAILQ_FOREACH(r, &s->reqs, entry) {
@@ -734,6 +795,9 @@ count_response(const struct sreq *q, const struct http_response *res)
 	else
 		snprintf(status, sizeof(status), "%s", failures[res->outcome]);
 	metrics_clever_response(sreq_names[q->kind], status);
+	tally_add(q->sync->tally[q->kind], res->unchanged ? "304" : status);
+	if (res->unchanged)
+		q->sync->not_modified++;
 }
 
 /* Whatever the parsers log about this answer names the job. */
@@ -742,9 +806,10 @@ on_response(const struct http_response *res, void *arg)
 {
 	struct sreq *q = arg;
 
-	log_setcontext(q->sync->job->job_id, q->sync->job->teacher);
+	log_setcontext(q->sync->job->job_id, q->sync->job->teacher,
+	    q->sync->job->trace_id);
 	sreq_response(q, res);
-	log_setcontext(NULL, NULL);
+	log_setcontext(NULL, NULL, NULL);
 }
 
 static void
@@ -755,8 +820,10 @@ sreq_response(struct sreq *q, const struct http_response *res)
 
 	q->http = NULL;
 	count_response(q, res);
-	logf_debug(LF(.event = "response", .job = s->job->job_id,
-	    .teacher = s->job->teacher), "Clever %s: HTTP %ld, %zu bytes, %llu "
+	logf_debug(JOB_LF(s->job, .event = "response", .endpoint =
+	    sreq_names[q->kind], .http_status = (int)res->status, .timed = 1,
+	    .duration_ms = res->elapsed_ms),
+	    "Clever %s: HTTP %ld, %zu bytes, %llu "
 	    "ms", sreq_names[q->kind], res->status, res->body_len,
 	    (unsigned long long)res->elapsed_ms);
 	/*
@@ -806,8 +873,8 @@ sreq_response(struct sreq *q, const struct http_response *res)
 		sreq_ok(q, res->json);
 		return;
 	case 429:
-		logf_info(LF(.event = "rate_limited", .job = s->job->job_id,
-		    .teacher = s->job->teacher), "Clever answered 429 to the %s "
+		logf_info(JOB_LF(s->job, .event = "rate_limited"),
+		    "Clever answered 429 to the %s "
 		    "request; waiting for the window", sreq_names[q->kind]);
 		sreq_send(q);	/* the permit now waits for the reset */
 		return;
@@ -906,6 +973,7 @@ sync_build(struct sync *s)
 	}
 	s->roster = NULL;
 	s->failed = 1;	/* done: nothing more may be reported */
+	sync_summary(s, "complete");
 	free(j->etag_entries);
 	j->etag_entries = s->no_record ? NULL : s->entries;
 	if (!s->no_record)
@@ -925,6 +993,7 @@ sync_maybe_done(struct sync *s)
 	if (s->conditional) {
 		if (TAILQ_EMPTY(&s->reqs)) {
 			s->failed = 1;	/* done: nothing more to report */
+			sync_summary(s, "not modified");
 			job_not_modified(s->job, s->rec_meta[0],
 			    s->rec_meta[1], s->rec_meta[2]);
 		}
@@ -966,6 +1035,7 @@ sync_start(struct job *j)
 	struct sync *s = xcalloc(1, sizeof(*s));
 
 	s->job = j;
+	s->started_ms = mono_ms();
 	s->roster = sync_roster_new();
 	TAILQ_INIT(&s->reqs);
 	TAILQ_INIT(&s->unchanged);

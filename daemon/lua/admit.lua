@@ -21,10 +21,13 @@ ARGV[2]        consumer (this instance)
 ARGV[3]        lock TTL, milliseconds
 ARGV[4]        events channel
 ARGV[5]        n, the number of jobs
-ARGV[5+9(i-1)+1 .. +9]   job i: entry id, job id, teacher, kind
+ARGV[5+10(i-1)+1 .. +10] job i: entry id, job id, teacher, kind
                ('sync', 'discover' or 'forget'), ref, request time (ms, Redis
                clock), lock value, trigger ('app', 'schedule' or
-               'unrenewed'; kept in the status), status TTL (seconds)
+               'unrenewed'; kept in the status), status TTL (seconds),
+               traceparent (the app's W3C trace context, checked by
+               rosterd; '' if none): kept in the status, where the later
+               scripts find it for the events, the diff and dead letter
 
 Returns one reply per job, in order:
   {'C', job}              coalesced with that job's sync
@@ -44,9 +47,10 @@ local now, out, acks = now_ms(), {}, {}
 local nows = string.format('%d', now)
 for i = 1, tonumber(ARGV[5]) do
   local sk, tk, lk = KEYS[3*i-1], KEYS[3*i], KEYS[3*i+1]
-  local a = 5 + 9*(i-1)
+  local a = 5 + 10*(i-1)
   local eid, jid, teacher, kind, ref = ARGV[a+1], ARGV[a+2], ARGV[a+3], ARGV[a+4], ARGV[a+5]
   local reqs, lockval, trigger, ttl = ARGV[a+6], ARGV[a+7], ARGV[a+8], ARGV[a+9]
+  local tp = ARGV[a+10] ~= '' and ARGV[a+10] or nil
   local st
   if kind == 'discover' then st = redis.call('HMGET', tk, 'any_started_ms', 'any_job', 'any_version')
   elseif kind == 'forget' then st = {false}	-- no sync satisfies a forget
@@ -59,29 +63,32 @@ for i = 1, tonumber(ARGV[5]) do
       'trigger', trigger, 'created_ms', reqs, 'updated_ms', nows, 'finished_ms', nows, 'result', 'coalesced',
       'coalesced_with', st[2] or '', 'version', st[3] or '0')
     if prev then redis.call('HDEL', sk, 'error', 'message', 'note', 'next_attempt_ms') end
+    if tp then redis.call('HSET', sk, 'traceparent', tp) end
     redis.call('EXPIRE', sk, ttl)
     acks[#acks+1] = eid
     -- the hot path: ids are safe (checked by rosterd), only ref needs encoding
     redis.call('PUBLISH', ch, '{"job":"' .. jid .. '","teacher":"' .. teacher ..
       '","state":"done","result":"coalesced","coalesced_with":"' .. (st[2] or '') ..
-      '","ref":' .. cjson.encode(ref) .. '}')
+      '","ref":' .. cjson.encode(ref) .. (tp and ',"traceparent":"' .. tp .. '"' or '') .. '}')
     out[i] = {'C', st[2] or ''}
   elseif redis.call('SET', lk, lockval, 'NX', 'PX', lockttl) then
     local att = redis.call('HINCRBY', sk, 'attempts', 1)
     redis.call('HSET', sk, 'state', 'running', 'job', jid, 'teacher', teacher, 'kind', kind, 'ref', ref,
       'trigger', trigger, 'created_ms', reqs, 'updated_ms', nows, 'started_ms', nows, 'consumer', consumer)
     if prev then redis.call('HDEL', sk, 'note', 'next_attempt_ms') end
+    if tp then redis.call('HSET', sk, 'traceparent', tp) end
     redis.call('EXPIRE', sk, ttl)
     redis.call('HSET', tk, 'running_job', jid, 'running_started_ms', nows)
     publish(ch, {job = jid, teacher = teacher, state = 'running', attempts = att, trigger = trigger,
-      ref = ref})
+      ref = ref, traceparent = tp})
     out[i] = {'R', nows, att}
   else
     if prev ~= 'queued' then
       redis.call('HSET', sk, 'state', 'queued', 'job', jid, 'teacher', teacher, 'kind', kind, 'ref', ref,
         'trigger', trigger, 'created_ms', reqs, 'updated_ms', nows, 'note', 'waiting for the running sync of this teacher')
+      if tp then redis.call('HSET', sk, 'traceparent', tp) end
       redis.call('EXPIRE', sk, ttl)
-      publish(ch, {job = jid, teacher = teacher, state = 'queued', ref = ref})
+      publish(ch, {job = jid, teacher = teacher, state = 'queued', ref = ref, traceparent = tp})
     end
     out[i] = {'B'}
   end

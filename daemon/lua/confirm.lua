@@ -17,6 +17,8 @@ ARGV[3]   our lock value
 ARGV[4]   events channel
 ARGV[5]   what triggered the job: 'app' or 'schedule'
 
+The event carries the job's traceparent (its status, trace_of).
+
 Returns {'OK'}, or {'LOST'} when the lock is not ours any more (it
 expired while WAIT waited): nothing written; the job is taken over.
 
@@ -34,5 +36,5 @@ redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
 redis.call('DEL', KEYS[3])
 publish(ARGV[4], {job = f[1], teacher = f[2], state = 'done', result = f[3],
   version = tonumber(f[4]), diff_id = f[5], account = f[6], authorized_by = f[7],
-  authorized_by_changed = f[8], trigger = ARGV[5], ref = f[9] or ''})
+  authorized_by_changed = f[8], trigger = ARGV[5], ref = f[9] or '', traceparent = trace_of(KEYS[1])})
 return {'OK'}

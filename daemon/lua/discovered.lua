@@ -22,6 +22,8 @@ ARGV[11]  Clever requests made
 ARGV[12]  authorized_by: 'teacher', 'district' or ''
 ARGV[13]  the app's ref
 
+The event carries the job's traceparent (its status, trace_of).
+
 Returns {'OK'}, or {'LOST'} when the lock is not ours any more (nothing
 written).
 
@@ -43,5 +45,5 @@ redis.call('EXPIRE', KEYS[2], tonumber(ARGV[8]))
 redis.call('XACK', KEYS[3], ARGV[1], ARGV[2])
 redis.call('DEL', KEYS[4])
 publish(ARGV[7], {job = jid, teacher = teacher, state = 'done', result = 'discovered',
-  sections = tonumber(ARGV[10]), ref = ARGV[13]})
+  sections = tonumber(ARGV[10]), ref = ARGV[13], traceparent = trace_of(KEYS[2])})
 return {'OK'}

@@ -49,6 +49,10 @@ hex digits of its SHA-1, never the token) into the state (reauth_token,
 reauth_owner), so that unrenewed.lua can tell a renewed token from the
 refused one.
 
+The job's traceparent (its status, trace_of; none for an entry never
+admitted) goes into the dead letter, so that a retry keeps it, and the
+event.
+
 Returns {'OK'}, or {'GONE'} when the entry is not pending with this
 consumer any more (another instance finished the job or took it over while
 this one stalled): then nothing is written, no dead letter either, but our
@@ -64,6 +68,7 @@ if not ours(KEYS[2], ARGV[1], ARGV[2], ARGV[16]) then
   return {'GONE'}
 end
 local now, jid, teacher = now_ms(), ARGV[4], ARGV[5]
+local tp = trace_of(KEYS[1])
 local h = {'HSET', KEYS[1], 'state', ARGV[8], 'job', jid, 'teacher', teacher, 'kind', ARGV[6],
   'ref', ARGV[7], 'error', ARGV[9], 'message', ARGV[10], 'updated_ms', now, 'finished_ms', now}
 for k, v in pairs(cjson.decode(ARGV[13])) do h[#h+1] = k; h[#h+1] = tostring(v) end
@@ -85,13 +90,15 @@ if left then
   end
 end
 if not (left and ARGV[18] == 'schedule') then
-  redis.call('XADD', KEYS[4], '*', 'job', jid, 'teacher', teacher, 'kind', ARGV[6], 'ref', ARGV[7],
+  local x = {'XADD', KEYS[4], '*', 'job', jid, 'teacher', teacher, 'kind', ARGV[6], 'ref', ARGV[7],
     'district', ARGV[14], 'force', ARGV[15], 'state', ARGV[8], 'error', ARGV[9],
-    'message', ARGV[10], 'attempts', att, 'entry', ARGV[2], 'failed_ms', tostring(now))
+    'message', ARGV[10], 'attempts', att, 'entry', ARGV[2], 'failed_ms', tostring(now)}
+  if tp then x[#x+1] = 'traceparent'; x[#x+1] = tp end
+  redis.call(unpack(x))
 end
 redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
 if ARGV[17] == '1' then redis.call('XDEL', KEYS[2], ARGV[2]) end
 release(KEYS[3], ARGV[3])
 publish(ARGV[11], {job = jid, teacher = teacher, state = ARGV[8], error = ARGV[9],
-  message = ARGV[10], trigger = ARGV[18], ref = ARGV[7]})
+  message = ARGV[10], trigger = ARGV[18], ref = ARGV[7], traceparent = tp})
 return {'OK'}

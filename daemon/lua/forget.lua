@@ -35,6 +35,8 @@ ARGV[12]  the app's ref
 Returns {'LOST'}, {'CONFLICT', version} (nothing written: diff again), or
 {'OK', diff_id, version} (diff_id '' when there was nothing to remove).
 The job's status keeps no teacher field: nothing of the teacher remains.
+The job's traceparent (its status, trace_of) goes into the final diff
+entry and the event.
 
 Atomic because the final diff and the deletion of the snapshot must go
 together: a consumer must never see one without the other.
@@ -45,13 +47,15 @@ local cur = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
 if cur ~= tonumber(ARGV[4]) then return {'CONFLICT', tostring(cur)} end
 local now, jid, teacher, ref = now_ms(), ARGV[6], ARGV[7], ARGV[12]
 local counts = cjson.decode(ARGV[10])
-local diff_id, version = '', cur
+local diff_id, version, tp = '', cur, trace_of(KEYS[3])
 if ARGV[5] ~= '' then
   version = cur + 1
-  diff_id = redis.call('XADD', KEYS[2], '*', 'v', '1', 'teacher', teacher, 'job', jid,
+  local x = {'XADD', KEYS[2], '*', 'v', '1', 'teacher', teacher, 'job', jid,
     'ref', ref, 'base_version', tostring(cur), 'version', tostring(version),
     'added', tostring(counts.added), 'updated', tostring(counts.updated),
-    'removed', tostring(counts.removed), 'diff', ARGV[5], 'forgotten', '1')
+    'removed', tostring(counts.removed), 'diff', ARGV[5], 'forgotten', '1'}
+  if tp then x[#x+1] = 'traceparent'; x[#x+1] = tp end
+  diff_id = redis.call(unpack(x))
 end
 redis.call('DEL', KEYS[1], KEYS[6], KEYS[7], KEYS[8], KEYS[5], KEYS[10])
 if ARGV[11] == '1' then redis.call('DEL', KEYS[9]) end
@@ -65,5 +69,5 @@ redis.call('HDEL', KEYS[3], 'teacher', 'error', 'message', 'note', 'next_attempt
 redis.call('EXPIRE', KEYS[3], tonumber(ARGV[9]))
 redis.call('XACK', KEYS[4], ARGV[1], ARGV[2])
 publish(ARGV[8], {job = jid, teacher = teacher, state = 'done', result = 'forgotten',
-  version = version, diff_id = diff_id, ref = ref})
+  version = version, diff_id = diff_id, ref = ref, traceparent = tp})
 return {'OK', diff_id, tostring(version)}

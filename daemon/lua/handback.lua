@@ -20,6 +20,7 @@ ARGV[10]  force: '1' or '0'
 ARGV[11]  events channel
 ARGV[12]  consumer (this instance), named in the status note
 ARGV[13]  what triggered the job: 'app', 'schedule' or 'unrenewed' (kept)
+ARGV[14]  the app's traceparent ('' if none; kept)
 
 Returns the new entry's id, or '' when the old entry is not pending with
 this consumer any more (another instance has the job): nothing is queued
@@ -39,6 +40,7 @@ if ARGV[7] ~= '' then x[#x+1] = 'ref'; x[#x+1] = ARGV[7] end
 if ARGV[8] ~= '' then x[#x+1] = 'district'; x[#x+1] = ARGV[8] end
 if ARGV[10] == '1' then x[#x+1] = 'force'; x[#x+1] = '1' end
 if ARGV[13] ~= 'app' then x[#x+1] = 'trigger'; x[#x+1] = ARGV[13] end
+if ARGV[14] ~= '' then x[#x+1] = 'traceparent'; x[#x+1] = ARGV[14] end
 local id = redis.call(unpack(x))
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 release(KEYS[3], ARGV[3])
@@ -46,5 +48,6 @@ if redis.call('EXISTS', KEYS[2]) == 1 then
   redis.call('HSET', KEYS[2], 'state', 'queued', 'updated_ms', now_ms(),
     'note', 'handed back by ' .. ARGV[12] .. ' at shutdown')
 end
-publish(ARGV[11], {job = ARGV[4], teacher = ARGV[5], state = 'queued', ref = ARGV[7]})
+publish(ARGV[11], {job = ARGV[4], teacher = ARGV[5], state = 'queued', ref = ARGV[7],
+  traceparent = ARGV[14] ~= '' and ARGV[14] or nil})
 return id

@@ -25,6 +25,8 @@ Returns {'OK'}, or {'GONE'} when the entry is not pending with this
 consumer any more (another instance finished the job or took it over while
 this one stalled): then nothing is written but the release of our lock.
 
+The event carries the job's traceparent (its status, trace_of).
+
 Atomic because the status must say 'retrying' before the lock is free:
 once it is, another instance may admit the teacher and write 'running'.
 ]]
@@ -36,5 +38,5 @@ redis.call('HSET', KEYS[1], 'state', 'retrying', 'error', ARGV[4], 'message', AR
   'updated_ms', now, 'next_attempt_ms', now + tonumber(ARGV[6]))
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[8]))
 publish(ARGV[7], {job = ARGV[2], teacher = ARGV[3], state = 'retrying', error = ARGV[4],
-  message = ARGV[5], ref = ARGV[9]})
+  message = ARGV[5], ref = ARGV[9], traceparent = trace_of(KEYS[1])})
 return {'OK'}

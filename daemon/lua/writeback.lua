@@ -45,6 +45,9 @@ ARGV[22]  '1': the job waits for replicas ([redis] wait_replicas): all is
           'replicating'; the entry pending, the lock held, no event), which
           confirm.lua writes once WAIT saw the write on the replicas
 
+The job's traceparent (its status, trace_of) goes into the diff entry and
+the event.
+
 A successful sync means the token works: the teacher no longer awaits a
 new one.  One the app asked for (re)joins the freshness schedule, planned
 for the teacher's next slot (include/schedule.lua).
@@ -66,6 +69,7 @@ if cur ~= tonumber(ARGV[4]) then return {'CONFLICT', tostring(cur)} end
 local now, jid, teacher, ch, ref = now_ms(), ARGV[8], ARGV[9], ARGV[10], ARGV[18]
 local started, version, diff_id = tonumber(ARGV[12]), cur, ''
 local counts = cjson.decode(ARGV[15])
+local tp = trace_of(KEYS[3])
 if ARGV[7] ~= '' then
   version = tonumber(ARGV[5])
   -- no MAXLEN: trim.lua trims behind what the app's groups have read
@@ -74,6 +78,7 @@ if ARGV[7] ~= '' then
     'base_version', tostring(cur), 'version', tostring(version),
     'added', tostring(counts.added), 'updated', tostring(counts.updated),
     'removed', tostring(counts.removed), 'diff', ARGV[7]}) do x[#x+1] = v end
+  if tp then x[#x+1] = 'traceparent'; x[#x+1] = tp end
   diff_id = redis.call(unpack(x))
   redis.call('HSET', KEYS[1], 'version', version, 'roster', ARGV[6], 'job', jid,
     'diff_id', diff_id, 'synced_ms', now)
@@ -117,5 +122,5 @@ redis.call('XACK', KEYS[4], ARGV[1], ARGV[2])
 redis.call('DEL', KEYS[5])
 publish(ch, {job = jid, teacher = teacher, state = 'done', result = result, version = version,
   diff_id = diff_id, account = account, authorized_by = ARGV[14],
-  authorized_by_changed = changed, trigger = ARGV[19], ref = ref})
+  authorized_by_changed = changed, trigger = ARGV[19], ref = ref, traceparent = tp})
 return {'OK', diff_id, tostring(version), account, changed}

@@ -222,8 +222,9 @@ id_and(const char *id, const char *name, const char *value)
 static redisReply *
 requeue(redisReply *f, const char *kind, const char *force)
 {
-	static const char *const copied[] = { "ref", "district" };
-	const char *argv[16];
+	static const char *const copied[] = { "ref", "district",
+	    "traceparent" };
+	const char *argv[20];
 	char *jobs = ctl_key(KEY_JOBS, NULL);
 	redisReply *r;
 	size_t i;
@@ -236,7 +237,7 @@ requeue(redisReply *f, const char *kind, const char *force)
 	argv[n++] = ctl_field(f, "teacher");
 	argv[n++] = "kind";
 	argv[n++] = kind;
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < sizeof(copied) / sizeof(copied[0]); i++)
 		if (*ctl_field(f, copied[i]) != '\0') {
 			argv[n++] = copied[i];
 			argv[n++] = ctl_field(f, copied[i]);

@@ -139,14 +139,18 @@ SCHEDULE, LEFT, REAUTH = P + "schedule", P + "schedule:left", P + "reauthorize"
 SCHED_KEYS = [SCHEDULE, LEFT, REAUTH]
 
 
+# An app's W3C traceparent, as rosterd passes it on (checked).
+TP = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
 def admit(w, *jobs, trigger="app", ttl=STATUS_TTL):
-    """jobs: (entry id, teacher, kind, ref, request ms); job id = entry id,
-    lock value = consumer:job id, as rosterd does."""
+    """jobs: (entry id, teacher, kind, ref, request ms[, traceparent]); job
+    id = entry id, lock value = consumer:job id, as rosterd does."""
     keys, args = [JOBS], [GROUP, "c1", LOCK_TTL, EVENTS, len(jobs)]
-    for eid, teacher, kind, ref, req in jobs:
+    for eid, teacher, kind, ref, req, *tp in jobs:
         keys += [status(eid), state(teacher), lock(teacher)]
         args += [eid, eid, teacher, kind, ref, req, "c1:" + eid, trigger,
-                 ttl]
+                 ttl, tp[0] if tp else ""]
     return w.lua.admit(keys, args)
 
 
@@ -162,11 +166,12 @@ COUNTS = ('{"added":2,"updated":1,"removed":0,"sections_added":1,'
           '"enrollments_removed":0,"teacher_updated":0}')
 
 
-def running(w):
-    """A sync of T admitted by consumer c1: entry pending, lock held."""
+def running(w, tp=""):
+    """A sync of T admitted by consumer c1: entry pending, lock held; with
+    tp, the app's traceparent."""
     eid = w.take(T)
     req = int(eid.split("-")[0])
-    [reply] = admit(w, (eid, T, "sync", "user-42", req))
+    [reply] = admit(w, (eid, T, "sync", "user-42", req, tp))
     assert reply[0] == "R"
     return eid
 

@@ -1,7 +1,7 @@
 """admit.lua: a batch of jobs read from the stream, each run (the teacher
 lock taken), coalesced with a later sync, told to wait, or let go."""
-from lua_harness import (GROUP, JOBS, LOCK_TTL, STATUS_TTL, T, U, admit, lock,
-                         running, state, status, taken_over)
+from lua_harness import (GROUP, JOBS, LOCK_TTL, STATUS_TTL, T, TP, U, admit,
+                         lock, running, state, status, taken_over)
 
 
 def test_admit_takes_the_free_lock_and_runs_the_job(w, events):
@@ -136,3 +136,28 @@ def test_admit_gives_each_job_its_own_status_ttl(w):
     assert [x[0] for x in r] == ["R", "R"]
     assert 90 < w.r.ttl(status(a)) <= 100 and 40 < w.r.ttl(status(b)) <= 50
     assert w.r.hget(status(b), "trigger") == "schedule"
+
+
+def test_admit_keeps_the_apps_traceparent_in_the_status_and_events(w, events):
+    eid = w.take(T)
+    req = int(eid.split("-")[0])
+    [reply] = admit(w, (eid, T, "sync", "r", req, TP))
+    assert reply[0] == "R"
+    assert w.r.hget(status(eid), "traceparent") == TP
+    [ev] = events.all()
+    assert ev["traceparent"] == TP
+    # coalesced (its event built by hand) and queued alike
+    w.r.hset(state(U), mapping={"done_started_ms": req + 5, "done_job": "1-1",
+                                "done_version": 3})
+    other = w.take(U)
+    assert admit(w, (other, U, "sync", "r", req, TP)) == [["C", "1-1"]]
+    assert w.r.hget(status(other), "traceparent") == TP
+    busy = w.take(T)
+    assert admit(w, (busy, T, "sync", "r", req, TP)) == [["B"]]
+    assert w.r.hget(status(busy), "traceparent") == TP
+    assert [e["traceparent"] for e in events.all()] == [TP, TP]
+    # none given: none kept, none told
+    plain = w.take(U)
+    admit(w, (plain, U, "sync", "r", req + 10))
+    assert "traceparent" not in w.r.hgetall(status(plain))
+    assert all("traceparent" not in e for e in events.all())

@@ -1,6 +1,6 @@
 """fail.lua: a job failed for good or held: its final status, a dead
 letter, and the teacher off the schedule where its token was refused."""
-from lua_harness import (GROUP, JOBS, LEFT, P, REAUTH, SCHEDULE, T, fail,
+from lua_harness import (GROUP, JOBS, LEFT, P, REAUTH, SCHEDULE, T, TP, fail,
                          lock, running, state, status)
 
 
@@ -89,3 +89,13 @@ def test_a_transient_death_keeps_the_teacher_on_the_schedule(w):
     fail(w, eid, "c1:" + eid, state_="dead", code="clever_unavailable",
          trigger="schedule")
     assert w.r.zscore(SCHEDULE, T) == 1
+
+
+def test_fail_keeps_the_traceparent_in_the_dead_letter_for_a_retry(w, events):
+    eid = running(w, tp=TP)
+    events.all()
+    assert fail(w, eid, "c1:" + eid) == ["OK"]
+    [(_, dl)] = w.r.xrange(P + "dead")
+    assert dl["traceparent"] == TP
+    [ev] = events.all()
+    assert ev["traceparent"] == TP

@@ -1,6 +1,6 @@
 """forget.lua: a teacher forgotten: a final diff, then its keys gone."""
 from lua_harness import (COUNTS, EVENTS, GROUP, JOBS, P, SCHED_KEYS,
-                         STATUS_TTL, T, U, lock, running, snapshot, state,
+                         STATUS_TTL, T, TP, U, lock, running, snapshot, state,
                          status)
 
 
@@ -57,3 +57,14 @@ def test_forget_takes_the_teacher_out_of_every_schedule_set(w):
     assert forget(w, eid, 0, "")[0] == "OK"
     for k in SCHED_KEYS:
         assert w.r.zscore(k, T) is None and w.r.zscore(k, U) == 1
+
+
+def test_forget_carries_the_jobs_traceparent_to_the_diff_and_event(w, events):
+    w.r.hset(snapshot(T), mapping={"version": 1, "roster": "v1"})
+    eid = running(w, tp=TP)
+    events.all()
+    assert forget(w, eid, 1, '{"d":"all gone"}')[0] == "OK"
+    [(_, d)] = w.r.xrange(P + "diffs")
+    assert d["traceparent"] == TP
+    [ev] = events.all()
+    assert ev["traceparent"] == TP

@@ -1,12 +1,12 @@
 """handback.lua: a job handed back at shutdown for another instance."""
-from lua_harness import (EVENTS, GROUP, JOBS, T, lock, running, status,
+from lua_harness import (EVENTS, GROUP, JOBS, T, TP, lock, running, status,
                          taken_over)
 
 
-def handback(w, eid, lockval, trigger="app"):
+def handback(w, eid, lockval, trigger="app", tp=""):
     return w.lua.handback([JOBS, status(eid), lock(T)],
                           [GROUP, eid, lockval, eid, T, "sync", "user-42",
-                           "d1", 1234, "1", EVENTS, "c1", trigger])
+                           "d1", 1234, "1", EVENTS, "c1", trigger, tp])
 
 
 def test_handback_requeues_the_job_under_its_id_and_request_time(w, events):
@@ -48,3 +48,13 @@ def test_handback_keeps_what_triggered_the_job(w):
     eid = running(w)
     new = handback(w, eid, "c1:" + eid, trigger="schedule")
     assert w.r.xrange(JOBS, new, new)[0][1]["trigger"] == "schedule"
+
+
+def test_handback_keeps_the_apps_traceparent(w, events):
+    eid = running(w, tp=TP)
+    events.all()
+    new = handback(w, eid, "c1:" + eid, tp=TP)
+    [(_, f)] = w.r.xrange(JOBS, min=new, max=new)
+    assert f["traceparent"] == TP
+    [ev] = events.all()
+    assert ev["traceparent"] == TP

@@ -1,5 +1,5 @@
 """retry.lua: a job retried after a transient failure, its entry kept."""
-from lua_harness import (EVENTS, GROUP, JOBS, STATUS_TTL, T, lock, running,
+from lua_harness import (EVENTS, GROUP, JOBS, STATUS_TTL, T, TP, lock, running,
                          status, taken_over)
 
 
@@ -46,3 +46,11 @@ def test_retry_never_touches_a_job_another_instance_took_or_finished(w, events):
     w.r.xack(JOBS, GROUP, eid)
     assert retry(w, eid, "c1:" + eid) == ["GONE"]
     assert w.r.hget(status(eid), "state") == "done"
+
+
+def test_retry_tells_the_jobs_traceparent(w, events):
+    eid = running(w, tp=TP)
+    events.all()
+    assert retry(w, eid, "c1:" + eid) == ["OK"]
+    [ev] = events.all()
+    assert ev["traceparent"] == TP and ev["state"] == "retrying"

@@ -4,7 +4,8 @@ schedule joined."""
 import pytest
 
 from lua_harness import (COUNTS, EVENTS, GROUP, INTERVAL, JITTER, JOBS, LEFT,
-                         P, REAUTH, SCHEDULE, SCHED_KEYS, STATUS_TTL, T, fail,
+                         P, REAUTH, SCHEDULE, SCHED_KEYS, STATUS_TTL, T, TP,
+                         fail,
                          lock, running, snapshot, state, status)
 
 
@@ -126,3 +127,13 @@ def test_the_apps_next_successful_sync_brings_a_teacher_back(w):
     assert w.r.zscore(LEFT, T) is None and w.r.zscore(REAUTH, T) is None
     st = w.r.hgetall(state(T))
     assert not {"schedule_left", "reauth_token", "reauth_owner"} & set(st)
+
+
+def test_writeback_carries_the_jobs_traceparent_to_the_diff_and_event(w, events):
+    eid = running(w, tp=TP)
+    events.all()
+    reply = writeback(w, eid, 0, '{"d":1}')
+    [(_, d)] = w.r.xrange(P + "diffs")
+    assert d["traceparent"] == TP and reply[1]
+    [ev] = events.all()
+    assert ev["traceparent"] == TP

@@ -17,7 +17,7 @@ import subprocess
 
 import pytest
 
-from conftest import (Proc, ROSTERD, SLOW, WRAP,
+from conftest import (EventLog, Proc, ROSTERD, SLOW, WRAP,
                       teacher_with_sections)
 
 JOURNALD = "/lib/systemd/systemd-journald"
@@ -101,14 +101,14 @@ class NsRosterd:
         return rc
 
 
-def write_conf(env, **log):
+def write_conf(env, level="info"):
     path = os.path.join(env.tmp, "journal.conf")
     api = env.sandbox.api if env.sandbox else "http://127.0.0.1:9"
     with open(path, "w") as f:
         f.write("[redis]\n%scommand_timeout_ms = %d\n"
                 "[clever]\napi_base = %s\n[daemon]\nconsumer = jr\n"
-                "[log]\ntarget = journal\nlevel = info\n" %
-                (env.redis.conf_text(), 5000 * SLOW, api))
+                "[log]\ntarget = journal\nlevel = %s\n" %
+                (env.redis.conf_text(), 5000 * SLOW, api, level))
     return path
 
 
@@ -191,3 +191,90 @@ def test_journal_target_without_journald_falls_back_to_stderr(env):
         p.wait_line(r"rosterd level=info event=redis_ready")
     finally:
         assert p.stop() == 0, p.text()
+
+
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+TRACEPARENT = "00-%s-00f067aa0ba902b7-01" % TRACE
+
+
+def test_journal_fields_tell_a_sync_from_its_receipt_to_its_diff(env):
+    """At info, a sync tells its start (queue wait), its fetch (requests,
+    statuses, duration) and its outcome (diff id, duration) as journald
+    fields; per request (endpoint, HTTP status) is debug."""
+    sbx = env.start_sandbox("--teachers", 3)
+    t = teacher_with_sections(sbx, 1)
+    env.store_token(t["id"], t["token"])
+    p, jdir = start_in_namespace(env, write_conf(env), True)
+    try:
+        _, st = env.run(t["id"], ref="r1")
+        assert st["result"] == "changed", st
+        job = st["job"]
+    finally:
+        assert p.stop() == 0, p.text()
+    lines = journal(jdir, "ROSTERD_JOB=" + job)
+    by = {e.get("ROSTERD_EVENT"): e for e in lines}
+    rec = by["received"]
+    assert rec["PRIORITY"] == "6" and rec["ROSTERD_ATTEMPT"] == "1", rec
+    assert int(rec["ROSTERD_QUEUE_WAIT_MS"]) >= 0, rec
+    assert rec["ROSTERD_TRIGGER"] == "app" and rec["ROSTERD_CONSUMER"] == "jr"
+    fetched = by["fetched"]
+    assert fetched["PRIORITY"] == "6" and int(fetched["ROSTERD_REQUESTS"]) \
+        == int(st["requests"]), fetched
+    assert "ROSTERD_DURATION_MS" in fetched and "sections 200" in \
+        fetched["MESSAGE"], fetched
+    out = by["synced"]
+    assert out["ROSTERD_DIFF_ID"] == st["diff_id"], out
+    assert out["ROSTERD_ATTEMPT"] == "1" and "ROSTERD_DURATION_MS" in out
+    assert out["ROSTERD_CONSUMER"] == "jr", out
+    # no line per request at info: the volume stays one line per step
+    assert "response" not in by and "ROSTERD_TRACE_ID" not in out, by.keys()
+    assert [e["ROSTERD_EVENT"] for e in lines
+            if e["PRIORITY"] == "6"] == ["received", "fetched", "synced"], \
+        [e["MESSAGE"] for e in lines]
+
+
+def test_an_apps_traceparent_follows_the_job_everywhere(env):
+    """The app's W3C traceparent goes to the status, every event, the diff
+    entry and every log line of the job (ROSTERD_TRACE_ID, at debug too);
+    an invalid one is ignored and its job syncs all the same."""
+    sbx = env.start_sandbox("--teachers", 4)
+    ts = [t for t in sbx.teachers() if t["sections"]][:2]
+    for t in ts:
+        env.store_token(t["id"], t["token"])
+    p, jdir = start_in_namespace(env, write_conf(env, "debug"), True)
+    events = EventLog(env.redis)
+    try:
+        ps = env.subscribe()
+        traced = env.enqueue(ts[0]["id"], traceparent=TRACEPARENT)
+        bad = env.enqueue(ts[1]["id"], traceparent=TRACEPARENT.upper())
+        res = env.wait_jobs(ps, [traced, bad])
+    finally:
+        events.stop()
+        assert p.stop() == 0, p.text()
+    assert res[traced]["traceparent"] == TRACEPARENT, res[traced]
+    assert res[bad]["state"] == "done" and "traceparent" not in res[bad]
+    evs = events.by_job()
+    assert [e["state"] for e in evs[traced]] == ["running", "done"], evs
+    assert all(e["traceparent"] == TRACEPARENT for e in evs[traced]), evs
+    assert all("traceparent" not in e for e in evs[bad]), evs
+    (d,) = env.diffs(ts[0]["id"])
+    assert d["traceparent"] == TRACEPARENT and d["id"] == \
+        res[traced]["diff_id"], d
+    (other,) = env.diffs(ts[1]["id"])
+    assert "traceparent" not in other, other
+    # every line of the job, the per-request ones too, and only its own
+    lines = journal(jdir, "ROSTERD_JOB=" + traced)
+    assert {"received", "response", "fetched", "synced"} <= \
+        {e.get("ROSTERD_EVENT") for e in lines}, lines
+    assert all(e.get("ROSTERD_TRACE_ID") == TRACE for e in lines), \
+        [e for e in lines if e.get("ROSTERD_TRACE_ID") != TRACE]
+    assert {e["ROSTERD_JOB"] for e in journal(jdir, "ROSTERD_TRACE_ID=" +
+                                              TRACE)} == {traced}
+    resp = [e for e in lines if e.get("ROSTERD_EVENT") == "response"]
+    assert all(e["PRIORITY"] == "7" and e["ROSTERD_ENDPOINT"] and
+               e["ROSTERD_HTTP_STATUS"] == "200" for e in resp), resp
+    # the invalid one: said at debug, and no trace on its lines
+    badlines = journal(jdir, "ROSTERD_JOB=" + bad)
+    assert any(e.get("ROSTERD_EVENT") == "bad_traceparent"
+               for e in badlines), badlines
+    assert not any("ROSTERD_TRACE_ID" in e for e in badlines), badlines

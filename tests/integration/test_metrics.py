@@ -147,7 +147,7 @@ def test_metrics_are_off_by_default_and_a_bad_address_is_refused(env):
         f.write("[metrics]\nlisten = localhost\n")
     out = subprocess.run([ROSTERD, "-n", "-c", path], capture_output=True,
                          text=True)
-    assert out.returncode == 1 and "[metrics] listen: expected HOST:PORT" in \
+    assert out.returncode == 78 and "[metrics] listen: expected HOST:PORT" in \
         out.stderr, out
 
 

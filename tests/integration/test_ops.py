@@ -7,6 +7,7 @@ import subprocess
 import time
 
 from conftest import ROSTERD, SLOW, teacher_with_sections, rosterctl
+from test_ctl import Notify
 
 
 def sync_intervals(env, statuses):
@@ -250,11 +251,11 @@ def check_conf(env, text):
 
 def test_check_mode_catches_settings_that_cannot_work(env):
     rc, out = check_conf(env, "[clever]\nca_file = /nonexistent/ca.pem\n")
-    assert rc == 1 and 'ca_file: cannot read "/nonexistent/ca.pem"' in out, out
+    assert rc == 78 and 'ca_file: cannot read "/nonexistent/ca.pem"' in out, out
     rc, out = check_conf(env, "[clever]\napi_base = api.clever.com\n")
-    assert rc == 1 and "api_base: expected a URL" in out, out
+    assert rc == 78 and "api_base: expected a URL" in out, out
     rc, out = check_conf(env, "[clever]\napi_base = http://api.clever.com\n")
-    assert rc == 1 and "clear text" in out, out
+    assert rc == 78 and "clear text" in out, out
     rc, out = check_conf(env, "[clever]\napi_base = http://api.clever.com\n"
                               "allow_insecure_http = yes\n")
     assert rc == 0 and "configuration OK" in out, out
@@ -385,3 +386,27 @@ def test_requests_for_a_teacher_in_hand_take_no_slot(env):
     assert env.r.hget("rosterd:job:" + first, "state") == "running"
     for j in dups:
         assert env.r.hget("rosterd:job:" + j, "state") in (None, "queued")
+
+
+def test_status_follows_a_job_without_waiting_for_the_watchdog(env):
+    """STATUS is sent when what it shows changes (here: a job ends), not
+    only with the watchdog's keep-alive: each of those follows a
+    WATCHDOG=1, the refresh after a change does not."""
+    sbx = env.start_sandbox("--teachers", 3)
+    t = teacher_with_sections(sbx, 1)
+    env.store_token(t["id"], t["token"])
+    notify = Notify(env.tmp)
+    env.start_rosterd(proc_env=dict(os.environ, NOTIFY_SOCKET=notify.path,
+                                    WATCHDOG_USEC="20000000"))
+    _, st = env.run(t["id"])
+    assert st["state"] == "done", st
+    deadline = time.monotonic() + 30 * SLOW
+    prev = ""
+    while True:
+        assert time.monotonic() < deadline, "no STATUS sent for the change"
+        msg = notify.s.recv(4096).decode()
+        if msg.startswith("STATUS=") and "1 synced" in msg and \
+                prev != "WATCHDOG=1":
+            break
+        prev = msg
+    assert "0 jobs" in msg, msg

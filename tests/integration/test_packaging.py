@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 
 import pytest
@@ -129,13 +130,58 @@ def test_redis_password_from_a_file_or_a_systemd_credential(env):
     bad = write_conf(env, "bad.conf", password_file=pwfile + ".missing")
     out = subprocess.run([ROSTERD, "-n", "-c", bad], capture_output=True,
                          text=True)
-    assert out.returncode == 1 and "cannot read %s.missing" % pwfile in \
+    assert out.returncode == 78 and "cannot read %s.missing" % pwfile in \
         out.stderr, out
     both = write_conf(env, "both.conf", password="x", password_file=pwfile)
     out = subprocess.run([ROSTERD, "-n", "-c", both], capture_output=True,
                          text=True)
-    assert out.returncode == 1 and "both set" in out.stderr, out
+    assert out.returncode == 78 and "both set" in out.stderr, out
     nopw = write_conf(env, "nopw.conf", username="rosterd")
     out = subprocess.run([ROSTERD, "-n", "-c", nopw], capture_output=True,
                          text=True)
-    assert out.returncode == 1 and "needs a password" in out.stderr, out
+    assert out.returncode == 78 and "needs a password" in out.stderr, out
+
+
+def test_every_configuration_error_exits_78_which_the_unit_does_not_restart(
+        env):
+    """A bad file, key or value (found by -n, the unit's ExecStartPre=, or
+    at start) and an address rosterd cannot listen on (found at start)
+    exit 78, EX_CONFIG; Restart=on-failure would loop on 1 until the start
+    limit, but the unit does not restart 78."""
+    with open(os.path.join(BUILD, "systemd", "rosterd.service")) as f:
+        unit = f.read()
+    assert re.search(r"^Restart=on-failure$", unit, re.M), unit
+    m = re.search(r"^RestartPreventExitStatus=(.*)$", unit, re.M)
+    assert m and "78" in m.group(1).split(), unit
+
+    def run(text, *opts):
+        path = os.path.join(env.tmp, "exit.conf")
+        with open(path, "w") as f:
+            f.write(text)
+        return subprocess.run([ROSTERD, *opts, "-c", path],
+                              capture_output=True, text=True, timeout=60)
+
+    base = "[redis]\n%s[log]\ntarget = stderr\n" % env.redis.conf_text()
+    for text, said in [
+            (base + "[sync]\nconcurency = 4\n", "concurency"),
+            (base + "[sync]\nconcurrency = many\n", "concurrency"),
+            (base + "[metrics]\nlisten = localhost\n", "expected HOST:PORT"),
+            ("[redis\n", "exit.conf")]:
+        for opts in (["-n"], []):
+            out = run(text, *opts)
+            assert out.returncode == 78 and said in out.stderr, (opts, out)
+    missing = subprocess.run([ROSTERD, "-n", "-c", env.tmp + "/none.conf"],
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 78, missing
+    # valid, but taken: the start finds it
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        text = base + "[metrics]\nlisten = 127.0.0.1:%d\n" % \
+            taken.getsockname()[1]
+        assert run(text, "-n").returncode == 0
+        out = run(text)
+        assert out.returncode == 78 and "cannot listen" in out.stderr, out
+    # a usage error is not the configuration's
+    assert subprocess.run([ROSTERD, "-x"], capture_output=True,
+                          timeout=60).returncode == 1

@@ -135,18 +135,18 @@ def check(env, text):
 def test_the_check_refuses_tls_settings_that_would_not_hold(env):
     ca, client = env.pki.ca, env.pki.client
     out = check(env, "[redis]\ntls_ca_file = %s\n" % ca)
-    assert out.returncode == 1, out
+    assert out.returncode == 78, out
     assert "[redis] tls_ca_file is set but tls = no" in out.stderr, out
     out = check(env, "[redis]\ntls = yes\ntls_cert_file = %s\n"
                 "tls_key_file = /nonexistent/client.key\n" % client.cert)
-    assert out.returncode == 1, out
+    assert out.returncode == 78, out
     assert "[redis] tls_key_file: cannot read \"/nonexistent/client.key\"" \
         in out.stderr, out
     out = check(env, "[redis]\ntls = yes\ntls_cert_file = %s\n" % client.cert)
-    assert out.returncode == 1, out
+    assert out.returncode == 78, out
     assert "tls_cert_file is set without tls_key_file" in out.stderr, out
     out = check(env, "[redis]\ntls = yes\nunix_socket = /run/redis.sock\n")
-    assert out.returncode == 1 and "unix_socket" in out.stderr, out
+    assert out.returncode == 78 and "unix_socket" in out.stderr, out
     out = check(env, "[redis]\ntls = yes\ntls_ca_file = %s\n"
                 "tls_server_name = localhost\ntls_cert_file = %s\n"
                 "tls_key_file = %s\n" % (ca, client.cert, client.key))

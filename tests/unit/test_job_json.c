@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "contract.h"
 #include "job_json.h"
 
 /* The counts of a diff that changed nothing, up to "unrecognised". */
@@ -119,6 +120,39 @@ test_sections(void **state)
 	free(s);
 }
 
+/* A job entry's traceparent: W3C Trace Context version 00, or ignored. */
+static void
+test_traceparent(void **state)
+{
+	static const char *const bad[] = {
+		"",
+		/* upper case, all-zero ids, other versions, bad separators */
+		"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+		"00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+		"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		"00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0g",
+		/* too short, too long */
+		"00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-",
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 ",
+	};
+	char id[TRACE_ID_LEN + 1];
+	size_t i;
+
+	assert_true(contract_traceparent(
+	    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", id));
+	assert_string_equal(id, "4bf92f3577b34da6a3ce929d0e0e4736");
+	/* flags are the app's: any two hex digits */
+	assert_true(contract_traceparent(
+	    "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00", id));
+	assert_string_equal(id, "0af7651916cd43dd8448eb211c80319c");
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_false(contract_traceparent(bad[i], id));
+}
+
 int
 main(void)
 {
@@ -127,6 +161,7 @@ main(void)
 		cmocka_unit_test(test_counts_unrecognised),
 		cmocka_unit_test(test_counts_odd_values),
 		cmocka_unit_test(test_sections),
+		cmocka_unit_test(test_traceparent),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

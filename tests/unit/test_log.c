@@ -55,11 +55,11 @@ test_fields(void **state)
 static void
 test_context(void **state)
 {
-	log_setcontext("7-0", "t1");
+	log_setcontext("7-0", "t1", NULL);
 	log_warnx("dropped %d", 2);
 	logf_info(LF(.event = "x"), "with an event");
 	logf_info(LF(.job = "8-0", .teacher = "t2"), "its own");
-	log_setcontext(NULL, NULL);
+	log_setcontext(NULL, NULL, NULL);
 	log_warnx("after");
 	assert_non_null(strstr(output(), "level=warning job=7-0 teacher=t1 "
 	    "msg=\"dropped 2\"\n"));
@@ -84,6 +84,32 @@ test_outcome_fields(void **state)
 	assert_non_null(strstr(output(), " event=synced result=changed "
 	    "added=3 updated=0 removed=1 msg=ok\n"));
 	assert_null(strstr(output(), "job=\"\""));
+}
+
+/* A job's story: attempt, Clever's answer, times, diff, instance, trace. */
+static void
+test_story_fields(void **state)
+{
+	logf_info(LF(.event = "received", .job = "3-0", .attempt = 2,
+	    .waited = 1, .queue_wait_ms = 0, .consumer = "host-1",
+	    .trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"), "in");
+	assert_non_null(strstr(output(), " event=received job=3-0 attempt=2 "
+	    "queue_wait_ms=0 consumer=host-1 "
+	    "trace_id=4bf92f3577b34da6a3ce929d0e0e4736 msg=in\n"));
+	logf_info(LF(.event = "response", .endpoint = "sections",
+	    .http_status = 304, .requests = 4, .timed = 1, .duration_ms = 12,
+	    .diff_id = "5-1"), "r");
+	assert_non_null(strstr(output(), " event=response endpoint=sections "
+	    "http_status=304 requests=4 duration_ms=12 diff_id=5-1 msg=r\n"));
+	/* unset: left out, never empty or zero */
+	logf_info(LF(.event = "bare", .diff_id = "", .trace_id = ""), "b");
+	assert_non_null(strstr(output(), " event=bare msg=b\n"));
+	/* the context's trace goes with its job */
+	log_setcontext("9-0", "t9", "0af7651916cd43dd8448eb211c80319c");
+	log_warnx("parsing");
+	log_setcontext(NULL, NULL, NULL);
+	assert_non_null(strstr(output(), "level=warning job=9-0 teacher=t9 "
+	    "trace_id=0af7651916cd43dd8448eb211c80319c msg=parsing\n"));
 }
 
 static void
@@ -165,6 +191,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_fields, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_context, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outcome_fields, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_story_fields, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_plain_and_quoting, setup,
 		    teardown),

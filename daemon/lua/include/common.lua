@@ -4,6 +4,9 @@
 now_ms()             the Redis clock in epoch milliseconds; every time the
                      contract stores comes from it, never from a host clock
 publish(ch, m)       publish the table m as JSON on channel ch
+trace_of(status)     the job's traceparent kept in its status hash (the
+                     app's W3C trace context, admit.lua), or nil: a table
+                     field set to it is then left out
 release(lock, val)   delete a teacher lock if and only if it still holds val
                      (our own); '' never matches: nothing to release
 ours(stream, group, entry, consumer)
@@ -19,6 +22,9 @@ local function now_ms()
 end
 local function publish(ch, m)
   redis.call('PUBLISH', ch, cjson.encode(m))
+end
+local function trace_of(sk)
+  return redis.call('HGET', sk, 'traceparent') or nil
 end
 local function release(lk, val)
   if val ~= '' and redis.call('GET', lk) == val then
