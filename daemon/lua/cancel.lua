@@ -7,7 +7,8 @@ writing or about to.
 
 The job gets its final status, state 'cancelled' (error 'cancelled', the
 message says by whom and why), the event is published, and no dead letter
-is written: the operator chose it, there is nothing to retry.  A queued
+is written: the operator chose it, there is nothing to retry.  The event
+carries the job's traceparent (its status, trace_of).  A queued
 job's entry is deleted from the stream; a held one's is acknowledged and
 its teacher lock released if it holds it.
 
@@ -72,5 +73,6 @@ redis.call('HSET', KEYS[2], 'state', 'cancelled', 'job', ARGV[5], 'teacher', ARG
 redis.call('HDEL', KEYS[2], 'note', 'next_attempt_ms')
 redis.call('EXPIRE', KEYS[2], tonumber(ARGV[12]))
 publish(ARGV[11], {job = ARGV[5], teacher = ARGV[6], state = 'cancelled', error = 'cancelled',
-  message = ARGV[10], trigger = ARGV[9], ref = ARGV[8]})
+  message = ARGV[10], trigger = ARGV[9], ref = ARGV[8],
+  traceparent = trace_of(KEYS[2])})
 return {'OK'}

@@ -33,7 +33,8 @@
 /* doc/contract.md, "Job status": the status hash and the events. */
 const struct ctl_field ctl_job_fields[] = {
 	{ "job", S }, { "state", S }, { "teacher", S }, { "kind", S },
-	{ "trigger", S }, { "ref", S }, { "attempts", N }, { "consumer", S },
+	{ "trigger", S }, { "ref", S }, { "traceparent", S },
+	{ "attempts", N }, { "consumer", S },
 	{ "created_ms", N }, { "started_ms", N }, { "updated_ms", N },
 	{ "next_attempt_ms", N }, { "finished_ms", N }, { "result", S },
 	{ "coalesced_with", S }, { "version", N }, { "base_version", N },
@@ -51,15 +52,15 @@ const struct ctl_field ctl_job_fields[] = {
 /* The fields of a dead letter (rosterd:dead), after its stream id. */
 const struct ctl_field ctl_dead_fields[] = {
 	{ "job", S }, { "state", S }, { "error", S }, { "message", S },
-	{ "teacher", S }, { "kind", S }, { "ref", S }, { "district", S },
-	{ "force", N }, { "attempts", N }, { "entry", S }, { "failed_ms", N },
+	{ "teacher", S }, { "kind", S }, { "ref", S }, { "traceparent", S },
+	{ "district", S }, { "force", N }, { "attempts", N }, { "entry", S }, { "failed_ms", N },
 	{ NULL, S }
 };
 
 /* A diff entry (rosterd:diffs), after its stream id; "diff" is parsed. */
 const struct ctl_field ctl_diff_fields[] = {
 	{ "v", N }, { "teacher", S }, { "job", S }, { "ref", S },
-	{ "base_version", N }, { "version", N }, { "added", N },
+	{ "traceparent", S }, { "base_version", N }, { "version", N }, { "added", N },
 	{ "updated", N }, { "removed", N }, { "forgotten", N }, { NULL, S }
 };
 
@@ -72,6 +73,8 @@ const struct ctl_field ctl_instance_fields[] = {
 	{ "failed", N }, { "finished_last_minute", N }, { "redis", S },
 	{ "redis_address", S }, { "redis_role", S }, { "redis_tls", S },
 	{ "redis_maxmemory_policy", S }, { "redis_failovers", N },
+	{ "paused_note", S }, { "paused_since_ms", N }, { "quiet_note", S },
+	{ "quiet_since_ms", N }, { "jobs_json", S },
 	{ "started_ms", N }, { "last_beat_ms", N }, { NULL, S }
 };
 
