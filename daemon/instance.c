@@ -51,6 +51,8 @@ static void
 on_beat(struct rconn *c, redisReply *r, const char *err, void *arg)
 {
 	/* store.c has told health.c of any failure */
+	if (r != NULL && r->type != REDIS_REPLY_ERROR)
+		metrics_heartbeat();
 }
 
 void

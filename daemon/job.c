@@ -161,6 +161,7 @@ job_later(struct job *j, enum job_state st, uint64_t ms)
 void
 job_lock_lost(struct job *j)
 {
+	metrics_lock_lost();
 	logf_warn(LF(.event = "lock_lost", .job = j->job_id,
 	    .teacher = j->teacher), "the teacher lock expired (this instance "
 	    "stalled past lock_ttl_ms); the sync stops");
@@ -268,7 +269,8 @@ job_outcome_src(const struct log_src *src, const struct job *j,
 	};
 	va_list ap;
 
-	metrics_job_outcome(j != NULL ? j->kind : JOB_SYNC, o);
+	metrics_job_outcome(j != NULL ? j->kind : JOB_SYNC, j != NULL ?
+	    j->trigger : TRIGGER_APP, o);
 	if (j != NULL && j->first_run_ms != 0)
 		metrics_job_duration(j->kind, mono_ms() - j->first_run_ms);
 	if (j != NULL && j->has_counts && (o == OUT_CHANGED ||
@@ -1387,9 +1389,11 @@ on_handed_back(struct job *j, redisReply *r, const char *err)
 	else if (r->type == REDIS_REPLY_STRING && r->len == 0) {
 		job_taken_over(j);
 		return;
-	} else
+	} else {
+		metrics_handed_back();
 		logf_info(LF(.event = "handed_back", .job = j->job_id,
 		    .teacher = j->teacher), "job handed back to the queue");
+	}
 	job_free(j);
 }
 

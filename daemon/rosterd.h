@@ -79,14 +79,6 @@
  */
 #define EXIT_CONFIG	78
 
-/* What made a job: the app, or rosterd itself (status field trigger). */
-enum job_trigger {
-	TRIGGER_APP = 0,	/* an app's request (or rosterctl's) */
-	TRIGGER_SCHEDULE,	/* the freshness schedule */
-	TRIGGER_UNRENEWED,	/* a forget: the token was never renewed */
-	TRIGGER_COUNT
-};
-
 enum job_state {
 	JOB_ADMITTING,		/* admit script in flight */
 	JOB_WAITING,		/* teacher busy elsewhere; timer re-admits */
@@ -255,6 +247,7 @@ enum store_script {
 	SCRIPT_ENROLL,
 	SCRIPT_SCHEDULE_STATS,
 	SCRIPT_CONFIRM,
+	SCRIPT_QUEUE_STATS,
 	SCRIPT_COUNT
 };
 /*

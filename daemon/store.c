@@ -77,6 +77,7 @@ static const char *const scripts[SCRIPT_COUNT] = {
 	[SCRIPT_ENROLL] = lua_enroll,
 	[SCRIPT_SCHEDULE_STATS] = lua_schedule_stats,
 	[SCRIPT_CONFIRM] = lua_confirm,
+	[SCRIPT_QUEUE_STATS] = lua_queue_stats,
 };
 
 static const char *const script_names[SCRIPT_COUNT] = {
@@ -103,6 +104,7 @@ static const char *const script_names[SCRIPT_COUNT] = {
 	[SCRIPT_ENROLL] = "enroll",
 	[SCRIPT_SCHEDULE_STATS] = "schedule_stats",
 	[SCRIPT_CONFIRM] = "confirm",
+	[SCRIPT_QUEUE_STATS] = "queue_stats",
 };
 
 /*

@@ -733,7 +733,7 @@ count_response(const struct sreq *q, const struct http_response *res)
 		snprintf(status, sizeof(status), "%ld", res->status);
 	else
 		snprintf(status, sizeof(status), "%s", failures[res->outcome]);
-	metrics_clever_response(sreq_names[q->kind], status);
+	metrics_clever_response(sreq_names[q->kind], status, res->elapsed_ms);
 }
 
 /* Whatever the parsers log about this answer names the job. */

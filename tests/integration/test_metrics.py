@@ -28,8 +28,9 @@ def scrape(url):
     fams = {f.name: f for f in text_string_to_metric_families(text)}
     samples = {}
     for f in fams.values():
-        # Prometheus naming: rosterd_ prefix, units in the name
-        assert re.fullmatch(r"rosterd_[a-z0-9_]+", f.name), f.name
+        # Prometheus naming: rosterd_ prefix (process_: the standard
+        # ones), units in the name
+        assert re.fullmatch(r"(rosterd|process)_[a-z0-9_]+", f.name), f.name
         assert f.documentation, f.name
         for s in f.samples:
             key = (s.name, tuple(sorted(s.labels.items())))
@@ -69,12 +70,12 @@ def test_scrape_tells_what_happened(env):
 
     fams, s = scrape(url)
     assert fams["rosterd_jobs"].type == "counter"   # rosterd_jobs_total
-    assert value(s, "rosterd_jobs_total", kind="sync", outcome="changed") == 3
-    assert value(s, "rosterd_jobs_total", kind="sync", outcome="unchanged") == 1
-    assert value(s, "rosterd_jobs_total", kind="sync", outcome="coalesced") == 1
-    assert value(s, "rosterd_jobs_total", kind="sync", outcome="failed") == 1
+    assert value(s, "rosterd_jobs_total", kind="sync", outcome="changed", trigger="app") == 3
+    assert value(s, "rosterd_jobs_total", kind="sync", outcome="unchanged", trigger="app") == 1
+    assert value(s, "rosterd_jobs_total", kind="sync", outcome="coalesced", trigger="app") == 1
+    assert value(s, "rosterd_jobs_total", kind="sync", outcome="failed", trigger="app") == 1
     assert value(s, "rosterd_jobs_total", kind="discover",
-                 outcome="changed") == 0
+                 outcome="changed", trigger="app") == 0
     # histograms: cumulative buckets, +Inf is the count
     assert fams["rosterd_job_duration_seconds"].type == "histogram"
     n = value(s, "rosterd_job_duration_seconds_count", kind="sync")
@@ -107,7 +108,8 @@ def test_scrape_tells_what_happened(env):
     assert value(s, "rosterd_redis_up") == 1
     version = subprocess.run([ROSTERD, "--version"], capture_output=True,
                              text=True).stdout.split()[1]
-    assert value(s, "rosterd_build_info", version=version) == 1
+    (info,) = [k for k in s if k[0] == "rosterd_build_info"]
+    assert dict(info[1])["version"] == version
 
     # paused: the job waits in the stream, and the scrape says so
     mark = d.proc.mark()
