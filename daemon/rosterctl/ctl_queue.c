@@ -202,7 +202,10 @@ jobs_stats(const redisReply *qs)
 	json_object_object_add(o, "length", int_elem(qs, 0));
 	json_object_object_add(o, "waiting", int_elem(qs, 1));
 	json_object_object_add(o, "pending", int_elem(qs, 2));
-	json_object_object_add(o, "oldest_waiting_age_ms", int_elem(qs, 3));
+	/* null when none waits, as before the script told it */
+	json_object_object_add(o, "oldest_waiting_age_ms",
+	    json_object_get_int64(json_object_object_get(o, "waiting")) > 0 ?
+	    int_elem(qs, 3) : NULL);
 	return o;
 }
 
@@ -372,7 +375,7 @@ print_stats(json_object *st)
 	    jstr(fl, "finished_last_minute"));
 	printf("%-22s %s entries, %s waiting (oldest for %s ms), %s "
 	    "pending\n", "jobs stream", jstr(jobs, "length"),
-	    jstr(jobs, "waiting"), jstr(jobs, "oldest_waiting_age_ms"),
+	    jstr(jobs, "waiting"), jstr_or(jobs, "oldest_waiting_age_ms", "0"),
 	    jstr(jobs, "pending"));
 	printf("%-22s %s jobs, %s fetching, %s retries scheduled, %s waiting "
 	    "for the teacher, %s waiting on rate limits\n", "in flight",
