@@ -203,6 +203,9 @@ def test_the_backlog_is_counted_after_a_rejected_job(env):
     d.proc.wait_line(r"event=bad_job", start=mark)
     assert rosterctl("-c", d.conf_path, "pause").returncode == 0
     d.proc.wait_line(r"event=paused", start=mark)
+    # the reader's blocked read unblocked: nothing it could still take
+    wait_for(lambda: not any("b" in c["flags"] for c in env.r.client_list()),
+             20, "the reader to stop reading")
     for i in range(3):
         env.enqueue(NO_TOKEN)
     (g,) = env.r.xinfo_groups("rosterd:jobs")
@@ -248,6 +251,8 @@ def test_every_family_is_documented_and_promtool_accepts_the_page(env):
     d, url = start(env)
     _, st = env.run(t["id"])
     assert st["state"] == "done", st
+    _, st = env.run(NO_TOKEN, trigger="schedule")   # as the schedule adds
+    assert st["error"] == "no_token"
     text = scrape_text(url)
     exposed = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M))
     with open(os.path.join(TOP, "doc", "metrics.md")) as f:
@@ -268,6 +273,13 @@ def test_every_family_is_documented_and_promtool_accepts_the_page(env):
     assert value(s, "rosterd_diffs_lag", group="myapp") == 1
     assert value(s, "rosterd_jobs_total", kind="sync", outcome="changed",
                  trigger="app") == 1
+    assert value(s, "rosterd_jobs_total", kind="sync", outcome="failed",
+                 trigger="schedule") == 1
+    assert value(s, "rosterd_jobs_total", kind="sync", outcome="failed",
+                 trigger="app") == 0
+    for trigger, n in (("app", 1), ("schedule", 1), ("unrenewed", 0)):
+        assert value(s, "rosterd_jobs_received_total", kind="sync",
+                     trigger=trigger) == n
     (info,) = [k for k in s if k[0] == "rosterd_build_info"]
     assert re.fullmatch(r"[0-9a-f]{7,40}|unknown", dict(info[1])["commit"])
     # the process, as /proc tells it
