@@ -2,21 +2,28 @@
  * The Prometheus exporter ([metrics] listen, libevent's evhttp): /metrics
  * renders the counters (metrics.c), the jobs in memory (jobs.c), the
  * state of Redis (health.c, the connections), the server it is on
- * (redisinfo.c) and, asked of Redis at each scrape, the queue's and the
- * diff stream's consumer groups (XINFO GROUPS) and the schedule's
- * figures, so it answers once Redis has.
+ * (redisinfo.c), the process (/proc) and, asked of Redis at each scrape,
+ * the queue, the dead letters and the diff stream's groups
+ * (queue_stats.lua, which rosterctl stats runs too), the schedule's
+ * figures and the live instances, so it answers once Redis has.  Every
+ * metric is in doc/metrics.md.
  */
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <netinet/in.h>
 
+#include <dirent.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "rosterd.h"
+#include "rosterd_commit.h"
 #include "rosterd_version.h"
 #include "xmalloc.h"
 
@@ -26,6 +33,7 @@
 
 static struct evhttp	*http;
 static const struct metrics *m;	/* the counters, read */
+static uint64_t		 started_ms;	/* monotonic */
 
 /* ---- the Prometheus text format ---- */
 
@@ -68,7 +76,8 @@ static void
 gauge(struct evbuffer *b, const char *name, const char *help, double v)
 {
 	head(b, name, "gauge", help);
-	evbuffer_add_printf(b, "%s %g\n", name, v);
+	/* 15 digits: a time since the epoch, a count, stay exact */
+	evbuffer_add_printf(b, "%s %.15g\n", name, v);
 }
 
 /* A gauge of whole bytes, counts: exact where %g would round. */
@@ -98,15 +107,27 @@ static void
 render_jobs(struct evbuffer *b)
 {
 	char labels[32];
-	int k, o;
+	int k, o, t;
 
-	head(b, "rosterd_jobs_total", "counter", "Jobs finished, by kind and "
-	    "outcome.");
+	head(b, "rosterd_jobs_received_total", "counter", "Jobs this instance "
+	    "read from the queue (taken over ones included), by kind and "
+	    "trigger.");
+	for (k = 0; k < JOB_KIND_COUNT; k++)
+		for (t = 0; t < TRIGGER_COUNT; t++)
+			evbuffer_add_printf(b, "rosterd_jobs_received_total{kind="
+			    "\"%s\",trigger=\"%s\"} %" PRIu64 "\n",
+			    job_kind_names[k], job_trigger_names[t],
+			    m->received[k][t]);
+	head(b, "rosterd_jobs_total", "counter", "Jobs finished, by kind, "
+	    "outcome and trigger.");
 	for (k = 0; k < JOB_KIND_COUNT; k++)
 		for (o = 0; o < OUT_COUNT; o++)
-			evbuffer_add_printf(b, "rosterd_jobs_total{kind=\"%s\","
-			    "outcome=\"%s\"} %" PRIu64 "\n", job_kind_names[k],
-			    metrics_outcome_name(o), m->outcomes[k][o]);
+			for (t = 0; t < TRIGGER_COUNT; t++)
+				evbuffer_add_printf(b, "rosterd_jobs_total{kind="
+				    "\"%s\",outcome=\"%s\",trigger=\"%s\"} %"
+				    PRIu64 "\n", job_kind_names[k],
+				    metrics_outcome_name(o),
+				    job_trigger_names[t], m->outcomes[k][o][t]);
 	head(b, "rosterd_job_duration_seconds", "histogram", "From a job's "
 	    "first start to its outcome (retries included).");
 	for (k = 0; k < JOB_KIND_COUNT; k++) {
@@ -121,11 +142,19 @@ render_jobs(struct evbuffer *b)
 	    "transiently and were scheduled again.", m->job_retries);
 	counter(b, "rosterd_scheduled_syncs_total", "Sync jobs this instance "
 	    "added for the freshness schedule.", m->scheduled);
+	counter(b, "rosterd_locks_lost_total", "Syncs stopped because their "
+	    "teacher lock expired (the instance stalled).", m->locks_lost);
+	counter(b, "rosterd_jobs_taken_over_total", "Jobs this instance "
+	    "claimed from an instance that stopped or stalled.",
+	    m->taken_over);
+	counter(b, "rosterd_jobs_handed_back_total", "Jobs this instance gave "
+	    "back to the queue as it stopped or paused.", m->handed_back);
 }
 
 static void
 render_clever(struct evbuffer *b)
 {
+	char labels[48];
 	size_t i;
 
 	head(b, "rosterd_clever_requests_total", "counter", "Clever "
@@ -135,6 +164,15 @@ render_clever(struct evbuffer *b)
 		evbuffer_add_printf(b, "rosterd_clever_requests_total{endpoint="
 		    "\"%s\",status=\"%s\"} %" PRIu64 "\n", m->clever[i].endpoint,
 		    m->clever[i].status, m->clever[i].n);
+	head(b, "rosterd_clever_request_duration_seconds", "histogram",
+	    "From a Clever request's start to its response (or failure), by "
+	    "endpoint.");
+	for (i = 0; i < m->nlatency; i++) {
+		snprintf(labels, sizeof(labels), "endpoint=\"%s\"",
+		    m->latency[i].endpoint);
+		hist_render(b, "rosterd_clever_request_duration_seconds", labels,
+		    &m->latency[i].latency);
+	}
 	counter(b, "rosterd_clever_rate_limited_total", "Clever answers 429.",
 	    m->clever_429);
 	counter(b, "rosterd_clever_request_retries_total", "Clever requests "
@@ -229,91 +267,272 @@ render_state(struct evbuffer *b)
 	gauge(b, "rosterd_event_loop_lag_seconds", "How late the last "
 	    "one-second tick fired.", (double)m->loop_lag_ms / 1000);
 	gauge(b, "rosterd_event_loop_lag_max_seconds", "The largest tick "
-	    "delay since start.", (double)m->loop_lag_max_ms / 1000);
-	head(b, "rosterd_build_info", "gauge", "The running version.");
-	evbuffer_add_printf(b, "rosterd_build_info{version=\"%s\"} 1\n",
-	    ROSTERD_VERSION);
+	    "delay of the last minute.", (double)metrics_loop_lag_max_ms() /
+	    1000);
+	gauge(b, "rosterd_heartbeat_age_seconds", "Since Redis took this "
+	    "instance's last heartbeat (or since start: none yet).",
+	    (double)(mono_ms() - (m->beat_ms != 0 ? m->beat_ms : started_ms)) /
+	    1000);
+	head(b, "rosterd_build_info", "gauge", "The running version and the "
+	    "git commit it was built from.");
+	evbuffer_add_printf(b, "rosterd_build_info{version=\"%s\",commit="
+	    "\"%s\"} 1\n", ROSTERD_VERSION, ROSTERD_COMMIT);
 }
 
-static long long
-xinfo_int(const redisReply *g, const char *name, int *found)
+/* ---- the process, as Prometheus's client libraries tell it ---- */
+
+/*
+ * /proc/self/stat after the command's ")": utime, stime (ticks), starttime
+ * (ticks after boot), vsize (bytes), rss (pages).  -1 when unreadable.
+ */
+static int
+proc_stat(unsigned long long *utime, unsigned long long *stime,
+    unsigned long long *start, unsigned long long *vsize, long long *rss)
 {
-	const redisReply *v = rconn_reply_field(g, name);
+	char buf[1024], *p;
+	size_t n;
+	FILE *f;
 
-	*found = v != NULL && v->type == REDIS_REPLY_INTEGER;
-	return *found ? v->integer : 0;
+	if ((f = fopen("/proc/self/stat", "r")) == NULL)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	if ((p = strrchr(buf, ')')) == NULL)
+		return -1;
+	/* fields 3 on: state ppid pgrp session tty tpgid flags minflt
+	   cminflt majflt cmajflt utime stime cutime cstime priority nice
+	   threads itrealvalue starttime vsize rss */
+	return sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+	    "%llu %llu %*d %*d %*d %*d %*d %*d %llu %llu %lld", utime, stime,
+	    start, vsize, rss) == 5 ? 0 : -1;
 }
 
-static const char *
-xinfo_name(const redisReply *g)
+/* The boot time, epoch seconds (/proc/stat btime); 0 when unknown. */
+static unsigned long long
+boot_time(void)
 {
-	const redisReply *v = rconn_reply_field(g, "name");
+	unsigned long long bt = 0;
+	char line[256];
+	FILE *f;
 
-	return v != NULL && v->type == REDIS_REPLY_STRING ? v->str : "";
+	if ((f = fopen("/proc/stat", "r")) == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "btime %llu", &bt) == 1)
+			break;
+	fclose(f);
+	return bt;
 }
 
-/* One line per consumer group of an XINFO GROUPS reply. */
+static unsigned
+open_fds(void)
+{
+	struct dirent *de;
+	unsigned n = 0;
+	DIR *d;
+
+	if ((d = opendir("/proc/self/fd")) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n > 0 ? n - 1 : 0;	/* not the directory's own */
+}
+
 static void
-render_groups(struct evbuffer *b, const redisReply *r, const char *name,
-    const char *field, const char *only)
+render_process(struct evbuffer *b)
 {
-	const redisReply *g;
-	long long v;
-	size_t i;
-	int found;
+	unsigned long long ut, st, start, vsize;
+	long long rss;
+	double tck = (double)sysconf(_SC_CLK_TCK);
+	struct rlimit rl;
 
-	for (i = 0; r != NULL && r->type == REDIS_REPLY_ARRAY &&
-	    i < r->elements; i++) {
-		g = r->element[i];
-		if (g->type != REDIS_REPLY_ARRAY || (only != NULL &&
-		    strcmp(xinfo_name(g), only) != 0))
-			continue;
-		v = xinfo_int(g, field, &found);
-		if (!found)
-			continue;	/* lag: Redis 7 only, nil when unknown */
-		evbuffer_add_printf(b, "%s", name);
-		if (only == NULL) {
-			evbuffer_add_printf(b, "{group=\"");
-			label_value(b, xinfo_name(g));
-			evbuffer_add_printf(b, "\"}");
-		}
-		evbuffer_add_printf(b, " %lld\n", v);
+	if (proc_stat(&ut, &st, &start, &vsize, &rss) == 0) {
+		gauge(b, "process_start_time_seconds", "Start time of the "
+		    "process since the epoch, s.", (double)boot_time() +
+		    (double)start / tck);
+		head(b, "process_cpu_seconds_total", "counter", "User and "
+		    "system CPU time spent, s.");
+		evbuffer_add_printf(b, "process_cpu_seconds_total %.2f\n",
+		    (double)(ut + st) / tck);
+		gauge_u64(b, "process_resident_memory_bytes", "Resident memory "
+		    "size, bytes.", (uint64_t)rss * (uint64_t)sysconf(
+		    _SC_PAGESIZE));
+		gauge_u64(b, "process_virtual_memory_bytes", "Virtual memory "
+		    "size, bytes.", vsize);
 	}
+	gauge_u64(b, "process_open_fds", "Open file descriptors.", open_fds());
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		gauge_u64(b, "process_max_fds", "The limit of open file "
+		    "descriptors.", rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX :
+		    (uint64_t)rl.rlim_cur);
 }
 
 /*
- * A scrape in flight: the queue's and the diff stream's figures are
- * rendered as Redis answers (the two XINFO GROUPS, in order on one
- * connection), the rest when the reply goes out.
+ * A scrape in flight: what Redis is asked (queue_stats.lua, then the
+ * schedule's figures, then which heartbeats exist) is rendered as it
+ * answers, in order on one connection; the rest when the reply goes out.
  */
 struct scrape {
 	struct evhttp_request	*req;
-	struct evbuffer		*queue;
-	int			 answered;
+	struct evbuffer		*redis;
 };
 
-static void
-render_jobs_groups(struct evbuffer *b, const redisReply *r)
+static void	scrape_reply(struct scrape *);
+
+static long long
+int_elem(const redisReply *r, size_t i)
 {
-	head(b, "rosterd_queue_waiting_jobs", "gauge", "Jobs in the stream no "
-	    "instance has read yet (the group's lag).");
-	render_groups(b, r, "rosterd_queue_waiting_jobs", "lag",
-	    CONSUMER_GROUP);
-	head(b, "rosterd_queue_pending_jobs", "gauge", "Jobs read by an "
-	    "instance and not finished.");
-	render_groups(b, r, "rosterd_queue_pending_jobs", "pending",
-	    CONSUMER_GROUP);
+	return r->element[i]->type == REDIS_REPLY_INTEGER ?
+	    r->element[i]->integer : 0;
 }
 
 static void
-render_diffs_groups(struct evbuffer *b, const redisReply *r)
+render_dead(struct evbuffer *b, const redisReply *r)
 {
-	head(b, "rosterd_diffs_lag", "gauge", "Diffs an app's consumer group "
-	    "has not read yet.");
-	render_groups(b, r, "rosterd_diffs_lag", "lag", NULL);
-	head(b, "rosterd_diffs_pending", "gauge", "Diffs an app's consumer "
-	    "group read and has not acknowledged.");
-	render_groups(b, r, "rosterd_diffs_pending", "pending", NULL);
+	static const char *const states[] = { "failed", "dead", "held" };
+	size_t i;
+
+	head(b, "rosterd_dead_letters", "gauge", "Dead letters by state: "
+	    "failed, dead (attempts used up), held (shrink guard).");
+	for (i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements && i < 3;
+	    i++)
+		evbuffer_add_printf(b, "rosterd_dead_letters{state=\"%s\"} "
+		    "%lld\n", states[i], int_elem(r, i));
+}
+
+static void
+render_diffs(struct evbuffer *b, const redisReply *r)
+{
+	static const char *const names[] = { "rosterd_diffs_lag",
+	    "rosterd_diffs_pending" };
+	static const char *const helps[] = { "Diffs an app's consumer group "
+	    "has not read yet.", "Diffs an app's consumer group read and has "
+	    "not acknowledged." };
+	const redisReply *g;
+	size_t f, i;
+
+	for (f = 0; f < 2; f++) {
+		head(b, names[f], "gauge", helps[f]);
+		for (i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements;
+		    i++) {
+			g = r->element[i];
+			if (g->type != REDIS_REPLY_ARRAY || g->elements != 3 ||
+			    g->element[0]->type != REDIS_REPLY_STRING)
+				continue;
+			evbuffer_add_printf(b, "%s{group=\"", names[f]);
+			label_value(b, g->element[0]->str);
+			evbuffer_add_printf(b, "\"} %lld\n", int_elem(g, f + 1));
+		}
+	}
+}
+
+/* queue_stats.lua's answer: {length, waiting, pending, oldest waiting age
+   ms, consumers, dead letters by state, diffs groups}. */
+static void
+render_queue(struct evbuffer *b, const redisReply *r)
+{
+	gauge(b, "rosterd_queue_waiting_jobs", "Jobs in the stream no "
+	    "instance has read yet.", (double)int_elem(r, 1));
+	gauge(b, "rosterd_queue_pending_jobs", "Jobs read by an instance and "
+	    "not finished.", (double)int_elem(r, 2));
+	gauge(b, "rosterd_queue_oldest_waiting_seconds", "Age of the oldest "
+	    "job no instance has read (Redis clock); 0: none.",
+	    (double)int_elem(r, 3) / 1000);
+	render_dead(b, r->element[5]);
+	render_diffs(b, r->element[6]);
+}
+
+static void
+on_instances(struct rconn *c, redisReply *r, const char *err, void *arg)
+{
+	struct scrape *sc = arg;
+
+	if (r != NULL && r->type == REDIS_REPLY_INTEGER)
+		gauge(sc->redis, "rosterd_instances", "Live instances of the "
+		    "deployment (their heartbeats exist).", (double)r->integer);
+	scrape_reply(sc);
+}
+
+/*
+ * How many of the group's consumers, and this instance, have a heartbeat:
+ * one EXISTS of their keys (an instance that has read nothing yet is no
+ * consumer: it counts once it reads).
+ */
+static void
+ask_instances(struct scrape *sc, const redisReply *names)
+{
+	size_t i, n = 2, cap = 2 + (names != NULL ? names->elements : 0);
+	const char **argv = xcalloc(cap, sizeof(*argv));
+	size_t *lens = xcalloc(cap, sizeof(*lens));
+
+	argv[0] = "EXISTS";
+	argv[1] = key_instance(rd->consumer);
+	for (i = 0; names != NULL && i < names->elements; i++)
+		if (names->element[i]->type == REDIS_REPLY_STRING &&
+		    strcmp(names->element[i]->str, rd->consumer) != 0)
+			argv[n++] = key_instance(names->element[i]->str);
+	for (i = 0; i < n; i++)
+		lens[i] = strlen(argv[i]);
+	rconn_commandargv(rd->rc, 0, on_instances, sc, (int)n, argv, lens);
+	for (i = 1; i < n; i++)
+		free((char *)argv[i]);
+	free(argv);
+	free(lens);
+}
+
+static void
+on_queue_stats(struct rconn *c, redisReply *r, const char *err, void *arg)
+{
+	struct scrape *sc = arg;
+	const redisReply *names = NULL;
+
+	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 7) {
+		render_queue(sc->redis, r);
+		if (r->element[4]->type == REDIS_REPLY_ARRAY)
+			names = r->element[4];
+	}
+	ask_instances(sc, names);
+}
+
+static const char *const schedule_states[] = {
+	"scheduled", "due", "overdue", "left", "awaiting_token",
+};
+
+static void
+on_schedule(struct rconn *c, redisReply *r, const char *err, void *arg)
+{
+	struct scrape *sc = arg;
+	size_t i;
+
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 5)
+		return;
+	head(sc->redis, "rosterd_schedule_teachers", "gauge", "Teachers in "
+	    "the freshness schedule (scheduled), due now, overdue (past their "
+	    "slot), that left it, and awaiting a new token.");
+	for (i = 0; i < 5; i++)
+		evbuffer_add_printf(sc->redis, "rosterd_schedule_teachers"
+		    "{state=\"%s\"} %lld\n", schedule_states[i], int_elem(r, i));
+}
+
+/* The deployment's figures, read from Redis: no error on missing keys. */
+static void
+scrape_redis(struct scrape *sc)
+{
+	struct script_call *call = script_new(SCRIPT_QUEUE_STATS);
+
+	script_key(call, key_jobs());
+	script_key(call, key_diffs());
+	script_key(call, key_dead());
+	script_arg(call, CONSUMER_GROUP);
+	script_num(call, rd->conf.retention_dead_max);
+	script_run(call, on_queue_stats, sc);
+	call = script_new(SCRIPT_SCHEDULE_STATS);
+	script_key_schedule_sets(call);
+	script_num(call, (long long)conf_schedule_overdue_ms(&rd->conf));
+	script_run(call, on_schedule, sc);
 }
 
 static void
@@ -328,70 +547,20 @@ scrape_reply(struct scrape *sc)
 	render_redis(b);
 	render_redis_server(b);
 	render_state(b);
-	evbuffer_add_buffer(b, sc->queue);
+	render_process(b);
+	evbuffer_add_buffer(b, sc->redis);
 	evhttp_add_header(evhttp_request_get_output_headers(sc->req),
 	    "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
 	evhttp_send_reply(sc->req, 200, "OK", b);
 	evbuffer_free(b);
-	evbuffer_free(sc->queue);
+	evbuffer_free(sc->redis);
 	free(sc);
-}
-
-static const char *const schedule_states[] = {
-	"scheduled", "due", "overdue", "left", "awaiting_token",
-};
-
-static void
-render_schedule(struct evbuffer *b, const redisReply *r)
-{
-	size_t i;
-
-	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 5)
-		return;
-	head(b, "rosterd_schedule_teachers", "gauge", "Teachers in the "
-	    "freshness schedule (scheduled), due now, overdue (past their "
-	    "slot), that left it, and awaiting a new token.");
-	for (i = 0; i < 5; i++)
-		if (r->element[i]->type == REDIS_REPLY_INTEGER)
-			evbuffer_add_printf(b, "rosterd_schedule_teachers"
-			    "{state=\"%s\"} %lld\n", schedule_states[i],
-			    r->element[i]->integer);
-}
-
-static void
-on_groups(struct rconn *c, redisReply *r, const char *err, void *arg)
-{
-	struct scrape *sc = arg;
-
-	switch (sc->answered++) {
-	case 0:
-		render_jobs_groups(sc->queue, r);
-		break;
-	case 1:
-		render_diffs_groups(sc->queue, r);
-		break;
-	default:
-		render_schedule(sc->queue, r);
-		scrape_reply(sc);
-	}
-}
-
-/* The schedule's figures, last of the three answers of a scrape. */
-static void
-scrape_schedule(struct scrape *sc)
-{
-	struct script_call *call = script_new(SCRIPT_SCHEDULE_STATS);
-
-	script_key_schedule_sets(call);
-	script_num(call, (long long)conf_schedule_overdue_ms(&rd->conf));
-	script_run(call, on_groups, sc);
 }
 
 static void
 on_request(struct evhttp_request *req, void *arg)
 {
 	struct scrape *sc;
-	char *jobs, *diffs;
 
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
 		evhttp_send_error(req, 405, "only GET");
@@ -399,19 +568,13 @@ on_request(struct evhttp_request *req, void *arg)
 	}
 	sc = xcalloc(1, sizeof(*sc));
 	sc->req = req;
-	if ((sc->queue = evbuffer_new()) == NULL)
+	if ((sc->redis = evbuffer_new()) == NULL)
 		fatalx("evbuffer_new failed");
 	if (rconn_state(rd->rc) != RCONN_READY) {
-		scrape_reply(sc);	/* no queue figures without Redis */
+		scrape_reply(sc);	/* no deployment figures without Redis */
 		return;
 	}
-	jobs = key_jobs();
-	diffs = key_diffs();
-	rconn_command(rd->rc, 0, on_groups, sc, "XINFO GROUPS %s", jobs);
-	rconn_command(rd->rc, 0, on_groups, sc, "XINFO GROUPS %s", diffs);
-	scrape_schedule(sc);
-	free(jobs);
-	free(diffs);
+	scrape_redis(sc);
 }
 
 static void
@@ -431,6 +594,7 @@ exporter_start(void)
 	int port, bound = 0;
 
 	m = metrics_read();
+	started_ms = mono_ms();
 	if (rd->conf.metrics_listen[0] == '\0')
 		return;
 	if (conf_hostport(rd->conf.metrics_listen, &host, &port) == -1)

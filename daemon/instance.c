@@ -47,8 +47,9 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	uint64_t now = mono_ms();
 
-	/* how late this tick is: the event loop's lag */
-	if (last_tick_ms != 0 && fd != -1)
+	/* how late this tick is: the event loop's lag (not at the first,
+	   direct call: a timer's fd is -1 too, its what EV_TIMEOUT) */
+	if (last_tick_ms != 0 && (what & EV_TIMEOUT))
 		metrics_loop_lag(now - last_tick_ms > TICK_MS ?
 		    now - last_tick_ms - TICK_MS : 0);
 	last_tick_ms = now;
@@ -60,6 +61,8 @@ static void
 on_beat(struct rconn *c, redisReply *r, const char *err, void *arg)
 {
 	/* store.c has told health.c of any failure */
+	if (r != NULL && r->type != REDIS_REPLY_ERROR)
+		metrics_heartbeat();
 }
 
 void

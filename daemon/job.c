@@ -164,6 +164,7 @@ job_later(struct job *j, enum job_state st, uint64_t ms)
 void
 job_lock_lost(struct job *j)
 {
+	metrics_lock_lost();
 	logf_warn(JOB_LF(j, .event = "lock_lost"),
 	    "the teacher lock expired (this instance "
 	    "stalled past lock_ttl_ms); the sync stops");
@@ -272,7 +273,8 @@ job_outcome_src(const struct log_src *src, const struct job *j,
 	};
 	va_list ap;
 
-	metrics_job_outcome(j != NULL ? j->kind : JOB_SYNC, o);
+	metrics_job_outcome(j != NULL ? j->kind : JOB_SYNC, j != NULL ?
+	    j->trigger : TRIGGER_APP, o);
 	if (j != NULL) {
 		lf.trace_id = j->trace_id;
 		lf.attempt = j->attempts;
@@ -293,8 +295,9 @@ job_outcome_src(const struct log_src *src, const struct job *j,
 		lf.removed = j->counts.removed;
 	}
 	va_start(ap, fmt);
-	log_vemit(o < OUT_FAILED ? LOG_LVL_INFO : LOG_LVL_WARN, src, &lf, fmt,
-	    ap);
+	/* an operator's cancel is no failure */
+	log_vemit(o < OUT_FAILED || o == OUT_CANCELLED ? LOG_LVL_INFO :
+	    LOG_LVL_WARN, src, &lf, fmt, ap);
 	va_end(ap);
 }
 
@@ -1423,9 +1426,11 @@ on_handed_back(struct job *j, redisReply *r, const char *err)
 	else if (r->type == REDIS_REPLY_STRING && r->len == 0) {
 		job_taken_over(j);
 		return;
-	} else
+	} else {
+		metrics_handed_back();
 		logf_info(JOB_LF(j, .event = "handed_back"),
 		    "job handed back to the queue");
+	}
 	job_free(j);
 }
 
@@ -1533,7 +1538,9 @@ on_cancelled(struct job *j, redisReply *r, const char *err)
 	else if (reply_gone(r)) {
 		job_taken_over(j);
 		return;
-	}
+	} else
+		job_outcome(j, j->job_id, j->teacher, OUT_CANCELLED, NULL,
+		    "job cancelled by an operator");
 	job_free(j);
 }
 
@@ -1552,8 +1559,7 @@ job_cancel(struct job *j, const char *message)
 		return -1;
 	if (j->timer != NULL)
 		evtimer_del(j->timer);
-	logf_info(LF(.event = "cancelled", .job = j->job_id,
-	    .teacher = j->teacher, .ref = j->ref), "job cancelled: %s",
+	logf_info(JOB_LF(j, .event = "cancel"), "cancelling the job: %s",
 	    message);
 	sc = script_new(SCRIPT_CANCEL);
 	script_key(sc, key_jobs());

@@ -24,6 +24,7 @@ static const struct {
 	[OUT_DEAD] = { "dead", "dead" },
 	[OUT_HELD] = { "held", "held" },
 	[OUT_REJECTED] = { "rejected", "bad_job" },
+	[OUT_CANCELLED] = { "cancelled", "cancelled" },
 };
 
 /* Jobs finished per second over the last minute (a ring of seconds). */
@@ -32,6 +33,9 @@ static const double duration_bounds[] = { 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
     10, 30, 60, 120, 300, 900 };
 static const double wait_bounds[] = { 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30,
     60, 300, 900, 3600 };
+/* An HTTP request to Clever: 5 ms to the 60 s of a slow roster. */
+static const double latency_bounds[] = { 0.005, 0.01, 0.025, 0.05, 0.1,
+    0.25, 0.5, 1, 2.5, 5, 10, 30, 60 };
 #define NB(a)	(sizeof(a) / sizeof((a)[0]))
 
 static struct metrics m = {
@@ -47,6 +51,9 @@ static struct metrics m = {
 };
 static uint64_t	ring_sec[RING];
 static unsigned	ring_n[RING];
+/* The largest loop lag of each of the last seconds (a ring of seconds). */
+static uint64_t	lag_sec[METRICS_LAG_WINDOW];
+static uint64_t	lag_max[METRICS_LAG_WINDOW];
 
 static uint64_t
 mono_sec(void)
@@ -73,12 +80,19 @@ metrics_read(void)
 }
 
 void
-metrics_job_outcome(enum job_kind kind, enum job_outcome o)
+metrics_job_received(enum job_kind kind, enum job_trigger t)
+{
+	m.received[kind][t]++;
+}
+
+void
+metrics_job_outcome(enum job_kind kind, enum job_trigger t,
+    enum job_outcome o)
 {
 	uint64_t now = mono_sec();
 	unsigned slot = (unsigned)(now % RING);
 
-	m.outcomes[kind][o]++;
+	m.outcomes[kind][o][t]++;
 	if (ring_sec[slot] != now) {
 		ring_sec[slot] = now;
 		ring_n[slot] = 0;
@@ -110,12 +124,35 @@ metrics_queue_wait(uint64_t ms)
 	hist_observe(&m.queue_wait, (double)ms / 1000);
 }
 
-/* A Clever response: status is the HTTP status, or why there was none. */
-void
-metrics_clever_response(const char *endpoint, const char *status)
+/* The latency histogram of an endpoint (a static string). */
+static struct metrics_hist *
+latency(const char *endpoint)
 {
 	size_t i;
 
+	for (i = 0; i < m.nlatency; i++)
+		if (m.latency[i].endpoint == endpoint)
+			return &m.latency[i].latency;
+	if (m.nlatency == METRICS_ENDPOINT_MAX)
+		return NULL;		/* cannot happen: few endpoints */
+	m.latency[i].endpoint = endpoint;
+	m.latency[i].latency.bounds = latency_bounds;
+	m.latency[i].latency.n = NB(latency_bounds);
+	m.nlatency++;
+	return &m.latency[i].latency;
+}
+
+/* A Clever response: status is the HTTP status, or why there was none;
+   ms from the request's start to it. */
+void
+metrics_clever_response(const char *endpoint, const char *status,
+    uint64_t ms)
+{
+	struct metrics_hist *h = latency(endpoint);
+	size_t i;
+
+	if (h != NULL)
+		hist_observe(h, (double)ms / 1000);
 	for (i = 0; i < m.nclever; i++)
 		if (m.clever[i].endpoint == endpoint &&
 		    strcmp(m.clever[i].status, status) == 0)
@@ -160,21 +197,79 @@ metrics_rate_wait(uint64_t ms)
 void
 metrics_loop_lag(uint64_t ms)
 {
-	m.loop_lag_ms = ms;
-	if (ms > m.loop_lag_max_ms)
-		m.loop_lag_max_ms = ms;
+	metrics_loop_lag_at(ms, mono_sec());
 }
 
-/* Both kinds, outcomes from..to. */
+void
+metrics_loop_lag_at(uint64_t ms, uint64_t sec)
+{
+	unsigned slot = (unsigned)(sec % METRICS_LAG_WINDOW);
+
+	m.loop_lag_ms = ms;
+	if (lag_sec[slot] != sec) {
+		lag_sec[slot] = sec;
+		lag_max[slot] = 0;
+	}
+	if (ms > lag_max[slot])
+		lag_max[slot] = ms;
+}
+
+uint64_t
+metrics_loop_lag_max_ms(void)
+{
+	return metrics_loop_lag_max_at(mono_sec());
+}
+
+/* The largest lag of the seconds of the window that ends at sec. */
+uint64_t
+metrics_loop_lag_max_at(uint64_t sec)
+{
+	uint64_t max = 0;
+	unsigned i;
+
+	for (i = 0; i < METRICS_LAG_WINDOW; i++)
+		if (lag_sec[i] + METRICS_LAG_WINDOW > sec && lag_sec[i] <= sec &&
+		    lag_max[i] > max)
+			max = lag_max[i];
+	return max;
+}
+
+void
+metrics_lock_lost(void)
+{
+	m.locks_lost++;
+}
+
+void
+metrics_taken_over(size_t n)
+{
+	m.taken_over += n;
+}
+
+void
+metrics_handed_back(void)
+{
+	m.handed_back++;
+}
+
+/* Redis took this instance's heartbeat. */
+void
+metrics_heartbeat(void)
+{
+	m.beat_ms = mono_ms();
+}
+
+/* Every kind and trigger, outcomes from..to. */
 static uint64_t
 sum(enum job_outcome from, enum job_outcome to)
 {
 	uint64_t n = 0;
-	int o, k;
+	int o, k, t;
 
 	for (o = from; o <= (int)to; o++)
 		for (k = 0; k < JOB_KIND_COUNT; k++)
-			n += m.outcomes[k][o];
+			for (t = 0; t < TRIGGER_COUNT; t++)
+				n += m.outcomes[k][o][t];
 	return n;
 }
 

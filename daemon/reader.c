@@ -53,18 +53,19 @@ on_ignore(struct rconn *c, redisReply *r, const char *err, void *arg)
 		log_debug("background command failed: %s", err ? err : r->str);
 }
 
-/* Take the entries of an XREADGROUP/XAUTOCLAIM reply as jobs. */
-static void
+/* Take the entries of an XREADGROUP/XAUTOCLAIM reply as jobs; how many
+   were new to this instance. */
+static size_t
 take_entries(redisReply *entries, int maybe_ours)
 {
 	struct job **batch;
 	struct job *j;
 	redisReply *e;
 	char err[256];
-	size_t i, n = 0;
+	size_t i, n = 0, taken = 0;
 
 	if (entries->type != REDIS_REPLY_ARRAY || entries->elements == 0)
-		return;
+		return 0;
 	batch = xcalloc(entries->elements, sizeof(*batch));
 	for (i = 0; i < entries->elements; i++) {
 		e = entries->element[i];
@@ -86,6 +87,9 @@ take_entries(redisReply *entries, int maybe_ours)
 		}
 		j = job_from_entry(e->element[0]->str, e->element[1], err,
 		    sizeof(err));
+		taken++;
+		metrics_job_received(j ? j->kind : JOB_SYNC, j ? j->trigger :
+		    TRIGGER_APP);
 		if (j == NULL) {
 			const char *t = NULL;
 			size_t k;
@@ -113,6 +117,7 @@ take_entries(redisReply *entries, int maybe_ours)
 	if (n > 0)
 		admit_batch(batch, n);
 	free(batch);
+	return taken;
 }
 
 static void	reader_read(void);
@@ -276,7 +281,7 @@ on_claimed(struct rconn *c, redisReply *r, const char *err, void *arg)
 	    r->element[1]->elements > 0)
 		logf_info(LF(.event = "takeover"), "took over %zu jobs of "
 		    "stopped instances", r->element[1]->elements);
-	take_entries(r->element[1], 1);
+	metrics_taken_over(take_entries(r->element[1], 1));
 }
 
 /* The entries touch.lua found not ours any more: forget their jobs. */

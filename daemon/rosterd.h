@@ -85,14 +85,6 @@
  */
 #define EXIT_CONFIG	EX_CONFIG
 
-/* What made a job: the app, or rosterd itself (status field trigger). */
-enum job_trigger {
-	TRIGGER_APP = 0,	/* an app's request (or rosterctl's) */
-	TRIGGER_SCHEDULE,	/* the freshness schedule */
-	TRIGGER_UNRENEWED,	/* a forget: the token was never renewed */
-	TRIGGER_COUNT
-};
-
 enum job_state {
 	JOB_ADMITTING,		/* admit script in flight */
 	JOB_WAITING,		/* teacher busy elsewhere; timer re-admits */
@@ -267,6 +259,7 @@ enum store_script {
 	SCRIPT_CONFIRM,
 	SCRIPT_CONTROL,
 	SCRIPT_CANCEL,
+	SCRIPT_QUEUE_STATS,
 	SCRIPT_COUNT
 };
 /*

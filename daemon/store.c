@@ -81,6 +81,7 @@ static const char *const scripts[SCRIPT_COUNT] = {
 	[SCRIPT_CONFIRM] = lua_confirm,
 	[SCRIPT_CONTROL] = lua_control,
 	[SCRIPT_CANCEL] = lua_cancel,
+	[SCRIPT_QUEUE_STATS] = lua_queue_stats,
 };
 
 static const char *const script_names[SCRIPT_COUNT] = {
@@ -109,6 +110,7 @@ static const char *const script_names[SCRIPT_COUNT] = {
 	[SCRIPT_CONFIRM] = "confirm",
 	[SCRIPT_CONTROL] = "control",
 	[SCRIPT_CANCEL] = "cancel",
+	[SCRIPT_QUEUE_STATS] = "queue_stats",
 };
 
 /*

@@ -794,7 +794,7 @@ count_response(const struct sreq *q, const struct http_response *res)
 		snprintf(status, sizeof(status), "%ld", res->status);
 	else
 		snprintf(status, sizeof(status), "%s", failures[res->outcome]);
-	metrics_clever_response(sreq_names[q->kind], status);
+	metrics_clever_response(sreq_names[q->kind], status, res->elapsed_ms);
 	tally_add(q->sync->tally[q->kind], res->unchanged ? "304" : status);
 	if (res->unchanged)
 		q->sync->not_modified++;

@@ -90,7 +90,6 @@ int	ctl_retry(int, char **);
 int	ctl_delete(int, char **);
 int	ctl_purge(int, char **);
 int	ctl_held(int, char **);
-void	ctl_dead_counts(unsigned *failed, unsigned *dead, unsigned *held);
 
 /* ctl_job.c */
 int	ctl_status(int, char **);

@@ -439,34 +439,6 @@ ctl_purge(int argc, char **argv)
 	return dead_result(res, CTL_OK);
 }
 
-static int
-count_one(redisReply *e, void *arg)
-{
-	unsigned *n = arg;
-	const char *state = ctl_field(e->element[1], "state");
-
-	if (strcmp(state, "failed") == 0)
-		n[0]++;
-	else if (strcmp(state, "dead") == 0)
-		n[1]++;
-	else if (strcmp(state, "held") == 0)
-		n[2]++;
-	return 1;
-}
-
-/* Dead letters by state (rosterctl stats). */
-void
-ctl_dead_counts(unsigned *failed, unsigned *dead, unsigned *held)
-{
-	struct filter all = { NULL, NULL };
-	unsigned n[3] = { 0, 0, 0 };
-
-	dead_each(&all, 0, count_one, n);
-	*failed = n[0];
-	*dead = n[1];
-	*held = n[2];
-}
-
 /* ---- changes held by the shrink guard ---- */
 
 struct held {

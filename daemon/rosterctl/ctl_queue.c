@@ -1,7 +1,9 @@
 /*
  * rosterctl on the queue: its state, the whole deployment's figures
  * (stats, from the streams and the instances' heartbeats), enqueueing,
- * pausing and resuming every instance.
+ * pausing and resuming every instance.  The queue's, the dead letters'
+ * and the diff groups' figures come from queue_stats.lua, which rosterd's
+ * metrics run too: both count alike.
  */
 #include <pwd.h>
 #include <stdio.h>
@@ -12,8 +14,10 @@
 
 #include <json-c/json.h>
 
+#include "conf.h"
 #include "contract.h"
 #include "ctl.h"
+#include "ctl_lua.h"
 #include "xmalloc.h"
 
 /* An XINFO entry (flat name/value array) as a JSON object. */
@@ -160,50 +164,48 @@ get_int(json_object *o, const char *k)
 	    0;
 }
 
-/* The rosterd group of the jobs stream, from XINFO GROUPS, or NULL. */
-static json_object *
-jobs_group(json_object *groups)
+/*
+ * queue_stats.lua's figures: {jobs length, waiting, pending, oldest
+ * waiting age ms (0: none), consumers, {dead letters failed, dead, held},
+ * {{diffs group, lag, pending}...}}.
+ */
+static redisReply *
+queue_stats(void)
 {
-	json_object *g, *v;
-	size_t i;
+	char *jobs = ctl_key(KEY_JOBS, NULL), *diffs = ctl_key(KEY_DIFFS, NULL);
+	char *dead = ctl_key(KEY_DEAD, NULL);
+	redisReply *r;
 
-	for (i = 0; i < json_object_array_length(groups); i++) {
-		g = json_object_array_get_idx(groups, i);
-		if (json_object_object_get_ex(g, "name", &v) &&
-		    strcmp(json_object_get_string(v), CONSUMER_GROUP) == 0)
-			return g;
-	}
-	return NULL;
+	r = ctl_cmd("EVAL %s 3 %s %s %s %s %d", lua_queue_stats, jobs, diffs,
+	    dead, CONSUMER_GROUP, ctl_conf()->retention_dead_max);
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 7)
+		ctl_fatal("queue_stats.lua: unexpected answer");
+	free(jobs);
+	free(diffs);
+	free(dead);
+	return r;
+}
+
+static json_object *
+int_elem(const redisReply *r, size_t i)
+{
+	return json_object_new_int64(r->element[i]->type ==
+	    REDIS_REPLY_INTEGER ? r->element[i]->integer : 0);
 }
 
 /* Jobs not yet read by any instance: their number and the oldest's age. */
 static json_object *
-jobs_stats(unsigned long long now)
+jobs_stats(const redisReply *qs)
 {
-	char *stream = ctl_key(KEY_JOBS, NULL), from[80];
-	json_object *o = json_object_new_object(), *groups, *g, *v;
-	redisReply *r;
+	json_object *o = json_object_new_object();
 
-	groups = xinfo("GROUPS", stream, NULL);
-	g = jobs_group(groups);
-	json_object_object_add(o, "length", json_object_new_int64(
-	    xlen(KEY_JOBS)));
-	/* lag: Redis 7 knows it; null when it cannot tell */
-	json_object_object_add(o, "waiting", g != NULL &&
-	    json_object_object_get_ex(g, "lag", &v) && v != NULL ?
-	    json_object_get(v) : NULL);
-	json_object_object_add(o, "pending", json_object_new_int64(g ?
-	    get_int(g, "pending") : 0));
-	snprintf(from, sizeof(from), "%s%s", g ? "(" : "-", g ?
-	    json_object_get_string(json_object_object_get(g,
-	    "last-delivered-id")) : "");
-	r = ctl_cmd("XRANGE %s %s + COUNT 1", stream, from);
-	json_object_object_add(o, "oldest_waiting_age_ms", r->elements == 1 ?
-	    json_object_new_int64((int64_t)(now - strtoull(
-	    r->element[0]->element[0]->str, NULL, 10))) : NULL);
-	freeReplyObject(r);
-	json_object_put(groups);
-	free(stream);
+	json_object_object_add(o, "length", int_elem(qs, 0));
+	json_object_object_add(o, "waiting", int_elem(qs, 1));
+	json_object_object_add(o, "pending", int_elem(qs, 2));
+	/* null when none waits, as before the script told it */
+	json_object_object_add(o, "oldest_waiting_age_ms",
+	    json_object_get_int64(json_object_object_get(o, "waiting")) > 0 ?
+	    int_elem(qs, 3) : NULL);
 	return o;
 }
 
@@ -248,30 +250,52 @@ instances_stats(unsigned long long now, json_object *sums)
 	return a;
 }
 
+/* Dead letters by state (the newest [retention] dead_max of them). */
 static json_object *
-dead_stats(void)
+dead_stats(const redisReply *qs)
 {
+	static const char *const states[] = { "failed", "dead", "held" };
+	const redisReply *d = qs->element[5];
 	json_object *o = json_object_new_object();
-	unsigned failed, dead, held;
+	long long total = 0;
+	size_t i;
 
-	ctl_dead_counts(&failed, &dead, &held);
-	json_object_object_add(o, "total",
-	    json_object_new_int64((int64_t)failed + dead + held));
-	json_object_object_add(o, "failed", json_object_new_int64(failed));
-	json_object_object_add(o, "dead", json_object_new_int64(dead));
-	json_object_object_add(o, "held", json_object_new_int64(held));
+	for (i = 0; i < 3 && d->type == REDIS_REPLY_ARRAY && i < d->elements;
+	    i++) {
+		json_object_object_add(o, states[i], int_elem(d, i));
+		total += json_object_get_int64(json_object_object_get(o,
+		    states[i]));
+	}
+	json_object_object_add(o, "total", json_object_new_int64(total));
 	return o;
 }
 
+/* The diff stream's groups as XINFO tells them, with the lag counted
+   where Redis cannot tell it. */
 static json_object *
-diffs_stats(void)
+diffs_stats(const redisReply *qs)
 {
 	char *stream = ctl_key(KEY_DIFFS, NULL);
-	json_object *o = json_object_new_object();
+	json_object *o = json_object_new_object(), *groups, *g;
+	const redisReply *d = qs->element[6], *e;
+	size_t i, k;
 
+	groups = xinfo("GROUPS", stream, NULL);
+	for (i = 0; i < json_object_array_length(groups); i++) {
+		g = json_object_array_get_idx(groups, i);
+		for (k = 0; d->type == REDIS_REPLY_ARRAY && k < d->elements;
+		    k++) {
+			e = d->element[k];
+			if (e->type == REDIS_REPLY_ARRAY && e->elements == 3 &&
+			    strcmp(e->element[0]->str, json_object_get_string(
+			    json_object_object_get(g, "name"))) == 0)
+				json_object_object_add(g, "lag",
+				    int_elem(e, 1));
+		}
+	}
 	json_object_object_add(o, "length", json_object_new_int64(
 	    xlen(KEY_DIFFS)));
-	json_object_object_add(o, "groups", xinfo("GROUPS", stream, NULL));
+	json_object_object_add(o, "groups", groups);
 	free(stream);
 	return o;
 }
@@ -331,8 +355,8 @@ print_stats(json_object *st)
 	    jstr(fl, "finished_last_minute"));
 	printf("%-22s %s entries, %s waiting (oldest for %s ms), %s "
 	    "pending\n", "jobs stream", jstr(jobs, "length"),
-	    jstr_or(jobs, "waiting", "?"), jstr_or(jobs, "oldest_waiting_age_ms",
-	    "0"), jstr(jobs, "pending"));
+	    jstr(jobs, "waiting"), jstr_or(jobs, "oldest_waiting_age_ms", "0"),
+	    jstr(jobs, "pending"));
 	printf("%-22s %s jobs, %s fetching, %s retries scheduled, %s waiting "
 	    "for the teacher, %s waiting on rate limits\n", "in flight",
 	    jstr(fl, "jobs"), jstr(fl, "fetching"), jstr(fl, "retrying"),
@@ -365,10 +389,12 @@ ctl_stats(int argc, char **argv)
 	unsigned long long now;
 	json_object *st, *fl;
 	char *stream, *note;
+	redisReply *qs;
 
 	if (argc != 1)
 		return ctl_usage(argv[0]);
 	now = ctl_redis_now_ms();
+	qs = queue_stats();
 	st = ctl_object();
 	fl = json_object_new_object();
 	stream = ctl_key(KEY_JOBS, NULL);
@@ -376,11 +402,12 @@ ctl_stats(int argc, char **argv)
 	json_object_object_add(st, "paused", str_or_null(note));
 	json_object_object_add(st, "instances", instances_stats(now, fl));
 	json_object_object_add(st, "in_flight", fl);
-	json_object_object_add(st, "jobs", jobs_stats(now));
+	json_object_object_add(st, "jobs", jobs_stats(qs));
 	json_object_object_add(st, "consumers",
 	    xinfo("CONSUMERS", stream, CONSUMER_GROUP));
-	json_object_object_add(st, "dead", dead_stats());
-	json_object_object_add(st, "diffs", diffs_stats());
+	json_object_object_add(st, "dead", dead_stats(qs));
+	json_object_object_add(st, "diffs", diffs_stats(qs));
+	freeReplyObject(qs);
 	json_object_object_add(st, "schedule",
 	    ctl_schedule_stats(json_object_new_object(), ctl_conf(), now));
 	if (ctl_json)

@@ -1,16 +1,24 @@
 """The opt-in Prometheus endpoint of the real rosterd, scraped over HTTP and
-read with Prometheus's own parser (python3-prometheus-client): jobs by kind
-and outcome, durations, Clever requests by endpoint and status, 429s and
-rate-limit waits, Redis reconnects, the queue, diff-stream lag per app
-group, pause."""
+read with Prometheus's own parser (python3-prometheus-client) and linted
+by promtool: jobs by kind, outcome and trigger, durations, Clever requests
+by endpoint and status and their latency, 429s and rate-limit waits,
+Redis reconnects, the queue (a backlog figure even when Redis cannot
+tell the lag), dead letters, diff-stream lag per app group, pause, the
+instances, a stall, the process; every family documented in
+doc/metrics.md."""
+import json
+import os
 import re
+import signal
 import subprocess
+import time
 import urllib.error
 import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import ROSTERD, rosterctl
+from conftest import (ROSTERD, SLOW, TOP, rosterctl, teacher_with_sections,
+                      wait_for)
 
 NO_TOKEN = "5f" * 12
 
@@ -21,15 +29,20 @@ def start(env, **conf):
     return d, m.group(1)
 
 
-def scrape(url):
+def scrape_text(url):
     with urllib.request.urlopen(url, timeout=10) as r:
         assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
-        text = r.read().decode()
+        return r.read().decode()
+
+
+def scrape(url):
+    text = scrape_text(url)
     fams = {f.name: f for f in text_string_to_metric_families(text)}
     samples = {}
     for f in fams.values():
-        # Prometheus naming: rosterd_ prefix, units in the name
-        assert re.fullmatch(r"rosterd_[a-z0-9_]+", f.name), f.name
+        # Prometheus naming: rosterd_ prefix (process_: the standard
+        # ones), units in the name
+        assert re.fullmatch(r"(rosterd|process)_[a-z0-9_]+", f.name), f.name
         assert f.documentation, f.name
         for s in f.samples:
             key = (s.name, tuple(sorted(s.labels.items())))
@@ -69,12 +82,12 @@ def test_scrape_tells_what_happened(env):
 
     fams, s = scrape(url)
     assert fams["rosterd_jobs"].type == "counter"   # rosterd_jobs_total
-    assert value(s, "rosterd_jobs_total", kind="sync", outcome="changed") == 3
-    assert value(s, "rosterd_jobs_total", kind="sync", outcome="unchanged") == 1
-    assert value(s, "rosterd_jobs_total", kind="sync", outcome="coalesced") == 1
-    assert value(s, "rosterd_jobs_total", kind="sync", outcome="failed") == 1
+    assert value(s, "rosterd_jobs_total", kind="sync", outcome="changed", trigger="app") == 3
+    assert value(s, "rosterd_jobs_total", kind="sync", outcome="unchanged", trigger="app") == 1
+    assert value(s, "rosterd_jobs_total", kind="sync", outcome="coalesced", trigger="app") == 1
+    assert value(s, "rosterd_jobs_total", kind="sync", outcome="failed", trigger="app") == 1
     assert value(s, "rosterd_jobs_total", kind="discover",
-                 outcome="changed") == 0
+                 outcome="changed", trigger="app") == 0
     # histograms: cumulative buckets, +Inf is the count
     assert fams["rosterd_job_duration_seconds"].type == "histogram"
     n = value(s, "rosterd_job_duration_seconds_count", kind="sync")
@@ -107,7 +120,8 @@ def test_scrape_tells_what_happened(env):
     assert value(s, "rosterd_redis_up") == 1
     version = subprocess.run([ROSTERD, "--version"], capture_output=True,
                              text=True).stdout.split()[1]
-    assert value(s, "rosterd_build_info", version=version) == 1
+    (info,) = [k for k in s if k[0] == "rosterd_build_info"]
+    assert dict(info[1])["version"] == version
 
     # paused: the job waits in the stream, and the scrape says so
     mark = d.proc.mark()
@@ -167,3 +181,197 @@ def test_the_schedule_in_figures(env):
            ("scheduled", "due", "overdue", "left", "awaiting_token")}
     assert got == {"scheduled": 3, "due": 2, "overdue": 1, "left": 1,
                    "awaiting_token": 1}, got
+
+
+def stats(d):
+    out = rosterctl("-c", d.conf_path, "--json", "stats")
+    assert out.returncode == 0, out
+    return json.loads(out.stdout)
+
+
+def test_the_backlog_is_counted_after_a_rejected_job(env):
+    """A malformed job is deleted from the stream (it may carry a secret):
+    while it is the last one read and an earlier entry is still there,
+    Redis 7.0 cannot tell the group's lag, yet the waiting jobs are
+    counted, by the metrics and rosterctl stats alike, and no scrape counts
+    an error though there is no diff stream."""
+    d, url = start(env, retention__interval_ms=86400000)   # no trim
+    _, st = env.run(NO_TOKEN)               # an entry that stays
+    assert st["error"] == "no_token"
+    mark = d.proc.mark()
+    env.r.xadd("rosterd:jobs", {"teacher": "x" * 24, "token": "secret"})
+    d.proc.wait_line(r"event=bad_job", start=mark)
+    assert rosterctl("-c", d.conf_path, "pause").returncode == 0
+    d.proc.wait_line(r"event=paused", start=mark)
+    # the reader's blocked read unblocked: nothing it could still take
+    wait_for(lambda: not any("b" in c["flags"] for c in env.r.client_list()),
+             20, "the reader to stop reading")
+    for i in range(3):
+        env.enqueue(NO_TOKEN)
+    (g,) = env.r.xinfo_groups("rosterd:jobs")
+    assert g["lag"] is None, "Redis can tell: the test shows nothing"
+    assert not env.r.exists("rosterd:diffs")
+    _, s = scrape(url)
+    errors = value(s, "rosterd_redis_errors_total", kind="reply")
+    assert value(s, "rosterd_queue_waiting_jobs") == 3
+    assert ("rosterd_queue_waiting_jobs", ()) in s
+    assert value(s, "rosterd_queue_pending_jobs") == 0
+    assert value(s, "rosterd_dead_letters", state="failed") == 2
+    assert value(s, "rosterd_dead_letters", state="dead") == 0
+    assert value(s, "rosterd_dead_letters", state="held") == 0
+    assert value(s, "rosterd_jobs_received_total", kind="sync",
+                 trigger="app") == 2
+    assert value(s, "rosterd_jobs_total", kind="sync", outcome="rejected",
+                 trigger="app") == 1
+    # the oldest waiting job ages on the Redis clock
+    wait_for(lambda: value(scrape(url)[1],
+                           "rosterd_queue_oldest_waiting_seconds") > 0, 20,
+             "the oldest wait to grow")
+    for _ in range(3):
+        _, s = scrape(url)
+    assert value(s, "rosterd_redis_errors_total", kind="reply") == errors
+    assert value(s, "rosterd_redis_healthy") == 1
+    st = stats(d)
+    assert st["jobs"]["waiting"] == 3 and st["jobs"]["oldest_waiting_age_ms"] > 0
+    assert st["dead"] == {"total": 2, "failed": 2, "dead": 0, "held": 0}
+    out = rosterctl("-c", d.conf_path, "stats")
+    assert "3 waiting" in out.stdout, out.stdout
+    # read: none waits any more, the oldest wait is 0
+    assert rosterctl("-c", d.conf_path, "resume").returncode == 0
+    wait_for(lambda: value(scrape(url)[1], "rosterd_queue_waiting_jobs") == 0,
+             20, "the jobs to be read")
+    assert value(scrape(url)[1], "rosterd_queue_oldest_waiting_seconds") == 0
+
+
+def test_every_family_is_documented_and_promtool_accepts_the_page(env):
+    sbx = env.start_sandbox("--teachers", 2)
+    t = teacher_with_sections(sbx)
+    env.store_token(t["id"], t["token"])
+    env.r.xgroup_create("rosterd:diffs", "myapp", id="0", mkstream=True)
+    d, url = start(env)
+    _, st = env.run(t["id"])
+    assert st["state"] == "done", st
+    _, st = env.run(NO_TOKEN, trigger="schedule")   # as the schedule adds
+    assert st["error"] == "no_token"
+    text = scrape_text(url)
+    exposed = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M))
+    with open(os.path.join(TOP, "doc", "metrics.md")) as f:
+        documented = dict(re.findall(
+            r"^\| `([a-z_]+)` \| (counter|gauge|histogram) \|", f.read(),
+            re.M))
+    assert exposed == documented
+    lint = subprocess.run(["/usr/bin/promtool", "check", "metrics"],
+                          input=text, capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    # the families with labels have their series
+    _, s = scrape(url)
+    assert value(s, "rosterd_clever_request_duration_seconds_count",
+                 endpoint="me") >= 1
+    assert value(s, "rosterd_clever_request_duration_seconds_bucket",
+                 endpoint="me", le="60") >= 1
+    assert ("rosterd_diffs_lag", (("group", "myapp"),)) in s
+    assert value(s, "rosterd_diffs_lag", group="myapp") == 1
+    assert value(s, "rosterd_jobs_total", kind="sync", outcome="changed",
+                 trigger="app") == 1
+    assert value(s, "rosterd_jobs_total", kind="sync", outcome="failed",
+                 trigger="schedule") == 1
+    assert value(s, "rosterd_jobs_total", kind="sync", outcome="failed",
+                 trigger="app") == 0
+    for trigger, n in (("app", 1), ("schedule", 1), ("unrenewed", 0)):
+        assert value(s, "rosterd_jobs_received_total", kind="sync",
+                     trigger=trigger) == n
+    (info,) = [k for k in s if k[0] == "rosterd_build_info"]
+    assert re.fullmatch(r"[0-9a-f]{7,40}|unknown", dict(info[1])["commit"])
+    # the process, as /proc tells it
+    pid = d.proc.p.pid
+    with open("/proc/%d/stat" % pid) as f:
+        rss_pages = int(f.read().rsplit(")", 1)[1].split()[21])
+    assert value(s, "process_resident_memory_bytes") > 0
+    assert abs(value(s, "process_resident_memory_bytes") -
+               rss_pages * os.sysconf("SC_PAGESIZE")) < 64 << 20
+    assert value(s, "process_virtual_memory_bytes") >= \
+        value(s, "process_resident_memory_bytes")
+    assert 0 < value(s, "process_open_fds") <= value(s, "process_max_fds")
+    assert value(s, "process_open_fds") <= len(os.listdir("/proc/%d/fd" % pid)) + 4
+    assert value(s, "process_cpu_seconds_total") >= 0
+    assert abs(value(s, "process_start_time_seconds") -
+               os.stat("/proc/%d" % pid).st_mtime) < 3600
+    assert value(s, "process_start_time_seconds") <= time.time()
+
+
+def test_a_stall_shows_in_the_lag_max_and_the_lost_lock(env):
+    """SIGSTOP mid-sync past the lock's TTL: on SIGCONT the sync stops
+    (its lock is lost, counted) and the tick that came late is in the last
+    minute's largest lag."""
+    sbx = env.start_sandbox("--teachers", 2, "--latency-ms", 2500)
+    t = teacher_with_sections(sbx)
+    env.store_token(t["id"], t["token"])
+    d, url = start(env, sync__lock_ttl_ms=1000 * SLOW)
+    _, s = scrape(url)
+    assert value(s, "rosterd_locks_lost_total") == 0
+    mark = d.proc.mark()
+    env.enqueue(t["id"])
+    d.proc.wait_line(r"event=fetch", start=mark)
+    stall = 2.5 * SLOW
+    d.proc.p.send_signal(signal.SIGSTOP)
+    time.sleep(stall)           # the stall itself, not a wait for an event
+    d.proc.p.send_signal(signal.SIGCONT)
+    d.proc.wait_line(r"event=lock_lost", start=mark)
+    _, s = scrape(url)
+    assert value(s, "rosterd_locks_lost_total") == 1
+    # the tick was due at most 1 s after the stop began
+    assert value(s, "rosterd_event_loop_lag_max_seconds") >= stall - 1.1
+    assert value(s, "rosterd_event_loop_lag_max_seconds") >= \
+        value(s, "rosterd_event_loop_lag_seconds")
+
+
+def test_instances_heartbeats_take_overs_and_hand_backs(env):
+    """Two instances count each other; one killed mid-sync: the other
+    takes its job over (counted) and, once the heartbeat expired, counts
+    one instance; a stopping instance hands its waiting job back
+    (counted)."""
+    sbx = env.start_sandbox("--teachers", 4, "--latency-ms", 2000)
+    ts = [t for t in sbx.teachers() if t["sections"]][:2]
+    for t in ts:
+        env.store_token(t["id"], t["token"])
+    fast = dict(sync__claim_idle_ms=1000 * SLOW, sync__lock_ttl_ms=1000 * SLOW,
+                daemon__heartbeat_ms=300)
+    a, url_a = start(env, name="a", **fast)
+    b, url_b = start(env, name="b", **fast)
+    wait_for(lambda: value(scrape(url_a)[1], "rosterd_instances") == 2, 20,
+             "two instances")
+    _, s = scrape(url_b)
+    assert value(s, "rosterd_instances") == 2
+    assert 0 <= value(s, "rosterd_heartbeat_age_seconds") < 60
+    # b stops reading (paused for all), a takes the job and dies
+    mark = a.proc.mark()
+    jid = env.enqueue(ts[0]["id"])
+    a.proc.wait_line(r"event=fetch", start=mark)
+    assert rosterctl("-c", b.conf_path, "pause").returncode == 0
+    a.stop(signal.SIGKILL)
+    env.daemons.remove(a)
+    assert rosterctl("-c", b.conf_path, "resume").returncode == 0
+    sbx.post("/faults", {"rates": {}, "latency_ms": 0})
+    ps = env.subscribe()
+    assert env.wait_jobs(ps, [jid], timeout=30)[jid]["state"] == "done"
+    _, s = scrape(url_b)
+    assert value(s, "rosterd_jobs_taken_over_total") == 1
+    assert value(s, "rosterd_jobs_received_total", kind="sync",
+                 trigger="app") == 1
+    assert value(s, "rosterd_jobs_total", kind="sync", outcome="changed",
+                 trigger="app") == 1
+    wait_for(lambda: value(scrape(url_b)[1], "rosterd_instances") == 1, 20,
+             "one instance")
+    # b stopping: its job waiting for a busy teacher goes back at once,
+    # while a fetching one finishes
+    sbx.post("/faults", {"rates": {}, "latency_ms": 4000 * SLOW})
+    env.r.set("rosterd:lock:{%s}" % ts[1]["id"], "other:job", px=600000)
+    mark = b.proc.mark()
+    env.enqueue(ts[1]["id"])
+    b.proc.wait_line(r"waiting -> admitting", start=mark)
+    env.enqueue(ts[0]["id"], force="1")
+    b.proc.wait_line(r"event=fetch", start=mark)
+    b.proc.p.send_signal(signal.SIGTERM)
+    b.proc.wait_line(r"event=handed_back", start=mark)
+    _, s = scrape(url_b)
+    assert value(s, "rosterd_jobs_handed_back_total") == 1

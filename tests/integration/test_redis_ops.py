@@ -138,9 +138,15 @@ def test_redis_refusing_writes_reads_refused_until_a_write_works(env):
     # the scrapes' own reads work, yet every signal says refused
     beat = int(heartbeat(env, d)["last_beat_ms"])
     end = time.monotonic() + 6
+    scrapes = 0
     while time.monotonic() < end:
-        assert healthy(url) == 0
+        _, s = scrape(url)
+        assert value(s, "rosterd_redis_healthy") == 0
+        # the scrape's own reads worked: the job read, waiting for its lock
+        assert value(s, "rosterd_queue_pending_jobs") == 1
+        scrapes += 1
         time.sleep(0.5)
+    assert scrapes >= 6
     notify.wait("): refusing commands")
     hb = heartbeat(env, d)
     assert hb["redis"].startswith("refusing commands") and "OOM" in hb["redis"]
