@@ -1,7 +1,7 @@
 """forget.lua: a teacher forgotten: a final diff, then its keys gone."""
-from lua_harness import (CONTRACT_VERSION, COUNTS, EVENTS, GROUP, JOBS, P, SCHED_KEYS,
-                         STATUS_TTL, T, TP, U, lock, running, snapshot, state,
-                         status)
+from lua_harness import (CONTRACT_VERSION, COUNTS, EVENTS, GROUP, JOBS, P,
+                         SCHED_KEYS, STATUS_TTL, T, TP, U, lock, running,
+                         snapshot, state, status)
 
 
 def forget(w, eid, base, diff, delete_token=0, lockval=None):
