@@ -7,7 +7,8 @@
  *	    noeviction, or Redis may delete rosterd's keys: at start-up
  *	    rosterd refuses to work, later it is a refusal (health.c)
  *	--> the scripts loaded (store.c)
- *	--> the contract version: ours, or refuse to work on these keys
+ *	--> the contract version: ours; the older one we know, upgraded
+ *	    to ours; else refuse to work on these keys
  *	--> the consumer group of the job stream, created if absent
  *	--> rosterd is told (the reader starts, and the first time, work)
  *
@@ -32,6 +33,7 @@ static int		 failures;	/* refusals in a row */
 static char		 contract_set_error[256];
 
 static void	prepare_group(void);
+static void	prepare_contract(void);
 
 static void
 on_retry(evutil_socket_t fd, short what, void *arg)
@@ -150,9 +152,50 @@ on_contract_set(struct rconn *c, redisReply *r, const char *err, void *arg)
 		health_redis_ok(1);
 }
 
+static void
+on_upgrade(struct rconn *c, redisReply *r, const char *err, void *arg)
+{
+	if (r == NULL) {	/* prepared again once reconnected */
+		health_redis_failed("upgrading the contract version", err, 0);
+		return;
+	}
+	if (r->type != REDIS_REPLY_INTEGER) {
+		prepare_later("upgrading the contract version",
+		    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+		return;
+	}
+	/* a warning: what every app reads changes, for good */
+	if (r->integer == 1)
+		logf_warn(LF(.event = "contract_upgraded"), "upgraded "
+		    "%scontract from version %s to %s: diff entries are "
+		    "written in version %s from now on (doc/contract.md, "
+		    "\"Changes in version %s\")", rd->conf.redis_prefix,
+		    CONTRACT_UPGRADES_FROM, CONTRACT_VERSION, CONTRACT_VERSION,
+		    CONTRACT_VERSION);
+	/* upgraded, by us or by another instance, or changed: read it again */
+	prepare_contract();
+}
+
+/*
+ * Keys of the older version that this rosterd knows are upgraded: one
+ * compare-and-set (upgrade.lua), so that two instances starting together
+ * upgrade once, and a key set meanwhile to another version is refused.
+ */
+static void
+prepare_upgrade(void)
+{
+	struct script_call *sc = script_new(SCRIPT_UPGRADE);
+
+	script_key(sc, key_contract());
+	script_arg(sc, CONTRACT_UPGRADES_FROM);
+	script_arg(sc, CONTRACT_VERSION);
+	script_run(sc, on_upgrade, NULL);
+}
+
 /*
  * The contract version under our prefix must be ours: a rosterd must not
- * work on keys laid out by another version of the contract.
+ * work on keys laid out by another version of the contract.  The older
+ * version it knows it upgrades first.
  */
 static void
 on_contract(struct rconn *c, redisReply *r, const char *err, void *arg)
@@ -169,6 +212,11 @@ on_contract(struct rconn *c, redisReply *r, const char *err, void *arg)
 	if (r->type == REDIS_REPLY_NIL) {
 		prepare_later("setting the contract version",
 		    contract_set_error[0] ? contract_set_error : "key absent");
+		return;
+	}
+	if (r->type == REDIS_REPLY_STRING &&
+	    strcmp(r->str, CONTRACT_UPGRADES_FROM) == 0) {
+		prepare_upgrade();
 		return;
 	}
 	if (r->type != REDIS_REPLY_STRING ||

@@ -55,7 +55,7 @@ static const struct probe_check {
 	ON(KEY_CONTRACT, NULL, "GET", K),
 	/* the pause key (rosterctl pause) */
 	ON(KEY_PAUSED, NULL, "GET", K),
-	ON(KEY_CONTRACT, NULL, "SET", K, "1", "NX"),
+	ON(KEY_CONTRACT, NULL, "SET", K, CONTRACT_VERSION, "NX"),
 	/* the job stream */
 	ON(KEY_JOBS, NULL, "XINFO", "GROUPS", K),
 	ON(KEY_JOBS, NULL, "XGROUP", "CREATE", K, CONSUMER_GROUP, "0",

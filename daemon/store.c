@@ -1,10 +1,11 @@
 /*
- * The Redis contract, version 1 (doc/contract.md): key names under the
- * configured prefix, the table of the Lua scripts (daemon/lua/) that
- * change them, and the one way to call a script.  Every write of a job's
- * outcome is one script, so it is atomic; all keys a script touches are
- * passed in KEYS (none is built inside Lua).  Keys of one teacher carry
- * the hash tag {teacher-id}.
+ * The Redis contract (doc/contract.md; its version: contract.h): key names
+ * under the configured prefix, the table of the Lua scripts (daemon/lua/)
+ * that change them, and the one way to call a script.  Every write of a
+ * job's outcome is one script, so it is atomic; all keys a script touches
+ * are passed in KEYS (none is built inside Lua).  The keys rosterd keeps
+ * per teacher carry the hash tag {teacher-id}; the app's token key does
+ * not.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +83,7 @@ static const char *const scripts[SCRIPT_COUNT] = {
 	[SCRIPT_CONTROL] = lua_control,
 	[SCRIPT_CANCEL] = lua_cancel,
 	[SCRIPT_QUEUE_STATS] = lua_queue_stats,
+	[SCRIPT_UPGRADE] = lua_upgrade,
 };
 
 static const char *const script_names[SCRIPT_COUNT] = {
@@ -111,6 +113,7 @@ static const char *const script_names[SCRIPT_COUNT] = {
 	[SCRIPT_CONTROL] = "control",
 	[SCRIPT_CANCEL] = "cancel",
 	[SCRIPT_QUEUE_STATS] = "queue_stats",
+	[SCRIPT_UPGRADE] = "upgrade",
 };
 
 /*

@@ -50,7 +50,7 @@ local counts = cjson.decode(ARGV[10])
 local diff_id, version, tp = '', cur, trace_of(KEYS[3])
 if ARGV[5] ~= '' then
   version = cur + 1
-  local x = {'XADD', KEYS[2], '*', 'v', '1', 'teacher', teacher, 'job', jid,
+  local x = {'XADD', KEYS[2], '*', 'v', CONTRACT_VERSION, 'teacher', teacher, 'job', jid,
     'ref', ref, 'base_version', tostring(cur), 'version', tostring(version),
     'added', tostring(counts.added), 'updated', tostring(counts.updated),
     'removed', tostring(counts.removed), 'diff', ARGV[5], 'forgotten', '1'}

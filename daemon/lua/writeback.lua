@@ -74,7 +74,7 @@ if ARGV[7] ~= '' then
   version = tonumber(ARGV[5])
   -- no MAXLEN: trim.lua trims behind what the app's groups have read
   local x = {'XADD', KEYS[2]}
-  for _, v in ipairs({'*', 'v', '1', 'teacher', teacher, 'job', jid, 'ref', ref,
+  for _, v in ipairs({'*', 'v', CONTRACT_VERSION, 'teacher', teacher, 'job', jid, 'ref', ref,
     'base_version', tostring(cur), 'version', tostring(version),
     'added', tostring(counts.added), 'updated', tostring(counts.updated),
     'removed', tostring(counts.removed), 'diff', ARGV[7]}) do x[#x+1] = v end

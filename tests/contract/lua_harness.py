@@ -10,6 +10,7 @@ end of this file."""
 import importlib.util
 import json
 import os
+import re
 import tempfile
 
 import pytest
@@ -31,6 +32,16 @@ embed = _load("rosterd_embed", os.path.join(LUA, "embed.py"))
 harness = _load("rosterd_harness",
                 os.path.join(TOP, "tests", "integration", "conftest.py"))
 
+
+
+def _contract_define(name):
+    """A string #define of common/contract.h: the scripts must agree."""
+    with open(os.path.join(TOP, "common", "contract.h"), encoding="utf-8") as f:
+        return re.search(r'#define %s\s+"([^"]*)"' % name, f.read()).group(1)
+
+
+CONTRACT_VERSION = _contract_define("CONTRACT_VERSION")
+CONTRACT_UPGRADES_FROM = _contract_define("CONTRACT_UPGRADES_FROM")
 P = "rosterd:"
 GROUP = "rosterd"
 EVENTS = P + "events"

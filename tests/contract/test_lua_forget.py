@@ -1,7 +1,7 @@
 """forget.lua: a teacher forgotten: a final diff, then its keys gone."""
-from lua_harness import (COUNTS, EVENTS, GROUP, JOBS, P, SCHED_KEYS,
-                         STATUS_TTL, T, TP, U, lock, running, snapshot, state,
-                         status)
+from lua_harness import (CONTRACT_VERSION, COUNTS, EVENTS, GROUP, JOBS, P,
+                         SCHED_KEYS, STATUS_TTL, T, TP, U, lock, running,
+                         snapshot, state, status)
 
 
 def forget(w, eid, base, diff, delete_token=0, lockval=None):
@@ -25,6 +25,7 @@ def test_forget_writes_the_final_diff_and_deletes_the_teachers_keys(w, events):
     [(did, d)] = w.r.xrange(P + "diffs")
     assert did == reply[1] and d["base_version"] == "2" and d["version"] == "3"
     assert d["forgotten"] == "1" and d["teacher"] == T
+    assert d["v"] == CONTRACT_VERSION == "2"
     assert w.r.exists(P + "token:" + T), "the token is the app's"
     assert not any(w.r.exists(k) for k in (snapshot(T), state(T), lock(T),
                    P + "sections:{%s}" % T, P + "selection:{%s}" % T))

@@ -3,10 +3,9 @@ snapshot, status, acknowledgement, unlock), or nothing; and the
 schedule joined."""
 import pytest
 
-from lua_harness import (COUNTS, EVENTS, GROUP, INTERVAL, JITTER, JOBS, LEFT,
-                         P, REAUTH, SCHEDULE, SCHED_KEYS, STATUS_TTL, T, TP,
-                         fail,
-                         lock, running, snapshot, state, status)
+from lua_harness import (CONTRACT_VERSION, COUNTS, EVENTS, GROUP, INTERVAL,
+                         JITTER, JOBS, LEFT, P, REAUTH, SCHEDULE, SCHED_KEYS,
+                         STATUS_TTL, T, TP, fail, lock, running, snapshot, state, status)
 
 
 def writeback(w, eid, base, diff, roster='{"roster":1}', email="",
@@ -48,7 +47,7 @@ def test_writeback_writes_diff_snapshot_status_ack_and_unlock_together(w, events
     diff_id = reply[1]
     [(did, d)] = w.r.xrange(P + "diffs")
     assert did == diff_id
-    assert d == {"v": "1", "teacher": T, "job": eid, "ref": "user-42",
+    assert d == {"v": CONTRACT_VERSION, "teacher": T, "job": eid, "ref": "user-42",
                  "base_version": "0", "version": "1", "added": "2",
                  "updated": "1", "removed": "0", "diff": '{"d":1}'}
     sn = w.r.hgetall(snapshot(T))

@@ -1,9 +1,11 @@
 """The documentation agrees with itself and with the code: every setting
 is in etc/rosterd.conf, rosterd.conf(5) and common/conf.c alike; every
 relative link of the Markdown pages leads somewhere; the README keeps the
-two set-up commands; the man pages format without a warning.  Reads files
-only: no build needed."""
+two set-up commands; the man pages format without a warning; the Python
+the docs give an app runs as written.  Reads files only: no build
+needed."""
 import glob
+import json
 import os
 import re
 import shutil
@@ -149,3 +151,43 @@ def test_every_lua_script_has_its_contract_test_file():
                    glob.glob(os.path.join(TOP, "tests", "contract",
                                           "test_lua_*.py")))
     assert scripts == tests
+
+
+def python_block_after(page, words):
+    """The first ```python block of a page after the sentence words."""
+    text = read(*page)
+    m = re.search(re.escape(words) + r".*?```python\n(.*?)```", text, re.S)
+    assert m, "%s: no Python block after %r" % ("/".join(page), words)
+    return m.group(1)
+
+
+def test_the_documented_format_2_reader_gives_records():
+    """doc/roster-format.md's reader, run as written on a format 2 snapshot
+    that rosterd wrote (tests/unit/fixtures/snapshot_district.json: a
+    sandbox teacher synced with [sync] fields = district, so its students
+    carry extras): students become objects, a section's students ids."""
+    code = python_block_after(("doc", "roster-format.md"),
+                              "To turn it back into\nrecords")
+    text = read("tests", "unit", "fixtures", "snapshot_district.json")
+    raw = json.loads(text)
+    assert raw["format"] == 2 and raw["students"]
+    scope = {"json": json, "text": text}
+    exec(code, scope)
+    r = scope["r"]
+    for arr, rec in zip(raw["students"], r["students"]):
+        assert rec == {"id": arr[0], "first": arr[1], "last": arr[2],
+                       "grade": arr[3], "extra": arr[4]}, rec
+    for sec, before in zip(r["sections"], raw["sections"]):
+        assert sec["students"] == [raw["students"][i][0]
+                                   for i in before["students"]]
+
+
+def test_the_documented_email_folding_is_ascii_only():
+    """doc/contract.md's Python for the accounts' email folding folds A-Z
+    and nothing else, as rosterd does (common/roster_record.c)."""
+    text = read("doc", "contract.md")
+    m = re.search(r"in Python `([^`]+)`", text)
+    assert m, "no Python folding in doc/contract.md"
+    fold = eval("lambda email: " + m.group(1))
+    assert fold("\u00c9LODIE.Durand@X.org") == "\u00c9lodie.durand@x.org"
+    assert fold("\u00c9LODIE.Durand@X.org") != "\u00c9LODIE.Durand@X.org".lower()

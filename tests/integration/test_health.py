@@ -96,7 +96,7 @@ def test_maxmemory_refusals_show_and_sigterm_still_stops(env):
     """Redis at maxmemory with noeviction: reads work, writes are refused."""
     sbx = env.start_sandbox("--teachers", 4)
     as_admin(env)
-    env.r.set("rosterd:contract", "1")	# a Redis in use
+    env.r.set("rosterd:contract", "2")	# a Redis in use
     env.r.xgroup_create("rosterd:jobs", "rosterd", id="0", mkstream=True)
     jobs = enqueue_all(env, sbx, 4)
     env.r.config_set("maxmemory-policy", "noeviction")
@@ -125,7 +125,7 @@ def test_a_redis_full_at_start_is_waited_for_and_said(env):
     assert "event=group_created" not in d.proc.text()
     env.r.config_set("maxmemory", "0")
     created, _ = d.proc.wait_line(r"event=group_created", timeout=60)
-    assert env.r.get("rosterd:contract") == "1"
+    assert env.r.get("rosterd:contract") == "2"
     # the contract key's SET, a write, ended the refusal of writes
     recovered, _ = d.proc.wait_line(r"event=redis_recovered")
     assert recovered < created

@@ -225,18 +225,46 @@ def test_rosterd_waits_for_redis_to_come_up(env):
     assert st["state"] == "done", st
 
 
-def test_rosterd_refuses_keys_of_another_contract_version(env):
+def test_rosterd_refuses_keys_of_a_newer_contract_version(env):
     env.start_sandbox("--teachers", 2)
-    env.r.set("rosterd:contract", "2")
+    env.r.set("rosterd:contract", "3")
     d = env.start_rosterd(wait=False)
     env.daemons.remove(d)  # it is expected to exit 78 (EX_CONFIG)
     assert d.proc.p.wait(30) == 78
     d.proc.t.join(5)
     assert "event=contract_mismatch" in d.proc.text()
-    assert "version 2, this rosterd speaks version 1" in d.proc.text()
+    assert "version 3, this rosterd speaks version 2" in d.proc.text()
+    assert "event=contract_upgraded" not in d.proc.text()
     # the keys are left as they were, and nothing was read
-    assert env.r.get("rosterd:contract") == "2"
+    assert env.r.get("rosterd:contract") == "3"
     assert not env.r.exists("rosterd:jobs")
+
+
+def test_rosterd_upgrades_a_version_1_deployment_once(env):
+    """Keys of contract version 1 (a deployment of an older rosterd, its
+    diffs still unread) are upgraded to version 2 at start-up, once, and
+    said; the diffs written from then on say version 2."""
+    sbx = env.start_sandbox("--teachers", 3)
+    t = teacher_with_sections(sbx, 1)
+    env.r.set("rosterd:contract", "1")
+    old = env.r.xadd("rosterd:diffs", {"v": "1", "teacher": t["id"]})
+    d = env.start_rosterd()
+    line = d.proc.wait_line(r"event=contract_upgraded")[1].string
+    assert "rosterd:contract from version 1 to 2" in line, line
+    d.proc.wait_line(r"event=ready ")
+    assert env.r.get("rosterd:contract") == "2"
+    env.store_token(t["id"], t["token"])
+    _, st = env.run(t["id"])
+    assert st["state"] == "done" and st["result"] == "changed", st
+    assert env.r.xrange("rosterd:diffs", st["diff_id"], st["diff_id"])[0][1][
+        "v"] == "2"
+    assert env.r.xrange("rosterd:diffs", old, old)[0][1]["v"] == "1", \
+        "the entries written before stay as they were"
+    # another instance (or a restart) finds version 2: nothing to upgrade
+    d2 = env.start_rosterd()
+    d2.proc.wait_line(r"event=ready ")
+    assert "event=contract_upgraded" not in d2.proc.text()
+    assert d.proc.text().count("event=contract_upgraded") == 1
 
 
 def check_conf(env, text):
@@ -303,7 +331,7 @@ def test_flushall_is_survived(env):
     env.r.flushall()
     d.proc.wait_line(r"event=redis_reset", start=mark)
     d.proc.wait_line(r"event=group_created", start=mark)
-    assert env.r.get("rosterd:contract") == "1"
+    assert env.r.get("rosterd:contract") == "2"
     env.store_token(t["id"], t["token"])	# the app's keys went too
     _, st = env.run(t["id"])
     assert st["state"] == "done" and st["result"] == "changed", st

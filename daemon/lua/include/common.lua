@@ -1,6 +1,8 @@
 --[[ include/common.lua: helpers shared by the scripts that include it
 (with the line  --@include "include/common.lua").
 
+CONTRACT_VERSION     the contract version a diff entry's field v carries:
+                     common/contract.h's (tests/contract holds them equal)
 now_ms()             the Redis clock in epoch milliseconds; every time the
                      contract stores comes from it, never from a host clock
 publish(ch, m)       publish the table m as JSON on channel ch
@@ -16,6 +18,7 @@ ours(stream, group, entry, consumer)
                      pause, a freeze) past claim_idle_ms may find its entry
                      gone; it must then write nothing about the job.
 ]]
+local CONTRACT_VERSION = '2'
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
