@@ -929,7 +929,7 @@ static void
 commit_keys(struct script_call *sc, const struct job *j)
 {
 	script_key(sc, key_snapshot(j->teacher));
-	script_key(sc, key_diffs());
+	script_key(sc, key_diffs(j->teacher));
 	script_key(sc, key_job(j->job_id));
 	script_key(sc, key_jobs());
 	script_key(sc, key_lock(j->teacher));

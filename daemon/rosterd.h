@@ -189,6 +189,7 @@ struct rosterd {
 
 /* rosterd.c: the environment */
 extern struct rosterd	*rd;
+int		 rosterd_conf_reloadable(struct conf *, char *, size_t);
 int		 rosterd_conf_load(struct conf *, const char *path, char *err,
 		    size_t errlen);
 char		*rosterd_consumer(void);
@@ -216,7 +217,9 @@ char		*key_lock(const char *teacher);
 char		*key_state(const char *teacher);
 char		*key_selection(const char *teacher);
 char		*key_sections(const char *teacher);
-char		*key_diffs(void);
+char		*key_diffs(const char *teacher);
+char		*key_diffs_part(unsigned partition);
+char		*key_diffs_partitions(void);
 char		*key_dead(void);
 char		*key_accounts(void);
 char		*key_ratelimit(const char *owner);
