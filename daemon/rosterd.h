@@ -150,6 +150,10 @@ struct job {
 	/* Built by this sync: its ETag record's entries, NULL if none. */
 	char			*etag_entries;
 	int			 not_modified;	/* every response unchanged */
+	/* The picker's list this sync fetched (before the selection), JSON,
+	   NULL if none (nothing parsed: not modified) */
+	char			*picker;
+	size_t			 picker_len, picker_n;
 
 	struct sync		*sync;		/* Clever requests */
 	struct roster		*roster;	/* result of the sync */
@@ -375,6 +379,7 @@ void		 job_fail_bad(const char *entry_id, const char *teacher,
 		    const char *message);
 void		 job_handback(struct job *);
 void		 job_free(struct job *);
+void		 job_sections_fetched(struct job *, const struct roster *);
 void		 job_fetched(struct job *, struct roster *);
 void		 job_not_modified(struct job *, const char *authorized_by,
 		    const char *district, const char *email_lc);

@@ -479,8 +479,9 @@ request_section_students(struct sync *s, const char *section)
 }
 
 /*
- * All section pages are in: narrow the roster to the selection, and ask
- * for students per section where that is the plan.
+ * All section pages are in: keep the picker's list (every section, before
+ * the selection), narrow the roster to the selection, and ask for
+ * students per section where that is the plan.
  */
 static void
 sections_complete(struct sync *s)
@@ -488,6 +489,7 @@ sections_complete(struct sync *s)
 	struct roster *r = s->roster;
 	size_t i;
 
+	job_sections_fetched(s->job, r);
 	if (s->job->sel.mode == SEL_LIST)
 		roster_select_sections(r, (const char *const *)s->job->sel.ids,
 		    s->job->sel.count);
