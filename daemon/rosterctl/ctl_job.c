@@ -237,8 +237,9 @@ diffs_read_back(struct diffs_read *d, const char *k, const char *teacher,
 		d->chunks = xreallocarray(d->chunks, d->nr + 1,
 		    sizeof(*d->chunks));
 		d->chunks[d->nr++] = r;
-		d->keep = xreallocarray(d->keep, d->n + r->elements,
-		    sizeof(*d->keep));
+		if (r->elements > 0)
+			d->keep = xreallocarray(d->keep, d->n + r->elements,
+			    sizeof(*d->keep));
 		for (i = 0; i < r->elements && n < count; i++)
 			if (teacher == NULL || strcmp(ctl_field(
 			    r->element[i]->element[1], "teacher"), teacher) == 0) {
@@ -301,7 +302,7 @@ ctl_diffs(int argc, char **argv)
 		diffs_read_back(&d, k, teacher, (size_t)count);
 		free(k);
 	}
-	if (np > 1)
+	if (np > 1 && d.n > 1)
 		qsort(d.keep, d.n, sizeof(*d.keep), newest_first);
 	n = d.n < (size_t)count ? d.n : (size_t)count;
 	if (ctl_json)
