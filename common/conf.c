@@ -18,6 +18,7 @@
 #include <ini.h>
 
 #include "conf.h"
+#include "partition.h"
 #include "xmalloc.h"
 
 enum conf_type {
@@ -144,6 +145,9 @@ static const struct conf_key conf_keys[] = {
 	    1, 100, "50", NULL },
 	{ "schedule", "status_ttl_s", CT_INT, O(schedule_status_ttl_s),
 	    1, 365 * 86400, "86400", NULL },
+
+	{ "diffs", "partitions", CT_INT, O(diffs_partitions), 1,
+	    PARTITIONS_MAX, "1", NULL },
 
 	{ "retention", "interval_ms", CT_U64, O(retention_interval_ms),
 	    100, 86400000, "60000", NULL },

@@ -81,6 +81,9 @@ struct conf {
 	int		 schedule_rate_share_pct;
 	int		 schedule_status_ttl_s;
 
+	/* [diffs] */
+	int		 diffs_partitions;	/* 1: one stream, as in v1 */
+
 	/* [retention] */
 	uint64_t	 retention_interval_ms;
 	int		 retention_dead_max;

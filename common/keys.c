@@ -1,5 +1,6 @@
 /* The Redis contract's key names (keys.h). */
 #include <stddef.h>
+#include <stdio.h>
 
 #include "keys.h"
 #include "log.h"
@@ -12,6 +13,7 @@ static const struct {
 } keys[KEY_COUNT] = {
 	[KEY_JOBS] = { "jobs", NULL },
 	[KEY_DIFFS] = { "diffs", NULL },
+	[KEY_DIFFS_PARTITIONS] = { "diffs:partitions", NULL },
 	[KEY_DEAD] = { "dead", NULL },
 	[KEY_EVENTS] = { "events", NULL },
 	[KEY_ACCOUNTS] = { "accounts", NULL },
@@ -24,6 +26,7 @@ static const struct {
 	[KEY_REAUTHORIZE] = { "reauthorize", NULL },
 	[KEY_SCHEDULE_ENROLLED] = { "schedule:enrolled", NULL },
 
+	[KEY_DIFFS_PART] = { "diffs:", "" },
 	[KEY_JOB] = { "job:", "" },
 	[KEY_TOKEN] = { "token:", "" },
 	[KEY_DISTRICT_TOKEN] = { "district_token:", "" },
@@ -51,4 +54,15 @@ keys_name(const char *prefix, enum key which, const char *id)
 	xasprintf(&k, "%s%s%s%s", prefix, keys[which].head, id ? id : "",
 	    id ? keys[which].tail : "");
 	return k;
+}
+
+char *
+keys_diffs(const char *prefix, unsigned n, unsigned p)
+{
+	char id[16];
+
+	if (n <= 1)
+		return keys_name(prefix, KEY_DIFFS, NULL);
+	snprintf(id, sizeof(id), "%u", p);
+	return keys_name(prefix, KEY_DIFFS_PART, id);
 }

@@ -10,13 +10,15 @@
 enum key {
 	/* one each: PREFIX NAME */
 	KEY_JOBS,		/* the request stream (group CONSUMER_GROUP) */
-	KEY_DIFFS,		/* roster diffs */
+	KEY_DIFFS,		/* roster diffs ([diffs] partitions = 1) */
+	KEY_DIFFS_PARTITIONS,	/* the number of diff partitions in use */
 	KEY_DEAD,		/* dead letters */
 	KEY_EVENTS,		/* the pub/sub channel of status changes */
 	KEY_ACCOUNTS,		/* lower-cased email -> the app's account */
 	KEY_CONTRACT,		/* the contract version */
 	KEY_PAUSED,		/* while it exists no instance starts a job */
-	KEY_DIFFS_LOST,		/* consumer group -> first diff id it lost */
+	KEY_DIFFS_LOST,		/* consumer group (GROUP:P per partition) ->
+				   what it lost, JSON */
 	KEY_TRIM_LOCK,		/* one trim per interval for the deployment */
 	/* the freshness schedule: sorted sets of teachers, scored in ms */
 	KEY_SCHEDULE,		/* when each is next due */
@@ -25,6 +27,7 @@ enum key {
 	KEY_SCHEDULE_ENROLLED,	/* how far enrolling earlier teachers has got */
 
 	/* one per id: PREFIX NAME:ID */
+	KEY_DIFFS_PART,		/* ID: a diff partition, 0..N-1 (N > 1) */
 	KEY_JOB,		/* a job's status; ID: its stream entry id */
 	KEY_TOKEN,		/* ID: a teacher */
 	KEY_DISTRICT_TOKEN,	/* ID: a district */
@@ -56,5 +59,11 @@ enum key {
  * the wrong kind of id is a bug, and fatal.
  */
 char	*keys_name(const char *prefix, enum key, const char *id);
+
+/*
+ * The diff stream of partition p of n (malloc'ed): PREFIX diffs when n is
+ * 1, else PREFIX diffs:P.
+ */
+char	*keys_diffs(const char *prefix, unsigned n, unsigned p);
 
 #endif

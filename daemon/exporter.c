@@ -409,28 +409,33 @@ render_diffs(struct evbuffer *b, const redisReply *r)
 	static const char *const names[] = { "rosterd_diffs_lag",
 	    "rosterd_diffs_pending" };
 	static const char *const helps[] = { "Diffs an app's consumer group "
-	    "has not read yet.", "Diffs an app's consumer group read and has "
-	    "not acknowledged." };
+	    "has not read yet (per partition with [diffs] partitions > 1).",
+	    "Diffs an app's consumer group read and has not acknowledged "
+	    "(per partition with [diffs] partitions > 1)." };
 	const redisReply *g;
 	size_t f, i;
+	int parts = rd->conf.diffs_partitions > 1;
 
 	for (f = 0; f < 2; f++) {
 		head(b, names[f], "gauge", helps[f]);
 		for (i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements;
 		    i++) {
 			g = r->element[i];
-			if (g->type != REDIS_REPLY_ARRAY || g->elements != 3 ||
+			if (g->type != REDIS_REPLY_ARRAY || g->elements != 4 ||
 			    g->element[0]->type != REDIS_REPLY_STRING)
 				continue;
 			evbuffer_add_printf(b, "%s{group=\"", names[f]);
 			label_value(b, g->element[0]->str);
+			if (parts)
+				evbuffer_add_printf(b, "\",partition=\"%lld",
+				    int_elem(g, 3));
 			evbuffer_add_printf(b, "\"} %lld\n", int_elem(g, f + 1));
 		}
 	}
 }
 
 /* queue_stats.lua's answer: {length, waiting, pending, oldest waiting age
-   ms, consumers, dead letters by state, diffs groups}. */
+   ms, consumers, dead letters by state, diffs groups, diffs lengths}. */
 static void
 render_queue(struct evbuffer *b, const redisReply *r)
 {
@@ -489,7 +494,7 @@ on_queue_stats(struct rconn *c, redisReply *r, const char *err, void *arg)
 	struct scrape *sc = arg;
 	const redisReply *names = NULL;
 
-	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 7) {
+	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 8) {
 		render_queue(sc->redis, r);
 		if (r->element[4]->type == REDIS_REPLY_ARRAY)
 			names = r->element[4];
@@ -522,10 +527,12 @@ static void
 scrape_redis(struct scrape *sc)
 {
 	struct script_call *call = script_new(SCRIPT_QUEUE_STATS);
+	unsigned p;
 
 	script_key(call, key_jobs());
-	script_key(call, key_diffs());
 	script_key(call, key_dead());
+	for (p = 0; p < (unsigned)rd->conf.diffs_partitions; p++)
+		script_key(call, key_diffs_part(p));
 	script_arg(call, CONSUMER_GROUP);
 	script_num(call, rd->conf.retention_dead_max);
 	script_run(call, on_queue_stats, sc);

@@ -492,6 +492,9 @@ elem_str(redisReply *r, size_t i)
 static void
 job_fetch(struct job *j)
 {
+	free(j->picker);	/* a list of this attempt's, or none */
+	j->picker = NULL;
+	j->picker_n = 0;
 	job_set_state(j, JOB_FETCHING);
 	logf_debug(JOB_LF(j, .event = "fetch"), "fetching from Clever as %s",
 	    j->token_owner);
@@ -873,11 +876,21 @@ job_note_unrecognised(struct job *j)
 	j->unrec = cur;
 }
 
+/*
+ * The picker's list as Clever sent it, every section before the selection
+ * narrows the roster: a discovery writes it, and so does a full sync.
+ */
+void
+job_sections_fetched(struct job *j, const struct roster *r)
+{
+	free(j->picker);
+	j->picker = job_sections_json(r, &j->picker_len, &j->picker_n);
+}
+
 static void
 job_discovered(struct job *j)
 {
 	struct script_call *sc = script_new(SCRIPT_DISCOVERED);
-	size_t len;
 
 	script_key(sc, key_sections(j->teacher));
 	script_key(sc, key_job(j->job_id));
@@ -887,13 +900,14 @@ job_discovered(struct job *j)
 	script_arg(sc, CONSUMER_GROUP);
 	script_arg(sc, j->entry_id);
 	script_arg_own(sc, lock_value(j));
-	script_arg_own(sc, job_sections_json(j->roster, &len));
+	script_bytes(sc, j->picker ? j->picker : "[]", j->picker ?
+	    j->picker_len : 2);
 	script_arg(sc, j->job_id);
 	script_arg(sc, j->teacher);
 	script_arg_own(sc, key_events());
 	script_num(sc, status_ttl_s(j));
 	script_num(sc, j->started_ms);
-	script_num(sc, j->roster->nsections);
+	script_num(sc, (long long)j->picker_n);
 	script_num(sc, j->requests);
 	script_arg(sc, j->roster->authorized_by);
 	script_arg(sc, j->ref);
@@ -929,7 +943,7 @@ static void
 commit_keys(struct script_call *sc, const struct job *j)
 {
 	script_key(sc, key_snapshot(j->teacher));
-	script_key(sc, key_diffs());
+	script_key(sc, key_diffs(j->teacher));
 	script_key(sc, key_job(j->job_id));
 	script_key(sc, key_jobs());
 	script_key(sc, key_lock(j->teacher));
@@ -945,6 +959,7 @@ writeback_send(struct job *j, const struct writeback *w)
 	commit_keys(sc, j);
 	script_key(sc, key_accounts());
 	script_key_schedule_sets(sc);
+	script_key(sc, key_sections(j->teacher));
 	script_arg(sc, CONSUMER_GROUP);
 	script_arg(sc, j->entry_id);
 	script_arg_own(sc, lock_value(j));
@@ -966,6 +981,10 @@ writeback_send(struct job *j, const struct writeback *w)
 	script_arg(sc, job_trigger_names[j->trigger]);
 	script_plan(sc);
 	script_arg(sc, rd->conf.redis_wait_replicas > 0 ? "1" : "0");
+	/* the picker's list, refreshed by a sync that fetched it */
+	script_bytes(sc, j->picker ? j->picker : "", j->picker ?
+	    j->picker_len : 0);
+	script_num(sc, (long long)j->picker_n);
 	job_set_state(j, JOB_WRITING);
 	job_run(j, sc, on_written);
 }
@@ -1486,6 +1505,7 @@ job_release(struct job *j)
 	free(j->etags);
 	free(j->etag_entries);
 	free(j->unrec);
+	free(j->picker);
 	written_free(j->written);
 	roster_free(j->roster);
 	free(j);

@@ -16,7 +16,11 @@
  */
 char	*job_counts_json(const struct roster_diff_counts *, const char *unrec);
 
-/* The picker's list: the sections without their students; *lenp its length. */
-char	*job_sections_json(const struct roster *, size_t *lenp);
+/*
+ * The picker's list: the sections without their students, by id, each
+ * once, '/' not escaped; *lenp its length, *countp the sections listed.
+ */
+char	*job_sections_json(const struct roster *, size_t *lenp,
+	    size_t *countp);
 
 #endif

@@ -257,7 +257,8 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 	char err[CONF_ERR_MAX];
 
 	sd_notify(0, "RELOADING=1");
-	if (rosterd_conf_load(&next, conf_path, err, sizeof(err)) == -1) {
+	if (rosterd_conf_load(&next, conf_path, err, sizeof(err)) == -1 ||
+	    rosterd_conf_reloadable(&next, err, sizeof(err)) == -1) {
 		logf_err(LF(.event = "reload_failed"), "configuration not "
 		    "reloaded, keeping the old one: %s", err);
 		/* STATUS says so until a reload succeeds */

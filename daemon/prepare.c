@@ -9,6 +9,8 @@
  *	--> the scripts loaded (store.c)
  *	--> the contract version: ours; the older one we know, upgraded
  *	    to ours; else refuse to work on these keys
+ *	--> the number of diff partitions: recorded by the first start, the
+ *	    configured one, or refuse to work (the apps read by partition)
  *	--> the consumer group of the job stream, created if absent
  *	--> rosterd is told (the reader starts, and the first time, work)
  *
@@ -34,6 +36,7 @@ static char		 contract_set_error[256];
 
 static void	prepare_group(void);
 static void	prepare_contract(void);
+static void	prepare_partitions(void);
 
 static void
 on_retry(evutil_socket_t fd, short what, void *arg)
@@ -139,6 +142,66 @@ prepare_group(void)
 	free(stream);
 }
 
+/* ---- the number of diff partitions ---- */
+
+/*
+ * The apps assign partitions to their consumers, and a teacher's diffs
+ * must all go to one stream: every instance must write with the number
+ * the apps read with.  Changing it takes a drain, so it is never done
+ * silently: refuse, and say how.
+ */
+static void
+on_partitions(struct rconn *c, redisReply *r, const char *err, void *arg)
+{
+	char want[16];
+
+	if (r == NULL) {
+		health_redis_failed("reading the diff partitions", err, 0);
+		return;
+	}
+	if (r->type == REDIS_REPLY_ERROR || r->type == REDIS_REPLY_NIL) {
+		prepare_later("recording the diff partitions",
+		    r->type == REDIS_REPLY_ERROR ? r->str : "key absent");
+		return;
+	}
+	snprintf(want, sizeof(want), "%d", rd->conf.diffs_partitions);
+	if (r->type != REDIS_REPLY_STRING || strcmp(r->str, want) != 0) {
+		logf_err(LF(.event = "partitions_mismatch"), "%sdiffs:"
+		    "partitions holds %s, [diffs] partitions is %s: refusing "
+		    "to write diffs where the apps do not read them.  To "
+		    "change the number of partitions: pause (rosterctl pause "
+		    "--wait), let the apps drain every diff stream, DEL "
+		    "%sdiffs:partitions, then restart every instance with the "
+		    "new number", rd->conf.redis_prefix,
+		    r->type == REDIS_REPLY_STRING ? r->str : "(not a string)",
+		    want, rd->conf.redis_prefix);
+		sd_notifyf(0, "STATUS=%sdiffs:partitions holds %s, configured "
+		    "%s", rd->conf.redis_prefix, r->type == REDIS_REPLY_STRING ?
+		    r->str : "?", want);
+		prepare_refuse();
+		return;
+	}
+	prepare_group();
+}
+
+/* The SET NX's outcome is what the GET after it reads. */
+static void
+on_partitions_set(struct rconn *c, redisReply *r, const char *err, void *arg)
+{
+}
+
+/* The first start records the number; every start checks it. */
+static void
+prepare_partitions(void)
+{
+	char *key = key_diffs_partitions();
+
+	rconn_command(rd->rc, 0, on_partitions_set, NULL, "SET %s %d NX", key,
+	    rd->conf.diffs_partitions);
+	rconn_command(rd->rc, 0, on_partitions, NULL, "GET %s", key);
+	free(key);
+}
+
 /* ---- the contract version ---- */
 
 static void
@@ -229,7 +292,7 @@ on_contract(struct rconn *c, redisReply *r, const char *err, void *arg)
 		prepare_refuse();
 		return;
 	}
-	prepare_group();
+	prepare_partitions();
 }
 
 static void

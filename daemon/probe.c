@@ -56,6 +56,9 @@ static const struct probe_check {
 	/* the pause key (rosterctl pause) */
 	ON(KEY_PAUSED, NULL, "GET", K),
 	ON(KEY_CONTRACT, NULL, "SET", K, CONTRACT_VERSION, "NX"),
+	/* the number of diff partitions */
+	ON(KEY_DIFFS_PARTITIONS, NULL, "GET", K),
+	ON(KEY_DIFFS_PARTITIONS, NULL, "SET", K, "1", "NX"),
 	/* the job stream */
 	ON(KEY_JOBS, NULL, "XINFO", "GROUPS", K),
 	ON(KEY_JOBS, NULL, "XGROUP", "CREATE", K, CONSUMER_GROUP, "0",
@@ -105,6 +108,7 @@ static const struct probe_check {
 	ON(KEY_RATELIMIT, "app", "PEXPIRE", K, "1"),
 	/* what rosterd writes for the app */
 	ON(KEY_DIFFS, NULL, "XADD", K, "*", "f", "v"),
+	ON(KEY_DIFFS_PART, "P", "XADD", K, "*", "f", "v"),
 	ON(KEY_DEAD, NULL, "XADD", K, "*", "f", "v"),
 	ON(KEY_EVENTS, NULL, "PUBLISH", K, "m"),
 	/* heartbeats, and the removal of gone consumers */
@@ -132,7 +136,13 @@ static const struct probe_check {
 	ON(KEY_DIFFS, NULL, "XTRIM", K, "MINID", "0-1"),
 	ON(KEY_DIFFS, NULL, "XRANGE", K, "-", "+", "COUNT", "1"),
 	ON(KEY_DIFFS, NULL, "XLEN", K),
-	ON(KEY_DIFFS_LOST, NULL, "HSETNX", K, "app", "0-1"),
+	ON(KEY_DIFFS_PART, "P", "XINFO", "GROUPS", K),
+	ON(KEY_DIFFS_PART, "P", "XPENDING", K, "app"),
+	ON(KEY_DIFFS_PART, "P", "XTRIM", K, "MINID", "0-1"),
+	ON(KEY_DIFFS_PART, "P", "XRANGE", K, "-", "+", "COUNT", "1"),
+	ON(KEY_DIFFS_PART, "P", "XLEN", K),
+	ON(KEY_DIFFS_LOST, NULL, "HGET", K, "app"),
+	ON(KEY_DIFFS_LOST, NULL, "HSET", K, "app", "v"),
 	/* forget */
 	ON(KEY_SNAPSHOT, "TEACHER", "DEL", K),
 	ON(KEY_STATE, "TEACHER", "DEL", K),

@@ -48,6 +48,23 @@ rosterd_conf_load(struct conf *c, const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * A reload's configuration (loaded), checked for what only a restart may
+ * change: the number of diff partitions, which the deployment records
+ * and every instance must share (prepare.c).  Freed when refused.
+ */
+int
+rosterd_conf_reloadable(struct conf *next, char *err, size_t errlen)
+{
+	if (next->diffs_partitions == rd->conf.diffs_partitions)
+		return 0;
+	snprintf(err, errlen, "[diffs] partitions changed from %d to %d: "
+	    "only a restart of every instance changes it (doc/contract.md)",
+	    rd->conf.diffs_partitions, next->diffs_partitions);
+	conf_free(next);
+	return -1;
+}
+
 /* The name of this instance in the consumer group: [daemon] consumer, or
    host-pid (malloc'ed). */
 char *

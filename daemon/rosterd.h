@@ -150,6 +150,10 @@ struct job {
 	/* Built by this sync: its ETag record's entries, NULL if none. */
 	char			*etag_entries;
 	int			 not_modified;	/* every response unchanged */
+	/* The picker's list this sync fetched (before the selection), JSON,
+	   NULL if none (nothing parsed: not modified) */
+	char			*picker;
+	size_t			 picker_len, picker_n;
 
 	struct sync		*sync;		/* Clever requests */
 	struct roster		*roster;	/* result of the sync */
@@ -189,6 +193,7 @@ struct rosterd {
 
 /* rosterd.c: the environment */
 extern struct rosterd	*rd;
+int		 rosterd_conf_reloadable(struct conf *, char *, size_t);
 int		 rosterd_conf_load(struct conf *, const char *path, char *err,
 		    size_t errlen);
 char		*rosterd_consumer(void);
@@ -216,7 +221,9 @@ char		*key_lock(const char *teacher);
 char		*key_state(const char *teacher);
 char		*key_selection(const char *teacher);
 char		*key_sections(const char *teacher);
-char		*key_diffs(void);
+char		*key_diffs(const char *teacher);
+char		*key_diffs_part(unsigned partition);
+char		*key_diffs_partitions(void);
 char		*key_dead(void);
 char		*key_accounts(void);
 char		*key_ratelimit(const char *owner);
@@ -373,6 +380,7 @@ void		 job_fail_bad(const char *entry_id, const char *teacher,
 		    const char *message);
 void		 job_handback(struct job *);
 void		 job_free(struct job *);
+void		 job_sections_fetched(struct job *, const struct roster *);
 void		 job_fetched(struct job *, struct roster *);
 void		 job_not_modified(struct job *, const char *authorized_by,
 		    const char *district, const char *email_lc);

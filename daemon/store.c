@@ -12,6 +12,7 @@
 
 #include "keys.h"
 #include "log.h"
+#include "partition.h"
 #include "rosterd.h"
 #include "xmalloc.h"
 
@@ -19,7 +20,14 @@
 #define P	(rd->conf.redis_prefix)
 
 char *key_jobs(void) { return keys_name(P, KEY_JOBS, NULL); }
-char *key_diffs(void) { return keys_name(P, KEY_DIFFS, NULL); }
+/* The diff stream of partition p ([diffs] partitions), and a teacher's. */
+char *key_diffs_part(unsigned p)
+    { return keys_diffs(P, (unsigned)rd->conf.diffs_partitions, p); }
+char *key_diffs(const char *t)
+    { return key_diffs_part(partition_of(t,
+    (unsigned)rd->conf.diffs_partitions)); }
+char *key_diffs_partitions(void)
+    { return keys_name(P, KEY_DIFFS_PARTITIONS, NULL); }
 char *key_dead(void) { return keys_name(P, KEY_DEAD, NULL); }
 char *key_events(void) { return keys_name(P, KEY_EVENTS, NULL); }
 char *key_accounts(void) { return keys_name(P, KEY_ACCOUNTS, NULL); }

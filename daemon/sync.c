@@ -118,6 +118,7 @@ struct sync {
 	int		 no_record;	/* an answer without a usable ETag */
 	struct roster	*roster;	/* built as responses arrive */
 	int		 students_per_section;	/* 1 wanted, 2 requested */
+	int		 listed;	/* the picker's list taken */
 	int		 failed;
 	int		 observed;	/* rate-limit headers passed on */
 	struct event	*permit_ev;	/* batches permits; waits */
@@ -479,8 +480,21 @@ request_section_students(struct sync *s, const char *section)
 }
 
 /*
- * All section pages are in: narrow the roster to the selection, and ask
- * for students per section where that is the plan.
+ * The section list is in: hand the job the picker's list, every section
+ * as Clever listed it, before the selection narrows the roster.
+ */
+static void
+sections_listed(struct sync *s)
+{
+	if (s->listed)
+		return;
+	s->listed = 1;
+	job_sections_fetched(s->job, s->roster);
+}
+
+/*
+ * All section pages are in: keep the picker's list, narrow the roster to
+ * the selection, and ask for students per section where that is the plan.
  */
 static void
 sections_complete(struct sync *s)
@@ -488,6 +502,7 @@ sections_complete(struct sync *s)
 	struct roster *r = s->roster;
 	size_t i;
 
+	sections_listed(s);
 	if (s->job->sel.mode == SEL_LIST)
 		roster_select_sections(r, (const char *const *)s->job->sel.ids,
 		    s->job->sel.count);
@@ -743,6 +758,7 @@ sync_go_full(struct sync *s, struct sreq *q)
 	s->me = NULL;
 	s->me_auth = s->me_district = NULL;
 	s->students_per_section = 0;
+	s->listed = 0;
 	sync_add_first(s);
 	return 1;
 }
@@ -963,6 +979,7 @@ sync_build(struct sync *s)
 	char err[256];
 
 	roster_set_auth(r, s->me_auth, s->me_district);
+	sections_listed(s);	/* when no per-section request took it */
 	if (j->sel.mode == SEL_NONE)	/* non-NULL, empty: none */
 		roster_select_sections(r, (const char *const *)&j->sel.ids, 0);
 	if (roster_finish(r, j->kind == JOB_DISCOVER ?

@@ -2,8 +2,9 @@
  * Retention: every [retention] interval_ms the streams are trimmed behind
  * their readers (trim.lua; one run per interval for the deployment): the
  * job stream behind rosterd's acknowledgements, dead letters to a count
- * and an age, diffs behind the app's consumer groups with diff_stream_maxlen
- * as a safety cap, a group that the cap makes lose diffs being told.
+ * and an age, diffs (every partition) behind the app's consumer groups with
+ * diff_stream_maxlen as a safety cap, a group that the cap makes lose
+ * diffs being told.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,8 +29,9 @@ on_trimmed(struct rconn *c, redisReply *r, const char *err, void *arg)
 		    r->element[i]->integer : 0;
 	if (n[3] > 0)
 		logf_warn(LF(.event = "diffs_lost"), "the diff stream reached "
-		    "diff_stream_maxlen: %lld consumer groups lost unread diffs "
-		    "(named in %sdiffs_lost; they resume from the snapshots)",
+		    "diff_stream_maxlen: %lld consumer groups (per partition) "
+		    "lost unread diffs (named in %sdiffs_lost, with where to "
+		    "resume: they recover from the snapshots)",
 		    n[3], rd->conf.redis_prefix);
 	if (n[0] + n[1] + n[2] > 0)
 		logf_info(LF(.event = "trimmed"), "trimmed %lld acknowledged "
@@ -40,15 +42,17 @@ static void
 trim_now(void)
 {
 	struct script_call *sc;
+	unsigned p;
 
 	if (rconn_state(rd->rc) != RCONN_READY || rd->draining)
 		return;
 	sc = script_new(SCRIPT_TRIM);
 	script_key(sc, key_jobs());
 	script_key(sc, key_dead());
-	script_key(sc, key_diffs());
 	script_key(sc, key_diffs_lost());
 	script_key(sc, key_trim_lock());
+	for (p = 0; p < (unsigned)rd->conf.diffs_partitions; p++)
+		script_key(sc, key_diffs_part(p));
 	script_arg(sc, CONSUMER_GROUP);
 	script_num(sc, (long long)rd->conf.retention_interval_ms);
 	script_num(sc, rd->conf.retention_dead_max);

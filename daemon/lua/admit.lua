@@ -2,9 +2,10 @@
 
 For each job, one of four outcomes:
 - coalesced: a sync of the teacher that started after the request was made
-  has finished (a full sync; for a discovery, any sync; a forget never
-  coalesces): the job is done without a Clever call and its entry is
-  acknowledged;
+  has finished (a full sync; for a discovery, any sync that fetched the
+  section list, which refreshed the picker's: the status then says how
+  many sections it listed; a forget never coalesces): the job is done
+  without a Clever call and its entry is acknowledged;
 - run: the teacher lock was free and is now ours: the job runs;
 - busy: another sync of the teacher holds the lock: the job waits (its
   status says queued) and is admitted again later;
@@ -52,7 +53,8 @@ for i = 1, tonumber(ARGV[5]) do
   local reqs, lockval, trigger, ttl = ARGV[a+6], ARGV[a+7], ARGV[a+8], ARGV[a+9]
   local tp = ARGV[a+10] ~= '' and ARGV[a+10] or nil
   local st
-  if kind == 'discover' then st = redis.call('HMGET', tk, 'any_started_ms', 'any_job', 'any_version')
+  if kind == 'discover' then
+    st = redis.call('HMGET', tk, 'sections_started_ms', 'sections_job', 'any_version', 'sections')
   elseif kind == 'forget' then st = {false}	-- no sync satisfies a forget
   else st = redis.call('HMGET', tk, 'done_started_ms', 'done_job', 'done_version') end
   local prev = redis.call('HGET', sk, 'state')
@@ -64,12 +66,14 @@ for i = 1, tonumber(ARGV[5]) do
       'coalesced_with', st[2] or '', 'version', st[3] or '0')
     if prev then redis.call('HDEL', sk, 'error', 'message', 'note', 'next_attempt_ms') end
     if tp then redis.call('HSET', sk, 'traceparent', tp) end
+    if st[4] then redis.call('HSET', sk, 'sections', st[4]) end
     redis.call('EXPIRE', sk, ttl)
     acks[#acks+1] = eid
     -- the hot path: ids are safe (checked by rosterd), only ref needs encoding
     redis.call('PUBLISH', ch, '{"job":"' .. jid .. '","teacher":"' .. teacher ..
       '","state":"done","result":"coalesced","coalesced_with":"' .. (st[2] or '') ..
-      '","ref":' .. cjson.encode(ref) .. (tp and ',"traceparent":"' .. tp .. '"' or '') .. '}')
+      '","ref":' .. cjson.encode(ref) .. (tp and ',"traceparent":"' .. tp .. '"' or '') ..
+      (st[4] and ',"sections":' .. tonumber(st[4]) or '') .. '}')
     out[i] = {'C', st[2] or ''}
   elseif redis.call('SET', lk, lockval, 'NX', 'PX', lockttl) then
     local att = redis.call('HINCRBY', sk, 'attempts', 1)

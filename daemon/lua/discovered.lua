@@ -11,7 +11,7 @@ KEYS[5]   the teacher state hash             (prefix state:{TEACHER})
 ARGV[1]   consumer group
 ARGV[2]   the job's stream entry id
 ARGV[3]   our lock value
-ARGV[4]   the section list (JSON array)
+ARGV[4]   the section list (JSON array; include/sections.lua writes it)
 ARGV[5]   job id
 ARGV[6]   teacher id
 ARGV[7]   events channel
@@ -31,9 +31,10 @@ Atomic because only the lock holder may write, and the list, the state a
 later request coalesces with, and the acknowledgement must agree.
 ]]
 --@include "include/common.lua"
+--@include "include/sections.lua"
 if redis.call('GET', KEYS[4]) ~= ARGV[3] then return {'LOST'} end
 local now, jid, teacher = now_ms(), ARGV[5], ARGV[6]
-redis.call('SET', KEYS[1], ARGV[4])
+sections_write(KEYS[1], KEYS[5], ARGV[4], ARGV[10], jid, tonumber(ARGV[9]), now)
 local prev = tonumber(redis.call('HGET', KEYS[5], 'any_started_ms') or 0)
 redis.call('HSET', KEYS[5], 'any_started_ms', math.max(prev, tonumber(ARGV[9])), 'any_job', jid,
   'authorized_by', ARGV[12])

@@ -6,14 +6,15 @@ rosterd_instances) and for `rosterctl stats`, so that both count alike.
 Read only; a missing stream or group is no error, just zeros.
 
 KEYS[1]   the jobs stream
-KEYS[2]   the diffs stream
-KEYS[3]   the dead-letter stream
+KEYS[2]   the dead-letter stream
+KEYS[3..] the diff streams, partition 0 first (prefix diffs, or diffs:P)
 ARGV[1]   rosterd's consumer group
 ARGV[2]   the most dead letters read to count them by state (the newest)
 
 Returns {jobs length, waiting, pending, oldest waiting age ms (0: none),
 {consumer names of rosterd's group}, {dead letters failed, dead, held},
-{{diffs group, lag, pending}, ...}}.
+{{diffs group, lag, pending, partition}, ...}, {diff stream lengths, by
+partition}}: one row per group of each partition's stream.
 
 Waiting (a group's lag): what Redis says (XINFO GROUPS lag) when it can
 tell.  Redis 7.0 cannot after an entry after the group's last-delivered-id
@@ -95,7 +96,7 @@ end
 local function dead()
   local n, left, to = {failed = 0, dead = 0, held = 0}, tonumber(ARGV[2]), '+'
   while left > 0 do
-    local e = redis.call('XREVRANGE', KEYS[3], to, '-', 'COUNT', math.min(BATCH, left))
+    local e = redis.call('XREVRANGE', KEYS[2], to, '-', 'COUNT', math.min(BATCH, left))
     for _, x in ipairs(e) do
       local s = fields(x[2])['state']
       if n[s] then n[s] = n[s] + 1 end
@@ -107,12 +108,18 @@ local function dead()
 end
 
 local function diffs()
-  local out, len = {}, redis.call('XLEN', KEYS[2])
-  for _, g in ipairs(groups(KEYS[2])) do
-    out[#out+1] = {g['name'], waiting(KEYS[2], len, g), g['pending']}
+  local out, lens = {}, {}
+  for p = 0, #KEYS - 3 do
+    local stream = KEYS[3 + p]
+    local len = redis.call('XLEN', stream)
+    lens[#lens+1] = len
+    for _, g in ipairs(groups(stream)) do
+      out[#out+1] = {g['name'], waiting(stream, len, g), g['pending'], p}
+    end
   end
-  return out
+  return out, lens
 end
 
 local len, wait, pending, age, names = jobs()
-return {len, wait, pending, age, names, dead(), diffs()}
+local groups_of_diffs, lens = diffs()
+return {len, wait, pending, age, names, dead(), groups_of_diffs, lens}

@@ -17,6 +17,7 @@ KEYS[7]   the app's accounts hash (lower-cased email -> account)
 KEYS[8]   the freshness schedule             (prefix schedule)
 KEYS[9]   the teachers that left it          (prefix schedule:left)
 KEYS[10]  the teachers awaiting a new token  (prefix reauthorize)
+KEYS[11]  the teacher's section list         (prefix sections:{TEACHER})
 ARGV[1]   consumer group
 ARGV[2]   the job's stream entry id
 ARGV[3]   our lock value
@@ -44,6 +45,14 @@ ARGV[22]  '1': the job waits for replicas ([redis] wait_replicas): all is
           written but the end of the job (the status stays running, note
           'replicating'; the entry pending, the lock held, no event), which
           confirm.lua writes once WAIT saw the write on the replicas
+ARGV[23]  the picker's list this sync fetched (a JSON array, every
+          section before the selection); '' when it fetched none (all
+          answers unchanged): the list is then left as it is
+ARGV[24]  the number of sections in it
+
+A sync that fetched the section list refreshes the picker's list
+(include/sections.lua) in the same step: a discovery coalesced with it
+is satisfied for real.
 
 The job's traceparent (its status, trace_of) goes into the diff entry and
 the event.
@@ -63,6 +72,7 @@ written together or not at all, in version order, exactly once.
 ]]
 --@include "include/common.lua"
 --@include "include/schedule.lua"
+--@include "include/sections.lua"
 if redis.call('GET', KEYS[5]) ~= ARGV[3] then return {'LOST'} end
 local cur = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
 if cur ~= tonumber(ARGV[4]) then return {'CONFLICT', tostring(cur)} end
@@ -95,6 +105,9 @@ redis.call('HSET', KEYS[6], 'done_started_ms', math.max(tonumber(prev[2] or 0), 
   'any_started_ms', math.max(tonumber(prev[3] or 0), started), 'done_job', jid, 'any_job', jid,
   'done_version', version, 'any_version', version, 'authorized_by', ARGV[14], 'last_sync_ms', now)
 if ARGV[17] ~= '' then redis.call('HSET', KEYS[6], 'district', ARGV[17]) end
+if ARGV[23] ~= '' then
+  sections_write(KEYS[11], KEYS[6], ARGV[23], ARGV[24], jid, started, now)
+end
 redis.call('ZREM', KEYS[10], teacher)
 redis.call('HDEL', KEYS[6], 'reauth_token', 'reauth_owner')
 if ARGV[19] == 'app' then

@@ -33,6 +33,8 @@ redisReply	*ctl_cmd(const char *, ...);
 redisReply	*ctl_cmd_try(const char *, ...);
 redisReply	*ctl_cmd_argv(int, const char **);
 char		*ctl_key(enum key, const char *id);	/* keys.h */
+unsigned	 ctl_partitions(void);
+char		*ctl_diffs_key(unsigned partition);
 int		 ctl_usage(const char *cmd);
 void		 ctl_fatal(const char *, ...)
 		    __attribute__((format(printf, 1, 2), noreturn));

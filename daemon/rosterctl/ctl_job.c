@@ -12,6 +12,7 @@
 
 #include "contract.h"
 #include "ctl.h"
+#include "partition.h"
 #include "xmalloc.h"
 
 int
@@ -210,55 +211,113 @@ diff_entry_json(redisReply *e)
 	return o;
 }
 
-/*
- * The last COUNT diffs (of one teacher), oldest first.  The stream is read
- * backwards in chunks, so a long stream is not read whole.
- */
-int
-ctl_diffs(int argc, char **argv)
-{
-	char *k = ctl_key(KEY_DIFFS, NULL), end[64] = "+", *p;
-	const char *teacher = argc > 1 && strcmp(argv[1], "-") != 0 ?
-	    argv[1] : NULL;
-	long count = 100;
-	redisReply **keep, *r, **chunks = NULL;
-	json_object *a = NULL;
-	size_t i, n = 0, nr = 0;
+/* What ctl_diffs read: the entries kept, and the replies they are in. */
+struct diffs_read {
+	redisReply	**keep;		/* newest first */
+	size_t		  n;
+	redisReply	**chunks;
+	size_t		  nr;
+};
 
-	if (argc > 3 || (argc > 2 && ((count = strtol(argv[2], &p, 10)) <= 0 ||
-	    *p != '\0'))) {
-		free(k);
-		return ctl_usage(argv[0]);
-	}
-	keep = xcalloc((size_t)count, sizeof(*keep));
-	while (n < (size_t)count) {
+/*
+ * The last count entries of stream k (of teacher, if not NULL), newest
+ * first, added to d.  Read backwards in chunks: a long stream is not read
+ * whole.
+ */
+static void
+diffs_read_back(struct diffs_read *d, const char *k, const char *teacher,
+    size_t count)
+{
+	char end[64] = "+";
+	redisReply *r;
+	size_t i, n = 0;
+
+	while (n < count) {
 		r = ctl_cmd("XREVRANGE %s %s - COUNT 1000", k, end);
-		chunks = xreallocarray(chunks, nr + 1, sizeof(*chunks));
-		chunks[nr++] = r;
-		for (i = 0; i < r->elements && n < (size_t)count; i++)
+		d->chunks = xreallocarray(d->chunks, d->nr + 1,
+		    sizeof(*d->chunks));
+		d->chunks[d->nr++] = r;
+		if (r->elements > 0)
+			d->keep = xreallocarray(d->keep, d->n + r->elements,
+			    sizeof(*d->keep));
+		for (i = 0; i < r->elements && n < count; i++)
 			if (teacher == NULL || strcmp(ctl_field(
-			    r->element[i]->element[1], "teacher"), teacher) == 0)
-				keep[n++] = r->element[i];
+			    r->element[i]->element[1], "teacher"), teacher) == 0) {
+				d->keep[d->n++] = r->element[i];
+				n++;
+			}
 		if (r->elements < 1000)
 			break;
 		/* next chunk: strictly before the last id seen */
 		snprintf(end, sizeof(end), "(%s",
 		    r->element[r->elements - 1]->element[0]->str);
 	}
+}
+
+/* Stream ids, newest first: "MS-SEQ", compared as numbers. */
+static int
+newest_first(const void *a, const void *b)
+{
+	const char *x = (*(redisReply *const *)a)->element[0]->str;
+	const char *y = (*(redisReply *const *)b)->element[0]->str;
+	unsigned long long xm, xs = 0, ym, ys = 0;
+	char *p;
+
+	xm = strtoull(x, &p, 10);
+	if (*p == '-')
+		xs = strtoull(p + 1, NULL, 10);
+	ym = strtoull(y, &p, 10);
+	if (*p == '-')
+		ys = strtoull(p + 1, NULL, 10);
+	if (xm != ym)
+		return xm < ym ? 1 : -1;
+	return xs < ys ? 1 : xs > ys ? -1 : 0;
+}
+
+/*
+ * The last COUNT diffs (of one teacher), oldest first.  A teacher's are in
+ * its partition's stream; all teachers': the last COUNT of every
+ * partition, merged by stream id.
+ */
+int
+ctl_diffs(int argc, char **argv)
+{
+	const char *teacher = argc > 1 && strcmp(argv[1], "-") != 0 ?
+	    argv[1] : NULL;
+	long count = 100;
+	struct diffs_read d = { 0 };
+	unsigned np, p;
+	json_object *a = NULL;
+	size_t i, n;
+	char *k, *end;
+
+	if (argc > 3 || (argc > 2 && ((count = strtol(argv[2], &end, 10)) <= 0 ||
+	    *end != '\0')))
+		return ctl_usage(argv[0]);
+	np = ctl_partitions();
+	for (p = 0; p < np; p++) {
+		if (teacher != NULL && p != partition_of(teacher, np))
+			continue;
+		k = ctl_diffs_key(p);
+		diffs_read_back(&d, k, teacher, (size_t)count);
+		free(k);
+	}
+	if (np > 1 && d.n > 1)
+		qsort(d.keep, d.n, sizeof(*d.keep), newest_first);
+	n = d.n < (size_t)count ? d.n : (size_t)count;
 	if (ctl_json)
 		a = json_object_new_array();
 	while (n > 0) {
 		if (ctl_json)
-			json_object_array_add(a, diff_entry_json(keep[--n]));
+			json_object_array_add(a, diff_entry_json(d.keep[--n]));
 		else
-			print_diff_entry(keep[--n]);
+			print_diff_entry(d.keep[--n]);
 	}
 	if (ctl_json)
 		ctl_print_json(a);
-	for (i = 0; i < nr; i++)
-		freeReplyObject(chunks[i]);
-	free(chunks);
-	free(keep);
-	free(k);
+	for (i = 0; i < d.nr; i++)
+		freeReplyObject(d.chunks[i]);
+	free(d.chunks);
+	free(d.keep);
 	return CTL_OK;
 }

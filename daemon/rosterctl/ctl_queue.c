@@ -62,14 +62,38 @@ xinfo(const char *what, const char *stream, const char *group)
 }
 
 static long long
-xlen(enum key stream)
+xlen_of(const char *k)
 {
-	char *k = ctl_key(stream, NULL);
 	redisReply *r = ctl_cmd("XLEN %s", k);
 	long long n = r->integer;
 
 	freeReplyObject(r);
+	return n;
+}
+
+static long long
+xlen(enum key stream)
+{
+	char *k = ctl_key(stream, NULL);
+	long long n = xlen_of(k);
+
 	free(k);
+	return n;
+}
+
+/* The diffs in every partition's stream. */
+static long long
+diffs_length(void)
+{
+	long long n = 0;
+	unsigned p;
+	char *k;
+
+	for (p = 0; p < ctl_partitions(); p++) {
+		k = ctl_diffs_key(p);
+		n += xlen_of(k);
+		free(k);
+	}
 	return n;
 }
 
@@ -131,7 +155,7 @@ ctl_queue(int argc, char **argv)
 	json_object_object_add(o, "consumers", consumers);
 	json_object_object_add(o, "dead", json_object_new_int64(xlen(KEY_DEAD)));
 	json_object_object_add(o, "diffs",
-	    json_object_new_int64(xlen(KEY_DIFFS)));
+	    json_object_new_int64(diffs_length()));
 	if (ctl_json)
 		ctl_print_json(o);
 	else {
@@ -167,22 +191,35 @@ get_int(json_object *o, const char *k)
 /*
  * queue_stats.lua's figures: {jobs length, waiting, pending, oldest
  * waiting age ms (0: none), consumers, {dead letters failed, dead, held},
- * {{diffs group, lag, pending}...}}.
+ * {{diffs group, lag, pending, partition}...}, {diffs lengths}}.
  */
 static redisReply *
 queue_stats(void)
 {
-	char *jobs = ctl_key(KEY_JOBS, NULL), *diffs = ctl_key(KEY_DIFFS, NULL);
-	char *dead = ctl_key(KEY_DEAD, NULL);
+	unsigned np = ctl_partitions(), p;
+	size_t n = 0, i;
+	const char **argv = xcalloc(7 + np, sizeof(*argv));
+	char nkeys[16], dead_max[32];
 	redisReply *r;
 
-	r = ctl_cmd("EVAL %s 3 %s %s %s %s %d", lua_queue_stats, jobs, diffs,
-	    dead, CONSUMER_GROUP, ctl_conf()->retention_dead_max);
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != 7)
+	snprintf(nkeys, sizeof(nkeys), "%u", 2 + np);
+	snprintf(dead_max, sizeof(dead_max), "%d",
+	    ctl_conf()->retention_dead_max);
+	argv[n++] = "EVAL";
+	argv[n++] = lua_queue_stats;
+	argv[n++] = nkeys;
+	argv[n++] = ctl_key(KEY_JOBS, NULL);
+	argv[n++] = ctl_key(KEY_DEAD, NULL);
+	for (p = 0; p < np; p++)
+		argv[n++] = ctl_diffs_key(p);
+	argv[n++] = CONSUMER_GROUP;
+	argv[n++] = dead_max;
+	r = ctl_cmd_argv((int)n, argv);
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 8)
 		ctl_fatal("queue_stats.lua: unexpected answer");
-	free(jobs);
-	free(diffs);
-	free(dead);
+	for (i = 3; i < 5 + np; i++)
+		free((char *)argv[i]);
+	free(argv);
 	return r;
 }
 
@@ -270,33 +307,51 @@ dead_stats(const redisReply *qs)
 	return o;
 }
 
-/* The diff stream's groups as XINFO tells them, with the lag counted
-   where Redis cannot tell it. */
+/*
+ * Every partition's diff stream's groups as XINFO tells them, with the lag
+ * counted where Redis cannot tell it; each names its partition when there
+ * are several.
+ */
 static json_object *
 diffs_stats(const redisReply *qs)
 {
-	char *stream = ctl_key(KEY_DIFFS, NULL);
-	json_object *o = json_object_new_object(), *groups, *g;
+	json_object *o = json_object_new_object(), *all, *groups, *g;
 	const redisReply *d = qs->element[6], *e;
+	unsigned np = ctl_partitions(), p;
 	size_t i, k;
+	char *stream;
 
-	groups = xinfo("GROUPS", stream, NULL);
-	for (i = 0; i < json_object_array_length(groups); i++) {
-		g = json_object_array_get_idx(groups, i);
-		for (k = 0; d->type == REDIS_REPLY_ARRAY && k < d->elements;
-		    k++) {
-			e = d->element[k];
-			if (e->type == REDIS_REPLY_ARRAY && e->elements == 3 &&
-			    strcmp(e->element[0]->str, json_object_get_string(
-			    json_object_object_get(g, "name"))) == 0)
-				json_object_object_add(g, "lag",
-				    int_elem(e, 1));
+	all = json_object_new_array();
+	for (p = 0; p < np; p++) {
+		stream = ctl_diffs_key(p);
+		groups = xinfo("GROUPS", stream, NULL);
+		for (i = 0; i < json_object_array_length(groups); i++) {
+			g = json_object_get(json_object_array_get_idx(groups,
+			    i));
+			for (k = 0; d->type == REDIS_REPLY_ARRAY &&
+			    k < d->elements; k++) {
+				e = d->element[k];
+				if (e->type == REDIS_REPLY_ARRAY &&
+				    e->elements == 4 &&
+				    e->element[3]->integer == (long long)p &&
+				    strcmp(e->element[0]->str,
+				    json_object_get_string(json_object_object_get(
+				    g, "name"))) == 0)
+					json_object_object_add(g, "lag",
+					    int_elem(e, 1));
+			}
+			if (np > 1)
+				json_object_object_add(g, "partition",
+				    json_object_new_int64(p));
+			json_object_array_add(all, g);
 		}
+		json_object_put(groups);
+		free(stream);
 	}
 	json_object_object_add(o, "length", json_object_new_int64(
-	    xlen(KEY_DIFFS)));
-	json_object_object_add(o, "groups", groups);
-	free(stream);
+	    diffs_length()));
+	json_object_object_add(o, "partitions", json_object_new_int64(np));
+	json_object_object_add(o, "groups", all);
 	return o;
 }
 
@@ -370,11 +425,15 @@ print_stats(json_object *st)
 	printf("%-22s %s: %s failed, %s dead, %s held\n", "dead letters",
 	    jstr(dead, "total"), jstr(dead, "failed"), jstr(dead, "dead"),
 	    jstr(dead, "held"));
-	printf("%-22s %s entries\n", "diffs", jstr(diffs, "length"));
+	printf("%-22s %s entries in %s partition(s)\n", "diffs",
+	    jstr(diffs, "length"), jstr(diffs, "partitions"));
 	e = json_object_object_get(diffs, "groups");
 	for (i = 0; i < json_object_array_length(e); i++)
-		printf("  group %-14s lag %s, pending %s\n",
+		printf("  group %-14s%s%s lag %s, pending %s\n",
 		    jstr(json_object_array_get_idx(e, i), "name"),
+		    json_object_object_get_ex(json_object_array_get_idx(e, i),
+		    "partition", NULL) ? " partition " : "",
+		    jstr_or(json_object_array_get_idx(e, i), "partition", ""),
 		    jstr(json_object_array_get_idx(e, i), "lag"),
 		    jstr(json_object_array_get_idx(e, i), "pending"));
 	e = json_object_object_get(st, "schedule");

@@ -16,6 +16,7 @@
 #include "conf.h"
 #include "ctl.h"
 #include "log.h"
+#include "partition.h"
 #include "rosterd_version.h"
 #include "xmalloc.h"
 
@@ -198,6 +199,38 @@ char *
 ctl_key(enum key which, const char *id)
 {
 	return keys_name(conf.redis_prefix, which, id);
+}
+
+/*
+ * The number of diff partitions the deployment recorded (rosterd's first
+ * start), else the configured one: where the diffs are, whatever this
+ * host's configuration says.
+ */
+unsigned
+ctl_partitions(void)
+{
+	static unsigned n;
+	redisReply *r;
+	char *k;
+	long v;
+
+	if (n > 0)
+		return n;
+	k = ctl_key(KEY_DIFFS_PARTITIONS, NULL);
+	r = ctl_cmd("GET %s", k);
+	v = r->type == REDIS_REPLY_STRING ? strtol(r->str, NULL, 10) : 0;
+	n = v >= 1 && v <= PARTITIONS_MAX ? (unsigned)v :
+	    (unsigned)conf.diffs_partitions;
+	freeReplyObject(r);
+	free(k);
+	return n;
+}
+
+/* The diff stream of partition p (ctl_partitions()). */
+char *
+ctl_diffs_key(unsigned p)
+{
+	return keys_diffs(conf.redis_prefix, ctl_partitions(), p);
 }
 
 /* Redis's clock: ages are measured against it, not ours. */

@@ -74,15 +74,33 @@ def test_admit_does_not_coalesce_with_a_sync_that_started_before(w):
     assert reply[0] == "R"
 
 
-def test_a_discovery_is_satisfied_by_any_later_sync_a_sync_only_by_a_full_one(w):
+def test_a_discovery_is_satisfied_by_any_later_listing_a_sync_only_by_a_full_one(w, events):
     e1, e2 = w.take(T, kind="discover"), w.take(T)
     req = int(e2.split("-")[0])
     # the last discovery started after both requests, the last full sync before
-    w.r.hset(state(T), mapping={"any_started_ms": req + 10, "any_job": "9-1",
+    w.r.hset(state(T), mapping={"sections_started_ms": req + 10,
+                                "sections_job": "9-1", "sections": 7,
                                 "done_started_ms": req - 10, "done_job": "8-1"})
     r1, r2 = admit(w, (e1, T, "discover", "", req), (e2, T, "sync", "", req))
     assert r1 == ["C", "9-1"]
     assert r2[0] == "R"
+    st = w.r.hgetall(status(e1))
+    assert (st["result"], st["coalesced_with"], st["sections"]) == (
+        "coalesced", "9-1", "7")
+    ev = [e for e in events.all() if e["job"] == e1][0]
+    assert (ev["coalesced_with"], ev["sections"]) == ("9-1", 7)
+
+
+def test_a_discovery_is_not_satisfied_by_a_sync_that_listed_no_sections(w):
+    # a sync that started later but fetched no list (every answer
+    # unchanged: nothing parsed) leaves the picker's list as it was
+    e1 = w.take(T, kind="discover")
+    req = int(e1.split("-")[0])
+    w.r.hset(state(T), mapping={"any_started_ms": req + 10, "any_job": "9-1",
+                                "sections_started_ms": req - 10,
+                                "sections_job": "8-1"})
+    [r1] = admit(w, (e1, T, "discover", "", req))
+    assert r1[0] == "R"
 
 
 def test_admit_forgets_a_job_whose_entry_another_instance_took(w, events):

@@ -1,11 +1,13 @@
 """discovered.lua: a discovery's section list, for the app's picker."""
+import json
+
 from lua_harness import (EVENTS, GROUP, JOBS, P, STATUS_TTL, T, lock, running,
                          state, status)
 
 
 def discovered(w, eid, lockval=None):
     keys = [P + "sections:{%s}" % T, status(eid), JOBS, lock(T), state(T)]
-    args = [GROUP, eid, lockval or "c1:" + eid, '[{"id":"s1"}]', eid, T,
+    args = [GROUP, eid, lockval or "c1:" + eid, '[{"id":"s1","subject":"homeroom/advisory"}]', eid, T,
             EVENTS, STATUS_TTL, 2000, 1, 3, "teacher", "r"]
     return w.lua.discovered(keys, args)
 
@@ -15,9 +17,16 @@ def test_discovered_stores_the_section_list_for_the_picker(w, events):
     eid = running(w)
     events.all()
     assert discovered(w, eid) == ["OK"]
-    assert w.r.get(P + "sections:{%s}" % T) == '[{"id":"s1"}]'
+    raw = w.r.get(P + "sections:{%s}" % T)
+    assert "\\/" not in raw, "no '/' escaped, like the snapshot"
+    got = json.loads(raw)
+    assert got == {"fetched_ms": got["fetched_ms"], "job": eid, "sections": [
+        {"id": "s1", "subject": "homeroom/advisory"}]}
+    assert got["fetched_ms"] >= w.now_ms() - 60000
     tst = w.r.hgetall(state(T))
     assert tst["any_started_ms"] == "2000" and tst["any_job"] == eid
+    assert (tst["sections_started_ms"], tst["sections_job"],
+            tst["sections"]) == ("2000", eid, "1")
     assert tst["done_started_ms"] == "5", "a discovery satisfies no full sync"
     st = w.r.hgetall(status(eid))
     assert st["result"] == "discovered" and st["sections"] == "1"

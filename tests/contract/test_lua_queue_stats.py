@@ -7,8 +7,8 @@ from lua_harness import GROUP, JOBS, P
 DEAD, DIFFS = P + "dead", P + "diffs"
 
 
-def queue_stats(w, dead_max=10000):
-    return w.lua.queue_stats([JOBS, DIFFS, DEAD], [GROUP, dead_max])
+def queue_stats(w, dead_max=10000, diffs=(DIFFS,)):
+    return w.lua.queue_stats([JOBS, DEAD] + list(diffs), [GROUP, dead_max])
 
 
 def lag(w, stream, group):
@@ -17,9 +17,9 @@ def lag(w, stream, group):
 
 
 def test_nothing_there_is_zeros_and_no_error(w):
-    assert queue_stats(w) == [0, 0, 0, 0, [], [0, 0, 0], []]
+    assert queue_stats(w) == [0, 0, 0, 0, [], [0, 0, 0], [], [0]]
     w.r.delete(JOBS)
-    assert queue_stats(w) == [0, 0, 0, 0, [], [0, 0, 0], []]
+    assert queue_stats(w) == [0, 0, 0, 0, [], [0, 0, 0], [], [0]]
     assert w.r.dbsize() == 0, "read only: nothing created"
 
 
@@ -30,7 +30,7 @@ def test_waiting_is_counted_when_redis_cannot_tell_the_lag(w):
     for i in range(3):
         w.r.xadd(JOBS, {"teacher": "t%d" % i, "kind": "sync"})
     assert lag(w, JOBS, GROUP) is None		# Redis 7.0 cannot tell
-    length, waiting, pending, age, names, _, _ = queue_stats(w)
+    length, waiting, pending, age, names, _, _, _ = queue_stats(w)
     assert (length, waiting, pending, names) == (4, 3, 1, ["c1"])
     assert age >= 0
 
@@ -89,4 +89,18 @@ def test_every_diffs_group_has_its_lag_and_pending(w):
     w.r.xreadgroup("app", "a1", {DIFFS: ">"}, count=2)
     w.r.xgroup_create(DIFFS, "late", id=ids[1])	# lag unknown to Redis
     assert lag(w, DIFFS, "late") is None
-    assert queue_stats(w)[6] == [["app", 3, 2], ["late", 3, 0]]
+    assert queue_stats(w)[6] == [["app", 3, 2, 0], ["late", 3, 0, 0]]
+    assert queue_stats(w)[7] == [5]
+
+
+def test_every_partition_has_its_groups_and_length(w):
+    parts = [P + "diffs:%d" % p for p in range(3)]
+    for p, stream in enumerate(parts):
+        for i in range(p + 1):			# 1, 2, 3 entries
+            w.r.xadd(stream, {"teacher": "t%d" % p, "n": i})
+    w.r.xgroup_create(parts[0], "app", id="0")
+    w.r.xgroup_create(parts[2], "app", id="0")
+    w.r.xreadgroup("app", "w0", {parts[2]: ">"}, count=1)
+    # partition 1 has no group yet: no row, but its length counts
+    assert queue_stats(w, diffs=parts)[6:] == [
+        [["app", 1, 0, 0], ["app", 2, 1, 2]], [1, 2, 3]]

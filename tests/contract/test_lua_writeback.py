@@ -1,6 +1,8 @@
 """writeback.lua: a full sync's outcome written back at once (diff,
 snapshot, status, acknowledgement, unlock), or nothing; and the
 schedule joined."""
+import json
+
 import pytest
 
 from lua_harness import (CONTRACT_VERSION, COUNTS, EVENTS, GROUP, INTERVAL,
@@ -8,14 +10,18 @@ from lua_harness import (CONTRACT_VERSION, COUNTS, EVENTS, GROUP, INTERVAL,
                          STATUS_TTL, T, TP, fail, lock, running, snapshot, state, status)
 
 
+SECTIONS = P + "sections:{%s}" % T
+
+
 def writeback(w, eid, base, diff, roster='{"roster":1}', email="",
               authorized_by="teacher", district="", lockval=None,
-              trigger="app", interval=86400000, jitter=0):
+              trigger="app", interval=86400000, jitter=0, picker="", listed=0):
     keys = [snapshot(T), P + "diffs", status(eid), JOBS, lock(T), state(T),
-            P + "accounts"] + SCHED_KEYS
+            P + "accounts"] + SCHED_KEYS + [SECTIONS]
     args = [GROUP, eid, lockval or "c1:" + eid, base, base + 1, roster, diff,
             eid, T, EVENTS, STATUS_TTL, 1000, email, authorized_by,
-            COUNTS, 4, district, "user-42", trigger, interval, jitter]
+            COUNTS, 4, district, "user-42", trigger, interval, jitter, "0",
+            picker, listed]
     return w.lua.writeback(keys, args)
 
 
@@ -136,3 +142,30 @@ def test_writeback_carries_the_jobs_traceparent_to_the_diff_and_event(w, events)
     assert d["traceparent"] == TP and reply[1]
     [ev] = events.all()
     assert ev["traceparent"] == TP
+
+
+PICKER = '[{"id":"s1","name":"Art/Design","teachers":["t/1"]},{"id":"s2"}]'
+
+
+def test_a_full_sync_refreshes_the_pickers_list(w):
+    w.r.set(SECTIONS, '{"fetched_ms":1,"job":"1-1","sections":[{"id":"s0"}]}')
+    eid = running(w)
+    reply = writeback(w, eid, 0, '{"d":1}', picker=PICKER, listed=2)
+    assert reply[0] == "OK"
+    raw = w.r.get(SECTIONS)
+    assert "\\/" not in raw, "no '/' escaped, like the snapshot"
+    got = json.loads(raw)
+    assert got["job"] == eid and got["fetched_ms"] >= w.now_ms() - 60000
+    assert got["sections"] == json.loads(PICKER)
+    tst = w.r.hgetall(state(T))
+    assert (tst["sections_started_ms"], tst["sections_job"],
+            tst["sections"]) == ("1000", eid, "2")
+
+
+def test_a_sync_that_fetched_no_list_leaves_the_pickers_alone(w):
+    before = '{"fetched_ms":1,"job":"1-1","sections":[{"id":"s0"}]}'
+    w.r.set(SECTIONS, before)
+    eid = running(w)
+    assert writeback(w, eid, 0, "")[0] == "OK"	# not modified: no list
+    assert w.r.get(SECTIONS) == before
+    assert w.r.hget(state(T), "sections_started_ms") is None

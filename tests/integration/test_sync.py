@@ -187,7 +187,7 @@ def test_selection_and_discovery(env):
     _, st = env.run(t["id"], kind="discover")
     assert st["state"] == "done" and st["result"] == "discovered", st
     assert st["requests"] == "3"
-    listed = json.loads(env.r.get("rosterd:sections:{%s}" % t["id"]))
+    listed = json.loads(env.r.get("rosterd:sections:{%s}" % t["id"]))["sections"]
     assert sorted(s["id"] for s in listed) == sorted(t["sections"])
     assert all("students" not in s for s in listed)
     assert env.diffs() == []

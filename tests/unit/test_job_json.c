@@ -94,29 +94,40 @@ test_sections(void **state)
 		  .subject = "other", .grade = "Other" },
 	};
 	struct roster r;
-	size_t len = 0;
+	size_t len = 0, n = 0;
 	char *s;
 
 	memset(&r, 0, sizeof(r));
 	r.sections = secs;
 	r.nsections = 3;
-	s = job_sections_json(&r, &len);
+	s = job_sections_json(&r, &len, &n);
 	assert_string_equal(s, "["
 	    "{\"id\":\"s1\",\"name\":\"Math \\\"A\\\"\",\"section_number\":"
 	    "\"101\",\"subject\":\"math\",\"grade\":\"7\",\"teachers\":"
 	    "[\"t1\"]},"
 	    "{\"id\":\"s2\",\"name\":\"\",\"section_number\":\"\",\"subject\":"
-	    "\"homeroom\\/advisory\",\"grade\":\"\",\"teachers\":"
+	    "\"homeroom/advisory\",\"grade\":\"\",\"teachers\":"
 	    "[\"t2\",\"t1\"]},"
 	    "{\"id\":\"s3\",\"name\":\"\xc3\x89tude\",\"section_number\":\"\","
 	    "\"subject\":\"other\",\"grade\":\"Other\",\"teachers\":[]}]");
 	assert_int_equal(len, strlen(s));
+	assert_int_equal(n, 3);
+	free(s);
+
+	/* not yet finished (before the selection): sorted, each once */
+	secs[0].id = "s9";
+	secs[2].id = "s2";
+	s = job_sections_json(&r, &len, &n);
+	assert_int_equal(n, 2);
+	assert_non_null(strstr(s, "[{\"id\":\"s2\""));
+	assert_non_null(strstr(s, "},{\"id\":\"s9\""));
 	free(s);
 
 	r.nsections = 0;
-	s = job_sections_json(&r, &len);
+	s = job_sections_json(&r, &len, &n);
 	assert_string_equal(s, "[]");
 	assert_int_equal(len, 2);
+	assert_int_equal(n, 0);
 	free(s);
 }
 

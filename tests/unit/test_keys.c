@@ -19,6 +19,8 @@ static const struct {
 } contract[] = {
 	{ KEY_JOBS, NULL, "rosterd:jobs" },
 	{ KEY_DIFFS, NULL, "rosterd:diffs" },
+	{ KEY_DIFFS_PARTITIONS, NULL, "rosterd:diffs:partitions" },
+	{ KEY_DIFFS_PART, "P", "rosterd:diffs:P" },
 	{ KEY_DEAD, NULL, "rosterd:dead" },
 	{ KEY_EVENTS, NULL, "rosterd:events" },
 	{ KEY_ACCOUNTS, NULL, "rosterd:accounts" },
@@ -92,6 +94,20 @@ test_prefix_and_pattern(void **state)
 	free(k);
 }
 
+/* One stream as in version 1, or one per partition. */
+static void
+test_diff_streams(void **state)
+{
+	char *k;
+
+	k = keys_diffs("rosterd:", 1, 0);
+	assert_string_equal(k, "rosterd:diffs");
+	free(k);
+	k = keys_diffs("rosterd:", 4, 3);
+	assert_string_equal(k, "rosterd:diffs:3");
+	free(k);
+}
+
 int
 main(void)
 {
@@ -99,6 +115,7 @@ main(void)
 		cmocka_unit_test(test_contract_names),
 		cmocka_unit_test(test_every_key_listed),
 		cmocka_unit_test(test_prefix_and_pattern),
+		cmocka_unit_test(test_diff_streams),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
