@@ -172,6 +172,19 @@ int		 roster_snapshot_same(const char *a, size_t alen, const char *b,
 		    size_t blen);
 
 /*
+ * The content hash: the first ROSTER_HASH_LEN hex digits of the SHA-256
+ * of the canonical (current format) text without its version field, so
+ * equal content hashes equal at any version; "" for the empty roster
+ * (NULL, or no teacher, section or student: never synced, or forgotten).
+ * roster_snapshot_hash() hashes a snapshot text as roster_snapshot()
+ * writes it: -1 (and "") for any other text, an older format included.
+ */
+#define ROSTER_HASH_LEN	32
+void		 roster_hash(const struct roster *, char out[ROSTER_HASH_LEN + 1]);
+int		 roster_snapshot_hash(const char *, size_t,
+		    char out[ROSTER_HASH_LEN + 1]);
+
+/*
  * Diff from old (NULL = empty roster) to new_: added / updated (field by
  * field, old and new) / removed for the roster, teacher, sections, students
  * and enrollments, in a deterministic order.  The diff carries no versions.

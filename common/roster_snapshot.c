@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "log.h"
 #include "roster_int.h"
 #include "xmalloc.h"
@@ -437,4 +439,71 @@ roster_snapshot_same(const char *a, size_t alen, const char *b, size_t blen)
 	while (vb < eb && *vb >= '0' && *vb <= '9')
 		vb++;
 	return ea - va == eb - vb && memcmp(va, vb, (size_t)(ea - va)) == 0;
+}
+
+/* The empty roster's text ends so: no teacher, no section, no student. */
+static int
+snapshot_empty(const char *s, size_t len)
+{
+	static const char	tail[] =
+	    ",\"teacher\":null,\"sections\":[],\"students\":[]}";
+
+	return len >= sizeof(tail) - 1 &&
+	    memcmp(s + len - (sizeof(tail) - 1), tail, sizeof(tail) - 1) == 0;
+}
+
+/*
+ * The content hash: the SHA-256 of the canonical text with its version
+ * left out ({"format":2,"version":N,... hashed as {"format":2,...), so
+ * that the same content hashes the same at any version.
+ */
+int
+roster_snapshot_hash(const char *s, size_t len, char out[ROSTER_HASH_LEN + 1])
+{
+	static const char	 hex[] = "0123456789abcdef";
+	const char		*v = version_at(s, len), *end = s + len;
+	unsigned char		 md[EVP_MAX_MD_SIZE];
+	unsigned int		 mdlen, i;
+	EVP_MD_CTX		*ctx;
+	size_t			 head;
+
+	out[0] = '\0';
+	if (v == NULL)
+		return -1;
+	head = (size_t)(v - s) - (sizeof("\"version\":") - 1);
+	while (v < end && *v >= '0' && *v <= '9')
+		v++;
+	if (v == end || *v != ',')
+		return -1;
+	if (snapshot_empty(s, len))
+		return 0;
+	v++;
+	if ((ctx = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
+	    EVP_DigestUpdate(ctx, s, head) != 1 ||
+	    EVP_DigestUpdate(ctx, v, (size_t)(end - v)) != 1 ||
+	    EVP_DigestFinal_ex(ctx, md, &mdlen) != 1)
+		fatalx("roster_snapshot_hash: SHA-256 failed");
+	EVP_MD_CTX_free(ctx);
+	for (i = 0; i < ROSTER_HASH_LEN / 2 && i < mdlen; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 0xf];
+	}
+	out[2 * i] = '\0';
+	return 0;
+}
+
+void
+roster_hash(const struct roster *r, char out[ROSTER_HASH_LEN + 1])
+{
+	char	*s;
+	size_t	 len;
+
+	out[0] = '\0';
+	if (r == NULL)
+		return;
+	s = roster_snapshot(r, &len);
+	if (roster_snapshot_hash(s, len, out) == -1)
+		fatalx("roster_hash: the snapshot writer's text has no version");
+	free(s);
 }

@@ -521,11 +521,29 @@ on_district_token(struct job *j, redisReply *r, const char *err)
 	job_fetch(j);
 }
 
-/* The snapshot a diff starts from: its version and canonical roster. */
+/*
+ * The stored snapshot's roster, which load.lua left out (see there): the
+ * snapshot exists (a hash that is not "", or none stored) and is not in
+ * hand yet.
+ */
+static int
+base_left_out(const struct job *j)
+{
+	return j->base_snapshot == NULL && !j->snapshot_fetched &&
+	    (j->base_hash == NULL || *j->base_hash != '\0');
+}
+
+/*
+ * The snapshot a diff starts from: its version, canonical roster and
+ * content hash (NULL: stored before contract 2, without one).
+ */
 static void
-job_set_base(struct job *j, const char *version, redisReply *roster)
+job_set_base(struct job *j, const char *version, redisReply *roster,
+    const char *hash)
 {
 	j->base_version = version ? strtoull(version, NULL, 10) : 0;
+	free(j->base_hash);
+	j->base_hash = hash ? xstrdup(hash) : NULL;
 	free(j->base_snapshot);
 	j->base_snapshot = NULL;
 	j->base_snapshot_len = 0;
@@ -545,7 +563,7 @@ on_load(struct job *j, redisReply *r, const char *err)
 
 	if (j->state != JOB_LOADING && j->state != JOB_WRITING)
 		return;		/* stopped meanwhile (lock lost) */
-	if (err != NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 7) {
+	if (err != NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 8) {
 		job_failed(j, FAIL_TRANSIENT, ERR_REDIS,
 		    err ? err : "unexpected reply to load");
 		return;
@@ -553,12 +571,17 @@ on_load(struct job *j, redisReply *r, const char *err)
 	token = elem_str(r, 0);
 	district = elem_str(r, 1);
 	sel = elem_str(r, 4);
-	job_set_base(j, elem_str(r, 2), r->element[3]);
+	job_set_base(j, elem_str(r, 2), r->element[3], elem_str(r, 7));
 	j->snapshot_fetched = 0;
-	/* what the last full sync left: ETag record, unrecognised values */
+	/*
+	 * What the last full sync left: ETag record, unrecognised values.
+	 * A snapshot without its hash is not taken as unchanged on the
+	 * ETags' word: this sync diffs it, and rewrites it with its hash.
+	 */
 	free(j->etags);
 	free(j->unrec);
-	j->etags = elem_str(r, 5) ? xstrdup(elem_str(r, 5)) : NULL;
+	j->etags = elem_str(r, 5) && j->base_hash != NULL ?
+	    xstrdup(elem_str(r, 5)) : NULL;
 	j->unrec = elem_str(r, 6) ? xstrdup(elem_str(r, 6)) : NULL;
 	if (j->kind == JOB_FORGET) {
 		job_forget(j);	/* no token, no Clever: the final diff */
@@ -933,6 +956,7 @@ struct writeback {
 	const char	*counts;	/* JSON object */
 	uint64_t	 version;	/* the snapshot's, if it changes */
 	const char	*email_lc, *authorized_by, *district;
+	const char	*base_hash, *hash;	/* content hashes */
 };
 
 /*
@@ -960,6 +984,7 @@ writeback_send(struct job *j, const struct writeback *w)
 	script_key(sc, key_accounts());
 	script_key_schedule_sets(sc);
 	script_key(sc, key_sections(j->teacher));
+	script_key(sc, key_dead());
 	script_arg(sc, CONSUMER_GROUP);
 	script_arg(sc, j->entry_id);
 	script_arg_own(sc, lock_value(j));
@@ -985,6 +1010,9 @@ writeback_send(struct job *j, const struct writeback *w)
 	script_bytes(sc, j->picker ? j->picker : "", j->picker ?
 	    j->picker_len : 0);
 	script_num(sc, (long long)j->picker_n);
+	script_arg(sc, w->base_hash);
+	script_arg(sc, w->hash);
+	script_arg(sc, j->force ? "1" : "0");
 	job_set_state(j, JOB_WRITING);
 	job_run(j, sc, on_written);
 }
@@ -992,12 +1020,14 @@ writeback_send(struct job *j, const struct writeback *w)
 static void
 on_snapshot(struct job *j, redisReply *r, const char *err)
 {
-	if (err != NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+	if (err != NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
 		job_failed(j, FAIL_TRANSIENT, ERR_REDIS,
 		    err ? err : "unexpected reply to the snapshot");
 		return;
 	}
-	job_set_base(j, elem_str(r, 0), r->element[1]);
+	/* gone meanwhile (not ours any more): the write-back says CONFLICT */
+	job_set_base(j, elem_str(r, 0), r->element[1],
+	    elem_str(r, 0) ? elem_str(r, 2) : "");
 	j->snapshot_fetched = 1;
 	if (j->kind == JOB_FORGET)
 		job_forget(j);
@@ -1012,8 +1042,37 @@ job_fetch_snapshot(struct job *j)
 	char *key = key_snapshot(j->teacher);
 
 	rconn_command(rd->rc, 0, on_job_reply, job_cmd_new(j, on_snapshot),
-	    "HMGET %s version roster", key);
+	    "HMGET %s version roster hash", key);
 	free(key);
+}
+
+/*
+ * The stored roster's content hash: the one stored with it, or, for a
+ * snapshot stored without one (before contract 2), computed from it.
+ */
+static void
+base_hash(const struct job *j, const struct roster *old,
+    char out[ROSTER_HASH_LEN + 1])
+{
+	if (j->base_hash != NULL)
+		xstrlcpy(out, j->base_hash, ROSTER_HASH_LEN + 1);
+	else
+		roster_hash(old, out);
+}
+
+/*
+ * The new roster's snapshot text at the base version: the same content
+ * as the stored one, to rewrite it in place (another format, no hash).
+ */
+static char *
+snapshot_at_base(struct job *j, size_t *lenp)
+{
+	char *s;
+
+	j->roster->version = j->base_version;
+	s = roster_snapshot(j->roster, lenp);
+	j->roster->version = j->base_version + 1;
+	return s;
 }
 
 static void
@@ -1023,6 +1082,7 @@ job_writeback(struct job *j)
 	struct roster_diff_counts dc;
 	struct writeback w;
 	char err[256], why[512], *snap = NULL, *counts, *diff;
+	char bh[ROSTER_HASH_LEN + 1], nh[ROSTER_HASH_LEN + 1];
 	size_t snaplen = 0, difflen;
 	struct roster_shrink_conf sc = {
 		.enabled = rd->conf.sync_shrink_guard,
@@ -1034,8 +1094,7 @@ job_writeback(struct job *j)
 	};
 
 	job_set_state(j, JOB_WRITING);
-	if (j->base_version > 0 && j->base_snapshot == NULL &&
-	    !j->snapshot_fetched) {
+	if (base_left_out(j)) {
 		job_fetch_snapshot(j);
 		return;
 	}
@@ -1047,11 +1106,19 @@ job_writeback(struct job *j)
 	 */
 	j->roster->version = j->base_version + 1;
 	snap = roster_snapshot(j->roster, &snaplen);
+	if (roster_snapshot_hash(snap, snaplen, nh) == -1)
+		fatalx("job_writeback: a snapshot without a version");
 	if (j->base_snapshot != NULL && roster_snapshot_same(snap, snaplen,
 	    j->base_snapshot, j->base_snapshot_len)) {
 		memset(&dc, 0, sizeof(dc));
 		diff = xstrdup("");
 		difflen = snaplen = 0;
+		xstrlcpy(bh, nh, sizeof(bh));
+		if (j->base_hash == NULL) {
+			/* stored without its hash: rewritten with it */
+			free(snap);
+			snap = snapshot_at_base(j, &snaplen);
+		}
 		counts = job_counts_json(&dc, j->unrec);
 		j->counts = dc;
 		j->has_counts = 1;
@@ -1066,6 +1133,7 @@ job_writeback(struct job *j)
 		    "snapshot cannot be read");
 		return;
 	}
+	base_hash(j, old, bh);
 	diff = roster_diff_text(old, j->roster, &difflen, &dc);
 	counts = job_counts_json(&dc, j->unrec);
 	j->counts = dc;
@@ -1085,9 +1153,7 @@ job_writeback(struct job *j)
 		if (j->base_snapshot != NULL) {
 			/* ...but in other bytes (an older format): rewrite it */
 			free(snap);
-			j->roster->version = j->base_version;
-			snap = roster_snapshot(j->roster, &snaplen);
-			j->roster->version = j->base_version + 1;
+			snap = snapshot_at_base(j, &snaplen);
 		}
 	}
 write:
@@ -1100,6 +1166,8 @@ write:
 	w.email_lc = j->roster->teacher.email_lc;
 	w.authorized_by = j->roster->authorized_by;
 	w.district = j->roster->district;
+	w.base_hash = bh;
+	w.hash = nh;
 	writeback_send(j, &w);
 	free(snap);
 	free(counts);
@@ -1130,6 +1198,8 @@ job_not_modified(struct job *j, const char *authorized_by,
 	w.email_lc = email_lc;
 	w.authorized_by = authorized_by;
 	w.district = district;
+	/* the ETags are not trusted for a snapshot without its hash (on_load) */
+	w.base_hash = w.hash = j->base_hash;
 	j->not_modified = 1;
 	job_drop_token(j);
 	writeback_send(j, &w);	/* copies every argument */
@@ -1149,12 +1219,12 @@ job_forget(struct job *j)
 	struct roster *old, *none;
 	struct roster_diff_counts dc;
 	struct script_call *sc;
-	char *diff = NULL, *counts, *owner, err[256];
+	char *diff = NULL, *counts, *owner, *email = NULL, err[256];
+	char bh[ROSTER_HASH_LEN + 1] = "";
 	size_t difflen = 0;
 
 	job_set_state(j, JOB_WRITING);
-	if (j->base_version > 0 && j->base_snapshot == NULL &&
-	    !j->snapshot_fetched) {
+	if (base_left_out(j)) {
 		job_fetch_snapshot(j);
 		return;
 	}
@@ -1168,6 +1238,9 @@ job_forget(struct job *j)
 		}
 		none = roster_new(old->fields);
 		diff = roster_diff_text(old, none, &difflen, &dc);
+		base_hash(j, old, bh);
+		if (old->teacher.email_lc != NULL)
+			email = xstrdup(old->teacher.email_lc);
 		roster_free(none);
 		roster_free(old);
 	}
@@ -1183,6 +1256,7 @@ job_forget(struct job *j)
 	script_key(sc, key_ratelimit(owner));
 	free(owner);
 	script_key_schedule_sets(sc);
+	script_key(sc, key_accounts());
 	script_arg(sc, CONSUMER_GROUP);
 	script_arg(sc, j->entry_id);
 	script_arg_own(sc, lock_value(j));
@@ -1195,7 +1269,10 @@ job_forget(struct job *j)
 	script_arg(sc, counts);
 	script_arg(sc, rd->conf.sync_forget_deletes_token ? "1" : "0");
 	script_arg(sc, j->ref);
+	script_arg(sc, bh);
+	script_arg(sc, email);
 	job_run(j, sc, on_written);
+	free(email);
 	free(diff);
 	free(counts);
 }
@@ -1501,6 +1578,7 @@ job_release(struct job *j)
 	free(j->district);
 	free(j->token_owner);
 	free(j->base_snapshot);
+	free(j->base_hash);
 	free(j->hold_extra);
 	free(j->etags);
 	free(j->etag_entries);

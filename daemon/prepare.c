@@ -32,11 +32,12 @@ static prepared_cb	 prepared;	/* main.c's, from prepare_init */
 static struct event	*ev_retry;	/* prepare again after a refusal */
 static int		 failures;	/* refusals in a row */
 /* Why the contract version could not be set. */
-static char		 contract_set_error[256];
+static char		 set_nx_error[256];
 
 static void	prepare_group(void);
 static void	prepare_contract(void);
 static void	prepare_partitions(void);
+static void	on_set_nx(struct rconn *, redisReply *, const char *, void *);
 
 static void
 on_retry(evutil_socket_t fd, short what, void *arg)
@@ -159,9 +160,16 @@ on_partitions(struct rconn *c, redisReply *r, const char *err, void *arg)
 		health_redis_failed("reading the diff partitions", err, 0);
 		return;
 	}
+	/* absent is one stream, as before partitions were recorded: a Redis
+	   at maxmemory (the SET NX refused) need not stop one from starting */
+	if (r->type == REDIS_REPLY_NIL && rd->conf.diffs_partitions == 1) {
+		prepare_group();
+		return;
+	}
 	if (r->type == REDIS_REPLY_ERROR || r->type == REDIS_REPLY_NIL) {
 		prepare_later("recording the diff partitions",
-		    r->type == REDIS_REPLY_ERROR ? r->str : "key absent");
+		    r->type == REDIS_REPLY_ERROR ? r->str : set_nx_error[0] ?
+		    set_nx_error : "key absent");
 		return;
 	}
 	snprintf(want, sizeof(want), "%d", rd->conf.diffs_partitions);
@@ -184,19 +192,13 @@ on_partitions(struct rconn *c, redisReply *r, const char *err, void *arg)
 	prepare_group();
 }
 
-/* The SET NX's outcome is what the GET after it reads. */
-static void
-on_partitions_set(struct rconn *c, redisReply *r, const char *err, void *arg)
-{
-}
-
 /* The first start records the number; every start checks it. */
 static void
 prepare_partitions(void)
 {
 	char *key = key_diffs_partitions();
 
-	rconn_command(rd->rc, 0, on_partitions_set, NULL, "SET %s %d NX", key,
+	rconn_command(rd->rc, 0, on_set_nx, NULL, "SET %s %d NX", key,
 	    rd->conf.diffs_partitions);
 	rconn_command(rd->rc, 0, on_partitions, NULL, "GET %s", key);
 	free(key);
@@ -204,12 +206,15 @@ prepare_partitions(void)
 
 /* ---- the contract version ---- */
 
+/*
+ * A SET NX of the contract version or the partitions: the GET right after
+ * it sees the outcome; keep why it failed (OOM, ACL) for its message.
+ */
 static void
-on_contract_set(struct rconn *c, redisReply *r, const char *err, void *arg)
+on_set_nx(struct rconn *c, redisReply *r, const char *err, void *arg)
 {
-	/* on_contract, right after, sees the outcome; keep why it failed */
-	xstrlcpy(contract_set_error, r != NULL && r->type == REDIS_REPLY_ERROR ?
-	    r->str : "", sizeof(contract_set_error));
+	xstrlcpy(set_nx_error, r != NULL && r->type == REDIS_REPLY_ERROR ?
+	    r->str : "", sizeof(set_nx_error));
 	/* a SET, even NX, is refused while Redis takes no writes */
 	if (r != NULL && r->type != REDIS_REPLY_ERROR)
 		health_redis_ok(1);
@@ -274,7 +279,7 @@ on_contract(struct rconn *c, redisReply *r, const char *err, void *arg)
 	}
 	if (r->type == REDIS_REPLY_NIL) {
 		prepare_later("setting the contract version",
-		    contract_set_error[0] ? contract_set_error : "key absent");
+		    set_nx_error[0] ? set_nx_error : "key absent");
 		return;
 	}
 	if (r->type == REDIS_REPLY_STRING &&
@@ -300,7 +305,7 @@ prepare_contract(void)
 {
 	char *key = key_contract();
 
-	rconn_command(rd->rc, 0, on_contract_set, NULL, "SET %s %s NX",
+	rconn_command(rd->rc, 0, on_set_nx, NULL, "SET %s %s NX",
 	    key, CONTRACT_VERSION);
 	rconn_command(rd->rc, 0, on_contract, NULL, "GET %s", key);
 	free(key);

@@ -149,6 +149,8 @@ static const struct probe_check {
 	ON(KEY_SECTIONS, "TEACHER", "DEL", K),
 	ON(KEY_SELECTION, "TEACHER", "DEL", K),
 	ON(KEY_JOB, "JOB", "DEL", K),
+	ON(KEY_DIFFS, NULL, "XDEL", K, "0-1"),		/* forget erases */
+	ON(KEY_DEAD, NULL, "XDEL", K, "0-1"),		/* held, confirmed */
 	CMD("SCAN", "0", "MATCH", "x", "COUNT", "1"),
 	/* the freshness schedule */
 	ON(KEY_JOBS, NULL, "EXISTS", K),

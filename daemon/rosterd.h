@@ -144,6 +144,8 @@ struct job {
 	char			*base_snapshot;	/* NULL: none, or not loaded */
 	size_t			 base_snapshot_len;
 	int			 snapshot_fetched; /* asked for after the load */
+	char			*base_hash;	/* its content hash: "" no
+						   snapshot, NULL none stored */
 	char			*etags;		/* ETag record of the last sync */
 	char			*unrec;		/* its unrecognised values, JSON */
 	int			 unrec_changed;	/* this sync's differ: store */

@@ -53,6 +53,11 @@ The job's traceparent (its status, trace_of; none for an entry never
 admitted) goes into the dead letter, so that a retry keeps it, and the
 event.
 
+A held change: its event carries the counts of what it would change
+(added, updated, removed), and the id of its dead letter is kept in the
+teacher's state (held_ids, those still in the stream), so that the forced
+sync that confirms it removes it (writeback.lua).
+
 Returns {'OK'}, or {'GONE'} when the entry is not pending with this
 consumer any more (another instance finished the job or took it over while
 this one stalled): then nothing is written, no dead letter either, but our
@@ -63,6 +68,7 @@ its dead letter: otherwise a failure could vanish, or be recorded twice
 when another instance takes the entry over.
 ]]
 --@include "include/common.lua"
+--@include "include/streams.lua"
 if not ours(KEYS[2], ARGV[1], ARGV[2], ARGV[16]) then
   release(KEYS[3], ARGV[3])
   return {'GONE'}
@@ -71,7 +77,8 @@ local now, jid, teacher = now_ms(), ARGV[4], ARGV[5]
 local tp = trace_of(KEYS[1])
 local h = {'HSET', KEYS[1], 'state', ARGV[8], 'job', jid, 'teacher', teacher, 'kind', ARGV[6],
   'ref', ARGV[7], 'error', ARGV[9], 'message', ARGV[10], 'updated_ms', now, 'finished_ms', now}
-for k, v in pairs(cjson.decode(ARGV[13])) do h[#h+1] = k; h[#h+1] = tostring(v) end
+local more = cjson.decode(ARGV[13])
+for k, v in pairs(more) do h[#h+1] = k; h[#h+1] = tostring(v) end
 redis.call(unpack(h))
 redis.call('HDEL', KEYS[1], 'note', 'next_attempt_ms')
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[12]))
@@ -94,11 +101,20 @@ if not (left and ARGV[18] == 'schedule') then
     'district', ARGV[14], 'force', ARGV[15], 'state', ARGV[8], 'error', ARGV[9],
     'message', ARGV[10], 'attempts', att, 'entry', ARGV[2], 'failed_ms', tostring(now)}
   if tp then x[#x+1] = 'traceparent'; x[#x+1] = tp end
-  redis.call(unpack(x))
+  local dead_id = redis.call(unpack(x))
+  if ARGV[8] == 'held' and teacher ~= '' then
+    local ids = live_ids(redis.call('HGET', KEYS[5], 'held_ids'), KEYS[4])
+    ids[#ids+1] = dead_id
+    redis.call('HSET', KEYS[5], 'held_ids', table.concat(ids, ' '))
+  end
 end
 redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
 if ARGV[17] == '1' then redis.call('XDEL', KEYS[2], ARGV[2]) end
 release(KEYS[3], ARGV[3])
-publish(ARGV[11], {job = jid, teacher = teacher, state = ARGV[8], error = ARGV[9],
-  message = ARGV[10], trigger = ARGV[18], ref = ARGV[7], traceparent = tp})
+local ev = {job = jid, teacher = teacher, state = ARGV[8], error = ARGV[9],
+  message = ARGV[10], trigger = ARGV[18], ref = ARGV[7], traceparent = tp}
+if ARGV[8] == 'held' then
+  for _, k in ipairs({'added', 'updated', 'removed'}) do ev[k] = tonumber(more[k]) end
+end
+publish(ARGV[11], ev)
 return {'OK'}

@@ -18,6 +18,7 @@ KEYS[8]   the freshness schedule             (prefix schedule)
 KEYS[9]   the teachers that left it          (prefix schedule:left)
 KEYS[10]  the teachers awaiting a new token  (prefix reauthorize)
 KEYS[11]  the teacher's section list         (prefix sections:{TEACHER})
+KEYS[12]  the dead-letter stream
 ARGV[1]   consumer group
 ARGV[2]   the job's stream entry id
 ARGV[3]   our lock value
@@ -25,7 +26,7 @@ ARGV[4]   base version (the snapshot the diff was computed against)
 ARGV[5]   new version
 ARGV[6]   the new snapshot (canonical JSON); without a diff, '' or the
           same roster at the same version in the current snapshot format
-          (an older one is rewritten)
+          (an older one, or one stored without its hash, is rewritten)
 ARGV[7]   the diff (JSON); '' when nothing changed
 ARGV[8]   job id
 ARGV[9]   teacher id
@@ -49,6 +50,9 @@ ARGV[23]  the picker's list this sync fetched (a JSON array, every
           section before the selection); '' when it fetched none (all
           answers unchanged): the list is then left as it is
 ARGV[24]  the number of sections in it
+ARGV[25]  the content hash of the base roster ('' for none, roster_hash())
+ARGV[26]  the content hash of the new roster (of ARGV[6] when given)
+ARGV[27]  '1': a forced sync (past the shrink guard), else '0'
 
 A sync that fetched the section list refreshes the picker's list
 (include/sections.lua) in the same step: a discovery coalesced with it
@@ -56,6 +60,18 @@ is satisfied for real.
 
 The job's traceparent (its status, trace_of) goes into the diff entry and
 the event.
+
+The diff entry names the roster it applies to and the one it yields by
+their content hashes (base_hash, hash: how an app tells a redelivery from
+another diff), and the app's account when the teacher's email matched one;
+the snapshot keeps its hash.  Without a snapshot, the base version is the
+one a forget left in the teacher's state: versions never restart.  The
+teacher's state keeps the ids of its diff entries still in the stream
+(diff_ids), for forget.lua to erase.
+
+A forced sync confirms a change the shrink guard held: once it succeeds,
+the teacher's held dead letters (held_ids in its state, fail.lua) go, the
+same whoever queued it (the app, or `rosterctl held confirm`).
 
 A successful sync means the token works: the teacher no longer awaits a
 new one.  One the app asked for (re)joins the freshness schedule, planned
@@ -73,13 +89,17 @@ written together or not at all, in version order, exactly once.
 --@include "include/common.lua"
 --@include "include/schedule.lua"
 --@include "include/sections.lua"
+--@include "include/streams.lua"
 if redis.call('GET', KEYS[5]) ~= ARGV[3] then return {'LOST'} end
-local cur = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+local snapv = redis.call('HGET', KEYS[1], 'version')
+local cur = tonumber(snapv or redis.call('HGET', KEYS[6], 'version') or '0')
 if cur ~= tonumber(ARGV[4]) then return {'CONFLICT', tostring(cur)} end
 local now, jid, teacher, ch, ref = now_ms(), ARGV[8], ARGV[9], ARGV[10], ARGV[18]
 local started, version, diff_id = tonumber(ARGV[12]), cur, ''
 local counts = cjson.decode(ARGV[15])
 local tp = trace_of(KEYS[3])
+local account = ''
+if ARGV[13] ~= '' then account = redis.call('HGET', KEYS[7], ARGV[13]) or '' end
 if ARGV[7] ~= '' then
   version = tonumber(ARGV[5])
   -- no MAXLEN: trim.lua trims behind what the app's groups have read
@@ -89,15 +109,27 @@ if ARGV[7] ~= '' then
     'added', tostring(counts.added), 'updated', tostring(counts.updated),
     'removed', tostring(counts.removed), 'diff', ARGV[7]}) do x[#x+1] = v end
   if tp then x[#x+1] = 'traceparent'; x[#x+1] = tp end
+  for _, v in ipairs({'base_hash', ARGV[25], 'hash', ARGV[26]}) do x[#x+1] = v end
+  if account ~= '' then x[#x+1] = 'account'; x[#x+1] = account end
   diff_id = redis.call(unpack(x))
   redis.call('HSET', KEYS[1], 'version', version, 'roster', ARGV[6], 'job', jid,
-    'diff_id', diff_id, 'synced_ms', now)
-elseif cur > 0 then
+    'diff_id', diff_id, 'synced_ms', now, 'hash', ARGV[26])
+  local ids = live_ids(redis.call('HGET', KEYS[6], 'diff_ids'), KEYS[2])
+  ids[#ids+1] = diff_id
+  redis.call('HSET', KEYS[6], 'diff_ids', table.concat(ids, ' '))
+  redis.call('HDEL', KEYS[6], 'version')	-- the snapshot has it now
+elseif snapv then
   redis.call('HSET', KEYS[1], 'synced_ms', now)
-  if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'roster', ARGV[6]) end
+  if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'roster', ARGV[6], 'hash', ARGV[26]) end
 end
-local account = ''
-if ARGV[13] ~= '' then account = redis.call('HGET', KEYS[7], ARGV[13]) or '' end
+if ARGV[27] == '1' then
+  local held = {}
+  for id in string.gmatch(redis.call('HGET', KEYS[6], 'held_ids') or '', '%S+') do
+    held[#held+1] = id
+  end
+  xdel_all(KEYS[12], held)
+  redis.call('HDEL', KEYS[6], 'held_ids')
+end
 local prev = redis.call('HMGET', KEYS[6], 'authorized_by', 'done_started_ms', 'any_started_ms')
 local changed = ''
 if prev[1] and ARGV[14] ~= '' and prev[1] ~= ARGV[14] then changed = prev[1] .. '->' .. ARGV[14] end

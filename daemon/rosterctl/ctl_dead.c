@@ -525,15 +525,11 @@ held_one(redisReply *e, void *arg)
 	return 1;
 }
 
-static int
-held_drop(redisReply *e, void *teacher)
-{
-	if (strcmp(ctl_field(e->element[1], "teacher"), teacher) == 0)
-		dead_del(e->element[0]->str);
-	return 1;
-}
-
-/* Apply a teacher's held change: a forced sync; its held letters go. */
+/*
+ * Apply a teacher's held change: a forced sync, as an app confirms one.
+ * Its held letters go when that sync succeeds (writeback.lua), whoever
+ * queued it.
+ */
 static int
 held_confirm(const char *teacher)
 {
@@ -561,8 +557,6 @@ held_confirm(const char *teacher)
 		    teacher, jr->str);
 	freeReplyObject(jr);
 	freeReplyObject(r);
-	/* every held letter of the teacher is answered by that sync */
-	dead_each(&flt, 0, held_drop, (void *)teacher);
 	return CTL_OK;
 }
 

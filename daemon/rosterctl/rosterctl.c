@@ -218,7 +218,8 @@ ctl_partitions(void)
 		return n;
 	k = ctl_key(KEY_DIFFS_PARTITIONS, NULL);
 	r = ctl_cmd("GET %s", k);
-	v = r->type == REDIS_REPLY_STRING ? strtol(r->str, NULL, 10) : 0;
+	/* absent: one stream (no rosterd recorded more) */
+	v = r->type == REDIS_REPLY_STRING ? strtol(r->str, NULL, 10) : 1;
 	n = v >= 1 && v <= PARTITIONS_MAX ? (unsigned)v :
 	    (unsigned)conf.diffs_partitions;
 	freeReplyObject(r);

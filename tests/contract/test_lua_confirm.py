@@ -8,10 +8,10 @@ from lua_harness import (COUNTS, EVENTS, GROUP, JOBS, P, SCHED_KEYS,
 
 def held_writeback(w, eid):
     keys = [snapshot(T), P + "diffs", status(eid), JOBS, lock(T), state(T),
-            P + "accounts"] + SCHED_KEYS + [P + "sections:{%s}" % T]
+            P + "accounts"] + SCHED_KEYS + [P + "sections:{%s}" % T, P + "dead"]
     args = [GROUP, eid, "c1:" + eid, 0, 1, '{"roster":1}', '{"d":1}', eid, T,
             EVENTS, STATUS_TTL, 1000, "", "teacher", COUNTS, 4, "", "user-42",
-            "app", 86400000, 0, "1", "", 0]
+            "app", 86400000, 0, "1", "", 0, "", "1" * 32, "0"]
     return w.lua.writeback(keys, args)
 
 

@@ -1,7 +1,7 @@
 """fail.lua: a job failed for good or held: its final status, a dead
 letter, and the teacher off the schedule where its token was refused."""
-from lua_harness import (GROUP, JOBS, LEFT, P, REAUTH, SCHEDULE, T, TP, fail,
-                         lock, running, state, status)
+from lua_harness import (COUNTS, GROUP, JOBS, LEFT, P, REAUTH, SCHEDULE, T,
+                         TP, fail, lock, running, state, status)
 
 
 def test_fail_deletes_a_malformed_entry_and_keeps_the_others(w):
@@ -48,6 +48,36 @@ def test_fail_holds_a_change_with_its_counts(w):
     fail(w, eid, "c1:" + eid, state_="held", extra='{"removed":30}')
     st = w.r.hgetall(status(eid))
     assert st["state"] == "held" and st["removed"] == "30"
+
+
+def test_a_held_event_has_the_counts_and_the_state_the_letter(w, events):
+    """The app shows what would go without reading the status, and the
+    forced sync that confirms it finds the held letters (held_ids)."""
+    ids = []
+    for _ in range(3):
+        eid = running(w)
+        events.all()
+        fail(w, eid, "c1:" + eid, state_="held", code="shrink_guard",
+             extra=COUNTS)
+        [ev] = events.all()
+        assert ev["state"] == "held"
+        assert (ev["added"], ev["updated"], ev["removed"]) == (2, 1, 0)
+        ids.append(w.r.xrange(P + "dead")[-1][0])
+    assert w.r.hget(state(T), "held_ids") == " ".join(ids)
+    # dead letters trimmed by retention leave the list with the next hold
+    w.r.xtrim(P + "dead", minid=ids[2], approximate=False)
+    eid = running(w)
+    fail(w, eid, "c1:" + eid, state_="held", code="shrink_guard",
+         extra=COUNTS)
+    new = w.r.xrange(P + "dead")[-1][0]
+    assert w.r.hget(state(T), "held_ids") == ids[2] + " " + new
+    # a failure is no hold: no counts, nothing kept
+    eid = running(w)
+    events.all()
+    fail(w, eid, "c1:" + eid, extra=COUNTS)
+    [ev] = events.all()
+    assert "removed" not in ev
+    assert w.r.hget(state(T), "held_ids") == ids[2] + " " + new
 
 
 def test_fail_leaves_a_lock_that_is_not_ours(w):

@@ -7,21 +7,26 @@ import pytest
 
 from lua_harness import (CONTRACT_VERSION, COUNTS, EVENTS, GROUP, INTERVAL,
                          JITTER, JOBS, LEFT, P, REAUTH, SCHEDULE, SCHED_KEYS,
-                         STATUS_TTL, T, TP, fail, lock, running, snapshot, state, status)
+                         STATUS_TTL, T, TP, U, fail, lock, running, snapshot,
+                         state, status)
 
 
 SECTIONS = P + "sections:{%s}" % T
 
 
+H0, H1 = "0" * 32, "1" * 32	# content hashes (roster_hash())
+
+
 def writeback(w, eid, base, diff, roster='{"roster":1}', email="",
               authorized_by="teacher", district="", lockval=None,
-              trigger="app", interval=86400000, jitter=0, picker="", listed=0):
+              trigger="app", interval=86400000, jitter=0, picker="", listed=0,
+              base_hash=H0, hash_=H1, force="0"):
     keys = [snapshot(T), P + "diffs", status(eid), JOBS, lock(T), state(T),
-            P + "accounts"] + SCHED_KEYS + [SECTIONS]
+            P + "accounts"] + SCHED_KEYS + [SECTIONS, P + "dead"]
     args = [GROUP, eid, lockval or "c1:" + eid, base, base + 1, roster, diff,
             eid, T, EVENTS, STATUS_TTL, 1000, email, authorized_by,
             COUNTS, 4, district, "user-42", trigger, interval, jitter, "0",
-            picker, listed]
+            picker, listed, base_hash, hash_, force]
     return w.lua.writeback(keys, args)
 
 
@@ -55,10 +60,12 @@ def test_writeback_writes_diff_snapshot_status_ack_and_unlock_together(w, events
     assert did == diff_id
     assert d == {"v": CONTRACT_VERSION, "teacher": T, "job": eid, "ref": "user-42",
                  "base_version": "0", "version": "1", "added": "2",
-                 "updated": "1", "removed": "0", "diff": '{"d":1}'}
+                 "updated": "1", "removed": "0", "diff": '{"d":1}',
+                 "base_hash": H0, "hash": H1}
     sn = w.r.hgetall(snapshot(T))
     assert sn["version"] == "1" and sn["roster"] == '{"roster":1}'
     assert sn["job"] == eid and sn["diff_id"] == diff_id and "synced_ms" in sn
+    assert sn["hash"] == H1
     tst = w.r.hgetall(state(T))
     assert tst["done_started_ms"] == tst["any_started_ms"] == "1000"
     assert tst["done_job"] == tst["any_job"] == eid
@@ -89,6 +96,8 @@ def test_writeback_without_changes_writes_no_diff(w, roster, kept):
     assert w.r.xlen(P + "diffs") == 0
     sn = w.r.hgetall(snapshot(T))
     assert sn["version"] == "3" and sn["roster"] == kept
+    assert sn.get("hash") == (H1 if roster else None), \
+        "a roster rewritten comes with its hash"
     assert sn["diff_id"] == "5-0"
     assert int(sn["synced_ms"]) > 1, "the snapshot says when it was confirmed"
     st = w.r.hgetall(status(eid))
@@ -169,3 +178,72 @@ def test_a_sync_that_fetched_no_list_leaves_the_pickers_alone(w):
     assert writeback(w, eid, 0, "")[0] == "OK"	# not modified: no list
     assert w.r.get(SECTIONS) == before
     assert w.r.hget(state(T), "sections_started_ms") is None
+
+
+def test_without_a_snapshot_versions_go_on_from_the_forgotten_one(w):
+    """A forget leaves the version in the state: the next sync's diff
+    goes on from it (4 -> 5), never back to 0 -> 1."""
+    w.r.hset(state(T), mapping={"version": 4, "forgotten_ms": 1})
+    eid = running(w)
+    assert writeback(w, eid, 0, '{"d":1}', base_hash="") == ["CONFLICT", "4"]
+    reply = writeback(w, eid, 4, '{"d":1}', base_hash="")
+    assert reply[0] == "OK" and reply[2] == "5"
+    [(_, d)] = w.r.xrange(P + "diffs")
+    assert d["base_version"] == "4" and d["version"] == "5"
+    assert d["base_hash"] == "" and d["hash"] == H1
+    assert w.r.hget(snapshot(T), "version") == "5"
+    assert w.r.hget(state(T), "version") is None, "the snapshot has it now"
+
+
+def test_the_diff_entry_names_the_matched_account(w):
+    w.r.hset(P + "accounts", "jane@example.org", "app-7")
+    eid = running(w)
+    writeback(w, eid, 0, '{"d":1}', email="jane@example.org")
+    eid = running(w)
+    writeback(w, eid, 1, '{"d":2}', email="nobody@example.org")
+    [(_, d1), (_, d2)] = w.r.xrange(P + "diffs")
+    assert d1["account"] == "app-7"
+    assert "account" not in d2, "no match: no account field"
+
+
+def test_the_state_keeps_the_teachers_diff_ids_still_in_the_stream(w):
+    ids = []
+    for v in range(3):
+        eid = running(w)
+        ids.append(writeback(w, eid, v, '{"d":%d}' % v)[1])
+    assert w.r.hget(state(T), "diff_ids") == " ".join(ids)
+    # another teacher's entry, then the first two trimmed by retention
+    w.r.xadd(P + "diffs", {"teacher": U})
+    w.r.xtrim(P + "diffs", minid=ids[2], approximate=False)
+    eid = running(w)
+    new = writeback(w, eid, 3, '{"d":3}')[1]
+    assert w.r.hget(state(T), "diff_ids") == ids[2] + " " + new
+    # no diff: the list stays
+    eid = running(w)
+    writeback(w, eid, 4, "", roster="")
+    assert w.r.hget(state(T), "diff_ids") == ids[2] + " " + new
+
+
+def test_a_forced_sync_that_succeeds_removes_the_held_dead_letters(w):
+    """Whoever queued it (the app's XADD ... force 1, or rosterctl held
+    confirm): the teacher's held letters go, nobody else's, no other kind."""
+    for t in (T, T, U):
+        if t == T:
+            eid = running(w)
+        else:
+            w.r.xadd(JOBS, {"teacher": U})
+            eid = w.r.xreadgroup(GROUP, "c1", {JOBS: ">"})[0][1][0][0]
+        fail(w, eid, "c1:" + eid, state_="held", teacher=t,
+             code="shrink_guard", extra=COUNTS)
+    eid = running(w)
+    fail(w, eid, "c1:" + eid, code="not_shared")	# a failure, not a hold
+    dead = lambda: [(f["teacher"], f["state"])
+                    for _, f in w.r.xrange(P + "dead")]
+    assert dead() == [(T, "held"), (T, "held"), (U, "held"), (T, "failed")]
+    eid = running(w)
+    writeback(w, eid, 0, '{"d":1}')	# not forced: the holds stay
+    assert len(dead()) == 4
+    eid = running(w)
+    assert writeback(w, eid, 1, '{"d":2}', force="1")[0] == "OK"
+    assert dead() == [(U, "held"), (T, "failed")]
+    assert w.r.hget(state(T), "held_ids") is None

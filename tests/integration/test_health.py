@@ -138,7 +138,7 @@ def test_a_redis_full_at_start_is_waited_for_and_said(env):
       "~rosterd:l*", "~rosterd:r*", "~rosterd:a*", "~rosterd:c*",
       "~rosterd:i*", "~rosterd:di*", "~rosterd:p*", "~rosterd:q*",
       "~rosterd:events"],
-     "XADD rosterd:dead, XTRIM rosterd:dead"),
+     "XADD rosterd:dead, XTRIM rosterd:dead, XDEL rosterd:dead"),
 ])
 def test_a_missing_permission_at_start_is_one_clear_error(env, acl, named):
     as_admin(env)

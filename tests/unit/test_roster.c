@@ -647,6 +647,55 @@ test_snapshot_same(void **state)
 }
 
 /*
+ * The content hash: equal content at other versions hashes the same, any
+ * change hashes otherwise, the empty roster is "", and it is the SHA-256
+ * of the text without its version (what the contract tells the apps).
+ */
+static void
+test_roster_hash(void **state)
+{
+	static const char	 text[] = "{\"format\":2,\"version\":7,"
+	    "\"fields\":\"x\"}";
+	struct roster		*r = recorded_roster(ROSTER_FIELDS_LIBRARY);
+	struct roster		*none = roster_new(ROSTER_FIELDS_LIBRARY);
+	char			 h1[ROSTER_HASH_LEN + 1], h2[ROSTER_HASH_LEN + 1];
+	char			 h3[ROSTER_HASH_LEN + 1], *old;
+
+	r->version = 1;
+	roster_hash(r, h1);
+	assert_int_equal(strlen(h1), ROSTER_HASH_LEN);
+	assert_int_equal(strspn(h1, "0123456789abcdef"), ROSTER_HASH_LEN);
+	r->version = 99;
+	roster_hash(r, h2);
+	assert_string_equal(h1, h2);
+	/* a change anywhere: a student's grade, the authorization */
+	old = r->students[0].grade;
+	r->students[0].grade = strcmp(old, "9") == 0 ? "10" : "9";
+	roster_hash(r, h3);
+	assert_string_not_equal(h1, h3);
+	r->students[0].grade = old;
+	free(r->authorized_by);
+	r->authorized_by = strdup("district");
+	roster_hash(r, h3);
+	assert_string_not_equal(h1, h3);
+	/* the empty roster, at any version, and no roster: "" */
+	roster_hash(NULL, h3);
+	assert_string_equal(h3, "");
+	none->version = 5;
+	roster_hash(none, h3);
+	assert_string_equal(h3, "");
+	/* sha256('{"format":2,"fields":"x"}'), its first 32 hex digits */
+	assert_int_equal(roster_snapshot_hash(text, strlen(text), h3), 0);
+	assert_string_equal(h3, "e351c570cab6935530f85fa66ae46032");
+	/* not a current-format snapshot: no hash */
+	assert_int_equal(roster_snapshot_hash("{\"format\":1,\"version\":1,}",
+	    25, h3), -1);
+	assert_string_equal(h3, "");
+	roster_free(none);
+	roster_free(r);
+}
+
+/*
  * The snapshot writer prints what json-c would: reparsing the text with
  * json-c and printing it again gives the same bytes, for awkward strings
  * and district extras too.
@@ -1075,6 +1124,7 @@ main(void)
 		cmocka_unit_test(test_snapshot_round_trip),
 		cmocka_unit_test(test_snapshot_format),
 		cmocka_unit_test(test_snapshot_same),
+		cmocka_unit_test(test_roster_hash),
 		cmocka_unit_test(test_snapshot_is_json_c_text),
 		cmocka_unit_test(test_snapshot_truncated),
 		cmocka_unit_test(test_snapshot_malformed),
