@@ -152,6 +152,7 @@ job_later(struct job *j, enum job_state st, uint64_t ms)
 	job_set_state(j, st);
 	if (j->timer == NULL)
 		j->timer = evtimer_new(rd->base, on_job_timer, j);
+	j->timer_due_ms = mono_ms() + ms;
 	evtimer_add(j->timer, &tv);
 }
 

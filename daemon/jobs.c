@@ -234,18 +234,20 @@ jobs_each_of_entry(const char *entry_id, job_fn fn)
 			fn(j);
 }
 
-/* How long until a pending timer fires, ms; 0 if it is not pending. */
+/*
+ * How long until a pending timer fires, ms, from the monotonic time its
+ * owner recorded when adding it; 0 if it is not pending. Not libevent's
+ * own expiry: event_pending() reports a timer made active by
+ * event_active() as pending with an expiry that was never set.
+ */
 uint64_t
-timer_left_ms(const struct event *ev)
+timer_left_ms(const struct event *ev, uint64_t due_ms)
 {
-	struct timeval tv;
-	uint64_t at, now = wall_ms();
+	uint64_t now = mono_ms();
 
-	/* libevent tells the expiry on the wall clock: compare with it */
-	if (ev == NULL || !event_pending(ev, EV_TIMEOUT, &tv))
+	if (ev == NULL || !evtimer_pending(ev, NULL))
 		return 0;
-	at = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
-	return at > now ? at - now : 0;
+	return due_ms > now ? due_ms - now : 0;
 }
 
 /*
@@ -268,11 +270,11 @@ job_json(const struct job *j)
 	switch (j->state) {
 	case JOB_WAITING:	/* another job of the teacher holds its lock */
 		waits = "lock";
-		left = timer_left_ms(j->timer);
+		left = timer_left_ms(j->timer, j->timer_due_ms);
 		break;
 	case JOB_BACKOFF:
 		waits = "retry";
-		left = timer_left_ms(j->timer);
+		left = timer_left_ms(j->timer, j->timer_due_ms);
 		break;
 	case JOB_FETCHING:
 		left = sync_rate_wait_ms(j->sync);

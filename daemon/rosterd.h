@@ -131,6 +131,7 @@ struct job {
 	int			 redis_failures;	/* admissions failed */
 	enum job_state		 state;
 	struct event		*timer;		/* waiting, backoff */
+	uint64_t		 timer_due_ms;	/* when it fires (mono_ms) */
 	struct event		*lock_timer;	/* renews the teacher lock */
 	uint64_t		 lock_ms;	/* lock last confirmed (mono) */
 	unsigned		 pending_cmds;	/* Redis commands in flight */
@@ -372,7 +373,7 @@ typedef void	(*job_fn)(struct job *);
 void		 jobs_each(job_fn);
 void		 jobs_each_in(enum job_state, enum job_state, job_fn);
 void		 jobs_each_of_entry(const char *entry_id, job_fn);
-uint64_t	 timer_left_ms(const struct event *);
+uint64_t	 timer_left_ms(const struct event *, uint64_t);
 char		*jobs_json(void);
 
 /* job.c */

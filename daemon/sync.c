@@ -122,6 +122,7 @@ struct sync {
 	int		 failed;
 	int		 observed;	/* rate-limit headers passed on */
 	struct event	*permit_ev;	/* batches permits; waits */
+	uint64_t	 permit_due_ms;	/* when the wait ends (mono_ms) */
 	struct permit_call *permit_call;	/* in flight */
 };
 
@@ -372,6 +373,7 @@ on_permits(unsigned granted, uint64_t wait_ms, int cold, const char *err,
 		logf_debug(JOB_LF(s->job, .event = "rate_wait"),
 		    "rate limit: waiting %llu ms",
 		    (unsigned long long)wait_ms);
+		s->permit_due_ms = mono_ms() + wait_ms;
 		evtimer_add(s->permit_ev, &tv);
 	} else
 		sync_permits(s);
@@ -412,8 +414,10 @@ sreq_send(struct sreq *q)
 	struct sync *s = q->sync;
 
 	q->needs_permit = 1;
-	if (s->permit_call == NULL && !evtimer_pending(s->permit_ev, NULL))
+	if (s->permit_call == NULL && !evtimer_pending(s->permit_ev, NULL)) {
+		s->permit_due_ms = 0;	/* now */
 		event_active(s->permit_ev, EV_TIMEOUT, 0);
+	}
 }
 
 static void
@@ -1097,5 +1101,5 @@ sync_rate_waiting(const struct sync *s)
 uint64_t
 sync_rate_wait_ms(const struct sync *s)
 {
-	return s != NULL ? timer_left_ms(s->permit_ev) : 0;
+	return s != NULL ? timer_left_ms(s->permit_ev, s->permit_due_ms) : 0;
 }

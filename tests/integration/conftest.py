@@ -600,6 +600,14 @@ class Env:
         return rcs
 
 
+def exit_report(proc):
+    """What explains a bad exit: valgrind's own lines (==PID==, wherever
+    they fell among the debug log) first, then the log's tail."""
+    lines = proc.text().split("\n")
+    vg = [ln for ln in lines if re.match(r"==\d+== ", ln)]
+    return "\n".join(vg[:200] + ["--- log tail:", "\n".join(lines)[-3000:]])
+
+
 @pytest.fixture
 def env():
     with tempfile.TemporaryDirectory(prefix="rosterd-it-") as tmp:
@@ -612,7 +620,7 @@ def env():
         for d, rc in rcs:
             # a clean exit; under valgrind also "no leaks, no errors"
             assert rc == 0, "%s exited %s:\n%s" % (
-                d.proc.name, rc, d.proc.text()[-4000:])
+                d.proc.name, rc, exit_report(d.proc))
 
 
 def store_district_of(env, sbx, t):
