@@ -225,9 +225,9 @@ def decide(f, entry_id, mine, my_id):
         return "forget"             # always: the teacher is erased
     if id_key(entry_id) <= id_key(my_id):
         return "skip"               # older than what we hold (a reload)
-    if f["base_hash"] == mine:
+    if f.get("base_hash") == mine:
         return "apply"
-    if f["hash"] == mine:
+    if f.get("hash") == mine:
         return "skip"               # a redelivery
     return "reload"                 # a gap, or Redis and we went apart
 
@@ -331,34 +331,48 @@ class Worker:
         self.stopping = False
         self.commits = 0
         for p in self.mine:
-            try:
-                r.xgroup_create(stream_of(p, self.n), group, "0",
-                                mkstream=True)
-            except redis.ResponseError as e:
-                if "BUSYGROUP" not in str(e):
-                    raise
+            if not self.has_group(stream_of(p, self.n)):
+                # a new app: its rosters from the snapshots first (the
+                # stream may have kept none of a teacher's diffs), then
+                # every diff still there, each skipped or applied by rule
+                self.reload_partition(p)
+                try:
+                    r.xgroup_create(stream_of(p, self.n), group, "0",
+                                    mkstream=True)
+                except redis.ResponseError as e:
+                    if "BUSYGROUP" not in str(e):
+                        raise
+
+    def has_group(self, stream):
+        try:
+            return any(g["name"] == self.group
+                       for g in self.r.xinfo_groups(stream))
+        except redis.ResponseError:
+            return False            # no stream yet
+
+    def reload_partition(self, p):
+        """Reload every teacher of partition p from its snapshot: those
+        with a snapshot, and those the app holds that have none now."""
+        owners = {k[len(snapshot_key("")) - 1:-1] for k in
+                  self.r.scan_iter(match=snapshot_key("*"), count=1000)}
+        with self.pg, self.pg.cursor() as cur:
+            cur.execute("SELECT owner FROM rosters")
+            owners.update(o for (o,) in cur.fetchall())
+        for o in sorted(owners):
+            if partition_of(o, self.n) == p:
+                with self.pg, self.pg.cursor() as cur:
+                    held_state(cur, o)
+                    load_snapshot(cur, self.r, o)
 
     def recover_lost(self):
-        """diffs_lost for a partition of ours: reload every teacher of it
-        from the snapshots (those the app never saw, and those it holds
-        that have none any more), then read on."""
+        """diffs_lost for a partition of ours: reload it, then read on."""
         fields = [lost_field(self.group, p, self.n) for p in self.mine]
         for p, field, lost in zip(self.mine, fields,
                                   self.r.hmget(LOST, fields)):
-            if lost is None:
-                continue
-            self.log("partition %d lost diffs %s: reloading" % (p, lost))
-            owners = {k[len(snapshot_key("")) - 1:-1] for k in
-                      self.r.scan_iter(match=snapshot_key("*"), count=1000)}
-            with self.pg, self.pg.cursor() as cur:
-                cur.execute("SELECT owner FROM rosters")
-                owners.update(o for (o,) in cur.fetchall())
-            for o in sorted(owners):
-                if partition_of(o, self.n) == p:
-                    with self.pg, self.pg.cursor() as cur:
-                        held_state(cur, o)
-                        load_snapshot(cur, self.r, o)
-            self.r.hdel(LOST, field)
+            if lost is not None:
+                self.log("partition %d lost diffs %s: reloading" % (p, lost))
+                self.reload_partition(p)
+                self.r.hdel(LOST, field)
 
     def handle(self, stream, entry_id, f):
         if not f:

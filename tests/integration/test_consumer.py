@@ -224,6 +224,57 @@ def test_diffs_applied_in_one_transaction_each_equal_the_snapshots(env, pg):
     conn.close()
 
 
+def test_a_new_group_starts_from_the_snapshots(env, pg):
+    """A worker of a new group loads every teacher from the snapshots
+    before reading the stream (it may have kept none of a teacher's
+    diffs); the diffs still there are then older than what it holds.  A
+    diffs_lost field for its group makes it reload the same way."""
+    sbx = env.start_sandbox("--teachers", 6, "--seed", 8)
+    env.start_rosterd()
+    ids = [t["id"] for t in sbx.teachers()]
+    for t in sbx.teachers():
+        env.store_token(t["id"], t["token"])
+    sync_all(env, ids)
+    change_rosters(sbx, [t for t in sbx.teachers() if t["sections"]])
+    sync_all(env, ids)
+    conn = pg.connect()
+    rc.create_schema(conn)
+    lines = []
+    w = rc.Worker(env.r, conn, GROUP, 0, 1, log=lines.append)
+    assert w.n == 1 and w.mine == [0]
+    assert_equals_snapshots(env, conn, ids)
+    assert w.read({"rosterd:diffs": ">"}, None) == len(env.diffs())
+    assert lines and all(l.endswith(" skipped") for l in lines), lines
+    # the rows went wrong, and the group lost diffs: all reloaded
+    with conn, conn.cursor() as cur:
+        cur.execute("DELETE FROM students WHERE owner = %s", (ids[0],))
+        cur.execute("INSERT INTO rosters (owner) VALUES ('gone')")
+    env.r.hset("rosterd:diffs_lost", GROUP, "0-1")
+    w.recover_lost()
+    assert not env.r.hexists("rosterd:diffs_lost", GROUP)
+    assert_equals_snapshots(env, conn, ids)
+    conn.close()
+
+
+def test_held_change_shown_and_confirmed(env):
+    """held_changes lists the held change with its counts; confirm_held
+    queues the forced sync that applies it, and the change is answered."""
+    if rc is None:
+        pytest.skip("python3-psycopg2 missing (%s)" % IMPORT_ERROR)
+    sbx = env.start_sandbox("--teachers", 6, "--seed", 2)
+    env.start_rosterd()
+    t = [t for t in sbx.teachers() if t["sections"]][0]
+    jid, gone = hold_one(env, sbx, t)
+    [h] = rc.held_changes(env.r)
+    assert h["teacher"] == t["id"] and h["job"] == jid, h
+    assert h["enrollments_removed"] == gone and h["removed"] >= gone, h
+    assert "students" in h["message"], h
+    st = rc.wait_job(env.r, rc.confirm_held(env.r, t["id"]), 30 * SLOW)
+    assert st["state"] == "done" and st["result"] == "changed", st
+    assert st["enrollments_removed"] == str(gone), st
+    assert rc.held_changes(env.r) == []
+
+
 def test_the_rule(pg):
     """Forgotten always applies; older than held: skip; base is mine:
     apply; new is mine: a redelivery; else reload."""
