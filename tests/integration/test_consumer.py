@@ -363,7 +363,8 @@ def test_consumer_scenario_ends_equal_to_every_snapshot(env, pg):
     sbx = env.start_sandbox("--teachers", 10, "--seed", 6)
     d = env.start_rosterd(diffs__partitions=4)
     n = 4
-    assert rc.partitions(env.r) == n
+    wait_for(lambda: rc.partitions(env.r) == n, 10,
+             "rosterd:diffs:partitions = %d" % n)
     ts = [t for t in sbx.teachers() if t["sections"]]
     ids = [t["id"] for t in sbx.teachers()]
     for t in sbx.teachers():
