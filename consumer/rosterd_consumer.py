@@ -220,11 +220,13 @@ def held_state(cur, owner):
 # ---- the rule: one entry, one transaction ----
 
 def decide(f, entry_id, mine, my_id):
-    """What to do with a diff entry, given what the app holds."""
-    if f.get("forgotten") == "1":
-        return "forget"             # always: the teacher is erased
+    """What to do with a diff entry, given what the app holds: the
+    contract's rule, after skipping what the rows already include (an
+    entry up to the last applied, or to the snapshot last reloaded)."""
     if id_key(entry_id) <= id_key(my_id):
-        return "skip"               # older than what we hold (a reload)
+        return "skip"
+    if f.get("forgotten") == "1":
+        return "forget"             # whatever the app held
     if f.get("base_hash") == mine:
         return "apply"
     if f.get("hash") == mine:

@@ -276,11 +276,12 @@ def test_held_change_shown_and_confirmed(env):
 
 
 def test_the_rule(pg):
-    """Forgotten always applies; older than held: skip; base is mine:
-    apply; new is mine: a redelivery; else reload."""
+    """Not after what the rows include: skip; forgotten: forget; base is
+    mine: apply; new is mine: a redelivery; else reload."""
     d = rc.decide
     f = {"base_hash": "a", "hash": "b"}
-    assert d(dict(f, forgotten="1"), "5-0", "z", "9-0") == "forget"
+    assert d(dict(f, forgotten="1"), "10-0", "z", "9-0") == "forget"
+    assert d(dict(f, forgotten="1"), "5-0", "z", "9-0") == "skip"
     assert d(f, "5-0", "a", "6-0") == "skip"
     assert d(f, "7-0", "a", "6-0") == "apply"
     assert d(f, "7-0", "b", "6-0") == "skip"
