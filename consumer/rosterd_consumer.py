@@ -91,9 +91,9 @@ def value(col, v):
 
 def insert(cur, table, owner, rec):
     cols = COLUMNS[table]
-    cur.execute("INSERT INTO %s (owner, id, %s) VALUES (%s) "
-                "ON CONFLICT DO NOTHING" % (table, ", ".join(cols),
-                                            ", ".join(["%s"] * (len(cols) + 2))),
+    marks = ", ".join(["%s"] * (len(cols) + 2))
+    cur.execute("INSERT INTO %s (owner, id, %s) VALUES (%s) ON CONFLICT "
+                "DO NOTHING" % (table, ", ".join(cols), marks),
                 [owner, rec["id"]] + [value(c, rec.get(c)) for c in cols])
     if cur.rowcount != 1:
         raise Divergence("%s %s already present" % (table, rec["id"]))
@@ -133,7 +133,8 @@ def enroll(cur, owner, pairs, add):
 def apply_diff(cur, owner, diff):
     """Apply one diff (doc/roster-format.md) to the owner's rows, in the
     format's order; Divergence when it does not fit them."""
-    set_roster(cur, owner, **{k: ch["new"] for k, ch in diff["roster"].items()})
+    set_roster(cur, owner,
+               **{k: ch["new"] for k, ch in diff["roster"].items()})
     t = diff["teacher"]
     if t["removed"]:
         delete(cur, "teachers", owner, t["removed"]["id"])
