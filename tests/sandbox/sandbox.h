@@ -238,6 +238,7 @@ struct gen_opts {
 	int		 teachers;
 	int		 districts;
 	uint64_t	 seed;
+	int		 section_size;	/* 0: the classic mix; else district scale */
 	const char	*datafile;
 };
 

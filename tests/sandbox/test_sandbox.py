@@ -1218,3 +1218,54 @@ def test_events_30_day_window(fresh):
     s.control("POST", "/reset", {})
     assert s.control("GET", "/clock")["offset_s"] == 0
     assert events(s, tok) == []
+
+
+# ---------- district scale ----------
+
+@pytest.fixture(scope="module")
+def district_scale():
+    s = Sandbox("--teachers", "3000", "--districts", "1",
+                "--section-size", "20", "--seed", "7")
+    yield s
+    assert s.stop() == 0
+
+
+def test_district_scale_generation(district_scale):
+    s = district_scale
+    d, = s.control("GET", "/districts")
+    assert d["teachers"] == 3000
+    tok = d["token"]
+    users, pages = all_pages(s, "/v3.0/users?limit=10000", tok)
+    roles = [next(iter(u["data"]["roles"])) for u in users]
+    assert roles.count("teacher") == 3000
+    assert 55000 <= roles.count("student") <= 65000
+    assert all(len(p["data"]) == 10000 for p in pages[:-1])
+    sections, _ = all_pages(s, "/v3.0/sections?limit=10000", tok)
+    sizes = [len(x["data"]["students"]) for x in sections]
+    assert 18 <= sum(sizes) / len(sizes) <= 22
+    # Every student sits in a section of the district.
+    enrolled = {i for x in sections for i in x["data"]["students"]}
+    assert enrolled == {u["data"]["id"] for u, r in zip(users, roles)
+                        if r == "student"}
+
+
+def test_cursor_paging_at_limit_10000(district_scale):
+    s = district_scale
+    tok = district_token(s)
+    for kind in ("users", "sections"):
+        items, pages = all_pages(s, "/v3.0/%s?limit=10000" % kind, tok)
+        ids = [x["data"]["id"] for x in items]
+        assert ids == sorted(set(ids))
+        for p in pages[:-1]:
+            nxt = [l["uri"] for l in p["links"] if l["rel"] == "next"][0]
+            assert nxt == "/v3.0/%s?limit=10000&starting_after=%s" % (
+                kind, p["data"][-1]["data"]["id"])
+        assert s.get("/v3.0/%s?limit=10001" % kind, tok)[0] == 413
+    # Exactly 10,000 left: a full page with a next link to an empty page.
+    users = [x["data"]["id"] for x in all_pages(
+        s, "/v3.0/users?limit=10000", tok)[0]]
+    path = "/v3.0/users?limit=10000&starting_after=" + users[-10001]
+    items, pages = all_pages(s, path, tok)
+    assert [len(p["data"]) for p in pages] == [10000, 0]
+    assert [x["data"]["id"] for x in items] == users[-10000:]
+    assert [l["rel"] for l in pages[1]["links"]] == ["self"]
