@@ -298,11 +298,16 @@ same(const char *a, const char *b)
 	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
-/* One changed field: {"key":old} (under path) for previous_attributes. */
+/*
+ * One field about to change: {"key":old} (under path) for
+ * previous_attributes, or nothing (no event) when it keeps its value.
+ */
 static void
 prev_one(struct sbuf *p, const char *const *path, const char *key,
-    const char *old)
+    const char *old, const char *new)
 {
+	if (same(old, new))
+		return;
 	prev_open(p, path);
 	prev_str(p, key, old);
 	prev_close(p, path);
@@ -455,7 +460,7 @@ op_rename_user(struct mut *m)
 	struct user	*u;
 	struct sbuf	 p = { 0 };
 	const char	*s;
-	int		 code = 0, present, changed;
+	int		 code = 0, present;
 
 	if ((u = arg_user(m, "user", 0, &code)) == NULL)
 		return code;
@@ -474,11 +479,12 @@ op_rename_user(struct mut *m)
 		prev_str(&p, "middle", u->middle);
 		u->middle = adup(m, s);
 	}
-	changed = p.p[p.len - 1] != '{';
-	prev_close(&p, name);
+	if (p.p[p.len - 1] == '{')
+		p.len = 0;		/* nothing changed: no event */
+	else
+		prev_close(&p, name);
 	world_touch(m->w, &u->last_modified);
-	if (changed)		/* Clever records changes, not requests */
-		user_event(m, u, "users.updated", &p);
+	user_event(m, u, "users.updated", &p);
 	sbuf_free(&p);
 	return 200;
 }
@@ -499,9 +505,7 @@ op_set_grade(struct mut *m)
 	if (arg(m, "user", NULL) != NULL) {
 		if ((u = arg_user(m, "user", OBJ_STUDENT, &code)) == NULL)
 			return code;
-		if (same(g, u->grade))
-			return 200;
-		prev_one(&p, student, "grade", u->grade);
+		prev_one(&p, student, "grade", u->grade, g);
 		u->grade = adup(m, g);
 		world_touch(m->w, &u->last_modified);
 		user_event(m, u, "users.updated", &p);
@@ -510,9 +514,7 @@ op_set_grade(struct mut *m)
 	}
 	if ((s = arg_section(m, &code)) == NULL)
 		return code;
-	if (same(g, s->grade))
-		return 200;
-	prev_one(&p, NULL, "grade", s->grade);
+	prev_one(&p, NULL, "grade", s->grade, g);
 	s->grade = adup(m, g);
 	world_touch(m->w, &s->last_modified);
 	section_event(m, s, "sections.updated", &p);
@@ -532,9 +534,7 @@ op_set_subject(struct mut *m)
 		return code;
 	if ((subj = arg(m, "subject", NULL)) == NULL)
 		return merr(m, 400, "missing \"subject\"%s", NULL);
-	if (same(subj, s->subject))
-		return 200;
-	prev_one(&p, NULL, "subject", s->subject);
+	prev_one(&p, NULL, "subject", s->subject, subj);
 	s->subject = adup(m, subj);
 	world_touch(m->w, &s->last_modified);
 	section_event(m, s, "sections.updated", &p);
@@ -686,9 +686,7 @@ op_set_email(struct mut *m)
 	e = arg(m, "email", &present);
 	if (!present)
 		return merr(m, 400, "missing \"email\"%s", NULL);
-	if (same(e, u->email))
-		return 200;
-	prev_one(&p, NULL, "email", u->email);
+	prev_one(&p, NULL, "email", u->email, e);
 	u->email = adup(m, e);
 	world_touch(m->w, &u->last_modified);
 	user_event(m, u, "users.updated", &p);

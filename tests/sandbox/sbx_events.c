@@ -38,18 +38,23 @@ event_id(struct world *w, int64_t now, char *out)
 /*
  * {"created":..,"data":{"object":{..}[,"previous_attributes":{..}]},
  *  "id":..,"type":..}: key order as recorded.  The object is rendered in
- * the full (district) view as it is now, after the mutation.
+ * the full (district) view as it is now, after the mutation.  An empty
+ * prev (not NULL) means nothing changed: Clever records changes, so no
+ * event.
  */
 void
 event_record(struct world *w, struct district *d, const char *type,
     struct obj *o, const struct sbuf *prev)
 {
-	struct sbx_event	*ev = arena_alloc(w->arena, sizeof *ev);
+	struct sbx_event	*ev;
 	struct sbuf		 b = { 0 };
 	struct tm		 tm;
 	time_t			 t;
 	char			 created[40];
 
+	if (prev != NULL && prev->len == 0)
+		return;
+	ev = arena_alloc(w->arena, sizeof *ev);
 	ev->o.type = OBJ_EVENT;
 	ev->created_s = world_now(w);
 	event_id(w, ev->created_s, ev->o.id);

@@ -1149,6 +1149,11 @@ def test_event_per_mutation(fresh):
     assert e["data"]["previous_attributes"] == {"email": a["email"]}
     assert e["data"]["object"]["email"] == "new@example.org"
     mark = e["id"]
+    # the value already there: last_modified moves, but no event
+    lm = section(s, sid, tok)["last_modified"]
+    s.mutate(op="set_subject", section=sid, subject="arts and music")
+    assert section(s, sid, tok)["last_modified"] != lm
+    one_new(s, tok, mark, [])
 
     # co-teacher: sections.updated, old teachers
     s.mutate(op="add_coteacher", section=sid, teacher=b["id"])
