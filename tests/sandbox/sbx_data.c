@@ -103,6 +103,8 @@ struct genctx {
 	struct rng	*r;
 	struct ptrv	*pools;		/* students per district school */
 	struct ptrv	*teachers;	/* per district */
+	int		 section_size;	/* --section-size, 0: classic */
+	int		 homeroom;	/* the sections being made are */
 };
 
 static char *
@@ -287,6 +289,30 @@ gen_student(struct genctx *g, struct district *d, const char *school,
 	return u;
 }
 
+/*
+ * District scale (--section-size): an elementary student sits in its one
+ * homeroom, a secondary student in about five sections of its school, so
+ * 3,000 teachers make some 60,000 students at 20 per section.
+ */
+static struct user *
+pick_district_student(struct genctx *g, struct section *sec,
+    struct ptrv *pool, int homeroom)
+{
+	struct user	*u;
+	int		 tries;
+
+	for (tries = 0; !homeroom && pool->n > 0 && tries < 4; tries++) {
+		if (rng_chance(g->r, 0.2))
+			break;
+		u = pool->v[rng_below(g->r, (uint32_t)pool->n)];
+		if (!ptrv_has(&sec->students, u))
+			return u;
+	}
+	u = gen_student(g, sec->district, sec->school, sec->grade);
+	ptrv_push(pool, u);
+	return u;
+}
+
 /* Pick a student for a section: the teacher's own, the school's, or new. */
 static struct user *
 pick_student(struct genctx *g, struct section *sec, struct ptrv *mine,
@@ -295,6 +321,8 @@ pick_student(struct genctx *g, struct section *sec, struct ptrv *mine,
 	struct user	*u = NULL;
 	int		 tries;
 
+	if (g->section_size > 0)
+		return pick_district_student(g, sec, pool, g->homeroom);
 	for (tries = 0; tries < 4 && u == NULL; tries++) {
 		double	x = rng_unit(g->r);
 
@@ -372,6 +400,17 @@ gen_section(struct genctx *g, struct user *t, const struct course *c,
 	return s;
 }
 
+/* Students in a new section: lo..hi, or --section-size give or take 10%. */
+static int
+section_students(struct genctx *g, int lo, int hi)
+{
+	int	n = g->section_size;
+
+	if (n == 0)
+		return rng_range(g->r, lo, hi);
+	return rng_range(g->r, n - n / 10, n + n / 10);
+}
+
 static void
 gen_teacher_sections(struct genctx *g, struct user *t, enum teacher_kind tk)
 {
@@ -380,13 +419,14 @@ gen_teacher_sections(struct genctx *g, struct user *t, enum teacher_kind tk)
 	int		 i, n, base;
 	char		 gbuf[4];
 
+	g->homeroom = tk == TK_ELEMENTARY;
 	switch (tk) {
 	case TK_NONE:
 		break;
 	case TK_ELEMENTARY:
 		grade = elem_grades[rng_below(g->r, NITEMS(elem_grades))];
 		gen_section(g, t, &(struct course){ "homeroom/advisory",
-		    "Homeroom" }, grade, 1, rng_range(g->r, 18, 26), &mine);
+		    "Homeroom" }, grade, 1, section_students(g, 18, 26), &mine);
 		break;
 	case TK_SECONDARY:
 	case TK_BIG:
@@ -400,7 +440,7 @@ gen_teacher_sections(struct genctx *g, struct user *t, enum teacher_kind tk)
 			    (rng_chance(g->r, 0.2) ? i : 0)) % NITEMS(courses)];
 
 			gen_section(g, t, c, grade, 1 + i % 8,
-			    rng_range(g->r, 25, 32), &mine);
+			    section_students(g, 25, 32), &mine);
 		}
 		break;
 	}
@@ -473,7 +513,8 @@ teacher_kind(struct rng *r, int i)
 static void
 generate(struct world *w, const struct gen_opts *go)
 {
-	struct genctx	 g = { .w = w, .r = &w->rng };
+	struct genctx	 g = { .w = w, .r = &w->rng,
+			     .section_size = go->section_size };
 	int		 nd = go->districts > 0 ? go->districts : 1, i;
 	enum teacher_kind *kinds;
 
@@ -766,6 +807,7 @@ world_free(struct world *w)
 
 		ptrv_free(&d->all_users);
 		ptrv_free(&d->all_sections);
+		ptrv_free(&d->events);
 		obj_free_cache(&d->o);
 	}
 	ptrv_free(&w->users);
@@ -784,6 +826,9 @@ world_get(struct world *w, const char *id)
 
 	if (o != NULL && o->type == OBJ_SECTION &&
 	    ((struct section *)o)->deleted)
+		return NULL;
+	if (o != NULL && (o->type == OBJ_STUDENT || o->type == OBJ_TEACHER) &&
+	    ((struct user *)o)->deleted)
 		return NULL;
 	return o;
 }
@@ -895,6 +940,14 @@ world_delete_section(struct world *w, struct section *s)
 	w->gen++;
 }
 
+/* A student gone from the SIS: the caller unenrolled it first. */
+void
+world_delete_user(struct world *w, struct user *u)
+{
+	u->deleted = 1;
+	w->gen++;
+}
+
 int
 section_has_teacher(const struct section *s, const struct user *t)
 {
@@ -910,9 +963,12 @@ world_sort_district(struct world *w, struct district *d)
 	if (d->sorted_valid && d->sorted_gen == w->gen)
 		return;
 	d->all_users.n = d->all_sections.n = 0;
-	for (i = 0; i < w->users.n; i++)
-		if (((struct user *)w->users.v[i])->district == d)
-			ptrv_push(&d->all_users, w->users.v[i]);
+	for (i = 0; i < w->users.n; i++) {
+		struct user *u = w->users.v[i];
+
+		if (u->district == d && !u->deleted)
+			ptrv_push(&d->all_users, u);
+	}
 	for (i = 0; i < w->sections.n; i++) {
 		struct section *s = w->sections.v[i];
 

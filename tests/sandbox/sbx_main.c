@@ -32,6 +32,7 @@ usage(FILE *fp, int status)
 	fprintf(fp,
 "usage: clever-sandbox [--listen HOST:PORT] [--control HOST:PORT]\n"
 "           [--teachers N] [--districts N] [--seed S] [--data FILE]\n"
+"           [--section-size N]\n"
 "           [--rate-limit N] [--rate-window-s S] [--rate-mode first|wall]\n"
 "           [--two-buckets] [--app-rate-limit N] [--etag on|off|ignore]\n"
 "           [--fault-seed S] [--fault KIND=P ...] [--latency-ms MS]\n"
@@ -163,6 +164,7 @@ main(int argc, char **argv)
 		{ "teachers", required_argument, NULL, 't' },
 		{ "districts", required_argument, NULL, 'D' },
 		{ "seed", required_argument, NULL, 's' },
+		{ "section-size", required_argument, NULL, 'S' },
 		{ "data", required_argument, NULL, 'd' },
 		{ "rate-limit", required_argument, NULL, 'r' },
 		{ "rate-window-s", required_argument, NULL, 'w' },
@@ -211,6 +213,10 @@ main(int argc, char **argv)
 		case 's':
 			sbx.gen.seed = (uint64_t)num(optarg, 0, INT64_MAX,
 			    "--seed");
+			break;
+		case 'S':
+			sbx.gen.section_size = (int)num(optarg, 1, 1000,
+			    "--section-size");
 			break;
 		case 'd':
 			sbx.gen.datafile = optarg;
