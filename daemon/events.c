@@ -89,6 +89,7 @@ struct poll {
 	char			*token;		/* never logged */
 	char			 owner[TEACHER_ID_MAX + 16];
 	char			*from;		/* cursor read: "" start */
+	char			*newest;	/* the newest event found */
 	int			 has_cursor;
 	json_object		*page;		/* the batch */
 	size_t			 nevents, at;	/* mapping position */
@@ -184,6 +185,7 @@ poll_free(struct poll *p)
 	free(p->teachers);
 	free(p->token);
 	free(p->from);
+	free(p->newest);
 	free(p->url);
 	free(p);
 }
@@ -438,38 +440,63 @@ poll_commit(struct poll *p, const char *to)
 
 /* ---- the newest event: where a cursor (re)starts ---- */
 
-/* The id of the first event of a page, "" if none, NULL if bad. */
-static const char *
-first_event_id(json_object *page)
+/* GET /events: a page of at most [events] page_size after id ("" the
+   oldest Clever keeps). */
+static void
+events_page(struct poll *p, const char *after, answer_fn answer)
 {
-	json_object *data = jarray(page, "data");
+	char *url;
+
+	xasprintf(&url, "%s/events?limit=%d%s%s", sync_api_root(),
+	    rd->conf.events_page_size, after[0] ? "&starting_after=" : "",
+	    after);
+	poll_get(p, "events", url, answer);
+}
+
+/* The id of the last event of a page, "" if none, NULL if bad. */
+static const char *
+last_event_id(json_object *data)
+{
+	size_t n = json_object_array_length(data);
 	const char *id;
 
-	if (data == NULL)
-		return NULL;
-	if (json_object_array_length(data) == 0)
+	if (n == 0)
 		return "";
-	id = jstr(jget(json_object_array_get_idx(data, 0), "data"), "id");
+	id = jstr(jget(json_object_array_get_idx(data, n - 1), "data"), "id");
 	return id != NULL && contract_id_valid(id, EVENT_ID_MAX) ? id : NULL;
 }
 
+/*
+ * The walk to the newest event, a page at a time from the oldest Clever
+ * keeps: the Events API names no other way to find it (its pages run
+ * oldest first, and ending_before needs an id).  A short page is the end.
+ */
 static void
 on_newest(struct poll *p, json_object *body, long status)
 {
-	const char *id = body != NULL ? first_event_id(body) : NULL;
+	json_object *data = body != NULL ? jarray(body, "data") : NULL;
+	const char *id = data != NULL ? last_event_id(data) : NULL;
 
 	if (id == NULL) {
 		poll_fail(p, "Clever answered HTTP %ld, not a page of events, "
-		    "to the newest event's request", status);
+		    "while looking for the newest event", status);
 		return;
 	}
-	poll_commit(p, id);
+	if (id[0] != '\0') {
+		free(p->newest);
+		p->newest = xstrdup(id);
+	}
+	if (json_object_array_length(data) >=
+	    (size_t)rd->conf.events_page_size) {
+		events_page(p, p->newest, on_newest);
+		return;
+	}
+	poll_commit(p, p->newest != NULL ? p->newest : "");
 }
 
 /*
  * Restart the cursor at the newest event, with a district job (mode
- * CM_DISTRICT) or without (CM_START): Clever names it with ending_before
- * = last (its guide's way to find where to begin).
+ * CM_DISTRICT) or without (CM_START).
  */
 static void
 poll_restart(struct poll *p, enum commit_mode mode, const char *fmt, ...)
@@ -478,15 +505,13 @@ poll_restart(struct poll *p, enum commit_mode mode, const char *fmt, ...)
 static void
 poll_restart(struct poll *p, enum commit_mode mode, const char *fmt, ...)
 {
-	char *url;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(p->why, sizeof(p->why), fmt, ap);
 	va_end(ap);
 	p->mode = mode;
-	xasprintf(&url, "%s/events?ending_before=last&limit=1", sync_api_root());
-	poll_get(p, "events", url, on_newest);
+	events_page(p, "", on_newest);
 }
 
 /* ---- mapping events to teachers ---- */
@@ -753,16 +778,11 @@ on_page(struct poll *p, json_object *body, long status)
 static void
 poll_page(struct poll *p)
 {
-	char *url;
-
 	if (!p->has_cursor) {
 		poll_restart(p, CM_START, "no cursor yet");
 		return;
 	}
-	xasprintf(&url, "%s/events?limit=%d%s%s", sync_api_root(),
-	    rd->conf.events_page_size, p->from[0] ? "&starting_after=" : "",
-	    p->from);
-	poll_get(p, "events", url, on_page);
+	events_page(p, p->from, on_page);
 }
 
 static void
