@@ -110,6 +110,7 @@ enum obj_type {
 	OBJ_TEACHER,
 	OBJ_STUDENT,
 	OBJ_SECTION,
+	OBJ_EVENT,
 };
 
 enum view {
@@ -144,6 +145,7 @@ struct district {
 	struct ptrv	 all_sections;
 	unsigned	 sorted_gen;
 	int		 sorted_valid;
+	struct ptrv	 events;	/* struct sbx_event, oldest first */
 };
 
 /* Teacher or student: the kind is o.type. */
@@ -178,6 +180,7 @@ struct user {
 	struct bucket	 bucket;
 	uint64_t	 requests;
 	uint64_t	 limited;
+	int		 deleted;	/* delete_user: students only */
 };
 
 struct section {
@@ -213,7 +216,23 @@ struct world {
 	uint32_t	 idmachine;
 	uint32_t	 idtime;
 	struct rng	 rng;		/* generator, continues for mutations */
+	int64_t		 clock_off_s;	/* POST /clock: the sandbox's clock */
+	int64_t		 evlast_s;	/* time part of the last event id */
+	uint32_t	 evctr;		/* counter part of event ids */
 };
+
+/*
+ * A Clever event (GET /events): rendered once when the mutation happens,
+ * since data.object is the record as it was then.  Ids grow with time.
+ */
+struct sbx_event {
+	struct obj	 o;		/* o.id: the event id */
+	int64_t		 created_s;	/* on the sandbox's clock */
+	char		*json;		/* {"created",..,"type"}, in the arena */
+	size_t		 len;
+};
+
+#define EVENT_WINDOW_S	(30 * 86400)	/* Clever keeps events 30 days */
 
 struct gen_opts {
 	int		 teachers;
@@ -238,9 +257,22 @@ int		 world_unenroll(struct world *, struct section *, struct user *);
 void		 world_add_teacher(struct world *, struct section *,
 		    struct user *);
 void		 world_delete_section(struct world *, struct section *);
+void		 world_delete_user(struct world *, struct user *);
 void		 world_sort_district(struct world *, struct district *);
 int		 section_has_teacher(const struct section *,
 		    const struct user *);
+
+/* ---- events (sbx_events.c) ---- */
+
+int64_t		 world_now(const struct world *);
+void		 event_record(struct world *, struct district *,
+		    const char *, struct obj *, const struct sbuf *);
+void		 events_expire(struct world *, struct district *);
+struct sbx_event *event_find(const struct district *, const char *);
+void		 prev_open(struct sbuf *, const char *const *);
+void		 prev_str(struct sbuf *, const char *, const char *);
+void		 prev_ids(struct sbuf *, const char *, const struct ptrv *);
+void		 prev_close(struct sbuf *, const char *const *);
 
 /* ---- rendering (sbx_render.c) ---- */
 
@@ -336,6 +368,8 @@ enum route {
 	ROUTE_SECTIONS,
 	ROUTE_SECTION,
 	ROUTE_SECTION_USERS,
+	ROUTE_EVENTS,
+	ROUTE_EVENT,
 	ROUTE_UNKNOWN,
 	ROUTE_MAX
 };

@@ -32,7 +32,7 @@
 const char *const route_names[ROUTE_MAX] = {
 	"/me", "/users", "/users/{id}", "/users/{id}/sections",
 	"/users/{id}/mystudents", "/sections", "/sections/{id}",
-	"/sections/{id}/users", "unknown",
+	"/sections/{id}/users", "/events", "/events/{id}", "unknown",
 };
 
 /* One API request being answered. */
@@ -645,6 +645,55 @@ route_section_users(struct apireq *ar, struct section *s, const char *role)
 	ptrv_free(&out);
 }
 
+/*
+ * GET /events[/{id}]: district tokens only, as Clever serves Events to
+ * district-app tokens; a teacher token gets the 404 of an unknown path.
+ * A cursor naming no event still kept (unknown, or dropped by the 30-day
+ * window) is 404: the spec lists only 404 and the docs say nothing more.
+ */
+static enum route
+route_events(struct apireq *ar, int n, const char *id)
+{
+	struct district		*d = ar->district;
+	struct sbx_event	*ev;
+	const char		*after, *before;
+	char			 self[256];
+
+	if (d == NULL) {
+		fail(ar, 404, "Resource not found");
+		return n == 1 ? ROUTE_EVENTS : ROUTE_EVENT;
+	}
+	events_expire(ar->w, d);
+	if (n == 2) {
+		if ((ev = event_find(d, id)) == NULL) {
+			fail(ar, 404, "Resource not found");
+			return ROUTE_EVENT;
+		}
+		SBUF_LIT(&ar->body, "{\"data\":");
+		render_obj(ar->w, &ev->o, VIEW_FULL, &ar->body);
+		SBUF_LIT(&ar->body, ",\"links\":[");
+		link(&ar->body, 1, "self", ar->path);
+		SBUF_LIT(&ar->body, "]}");
+		ar->code = 200;
+		return ROUTE_EVENT;
+	}
+	after = evhttp_find_header(&ar->params, "starting_after");
+	before = evhttp_find_header(&ar->params, "ending_before");
+	if ((after != NULL && event_find(d, after) == NULL) ||
+	    (before != NULL && event_find(d, before) == NULL)) {
+		fail(ar, 404, "Event not found: unknown, or older than 30 "
+		    "days");
+		return ROUTE_EVENTS;
+	}
+	/* As recorded: a bare /v3.0/events has the self link ".../events?". */
+	if (ar->query == NULL || *ar->query == '\0') {
+		snprintf(self, sizeof self, "%s?", ar->path);
+		ar->uri = self;
+	}
+	list(ar, &d->events, "events");
+	return ROUTE_EVENTS;
+}
+
 /* Split "/users/ID/sub" into its parts; returns the number of parts. */
 static int
 split_path(const char *p, char parts[3][64])
@@ -729,6 +778,8 @@ route(struct apireq *ar, const char *rest)
 			return ROUTE_SECTION_USERS;
 		}
 	}
+	if (n >= 1 && n <= 2 && strcmp(parts[0], "events") == 0)
+		return route_events(ar, n, parts[1]);
 	fail(ar, 404, "Resource not found");
 	return ROUTE_UNKNOWN;
 }

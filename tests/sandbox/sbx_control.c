@@ -9,6 +9,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 #include <json-c/json.h>
 
 #include "xmalloc.h"
@@ -290,6 +291,81 @@ adup(struct mut *m, const char *s)
 	return arena_strdup(m->w->arena, s);
 }
 
+/* Equal strings, NULL (JSON null) equal only to NULL. */
+static int
+same(const char *a, const char *b)
+{
+	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* One changed field: {"key":old} (under path) for previous_attributes. */
+static void
+prev_one(struct sbuf *p, const char *const *path, const char *key,
+    const char *old)
+{
+	prev_open(p, path);
+	prev_str(p, key, old);
+	prev_close(p, path);
+}
+
+/* ---- the events each mutation means ---- */
+
+static void
+user_event(struct mut *m, struct user *u, const char *type,
+    const struct sbuf *prev)
+{
+	event_record(m->w, u->district, type, &u->o, prev);
+}
+
+static void
+section_event(struct mut *m, struct section *s, const char *type,
+    const struct sbuf *prev)
+{
+	event_record(m->w, s->district, type, &s->o, prev);
+}
+
+/* previous_attributes of a section whose students or teachers changed. */
+static void
+prev_members(struct sbuf *p, const char *key, const struct ptrv *old)
+{
+	p->len = 0;
+	prev_open(p, NULL);
+	prev_ids(p, key, old);
+	prev_close(p, NULL);
+}
+
+/* A copy of a member list, taken before a mutation changes it. */
+static void
+ptrv_copy(struct ptrv *dst, const struct ptrv *src)
+{
+	size_t	i;
+
+	for (i = 0; i < src->n; i++)
+		ptrv_push(dst, src->v[i]);
+}
+
+/* Enroll or unenroll and record sections.updated with the old roster. */
+static int
+enroll_event(struct mut *m, struct section *s, struct user *u, int add)
+{
+	struct ptrv	 old = { 0 };
+	struct sbuf	 p = { 0 };
+	int		 rc = 0;
+
+	ptrv_copy(&old, &s->students);
+	if (add)
+		world_enroll(m->w, s, u);
+	else
+		rc = world_unenroll(m->w, s, u);
+	if (rc == 0) {
+		prev_members(&p, "students", &old);
+		section_event(m, s, "sections.updated", &p);
+	}
+	sbuf_free(&p);
+	ptrv_free(&old);
+	return rc;
+}
+
 static int
 op_add_student(struct mut *m)
 {
@@ -305,10 +381,12 @@ op_add_student(struct mut *m)
 			return code;
 		if (ptrv_has(&s->students, u))
 			return merr(m, 400, "already enrolled%s", NULL);
-	} else
+	} else {
 		u = world_new_student(m->w, s, arg(m, "first", NULL),
 		    arg(m, "last", NULL));
-	world_enroll(m->w, s, u);
+		user_event(m, u, "users.created", NULL);
+	}
+	enroll_event(m, s, u, 1);
 	json_object_object_add(m->out, "id", jstr(u->o.id));
 	return 200;
 }
@@ -323,34 +401,93 @@ op_remove_student(struct mut *m)
 	if ((s = arg_section(m, &code)) == NULL ||
 	    (u = arg_user(m, "student", OBJ_STUDENT, &code)) == NULL)
 		return code;
-	if (world_unenroll(m->w, s, u) == -1)
+	if (enroll_event(m, s, u, 0) == -1)
 		return merr(m, 404, "student not in section%s", NULL);
+	return 200;
+}
+
+/* A student changes sections: two sections.updated, as an SIS sends. */
+static int
+op_move_student(struct mut *m)
+{
+	struct section	*from, *to;
+	struct user	*u;
+	const char	*fid = arg(m, "from", NULL), *tid = arg(m, "to", NULL);
+	int		 code = 0;
+
+	if ((u = arg_user(m, "student", OBJ_STUDENT, &code)) == NULL)
+		return code;
+	if (fid == NULL || tid == NULL)
+		return merr(m, 400, "missing \"from\" or \"to\"%s", NULL);
+	if ((from = world_section(m->w, fid)) == NULL)
+		return merr(m, 404, "no such section: %s", fid);
+	if ((to = world_section(m->w, tid)) == NULL)
+		return merr(m, 404, "no such section: %s", tid);
+	if (!ptrv_has(&from->students, u))
+		return merr(m, 404, "student not in section%s", NULL);
+	if (ptrv_has(&to->students, u))
+		return merr(m, 400, "already enrolled%s", NULL);
+	enroll_event(m, from, u, 0);
+	enroll_event(m, to, u, 1);
+	return 200;
+}
+
+/* A student leaves the district: out of every section, then deleted. */
+static int
+op_delete_user(struct mut *m)
+{
+	struct user	*u;
+	int		 code = 0;
+
+	if ((u = arg_user(m, "user", OBJ_STUDENT, &code)) == NULL)
+		return code;
+	while (u->sections.n > 0)
+		enroll_event(m, u->sections.v[u->sections.n - 1], u, 0);
+	world_delete_user(m->w, u);
+	user_event(m, u, "users.deleted", NULL);
 	return 200;
 }
 
 static int
 op_rename_user(struct mut *m)
 {
+	static const char *const name[] = { "name", NULL };
 	struct user	*u;
+	struct sbuf	 p = { 0 };
 	const char	*s;
-	int		 code = 0, present;
+	int		 code = 0, present, changed;
 
 	if ((u = arg_user(m, "user", 0, &code)) == NULL)
 		return code;
-	if ((s = arg(m, "first", NULL)) != NULL)
+	prev_open(&p, name);
+	if ((s = arg(m, "first", NULL)) != NULL && strcmp(s, u->first) != 0) {
+		prev_str(&p, "first", u->first);
 		u->first = adup(m, s);
-	s = arg(m, "middle", &present);
-	if (present)
-		u->middle = adup(m, s);
-	if ((s = arg(m, "last", NULL)) != NULL)
+	}
+	s = arg(m, "last", NULL);
+	if (s != NULL && strcmp(s, u->last) != 0) {
+		prev_str(&p, "last", u->last);
 		u->last = adup(m, s);
+	}
+	s = arg(m, "middle", &present);
+	if (present && !same(s, u->middle)) {
+		prev_str(&p, "middle", u->middle);
+		u->middle = adup(m, s);
+	}
+	changed = p.p[p.len - 1] != '{';
+	prev_close(&p, name);
 	world_touch(m->w, &u->last_modified);
+	if (changed)		/* Clever records changes, not requests */
+		user_event(m, u, "users.updated", &p);
+	sbuf_free(&p);
 	return 200;
 }
 
 static int
 op_set_grade(struct mut *m)
 {
+	static const char *const student[] = { "roles", "student", NULL };
+	struct sbuf	 p = { 0 };
 	struct user	*u;
 	struct section	*s;
 	const char	*g;
@@ -362,20 +499,31 @@ op_set_grade(struct mut *m)
 	if (arg(m, "user", NULL) != NULL) {
 		if ((u = arg_user(m, "user", OBJ_STUDENT, &code)) == NULL)
 			return code;
+		if (same(g, u->grade))
+			return 200;
+		prev_one(&p, student, "grade", u->grade);
 		u->grade = adup(m, g);
 		world_touch(m->w, &u->last_modified);
+		user_event(m, u, "users.updated", &p);
+		sbuf_free(&p);
 		return 200;
 	}
 	if ((s = arg_section(m, &code)) == NULL)
 		return code;
+	if (same(g, s->grade))
+		return 200;
+	prev_one(&p, NULL, "grade", s->grade);
 	s->grade = adup(m, g);
 	world_touch(m->w, &s->last_modified);
+	section_event(m, s, "sections.updated", &p);
+	sbuf_free(&p);
 	return 200;
 }
 
 static int
 op_set_subject(struct mut *m)
 {
+	struct sbuf	 p = { 0 };
 	struct section	*s;
 	const char	*subj;
 	int		 code = 0;
@@ -384,8 +532,13 @@ op_set_subject(struct mut *m)
 		return code;
 	if ((subj = arg(m, "subject", NULL)) == NULL)
 		return merr(m, 400, "missing \"subject\"%s", NULL);
+	if (same(subj, s->subject))
+		return 200;
+	prev_one(&p, NULL, "subject", s->subject);
 	s->subject = adup(m, subj);
 	world_touch(m->w, &s->last_modified);
+	section_event(m, s, "sections.updated", &p);
+	sbuf_free(&p);
 	return 200;
 }
 
@@ -428,6 +581,7 @@ op_add_section(struct mut *m)
 		if (!ptrv_has(&s->students, u))
 			world_enroll(m->w, s, u);
 	}
+	section_event(m, s, "sections.created", NULL);
 	json_object_object_add(m->out, "id", jstr(s->o.id));
 	return 200;
 }
@@ -441,12 +595,15 @@ op_delete_section(struct mut *m)
 	if ((s = arg_section(m, &code)) == NULL)
 		return code;
 	world_delete_section(m->w, s);
+	section_event(m, s, "sections.deleted", NULL);
 	return 200;
 }
 
 static int
 op_add_coteacher(struct mut *m)
 {
+	struct ptrv	 old = { 0 };
+	struct sbuf	 p = { 0 };
 	struct section	*s;
 	struct user	*t;
 	int		 code = 0;
@@ -457,7 +614,12 @@ op_add_coteacher(struct mut *m)
 	if (section_has_teacher(s, t))
 		return merr(m, 400, "already a teacher of this section%s",
 		    NULL);
+	ptrv_copy(&old, &s->teachers);
 	world_add_teacher(m->w, s, t);
+	prev_members(&p, "teachers", &old);
+	section_event(m, s, "sections.updated", &p);
+	sbuf_free(&p);
+	ptrv_free(&old);
 	return 200;
 }
 
@@ -514,6 +676,7 @@ op_set_authorization(struct mut *m)
 static int
 op_set_email(struct mut *m)
 {
+	struct sbuf	 p = { 0 };
 	struct user	*u;
 	const char	*e;
 	int		 code = 0, present;
@@ -523,8 +686,13 @@ op_set_email(struct mut *m)
 	e = arg(m, "email", &present);
 	if (!present)
 		return merr(m, 400, "missing \"email\"%s", NULL);
+	if (same(e, u->email))
+		return 200;
+	prev_one(&p, NULL, "email", u->email);
 	u->email = adup(m, e);
 	world_touch(m->w, &u->last_modified);
+	user_event(m, u, "users.updated", &p);
+	sbuf_free(&p);
 	return 200;
 }
 
@@ -534,6 +702,8 @@ static const struct {
 } ops[] = {
 	{ "add_student", op_add_student },
 	{ "remove_student", op_remove_student },
+	{ "move_student", op_move_student },
+	{ "delete_user", op_delete_user },
 	{ "rename_user", op_rename_user },
 	{ "set_grade", op_set_grade },
 	{ "set_subject", op_set_subject },
@@ -698,6 +868,80 @@ ctl_hostile(struct sbx *sbx, struct evhttp_request *req)
 	ctl_send(req, 200, v);
 }
 
+/*
+ * GET /events[?district=D]: the events D's token would page through now
+ * (the first district by default), without the paging or the rate limit.
+ */
+static void
+ctl_events(struct sbx *sbx, struct evhttp_request *req)
+{
+	struct world		*w = sbx->world;
+	struct evkeyvalq	 q;
+	const struct evhttp_uri	*eu = evhttp_request_get_evhttp_uri(req);
+	const char		*query = evhttp_uri_get_query(eu), *id;
+	struct district		*d = NULL;
+	json_object		*o, *a;
+	size_t			 i;
+
+	TAILQ_INIT(&q);
+	if (query != NULL)
+		evhttp_parse_query_str(query, &q);
+	id = evhttp_find_header(&q, "district");
+	for (i = 0; i < w->districts.n && d == NULL; i++)
+		if (id == NULL || strcmp(id,
+		    ((struct obj *)w->districts.v[i])->id) == 0)
+			d = w->districts.v[i];
+	evhttp_clear_headers(&q);
+	if (d == NULL) {
+		ctl_error(req, 404, "no such district");
+		return;
+	}
+	events_expire(w, d);
+	o = json_object_new_object();
+	a = json_object_new_array();
+	json_object_object_add(o, "district", jstr(d->o.id));
+	add_count(o, "count", d->events.n);
+	for (i = 0; i < d->events.n; i++) {
+		json_object *ev = json_tokener_parse(
+		    ((struct sbx_event *)d->events.v[i])->json);
+
+		json_object_array_add(a, ev);
+	}
+	json_object_object_add(o, "events", a);
+	ctl_send(req, 200, o);
+}
+
+static json_object *
+clock_json(struct world *w)
+{
+	json_object	*o = json_object_new_object();
+
+	json_object_object_add(o, "now", json_object_new_int64(world_now(w)));
+	json_object_object_add(o, "offset_s",
+	    json_object_new_int64(w->clock_off_s));
+	return o;
+}
+
+/* POST /clock {"advance_s": N}: the sandbox's clock moves N s forward. */
+static void
+ctl_clock(struct sbx *sbx, struct evhttp_request *req)
+{
+	json_object	*in, *v;
+	int64_t		 n;
+
+	if ((in = read_json(req)) == NULL ||
+	    !json_object_object_get_ex(in, "advance_s", &v) ||
+	    !json_object_is_type(v, json_type_int) ||
+	    (n = json_object_get_int64(v)) < 0) {
+		json_object_put(in);
+		ctl_error(req, 400, "expected {\"advance_s\": seconds >= 0}");
+		return;
+	}
+	json_object_put(in);
+	sbx->world->clock_off_s += n;
+	ctl_send(req, 200, clock_json(sbx->world));
+}
+
 /* Back to the generated (or loaded) data, CLI fault settings, zero stats. */
 void
 sbx_reset(struct sbx *sbx)
@@ -740,6 +984,12 @@ control_request(struct evhttp_request *req, void *arg)
 		ctl_send(req, 200, districts_json(sbx->world));
 	else if (get && strcmp(path, "/stats") == 0)
 		ctl_send(req, 200, stats_json(sbx));
+	else if (get && strcmp(path, "/events") == 0)
+		ctl_events(sbx, req);
+	else if (get && strcmp(path, "/clock") == 0)
+		ctl_send(req, 200, clock_json(sbx->world));
+	else if (post && strcmp(path, "/clock") == 0)
+		ctl_clock(sbx, req);
 	else if (get && strcmp(path, "/faults") == 0)
 		ctl_send(req, 200, faults_json(sbx));
 	else if (post && strcmp(path, "/faults") == 0)

@@ -766,6 +766,7 @@ world_free(struct world *w)
 
 		ptrv_free(&d->all_users);
 		ptrv_free(&d->all_sections);
+		ptrv_free(&d->events);
 		obj_free_cache(&d->o);
 	}
 	ptrv_free(&w->users);
@@ -784,6 +785,9 @@ world_get(struct world *w, const char *id)
 
 	if (o != NULL && o->type == OBJ_SECTION &&
 	    ((struct section *)o)->deleted)
+		return NULL;
+	if (o != NULL && (o->type == OBJ_STUDENT || o->type == OBJ_TEACHER) &&
+	    ((struct user *)o)->deleted)
 		return NULL;
 	return o;
 }
@@ -895,6 +899,14 @@ world_delete_section(struct world *w, struct section *s)
 	w->gen++;
 }
 
+/* A student gone from the SIS: the caller unenrolled it first. */
+void
+world_delete_user(struct world *w, struct user *u)
+{
+	u->deleted = 1;
+	w->gen++;
+}
+
 int
 section_has_teacher(const struct section *s, const struct user *t)
 {
@@ -910,9 +922,12 @@ world_sort_district(struct world *w, struct district *d)
 	if (d->sorted_valid && d->sorted_gen == w->gen)
 		return;
 	d->all_users.n = d->all_sections.n = 0;
-	for (i = 0; i < w->users.n; i++)
-		if (((struct user *)w->users.v[i])->district == d)
-			ptrv_push(&d->all_users, w->users.v[i]);
+	for (i = 0; i < w->users.n; i++) {
+		struct user *u = w->users.v[i];
+
+		if (u->district == d && !u->deleted)
+			ptrv_push(&d->all_users, u);
+	}
 	for (i = 0; i < w->sections.n; i++) {
 		struct section *s = w->sections.v[i];
 

@@ -217,6 +217,11 @@ render_obj(struct world *w, struct obj *o, enum view v, struct sbuf *out)
 {
 	struct sbuf	b = { 0 };
 
+	if (o->type == OBJ_EVENT) {	/* rendered once, when it happened */
+		sbuf_add(out, ((struct sbx_event *)o)->json,
+		    ((struct sbx_event *)o)->len);
+		return;
+	}
 	if (o->cache[v] == NULL || o->cachegen[v] != w->gen) {
 		switch (o->type) {
 		case OBJ_TEACHER:

@@ -971,3 +971,250 @@ def test_hostile_responses_per_token_and_route(fresh):
     st = fresh.control("GET", "/stats")["hostile"]
     assert st == {"huge": 1, "dribble": 2, "deep": 1, "badutf8": 1}
     fresh.control("POST", "/hostile", {"kind": "huge"}, status=400)
+
+
+# ---------- events ----------
+
+def events(s, tok, query=""):
+    """Every event the token can page through now, oldest first."""
+    items, _ = all_pages(s, "/v3.0/events" + query, tok)
+    return [d["data"] for d in items]
+
+
+def the_event(s, tok, after):
+    """The events recorded since the event id `after` (None: all)."""
+    return events(s, tok, "" if after is None else "?starting_after=" + after)
+
+
+def test_events_envelope_and_paging(fresh):
+    s = fresh
+    tok = district_token(s)
+    a = teachers(s)[0]
+    doc = s.json("/v3.0/events", tok)
+    assert doc == {"links": [{"rel": "self", "uri": "/v3.0/events?"}],
+                   "data": []}
+    for i in range(7):
+        s.mutate(op="rename_user", user=a["id"], first="N%d" % i)
+    items, pages = all_pages(s, "/v3.0/events?limit=3", tok)
+    ids = [d["data"]["id"] for d in items]
+    assert len(ids) == 7 and ids == sorted(ids) and len(set(ids)) == 7
+    assert all(len(i) == 24 and int(i, 16) >= 0 for i in ids)
+    for d in items:
+        assert d["uri"] == "/v3.0/events/" + d["data"]["id"]
+        assert sorted(d["data"]) == ["created", "data", "id", "type"]
+    # 3 + 3 + 1: the short last page has no next link.
+    assert [len(p["data"]) for p in pages] == [3, 3, 1]
+    assert pages[0]["links"] == [
+        {"rel": "self", "uri": "/v3.0/events?limit=3"},
+        {"rel": "next", "uri": "/v3.0/events?limit=3&starting_after=" +
+         ids[2]}]
+    assert pages[1]["links"] == [
+        {"rel": "self", "uri": "/v3.0/events?limit=3&starting_after=" +
+         ids[2]},
+        {"rel": "prev", "uri": "/v3.0/events?limit=3&ending_before=" +
+         ids[3]},
+        {"rel": "next", "uri": "/v3.0/events?limit=3&starting_after=" +
+         ids[5]}]
+    assert [d["data"]["id"] for d in s.json(
+        "/v3.0/events?limit=3&ending_before=" + ids[3], tok)["data"]] == \
+        ids[:3]
+    # After the newest event: an empty page, as a poller sees it.
+    doc = s.json("/v3.1/events?starting_after=" + ids[-1], tok)
+    assert doc["data"] == [] and [l["rel"] for l in doc["links"]] == \
+        ["self"]
+    # v3.1 serves the same events; one event by id.
+    assert [e["id"] for e in events(s, tok)] == ids
+    one = s.json("/v3.1/events/" + ids[0], tok)
+    assert one["data"] == items[0]["data"]
+    assert s.control("GET", "/events")["count"] == 7
+
+
+def test_events_not_for_teacher_tokens(fresh):
+    s = fresh
+    t = teachers(s)[0]
+    s.mutate(op="rename_user", user=t["id"], first="Zed")
+    st, _, body = s.get("/v3.0/events", t["token"])
+    assert st == 404 and json.loads(body) == {"message": "Resource not found"}
+    s.mutate(op="set_authorization", token=t["token"],
+             authorized_by="district")
+    assert s.get("/v3.0/events", t["token"])[0] == 404
+
+
+def test_events_per_district():
+    s = Sandbox("--teachers", "6", "--districts", "2", "--seed", "3")
+    try:
+        ds = s.control("GET", "/districts")
+        ts = teachers(s)
+        for t in ts:
+            s.mutate(op="rename_user", user=t["id"], first="E" + t["id"])
+        for d in ds:
+            evs = events(s, d["token"])
+            mine = sorted(t["id"] for t in ts if t["district"] == d["id"])
+            assert sorted(e["data"]["object"]["id"] for e in evs) == mine
+            assert all(e["data"]["object"]["district"] == d["id"]
+                       for e in evs)
+            got = s.control("GET", "/events?district=" + d["id"])
+            assert got["count"] == len(mine)
+            assert got["events"] == evs
+    finally:
+        assert s.stop() == 0
+
+
+def one_new(s, tok, after, types):
+    evs = the_event(s, tok, after)
+    assert [e["type"] for e in evs] == types, evs
+    return evs
+
+
+def test_event_per_mutation(fresh):
+    s = fresh
+    tok = district_token(s)
+    ts = teachers(s)
+    a, b = ts[0], ts[1]
+    sid, sid2 = a["sections"][0], a["sections"][1]
+    sec = section(s, sid, tok)
+    mark = None
+
+    # rename: users.updated, previous_attributes.name (changed parts only)
+    victim = sec["students"][0]
+    old = s.json("/v3.0/users/" + victim, tok)["data"]
+    s.mutate(op="rename_user", user=victim, first="Renamed")
+    e, = one_new(s, tok, mark, ["users.updated"])
+    assert e["data"]["object"] == s.json("/v3.0/users/" + victim,
+                                         tok)["data"]
+    assert e["data"]["previous_attributes"] == \
+        {"name": {"first": old["name"]["first"]}}
+    mark = e["id"]
+    s.mutate(op="rename_user", user=victim, first="Renamed")  # no change
+    one_new(s, tok, mark, [])
+
+    # add an enrolled student elsewhere: sections.updated, old students
+    newcomer = [x for x in section(s, sid2, tok)["students"]
+                if x not in sec["students"]][0]
+    s.mutate(op="add_student", section=sid, student=newcomer)
+    e, = one_new(s, tok, mark, ["sections.updated"])
+    assert e["data"]["object"]["id"] == sid
+    assert newcomer in e["data"]["object"]["students"]
+    assert e["data"]["previous_attributes"] == {"students": sec["students"]}
+    mark = e["id"]
+
+    # a new student: users.created, then sections.updated
+    r = s.mutate(op="add_student", section=sid, first="Nuevo")
+    c, u = one_new(s, tok, mark, ["users.created", "sections.updated"])
+    assert c["data"]["object"]["id"] == r["id"]
+    assert "previous_attributes" not in c["data"]
+    assert r["id"] not in u["data"]["previous_attributes"]["students"]
+    mark = u["id"]
+
+    # remove
+    s.mutate(op="remove_student", section=sid, student=r["id"])
+    e, = one_new(s, tok, mark, ["sections.updated"])
+    assert r["id"] in e["data"]["previous_attributes"]["students"]
+    assert r["id"] not in e["data"]["object"]["students"]
+    mark = e["id"]
+
+    # move between sections: two sections.updated, from then to
+    before_from = section(s, sid, tok)["students"]
+    before_to = section(s, sid2, tok)["students"]
+    mover = [x for x in before_from if x not in before_to][0]
+    s.mutate(op="move_student", student=mover, **{"from": sid, "to": sid2})
+    f, t = one_new(s, tok, mark, ["sections.updated", "sections.updated"])
+    assert f["data"]["object"]["id"] == sid and \
+        f["data"]["previous_attributes"] == {"students": before_from}
+    assert t["data"]["object"]["id"] == sid2 and \
+        t["data"]["previous_attributes"] == {"students": before_to}
+    assert mover in t["data"]["object"]["students"]
+    mark = t["id"]
+
+    # grades, subject, email
+    g_old = s.json("/v3.0/users/" + victim, tok)["data"]["roles"][
+        "student"].get("grade")
+    s.mutate(op="set_grade", user=victim, grade="PostGraduate")
+    e, = one_new(s, tok, mark, ["users.updated"])
+    assert e["data"]["previous_attributes"] == \
+        {"roles": {"student": {"grade": g_old}}}
+    mark = e["id"]
+    sg_old = section(s, sid, tok).get("grade")
+    s.mutate(op="set_grade", section=sid, grade="Kindergarten")
+    e, = one_new(s, tok, mark, ["sections.updated"])
+    assert e["data"]["previous_attributes"] == {"grade": sg_old}
+    mark = e["id"]
+    subj = section(s, sid, tok)["subject"]
+    s.mutate(op="set_subject", section=sid, subject="arts and music")
+    e, = one_new(s, tok, mark, ["sections.updated"])
+    assert e["data"]["previous_attributes"] == {"subject": subj}
+    mark = e["id"]
+    s.mutate(op="set_email", user=a["id"], email="new@example.org")
+    e, = one_new(s, tok, mark, ["users.updated"])
+    assert e["data"]["previous_attributes"] == {"email": a["email"]}
+    assert e["data"]["object"]["email"] == "new@example.org"
+    mark = e["id"]
+
+    # co-teacher: sections.updated, old teachers
+    s.mutate(op="add_coteacher", section=sid, teacher=b["id"])
+    e, = one_new(s, tok, mark, ["sections.updated"])
+    assert e["data"]["previous_attributes"] == {"teachers": [a["id"]]}
+    assert e["data"]["object"]["teachers"] == [a["id"], b["id"]]
+    mark = e["id"]
+
+    # add and delete a section
+    r = s.mutate(op="add_section", teacher=a["id"], students=[victim])
+    e, = one_new(s, tok, mark, ["sections.created"])
+    assert e["data"]["object"]["id"] == r["id"]
+    assert e["data"]["object"]["students"] == [victim]
+    mark = e["id"]
+    s.mutate(op="delete_section", section=r["id"])
+    e, = one_new(s, tok, mark, ["sections.deleted"])
+    assert e["data"]["object"]["id"] == r["id"]
+    assert e["data"]["object"]["teachers"] == [a["id"]]
+    mark = e["id"]
+
+    # delete a student: out of each section, then users.deleted
+    secs = [d["data"]["id"] for d in s.json(
+        "/v3.0/users/%s/sections" % victim, tok)["data"]]
+    s.mutate(op="delete_user", user=victim)
+    evs = one_new(s, tok, mark, ["sections.updated"] * len(secs) +
+                  ["users.deleted"])
+    assert sorted(e["data"]["object"]["id"] for e in evs[:-1]) == secs
+    assert evs[-1]["data"]["object"]["id"] == victim
+    assert s.get("/v3.0/users/" + victim, tok)[0] == 404
+    assert victim not in [d["data"]["id"] for d in
+                          s.json("/v3.0/users?limit=10000", tok)["data"]]
+    s.mutate(status=404, op="delete_user", user=victim)
+    s.mutate(status=404, op="delete_user", user=a["id"])
+
+
+def test_events_30_day_window(fresh):
+    s = fresh
+    tok = district_token(s)
+    a = teachers(s)[0]
+    s.mutate(op="rename_user", user=a["id"], first="Old")
+    old, = events(s, tok)
+    clock = s.control("GET", "/clock")
+    assert clock["offset_s"] == 0
+    moved = s.control("POST", "/clock", {"advance_s": 20 * 86400})
+    assert moved["offset_s"] == 20 * 86400
+    assert moved["now"] >= clock["now"] + 20 * 86400
+    s.mutate(op="rename_user", user=a["id"], first="Newer")
+    newer = events(s, tok)[-1]
+    assert newer["id"] > old["id"]
+    assert newer["created"] > old["created"]
+    # 20 + 11 days: the first event is older than 30 days, gone for good.
+    s.control("POST", "/clock", {"advance_s": 11 * 86400})
+    assert [e["id"] for e in events(s, tok)] == [newer["id"]]
+    st, _, body = s.get("/v3.0/events?starting_after=" + old["id"], tok)
+    assert st == 404
+    assert json.loads(body) == {
+        "message": "Event not found: unknown, or older than 30 days"}
+    assert s.get("/v3.0/events?starting_after=" + "f" * 24, tok)[0] == 404
+    assert s.get("/v3.0/events?ending_before=" + old["id"], tok)[0] == 404
+    assert s.get("/v3.0/events/" + old["id"], tok)[0] == 404
+    assert s.json("/v3.0/events?starting_after=" + newer["id"],
+                  tok)["data"] == []
+    assert s.control("GET", "/events")["count"] == 1
+    s.control("POST", "/clock", {"advance_s": -1}, status=400)
+    s.control("POST", "/clock", {"advance_s": "1"}, status=400)
+    # reset: the generated data, no events, the real clock again
+    s.control("POST", "/reset", {})
+    assert s.control("GET", "/clock")["offset_s"] == 0
+    assert events(s, tok) == []
