@@ -240,7 +240,7 @@ def test_the_cursor_survives_sigkill_and_another_instance_takes_over(env):
     sbx.mutate(op="add_coteacher", section=t["sections"][0],
                teacher=[x for x in dist.teachers() if x["id"] != t["id"]][0]
                ["id"])
-    second = env.start_rosterd(**FAST)
+    second = env.start_rosterd(name="second", **FAST)
     second.proc.wait_line(r"event=events_poller .*polled by this "
                           r"instance now", timeout=30 * SLOW)
     assert env.r.get(dist.lock) == second.proc.name
@@ -259,7 +259,7 @@ def test_two_instances_poll_a_district_once(env):
     dist = District(env, sbx)
     t = [t for t in dist.teachers() if t["sections"]][0]
     started(env, dist)
-    env.start_rosterd(**FAST)
+    env.start_rosterd(name="other", **FAST)
     m = mark(env)
     sbx.mutate(op="set_subject", section=t["sections"][0], subject="Art")
     dist.caught_up()
@@ -268,33 +268,40 @@ def test_two_instances_poll_a_district_once(env):
 
 
 def test_a_cursor_past_the_30_day_window_falls_back_to_a_district_job(env):
+    """The cursor's event left Clever's 30-day window (the sandbox's clock
+    moved on): one district job (trigger events), the cursor restarted at
+    the newest event.  The job itself is the bulk sync's (kind district):
+    the deployment is paused so that its entry stays in the stream."""
     sbx = env.start_sandbox()
-    dist = District(env, sbx)
+    dist = District(env, sbx, events="0")
     t = [t for t in dist.teachers() if t["sections"]][0]
     sbx.mutate(op="set_subject", section=t["sections"][0], subject="Old")
     old = dist.newest_event()
     assert old
-    env.r.hset(dist.cursor, "last_id", old)
     sbx.post("/clock", {"advance_s": 31 * 86400})
     sbx.mutate(op="set_subject", section=t["sections"][0], subject="New")
     with pytest.raises(urllib.error.HTTPError) as e:
         api_get(sbx, "/events?starting_after=" + old, dist.token)
     assert e.value.code == 404       # gone from Clever's window
-    m = mark(env)
+    env.r.set("rosterd:paused", "events test")
     d = start_rosterd(env)
+    d.proc.wait_line(r"event=paused")
+    env.r.hset(dist.cursor, "last_id", old)
+    m = mark(env)
+    env.r.hset("rosterd:district:{%s}" % dist.id, "events", "1")
     d.proc.wait_line(r"event=events_fallback .*fell back to a district "
                      r"sync \(Clever answered HTTP 404", timeout=30 * SLOW)
     dist.caught_up()
-    jobs = [(eid, f) for eid, f in env.r.xrange("rosterd:jobs", "(" + m, "+")
-            if f.get("district") == dist.id and f.get("trigger") == "events"]
-    assert [f for _, f in jobs] == [{"kind": "district", "district": dist.id,
-                                     "trigger": "events"}]
+    jobs = [f for _, f in env.r.xrange("rosterd:jobs", "(" + m, "+")]
+    assert jobs == [{"kind": "district", "district": dist.id,
+                     "trigger": "events"}]
     v = env.r.hgetall(dist.cursor)
     assert v["fallbacks"] == "1" and "404" in v["fallback_why"], v
     assert v["last_id"] == dist.newest_event() != old
     c = metrics(d)
     assert c["rosterd_events_fallbacks_total"] == 1, c
     assert c["rosterd_events_jobs_total"] == 1, c
+    env.r.delete("rosterd:paused")
 
 
 def test_a_district_starts_at_the_newest_event_once_enabled(env):
