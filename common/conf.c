@@ -152,8 +152,6 @@ static const struct conf_key conf_keys[] = {
 	    3600000, "30000", NULL },
 	{ "events", "page_size", CT_INT, O(events_page_size), 1, 10000,
 	    "1000", NULL },
-	{ "events", "window_days", CT_INT, O(events_window_days), 1, 365,
-	    "30", NULL },
 
 	{ "diffs", "partitions", CT_INT, O(diffs_partitions), 1,
 	    PARTITIONS_MAX, "1", NULL },

@@ -85,7 +85,6 @@ struct conf {
 	uint64_t	 events_interval_ms;	/* between polls; 0: off */
 	uint64_t	 events_lock_ttl_ms;	/* the poller lock's TTL */
 	int		 events_page_size;	/* events per batch */
-	int		 events_window_days;	/* Clever keeps events this long */
 
 	/* [diffs] */
 	int		 diffs_partitions;	/* 1: one stream, as in v1 */

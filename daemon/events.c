@@ -748,8 +748,8 @@ on_page(struct poll *p, json_object *body, long status)
 	if (data == NULL && status >= 400 && status < 500 && status != 401) {
 		/* Clever's answer to a starting_after it no longer keeps */
 		poll_restart(p, CM_DISTRICT, "Clever answered HTTP %ld to "
-		    "starting_after=%s: older than its %d-day window, or "
-		    "unknown", status, p->from, rd->conf.events_window_days);
+		    "starting_after=%s: older than its 30-day window, or "
+		    "unknown", status, p->from);
 		return;
 	}
 	if (data == NULL) {
