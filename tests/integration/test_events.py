@@ -106,6 +106,15 @@ def mark(env):
     return last[0][0] if last else "0-0"
 
 
+def paused(env):
+    """An instance polling while the deployment is paused: the jobs it
+    adds stay in the stream (on this branch nothing runs kind district)."""
+    env.r.set("rosterd:paused", "events test")
+    d = start_rosterd(env)
+    d.proc.wait_line(r"event=paused")
+    return d
+
+
 def a_student(sbx, dist, t):
     """A student of one of teacher t's sections."""
     for sec in t["sections"]:
@@ -283,9 +292,7 @@ def test_a_cursor_past_the_30_day_window_falls_back_to_a_district_job(env):
     with pytest.raises(urllib.error.HTTPError) as e:
         api_get(sbx, "/events?starting_after=" + old, dist.token)
     assert e.value.code == 404       # gone from Clever's window
-    env.r.set("rosterd:paused", "events test")
-    d = start_rosterd(env)
-    d.proc.wait_line(r"event=paused")
+    d = paused(env)
     env.r.hset(dist.cursor, "last_id", old)
     m = mark(env)
     env.r.hset("rosterd:district:{%s}" % dist.id, "events", "1")
@@ -301,6 +308,27 @@ def test_a_cursor_past_the_30_day_window_falls_back_to_a_district_job(env):
     c = metrics(d)
     assert c["rosterd_events_fallbacks_total"] == 1, c
     assert c["rosterd_events_jobs_total"] == 1, c
+    env.r.delete("rosterd:paused")
+
+
+def test_a_deleted_student_falls_back_to_a_district_job(env):
+    """Clever lists a deleted student's sections no more: the event
+    cannot be mapped, and the batch becomes one district job."""
+    sbx = env.start_sandbox()
+    dist = District(env, sbx, events="0")
+    t = [t for t in dist.teachers() if t["sections"]][0]
+    s, _ = a_student(sbx, dist, t)
+    d = paused(env)
+    env.r.hset("rosterd:district:{%s}" % dist.id, "events", "1")
+    dist.caught_up()
+    m = mark(env)
+    sbx.mutate(op="delete_user", user=s)
+    d.proc.wait_line(r"event=events_fallback .*a student was deleted",
+                     timeout=30 * SLOW)
+    dist.caught_up()
+    assert [f for _, f in env.r.xrange("rosterd:jobs", "(" + m, "+")] == [
+        {"kind": "district", "district": dist.id, "trigger": "events"}]
+    assert "deleted" in env.r.hget(dist.cursor, "fallback_why")
     env.r.delete("rosterd:paused")
 
 
