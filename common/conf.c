@@ -146,6 +146,13 @@ static const struct conf_key conf_keys[] = {
 	{ "schedule", "status_ttl_s", CT_INT, O(schedule_status_ttl_s),
 	    1, 365 * 86400, "86400", NULL },
 
+	{ "events", "interval_ms", CT_U64, O(events_interval_ms), 0,
+	    86400000, "60000", NULL },
+	{ "events", "lock_ttl_ms", CT_U64, O(events_lock_ttl_ms), 1000,
+	    3600000, "30000", NULL },
+	{ "events", "page_size", CT_INT, O(events_page_size), 1, 10000,
+	    "1000", NULL },
+
 	{ "diffs", "partitions", CT_INT, O(diffs_partitions), 1,
 	    PARTITIONS_MAX, "1", NULL },
 

@@ -81,6 +81,11 @@ struct conf {
 	int		 schedule_rate_share_pct;
 	int		 schedule_status_ttl_s;
 
+	/* [events]: Clever's Events, polled per district (events.c) */
+	uint64_t	 events_interval_ms;	/* between polls; 0: off */
+	uint64_t	 events_lock_ttl_ms;	/* the poller lock's TTL */
+	int		 events_page_size;	/* events per batch */
+
 	/* [diffs] */
 	int		 diffs_partitions;	/* 1: one stream, as in v1 */
 

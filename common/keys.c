@@ -40,6 +40,12 @@ static const struct {
 	[KEY_STATE] = { "state:{", "}" },
 	[KEY_SELECTION] = { "selection:{", "}" },
 	[KEY_SECTIONS] = { "sections:{", "}" },
+
+	[KEY_DISTRICTS] = { "districts", NULL },
+	[KEY_DISTRICT] = { "district:{", "}" },
+	[KEY_DISTRICT_TEACHERS] = { "district_teachers:{", "}" },
+	[KEY_EVENT_CURSOR] = { "event_cursor:{", "}" },
+	[KEY_EVENT_LOCK] = { "event_lock:{", "}" },
 };
 
 char *

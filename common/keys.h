@@ -50,6 +50,13 @@ enum key {
 	KEY_SELECTION,
 	KEY_SECTIONS,
 
+	/* one per district: PREFIX NAME:{DISTRICT} (Secure Sync) */
+	KEY_DISTRICTS,		/* not per district: the SET of them */
+	KEY_DISTRICT,		/* the app's choices: follow, events */
+	KEY_DISTRICT_TEACHERS,	/* the teachers followed (follow = set) */
+	KEY_EVENT_CURSOR,	/* the events poller's cursor, a hash */
+	KEY_EVENT_LOCK,		/* one events poller for the deployment */
+
 	KEY_COUNT		/* not a key: how many there are */
 };
 

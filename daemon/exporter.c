@@ -142,6 +142,14 @@ render_jobs(struct evbuffer *b)
 	    "transiently and were scheduled again.", m->job_retries);
 	counter(b, "rosterd_scheduled_syncs_total", "Sync jobs this instance "
 	    "added for the freshness schedule.", m->scheduled);
+	counter(b, "rosterd_events_polled_total", "Clever events this "
+	    "instance read and committed ([events]).", m->events_polled);
+	counter(b, "rosterd_events_jobs_total", "Jobs this instance added "
+	    "for Clever events (per teacher, and district fallbacks).",
+	    m->events_jobs);
+	counter(b, "rosterd_events_fallbacks_total", "District jobs this "
+	    "instance added because events could not be used (30-day "
+	    "window, an event it cannot map).", m->events_fallbacks);
 	counter(b, "rosterd_locks_lost_total", "Syncs stopped because their "
 	    "teacher lock expired (the instance stalled).", m->locks_lost);
 	counter(b, "rosterd_jobs_taken_over_total", "Jobs this instance "

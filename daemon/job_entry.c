@@ -28,6 +28,7 @@ const char *const job_trigger_names[TRIGGER_COUNT] = {
 	[TRIGGER_APP] = "app",
 	[TRIGGER_SCHEDULE] = "schedule",
 	[TRIGGER_UNRENEWED] = "unrenewed",
+	[TRIGGER_EVENTS] = "events",
 };
 
 /*
@@ -105,7 +106,8 @@ job_from_entry(const char *entry_id, redisReply *f, char *err, size_t errlen)
 					break;
 			if (kind == TRIGGER_COUNT) {
 				snprintf(err, errlen, "trigger must be \"app\", "
-				    "\"schedule\" or \"unrenewed\"");
+				    "\"schedule\", \"unrenewed\" or "
+				    "\"events\"");
 				goto bad;
 			}
 			j->trigger = (enum job_trigger)kind;

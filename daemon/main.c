@@ -144,6 +144,7 @@ on_prepared(void)
 	trim_start();
 	schedule_start();
 	schedule_enroll();
+	events_start();
 	notify_status();
 }
 
@@ -243,6 +244,7 @@ on_stop(evutil_socket_t sig, short what, void *arg)
 	notify_status();
 	instance_beat();
 	reader_stop();
+	events_stop();
 	/* jobs that are only waiting go back to the stream at once */
 	jobs_each_in(JOB_WAITING, JOB_BACKOFF, job_handback);
 	ev_stop = evtimer_new(rd->base, on_stop_timeout, NULL);
@@ -278,6 +280,7 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 		instance_start();
 		trim_start();
 		schedule_start();
+		events_start();
 	}
 	sd_notify(0, "READY=1");
 	notify_status();
@@ -370,6 +373,7 @@ rosterd_teardown(void)
 	instance_free();
 	trim_free();
 	schedule_free();
+	events_free();
 	store_free();
 	event_base_free(rd->base);
 	free(rd->consumer);

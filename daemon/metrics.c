@@ -188,6 +188,15 @@ metrics_scheduled(unsigned n)
 	m.scheduled += n;
 }
 
+/* A batch of Clever events committed: read, jobs added, a fallback. */
+void
+metrics_events(unsigned polled, unsigned jobs, int fallback)
+{
+	m.events_polled += polled;
+	m.events_jobs += jobs;
+	m.events_fallbacks += fallback != 0;
+}
+
 void
 metrics_rate_wait(uint64_t ms)
 {

@@ -22,6 +22,7 @@ enum job_trigger {
 	TRIGGER_APP = 0,	/* an app's request (or rosterctl's) */
 	TRIGGER_SCHEDULE,	/* the freshness schedule */
 	TRIGGER_UNRENEWED,	/* a forget: the token was never renewed */
+	TRIGGER_EVENTS,		/* Clever's Events named the teacher (events.c) */
 	TRIGGER_COUNT
 };
 
@@ -74,6 +75,9 @@ struct metrics {
 	size_t			 nlatency;
 	uint64_t		 clever_429, clever_retries, job_retries;
 	uint64_t		 scheduled, rate_wait_ms;
+	/* Clever's Events (events.c): events read, jobs they added, bulk
+	   fallbacks */
+	uint64_t		 events_polled, events_jobs, events_fallbacks;
 	uint64_t		 locks_lost, taken_over, handed_back;
 	uint64_t		 loop_lag_ms;
 	uint64_t		 beat_ms;	/* last heartbeat written (mono) */
@@ -90,6 +94,7 @@ void		 metrics_clever_response(const char *endpoint,
 void		 metrics_clever_retry(void);
 void		 metrics_job_retry(void);
 void		 metrics_scheduled(unsigned);
+void		 metrics_events(unsigned polled, unsigned jobs, int fallback);
 void		 metrics_rate_wait(uint64_t ms);
 void		 metrics_loop_lag(uint64_t ms);
 void		 metrics_lock_lost(void);

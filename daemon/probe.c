@@ -126,6 +126,16 @@ static const struct probe_check {
 	ON(KEY_CONTROL, "CONSUMER", "LTRIM", K, "1", "-1"),
 	ON(KEY_INSTANCE, "CONSUMER", "HGET", K, "f"),
 	ON(KEY_INSTANCE, "CONSUMER", "HDEL", K, "f"),
+	/* Clever's Events per district (events.c) */
+	ON(KEY_DISTRICTS, NULL, "SMEMBERS", K),
+	ON(KEY_DISTRICT, "D", "HGET", K, "f"),
+	ON(KEY_DISTRICT_TEACHERS, "D", "SISMEMBER", K, "t"),
+	ON(KEY_EVENT_LOCK, "D", "SET", K, "v", "PX", "1"),
+	ON(KEY_EVENT_LOCK, "D", "PEXPIRE", K, "1"),
+	ON(KEY_EVENT_LOCK, "D", "DEL", K),
+	ON(KEY_EVENT_CURSOR, "D", "HMGET", K, "f"),
+	ON(KEY_EVENT_CURSOR, "D", "HSET", K, "f", "v"),
+	ON(KEY_EVENT_CURSOR, "D", "HINCRBY", K, "f", "1"),
 	/* retention */
 	ON(KEY_TRIM_LOCK, NULL, "SET", K, "1", "NX", "PX", "1"),
 	ON(KEY_JOBS, NULL, "XPENDING", K, CONSUMER_GROUP),

@@ -34,6 +34,7 @@
  *	control.c	the operator's hold on this instance: pause and
  *			quiet polled, commands on its control list run
  *	schedule.c	the freshness schedule; unrenewed tokens' teachers
+ *	events.c	Clever's Events per district: teachers resynced
  *	trim.c		retention: the streams trimmed behind their readers
  *	instance.c	this instance for the others: heartbeat, reaping
  *	prepare.c	Redis made ready: permissions, scripts, contract
@@ -242,6 +243,11 @@ char		*key_schedule(void);
 char		*key_schedule_left(void);
 char		*key_reauthorize(void);
 char		*key_schedule_enrolled(void);
+char		*key_districts(void);
+char		*key_district(const char *district);
+char		*key_district_teachers(const char *district);
+char		*key_event_cursor(const char *district);
+char		*key_event_lock(const char *district);
 
 enum store_script {
 	SCRIPT_ADMIT,
@@ -271,6 +277,8 @@ enum store_script {
 	SCRIPT_CANCEL,
 	SCRIPT_QUEUE_STATS,
 	SCRIPT_UPGRADE,
+	SCRIPT_EVENT_LOCK,
+	SCRIPT_EVENT_COMMIT,
 	SCRIPT_COUNT
 };
 /*
@@ -411,6 +419,7 @@ void		 sync_free(struct sync *);
 int		 sync_rate_waiting(const struct sync *);
 uint64_t	 sync_rate_wait_ms(const struct sync *);
 char		*sync_etag_record(const struct job *, uint64_t version);
+const char	*sync_api_root(void);
 
 /* forget.c: delete the statuses of a forgotten teacher's other jobs */
 void		 forget_statuses(const char *teacher, const char *own_job);
@@ -433,6 +442,11 @@ void		 control_poll(void);
 void		 schedule_start(void);
 void		 schedule_enroll(void);
 void		 schedule_free(void);
+
+/* events.c: Clever's Events polled per district */
+void		 events_start(void);
+void		 events_stop(void);
+void		 events_free(void);
 
 /* trim.c */
 void		 trim_start(void);

@@ -57,6 +57,15 @@ char *key_state(const char *t) { return keys_name(P, KEY_STATE, t); }
 char *key_selection(const char *t) { return keys_name(P, KEY_SELECTION, t); }
 char *key_sections(const char *t) { return keys_name(P, KEY_SECTIONS, t); }
 
+char *key_districts(void) { return keys_name(P, KEY_DISTRICTS, NULL); }
+char *key_district(const char *d) { return keys_name(P, KEY_DISTRICT, d); }
+char *key_district_teachers(const char *d)
+    { return keys_name(P, KEY_DISTRICT_TEACHERS, d); }
+char *key_event_cursor(const char *d)
+    { return keys_name(P, KEY_EVENT_CURSOR, d); }
+char *key_event_lock(const char *d)
+    { return keys_name(P, KEY_EVENT_LOCK, d); }
+
 /*
  * The scripts: one file each in daemon/lua/, whose header names every KEY
  * and ARGV, the reply, and why the script must be atomic.  Embedded at
@@ -92,6 +101,8 @@ static const char *const scripts[SCRIPT_COUNT] = {
 	[SCRIPT_CANCEL] = lua_cancel,
 	[SCRIPT_QUEUE_STATS] = lua_queue_stats,
 	[SCRIPT_UPGRADE] = lua_upgrade,
+	[SCRIPT_EVENT_LOCK] = lua_event_lock,
+	[SCRIPT_EVENT_COMMIT] = lua_event_commit,
 };
 
 static const char *const script_names[SCRIPT_COUNT] = {
@@ -122,6 +133,8 @@ static const char *const script_names[SCRIPT_COUNT] = {
 	[SCRIPT_CANCEL] = "cancel",
 	[SCRIPT_QUEUE_STATS] = "queue_stats",
 	[SCRIPT_UPGRADE] = "upgrade",
+	[SCRIPT_EVENT_LOCK] = "event_lock",
+	[SCRIPT_EVENT_COMMIT] = "event_commit",
 };
 
 /*

@@ -130,8 +130,9 @@ static void	sreq_send(struct sreq *);
 static void	sreq_free(struct sreq *);
 static void	sync_maybe_done(struct sync *);
 
-static const char *
-api_root(void)
+/* The versioned API root, for every Clever request (events.c too). */
+const char *
+sync_api_root(void)
 {
 	static char root[1024];
 
@@ -170,7 +171,7 @@ sreq_add(struct sync *s, enum sreq_kind kind, const char *path,
 	if (sync_pages(s) && kind != SR_ME && kind != SR_TEACHER)
 		snprintf(lim, sizeof(lim), "%slimit=%d", query ? "&" : "?",
 		    rd->conf.clever_page_size);
-	xasprintf(&url, "%s%s%s%s%s", api_root(), path,
+	xasprintf(&url, "%s%s%s%s%s", sync_api_root(), path,
 	    query ? "?" : "", query ? query : "", lim);
 	sreq_new(s, kind, url, NULL);
 }
@@ -628,7 +629,7 @@ sync_fingerprint(const struct job *j)
 	    rd->conf.clever_page_size);
 	h = etag_fp_add(h, buf);
 	h = etag_fp_add(h, rd->conf.sync_fields);
-	h = etag_fp_add(h, api_root());
+	h = etag_fp_add(h, sync_api_root());
 	h = etag_fp_add(h, j->token_owner);
 	for (i = 0; i < j->sel.count; i++)
 		h = etag_fp_add(h, j->sel.ids[i]);
@@ -677,7 +678,7 @@ sync_from_record(struct sync *s)
 	if (j->etags == NULL || j->kind != JOB_SYNC || j->base_version == 0)
 		return 0;
 	if (etag_record_parse(j->etags, sync_fingerprint(j), j->base_version,
-	    api_root(), SR_COUNT, &rec) == -1)
+	    sync_api_root(), SR_COUNT, &rec) == -1)
 		return 0;
 	for (i = 0; i < rec.n; i++)
 		me += rec.entries[i].kind == SR_ME;

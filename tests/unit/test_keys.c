@@ -45,6 +45,11 @@ static const struct {
 	{ KEY_STATE, "TEACHER", "rosterd:state:{TEACHER}" },
 	{ KEY_SELECTION, "TEACHER", "rosterd:selection:{TEACHER}" },
 	{ KEY_SECTIONS, "TEACHER", "rosterd:sections:{TEACHER}" },
+	{ KEY_DISTRICTS, NULL, "rosterd:districts" },
+	{ KEY_DISTRICT, "D", "rosterd:district:{D}" },
+	{ KEY_DISTRICT_TEACHERS, "D", "rosterd:district_teachers:{D}" },
+	{ KEY_EVENT_CURSOR, "D", "rosterd:event_cursor:{D}" },
+	{ KEY_EVENT_LOCK, "D", "rosterd:event_lock:{D}" },
 };
 #define NCONTRACT	(sizeof(contract) / sizeof(contract[0]))
 
