@@ -396,8 +396,11 @@ sync_permits(struct sync *s)
 		return;
 	s->permit_call = xcalloc(1, sizeof(*s->permit_call));
 	s->permit_call->sync = s;
+	/* rosterd's own work (the schedule, the Events poller's resyncs)
+	   leaves part of each window to the app's requests */
 	ratelimit_acquire(s->job->token_owner, n,
-	    s->job->trigger == TRIGGER_SCHEDULE ?
+	    s->job->trigger == TRIGGER_SCHEDULE ||
+	    s->job->trigger == TRIGGER_EVENTS ?
 	    rd->conf.schedule_rate_share_pct : 100, on_permits,
 	    s->permit_call);
 }
