@@ -146,6 +146,11 @@ static const struct conf_key conf_keys[] = {
 	{ "schedule", "status_ttl_s", CT_INT, O(schedule_status_ttl_s),
 	    1, 365 * 86400, "86400", NULL },
 
+	{ "district", "page_size", CT_INT, O(district_page_size), 1, 10000,
+	    "10000", NULL },
+	{ "district", "concurrency", CT_INT, O(district_concurrency), 1,
+	    1000, "8", NULL },
+
 	{ "diffs", "partitions", CT_INT, O(diffs_partitions), 1,
 	    PARTITIONS_MAX, "1", NULL },
 

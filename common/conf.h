@@ -81,6 +81,10 @@ struct conf {
 	int		 schedule_rate_share_pct;
 	int		 schedule_status_ttl_s;
 
+	/* [district] */
+	int		 district_page_size;	/* limit of the bulk lists */
+	int		 district_concurrency;	/* teachers written at once */
+
 	/* [diffs] */
 	int		 diffs_partitions;	/* 1: one stream, as in v1 */
 

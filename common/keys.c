@@ -33,6 +33,9 @@ static const struct {
 	[KEY_INSTANCE] = { "instance:", "" },
 	[KEY_QUIET] = { "quiet:", "" },
 	[KEY_CONTROL] = { "control:", "" },
+	[KEY_DISTRICTS] = { "districts", NULL },
+	[KEY_DISTRICT] = { "district:{", "}" },
+	[KEY_DISTRICT_TEACHERS] = { "district_teachers:{", "}" },
 	[KEY_RATELIMIT] = { "ratelimit:{rl}:", "" },
 
 	[KEY_SNAPSHOT] = { "snapshot:{", "}" },

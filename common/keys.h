@@ -38,6 +38,10 @@ enum key {
 				   that instance starts no new job */
 	KEY_CONTROL,		/* ID: an instance's consumer; the operator's
 				   commands to it (a list it drains) */
+	KEY_DISTRICTS,		/* the districts synced as units (the app's) */
+	KEY_DISTRICT,		/* ID: a district; the app's choices (follow) */
+	KEY_DISTRICT_TEACHERS,	/* ID: a district; the teachers it follows
+				   when follow is "set" (the app's) */
 	KEY_RATELIMIT,		/* ID: the window's owner; one hash tag {rl},
 				   as a permit draws from a token's and the
 				   app's windows at once */

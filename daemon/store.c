@@ -56,6 +56,10 @@ char *key_lock(const char *t) { return keys_name(P, KEY_LOCK, t); }
 char *key_state(const char *t) { return keys_name(P, KEY_STATE, t); }
 char *key_selection(const char *t) { return keys_name(P, KEY_SELECTION, t); }
 char *key_sections(const char *t) { return keys_name(P, KEY_SECTIONS, t); }
+char *key_districts(void) { return keys_name(P, KEY_DISTRICTS, NULL); }
+char *key_district(const char *d) { return keys_name(P, KEY_DISTRICT, d); }
+char *key_district_teachers(const char *d)
+    { return keys_name(P, KEY_DISTRICT_TEACHERS, d); }
 
 /*
  * The scripts: one file each in daemon/lua/, whose header names every KEY
@@ -92,6 +96,7 @@ static const char *const scripts[SCRIPT_COUNT] = {
 	[SCRIPT_CANCEL] = lua_cancel,
 	[SCRIPT_QUEUE_STATS] = lua_queue_stats,
 	[SCRIPT_UPGRADE] = lua_upgrade,
+	[SCRIPT_DISTRICT_DONE] = lua_district_done,
 };
 
 static const char *const script_names[SCRIPT_COUNT] = {
@@ -122,6 +127,7 @@ static const char *const script_names[SCRIPT_COUNT] = {
 	[SCRIPT_CANCEL] = "cancel",
 	[SCRIPT_QUEUE_STATS] = "queue_stats",
 	[SCRIPT_UPGRADE] = "upgrade",
+	[SCRIPT_DISTRICT_DONE] = "district_done",
 };
 
 /*
