@@ -96,3 +96,116 @@ def test_bulk_writes_the_same_snapshots_as_per_teacher_syncs(env):
     for t in teachers:
         assert len(diffs(env, BULK, t)) == 1
         assert snap(env, BULK, t)["version"] == "1"
+
+
+def bulk_world(env, **conf):
+    """The sandbox, the district token under bulk:, one rosterd on it."""
+    sbx, dist = world(env)
+    env.r.set(BULK + "district_token:" + dist,
+              env.r.get("rosterd:district_token:" + dist))
+    d = start_bulk(env, **conf)
+    return sbx, dist, district_teachers(sbx, dist), d
+
+
+def api_get(sbx, path, token):
+    import urllib.request
+    req = urllib.request.Request(sbx.api + "/v3.0" + path,
+                                 headers={"Authorization": "Bearer " + token})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def test_follow_set_writes_only_the_apps_teachers(env):
+    sbx, dist, teachers, _ = bulk_world(env)
+    chosen = teachers[1:3]
+    env.r.hset(BULK + "district:{%s}" % dist, "follow", "set")
+    env.r.sadd(BULK + "district_teachers:{%s}" % dist, *chosen)
+    _, st = run_district(env, dist)
+    assert st["state"] == "done" and st["teachers"] == "2", st
+    assert st["teachers_listed"] == str(len(teachers))
+    written = [t for t in teachers if env.r.exists("%ssnapshot:{%s}" % (BULK, t))]
+    assert written == chosen
+
+
+def test_a_change_reaches_exactly_the_affected_teachers(env):
+    sbx, dist, teachers, _ = bulk_world(env)
+    run_district(env, dist)
+    tok = env.r.get(BULK + "district_token:" + dist)
+    t = [x for x in sbx.teachers() if x["district"] == dist and x["sections"]][0]
+    sec = t["sections"][0]
+    student = api_get(sbx, "/sections/%s/users?role=student" % sec, tok)["data"][0]["data"]["id"]
+    in_secs = {s["data"]["id"] for s in
+               api_get(sbx, "/users/%s/sections" % student, tok)["data"]}
+    affected = sorted(x["id"] for x in sbx.teachers()
+                      if x["district"] == dist and in_secs & set(x["sections"]))
+    assert t["id"] in affected
+    sbx.mutate(op="rename_user", user=student, first="Zebedee")
+    _, st = run_district(env, dist)
+    assert st["changed"] == str(len(affected)), st
+    changed = sorted(x for x in teachers if len(diffs(env, BULK, x)) == 2)
+    assert changed == affected
+    d = json.loads(diffs(env, BULK, t["id"])[1]["diff"])
+    assert "Zebedee" in json.dumps(d)
+
+
+def test_shrink_guard_and_selection_are_honoured(env):
+    sbx, dist, teachers, _ = bulk_world(env)
+    tok = env.r.get(BULK + "district_token:" + dist)
+    ts = [x for x in sbx.teachers() if x["district"] == dist and len(x["sections"]) >= 2]
+    picker, shrunk = ts[0], ts[1]
+    env.r.set(BULK + "selection:{%s}" % picker["id"], picker["sections"][0])
+    jid, st = run_district(env, dist)
+    kept = json.dumps(json.loads(snap(env, BULK, picker["id"])["roster"])["sections"])
+    assert picker["sections"][0] in kept and picker["sections"][1] not in kept
+    # the picker's list still has every section
+    listed = json.loads(env.r.get(BULK + "sections:{%s}" % picker["id"]))["sections"]
+    assert sorted(s["id"] for s in listed) == sorted(picker["sections"])
+    sec = [s for s in shrunk["sections"] if s not in picker["sections"]][0]
+    students = [u["data"]["id"] for u in
+                api_get(sbx, "/sections/%s/users?role=student" % sec, tok)["data"]]
+    assert len(students) >= 5
+    for s in students[: len(students) * 3 // 4]:
+        sbx.mutate(op="remove_student", section=sec, student=s)
+    jid, st = run_district(env, dist)
+    assert st["state"] == "done" and int(st["held"]) >= 1, st
+    tst = env.r.hgetall(BULK + "job:%s.%s" % (jid, shrunk["id"]))
+    assert tst["state"] == "held" and tst["error"] == "shrink_guard", tst
+    assert len(diffs(env, BULK, shrunk["id"])) == 1     # nothing applied
+    # the district job's entry is acknowledged once, at its end
+    assert env.r.xpending(BULK + "jobs", "rosterd")["pending"] == 0
+
+
+def test_a_queued_teacher_job_is_satisfied_by_the_district_job(env):
+    sbx, dist, teachers, _ = bulk_world(env)
+    t = teachers[0]
+    env.r.set(BULK + "paused", "test")
+    tj = env.r.xadd(BULK + "jobs", {"kind": "sync", "teacher": t})
+    dj = env.r.xadd(BULK + "jobs", {"kind": "district", "district": dist})
+    env.r.delete(BULK + "paused")
+    key = BULK + "job:" + tj
+    wait_for(lambda: env.r.hget(key, "state") == "done", 30 * SLOW,
+             "the teacher's job ends")
+    st = env.r.hgetall(key)
+    assert st["result"] == "coalesced", st
+    assert st["coalesced_with"] == "%s.%s" % (dj, t), st
+    assert len(diffs(env, BULK, t)) == 1
+
+
+def test_a_bad_district_fails_clearly(env):
+    sbx, dist, teachers, d = bulk_world(env)
+    _, st = run_district(env, "5f0000000000000000000000")
+    assert st["state"] == "failed" and st["error"] == "no_token", st
+    assert "district" in st["message"]
+    env.r.set(BULK + "district_token:" + dist, "not-a-token")
+    _, st = run_district(env, dist)
+    assert st["state"] == "failed" and st["error"] == "reauthorize", st
+    assert "district token" in st["message"]
+    assert "not-a-token" not in d.proc.text()
+    wait_for(lambda: "refused the district token" in d.proc.text(), 10 * SLOW,
+             "the log says why")
+    # a district job names its district
+    f = {"kind": "district"}
+    jid = env.r.xadd(BULK + "jobs", f)
+    wait_for(lambda: env.r.hget(BULK + "job:" + jid, "state") == "failed",
+             10 * SLOW, "a district job without a district is rejected")
+    assert env.r.hget(BULK + "job:" + jid, "error") == "bad_job"
