@@ -209,3 +209,20 @@ def test_a_bad_district_fails_clearly(env):
     wait_for(lambda: env.r.hget(BULK + "job:" + jid, "state") == "failed",
              10 * SLOW, "a district job without a district is rejected")
     assert env.r.hget(BULK + "job:" + jid, "error") == "bad_job"
+
+
+def test_the_schedule_plans_a_district_as_one_job(env):
+    sbx, dist, teachers, _ = bulk_world(env, schedule__interval_s=2,
+                                        schedule__jitter_pct=0)
+    run_district(env, dist)     # its teachers join the schedule (app)
+    env.r.sadd(BULK + "districts", dist)
+
+    def entries():
+        return [f for _, f in env.r.xrange(BULK + "jobs")
+                if f.get("trigger") == "schedule"]
+    wait_for(lambda: sum(f.get("kind") == "district" for f in entries()) >= 2,
+             20 * SLOW, "two scheduled district jobs")
+    assert env.r.zscore(BULK + "schedule", "district:" + dist) is not None
+    # its teachers are synced by the district's job, not one by one
+    assert not [f for f in entries() if f.get("teacher") in teachers]
+    assert not [t for t in teachers if env.r.zscore(BULK + "schedule", t)]
