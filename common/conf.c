@@ -153,6 +153,11 @@ static const struct conf_key conf_keys[] = {
 	{ "events", "page_size", CT_INT, O(events_page_size), 1, 10000,
 	    "1000", NULL },
 
+	{ "district", "page_size", CT_INT, O(district_page_size), 1, 10000,
+	    "10000", NULL },
+	{ "district", "concurrency", CT_INT, O(district_concurrency), 1,
+	    1000, "32", NULL },
+
 	{ "diffs", "partitions", CT_INT, O(diffs_partitions), 1,
 	    PARTITIONS_MAX, "1", NULL },
 

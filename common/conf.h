@@ -86,6 +86,10 @@ struct conf {
 	uint64_t	 events_lock_ttl_ms;	/* the poller lock's TTL */
 	int		 events_page_size;	/* events per batch */
 
+	/* [district]: bulk syncs of whole districts (district.c) */
+	int		 district_page_size;	/* limit of the bulk lists */
+	int		 district_concurrency;	/* teachers written at once */
+
 	/* [diffs] */
 	int		 diffs_partitions;	/* 1: one stream, as in v1 */
 

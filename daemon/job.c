@@ -28,8 +28,6 @@
 #define WAIT_MIN_MS	200
 #define WAIT_MAX_MS	2000
 
-typedef void (*job_reply_cb)(struct job *, redisReply *, const char *err);
-
 struct job_cmd {
 	struct job	*job;
 	job_reply_cb	 cb;
@@ -67,8 +65,8 @@ job_set_state(struct job *j, enum job_state st)
 	jobs_changed();		/* the heartbeat shows it soon */
 }
 
-static char *
-lock_value(const struct job *j)
+char *
+job_lock_value(const struct job *j)
 {
 	char *v;
 
@@ -106,8 +104,8 @@ job_cmd_new(struct job *j, job_reply_cb cb)
 }
 
 /* Run a script call on behalf of a job; cb gets reply or err (never
-   both). */
-static void
+   both), unless the job ended meanwhile. */
+void
 job_run(struct job *j, struct script_call *sc, job_reply_cb cb)
 {
 	script_run(sc, on_job_reply, job_cmd_new(j, cb));
@@ -214,7 +212,7 @@ on_lock_timer(evutil_socket_t fd, short what, void *arg)
 	}
 	sc = script_new(SCRIPT_RENEW);
 	script_key(sc, key_lock(j->teacher));
-	script_arg_own(sc, lock_value(j));
+	script_arg_own(sc, job_lock_value(j));
 	script_num(sc, rd->conf.sync_lock_ttl_ms);
 	job_run(j, sc, on_renew);
 }
@@ -252,12 +250,12 @@ kind_name(const struct job *j)
 #define job_outcome(j, job_id, teacher, o, code, ...)			\
 	job_outcome_src(LOG_SRC, j, job_id, teacher, o, code, __VA_ARGS__)
 
-static void	job_outcome_src(const struct log_src *, const struct job *,
+static void	job_outcome_src(const struct log_src *, struct job *,
 		    const char *, const char *, enum job_outcome, const char *,
 		    const char *, ...) __attribute__((format(printf, 7, 8)));
 
 static void
-job_outcome_src(const struct log_src *src, const struct job *j,
+job_outcome_src(const struct log_src *src, struct job *j,
     const char *job_id, const char *teacher, enum job_outcome o,
     const char *code, const char *fmt, ...)
 {
@@ -274,6 +272,8 @@ job_outcome_src(const struct log_src *src, const struct job *j,
 	};
 	va_list ap;
 
+	if (j != NULL)
+		j->outcome = o;	/* a district job counts its teachers' */
 	metrics_job_outcome(j != NULL ? j->kind : JOB_SYNC, j != NULL ?
 	    j->trigger : TRIGGER_APP, o);
 	if (j != NULL) {
@@ -307,8 +307,8 @@ job_outcome_src(const struct log_src *src, const struct job *j,
  * status_ttl_s (nobody asked for them: at the default interval a teacher
  * keeps one), the others' for [sync] status_ttl_s.
  */
-static int
-status_ttl_s(const struct job *j)
+int
+job_status_ttl_s(const struct job *j)
 {
 	return j != NULL && j->trigger == TRIGGER_SCHEDULE ?
 	    rd->conf.schedule_status_ttl_s : rd->conf.sync_status_ttl_s;
@@ -371,13 +371,42 @@ on_admit(struct rconn *c, redisReply *r, const char *err, void *arg)
 	free(b);
 }
 
+/*
+ * A teacher's sync that a district pull of this instance is to satisfy
+ * (district_defers()), or that comes in one batch with a district job
+ * (which may be about to start one), waits for it: admitted again later,
+ * it then coalesces with the write of its teacher's roster.
+ */
+static size_t
+admit_defer(struct job **jobs, size_t n)
+{
+	size_t i, k, district = 0;
+
+	for (i = 0; i < n; i++)
+		district += jobs[i]->kind == JOB_DISTRICT;
+	for (i = k = 0; i < n; i++) {
+		if (district_defers(jobs[i]) || (district > 0 &&
+		    jobs[i]->kind == JOB_SYNC && jobs[i]->bulk == NULL)) {
+			jobs[i]->waits++;
+			job_later(jobs[i], JOB_WAITING, WAIT_MAX_MS);
+		} else
+			jobs[k++] = jobs[i];
+	}
+	return k;
+}
+
 /* Admit jobs in one script call: coalesce, lock, or wait. */
 void
 admit_batch(struct job **jobs, size_t n)
 {
-	struct admit_batch *b = xcalloc(1, sizeof(*b));
-	struct script_call *sc = script_new(SCRIPT_ADMIT);
+	struct admit_batch *b;
+	struct script_call *sc;
 	size_t i;
+
+	if ((n = admit_defer(jobs, n)) == 0)
+		return;
+	b = xcalloc(1, sizeof(*b));
+	sc = script_new(SCRIPT_ADMIT);
 
 	b->jobs = xcalloc(n, sizeof(*b->jobs));
 	b->n = n;
@@ -401,9 +430,9 @@ admit_batch(struct job **jobs, size_t n)
 		script_arg(sc, kind_name(j));
 		script_arg(sc, j->ref);
 		script_num(sc, j->req_ms);
-		script_arg_own(sc, lock_value(j));
+		script_arg_own(sc, job_lock_value(j));
 		script_arg(sc, job_trigger_names[j->trigger]);
-		script_num(sc, status_ttl_s(j));
+		script_num(sc, job_status_ttl_s(j));
 		script_arg(sc, j->traceparent);
 		job_set_state(j, JOB_ADMITTING);
 		j->pending_cmds++;
@@ -462,6 +491,9 @@ job_admitted(struct job *j, redisReply *e)
 		j->redis_failures = 0;
 		j->started_ms = strtoull(e->element[1]->str, NULL, 10);
 		j->attempts = (int)e->element[2]->integer;
+		/* a district pull's teacher: its data is from the pull's start */
+		if (job_of_district(j))
+			j->started_ms = j->req_ms;
 		j->lock_ms = mono_ms();
 		if (j->first_run_ms == 0)
 			job_received(j);
@@ -499,7 +531,10 @@ job_fetch(struct job *j)
 	job_set_state(j, JOB_FETCHING);
 	logf_debug(JOB_LF(j, .event = "fetch"), "fetching from Clever as %s",
 	    j->token_owner);
-	sync_start(j);
+	if (j->kind == JOB_DISTRICT)
+		district_fetch(j);
+	else
+		sync_start(j);
 }
 
 static void
@@ -512,8 +547,10 @@ on_district_token(struct job *j, redisReply *r, const char *err)
 		return;
 	}
 	if (r->type != REDIS_REPLY_STRING) {
-		job_failed(j, FAIL_PERMANENT, ERR_NO_TOKEN, "no token stored "
-		    "for this teacher nor for its district");
+		job_failed(j, FAIL_PERMANENT, ERR_NO_TOKEN, j->kind ==
+		    JOB_DISTRICT ? "no token stored for the district "
+		    "(district_token:D)" : "no token stored for this teacher "
+		    "nor for its district");
 		return;
 	}
 	j->token = xstrdup(r->str);
@@ -596,6 +633,11 @@ on_load(struct job *j, redisReply *r, const char *err)
 	selection_free(&j->sel);
 	if (selection_parse(&j->sel, sel, msg, sizeof(msg)) == -1) {
 		job_failed(j, FAIL_PERMANENT, ERR_BAD_JOB, msg);
+		return;
+	}
+	if (job_of_district(j)) {
+		/* no Clever request: the roster comes from the pull */
+		district_teacher_roster(j);
 		return;
 	}
 	if (token != NULL) {
@@ -783,9 +825,10 @@ on_replicated(struct job *j, redisReply *r, const char *err)
 	script_key(sc, key_lock(j->teacher));
 	script_arg(sc, CONSUMER_GROUP);
 	script_arg(sc, j->entry_id);
-	script_arg_own(sc, lock_value(j));
+	script_arg_own(sc, job_lock_value(j));
 	script_arg_own(sc, key_events());
 	script_arg(sc, job_trigger_names[j->trigger]);
+	script_arg(sc, job_of_district(j) ? "1" : "0");
 	job_run(j, sc, on_confirmed);
 }
 
@@ -923,13 +966,13 @@ job_discovered(struct job *j)
 	script_key(sc, key_state(j->teacher));
 	script_arg(sc, CONSUMER_GROUP);
 	script_arg(sc, j->entry_id);
-	script_arg_own(sc, lock_value(j));
+	script_arg_own(sc, job_lock_value(j));
 	script_bytes(sc, j->picker ? j->picker : "[]", j->picker ?
 	    j->picker_len : 2);
 	script_arg(sc, j->job_id);
 	script_arg(sc, j->teacher);
 	script_arg_own(sc, key_events());
-	script_num(sc, status_ttl_s(j));
+	script_num(sc, job_status_ttl_s(j));
 	script_num(sc, j->started_ms);
 	script_num(sc, (long long)j->picker_n);
 	script_num(sc, j->requests);
@@ -988,7 +1031,7 @@ writeback_send(struct job *j, const struct writeback *w)
 	script_key(sc, key_dead());
 	script_arg(sc, CONSUMER_GROUP);
 	script_arg(sc, j->entry_id);
-	script_arg_own(sc, lock_value(j));
+	script_arg_own(sc, job_lock_value(j));
 	script_num(sc, j->base_version);
 	script_num(sc, w->version);
 	script_bytes(sc, w->snap, w->snaplen);
@@ -996,7 +1039,7 @@ writeback_send(struct job *j, const struct writeback *w)
 	script_arg(sc, j->job_id);
 	script_arg(sc, j->teacher);
 	script_arg_own(sc, key_events());
-	script_num(sc, status_ttl_s(j));
+	script_num(sc, job_status_ttl_s(j));
 	script_num(sc, j->started_ms);
 	script_arg(sc, w->email_lc);
 	script_arg(sc, w->authorized_by);
@@ -1014,6 +1057,7 @@ writeback_send(struct job *j, const struct writeback *w)
 	script_arg(sc, w->base_hash);
 	script_arg(sc, w->hash);
 	script_arg(sc, j->force ? "1" : "0");
+	script_arg(sc, job_of_district(j) ? "1" : "0");
 	job_set_state(j, JOB_WRITING);
 	job_run(j, sc, on_written);
 }
@@ -1260,13 +1304,13 @@ job_forget(struct job *j)
 	script_key(sc, key_accounts());
 	script_arg(sc, CONSUMER_GROUP);
 	script_arg(sc, j->entry_id);
-	script_arg_own(sc, lock_value(j));
+	script_arg_own(sc, job_lock_value(j));
 	script_num(sc, j->base_version);
 	script_bytes(sc, diff ? diff : "", difflen);
 	script_arg(sc, j->job_id);
 	script_arg(sc, j->teacher);
 	script_arg_own(sc, key_events());
-	script_num(sc, status_ttl_s(j));
+	script_num(sc, job_status_ttl_s(j));
 	script_arg(sc, counts);
 	script_arg(sc, rd->conf.sync_forget_deletes_token ? "1" : "0");
 	script_arg(sc, j->ref);
@@ -1408,7 +1452,7 @@ job_fail_write(const char *entry_id, const char *job_id, const char *teacher,
 	script_arg(sc, CONSUMER_GROUP);
 	script_arg(sc, entry_id);
 	if (j != NULL && j->attempts > 0)
-		script_arg_own(sc, lock_value(j));
+		script_arg_own(sc, job_lock_value(j));
 	else
 		script_arg(sc, "");
 	script_arg(sc, job_id);
@@ -1419,7 +1463,7 @@ job_fail_write(const char *entry_id, const char *job_id, const char *teacher,
 	script_arg(sc, code);
 	script_arg(sc, message);
 	script_arg_own(sc, key_events());
-	script_num(sc, status_ttl_s(j));
+	script_num(sc, job_status_ttl_s(j));
 	script_arg(sc, j && j->hold_extra ? j->hold_extra : "{}");
 	script_arg(sc, j ? j->district : NULL);
 	script_arg(sc, j && j->force ? "1" : "0");
@@ -1428,6 +1472,7 @@ job_fail_write(const char *entry_id, const char *job_id, const char *teacher,
 	script_arg(sc, j == NULL ? "1" : "0");
 	script_arg(sc, job_trigger_names[j ? j->trigger : TRIGGER_APP]);
 	script_arg(sc, job_token_kind(j));
+	script_arg(sc, job_of_district(j) ? "1" : "0");
 	if (j != NULL)
 		job_run(j, sc, on_failed_written);
 	else
@@ -1453,8 +1498,13 @@ job_failed(struct job *j, enum fail_kind fk, const char *code,
 
 	sync_free(j->sync);
 	j->sync = NULL;
+	district_stop(j);
 	lock_renewal_stop(j);
 	job_drop_token(j);
+	/* a pull's teacher is not retried alone: its status says it failed,
+	   the district job counts it, and the next pull writes it */
+	if (job_of_district(j) && fk == FAIL_TRANSIENT)
+		fk = FAIL_PERMANENT;
 
 	if (fk == FAIL_HOLD) {
 		job_outcome(j, j->job_id, j->teacher, OUT_HELD, code,
@@ -1492,14 +1542,14 @@ job_failed(struct job *j, enum fail_kind fk, const char *code,
 	script_key(sc, key_job(j->job_id));
 	script_key(sc, key_lock(j->teacher));
 	script_key(sc, key_jobs());
-	script_arg_own(sc, lock_value(j));
+	script_arg_own(sc, job_lock_value(j));
 	script_arg(sc, j->job_id);
 	script_arg(sc, j->teacher);
 	script_arg(sc, code);
 	script_arg(sc, message);
 	script_num(sc, ms);
 	script_arg_own(sc, key_events());
-	script_num(sc, status_ttl_s(j));
+	script_num(sc, job_status_ttl_s(j));
 	script_arg(sc, j->ref);
 	script_arg(sc, CONSUMER_GROUP);
 	script_arg(sc, j->entry_id);
@@ -1535,10 +1585,17 @@ on_handed_back(struct job *j, redisReply *r, const char *err)
 void
 job_handback(struct job *j)
 {
-	struct script_call *sc = script_new(SCRIPT_HANDBACK);
+	struct script_call *sc;
 
+	if (job_of_district(j)) {
+		/* its district job goes back whole; the lock expires */
+		job_free(j);
+		return;
+	}
+	sc = script_new(SCRIPT_HANDBACK);
 	sync_free(j->sync);
 	j->sync = NULL;
+	district_stop(j);
 	lock_renewal_stop(j);
 	if (j->timer != NULL)
 		evtimer_del(j->timer);
@@ -1550,7 +1607,7 @@ job_handback(struct job *j)
 	/* only running states hold the teacher lock */
 	if (j->state == JOB_LOADING || j->state == JOB_FETCHING ||
 	    j->state == JOB_WRITING)
-		script_arg_own(sc, lock_value(j));
+		script_arg_own(sc, job_lock_value(j));
 	else
 		script_arg(sc, "");
 	script_arg(sc, j->job_id);
@@ -1600,6 +1657,9 @@ job_free(struct job *j)
 	jobs_remove(j);
 	sync_free(j->sync);
 	j->sync = NULL;
+	district_stop(j);
+	if (job_of_district(j))
+		district_teacher_ended(j);	/* may end its district job */
 	if (j->timer != NULL)
 		event_free(j->timer);
 	if (j->lock_timer != NULL)
@@ -1607,6 +1667,21 @@ job_free(struct job *j)
 	j->timer = j->lock_timer = NULL;
 	job_drop_token(j);
 	job_release(j);
+}
+
+/* A job that ends here without a script of job.c's (district.c). */
+void
+job_ended(struct job *j, enum job_outcome o, const char *message)
+{
+	job_outcome(j, j->job_id, j->teacher, o, NULL, "%s", message);
+	job_free(j);
+}
+
+/* Whether the job is a teacher's write of a district pull (district.c). */
+int
+job_of_district(const struct job *j)
+{
+	return j != NULL && j->bulk != NULL && j->kind != JOB_DISTRICT;
 }
 
 /* ---- the operator's commands (control.c) ---- */
@@ -1675,7 +1750,7 @@ job_cancel(struct job *j, const char *message)
 	script_arg(sc, job_trigger_names[j->trigger]);
 	script_arg(sc, message);
 	script_arg_own(sc, key_events());
-	script_num(sc, status_ttl_s(j));
+	script_num(sc, job_status_ttl_s(j));
 	job_set_state(j, JOB_WRITING);
 	job_run(j, sc, on_cancelled);
 	return 0;

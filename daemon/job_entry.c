@@ -22,6 +22,7 @@ const char *const job_kind_names[JOB_KIND_COUNT] = {
 	[JOB_SYNC] = "sync",
 	[JOB_DISCOVER] = "discover",
 	[JOB_FORGET] = "forget",
+	[JOB_DISTRICT] = "district",
 };
 
 const char *const job_trigger_names[TRIGGER_COUNT] = {
@@ -48,11 +49,32 @@ job_entry_trace(struct job *j, const char *v)
 	    "ignored", v);
 }
 
+/*
+ * A district job (district.c) names a district and no teacher: it runs
+ * under the name "district:D" where a job names its teacher (its lock,
+ * its state, its status's teacher field, the log), a name no teacher id
+ * can take (':'), so one pull of a district runs at a time and a request
+ * coalesces with a pull that started after it, as a teacher's do.
+ */
+static int
+job_entry_district(struct job *j, char *err, size_t errlen)
+{
+	if (j->district == NULL || strlen(j->district) + 9 > TEACHER_ID_MAX) {
+		snprintf(err, errlen, "a district job names its district "
+		    "(field \"district\", a Clever id of at most %d "
+		    "characters)", TEACHER_ID_MAX - 9);
+		job_entry_free(j);
+		return -1;
+	}
+	snprintf(j->teacher, sizeof(j->teacher), "district:%s", j->district);
+	return 0;
+}
+
 struct job *
 job_from_entry(const char *entry_id, redisReply *f, char *err, size_t errlen)
 {
 	struct job *j = xcalloc(1, sizeof(*j));
-	const char *k, *v;
+	const char *k, *v, *teacher = NULL;
 	size_t i;
 	int kind;
 
@@ -81,13 +103,8 @@ job_from_entry(const char *entry_id, redisReply *f, char *err, size_t errlen)
 			goto bad;
 		}
 		if (strcmp(k, "teacher") == 0) {
-			if (!contract_id_valid(v, TEACHER_ID_MAX)) {
-				snprintf(err, errlen, "teacher must be a "
-				    "Clever id (1-%d letters, digits, - or _)",
-				    TEACHER_ID_MAX);
-				goto bad;
-			}
-			xstrlcpy(j->teacher, v, sizeof(j->teacher));
+			/* checked below: a district job has none of its own */
+			teacher = v;
 		} else if (strcmp(k, "kind") == 0) {
 			for (kind = 0; kind < JOB_KIND_COUNT; kind++)
 				if (strcmp(v, job_kind_names[kind]) == 0)
@@ -96,7 +113,7 @@ job_from_entry(const char *entry_id, redisReply *f, char *err, size_t errlen)
 				j->kind = (enum job_kind)kind;
 			else {
 				snprintf(err, errlen, "kind must be \"sync\", "
-				    "\"discover\" or \"forget\"");
+				    "\"discover\", \"forget\" or \"district\"");
 				goto bad;
 			}
 		} else if (strcmp(k, "trigger") == 0) {
@@ -149,11 +166,19 @@ job_from_entry(const char *entry_id, redisReply *f, char *err, size_t errlen)
 		}
 		/* other fields are the app's own; ignored */
 	}
-	if (j->teacher[0] == '\0') {
+	if (j->kind == JOB_DISTRICT)
+		return job_entry_district(j, err, errlen) == -1 ? NULL : j;
+	if (teacher == NULL || *teacher == '\0') {
 		snprintf(err, errlen, "the job names no teacher (field "
 		    "\"teacher\")");
 		goto bad;
 	}
+	if (!contract_id_valid(teacher, TEACHER_ID_MAX)) {
+		snprintf(err, errlen, "teacher must be a Clever id (1-%d "
+		    "letters, digits, - or _)", TEACHER_ID_MAX);
+		goto bad;
+	}
+	xstrlcpy(j->teacher, teacher, sizeof(j->teacher));
 	return j;
 bad:
 	job_entry_free(j);

@@ -46,6 +46,8 @@ static struct metrics m = {
 		    0 },
 		[JOB_FORGET] = { duration_bounds, NB(duration_bounds), { 0 }, 0,
 		    0 },
+		[JOB_DISTRICT] = { duration_bounds, NB(duration_bounds), { 0 },
+		    0, 0 },
 	},
 	.queue_wait = { wait_bounds, NB(wait_bounds), { 0 }, 0, 0 },
 };

@@ -14,6 +14,7 @@ enum job_kind {
 	JOB_SYNC = 0,		/* full roster sync */
 	JOB_DISCOVER,		/* sections only, for the app's picker */
 	JOB_FORGET,		/* erase the teacher: final diff, keys gone */
+	JOB_DISTRICT,		/* a district's bulk pull (district.c) */
 	JOB_KIND_COUNT
 };
 

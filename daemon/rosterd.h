@@ -27,6 +27,7 @@
  *	job.c		one job's life: load, sync, write back, fail, retry
  *	job_entry.c	one stream entry parsed into a job
  *	sync.c		the Clever requests of one job
+ *	district.c	a district's bulk pull, written teacher by teacher
  *	forget.c	the job statuses of a forgotten teacher
  *
  *	reader.c	the job stream: read, take over, the gate (pause,
@@ -110,6 +111,7 @@ enum fail_kind {
 
 struct sync;
 struct written;
+struct bulk;
 
 struct job {
 	TAILQ_ENTRY(job)	 entry;
@@ -170,6 +172,13 @@ struct job {
 	struct written		*written;	/* a write-back waiting for
 						   replicas ([redis]
 						   wait_replicas) */
+	/*
+	 * District bulk syncs (district.c): a district job's pull, or, for
+	 * a teacher written from one (kind sync), the pull its roster is
+	 * built from; NULL for any other job.
+	 */
+	struct bulk		*bulk;
+	enum job_outcome	 outcome;	/* how it ended, once it did */
 };
 
 /*
@@ -279,6 +288,7 @@ enum store_script {
 	SCRIPT_UPGRADE,
 	SCRIPT_EVENT_LOCK,
 	SCRIPT_EVENT_COMMIT,
+	SCRIPT_DISTRICT_DONE,
 	SCRIPT_COUNT
 };
 /*
@@ -385,6 +395,8 @@ uint64_t	 timer_left_ms(const struct event *, uint64_t);
 char		*jobs_json(void);
 
 /* job.c */
+typedef void	(*job_reply_cb)(struct job *, redisReply *, const char *err);
+void		 job_run(struct job *, struct script_call *, job_reply_cb);
 void		 admit_batch(struct job **, size_t);
 void		 job_admit(struct job *);
 void		 job_fail_bad(const char *entry_id, const char *teacher,
@@ -404,6 +416,10 @@ int		 job_district_token(const struct job *);
 void		 job_lock_lost(struct job *);
 int		 job_retry_now(struct job *);
 int		 job_cancel(struct job *, const char *message);
+void		 job_ended(struct job *, enum job_outcome, const char *msg);
+char		*job_lock_value(const struct job *);
+int		 job_status_ttl_s(const struct job *);
+int		 job_of_district(const struct job *);
 
 /* job_entry.c: the kinds' names in jobs; parse one stream entry into a
    new job, NULL + err if bad. */
@@ -419,7 +435,23 @@ void		 sync_free(struct sync *);
 int		 sync_rate_waiting(const struct sync *);
 uint64_t	 sync_rate_wait_ms(const struct sync *);
 char		*sync_etag_record(const struct job *, uint64_t version);
+struct roster	*sync_roster_new(void);
 const char	*sync_api_root(void);
+const char	*sync_obj_str(json_object *, const char *key);
+const char	*sync_next_link(json_object *page);
+size_t		 sync_page_length(json_object *page);
+
+/*
+ * district.c: a district job's pull (job_fetch hands it over), its
+ * teachers written as their own syncs would be (job.c's hooks: a
+ * teacher's roster built from the pull, its end counted), and the
+ * per-teacher jobs a running pull is to satisfy.
+ */
+void		 district_fetch(struct job *);
+void		 district_stop(struct job *);
+void		 district_teacher_roster(struct job *);
+void		 district_teacher_ended(struct job *);
+int		 district_defers(const struct job *);
 
 /* forget.c: delete the statuses of a forgotten teacher's other jobs */
 void		 forget_statuses(const char *teacher, const char *own_job);

@@ -133,8 +133,22 @@ schedule_claim(redisReply *r)
 	struct script_call *sc;
 
 	sc = teachers_call(SCRIPT_CLAIM, key_schedule(), key_lock, r, 2);
+	script_key(sc, key_districts());
 	script_plan(sc);
 	teachers_run(sc, r, 2, on_claimed);
+}
+
+/*
+ * A member of the schedule: a teacher id, or "district:D" for a district
+ * planned as a unit (district.c: one district job instead of its
+ * teachers' syncs), whose lock and state have that name too.
+ */
+static int
+schedule_member_ok(const char *m)
+{
+	if (strncmp(m, "district:", 9) == 0)
+		m += 9;
+	return contract_id_valid(m, TEACHER_ID_MAX);
 }
 
 /* Elements from..end of a reply are teacher ids (the sets are ours, but
@@ -148,7 +162,7 @@ teacher_ids_ok(redisReply *r, size_t from)
 		return 0;
 	for (i = from; i < r->elements; i++)
 		if (r->element[i]->type != REDIS_REPLY_STRING ||
-		    !contract_id_valid(r->element[i]->str, TEACHER_ID_MAX))
+		    !schedule_member_ok(r->element[i]->str))
 			return 0;
 	return 1;
 }
@@ -191,6 +205,8 @@ schedule_tick(void)
 	sc = script_new(SCRIPT_DUE);
 	script_key(sc, key_schedule());
 	script_key(sc, key_jobs());
+	script_key(sc, key_districts());
+	script_key(sc, key_schedule_left());
 	script_arg(sc, CONSUMER_GROUP);
 	script_num(sc, n);
 	script_plan(sc);

@@ -103,6 +103,7 @@ static const char *const scripts[SCRIPT_COUNT] = {
 	[SCRIPT_UPGRADE] = lua_upgrade,
 	[SCRIPT_EVENT_LOCK] = lua_event_lock,
 	[SCRIPT_EVENT_COMMIT] = lua_event_commit,
+	[SCRIPT_DISTRICT_DONE] = lua_district_done,
 };
 
 static const char *const script_names[SCRIPT_COUNT] = {
@@ -135,6 +136,7 @@ static const char *const script_names[SCRIPT_COUNT] = {
 	[SCRIPT_UPGRADE] = "upgrade",
 	[SCRIPT_EVENT_LOCK] = "event_lock",
 	[SCRIPT_EVENT_COMMIT] = "event_commit",
+	[SCRIPT_DISTRICT_DONE] = "district_done",
 };
 
 /*

@@ -439,8 +439,8 @@ sreq_free(struct sreq *q)
 }
 
 /* The uri of the "next" link of a list page, or NULL. */
-static const char *
-next_link(json_object *page)
+const char *
+sync_next_link(json_object *page)
 {
 	json_object *links, *l, *rel, *uri;
 	size_t i, n;
@@ -459,8 +459,9 @@ next_link(json_object *page)
 	return NULL;
 }
 
-static size_t
-page_length(json_object *page)
+/* The number of records in a list page. */
+size_t
+sync_page_length(json_object *page)
 {
 	json_object *data;
 
@@ -576,8 +577,8 @@ sreq_ok(struct sreq *q, json_object *body)
 	}
 	/* Follow "next" unless the page is empty (Clever's trailing page). */
 	next = (q->kind == SR_ME || q->kind == SR_TEACHER) ? NULL :
-	    next_link(body);
-	if (next != NULL && page_length(body) > 0) {
+	    sync_next_link(body);
+	if (next != NULL && sync_page_length(body) > 0) {
 		if (++q->pages >= SYNC_MAX_PAGES || next[0] != '/') {
 			sreq_fail(q, FAIL_PERMANENT, ERR_BAD_RESPONSE,
 			    "Clever %s list: bad or endless next links",
@@ -722,7 +723,8 @@ sreq_unpark(struct sreq *q)
 
 static void	sync_add_first(struct sync *);
 
-static struct roster *
+/* A new roster of the configured field set ([sync] fields). */
+struct roster *
 sync_roster_new(void)
 {
 	return roster_new(strcmp(rd->conf.sync_fields, "district") == 0 ?
@@ -1106,4 +1108,11 @@ uint64_t
 sync_rate_wait_ms(const struct sync *s)
 {
 	return s != NULL ? timer_left_ms(s->permit_ev, s->permit_due_ms) : 0;
+}
+
+/* A string member of a JSON object, or NULL, for district.c. */
+const char *
+sync_obj_str(json_object *o, const char *key)
+{
+	return obj_str(o, key);
 }

@@ -16,6 +16,9 @@ ARGV[2]   the job's stream entry id
 ARGV[3]   our lock value
 ARGV[4]   events channel
 ARGV[5]   what triggered the job: 'app' or 'schedule'
+ARGV[6]   '1': a teacher of a district job (daemon/district.c): the entry
+          is the district job's, acknowledged when that job ends, not here;
+          '0' or absent: the job's own
 
 The event carries the job's traceparent (its status, trace_of).
 
@@ -32,7 +35,7 @@ local f = redis.call('HMGET', KEYS[1], 'job', 'teacher', 'result', 'version',
   'diff_id', 'account', 'authorized_by', 'authorized_by_changed', 'ref')
 redis.call('HSET', KEYS[1], 'state', 'done', 'updated_ms', now, 'finished_ms', now)
 redis.call('HDEL', KEYS[1], 'note')
-redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
+if ARGV[6] ~= '1' then redis.call('XACK', KEYS[2], ARGV[1], ARGV[2]) end
 redis.call('DEL', KEYS[3])
 publish(ARGV[4], {job = f[1], teacher = f[2], state = 'done', result = f[3],
   version = tonumber(f[4]), diff_id = f[5], account = f[6], authorized_by = f[7],

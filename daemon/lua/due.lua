@@ -10,10 +10,16 @@ effect at once.
 
 KEYS[1]   the schedule: teacher -> due time, ms  (prefix schedule)
 KEYS[2]   the jobs stream
+KEYS[3]   the districts synced as units (prefix districts, the app's)
+KEYS[4]   the members that left the schedule (prefix schedule:left)
 ARGV[1]   rosterd's consumer group
 ARGV[2]   n, the most teachers to return
 ARGV[3]   the interval, ms
 ARGV[4]   the jitter, ms
+
+Each district of KEYS[3] is planned as one member, 'district:D' (a
+district job for it, claim.lua), unless it left the schedule (its token
+refused or missing, fail.lua).
 
 Returns {yielded, replanned, teacher...}: yielded is 1 when teachers are
 due but the app's requests wait (no teacher returned then), replanned how many members were
@@ -51,12 +57,19 @@ local function backlog(stream, group)
   return true
 end
 
+for _, d in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+  local m = 'district:' .. d
+  if #d <= 55 and string.match(d, '^[%w_-]+$') and not redis.call('ZSCORE', KEYS[4], m) then
+    redis.call('ZADD', KEYS[1], 'NX', next_due(m, now, interval, jitter), m)
+  end
+end
+
 if n <= 0 then return {0, replanned} end
 local out = {0, replanned}
 for _, t in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, n)) do
   -- only rosterd writes the set, but Redis is shared: what is not a
   -- teacher id goes, rather than stay due for ever
-  if #t <= 64 and string.match(t, '^[%w_-]+$') then
+  if #t <= 64 and (string.match(t, '^[%w_-]+$') or string.match(t, '^district:[%w_-]+$')) then
     out[#out+1] = t
   else
     redis.call('ZREM', KEYS[1], t)

@@ -36,6 +36,9 @@ ARGV[17]  '1': delete the entry from the jobs stream too (a malformed job:
           there); '0': keep it
 ARGV[18]  what triggered the job: 'app', 'schedule' or 'unrenewed'
 ARGV[19]  whose token it used: 'teacher', 'district' or ''
+ARGV[20]  '1': a teacher of a district job (daemon/district.c): the entry
+          is the district job's, acknowledged when that job ends, not here;
+          '0' or absent: the job's own
 
 A teacher whose token is missing, refused (reauthorize), not shared or
 another user's leaves the freshness schedule: it is named in the left
@@ -108,7 +111,7 @@ if not (left and ARGV[18] == 'schedule') then
     redis.call('HSET', KEYS[5], 'held_ids', table.concat(ids, ' '))
   end
 end
-redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
+if ARGV[20] ~= '1' then redis.call('XACK', KEYS[2], ARGV[1], ARGV[2]) end
 if ARGV[17] == '1' then redis.call('XDEL', KEYS[2], ARGV[2]) end
 release(KEYS[3], ARGV[3])
 local ev = {job = jid, teacher = teacher, state = ARGV[8], error = ARGV[9],

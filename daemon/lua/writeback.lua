@@ -53,6 +53,9 @@ ARGV[24]  the number of sections in it
 ARGV[25]  the content hash of the base roster ('' for none, roster_hash())
 ARGV[26]  the content hash of the new roster (of ARGV[6] when given)
 ARGV[27]  '1': a forced sync (past the shrink guard), else '0'
+ARGV[28]  '1': a teacher of a district job (daemon/district.c): the entry
+          is the district job's, acknowledged when that job ends, not here;
+          '0' or absent: the job's own
 
 A sync that fetched the section list refreshes the picker's list
 (include/sections.lua) in the same step: a discovery coalesced with it
@@ -163,7 +166,7 @@ if hold then
   return {'OK', diff_id, tostring(version), account, changed}
 end
 redis.call('HSET', KEYS[3], 'state', 'done', 'finished_ms', now)
-redis.call('XACK', KEYS[4], ARGV[1], ARGV[2])
+if ARGV[28] ~= '1' then redis.call('XACK', KEYS[4], ARGV[1], ARGV[2]) end
 redis.call('DEL', KEYS[5])
 publish(ch, {job = jid, teacher = teacher, state = 'done', result = result, version = version,
   diff_id = diff_id, account = account, authorized_by = ARGV[14],

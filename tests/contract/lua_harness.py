@@ -231,4 +231,5 @@ def claim(w, *teachers, interval=INTERVAL, jitter=JITTER):
     keys = [SCHEDULE, JOBS]
     for t in teachers:
         keys += [state(t), lock(t)]
+    keys += [P + "districts"]
     return w.lua.claim(keys, [interval, jitter, len(teachers)] + list(teachers))

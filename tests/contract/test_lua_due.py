@@ -1,9 +1,11 @@
 """due.lua: which teachers are due (the first half of a scheduler tick)."""
-from lua_harness import GROUP, INTERVAL, JITTER, JOBS, SCHEDULE, T, U, claim
+from lua_harness import (GROUP, INTERVAL, JITTER, JOBS, LEFT, P, SCHEDULE, T, U,
+                         claim, state)
 
 
 def due(w, n=100, interval=INTERVAL, jitter=JITTER):
-    return w.lua.due([SCHEDULE, JOBS], [GROUP, n, interval, jitter])
+    return w.lua.due([SCHEDULE, JOBS, P + "districts", LEFT],
+                     [GROUP, n, interval, jitter])
 
 
 def drain(w):
@@ -46,3 +48,24 @@ def test_due_drops_a_member_that_is_not_a_teacher_id(w):
     w.r.zadd(SCHEDULE, {"bad id!": now - 10, T: now - 5})
     assert due(w) == [0, 0, T]
     assert w.r.zscore(SCHEDULE, "bad id!") is None
+
+
+def test_a_district_is_planned_as_one_member_and_its_teachers_leave(w):
+    D = "58da8a43cc70ab00017a1a87"
+    w.r.sadd(P + "districts", D)
+    w.r.hset(state(T), "district", D)
+    w.r.zadd(SCHEDULE, {T: 0})
+    due(w, n=0)
+    assert w.r.zscore(SCHEDULE, "district:" + D) is not None
+    w.r.zadd(SCHEDULE, {"district:" + D: 0})
+    names = due(w)[2:]
+    assert sorted(names) == sorted([T, "district:" + D])
+    assert claim(w, *names) == [1, 1]
+    jobs = [f for _, f in w.r.xrange(JOBS)]
+    assert jobs == [{"kind": "district", "district": D, "trigger": "schedule"}]
+    assert w.r.zscore(SCHEDULE, T) is None      # the district syncs it
+    # a district that left the schedule (its token refused) is not re-added
+    w.r.zrem(SCHEDULE, "district:" + D)
+    w.r.zadd(LEFT, {"district:" + D: 1})
+    due(w, n=0)
+    assert w.r.zscore(SCHEDULE, "district:" + D) is None

@@ -15,7 +15,9 @@ due_jobs(at, limit, kind, trigger, step)
                      removed it since the caller chose it), calls
                      step(t, key1, key2), which updates the set; when
                      step returns true, adds the job {teacher t, kind,
-                     trigger} to the jobs stream.  Returns {jobs added,
+                     trigger} to the jobs stream; for a member
+                     'district:D' (claim.lua), the district job {kind
+                     district, district D, trigger}.  Returns {jobs added,
                      teachers for which step returned false}.
 ]]
 local function due_jobs(at, limit, kind, trigger, step)
@@ -25,7 +27,12 @@ local function due_jobs(at, limit, kind, trigger, step)
     local score = redis.call('ZSCORE', KEYS[1], t)
     if score and tonumber(score) <= limit then
       if step(t, KEYS[2*i+1], KEYS[2*i+2]) then
-        redis.call('XADD', KEYS[2], '*', 'teacher', t, 'kind', kind, 'trigger', trigger)
+        local d = string.match(t, '^district:(.+)$')
+        if d and kind == 'sync' then
+          redis.call('XADD', KEYS[2], '*', 'kind', 'district', 'district', d, 'trigger', trigger)
+        else
+          redis.call('XADD', KEYS[2], '*', 'teacher', t, 'kind', kind, 'trigger', trigger)
+        end
         added = added + 1
       else
         skipped = skipped + 1
