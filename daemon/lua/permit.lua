@@ -12,7 +12,12 @@ Cold: until Clever's headers have told which app-wide buckets exist and
 where their windows stand (rosterd's start, a new window of theirs), at
 most as many requests go out as the tightest bucket known (or the
 configured limit) allows, so that a burst never overruns a bucket not
-learned yet.  Such permits, and those of a window Clever's headers have
+learned yet.  The permits granted cold (cold_used) count in every bucket
+observe.lua learns from the first answers, which Clever may have sent
+before the rest of those requests arrived: they are never granted again.
+Without any answer they are forgotten only once a whole window (and the
+reset's second) has passed since the first of them, when their window
+has ended whatever Clever's.  Such permits, and those of a window Clever's headers have
 not spoken of yet (its end is then ours, which may come a little before
 Clever's: its window opened when our request arrived), ask for their
 responses to be observed.
@@ -41,7 +46,7 @@ what is used and the increments must be one step, or a limit is exceeded.
 ]]
 --@include "include/common.lua"
 --@include "include/buckets.lua"
-local COLD_GRACE_MS, COLD_POLL_MS = 2000, 50
+local COLD_POLL_MS = 50
 local now, n, window = now_ms(), tonumber(ARGV[1]), tonumber(ARGV[3])
 local share = tonumber(ARGV[4]) / 100
 local all = {}
@@ -62,8 +67,8 @@ local app = redis.call('HMGET', KEYS[2], 'known_until', 'cold_used', 'cold_since
 local cold = tonumber(app[1] or 0) <= now
 local cold_used, cold_since = tonumber(app[2] or 0), tonumber(app[3] or 0)
 if cold then
-  -- observations that never came (requests lost): do not wait for ever
-  if cold_since + COLD_GRACE_MS <= now then cold_used = 0; cold_since = now end
+  -- observations that never came (requests lost): their window is over
+  if cold_since + window + 1000 <= now then cold_used = 0; cold_since = now end
   granted = math.min(granted, math.max(tightest - cold_used, 0))
 end
 local unseen = false

@@ -64,3 +64,52 @@ def test_scheduled_requests_use_only_their_share_of_a_window(w):
     assert permit(w, 10, share=50)[0] == 5
     assert permit(w, 10, share=50)[0] == 0
     assert permit(w, 10)[0] == 5, "the app's requests have the rest"
+
+
+def _grant_all(w, key, limit=30):
+    """Every permit a token can still get now (as its waiting syncs ask)."""
+    total = 0
+    while True:
+        granted = permit(w, 100, limit=limit, key=key)[0]
+        if granted == 0:
+            return total
+        total += granted
+
+
+def test_cold_permits_are_never_granted_again_when_remaining_is_adopted(w):
+    """Issue 21's overshoot: 30 permits go out cold (20 to a district
+    token, 10 to a Library teacher); the first response, of the first
+    request to arrive, says the app bucket of 50 has 49 left.  Adopting
+    that Remaining must not hand out again the 29 still on their way:
+    the whole window's grants stay within the app bucket's 50 and the
+    district token's 30."""
+    assert permit(w, 20, limit=30) == [20, 0, 1]
+    assert permit(w, 20, limit=30, key=RL2)[0] == 10
+    reset_s = w.now_ms() // 1000 + 60
+    observe(w, bearer(30, 29, reset_s) + [("app", "a", 50, 49, reset_s)],
+            key=RL2)
+    later = _grant_all(w, RL) + _grant_all(w, RL2)
+    assert 20 + 10 + later <= 50, "the app bucket: %d" % (30 + later)
+    assert int(w.r.hget(RL, "bearer.used")) <= 30
+    assert int(w.r.hget(APP, "app.used")) == 50
+
+
+def test_a_late_response_of_the_tokens_own_window_keeps_its_cold_count(w):
+    """The district token's bucket: 30 granted cold; its first response,
+    counted by Clever before the rest arrived, says 29 left.  Nothing more
+    is granted in that window."""
+    assert permit(w, 30, limit=30)[0] == 30
+    reset_s = w.now_ms() // 1000 + 60
+    observe(w, bearer(30, 29, reset_s) + [("app", "a", 50, 49, reset_s)])
+    assert _grant_all(w, RL) == 0
+    assert w.r.hget(RL, "bearer.used") == "30"
+
+
+def test_cold_permits_are_not_forgotten_while_their_answers_are_slow(w):
+    """Answers slower than a poll: the cold budget is not granted again
+    while the window of those permits lasts."""
+    assert permit(w, 30, limit=30)[0] == 30
+    w.r.hset(APP, "cold_since", w.now_ms() - 5000)	# 5 s, no answer yet
+    assert permit(w, 30, limit=30, key=RL2)[0] == 0
+    w.r.hset(APP, "cold_since", w.now_ms() - WINDOW - 2000)	# that window ended
+    assert permit(w, 30, limit=30, key=RL2)[0] == 30
