@@ -230,6 +230,7 @@ char		*key_diffs_partitions(void);
 char		*key_dead(void);
 char		*key_accounts(void);
 char		*key_ratelimit(const char *owner);
+char		*key_me(const char *owner);
 char		*key_events(void);
 char		*key_instance(const char *consumer);
 char		*key_quiet(const char *consumer);
