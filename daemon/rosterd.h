@@ -338,6 +338,8 @@ typedef void (*permit_cb)(unsigned granted, uint64_t wait_ms, int cold,
 		    const char *err, void *arg);
 void		 ratelimit_acquire(const char *owner, unsigned n,
 		    int share_pct, permit_cb, void *arg);
+void		 ratelimit_acquire_as(const char *owner, const char *caller,
+		    unsigned n, int share_pct, permit_cb, void *arg);
 void		 ratelimit_observe(const char *owner,
 		    const struct http_ratelimit *, int was_429);
 

@@ -403,7 +403,7 @@ sync_permits(struct sync *s)
 		return;
 	s->permit_call = xcalloc(1, sizeof(*s->permit_call));
 	s->permit_call->sync = s;
-	ratelimit_acquire(s->job->token_owner, n,
+	ratelimit_acquire_as(s->job->token_owner, s->job->entry_id, n,
 	    s->job->trigger == TRIGGER_SCHEDULE ?
 	    rd->conf.schedule_rate_share_pct : 100, on_permits,
 	    s->permit_call);
