@@ -97,6 +97,8 @@ static const struct conf_key conf_keys[] = {
 	    1, 3600, "60", NULL },
 	{ "clever", "token_buckets", CT_STR, O(clever_token_buckets), 0, 0,
 	    "bearer", NULL },
+	{ "clever", "me_revalidate_s", CT_INT, O(clever_me_revalidate_s),
+	    0, 86400, "600", NULL },
 	{ "clever", "request_retries", CT_INT, O(clever_request_retries),
 	    0, 20, "3", NULL },
 	{ "clever", "retry_base_ms", CT_U64, O(clever_retry_base_ms),

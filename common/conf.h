@@ -53,6 +53,7 @@ struct conf {
 	int		 clever_rate_limit;
 	int		 clever_rate_window_s;
 	char		*clever_token_buckets;	/* per-token bucket names */
+	int		 clever_me_revalidate_s;	/* a district's kept /me */
 	int		 clever_request_retries;
 	uint64_t	 clever_retry_base_ms;
 	uint64_t	 clever_retry_max_ms;

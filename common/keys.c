@@ -34,6 +34,7 @@ static const struct {
 	[KEY_QUIET] = { "quiet:", "" },
 	[KEY_CONTROL] = { "control:", "" },
 	[KEY_RATELIMIT] = { "ratelimit:{rl}:", "" },
+	[KEY_ME] = { "me:", "" },
 
 	[KEY_SNAPSHOT] = { "snapshot:{", "}" },
 	[KEY_LOCK] = { "lock:{", "}" },

@@ -41,6 +41,8 @@ enum key {
 	KEY_RATELIMIT,		/* ID: the window's owner; one hash tag {rl},
 				   as a permit draws from a token's and the
 				   app's windows at once */
+	KEY_ME,			/* ID: a token's owner (district:ID); its
+				   kept /me answer, never the token */
 
 	/* one per teacher: PREFIX NAME:{TEACHER}, the hash tag keeping a
 	   teacher's keys together */

@@ -106,6 +106,11 @@ static const struct probe_check {
 	ON(KEY_RATELIMIT, "app", "HGET", K, "f"),
 	ON(KEY_RATELIMIT, "app", "HSET", K, "f", "v"),
 	ON(KEY_RATELIMIT, "app", "PEXPIRE", K, "1"),
+	/* a district token's kept /me answer */
+	ON(KEY_ME, "OWNER", "HMGET", K, "f"),
+	ON(KEY_ME, "OWNER", "HSET", K, "f", "v"),
+	ON(KEY_ME, "OWNER", "EXPIRE", K, "1"),
+	ON(KEY_ME, "OWNER", "DEL", K),
 	/* what rosterd writes for the app */
 	ON(KEY_DIFFS, NULL, "XADD", K, "*", "f", "v"),
 	ON(KEY_DIFFS_PART, "P", "XADD", K, "*", "f", "v"),

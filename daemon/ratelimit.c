@@ -17,6 +17,7 @@
 #include "xmalloc.h"
 
 #define APP_SCOPE	"app"
+#define DEMAND_SCOPE	"demand"		/* queued demand per token */
 
 struct permit {
 	permit_cb	 cb;
@@ -49,11 +50,14 @@ on_permit(struct rconn *c, redisReply *r, const char *err, void *arg)
  * for the app's requests; less for scheduled work, which leaves the rest
  * to them); cb gets how many were granted (possibly fewer, once a window
  * runs out), when not all the ms to wait before asking again, and whether
- * they were granted cold (their responses must be observed).
+ * they were granted cold (their responses must be observed).  The caller
+ * names itself (unique while it waits, the same each time it asks) so that
+ * its token's queued demand is counted once: permit.lua gives the
+ * application's buckets first to the token on the critical path.
  */
 void
-ratelimit_acquire(const char *owner, unsigned n, int share_pct, permit_cb cb,
-    void *arg)
+ratelimit_acquire_as(const char *owner, const char *caller, unsigned n,
+    int share_pct, permit_cb cb, void *arg)
 {
 	struct permit *p = xmalloc(sizeof(*p));
 	struct script_call *sc = script_new(SCRIPT_PERMIT);
@@ -62,11 +66,21 @@ ratelimit_acquire(const char *owner, unsigned n, int share_pct, permit_cb cb,
 	p->arg = arg;
 	script_key(sc, key_ratelimit(owner));
 	script_key(sc, key_ratelimit(APP_SCOPE));
+	script_key(sc, key_ratelimit(DEMAND_SCOPE));
 	script_num(sc, n);
 	script_num(sc, rd->conf.clever_rate_limit);
 	script_num(sc, rd->conf.clever_rate_window_s * 1000LL);
 	script_num(sc, share_pct);
+	script_arg(sc, caller);
 	script_run(sc, on_permit, p);
+}
+
+/* As above for callers that do not name themselves: one entry per token. */
+void
+ratelimit_acquire(const char *owner, unsigned n, int share_pct, permit_cb cb,
+    void *arg)
+{
+	ratelimit_acquire_as(owner, "", n, share_pct, cb, arg);
 }
 
 static void

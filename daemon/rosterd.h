@@ -240,6 +240,7 @@ char		*key_diffs_partitions(void);
 char		*key_dead(void);
 char		*key_accounts(void);
 char		*key_ratelimit(const char *owner);
+char		*key_me(const char *owner);
 char		*key_events(void);
 char		*key_instance(const char *consumer);
 char		*key_quiet(const char *consumer);
@@ -355,6 +356,8 @@ typedef void (*permit_cb)(unsigned granted, uint64_t wait_ms, int cold,
 		    const char *err, void *arg);
 void		 ratelimit_acquire(const char *owner, unsigned n,
 		    int share_pct, permit_cb, void *arg);
+void		 ratelimit_acquire_as(const char *owner, const char *caller,
+		    unsigned n, int share_pct, permit_cb, void *arg);
 void		 ratelimit_observe(const char *owner,
 		    const struct http_ratelimit *, int was_429);
 

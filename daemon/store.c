@@ -50,6 +50,7 @@ char *key_instance(const char *c) { return keys_name(P, KEY_INSTANCE, c); }
 char *key_quiet(const char *c) { return keys_name(P, KEY_QUIET, c); }
 char *key_control(const char *c) { return keys_name(P, KEY_CONTROL, c); }
 char *key_ratelimit(const char *o) { return keys_name(P, KEY_RATELIMIT, o); }
+char *key_me(const char *o) { return keys_name(P, KEY_ME, o); }
 
 char *key_snapshot(const char *t) { return keys_name(P, KEY_SNAPSHOT, t); }
 char *key_lock(const char *t) { return keys_name(P, KEY_LOCK, t); }

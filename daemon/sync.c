@@ -82,6 +82,12 @@ struct sreq {
 	struct event		*timer;		/* backoff or rate-limit wait */
 	int			 needs_permit;
 	int			 observe;	/* permit granted cold */
+	/* /me of a district token: its kept answer (see me_kept_send()) */
+	int			 me_asked;	/* sent to Clever, not kept */
+	char			*rec_etag;	/* the ETag record's, if any */
+	struct me_call		*me_call;	/* lookup in flight */
+	struct me_flight	*flight;	/* whose /me answers this one */
+	TAILQ_ENTRY(sreq)	 fentry;	/* on flight->waiting */
 };
 TAILQ_HEAD(sreqq, sreq);
 
@@ -129,6 +135,8 @@ struct sync {
 static void	sreq_send(struct sreq *);
 static void	sreq_free(struct sreq *);
 static void	sync_maybe_done(struct sync *);
+static int	me_kept_send(struct sreq *);
+static void	me_drop(struct sreq *);
 
 /* The versioned API root, for every Clever request (events.c too). */
 const char *
@@ -398,7 +406,7 @@ sync_permits(struct sync *s)
 	s->permit_call->sync = s;
 	/* rosterd's own work (the schedule, the Events poller's resyncs)
 	   leaves part of each window to the app's requests */
-	ratelimit_acquire(s->job->token_owner, n,
+	ratelimit_acquire_as(s->job->token_owner, s->job->entry_id, n,
 	    s->job->trigger == TRIGGER_SCHEDULE ||
 	    s->job->trigger == TRIGGER_EVENTS ?
 	    rd->conf.schedule_rate_share_pct : 100, on_permits,
@@ -417,6 +425,8 @@ sreq_send(struct sreq *q)
 {
 	struct sync *s = q->sync;
 
+	if (me_kept_send(q))
+		return;		/* the kept answer, or another's /me, does */
 	q->needs_permit = 1;
 	if (s->permit_call == NULL && !evtimer_pending(s->permit_ev, NULL)) {
 		s->permit_due_ms = 0;	/* now */
@@ -433,8 +443,10 @@ sreq_free(struct sreq *q)
 		http_cancel(q->http);
 	if (q->timer != NULL)
 		event_free(q->timer);
+	me_drop(q);
 	free(q->url);
 	free(q->etag);
+	free(q->rec_etag);
 	free(q);
 }
 
@@ -802,6 +814,258 @@ sreq_conditional(struct sreq *q, const struct http_response *res)
 }
 
 static void	sreq_response(struct sreq *, const struct http_response *);
+static void	sreq_answer(struct sreq *, const struct http_response *);
+
+/*
+ * ---- /me once per district token ----
+ *
+ * For a district token /me names the district, the same answer for every
+ * teacher it serves: it is kept, with its ETag, in Redis (key_me() of the
+ * token's owner, "district:ID", never the token), so that every instance
+ * shares it.  A sync takes the kept answer while it was checked less than
+ * [clever] me_revalidate_s ago, else asks /me with If-None-Match (a 304
+ * keeps it for another interval); a 401 to any request of the token drops
+ * it.  Within one instance one lookup, then at most one /me, is under way
+ * per token at a time: the syncs that need the answer meanwhile wait for
+ * it (a flight, led by the first).  The answer goes through each sync as
+ * Clever's would (identity check, ETag record, conditional requests).
+ */
+#define ME_KEEP_TTL_S	86400	/* an unused kept answer goes after a day */
+
+struct me_flight {
+	TAILQ_ENTRY(me_flight)	 entry;
+	char			*owner;
+	struct sreq		*leader;	/* looks it up, asks Clever */
+	struct sreqq		 waiting;	/* on fentry */
+	json_object		*kept;		/* a stale kept answer */
+};
+static TAILQ_HEAD(, me_flight) me_flights =
+    TAILQ_HEAD_INITIALIZER(me_flights);
+
+/* A lookup in Redis, detached from its request if that goes first. */
+struct me_call {
+	struct sreq	*q;
+};
+
+static int
+me_keeping(const struct sync *s)
+{
+	return job_district_token(s->job) && rd->conf.clever_me_revalidate_s > 0;
+}
+
+static void
+on_me_stored(struct rconn *c, redisReply *r, const char *err, void *arg)
+{
+	if (r != NULL && r->type == REDIS_REPLY_ERROR)
+		err = r->str;
+	if (err != NULL)
+		log_debug("kept /me not updated: %s", err);
+}
+
+/* Drop the token's kept answer: Clever refused the token. */
+static void
+me_forget(const struct sync *s)
+{
+	char *key;
+
+	if (!job_district_token(s->job))
+		return;
+	key = key_me(s->job->token_owner);
+	rconn_command(rd->rc, 0, on_me_stored, NULL, "DEL %s", key);
+	free(key);
+}
+
+/* Keep body and its tag ("" without one), checked now; NULL: just that. */
+static void
+me_store(const struct sync *s, const char *body, const char *etag)
+{
+	char *key = key_me(s->job->token_owner);
+
+	if (body != NULL)
+		rconn_command(rd->rc, 0, on_me_stored, NULL, "HSET %s body %s "
+		    "etag %s checked %llu", key, body, etag ? etag : "",
+		    (unsigned long long)wall_ms());
+	else
+		rconn_command(rd->rc, 0, on_me_stored, NULL, "HSET %s "
+		    "checked %llu", key, (unsigned long long)wall_ms());
+	rconn_command(rd->rc, 0, on_me_stored, NULL, "EXPIRE %s %d", key,
+	    ME_KEEP_TTL_S);
+	free(key);
+}
+
+/*
+ * Hand q the answer to /me as if Clever had sent it: unchanged, in a
+ * conditional sync, when its tag is the one the sync's record named.
+ */
+static void
+me_deliver(struct sreq *q, json_object *me, const char *etag)
+{
+	struct http_response res = { .outcome = HTTP_OK, .status = 200 };
+
+	free(q->etag);
+	q->etag = q->rec_etag;
+	q->rec_etag = NULL;
+	q->me_asked = 0;
+	res.json = me;
+	res.etag = etag != NULL && *etag != '\0' ? etag : NULL;
+	res.unchanged = q->etag != NULL && res.etag != NULL &&
+	    q->sync->conditional && strcmp(q->etag, res.etag) == 0;
+	tally_add(q->sync->tally[SR_ME], "kept");
+	log_setcontext(q->sync->job->job_id, q->sync->job->teacher,
+	    q->sync->job->trace_id);
+	sreq_answer(q, &res);
+	log_setcontext(NULL, NULL, NULL);
+}
+
+/*
+ * The flight is over: the leader, then those waiting, get me; or (me
+ * NULL: the leader gave up) those waiting look again, a new flight.
+ */
+static void
+me_flight_end(struct me_flight *f, json_object *me, const char *etag)
+{
+	struct sreq *w, *leader = f->leader;
+	char *tag = etag ? xstrdup(etag) : NULL;	/* may be f's */
+
+	TAILQ_REMOVE(&me_flights, f, entry);
+	leader->flight = NULL;
+	if (me != NULL)
+		me_deliver(leader, me, tag);
+	while ((w = TAILQ_FIRST(&f->waiting)) != NULL) {
+		TAILQ_REMOVE(&f->waiting, w, fentry);
+		w->flight = NULL;
+		if (me != NULL)
+			me_deliver(w, me, tag);
+		else
+			sreq_send(w);
+	}
+	json_object_put(f->kept);
+	free(f->owner);
+	free(f);
+	free(tag);
+}
+
+static void
+on_me_lookup(struct rconn *c, redisReply *r, const char *err, void *arg)
+{
+	struct me_call *mc = arg;
+	struct sreq *q = mc->q;
+	struct me_flight *f;
+	const char *etag = NULL;
+	json_object *me = NULL;
+	uint64_t checked = 0;
+
+	free(mc);
+	if (q == NULL)
+		return;		/* the request ended while Redis answered */
+	q->me_call = NULL;
+	f = q->flight;
+	if (err == NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+	    r->element[0]->type == REDIS_REPLY_STRING) {
+		me = json_tokener_parse(r->element[0]->str);
+		if (r->element[1]->type == REDIS_REPLY_STRING)
+			etag = r->element[1]->str;
+		if (r->element[2]->type == REDIS_REPLY_STRING)
+			checked = strtoull(r->element[2]->str, NULL, 10);
+	}
+	if (me != NULL && checked + rd->conf.clever_me_revalidate_s * 1000ULL >
+	    wall_ms()) {
+		me_flight_end(f, me, etag);
+		json_object_put(me);
+		return;
+	}
+	/* ask Clever, conditionally if there is an answer to keep */
+	f->kept = me;
+	q->me_asked = 1;
+	free(q->etag);
+	q->etag = me != NULL && etag != NULL && *etag != '\0' ?
+	    xstrdup(etag) : NULL;
+	sreq_send(q);
+}
+
+/*
+ * Instead of sending a district token's /me: wait for the answer of the
+ * flight under way for the token, or lead one (look the kept answer up).
+ * 1: q is taken care of; 0: send q to Clever.
+ */
+static int
+me_kept_send(struct sreq *q)
+{
+	struct me_flight *f;
+	char *key;
+
+	if (q->kind != SR_ME || q->me_asked || !me_keeping(q->sync))
+		return 0;
+	if (q->flight != NULL)
+		return 1;
+	if (q->etag != NULL) {	/* what the sync's record said */
+		free(q->rec_etag);
+		q->rec_etag = q->etag;
+		q->etag = NULL;
+	}
+	TAILQ_FOREACH(f, &me_flights, entry) {
+		if (strcmp(f->owner, q->sync->job->token_owner) == 0) {
+			q->flight = f;
+			TAILQ_INSERT_TAIL(&f->waiting, q, fentry);
+			return 1;
+		}
+	}
+	f = xcalloc(1, sizeof(*f));
+	f->owner = xstrdup(q->sync->job->token_owner);
+	f->leader = q;
+	TAILQ_INIT(&f->waiting);
+	TAILQ_INSERT_TAIL(&me_flights, f, entry);
+	q->flight = f;
+	q->me_call = xcalloc(1, sizeof(*q->me_call));
+	q->me_call->q = q;
+	key = key_me(f->owner);
+	rconn_command(rd->rc, 0, on_me_lookup, q->me_call,
+	    "HMGET %s body etag checked", key);
+	free(key);
+	return 1;
+}
+
+/* q is freed: out of its lookup and its flight. */
+static void
+me_drop(struct sreq *q)
+{
+	struct me_flight *f = q->flight;
+
+	if (q->me_call != NULL)
+		q->me_call->q = NULL;
+	if (f == NULL)
+		return;
+	if (f->leader == q)
+		me_flight_end(f, NULL, NULL);	/* the others look again */
+	else
+		TAILQ_REMOVE(&f->waiting, q, fentry);
+}
+
+/*
+ * Clever answered a district token's /me: a 200 is kept, a 304 keeps what
+ * was (checked now); either goes to all the flight.  0: any other answer,
+ * handled as Clever's.
+ */
+static int
+me_answered(struct sreq *q, const struct http_response *res)
+{
+	struct me_flight *f = q->flight;
+	json_object *me;
+
+	if (res->unchanged && f->kept != NULL) {
+		me_store(q->sync, NULL, NULL);
+		me = json_object_get(f->kept);
+		me_flight_end(f, me, res->etag);
+	} else if (!res->unchanged && res->status == 200 && res->json != NULL) {
+		me = json_object_get(res->json);
+		me_store(q->sync, json_object_to_json_string_ext(me,
+		    JSON_C_TO_STRING_PLAIN), res->etag);
+		me_flight_end(f, me, res->etag);
+	} else
+		return 0;
+	json_object_put(me);
+	return 1;
+}
 
 /* The status label of a response: its HTTP status, or why none came. */
 static void
@@ -842,7 +1106,6 @@ static void
 sreq_response(struct sreq *q, const struct http_response *res)
 {
 	struct sync *s = q->sync;
-	char what[256];
 
 	q->http = NULL;
 	count_response(q, res);
@@ -883,6 +1146,18 @@ sreq_response(struct sreq *q, const struct http_response *res)
 		    "transfer failed");
 		return;
 	}
+	if (q->me_asked && me_answered(q, res))
+		return;
+	sreq_answer(q, res);
+}
+
+/* What an answer (Clever's, or a kept /me) means for the sync. */
+static void
+sreq_answer(struct sreq *q, const struct http_response *res)
+{
+	struct sync *s = q->sync;
+	char what[256];
+
 	if ((res->unchanged || q->etag != NULL) && sreq_conditional(q, res))
 		return;
 
@@ -905,6 +1180,7 @@ sreq_response(struct sreq *q, const struct http_response *res)
 		sreq_send(q);	/* the permit now waits for the reset */
 		return;
 	case 401:
+		me_forget(s);	/* a refused token's answer is not kept */
 		sreq_fail(q, FAIL_PERMANENT, ERR_REAUTHORIZE, "Clever refused "
 		    "the token (401): the teacher must authorize the app again");
 		return;

@@ -12,7 +12,10 @@ reset; after a 429 that no bucket explains, the token's buckets are.
 
 Any response ends the application's cold time (see permit.lua): its
 buckets are known until the first of their windows ends (a window, when it
-has none).
+has none).  The permits granted cold were counted in no application bucket
+(none was known): each bucket learned then counts at least those, whatever
+its Remaining says (Clever may have answered the first request before the
+others arrived), so that they are never granted again.
 
 KEYS[1]   the token's scope hash             (see permit.lua)
 KEYS[2]   the application's scope hash       (see permit.lua)
@@ -32,13 +35,14 @@ draws from on every instance.
 --@include "include/buckets.lua"
 local now, window, k = now_ms(), tonumber(ARGV[2]), tonumber(ARGV[3])
 local app_until, explained = now + window, false
+local cold_used = tonumber(redis.call('HGET', KEYS[2], 'cold_used') or 0)
 for i = 0, k - 1 do
   local a = 4 + 5 * i
   local name, key = ARGV[a], ARGV[a + 1] == 'a' and KEYS[2] or KEYS[1]
   local limit, remaining = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
   learn_name(key, name)
   local reset = observe_bucket(key, name, limit, remaining, tonumber(ARGV[a + 4]),
-    now, window)
+    now, window, key == KEYS[2] and cold_used or 0)
   if key == KEYS[2] then app_until = math.min(app_until, reset) end
   if limit > 0 and remaining <= 0 then
     redis.call('HSET', key, name .. '.blocked', reset)

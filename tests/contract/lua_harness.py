@@ -200,11 +200,12 @@ def fail(w, eid, lockval, state_="failed", extra="{}", teacher=T, drop="0",
 RL = P + "ratelimit:{rl}:teacher:%s" % T
 RL2 = P + "ratelimit:{rl}:teacher:%s" % ("b" * 24)
 APP = P + "ratelimit:{rl}:app"
+DEMAND = P + "ratelimit:{rl}:demand"
 WINDOW = 60000
 
 
-def permit(w, n, limit=10, key=RL, share=100):
-    return w.lua.permit([key, APP], [n, limit, WINDOW, share])
+def permit(w, n, limit=10, key=RL, share=100, caller="1-0"):
+    return w.lua.permit([key, APP, DEMAND], [n, limit, WINDOW, share, caller])
 
 
 def observe(w, buckets, was_429=0, key=RL):

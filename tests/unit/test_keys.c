@@ -40,6 +40,7 @@ static const struct {
 	{ KEY_CONTROL, "CONSUMER", "rosterd:control:CONSUMER" },
 	{ KEY_RATELIMIT, "OWNER", "rosterd:ratelimit:{rl}:OWNER" },
 	{ KEY_RATELIMIT, "app", "rosterd:ratelimit:{rl}:app" },
+	{ KEY_ME, "OWNER", "rosterd:me:OWNER" },
 	{ KEY_SNAPSHOT, "TEACHER", "rosterd:snapshot:{TEACHER}" },
 	{ KEY_LOCK, "TEACHER", "rosterd:lock:{TEACHER}" },
 	{ KEY_STATE, "TEACHER", "rosterd:state:{TEACHER}" },

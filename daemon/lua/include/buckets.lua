@@ -12,9 +12,10 @@ load_buckets(out, key, default, limit)
                      learned no name yet holds the bucket default (if not
                      nil) with the given limit
 save_bucket(b)       write b's limit, used, reset and seen back
-observe_bucket(key, name, limit, remaining, reset_s, now, window)
-                     adopt what a response said of one bucket; returns the
-                     bucket's window end
+observe_bucket(key, name, limit, remaining, reset_s, now, window, floor)
+                     adopt what a response said of one bucket, counting at
+                     least floor permits used (granted before the bucket was
+                     known); returns the bucket's window end
 learn_name(key, name)
                      add name to the scope's names
 ]]
@@ -45,7 +46,7 @@ local function learn_name(key, name)
   end
   redis.call('HSET', key, 'names', names == '' and name or (names .. ',' .. name))
 end
-local function observe_bucket(key, name, limit, remaining, reset_s, now, window)
+local function observe_bucket(key, name, limit, remaining, reset_s, now, window, floor)
   local h = redis.call('HMGET', key, name .. '.used', name .. '.reset')
   local used, ours = tonumber(h[1] or 0), tonumber(h[2] or 0)
   local reset = reset_s * 1000 + 1000
@@ -60,6 +61,7 @@ local function observe_bucket(key, name, limit, remaining, reset_s, now, window)
     else
       used = math.max(used, limit - remaining); reset = math.max(reset, ours)
     end
+    used = math.min(math.max(used, floor), limit)
     redis.call('HSET', key, name .. '.limit', limit, name .. '.reset', reset,
       name .. '.used', used, name .. '.seen', '1')
   end
