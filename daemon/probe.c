@@ -106,6 +106,9 @@ static const struct probe_check {
 	ON(KEY_RATELIMIT, "app", "HGET", K, "f"),
 	ON(KEY_RATELIMIT, "app", "HSET", K, "f", "v"),
 	ON(KEY_RATELIMIT, "app", "PEXPIRE", K, "1"),
+	ON(KEY_RATELIMIT, "demand", "HGETALL", K),
+	ON(KEY_RATELIMIT, "demand", "HSET", K, "f", "v"),
+	ON(KEY_RATELIMIT, "demand", "HDEL", K, "f"),
 	/* a district token's kept /me answer */
 	ON(KEY_ME, "OWNER", "HMGET", K, "f"),
 	ON(KEY_ME, "OWNER", "HSET", K, "f", "v"),

@@ -137,7 +137,8 @@ def test_a_redis_full_at_start_is_waited_for_and_said(env):
     (["resetkeys", "~rosterd:j*", "~rosterd:s*", "~rosterd:t*",
       "~rosterd:l*", "~rosterd:r*", "~rosterd:a*", "~rosterd:c*",
       "~rosterd:i*", "~rosterd:di*", "~rosterd:p*", "~rosterd:q*",
-      "~rosterd:events", "~rosterd:event_*"],
+      "~rosterd:events", "~rosterd:event_*",
+      "~rosterd:me:*"],
      "XADD rosterd:dead, XTRIM rosterd:dead, XDEL rosterd:dead"),
 ])
 def test_a_missing_permission_at_start_is_one_clear_error(env, acl, named):
