@@ -84,12 +84,15 @@ def pass_bulk(env, sbx, dist):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--teachers", type=int, default=3000)
+    ap.add_argument("--section-size", type=int, default=20)
+    ap.add_argument("--only", choices=("bulk", "per-teacher", "events"))
     a = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="rosterd-bench-") as tmp:
         env = h.Env(tmp, tls=False)
         env.start_redis()
         try:
             sbx = env.start_sandbox("--teachers", a.teachers, "--districts", 1,
+                                    "--section-size", a.section_size,
                                     "--rate-limit", 10000000)
             ts = sbx.teachers()
             dist = h.store_district_of(env, sbx, ts[0])
