@@ -237,3 +237,36 @@ def test_the_schedule_plans_a_district_as_one_job(env):
     # its teachers are synced by the district's job, not one by one
     assert not [f for f in entries() if f.get("teacher") in teachers]
     assert not [t for t in teachers if env.r.zscore(BULK + "schedule", t)]
+
+
+def test_a_stop_during_the_writes_releases_the_teachers_locks(env):
+    """SIGTERM while a pull writes its teachers: the district job goes back
+    whole, and a teacher's write it drops releases the teacher's lock (as a
+    teacher's own job handed back does) instead of holding it for [sync]
+    lock_ttl_ms; a second instance then writes every teacher."""
+    sbx = env.start_sandbox("--teachers", 1000, "--districts", 1,
+                            "--section-size", 5)
+    t0 = sbx.teachers()[0]
+    dist = store_district_of(env, sbx, t0)
+    teachers = district_teachers(sbx, dist)
+    a = env.start_rosterd(district__concurrency=64)
+    jid = env.r.xadd("rosterd:jobs", {"kind": "district", "district": dist})
+    a.proc.wait_line(r"event=district_pulled", timeout=60)
+    a.stop()
+    env.daemons.remove(a)
+    st = env.r.hgetall("rosterd:job:" + jid)
+    assert st["state"] == "queued", st      # handed back whole
+    dropped = [t for t in teachers if "with its district job" in
+               (env.r.hget("rosterd:job:%s.%s" % (jid, t), "note") or "")]
+    assert dropped, "the stop came after every teacher was written"
+    # no teacher lock outlives the instance that stopped
+    assert [t for t in teachers if env.r.exists("rosterd:lock:{%s}" % t)] == []
+    assert not env.r.exists("rosterd:lock:{district:%s}" % dist)
+    env.start_rosterd()
+    key = "rosterd:job:" + jid
+    wait_for(lambda: env.r.hget(key, "state") == "done", 60 * SLOW,
+             "the second instance ends the district job")
+    st = env.r.hgetall(key)
+    assert st["teachers"] == str(len(teachers)) and st["failed"] == "0", st
+    for t in dropped:
+        assert env.r.hget("rosterd:job:%s.%s" % (jid, t), "state") == "done"
