@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import store_district_of, wait_for, SLOW
+from conftest import exit_report, store_district_of, wait_for, SLOW
 
 BULK = "bulk:"
 
@@ -252,8 +252,8 @@ def test_a_stop_during_the_writes_releases_the_teachers_locks(env):
     a = env.start_rosterd(district__concurrency=64)
     jid = env.r.xadd("rosterd:jobs", {"kind": "district", "district": dist})
     a.proc.wait_line(r"event=district_pulled", timeout=60)
-    a.stop()
     env.daemons.remove(a)
+    assert a.stop() == 0, exit_report(a.proc)
     st = env.r.hgetall("rosterd:job:" + jid)
     assert st["state"] == "queued", st      # handed back whole
     dropped = [t for t in teachers if "with its district job" in
