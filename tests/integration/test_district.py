@@ -270,3 +270,21 @@ def test_a_stop_during_the_writes_releases_the_teachers_locks(env):
     assert st["teachers"] == str(len(teachers)) and st["failed"] == "0", st
     for t in dropped:
         assert env.r.hget("rosterd:job:%s.%s" % (jid, t), "state") == "done"
+
+
+def test_a_page_that_is_not_json_is_asked_again_and_taken_once(env):
+    """The sandbox cuts some answers in half (its malformed fault): each
+    such page is asked again, and what the walk took of it before the cut
+    is dropped, so every record is counted and written once."""
+    sbx, dist, teachers, _ = bulk_world(
+        env, district__page_size=7, clever__request_retries=20,
+        clever__retry_base_ms=1, clever__retry_max_ms=5)
+    _, clean = run_district(env, dist)
+    assert clean["state"] == "done", clean
+    sbx.post("/faults", {"seed": 7, "rates": {"malformed": 0.3}})
+    _, st = run_district(env, dist)
+    assert sbx.get("/stats")["faults"].get("malformed", 0) > 0
+    assert st["state"] == "done" and st["failed"] == "0", st
+    for k in ("teachers_listed", "sections", "students"):
+        assert st[k] == clean[k], (k, st, clean)
+    assert st["unchanged"] == str(len(teachers)), st
