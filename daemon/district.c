@@ -15,14 +15,19 @@
  * and events), [district] concurrency at a time, whose load step takes
  * its roster from the pull instead of asking Clever.  The roster is built
  * by the same parsers from the same records (each record kept as the
- * compact JSON text of its "data", parsed again for its teachers), so the
- * snapshot is the one the teacher's own sync writes, byte for byte.  Its
+ * compact JSON text of what those parsers read of its "data", parsed
+ * again for its teachers), so the snapshot is the one the teacher's own
+ * sync writes, byte for byte.  Its
  * data dates from the pull's start: a request for the teacher made before
  * that coalesces with it, as with any sync that started after a request.
  *
- * Memory: one page is parsed at a time (the http client frees it after
- * the callback); what stays is the records' text, about their JSON size.
+ * Memory: a page's text is walked record by record (http_keep_text()), so
+ * one record's tree stands at a time, not the page's (ten times its text,
+ * some 80 MB for 10,000 students); what stays is the records' kept text,
+ * about half of Clever's (dates, demographics and the like are dropped).
  */
+#include <ctype.h>
+#include <limits.h>
 #include <search.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,7 +63,10 @@ static const char *const dlist_paths[DL_COUNT] = {
 	[DL_STUDENTS] = "/users?role=student",
 };
 
-/* A record of the pull: its id and the compact JSON of its "data". */
+/*
+ * A record of the pull: its id and the compact JSON of what the parsers
+ * read of its "data" (one allocation: text follows the id's NUL).
+ */
 struct rec {
 	char	*id;
 	char	*text;
@@ -130,15 +138,28 @@ bulk_ref(struct bulk *b)
 	return b;
 }
 
+static struct recs *
+bulk_recs(struct bulk *b, enum dlist l)
+{
+	return l == DL_TEACHERS ? &b->teachers : l == DL_SECTIONS ?
+	    &b->sections : &b->students;
+}
+
+/* Drop the records after the first n (a page taken in part). */
+static void
+recs_truncate(struct recs *rs, size_t n)
+{
+	while (rs->n > n)
+		free(rs->v[--rs->n].id);
+}
+
 static void
 recs_free(struct recs *rs)
 {
 	size_t i;
 
-	for (i = 0; i < rs->n; i++) {
-		free(rs->v[i].id);
-		free(rs->v[i].text);
-	}
+	for (i = 0; i < rs->n; i++)
+		free(rs->v[i].id);	/* and its text */
 	free(rs->v);
 	memset(rs, 0, sizeof(*rs));
 }
@@ -277,6 +298,8 @@ on_dreq_permit(unsigned granted, uint64_t wait_ms, int cold,
 		b->job->requests++;
 		q->http = http_get(rd->http, q->url, b->job->token, NULL,
 		    on_dreq_response, q);
+		if (q->list != DL_ME)
+			http_keep_text(q->http);	/* walked, not a tree */
 	}
 	bulk_unref(b);
 }
@@ -344,20 +367,105 @@ bulk_me(struct bulk *b, json_object *body)
 	return 0;
 }
 
-static void
-recs_add(struct bulk *b, struct recs *rs, const char *id, json_object *data)
-{
-	const char *t = json_object_to_json_string_ext(data,
-	    JSON_C_TO_STRING_PLAIN);
+/*
+ * What common/roster.c's parsers read of a record, member by member: the
+ * rest of Clever's record (dates, demographics, enrollments, location...)
+ * is not kept.  A member with sub, when it is an object, keeps only
+ * those; any other value is kept whole, so a parser's error about it is
+ * the one a teacher's own sync gets.
+ */
+struct keep {
+	const char		*name;
+	const struct keep	*sub;	/* NULL: the whole value */
+};
 
+#define KEEP(n)		{ n, NULL }
+#define KEEP_END	{ NULL, NULL }
+
+static const struct keep keep_name[] = {
+	KEEP("first"), KEEP("middle"), KEEP("last"), KEEP_END
+};
+static const struct keep keep_credentials[] = {
+	KEEP("district_username"), KEEP_END
+};
+static const struct keep keep_teacher_role[] = {
+	{ "credentials", keep_credentials }, KEEP("school"), KEEP("schools"),
+	KEEP("sis_id"), KEEP("state_id"), KEEP("teacher_number"),
+	KEEP("title"), KEEP_END
+};
+static const struct keep keep_student_role[] = {
+	{ "credentials", keep_credentials }, KEEP("grade"),
+	KEEP("graduation_year"), KEEP("school"), KEEP("schools"),
+	KEEP("sis_id"), KEEP("state_id"), KEEP("student_number"), KEEP_END
+};
+/* roles stays (an empty object when the role is not there: skipped) */
+static const struct keep keep_teacher_roles[] = {
+	{ "teacher", keep_teacher_role }, KEEP_END
+};
+static const struct keep keep_student_roles[] = {
+	{ "student", keep_student_role }, KEEP_END
+};
+
+static const struct keep *const keep_lists[DL_COUNT] = {
+	[DL_TEACHERS] = (const struct keep[]){ KEEP("id"),
+	    { "name", keep_name }, KEEP("email"),
+	    { "roles", keep_teacher_roles }, KEEP_END },
+	[DL_STUDENTS] = (const struct keep[]){ KEEP("id"),
+	    { "name", keep_name }, KEEP("email"),
+	    { "roles", keep_student_roles }, KEEP_END },
+	[DL_SECTIONS] = (const struct keep[]){ KEEP("id"), KEEP("name"),
+	    KEEP("section_number"), KEEP("subject"), KEEP("grade"),
+	    KEEP("teacher"), KEEP("teachers"), KEEP("students"),
+	    KEEP("course"), KEEP("ext"), KEEP("period"), KEEP("school"),
+	    KEEP("sis_id"), KEEP("term_id"), KEEP_END },
+};
+
+/* A new reference to what k keeps of v. */
+static json_object *
+kept(json_object *v, const struct keep *k)
+{
+	json_object *out, *m;
+
+	if (k == NULL || !json_object_is_type(v, json_type_object))
+		return json_object_get(v);
+	out = json_object_new_object();
+	for (; k->name != NULL; k++)
+		if (json_object_object_get_ex(v, k->name, &m))
+			json_object_object_add(out, k->name, kept(m, k->sub));
+	return out;
+}
+
+static void
+recs_add(struct bulk *b, enum dlist l, const char *id, json_object *data)
+{
+	struct recs *rs = bulk_recs(b, l);
+	json_object *k = kept(data, keep_lists[l]);
+	const char *t;
+	size_t ilen = strlen(id), tlen;
+	char *p;
+
+	t = json_object_to_json_string_length(k, JSON_C_TO_STRING_PLAIN,
+	    &tlen);
 	if (rs->n == rs->cap) {
 		rs->cap = rs->cap < 64 ? 64 : rs->cap * 2;
 		rs->v = xreallocarray(rs->v, rs->cap, sizeof(*rs->v));
 	}
-	rs->v[rs->n].id = xstrdup(id);
-	rs->v[rs->n].text = xstrdup(t);
+	p = xmalloc(ilen + tlen + 2);
+	memcpy(p, id, ilen + 1);
+	memcpy(p + ilen + 1, t, tlen + 1);
+	rs->v[rs->n].id = p;
+	rs->v[rs->n].text = p + ilen + 1;
 	rs->n++;
-	b->text_bytes += strlen(t) + strlen(id) + 2;
+	b->text_bytes += ilen + tlen + 2;
+	json_object_put(k);
+}
+
+/* Drop the links after the first n (a page taken in part). */
+static void
+links_truncate(struct bulk *b, size_t n)
+{
+	while (b->nlinks > n)
+		free(b->links[--b->nlinks].teacher);
 }
 
 static void
@@ -400,76 +508,223 @@ section_links(struct bulk *b, json_object *data, size_t section)
 	}
 }
 
-/* A list page: its records kept, as text. */
-static int
-bulk_page(struct bulk *b, enum dlist l, json_object *page)
-{
-	json_object *items, *item, *data;
-	struct recs *rs = l == DL_TEACHERS ? &b->teachers : l == DL_SECTIONS ?
-	    &b->sections : &b->students;
-	const char *id;
-	size_t i, n;
+static int	bulk_listed(struct bulk *);
+static void	dreq_transient(struct dreq *, const char *);
 
-	if (!json_object_object_get_ex(page, "data", &items) ||
-	    !json_object_is_type(items, json_type_array)) {
+/* One record of a list page: its id checked, what the parsers read kept. */
+static int
+bulk_item(struct bulk *b, enum dlist l, json_object *item, size_t i)
+{
+	json_object *data;
+	const char *id;
+
+	if (!json_object_object_get_ex(item, "data", &data) ||
+	    (id = sync_obj_str(data, "id")) == NULL ||
+	    !contract_id_valid(id, ROSTER_ID_MAX)) {
 		bulk_fail(b, FAIL_PERMANENT, ERR_BAD_RESPONSE, "Clever %s "
-		    "page: \"data\" is not an array", dlist_names[l]);
+		    "page: data[%zu] has no valid id", dlist_names[l], i);
 		return -1;
 	}
-	n = json_object_array_length(items);
-	for (i = 0; i < n; i++) {
-		item = json_object_array_get_idx(items, i);
-		if (!json_object_object_get_ex(item, "data", &data) ||
-		    (id = sync_obj_str(data, "id")) == NULL ||
-		    !contract_id_valid(id, ROSTER_ID_MAX)) {
-			bulk_fail(b, FAIL_PERMANENT, ERR_BAD_RESPONSE, "Clever "
-			    "%s page: data[%zu] has no valid id",
-			    dlist_names[l], i);
-			return -1;
-		}
-		if (l == DL_SECTIONS)
-			section_links(b, data, rs->n);
-		recs_add(b, rs, id, data);
-	}
+	if (l == DL_SECTIONS)
+		section_links(b, data, b->sections.n);
+	recs_add(b, l, id, data);
 	return 0;
 }
 
-static int	bulk_listed(struct bulk *);
+/*
+ * A list page's text walked value by value: {"data":[...],"links":[...]}
+ * (members in any order), each record parsed, taken and freed on its own.
+ */
+struct walk {
+	const char	*s;
+	size_t		 len, pos;
+	json_tokener	*tok;
+};
 
-/* A 200: the page taken, the next one asked for, or the list done. */
 static void
-dreq_ok(struct dreq *q, json_object *body)
+walk_space(struct walk *w)
+{
+	while (w->pos < w->len && isspace((unsigned char)w->s[w->pos]))
+		w->pos++;
+}
+
+/* Skip whitespace; take the next character if it is c. */
+static int
+walk_char(struct walk *w, char c)
+{
+	walk_space(w);
+	if (w->pos == w->len || w->s[w->pos] != c)
+		return 0;
+	w->pos++;
+	return 1;
+}
+
+/* The next JSON value (the caller owns it; null is NULL), or -1. */
+static int
+walk_value(struct walk *w, json_object **out)
+{
+	walk_space(w);
+	json_tokener_reset(w->tok);
+	*out = json_tokener_parse_ex(w->tok, w->s + w->pos,
+	    (int)(w->len - w->pos));
+	if (json_tokener_get_error(w->tok) != json_tokener_success)
+		return -1;
+	w->pos += json_tokener_get_parse_end(w->tok);
+	return 0;
+}
+
+enum walk_rc { WALK_OK, WALK_SYNTAX, WALK_FAILED };
+
+/* The page's "data" array, its records taken one by one. */
+static enum walk_rc
+walk_items(struct bulk *b, enum dlist l, struct walk *w, size_t *count)
+{
+	json_object *item;
+	int rc;
+
+	if (!walk_char(w, '[')) {
+		bulk_fail(b, FAIL_PERMANENT, ERR_BAD_RESPONSE, "Clever %s "
+		    "page: \"data\" is not an array", dlist_names[l]);
+		return WALK_FAILED;
+	}
+	if (walk_char(w, ']'))
+		return WALK_OK;
+	do {
+		if (walk_value(w, &item) == -1)
+			return WALK_SYNTAX;
+		rc = bulk_item(b, l, item, (*count)++);
+		json_object_put(item);
+		if (rc == -1)
+			return WALK_FAILED;
+	} while (walk_char(w, ','));
+	return walk_char(w, ']') ? WALK_OK : WALK_SYNTAX;
+}
+
+/* The uri of the "next" link of a page's links value, or NULL. */
+static char *
+walk_next_link(json_object *links)
+{
+	json_object *page = json_object_new_object();
+	const char *next;
+	char *s;
+
+	json_object_object_add(page, "links", json_object_get(links));
+	next = sync_next_link(page);
+	s = next != NULL ? xstrdup(next) : NULL;
+	json_object_put(page);
+	return s;
+}
+
+/* The page's members: its records taken, its next link in *next. */
+static enum walk_rc
+walk_page(struct bulk *b, enum dlist l, struct walk *w, size_t *count,
+    char **next)
+{
+	json_object *key = NULL, *v;
+	enum walk_rc rc = WALK_SYNTAX;
+	int data = 0;
+
+	if (!walk_char(w, '{'))
+		return WALK_SYNTAX;
+	if (!walk_char(w, '}')) {
+		do {
+			json_object_put(key);
+			if (walk_value(w, &key) == -1 ||
+			    !json_object_is_type(key, json_type_string) ||
+			    !walk_char(w, ':'))
+				goto out;
+			if (strcmp(json_object_get_string(key), "data") == 0 &&
+			    !data++) {
+				rc = walk_items(b, l, w, count);
+				if (rc != WALK_OK)
+					goto out;
+				rc = WALK_SYNTAX;
+				continue;
+			}
+			if (walk_value(w, &v) == -1)
+				goto out;
+			if (strcmp(json_object_get_string(key), "links") == 0) {
+				free(*next);
+				*next = walk_next_link(v);
+			}
+			json_object_put(v);
+		} while (walk_char(w, ','));
+		if (!walk_char(w, '}'))
+			goto out;
+	}
+	walk_space(w);
+	if (w->pos != w->len)
+		goto out;
+	rc = WALK_OK;
+	if (!data) {
+		bulk_fail(b, FAIL_PERMANENT, ERR_BAD_RESPONSE, "Clever %s "
+		    "page: \"data\" is not an array", dlist_names[l]);
+		rc = WALK_FAILED;
+	}
+out:
+	json_object_put(key);
+	return rc;
+}
+
+/*
+ * A list page, from its text: its records kept, the next page asked for,
+ * or the list done.  A page that is not JSON is asked again: what it gave
+ * is dropped first.
+ */
+static void
+dreq_page(struct dreq *q, const char *text, size_t len)
 {
 	struct bulk *b = q->b;
-	const char *next;
-	char *url;
+	struct recs *rs = bulk_recs(b, q->list);
+	struct walk w = { text, len, 0, NULL };
+	size_t n0 = rs->n, nlinks0 = b->nlinks, count = 0;
+	char *next = NULL, *url;
+	enum walk_rc rc = WALK_SYNTAX;
 
-	if (q->list == DL_ME) {
-		if (bulk_me(b, body) == 0) {
-			q->done = 1;
-			bulk_listed(b);
+	if (len < INT_MAX / 2) {
+		if ((w.tok = json_tokener_new()) == NULL)
+			fatalx("%s: json_tokener_new", __func__);
+		rc = walk_page(b, q->list, &w, &count, &next);
+		json_tokener_free(w.tok);
+	}
+	if (rc != WALK_OK) {
+		free(next);
+		if (rc == WALK_SYNTAX && b->job != NULL) {
+			recs_truncate(rs, n0);
+			links_truncate(b, nlinks0);
+			dreq_transient(q, "response is not a JSON list page");
 		}
 		return;
 	}
-	if (bulk_page(b, q->list, body) == -1)
-		return;
-	next = sync_next_link(body);
-	if (next != NULL && sync_page_length(body) > 0) {
+	if (next != NULL && count > 0) {
 		if (++q->pages >= DISTRICT_MAX_PAGES || next[0] != '/') {
+			free(next);
 			bulk_fail(b, FAIL_PERMANENT, ERR_BAD_RESPONSE, "Clever "
 			    "%s list: bad or endless next links",
 			    dlist_names[q->list]);
 			return;
 		}
 		xasprintf(&url, "%s%s", rd->conf.clever_api_base, next);
+		free(next);
 		free(q->url);
 		q->url = url;
 		q->tries = 0;
 		dreq_send(q);
 		return;
 	}
+	free(next);
 	q->done = 1;
 	bulk_listed(b);
+}
+
+/* /me's 200: the token checked, and the pull may be complete. */
+static void
+dreq_me(struct dreq *q, json_object *body)
+{
+	if (bulk_me(q->b, body) == 0) {
+		q->done = 1;
+		bulk_listed(q->b);
+	}
 }
 
 static void
@@ -528,13 +783,19 @@ dreq_response(struct dreq *q, const struct http_response *res)
 	}
 	switch (res->status) {
 	case 200:
+		if (q->list != DL_ME) {
+			/* tries: reset once the page is taken */
+			dreq_page(q, res->text != NULL ? res->text : "",
+			    res->text != NULL ? res->body_len : 0);
+			return;
+		}
 		if (res->json == NULL || !json_object_is_type(res->json,
 		    json_type_object)) {
 			dreq_transient(q, "response is not a JSON object");
 			return;
 		}
 		q->tries = 0;
-		dreq_ok(q, res->json);
+		dreq_me(q, res->json);
 		return;
 	case 429:
 		logf_info(JOB_LF(b->job, .event = "rate_limited"), "Clever "

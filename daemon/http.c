@@ -80,6 +80,7 @@ struct http_req {
 	json_object		*json;
 	int			 too_large;
 	int			 unchanged;	/* If-None-Match's entity */
+	int			 keep_text;	/* http_keep_text() */
 	size_t			 skipped;	/* its bytes, counted only */
 
 	struct http_ratelimit	 rl;
@@ -657,7 +658,11 @@ req_done(struct http_req *r, CURLcode res)
 		resp.unchanged = (resp.status == 304 && r->inm != NULL) ||
 		    r->unchanged ||
 		    (r->body.len == 0 && req_same_entity(r));
-		if (!resp.unchanged)
+		if (resp.unchanged)
+			;
+		else if (r->keep_text)
+			resp.text = r->body.len > 0 ? r->body.buf : "";
+		else
 			r->json = http_body_parse(&r->body, &resp.json_error);
 		resp.json = r->json;
 	}
@@ -1048,6 +1053,12 @@ http_get(struct http_client *c, const char *url, const char *token,
 	}
 	r->state = REQ_RUNNING;
 	return r;
+}
+
+void
+http_keep_text(struct http_req *r)
+{
+	r->keep_text = 1;
 }
 
 void

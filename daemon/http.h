@@ -70,6 +70,11 @@ struct http_response {
 	 * a reference with json_object_get() to keep it.
 	 */
 	json_object		*json;
+	/*
+	 * With http_keep_text(): the body's body_len bytes, not parsed (json
+	 * is NULL), owned by the client like json.  Else NULL.
+	 */
+	const char		*text;
 	/* Non-NULL when a body was present but not valid/complete JSON. */
 	const char		*json_error;
 	size_t			 body_len;
@@ -135,6 +140,12 @@ void		 http_client_reconfigure(struct http_client *,
  */
 struct http_req	*http_get(struct http_client *, const char *url,
 		    const char *token, const char *etag, http_cb, void *arg);
+/*
+ * Hand the request's body to the callback as text instead of a tree: a
+ * caller that walks a large body value by value holds one value's tree at
+ * a time, not the whole body's (about ten times its text).
+ */
+void		 http_keep_text(struct http_req *);
 /* Abort a request; its callback will not run. */
 void		 http_cancel(struct http_req *);
 size_t		 http_inflight(const struct http_client *);

@@ -1573,7 +1573,10 @@ on_handed_back(struct job *j, redisReply *r, const char *err)
 	else if (r->type == REDIS_REPLY_STRING && r->len == 0) {
 		job_taken_over(j);
 		return;
-	} else {
+	} else if (job_of_district(j))
+		logf_info(JOB_LF(j, .event = "handed_back"), "its district "
+		    "job goes back to the queue whole; teacher lock released");
+	else {
 		metrics_handed_back();
 		logf_info(JOB_LF(j, .event = "handed_back"),
 		    "job handed back to the queue");
@@ -1587,11 +1590,6 @@ job_handback(struct job *j)
 {
 	struct script_call *sc;
 
-	if (job_of_district(j)) {
-		/* its district job goes back whole; the lock expires */
-		job_free(j);
-		return;
-	}
 	sc = script_new(SCRIPT_HANDBACK);
 	sync_free(j->sync);
 	j->sync = NULL;
@@ -1621,6 +1619,8 @@ job_handback(struct job *j)
 	script_arg(sc, rd->consumer);
 	script_arg(sc, job_trigger_names[j->trigger]);
 	script_arg(sc, j->traceparent);
+	/* a district job's teacher: the district job goes back whole */
+	script_arg(sc, job_of_district(j) ? "1" : "0");
 	job_set_state(j, JOB_HANDBACK);
 	job_run(j, sc, on_handed_back);
 }

@@ -21,8 +21,13 @@ ARGV[11]  events channel
 ARGV[12]  consumer (this instance), named in the status note
 ARGV[13]  what triggered the job: 'app', 'schedule' or 'unrenewed' (kept)
 ARGV[14]  the app's traceparent ('' if none; kept)
+ARGV[15]  '1' for a teacher's write of a district job (optional): its entry
+          is the district job's, which goes back whole after it; nothing is
+          queued for the teacher, its lock is released and its status says
+          'queued' (the district job's next run writes it)
 
-Returns the new entry's id, or '' when the old entry is not pending with
+Returns the new entry's id ('district' for a district job's teacher), or
+'' when the old entry is not pending with
 this consumer any more (another instance has the job): nothing is queued
 then, but our lock is released.
 
@@ -34,6 +39,19 @@ if not ours(KEYS[1], ARGV[1], ARGV[2], ARGV[12]) then
   release(KEYS[3], ARGV[3])
   return ''
 end
+local function requeued(note)
+  if redis.call('EXISTS', KEYS[2]) == 1 then
+    redis.call('HSET', KEYS[2], 'state', 'queued', 'updated_ms', now_ms(),
+      'note', note)
+  end
+  publish(ARGV[11], {job = ARGV[4], teacher = ARGV[5], state = 'queued', ref = ARGV[7],
+    traceparent = ARGV[14] ~= '' and ARGV[14] or nil})
+end
+if ARGV[15] == '1' then
+  release(KEYS[3], ARGV[3])
+  requeued('handed back by ' .. ARGV[12] .. ' at shutdown with its district job')
+  return 'district'
+end
 local x = {'XADD', KEYS[1], '*', 'teacher', ARGV[5], 'kind', ARGV[6], 'job_id', ARGV[4],
   'requested_ms', ARGV[9]}
 if ARGV[7] ~= '' then x[#x+1] = 'ref'; x[#x+1] = ARGV[7] end
@@ -44,10 +62,5 @@ if ARGV[14] ~= '' then x[#x+1] = 'traceparent'; x[#x+1] = ARGV[14] end
 local id = redis.call(unpack(x))
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 release(KEYS[3], ARGV[3])
-if redis.call('EXISTS', KEYS[2]) == 1 then
-  redis.call('HSET', KEYS[2], 'state', 'queued', 'updated_ms', now_ms(),
-    'note', 'handed back by ' .. ARGV[12] .. ' at shutdown')
-end
-publish(ARGV[11], {job = ARGV[4], teacher = ARGV[5], state = 'queued', ref = ARGV[7],
-  traceparent = ARGV[14] ~= '' and ARGV[14] or nil})
+requeued('handed back by ' .. ARGV[12] .. ' at shutdown')
 return id

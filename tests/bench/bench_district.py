@@ -1,17 +1,29 @@
 #!/usr/bin/python3
-"""District bulk sync vs per-teacher syncs, for one district (figures, no
-assertions): `tests/bench/bench_district.py [--teachers N]` (default 3000,
-the sandbox's --teachers N --districts 1).
+"""District bulk sync vs per-teacher syncs, and an Events pass, for one
+district (figures, no assertions; BENCHMARKS.md keeps the last ones):
+
+    tests/bench/bench_district.py [--teachers N] [--section-size S]
+                                  [--only bulk|per-teacher]
+
+Defaults: the issue's district, the sandbox's `--teachers 3000
+--districts 1 --section-size 20` (3,000 teachers, ~60,000 students).
 
 For each way of a full pass over the district's teachers it prints the
 Clever requests, the wall time here (the sandbox's rate limit raised out
 of the way) and the wall time at Clever's 1,200 requests per minute per
-token, computed from the requests (ceil(requests / 1200) windows of 60 s,
-the last one counted by its share: requests / 20 s), since every request
-of both ways goes through the district token's one bucket.  Then Redis
-bytes per district (used_memory before and after the pull, its teachers'
-snapshots, states, statuses and diffs, under their own prefix) and
-rosterd's peak RSS (VmHWM) for each.
+token, computed from the requests (requests / 20 per second), since every
+request of both ways goes through the district token's one bucket.  Then
+Redis bytes per district (used_memory before and after the pass: its
+teachers' snapshots, states, statuses and diffs, under their own prefix)
+and rosterd's peak RSS (VmHWM).
+
+After the bulk pass, an Events pass: the district's Events enabled and
+its cursor placed, then (no rosterd running) ~1% of its students renamed
+and ~1% of its sections given another subject, and one rosterd polling
+every 100 ms until its cursor holds the newest event and every job it
+added has ended.  Its requests are counted at the sandbox by path:
+/events pages, student lookups (/users/{id}/sections beyond the one each
+resync asks) and the resyncs (4 each).
 """
 import argparse
 import os
@@ -81,33 +93,119 @@ def pass_bulk(env, sbx, dist):
     return out
 
 
+def paths_of(sbx):
+    return dict(sbx.get("/stats")["paths"])
+
+
+def one_percent(sbx, token, n_sections):
+    """Ids of ~1% of the district's students and sections (the district
+    token's lists: asked before the pass is counted)."""
+    students, after = [], ""
+    while True:
+        page = api_get(sbx, "/users?role=student&limit=10000" + after, token)
+        if not page["data"]:
+            break
+        students += [d["data"]["id"] for d in page["data"]]
+        after = "&starting_after=" + students[-1]
+    sections = sorted({s for t in sbx.teachers() for s in t["sections"]})
+    return students[::100], sections[::100][:max(1, n_sections // 100)]
+
+
+def api_get(sbx, path, token):
+    import json
+    import urllib.request
+    req = urllib.request.Request(sbx.api + "/v3.0" + path,
+                                 headers={"Authorization": "Bearer " + token})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return json.loads(r.read())
+
+
+def pass_events(env, sbx, dist, token, n_sections):
+    """After the bulk pass (its snapshots under bk:): Events enabled for
+    the district and its cursor started; while no rosterd runs, ~1% of its
+    students renamed and of its sections given another subject; then one
+    pass of the poller over those events counted at the sandbox: its
+    /events pages, its student lookups, the resyncs it enqueued."""
+    env.r.hset("bk:district:{%s}" % dist, "events", "1")
+    env.r.sadd("bk:districts", dist)
+    cursor = "bk:event_cursor:{%s}" % dist
+    d = env.start_rosterd(redis__prefix="bk:", events__interval_ms=100)
+    h.wait_for(lambda: env.r.hexists(cursor, "started_why"), 60,
+               "the events cursor started")
+    d.stop()
+    env.daemons.remove(d)
+    students, sections = one_percent(sbx, token, n_sections)
+    for s in students:
+        sbx.mutate(op="rename_user", user=s, first="Renamed")
+    for s in sections:
+        sbx.mutate(op="set_subject", section=s, subject="Bench subject")
+    p0, t0 = paths_of(sbx), time.monotonic()
+    d = env.start_rosterd(redis__prefix="bk:", events__interval_ms=100)
+    newest = sbx.get("/events?district=" + dist)["events"][-1]["id"]
+    h.wait_for(lambda: env.r.hget(cursor, "last_id") == newest, 600,
+               "the cursor at the newest event")
+    wait_acked(env, "bk:", env.r.xlen("bk:jobs"))
+    wall = time.monotonic() - t0
+    p1 = paths_of(sbx)
+    delta = {k: v - p0.get(k, 0) for k, v in p1.items() if v != p0.get(k, 0)}
+    jobs = [f["teacher"] for _, f in env.r.xrange("bk:jobs")
+            if f.get("trigger") == "events"]
+    resynced = (len(jobs), len(set(jobs)))
+    d.stop()
+    env.daemons.remove(d)
+    return len(students), len(sections), delta, resynced, wall
+
+
+def show(name, rq, wall, mem, rss, n):
+    print("%-12s %6d requests, %7.1f s here, %7.1f s at 1,200/min; Redis "
+          "+%.1f MB per district (%d B/teacher); rosterd peak RSS %.1f MB"
+          % (name + ":", rq, wall, clever_wall_s(rq), mem / 1e6,
+             mem // max(1, n), rss / 1024.0))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--teachers", type=int, default=3000)
+    ap.add_argument("--section-size", type=int, default=20)
+    ap.add_argument("--only", choices=("bulk", "per-teacher"),
+                    help="one way of the full pass (bulk: then events)")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="rosterd-bench-") as tmp:
         env = h.Env(tmp, tls=False)
         env.start_redis()
         try:
             sbx = env.start_sandbox("--teachers", a.teachers, "--districts", 1,
+                                    "--section-size", a.section_size,
                                     "--rate-limit", 10000000)
             ts = sbx.teachers()
             dist = h.store_district_of(env, sbx, ts[0])
+            token = env.r.get("rosterd:district_token:" + dist)
             teachers = [t["id"] for t in ts if t["district"] == dist]
             print("district %s: %d teachers" % (dist, len(teachers)))
-            rq, wall, mem, rss, st = pass_bulk(env, sbx, dist)
-            print("bulk:        %6d requests, %7.1f s here, %8.1f s at 1,200/min; "
-                  "Redis +%.1f MB (%d B/teacher); rosterd peak RSS %.1f MB"
-                  % (rq, wall, clever_wall_s(rq), mem / 1e6,
-                     mem // max(1, len(teachers)), rss / 1024.0))
-            print("             %s sections, %s students; %s changed, %s failed"
-                  % (st.get("sections"), st.get("students"), st.get("changed"),
-                     st.get("failed")))
-            rq, wall, mem, rss = pass_per_teacher(env, sbx, dist, teachers)
-            print("per-teacher: %6d requests, %7.1f s here, %8.1f s at 1,200/min; "
-                  "Redis +%.1f MB (%d B/teacher); rosterd peak RSS %.1f MB"
-                  % (rq, wall, clever_wall_s(rq), mem / 1e6,
-                     mem // max(1, len(teachers)), rss / 1024.0))
+            if a.only != "per-teacher":
+                rq, wall, mem, rss, st = pass_bulk(env, sbx, dist)
+                show("bulk", rq, wall, mem, rss, len(teachers))
+                print("             %s sections, %s students; %s changed, "
+                      "%s failed" % (st.get("sections"), st.get("students"),
+                                     st.get("changed"), st.get("failed")))
+                ns, nc, paths, resynced, wall = pass_events(
+                    env, sbx, dist, token, int(st["sections"]))
+                ev = paths.get("/events", 0)
+                # a resync asks /users/{id} once and its sections once
+                look = paths.get("/users/{id}/sections", 0) - \
+                    paths.get("/users/{id}", 0)
+                total = sum(paths.values())
+                print("events pass: %d students renamed, %d sections' "
+                      "subject set (1%%): %d requests (%d /events pages, "
+                      "%d student lookups, %d for %d resyncs of %d "
+                      "teachers), %.1f s here, %.1f s at 1,200/min"
+                      % (ns, nc, total, ev, look, total - ev - look,
+                         resynced[0], resynced[1], wall,
+                         clever_wall_s(total)))
+                print("             by path: %s" % paths)
+            if a.only != "bulk":
+                rq, wall, mem, rss = pass_per_teacher(env, sbx, dist, teachers)
+                show("per-teacher", rq, wall, mem, rss, len(teachers))
         finally:
             env.close()
 

@@ -58,3 +58,19 @@ def test_handback_keeps_the_apps_traceparent(w, events):
     assert f["traceparent"] == TP
     [ev] = events.all()
     assert ev["traceparent"] == TP
+
+
+def test_a_district_jobs_teacher_releases_its_lock_and_queues_nothing(w, events):
+    """Its entry is the district job's, which goes back whole after it."""
+    eid = running(w)
+    events.all()
+    assert w.lua.handback([JOBS, status(eid), lock(T)],
+                          [GROUP, eid, "c1:" + eid, eid, T, "sync", "",
+                           "d1", 1234, "0", EVENTS, "c1", "app", "",
+                           "1"]) == "district"
+    assert w.r.xlen(JOBS) == 1, "nothing queued for the teacher"
+    assert w.pending() == [eid], "the district job's entry stays ours"
+    assert not w.r.exists(lock(T)), "the lock is released, not left to expire"
+    st = w.r.hgetall(status(eid))
+    assert st["state"] == "queued" and "with its district job" in st["note"]
+    assert [e["state"] for e in events.all()] == ["queued"]

@@ -6,7 +6,9 @@ data: the snapshots must be the same, byte for byte."""
 import json
 import time
 
-from conftest import store_district_of, wait_for, SLOW
+import pytest
+
+from conftest import exit_report, store_district_of, wait_for, SLOW
 
 BULK = "bulk:"
 
@@ -61,13 +63,19 @@ def per_teacher(env, dist, teachers, timeout=60):
         ps.close()
 
 
-def test_bulk_writes_the_same_snapshots_as_per_teacher_syncs(env):
+# The district field set keeps the records' extras (school, sis_id,
+# credentials...): what the pull keeps of a record must hold all of them.
+# Small pages: each list walked over several pages to its empty last one.
+@pytest.mark.parametrize("fields,page_size", [("library", 10000),
+                                              ("district", 5)])
+def test_bulk_writes_the_same_snapshots_as_per_teacher_syncs(env, fields,
+                                                            page_size):
     sbx, dist = world(env)
     env.r.set(BULK + "district_token:" + dist, env.r.get("rosterd:district_token:" + dist))
     teachers = district_teachers(sbx, dist)
     assert len(teachers) >= 4
-    env.start_rosterd()
-    start_bulk(env)
+    env.start_rosterd(sync__fields=fields)
+    start_bulk(env, sync__fields=fields, district__page_size=page_size)
     sts = per_teacher(env, dist, teachers)
     assert all(st["result"] == "changed" for st in sts.values()), sts
     jid, st = run_district(env, dist)
@@ -75,8 +83,11 @@ def test_bulk_writes_the_same_snapshots_as_per_teacher_syncs(env):
     assert st["kind"] == "district" and st["district"] == dist
     assert int(st["teachers"]) == len(teachers)
     assert int(st["changed"]) == len(teachers) and int(st["failed"]) == 0
-    # a handful of requests for the whole district, not 4 per teacher
-    assert int(st["requests"]) < 4 * len(teachers), st
+    if page_size < len(teachers):
+        assert int(st["requests"]) > 4, st     # pages followed
+    else:
+        # a handful of requests for the whole district, not 4 per teacher
+        assert int(st["requests"]) < 4 * len(teachers), st
     for t in teachers:
         a, b = snap(env, "rosterd:", t), snap(env, BULK, t)
         assert a["roster"] == b["roster"], t
@@ -226,3 +237,54 @@ def test_the_schedule_plans_a_district_as_one_job(env):
     # its teachers are synced by the district's job, not one by one
     assert not [f for f in entries() if f.get("teacher") in teachers]
     assert not [t for t in teachers if env.r.zscore(BULK + "schedule", t)]
+
+
+def test_a_stop_during_the_writes_releases_the_teachers_locks(env):
+    """SIGTERM while a pull writes its teachers: the district job goes back
+    whole, and a teacher's write it drops releases the teacher's lock (as a
+    teacher's own job handed back does) instead of holding it for [sync]
+    lock_ttl_ms; a second instance then writes every teacher."""
+    sbx = env.start_sandbox("--teachers", 1000, "--districts", 1,
+                            "--section-size", 5)
+    t0 = sbx.teachers()[0]
+    dist = store_district_of(env, sbx, t0)
+    teachers = district_teachers(sbx, dist)
+    a = env.start_rosterd(district__concurrency=64)
+    jid = env.r.xadd("rosterd:jobs", {"kind": "district", "district": dist})
+    a.proc.wait_line(r"event=district_pulled", timeout=60)
+    env.daemons.remove(a)
+    assert a.stop() == 0, exit_report(a.proc)
+    st = env.r.hgetall("rosterd:job:" + jid)
+    assert st["state"] == "queued", st      # handed back whole
+    dropped = [t for t in teachers if "with its district job" in
+               (env.r.hget("rosterd:job:%s.%s" % (jid, t), "note") or "")]
+    assert dropped, "the stop came after every teacher was written"
+    # no teacher lock outlives the instance that stopped
+    assert [t for t in teachers if env.r.exists("rosterd:lock:{%s}" % t)] == []
+    assert not env.r.exists("rosterd:lock:{district:%s}" % dist)
+    env.start_rosterd()
+    key = "rosterd:job:" + jid
+    wait_for(lambda: env.r.hget(key, "state") == "done", 60 * SLOW,
+             "the second instance ends the district job")
+    st = env.r.hgetall(key)
+    assert st["teachers"] == str(len(teachers)) and st["failed"] == "0", st
+    for t in dropped:
+        assert env.r.hget("rosterd:job:%s.%s" % (jid, t), "state") == "done"
+
+
+def test_a_page_that_is_not_json_is_asked_again_and_taken_once(env):
+    """The sandbox cuts some answers in half (its malformed fault): each
+    such page is asked again, and what the walk took of it before the cut
+    is dropped, so every record is counted and written once."""
+    sbx, dist, teachers, _ = bulk_world(
+        env, district__page_size=7, clever__request_retries=20,
+        clever__retry_base_ms=1, clever__retry_max_ms=5)
+    _, clean = run_district(env, dist)
+    assert clean["state"] == "done", clean
+    sbx.post("/faults", {"seed": 7, "rates": {"malformed": 0.3}})
+    _, st = run_district(env, dist)
+    assert sbx.get("/stats")["faults"].get("malformed", 0) > 0
+    assert st["state"] == "done" and st["failed"] == "0", st
+    for k in ("teachers_listed", "sections", "students"):
+        assert st[k] == clean[k], (k, st, clean)
+    assert st["unchanged"] == str(len(teachers)), st

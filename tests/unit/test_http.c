@@ -76,6 +76,8 @@ struct result {
 	int		 has_json_error;
 	char		 json_error[128];
 	size_t		 body_len;
+	int		 has_text;	/* http_keep_text(): the body */
+	char		 text[256];
 	struct http_ratelimit rl;
 	char		 etag[HTTP_ETAG_MAX + 1];
 	int		 unchanged;
@@ -360,6 +362,9 @@ on_response(const struct http_response *res, void *arg)
 	snprintf(r->json_error, sizeof(r->json_error), "%s",
 	    res->json_error != NULL ? res->json_error : "");
 	r->body_len = res->body_len;
+	r->has_text = res->text != NULL;
+	snprintf(r->text, sizeof(r->text), "%.*s", (int)(res->text != NULL ?
+	    res->body_len : 0), res->text != NULL ? res->text : "");
 	r->rl = res->rl;
 	snprintf(r->etag, sizeof(r->etag), "%s", res->etag ? res->etag : "");
 	r->unchanged = res->unchanged;
@@ -446,6 +451,37 @@ test_json_ok(void **state)
 	assert_false(r.rl.present);
 	assert_int_equal(http_inflight(f->hc), 0);
 	assert_int_equal(r.ncalls, 1);
+	result_clear(&r);
+}
+
+/* The body as text, not parsed: valid JSON or not. */
+static void
+test_keep_text(void **state)
+{
+	struct fixture	*f = *state;
+	struct result	 r = { 0 };
+
+	http_keep_text(get(f, "/json", TOKEN, &r));
+	assert_true(run_until(f->base, &r.called));
+	assert_int_equal(r.status, 200);
+	assert_null(r.json);
+	assert_false(r.has_json_error);
+	assert_true(r.has_text);
+	assert_string_equal(r.text, "{\"data\":{\"id\":\"abc\",\"n\":42}}");
+	result_clear(&r);
+	http_keep_text(get(f, "/html404", TOKEN, &r));
+	assert_true(run_until(f->base, &r.called));
+	assert_int_equal(r.status, 404);
+	assert_null(r.json);
+	assert_false(r.has_json_error);	/* nobody parsed it */
+	assert_string_equal(r.text, "<html><body><h1>Not Found</h1></body>"
+	    "</html>");
+	result_clear(&r);
+	/* without it: a tree, no text */
+	get(f, "/json", TOKEN, &r);
+	assert_true(run_until(f->base, &r.called));
+	assert_non_null(r.json);
+	assert_false(r.has_text);
 	result_clear(&r);
 }
 
@@ -919,6 +955,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_json_ok, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_keep_text, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_headers_sent, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_chunked_incremental, setup,
