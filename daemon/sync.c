@@ -32,11 +32,12 @@
  * answer is unchanged (304, or a 200 of the same tag) the sync ends "no
  * changes" having parsed nothing.  At the first changed answer it becomes
  * a full sync: when every remembered request was a first one (no page
- * past the first, no per-section request: a Library sync of all
- * sections), the changed answers are kept and the unchanged ones asked
- * again without the header; otherwise, where follow-up requests depend on
- * what changed, it starts over.  No record (a server without ETags): a
- * full sync exactly as before.
+ * past the first, no per-section request: a Library sync), the changed
+ * answers are kept and the unchanged ones taken from the snapshot where
+ * the record says it holds them exactly (see sync_reuse_start()), else
+ * asked again without the header; otherwise, where follow-up requests
+ * depend on what changed, it starts over.  No record (a server without
+ * ETags): a full sync exactly as before.
  */
 #include <stdarg.h>
 #include <stdio.h>
