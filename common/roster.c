@@ -370,9 +370,8 @@ note_unrecognised(struct roster_unrec *u, const char *raw)
  * have roles but not a student role.
  */
 static int
-parse_student(json_object *d, enum roster_fieldset fields,
-    struct roster_user *u, int *skip, struct roster_unrec *unrec, char *why,
-    size_t whylen)
+parse_student(json_object *d, struct roster *r, struct roster_user *u,
+    int *skip, char *why, size_t whylen)
 {
 	json_object	*name, *role;
 	const char	*id, *grade;
@@ -396,9 +395,11 @@ parse_student(json_object *d, enum roster_fieldset fields,
 		goto out;
 	u->last = xstrndup(last, utf8_first_len(last));
 	u->grade = xstrdup(normalize_grade(grade, &known));
-	if (!known)
-		note_unrecognised(unrec, grade);
-	if (fields == ROSTER_FIELDS_DISTRICT)
+	if (!known) {
+		note_unrecognised(&r->unrec_grades, grade);
+		r->inexact |= ROSTER_INEXACT_STUDENTS;
+	}
+	if (r->fields == ROSTER_FIELDS_DISTRICT)
 		u->extra = student_extra(role, email, last, middle);
 	rc = 0;
 out:
@@ -488,11 +489,11 @@ parse_section_students(json_object *d, struct roster_section *s, char *why,
 	return 0;
 }
 
-/* A normalized subject or grade member, noting values not recognised. */
+/* A section's normalized subject or grade, noting values not recognised. */
 static int
-get_normalized(json_object *d, const char *key, struct roster_unrec *unrec,
-    const char *(*normalize)(const char *, int *), char **out, char *why,
-    size_t whylen)
+get_normalized(json_object *d, const char *key, struct roster *r,
+    struct roster_unrec *unrec, const char *(*normalize)(const char *, int *),
+    char **out, char *why, size_t whylen)
 {
 	const char	*raw, *v;
 	size_t		 len;
@@ -501,8 +502,10 @@ get_normalized(json_object *d, const char *key, struct roster_unrec *unrec,
 	if (get_str(d, key, ROSTER_STR_MAX, &raw, &len, why, whylen) == -1)
 		return -1;
 	v = normalize(raw, &known);
-	if (!known)
+	if (!known) {
 		note_unrecognised(unrec, raw);
+		r->inexact |= ROSTER_INEXACT_SECTIONS;
+	}
 	*out = xstrdup(v);
 	return 0;
 }
@@ -519,9 +522,9 @@ parse_section(json_object *d, struct roster *r, struct roster_section *s,
 	if (get_trimmed(d, "name", 0, &s->name, why, whylen) == -1 ||
 	    get_trimmed(d, "section_number", 0, &s->section_number, why,
 	    whylen) == -1 ||
-	    get_normalized(d, "subject", &r->unrec_subjects, normalize_subject,
-	    &s->subject, why, whylen) == -1 ||
-	    get_normalized(d, "grade", &r->unrec_grades, normalize_grade,
+	    get_normalized(d, "subject", r, &r->unrec_subjects,
+	    normalize_subject, &s->subject, why, whylen) == -1 ||
+	    get_normalized(d, "grade", r, &r->unrec_grades, normalize_grade,
 	    &s->grade, why, whylen) == -1 ||
 	    parse_section_teachers(d, s, why, whylen) == -1 ||
 	    parse_section_students(d, s, why, whylen) == -1)
@@ -651,8 +654,7 @@ roster_add_students(struct roster *r, json_object *page, char *err,
 		memset(&u, 0, sizeof(u));
 		if (envelope_data(json_object_array_get_idx(items, i), &d, why,
 		    sizeof(why)) == -1 ||
-		    parse_student(d, r->fields, &u, &skip, &r->unrec_grades, why,
-		    sizeof(why)) == -1) {
+		    parse_student(d, r, &u, &skip, why, sizeof(why)) == -1) {
 			roster_seterr(err, errlen, "students page: data[%zu]%s%s:"
 			    " %s", i, u.id != NULL ? ": user " : "",
 			    u.id != NULL ? u.id : "", why);
@@ -720,8 +722,44 @@ roster_select_sections(struct roster *r, const char *const *ids, size_t n)
 		}
 		r->sections[kept++] = r->sections[i];
 	}
+	if (kept != r->nsections)
+		r->inexact |= ROSTER_INEXACT_SECTIONS;
 	r->nsections = kept;
 	free(sorted);
+}
+
+/* An array of records, its count and capacity, from src (left empty). */
+static void
+move_records(void **dst, size_t *dn, size_t *dcap, void **src, size_t *sn,
+    size_t *scap)
+{
+	*dst = *src;
+	*dn = *sn;
+	*dcap = *scap;
+	*src = NULL;
+	*sn = *scap = 0;
+}
+
+void
+roster_take(struct roster *dst, struct roster *src, unsigned parts)
+{
+	if (parts & ROSTER_PART_TEACHER) {
+		roster_user_clear(&dst->teacher);
+		dst->teacher = src->teacher;
+		memset(&src->teacher, 0, sizeof(src->teacher));
+	}
+	if (parts & ROSTER_PART_SECTIONS) {
+		free_sections(dst);
+		move_records((void **)&dst->sections, &dst->nsections,
+		    &dst->sections_cap, (void **)&src->sections,
+		    &src->nsections, &src->sections_cap);
+	}
+	if (parts & ROSTER_PART_STUDENTS) {
+		free_students(dst);
+		move_records((void **)&dst->students, &dst->nstudents,
+		    &dst->students_cap, (void **)&src->students,
+		    &src->nstudents, &src->students_cap);
+	}
 }
 
 /*
@@ -744,6 +782,7 @@ prune_enrollments(struct roster *r, struct roster_section *s, char *enrolled)
 		s->students[kept++] = s->students[i];
 	}
 	if (kept != s->nstudents) {
+		r->inexact |= ROSTER_INEXACT_SECTIONS;
 		log_warnx("section %s: dropped %zu enrollment(s) without a "
 		    "student record", s->id, s->nstudents - kept);
 	}
@@ -767,6 +806,8 @@ prune_students(struct roster *r)
 		}
 		r->students[kept++] = r->students[i];
 	}
+	if (kept != r->nstudents)
+		r->inexact |= ROSTER_INEXACT_STUDENTS;
 	r->nstudents = kept;
 	free(enrolled);
 }
@@ -783,20 +824,25 @@ drop_enrollments(struct roster *r)
 		r->sections[i].nstudents = 0;
 	}
 	free_students(r);
+	r->inexact |= ROSTER_INEXACT_SECTIONS | ROSTER_INEXACT_STUDENTS;
 }
 
 int
 roster_finish(struct roster *r, int flags, char *err, size_t errlen)
 {
 	char	why[256];
+	size_t	n;
 
 	if (r->teacher.id == NULL) {
 		roster_seterr(err, errlen, "roster has no teacher");
 		return -1;
 	}
 	roster_records_sort(r->sections, r->nsections, sizeof(*r->sections));
-	r->nsections = roster_records_dedupe(&roster_section_kind,
-	    r->sections, r->nsections);
+	n = roster_records_dedupe(&roster_section_kind, r->sections,
+	    r->nsections);
+	if (n != r->nsections)	/* the picker's list may show another */
+		r->inexact |= ROSTER_INEXACT_SECTIONS;
+	r->nsections = n;
 	if (flags & ROSTER_FINISH_SECTIONS_ONLY)
 		drop_enrollments(r);
 	else {

@@ -99,11 +99,25 @@ struct roster {
 	struct roster_user	*students;	/* sorted by id after finish */
 	size_t			 nstudents;
 	struct roster_unrec	 unrec_subjects, unrec_grades;
+	unsigned		 inexact;	/* ROSTER_INEXACT_* */
 
 	/* Internal bookkeeping. */
 	size_t			 sections_cap;
 	size_t			 students_cap;
 };
+
+/*
+ * What building the roster left out of, or changed in, the answers it was
+ * built from (bits of r->inexact): without them a finished roster holds
+ * that part's answers exactly, and a part Clever answers unchanged can be
+ * taken from the snapshot instead of asked again (roster_take()).
+ */
+#define ROSTER_INEXACT_SECTIONS	0x1	/* an unrecognised subject or grade,
+					   a duplicate section, an enrollment
+					   without its student record, a
+					   section not selected */
+#define ROSTER_INEXACT_STUDENTS	0x2	/* an unrecognised grade, a student
+					   no kept section enrolls */
 
 struct roster	*roster_new(enum roster_fieldset);
 void		 roster_free(struct roster *);	/* NULL ok */
@@ -129,6 +143,16 @@ int	roster_add_sections(struct roster *, json_object *list_page,
  */
 int	roster_add_students(struct roster *, json_object *list_page,
 	    char *err, size_t errlen);
+
+/*
+ * Move parts (ROSTER_PART_*) of src, a finished roster, into dst, one being
+ * built that has not got them (its own are freed): a part Clever answered
+ * unchanged, taken from the snapshot.  src keeps the rest.
+ */
+#define ROSTER_PART_TEACHER	0x1
+#define ROSTER_PART_SECTIONS	0x2
+#define ROSTER_PART_STUDENTS	0x4
+void	roster_take(struct roster *dst, struct roster *src, unsigned parts);
 
 /*
  * Keep only these sections (the teacher's "Sync Classes" choice).  Call after

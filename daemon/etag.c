@@ -56,7 +56,8 @@ etag_header(char *buf, size_t len, uint64_t fp, uint64_t version)
 
 char *
 etag_record_build(uint64_t fp, uint64_t version, const char *authorized_by,
-    const char *district, const char *email_lc, const char *entries)
+    const char *district, const char *email_lc, unsigned exact,
+    const char *entries)
 {
 	char head[64], *rec;
 
@@ -64,9 +65,9 @@ etag_record_build(uint64_t fp, uint64_t version, const char *authorized_by,
 	    !etag_value_safe(district) || !etag_value_safe(email_lc))
 		return NULL;
 	etag_header(head, sizeof(head), fp, version);
-	xasprintf(&rec, "%s\n%s\t%s\t%s\n%s", head,
+	xasprintf(&rec, "%s\n%s\t%s\t%s\t%u\n%s", head,
 	    authorized_by ? authorized_by : "", district ? district : "",
-	    email_lc ? email_lc : "", entries);
+	    email_lc ? email_lc : "", exact, entries);
 	return rec;
 }
 
@@ -80,6 +81,19 @@ record_fields(char *line, char **f, int n)
 		if ((f[i] = strsep(&line, "\t")) == NULL)
 			return -1;
 	return line == NULL ? 0 : -1;
+}
+
+/* The number of tab-separated fields of a line. */
+static int
+meta_fields(const char *line)
+{
+	int n = 1;
+
+	while ((line = strchr(line, '\t')) != NULL) {
+		line++;
+		n++;
+	}
+	return n;
 }
 
 /* A decimal number below max, digits only; -1 if not. */
@@ -116,7 +130,8 @@ int
 etag_record_parse(const char *rec, uint64_t fp, uint64_t version,
     const char *url_prefix, int nkinds, struct etag_record *out)
 {
-	char want[64], *p, *head, *meta, *line, *f[3];
+	char want[64], *p, *head, *meta, *line, *f[4];
+	int nf, exact = 0;
 
 	memset(out, 0, sizeof(*out));
 	if (rec == NULL)
@@ -125,9 +140,14 @@ etag_record_parse(const char *rec, uint64_t fp, uint64_t version,
 	p = out->buf = xstrdup(rec);
 	head = strsep(&p, "\n");
 	meta = strsep(&p, "\n");
-	if (p == NULL || strcmp(head, want) != 0 ||
-	    record_fields(meta, f, 3) == -1)
+	if (p == NULL || strcmp(head, want) != 0)
 		goto bad;
+	/* three fields: written before EXACT, which is then none */
+	nf = meta_fields(meta);
+	if ((nf != 3 && nf != 4) || record_fields(meta, f, nf) == -1 ||
+	    (nf == 4 && (exact = record_number(f[3], 1 << 30)) == -1))
+		goto bad;
+	out->exact = (unsigned)exact;
 	out->authorized_by = f[0];
 	out->district = f[1];
 	out->email_lc = f[2];

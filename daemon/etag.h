@@ -5,12 +5,14 @@
  * tests/fuzz/fuzz_etag.c).  The format, one line each:
  *
  *	E1 FINGERPRINT VERSION		(%016llx, %llu)
- *	AUTHORIZED_BY \t DISTRICT \t EMAIL	("" for none)
+ *	AUTHORIZED_BY \t DISTRICT \t EMAIL \t EXACT	("" for none)
  *	KIND \t FIRST \t ETAG \t URL	(one a response)
  *
  * A record vouches only for the fingerprint and snapshot version in its
  * first line; it holds tabs and newlines as separators, so no value in it
- * may contain them.
+ * may contain them.  EXACT (%u) is a set of the caller's kinds, bit 1 <<
+ * KIND: those whose unchanged answers the snapshot at that version holds
+ * exactly.  A record written before it had one (three fields) holds none.
  */
 #ifndef ROSTERD_ETAG_H
 #define ROSTERD_ETAG_H
@@ -37,7 +39,7 @@ int		 etag_entry_add(char **entries, size_t *len, int kind,
 /* The record of these entries (malloc'ed), or NULL if a value is unsafe. */
 char		*etag_record_build(uint64_t fp, uint64_t version,
 		    const char *authorized_by, const char *district,
-		    const char *email_lc, const char *entries);
+		    const char *email_lc, unsigned exact, const char *entries);
 
 struct etag_entry {
 	int		 kind;
@@ -50,6 +52,7 @@ struct etag_record {
 	const char		*authorized_by;	/* "" for none */
 	const char		*district;
 	const char		*email_lc;
+	unsigned		 exact;		/* 0 in a record without */
 	struct etag_entry	*entries;
 	size_t			 n;
 	char			*buf;		/* the strings are in it */

@@ -1062,18 +1062,32 @@ writeback_send(struct job *j, const struct writeback *w)
 	job_run(j, sc, on_written);
 }
 
-static void
-on_snapshot(struct job *j, redisReply *r, const char *err)
+/*
+ * The stored snapshot left out by load.lua, from HMGET version roster
+ * hash: the base the write-back diffs from.  A sync that takes unchanged
+ * parts from it asks for it early (sync.c); the write-back then does not.
+ * -1: not such a reply.
+ */
+int
+job_snapshot_in(struct job *j, redisReply *r)
 {
-	if (err != NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
-		job_failed(j, FAIL_TRANSIENT, ERR_REDIS,
-		    err ? err : "unexpected reply to the snapshot");
-		return;
-	}
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 3)
+		return -1;
 	/* gone meanwhile (not ours any more): the write-back says CONFLICT */
 	job_set_base(j, elem_str(r, 0), r->element[1],
 	    elem_str(r, 0) ? elem_str(r, 2) : "");
 	j->snapshot_fetched = 1;
+	return 0;
+}
+
+static void
+on_snapshot(struct job *j, redisReply *r, const char *err)
+{
+	if (err != NULL || job_snapshot_in(j, r) == -1) {
+		job_failed(j, FAIL_TRANSIENT, ERR_REDIS,
+		    err ? err : "unexpected reply to the snapshot");
+		return;
+	}
 	if (j->kind == JOB_FORGET)
 		job_forget(j);
 	else

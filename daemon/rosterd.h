@@ -408,6 +408,7 @@ void		 job_handback(struct job *);
 void		 job_free(struct job *);
 void		 job_sections_fetched(struct job *, const struct roster *);
 void		 job_fetched(struct job *, struct roster *);
+int		 job_snapshot_in(struct job *, redisReply *);
 void		 job_not_modified(struct job *, const char *authorized_by,
 		    const char *district, const char *email_lc);
 void		 job_failed(struct job *, enum fail_kind, const char *code,

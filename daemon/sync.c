@@ -32,11 +32,12 @@
  * answer is unchanged (304, or a 200 of the same tag) the sync ends "no
  * changes" having parsed nothing.  At the first changed answer it becomes
  * a full sync: when every remembered request was a first one (no page
- * past the first, no per-section request: a Library sync of all
- * sections), the changed answers are kept and the unchanged ones asked
- * again without the header; otherwise, where follow-up requests depend on
- * what changed, it starts over.  No record (a server without ETags): a
- * full sync exactly as before.
+ * past the first, no per-section request: a Library sync), the changed
+ * answers are kept and the unchanged ones taken from the snapshot where
+ * the record says it holds them exactly (see sync_reuse_start()), else
+ * asked again without the header; otherwise, where follow-up requests
+ * depend on what changed, it starts over.  No record (a server without
+ * ETags): a full sync exactly as before.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -60,6 +61,9 @@ enum sreq_kind {
 	SR_SECTION_STUDENTS,
 	SR_COUNT
 };
+
+/* A set of request kinds, as the ETag record's EXACT holds them. */
+#define SR_BIT(k)	(1u << (k))
 
 static const char *const sreq_names[] = {
 	[SR_ME] = "me",
@@ -119,6 +123,13 @@ struct sync {
 	int		 all_first;	/* the record has only first requests */
 	struct sreqq	 unchanged;	/* answered unchanged (conditional) */
 	char		*rec_meta[3];	/* the record's auth, district, email */
+	unsigned	 exact;		/* the record's EXACT: kinds the snapshot
+					   holds exactly */
+	unsigned	 reuse;		/* kinds an unchanged answer is taken
+					   from the snapshot for (changed) */
+	struct snap_call *snap_call;	/* the snapshot, asked early */
+	int		 snap;		/* SNAP_* */
+	struct roster	*old;		/* the snapshot's roster, to take from */
 	char		*entries;	/* this sync's ETag record entries */
 	size_t		 entries_len;
 	int		 no_record;	/* an answer without a usable ETag */
@@ -131,6 +142,8 @@ struct sync {
 	uint64_t	 permit_due_ms;	/* when the wait ends (mono_ms) */
 	struct permit_call *permit_call;	/* in flight */
 };
+
+enum { SNAP_NONE, SNAP_ASKED, SNAP_IN, SNAP_BAD };
 
 static void	sreq_send(struct sreq *);
 static void	sreq_free(struct sreq *);
@@ -665,8 +678,29 @@ sync_note_etag(struct sync *s, const struct sreq *q, const char *etag)
 }
 
 /*
+ * The kinds whose unchanged answers the roster (its snapshot) holds
+ * exactly: /me by the record's identity, the teacher always; sections and
+ * students when building left nothing out (ROSTER_INEXACT_*) and there is
+ * no selection (the snapshot holds the selected sections, the answer all).
+ */
+static unsigned
+sync_exact(const struct job *j, const struct roster *r)
+{
+	unsigned m = SR_BIT(SR_ME) | SR_BIT(SR_TEACHER);
+
+	if (j->sel.mode != SEL_ALL)
+		return m;
+	if (!(r->inexact & ROSTER_INEXACT_SECTIONS))
+		m |= SR_BIT(SR_SECTIONS);
+	if (!(r->inexact & ROSTER_INEXACT_STUDENTS))
+		m |= SR_BIT(SR_MYSTUDENTS);
+	return m;
+}
+
+/*
  * The record a full sync leaves for the next: what it vouches for, what
- * a "no changes" ending must still report, and one line per response.
+ * a "no changes" ending must still report, what its snapshot holds
+ * exactly, and one line per response.
  */
 char *
 sync_etag_record(const struct job *j, uint64_t version)
@@ -677,7 +711,7 @@ sync_etag_record(const struct job *j, uint64_t version)
 		return NULL;
 	return etag_record_build(sync_fingerprint(j), version,
 	    r->authorized_by, r->district, r->teacher.email_lc,
-	    j->etag_entries);
+	    sync_exact(j, r), j->etag_entries);
 }
 
 /*
@@ -705,6 +739,7 @@ sync_from_record(struct sync *s)
 	s->rec_meta[0] = xstrdup(rec.authorized_by);
 	s->rec_meta[1] = xstrdup(rec.district);
 	s->rec_meta[2] = xstrdup(rec.email_lc);
+	s->exact = rec.exact;
 	s->conditional = s->all_first = 1;
 	for (i = 0; i < rec.n; i++) {
 		const struct etag_entry *e = &rec.entries[i];
@@ -744,30 +779,184 @@ sync_roster_new(void)
 }
 
 /*
- * Something changed: from now on a full sync.  Keep what came and ask
- * again, without If-None-Match, what came unchanged, when no request
- * depends on another's answer; else start over.  1 if q is gone.
+ * ---- a changed roster: unchanged parts from the snapshot ----
+ *
+ * A 304 confirms that Clever's answer is the one the last full sync
+ * parsed, and the snapshot that sync wrote holds it whole where building
+ * dropped and normalized nothing of it: the record's EXACT says which
+ * (sync_exact()).  So a changed roster costs its four requests, not four
+ * and the unchanged ones again; the roster, snapshot, hash and diff are
+ * those of a full fetch.  Not taken, asked again as before: with a
+ * selection, a part the last sync did not hold exactly, without a
+ * snapshot, or when the stored one is not the record's (another version
+ * or hash, a format this rosterd does not write) or cannot be read.
+ */
+struct snap_call {
+	struct sync	*sync;
+};
+
+static void	sreq_ask_again(struct sreq *);
+
+/* Nothing more from the snapshot: ask again what waits for it. */
+static void
+sync_reuse_off(struct sync *s)
+{
+	struct sreq *r, *tmp;
+
+	if (s->reuse == 0)
+		return;
+	s->reuse = 0;
+	TAILQ_FOREACH_SAFE(r, &s->unchanged, entry, tmp)
+		sreq_ask_again(r);
+}
+
+/* The snapshot in hand is the one the record vouches for: parse it. */
+static int
+sync_snapshot_usable(struct sync *s, uint64_t version, const char *hash)
+{
+	struct job *j = s->job;
+	char h[ROSTER_HASH_LEN + 1], err[256];
+
+	if (j->base_snapshot == NULL || j->base_version != version ||
+	    j->base_hash == NULL || strcmp(j->base_hash, hash) != 0 ||
+	    roster_snapshot_hash(j->base_snapshot, j->base_snapshot_len,
+	    h) == -1 || strcmp(h, hash) != 0)
+		return 0;
+	s->old = roster_from_snapshot(j->base_snapshot, j->base_snapshot_len,
+	    err, sizeof(err));
+	if (s->old == NULL)
+		logf_warn(JOB_LF(j, .event = "bad_snapshot"),
+		    "stored snapshot: %s", err);
+	return s->old != NULL;
+}
+
+static void
+on_snap(struct rconn *c, redisReply *r, const char *err, void *arg)
+{
+	struct snap_call *sc = arg;
+	struct sync *s = sc->sync;
+	uint64_t version;
+	char *hash;
+
+	free(sc);
+	if (s == NULL)
+		return;		/* the sync ended while Redis answered */
+	s->snap_call = NULL;
+	version = s->job->base_version;
+	hash = xstrdup(s->job->base_hash);
+	s->snap = err == NULL && r->type != REDIS_REPLY_ERROR &&
+	    job_snapshot_in(s->job, r) == 0 &&
+	    sync_snapshot_usable(s, version, hash) ? SNAP_IN : SNAP_BAD;
+	free(hash);
+	log_setcontext(s->job->job_id, s->job->teacher, s->job->trace_id);
+	sync_maybe_done(s);
+	log_setcontext(NULL, NULL, NULL);
+}
+
+/*
+ * The sync became a full one: what its unchanged answers may be taken
+ * from, and the snapshot asked for now, beside the requests still out
+ * (load.lua left it out; the write-back then has it).
+ */
+static void
+sync_reuse_start(struct sync *s)
+{
+	struct job *j = s->job;
+	char *key;
+
+	if (s->exact == 0 || j->base_hash == NULL || *j->base_hash == '\0' ||
+	    (j->base_snapshot == NULL && j->snapshot_fetched))
+		return;		/* none, or no snapshot to take from */
+	s->reuse = s->exact;
+	if (j->base_snapshot != NULL) {	/* loaded after all */
+		s->snap = sync_snapshot_usable(s, j->base_version,
+		    j->base_hash) ? SNAP_IN : SNAP_BAD;
+		return;
+	}
+	s->snap = SNAP_ASKED;
+	s->snap_call = xcalloc(1, sizeof(*s->snap_call));
+	s->snap_call->sync = s;
+	key = key_snapshot(j->teacher);
+	rconn_command(rd->rc, 0, on_snap, s->snap_call,
+	    "HMGET %s version roster hash", key);
+	free(key);
+}
+
+/*
+ * Only unchanged answers are left: take them from the snapshot (with
+ * their ETags, for the next sync's record).  0 while it is not in, or
+ * when they are asked again after all.
+ */
+static int
+sync_reused(struct sync *s)
+{
+	struct sreq *q;
+	unsigned parts = 0;
+
+	if (s->snap == SNAP_ASKED)
+		return 0;
+	if (s->snap != SNAP_IN) {
+		logf_info(JOB_LF(s->job, .event = "snapshot_not_taken"),
+		    "the stored snapshot is not the one the ETags vouch for: "
+		    "asking again");
+		sync_reuse_off(s);
+		return 0;
+	}
+	while ((q = TAILQ_FIRST(&s->unchanged)) != NULL) {
+		if (q->kind == SR_ME) {	/* identity: the record's */
+			s->me_auth = s->rec_meta[0];
+			s->me_district = *s->rec_meta[1] != '\0' ?
+			    s->rec_meta[1] : NULL;
+		} else
+			parts |= q->kind == SR_TEACHER ? ROSTER_PART_TEACHER :
+			    q->kind == SR_SECTIONS ? ROSTER_PART_SECTIONS :
+			    ROSTER_PART_STUDENTS;
+		sync_note_etag(s, q, q->etag);
+		sreq_free(q);
+	}
+	roster_take(s->roster, s->old, parts);
+	logf_debug(JOB_LF(s->job, .event = "snapshot_taken"),
+	    "unchanged parts taken from the snapshot");
+	return 1;
+}
+
+/* Ask again, without If-None-Match, an unchanged answer not taken. */
+static void
+sreq_ask_again(struct sreq *q)
+{
+	if (q->parked)
+		sreq_unpark(q);
+	free(q->etag);
+	q->etag = NULL;
+	sreq_send(q);
+}
+
+/*
+ * Something changed: from now on a full sync.  Keep what came; what came
+ * unchanged is taken from the snapshot where it holds that answer exactly
+ * (sync_reuse_start()), else asked again without If-None-Match, when no
+ * request depends on another's answer; else start over.  1 if q is gone.
  */
 static int
 sync_go_full(struct sync *s, struct sreq *q)
 {
-	struct sreq *r;
+	struct sreq *r, *tmp;
 
 	s->conditional = 0;
 	logf_debug(JOB_LF(s->job, .event = "changed"),
 	    "Clever %s answer changed: full sync",
 	    sreq_names[q->kind]);
 	if (s->all_first) {
+		sync_reuse_start(s);
 		TAILQ_FOREACH(r, &s->reqs, entry) {
+			if (s->reuse & SR_BIT(r->kind))
+				continue;	/* still conditional */
 			free(r->etag);
 			r->etag = NULL;
 		}
-		while ((r = TAILQ_FIRST(&s->unchanged)) != NULL) {
-			sreq_unpark(r);
-			free(r->etag);
-			r->etag = NULL;
-			sreq_send(r);
-		}
+		TAILQ_FOREACH_SAFE(r, &s->unchanged, entry, tmp)
+			if (!(s->reuse & SR_BIT(r->kind)))
+				sreq_ask_again(r);
 		return 0;
 	}
 	while ((r = TAILQ_FIRST(&s->reqs)) != NULL)
@@ -795,15 +984,16 @@ sreq_conditional(struct sreq *q, const struct http_response *res)
 	struct sync *s = q->sync;
 
 	if (res->unchanged) {
-		if (s->conditional) {
+		if (s->conditional || (s->reuse & SR_BIT(q->kind))) {
 			sreq_park(q);
-			sync_maybe_done(s);
-		} else {
-			/* the sync became a full one meanwhile: the body */
-			free(q->etag);
-			q->etag = NULL;
-			sreq_send(q);
-		}
+			/* /me unchanged: the token is the teacher's */
+			if (q->kind == SR_ME && s->held != NULL)
+				sync_fail(s, s->held->fk, s->held->code, "%s",
+				    s->held->msg);
+			else
+				sync_maybe_done(s);
+		} else	/* the sync became a full one meanwhile: the body */
+			sreq_ask_again(q);
 		return 1;
 	}
 	if (res->status == 429 || res->status >= 500)
@@ -1186,7 +1376,9 @@ sreq_answer(struct sreq *q, const struct http_response *res)
 		return;
 	case 404:
 		if (q->kind == SR_MYSTUDENTS) {
-			/* refused for this token: ask per section instead */
+			/* refused for this token: ask per section instead,
+			   once the section list is in */
+			sync_reuse_off(s);
 			sreq_free(q);
 			s->students_per_section = 1;
 			sync_maybe_done(s);
@@ -1306,7 +1498,8 @@ sync_maybe_done(struct sync *s)
 		s->students_per_section = 2;
 		sections_complete(s);
 	}
-	if (TAILQ_EMPTY(&s->reqs))
+	if (TAILQ_EMPTY(&s->reqs) && (TAILQ_EMPTY(&s->unchanged) ||
+	    sync_reused(s)))
 		sync_build(s);
 }
 
@@ -1362,6 +1555,9 @@ sync_free(struct sync *s)
 		sreq_free(TAILQ_FIRST(&s->unchanged));
 	if (s->permit_call != NULL)
 		s->permit_call->sync = NULL;
+	if (s->snap_call != NULL)
+		s->snap_call->sync = NULL;
+	roster_free(s->old);
 	event_free(s->permit_ev);
 	json_object_put(s->me);
 	free(s->held);

@@ -50,7 +50,7 @@ rebuild(const struct etag_record *r)
 		    r->entries[i].first, r->entries[i].etag,
 		    r->entries[i].url) == 0);
 	rec = etag_record_build(FP, VER, r->authorized_by, r->district,
-	    r->email_lc, entries);
+	    r->email_lc, r->exact, entries);
 	free(entries);
 	check(rec != NULL);
 	return rec;
@@ -65,6 +65,7 @@ same(const struct etag_record *a, const struct etag_record *b)
 	check(strcmp(a->authorized_by, b->authorized_by) == 0);
 	check(strcmp(a->district, b->district) == 0);
 	check(strcmp(a->email_lc, b->email_lc) == 0);
+	check(a->exact == b->exact);
 	for (i = 0; i < a->n; i++) {
 		check(a->entries[i].kind == b->entries[i].kind);
 		check(a->entries[i].first == b->entries[i].first);
@@ -111,7 +112,7 @@ as_value(const char *in)
 		return;
 	}
 	check(safe && *in != '\0');
-	rec = etag_record_build(FP, VER, in, in, in, entries);
+	rec = etag_record_build(FP, VER, in, in, in, 0, entries);
 	check(rec != NULL);
 	check(parse(rec, &r) == 0);
 	check(r.n == 1 && r.entries[0].kind == 0 && r.entries[0].first == 1);

@@ -637,6 +637,14 @@ def teacher_with_sections(sbx, min_sections=2):
     raise AssertionError("sandbox has no teacher with %d sections" % min_sections)
 
 
+def api_get(sbx, path, token):
+    """GET a Clever API path from the sandbox with a token, as JSON."""
+    req = urllib.request.Request(sbx.api + "/v3.0" + path,
+                                 headers={"Authorization": "Bearer " + token})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())
+
+
 def etags_once(env, t, test, timeout=10):
     """The ETag record is written just after the job's status: wait until
     test(record or None) holds."""

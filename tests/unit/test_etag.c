@@ -32,7 +32,7 @@ sample(void)
 	    API "/sections/s1/users?role=student"), 0);
 	assert_int_equal(len, strlen(entries));
 	rec = etag_record_build(FP, VER, "district", "d1", "t@example.org",
-	    entries);
+	    0x13, entries);
 	free(entries);
 	assert_non_null(rec);
 	return rec;
@@ -70,11 +70,12 @@ test_round_trip(void **state)
 	char *rec = sample();
 
 	assert_string_equal(rec, "E1 0123456789abcdef 42\n"
-	    "district\td1\tt@example.org\n"
+	    "district\td1\tt@example.org\t19\n"
 	    "0\t1\t\"me-1\"\t" API "/me\n"
 	    "4\t0\tW/\"s-2\"\t" API "/sections/s1/users?role=student\n");
 	assert_int_equal(parse(rec, &r), 0);
 	assert_meta(&r, "district", "d1", "t@example.org");
+	assert_int_equal(r.exact, 0x13);
 	assert_int_equal(r.n, 2);
 	assert_entry(&r.entries[0], 0, 1, "\"me-1\"", API "/me");
 	assert_entry(&r.entries[1], 4, 0, "W/\"s-2\"",
@@ -83,6 +84,20 @@ test_round_trip(void **state)
 	assert_null(r.entries);
 	assert_null(r.buf);
 	free(rec);
+}
+
+/* A record written before EXACT (three fields) holds nothing exactly. */
+static void
+test_without_exact(void **state)
+{
+	struct etag_record r;
+
+	assert_int_equal(parse("E1 0123456789abcdef 42\nteacher\t\tm\n"
+	    "0\t1\te\t" API "/me\n", &r), 0);
+	assert_meta(&r, "teacher", "", "m");
+	assert_int_equal(r.exact, 0);
+	assert_int_equal(r.n, 1);
+	etag_record_free(&r);
 }
 
 /* No account, no district, no e-mail: empty fields, parsed as "". */
@@ -96,11 +111,12 @@ test_empty_meta(void **state)
 	assert_int_equal(etag_entry_add(&entries, &len, 0, 7, "e", API "/me"),
 	    0);
 	assert_string_equal(entries, "0\t1\te\t" API "/me\n");	/* first: 0/1 */
-	rec = etag_record_build(FP, VER, NULL, NULL, "", entries);
-	assert_string_equal(rec, "E1 0123456789abcdef 42\n\t\t\n"
+	rec = etag_record_build(FP, VER, NULL, NULL, "", 0, entries);
+	assert_string_equal(rec, "E1 0123456789abcdef 42\n\t\t\t0\n"
 	    "0\t1\te\t" API "/me\n");
 	assert_int_equal(parse(rec, &r), 0);
 	assert_meta(&r, "", "", "");
+	assert_int_equal(r.exact, 0);
 	assert_int_equal(r.n, 1);
 	assert_entry(&r.entries[0], 0, 1, "e", API "/me");
 	etag_record_free(&r);
@@ -153,10 +169,10 @@ test_unsafe_meta(void **state)
 {
 	const char *e = "0\t1\te\t" API "/me\n";
 
-	assert_null(etag_record_build(FP, VER, "a\tb", "d", "m", e));
-	assert_null(etag_record_build(FP, VER, "a", "d\n", "m", e));
-	assert_null(etag_record_build(FP, VER, "a", "d", "m\nx", e));
-	assert_null(etag_record_build(FP, VER, "a", "d", "m", NULL));
+	assert_null(etag_record_build(FP, VER, "a\tb", "d", "m", 0, e));
+	assert_null(etag_record_build(FP, VER, "a", "d\n", "m", 0, e));
+	assert_null(etag_record_build(FP, VER, "a", "d", "m\nx", 0, e));
+	assert_null(etag_record_build(FP, VER, "a", "d", "m", 0, NULL));
 }
 
 /* A record vouches only for its own fingerprint and version. */
@@ -228,9 +244,12 @@ test_garbage(void **state)
 		/* no entries: vouches for nothing */
 		"E1 0123456789abcdef 42\n\t\t\n",
 		"E1 0123456789abcdef 42\n\t\t\n\n\n",
-		/* the account line: three fields */
+		/* the account line: three fields, or four with EXACT */
 		"E1 0123456789abcdef 42\n\t\n0\t1\te\t" API "/me\n",
 		"E1 0123456789abcdef 42\n\t\t\t\n0\t1\te\t" API "/me\n",
+		"E1 0123456789abcdef 42\n\t\t\tx\n0\t1\te\t" API "/me\n",
+		"E1 0123456789abcdef 42\n\t\t\t-1\n0\t1\te\t" API "/me\n",
+		"E1 0123456789abcdef 42\n\t\t\t1\t\n0\t1\te\t" API "/me\n",
 		"E1 0123456789abcdef 42\n0\t1\te\t" API "/me\n",
 		/* entries: four fields */
 		"E1 0123456789abcdef 42\n\t\t\n0\t1\te\n",
@@ -309,6 +328,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_empty_meta),
+		cmocka_unit_test(test_without_exact),
 		cmocka_unit_test(test_unsafe_entries),
 		cmocka_unit_test(test_unsafe_meta),
 		cmocka_unit_test(test_header),

@@ -310,6 +310,154 @@ test_sections(void **state)
 	roster_free(r);
 }
 
+static void
+assert_same_snapshot(const struct roster *a, const struct roster *b)
+{
+	char	*sa = roster_snapshot(a, NULL), *sb = roster_snapshot(b, NULL);
+
+	assert_string_equal(sa, sb);
+	free(sa);
+	free(sb);
+}
+
+/* Answers of a small Library teacher, each a Clever envelope. */
+#define T_ME	"{\"data\":{\"id\":\"t1\",\"name\":{\"first\":\"Ann\"," \
+	"\"last\":\"Lee\"},\"email\":\"A@x.org\"}}"
+#define T_ME2	"{\"data\":{\"id\":\"t1\",\"name\":{\"first\":\"Zoe\"," \
+	"\"last\":\"Lee\"},\"email\":\"A@x.org\"}}"
+#define T_SEC(extra)	"{\"data\":[{\"data\":{\"id\":\"s2\",\"subject\":" \
+	"\"math\",\"grade\":\"9\",\"teacher\":\"t1\",\"students\":[\"u2\"," \
+	"\"u1\"]}},{\"data\":{\"id\":\"s1\",\"name\":\"Art\",\"subject\":" \
+	"\"arts and music\",\"students\":[\"u1\"]}}" extra "]}"
+#define T_STU(extra)	"{\"data\":[{\"data\":{\"id\":\"u2\",\"name\":{" \
+	"\"first\":\"Bo\",\"last\":\"Kim\"},\"roles\":{\"student\":{" \
+	"\"grade\":\"9\"}}}},{\"data\":{\"id\":\"u1\",\"name\":{\"first\":" \
+	"\"Cy\",\"last\":\"Ng\"},\"roles\":{\"student\":{}}}}" extra "]}"
+
+/* A roster built from these answers (a selection of sel if not NULL). */
+static struct roster *
+built(const char *me, const char *sec, const char *stu,
+    const char *const *sel, size_t nsel)
+{
+	struct roster	*r = roster_new(ROSTER_FIELDS_LIBRARY);
+	json_object	*o;
+	char		 err[256];
+
+	roster_set_auth(r, "teacher", NULL);
+	o = parse(me);
+	assert_int_equal(roster_set_teacher(r, o, err, sizeof(err)), 0);
+	json_object_put(o);
+	if (sec != NULL) {
+		o = parse(sec);
+		assert_int_equal(roster_add_sections(r, o, err, sizeof(err)),
+		    0);
+		json_object_put(o);
+	}
+	roster_select_sections(r, sel, nsel);
+	if (stu != NULL) {
+		o = parse(stu);
+		assert_int_equal(roster_add_students(r, o, err, sizeof(err)),
+		    0);
+		json_object_put(o);
+	}
+	assert_int_equal(roster_finish(r, 0, err, sizeof(err)), 0);
+	return r;
+}
+
+static unsigned
+inexact(const char *sec, const char *stu, const char *const *sel,
+    size_t nsel)
+{
+	struct roster	*r = built(T_ME, sec, stu, sel, nsel);
+	unsigned	 f = r->inexact;
+
+	roster_free(r);
+	return f;
+}
+
+/* What building drops or normalizes away is flagged, per part. */
+static void
+test_inexact(void **state)
+{
+	static const char *const one[] = { "s2" }, *const both[] = { "s1",
+	    "s2" };
+	assert_int_equal(inexact(T_SEC(""), T_STU(""), NULL, 0), 0);
+	assert_int_equal(inexact(T_SEC(""), T_STU(""), both, 2), 0);
+	/* a duplicate student: the first wins either way */
+	assert_int_equal(inexact(T_SEC(""), T_STU(",{\"data\":{\"id\":"
+	    "\"u1\",\"roles\":{\"student\":{}}}}"), NULL, 0), 0);
+	assert_int_equal(inexact(T_SEC(",{\"data\":{\"id\":\"s3\","
+	    "\"subject\":\"Lunch\"}}"), T_STU(""), NULL, 0),
+	    ROSTER_INEXACT_SECTIONS);
+	assert_int_equal(inexact(T_SEC(",{\"data\":{\"id\":\"s3\","
+	    "\"grade\":\"Year 4\"}}"), T_STU(""), NULL, 0),
+	    ROSTER_INEXACT_SECTIONS);
+	assert_int_equal(inexact(T_SEC(",{\"data\":{\"id\":\"s1\"}}"),
+	    T_STU(""), NULL, 0), ROSTER_INEXACT_SECTIONS);
+	assert_int_equal(inexact(T_SEC(",{\"data\":{\"id\":\"s3\","
+	    "\"students\":[\"gone\"]}}"), T_STU(""), NULL, 0),
+	    ROSTER_INEXACT_SECTIONS);
+	assert_int_equal(inexact(T_SEC(""), T_STU(""), one, 1),
+	    ROSTER_INEXACT_SECTIONS);
+	assert_int_equal(inexact(T_SEC(""), T_STU(",{\"data\":{\"id\":\"u3\","
+	    "\"roles\":{\"student\":{}}}}"), NULL, 0),
+	    ROSTER_INEXACT_STUDENTS);
+	assert_int_equal(inexact(T_SEC(""), T_STU(",{\"data\":{\"id\":\"u1\","
+	    "\"roles\":{\"student\":{\"grade\":\"Sophomore\"}}}}"), NULL, 0),
+	    ROSTER_INEXACT_STUDENTS);
+}
+
+/*
+ * Unchanged parts taken from an exact roster's snapshot make the roster
+ * a build from every answer makes, byte for byte.
+ */
+static void
+test_take(void **state)
+{
+	static const unsigned parts[] = {
+		ROSTER_PART_SECTIONS | ROSTER_PART_STUDENTS,
+		ROSTER_PART_TEACHER | ROSTER_PART_STUDENTS,
+		ROSTER_PART_TEACHER | ROSTER_PART_SECTIONS,
+	};
+	const char *sec2 = T_SEC(",{\"data\":{\"id\":\"s0\",\"students\":"
+	    "[\"u2\"]}}"), *stu2 = "{\"data\":[{\"data\":{\"id\":\"u1\","
+	    "\"name\":{\"first\":\"Cyd\",\"last\":\"Ng\"},\"roles\":{"
+	    "\"student\":{}}}},{\"data\":{\"id\":\"u2\",\"roles\":{"
+	    "\"student\":{}}}}]}";
+	struct roster	*last = built(T_ME, T_SEC(""), T_STU(""), NULL, 0);
+	struct roster	*old, *r, *full;
+	json_object	*o;
+	char		*snap, err[256];
+	size_t		 len, i;
+	int		 rc;
+
+	assert_int_equal(last->inexact, 0);
+	snap = roster_snapshot(last, &len);
+	for (i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		old = roster_from_snapshot(snap, len, err, sizeof(err));
+		assert_non_null(old);
+		/* the one part that changed is parsed, the rest taken */
+		r = roster_new(ROSTER_FIELDS_LIBRARY);
+		roster_set_auth(r, "teacher", NULL);
+		o = parse(i == 0 ? T_ME2 : i == 1 ? sec2 : stu2);
+		rc = i == 0 ? roster_set_teacher(r, o, err, sizeof(err)) :
+		    i == 1 ? roster_add_sections(r, o, err, sizeof(err)) :
+		    roster_add_students(r, o, err, sizeof(err));
+		assert_int_equal(rc, 0);
+		json_object_put(o);
+		roster_take(r, old, parts[i]);
+		assert_int_equal(roster_finish(r, 0, err, sizeof(err)), 0);
+		full = built(i == 0 ? T_ME2 : T_ME, i == 1 ? sec2 : T_SEC(""),
+		    i == 2 ? stu2 : T_STU(""), NULL, 0);
+		assert_same_snapshot(r, full);
+		roster_free(r);
+		roster_free(full);
+		roster_free(old);
+	}
+	free(snap);
+	roster_free(last);
+}
+
 /* Enrollments without a student record are dropped with one warning. */
 static void
 test_missing_students_dropped(void **state)
@@ -343,7 +491,7 @@ test_duplicates_merged(void **state)
 	struct roster	*a = recorded_roster(ROSTER_FIELDS_LIBRARY);
 	struct roster	*b = roster_new(ROSTER_FIELDS_LIBRARY);
 	const char *const *p;
-	char		 err[256], *sa, *sb;
+	char		 err[256];
 
 	roster_set_auth(b, "teacher", NULL);
 	set_teacher_fixture(b);
@@ -355,11 +503,7 @@ test_duplicates_merged(void **state)
 		add_page(b, *p, 0);
 	}
 	assert_int_equal(roster_finish(b, 0, err, sizeof(err)), 0);
-	sa = roster_snapshot(a, NULL);
-	sb = roster_snapshot(b, NULL);
-	assert_string_equal(sa, sb);
-	free(sa);
-	free(sb);
+	assert_same_snapshot(a, b);
 	roster_free(a);
 	roster_free(b);
 }
@@ -1113,6 +1257,8 @@ main(void)
 		cmocka_unit_test(test_sections),
 		cmocka_unit_test_setup_teardown(test_missing_students_dropped,
 		    setup, teardown),
+		cmocka_unit_test(test_inexact),
+		cmocka_unit_test(test_take),
 		cmocka_unit_test(test_duplicates_merged),
 		cmocka_unit_test(test_primary_teacher_first),
 		cmocka_unit_test_setup_teardown(test_unknown_values_kept,
