@@ -4,11 +4,10 @@ One rosterd syncs teachers one by one under the prefix "rosterd:", another
 pulls their district in bulk under "bulk:", in the same Redis, on the same
 data: the snapshots must be the same, byte for byte."""
 import json
-import time
 
 import pytest
 
-from conftest import exit_report, store_district_of, wait_for, SLOW
+from conftest import api_get, exit_report, store_district_of, wait_for, SLOW
 
 BULK = "bulk:"
 
@@ -116,14 +115,6 @@ def bulk_world(env, **conf):
               env.r.get("rosterd:district_token:" + dist))
     d = start_bulk(env, **conf)
     return sbx, dist, district_teachers(sbx, dist), d
-
-
-def api_get(sbx, path, token):
-    import urllib.request
-    req = urllib.request.Request(sbx.api + "/v3.0" + path,
-                                 headers={"Authorization": "Bearer " + token})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return json.loads(r.read())
 
 
 def test_follow_set_writes_only_the_apps_teachers(env):

@@ -3,20 +3,10 @@ write-back, with the real rosterd binary."""
 import json
 import os
 import re
-import subprocess
 import tempfile
 
-import pytest
-
-from conftest import etags_once, rosterctl, roster_records, store_district_of, teacher_with_sections, SLOW
-
-
-def api_get(sbx, path, token):
-    import urllib.request
-    req = urllib.request.Request(sbx.api + "/v3.0" + path,
-                                 headers={"Authorization": "Bearer " + token})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return json.loads(r.read())
+from conftest import api_get, etags_once, rosterctl, roster_records, \
+    store_district_of, teacher_with_sections
 
 
 def clever_view(sbx, t):
