@@ -155,7 +155,7 @@ static const struct conf_key conf_keys[] = {
 	{ "events", "page_size", CT_INT, O(events_page_size), 1, 10000,
 	    "1000", NULL },
 	{ "events", "teacher_requests", CT_INT, O(events_teacher_requests),
-	    0, 1000, "4", NULL },
+	    0, 1000, "3", NULL },
 
 	{ "district", "page_size", CT_INT, O(district_page_size), 1, 10000,
 	    "10000", NULL },

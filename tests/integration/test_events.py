@@ -385,7 +385,7 @@ def students_of_teachers(sbx, dist, n):
 
 def test_a_batch_touching_many_teachers_becomes_one_district_job(env):
     """Students renamed in one batch touch more teachers than a district
-    pull costs requests (a lookup each, 4 a teacher): the batch becomes one
+    pull costs requests (a lookup each, 3 a teacher): the batch becomes one
     district job (trigger events) and no per-teacher job, with the cursor
     at the newest event, and the pull's diffs show the renames."""
     sbx = env.start_sandbox()
@@ -393,7 +393,7 @@ def test_a_batch_touching_many_teachers_becomes_one_district_job(env):
     d = started(env, dist)
     pull = pulled(env, dist)
     students, who = students_of_teachers(sbx, dist, 3)
-    assert len(students) + 4 * len(who) > pull     # the test's premise
+    assert len(students) + 3 * len(who) > pull     # the test's premise
     enable = held_off(env, dist)
     m = mark(env)
     ps = env.subscribe()
@@ -422,7 +422,7 @@ def test_a_batch_touching_many_teachers_becomes_one_district_job(env):
 
 def test_a_small_change_still_resyncs_only_its_teachers(env):
     """Once a pull's cost is known, a change that costs less per teacher
-    (one section of one teacher: 4 requests) still enqueues exactly the
+    (one section of one teacher: 3 requests) still enqueues exactly the
     affected teacher, and the cursor keeps the pull's figure."""
     sbx = env.start_sandbox()
     dist = District(env, sbx)
@@ -430,7 +430,7 @@ def test_a_small_change_still_resyncs_only_its_teachers(env):
     pull = pulled(env, dist)
     sec = next(s for t in dist.teachers() for s in t["sections"]
                if len(dist.section_teachers(s)) == 1)
-    assert 4 <= pull                                # the test's premise
+    assert 3 <= pull                                # the test's premise
     (t,) = dist.section_teachers(sec)
     resync_and_check(env, dist, dict(op="set_subject", section=sec,
                                      subject="Small"), {t}, {t: sec})
