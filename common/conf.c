@@ -154,6 +154,8 @@ static const struct conf_key conf_keys[] = {
 	    3600000, "30000", NULL },
 	{ "events", "page_size", CT_INT, O(events_page_size), 1, 10000,
 	    "1000", NULL },
+	{ "events", "teacher_requests", CT_INT, O(events_teacher_requests),
+	    0, 1000, "3", NULL },
 
 	{ "district", "page_size", CT_INT, O(district_page_size), 1, 10000,
 	    "10000", NULL },

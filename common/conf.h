@@ -86,6 +86,7 @@ struct conf {
 	uint64_t	 events_interval_ms;	/* between polls; 0: off */
 	uint64_t	 events_lock_ttl_ms;	/* the poller lock's TTL */
 	int		 events_page_size;	/* events per batch */
+	int		 events_teacher_requests; /* a resync, weighed */
 
 	/* [district]: bulk syncs of whole districts (district.c) */
 	int		 district_page_size;	/* limit of the bulk lists */

@@ -39,6 +39,18 @@
  * at the newest event, with no job: the app's own district sync (or the
  * schedule's) covers what came before.
  *
+ * The cheaper way (doc/contract.md, "The choice"): a student's sections
+ * cost a request each, a teacher's resync [events] teacher_requests, and
+ * 1% of a district's records can touch half its teachers.  Before each
+ * student lookup and before the commit, the requests the batch has left
+ * to spend per teacher (its lookups to go, its followed teachers found so
+ * far, what the pass's earlier full batches spent) are weighed against a
+ * district pull (the requests of the district's last one, from its job
+ * status, kept in the cursor); when the pull is cheaper the lookups stop,
+ * and one district job is committed with the cursor moved to the newest
+ * event.  A student appears once per batch however many events name it,
+ * and its lookups run LOOKUPS_MAX at a time.
+ *
  * Requests go through the district token's rate-limit windows
  * (ratelimit.c) with the schedule's share: events are background work.
  * Every step is asynchronous; the loop never waits.
@@ -59,16 +71,22 @@
 /* Past this many pages of one student's sections: a Clever fault. */
 #define STUDENT_PAGES_MAX	100
 #define STUDENT_PAGE_SIZE	10000
+/* Student lookups of a poll in flight at once: enough to hide Clever's
+   latency, few enough that one poll does not take a window's permits in
+   a burst (each still takes its permit, at the schedule's share). */
+#define LOOKUPS_MAX		8
 
-enum commit_mode { CM_TEACHERS, CM_DISTRICT, CM_START };
+enum commit_mode { CM_TEACHERS, CM_DISTRICT, CM_START, CM_BULK };
 static const char *const commit_modes[] = {
 	[CM_TEACHERS] = "teachers",
 	[CM_DISTRICT] = "district",
 	[CM_START] = "start",
+	[CM_BULK] = "bulk",
 };
 
 struct poll;
-typedef void	(*answer_fn)(struct poll *, json_object *, long status);
+struct req;
+typedef void	(*answer_fn)(struct req *, json_object *, long status);
 
 /* A district the deployment polls; ours while held. */
 struct district {
@@ -79,32 +97,57 @@ struct district {
 	int			 held;		/* the lock, as last told */
 	int			 locking;	/* event_lock.lua in flight */
 	unsigned		 failures;	/* polls failed in a row */
+	long long		 pass_spent;	/* requests the full batches
+						   before this one called for,
+						   per teacher */
 };
 TAILQ_HEAD(districtq, district);
+
+/* A request of a poll (a page of events, a student's sections), from its
+   permit to its answer. */
+struct req {
+	struct poll		*p;
+	const char		*endpoint;	/* metrics label */
+	char			*url;
+	answer_fn		 answer;
+	int			 tries, cold, pages;
+	int			 live;		/* its answer is awaited */
+	int			 permit;	/* a permit call in flight */
+	size_t			 student;	/* a lookup's student */
+	struct http_req		*http;
+	struct event		*timer;		/* permit wait, retry */
+};
 
 /* One poll: a batch of events read, mapped, committed. */
 struct poll {
 	struct district		*d;		/* NULL: detached (stop) */
-	int			 redis;		/* a command in flight */
+	int			 redis;		/* commands in flight */
 	char			*token;		/* never logged */
 	char			 owner[TEACHER_ID_MAX + 16];
 	char			*from;		/* cursor read: "" start */
 	char			*newest;	/* the newest event found */
 	int			 has_cursor;
 	json_object		*page;		/* the batch */
-	size_t			 nevents, at;	/* mapping position */
+	size_t			 nevents;
 	size_t			 mapped;	/* events touching teachers */
 	char			**teachers;
 	size_t			 nteachers, cap;
+	size_t			 followed;	/* of them, followed */
+	char			**students;	/* to look up, then sorted */
+	size_t			 nstudents, scap;
+	size_t			 next;		/* the next to look up */
+	size_t			 inflight;	/* lookups under way */
+	long long		 looked;	/* their requests */
+	int			 stopping;	/* no more lookups */
+	long long		 bulk;		/* a district pull's requests,
+						   0: not known */
+	int			 follow_set;	/* follow = set */
+	char			**follow;	/* its members, sorted */
+	size_t			 nfollow;
 	enum commit_mode	 mode;
-	char			 why[160];	/* fallback or start */
-	/* the request in flight or waiting for a permit */
-	const char		*endpoint;	/* metrics label */
-	char			*url;
-	answer_fn		 answer;
-	int			 tries, cold, pages;
-	struct http_req		*http;
-	struct event		*timer;		/* permit wait, retry */
+	char			 why[256];	/* fallback, start or bulk */
+	struct req		 main;		/* pages of events */
+	struct req		 look[LOOKUPS_MAX];
 };
 
 static struct districtq	 districts = TAILQ_HEAD_INITIALIZER(districts);
@@ -113,8 +156,8 @@ static int		 walking;	/* SMEMBERS in flight */
 
 static void	poll_start(struct district *);
 static void	poll_end(struct poll *, int failed);
-static void	poll_map(struct poll *);
-static void	poll_send(struct poll *);
+static void	req_send(struct req *);
+static void	look_next(struct poll *);
 
 static uint64_t
 events_tick_ms(void)
@@ -157,63 +200,101 @@ jarray(json_object *o, const char *key)
 	return v != NULL && json_object_is_type(v, json_type_array) ? v : NULL;
 }
 
+static int
+strp_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void
+strv_free(char **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
 /* ---- the poll's life ---- */
 
 static struct poll *
 poll_new(struct district *d)
 {
 	struct poll *p = xcalloc(1, sizeof(*p));
+	size_t i;
 
 	p->d = d;
 	snprintf(p->owner, sizeof(p->owner), "district:%s", d->id);
+	p->main.p = p;
+	for (i = 0; i < LOOKUPS_MAX; i++)
+		p->look[i].p = p;
 	d->poll = p;
 	return p;
+}
+
+/* The request's answer is no longer awaited (a permit call in flight
+   still comes back: it finds the request stopped). */
+static void
+req_stop(struct req *r)
+{
+	if (r->http != NULL)
+		http_cancel(r->http);
+	r->http = NULL;
+	if (r->timer != NULL)
+		event_free(r->timer);
+	r->timer = NULL;
+	free(r->url);
+	r->url = NULL;
+	r->live = 0;
+}
+
+static void
+poll_reqs_stop(struct poll *p)
+{
+	size_t i;
+
+	req_stop(&p->main);
+	for (i = 0; i < LOOKUPS_MAX; i++)
+		req_stop(&p->look[i]);
+	p->inflight = 0;
 }
 
 static void
 poll_free(struct poll *p)
 {
-	size_t i;
-
-	if (p->http != NULL)
-		http_cancel(p->http);
-	if (p->timer != NULL)
-		event_free(p->timer);
+	poll_reqs_stop(p);
 	json_object_put(p->page);
-	for (i = 0; i < p->nteachers; i++)
-		free(p->teachers[i]);
-	free(p->teachers);
+	strv_free(p->teachers, p->nteachers);
+	strv_free(p->students, p->nstudents);
+	strv_free(p->follow, p->nfollow);
 	free(p->token);
 	free(p->from);
 	free(p->newest);
-	free(p->url);
 	free(p);
 }
 
-/* A Redis reply for p came: 1 if p is gone (detached while waiting). */
+/* A Redis reply for p came: 1 if p is gone (detached while waiting; the
+   last reply frees it). */
 static int
 poll_gone(struct poll *p)
 {
-	p->redis = 0;
+	p->redis--;
 	if (p->d != NULL)
 		return 0;
-	poll_free(p);
+	if (p->redis == 0)
+		poll_free(p);
 	return 1;
 }
 
-/* Detach p from its district: freed now, or by its Redis reply. */
+/* Detach p from its district: freed now, or by its last Redis reply. */
 static void
 poll_detach(struct poll *p)
 {
 	p->d->poll = NULL;
 	p->d = NULL;
-	if (p->http != NULL)
-		http_cancel(p->http);
-	p->http = NULL;
-	if (p->timer != NULL)
-		event_free(p->timer);
-	p->timer = NULL;
-	if (!p->redis)
+	poll_reqs_stop(p);
+	if (p->redis == 0)
 		poll_free(p);
 }
 
@@ -235,6 +316,8 @@ poll_end(struct poll *p, int failed)
 		    p->nevents >= (size_t)rd->conf.events_page_size)
 			wait = 0;
 	}
+	if (failed || wait != 0)
+		d->pass_spent = 0;	/* the pass is over */
 	d->next_ms = mono_ms() + wait;
 	poll_detach(p);
 	if (wait == 0 && d->held && !rd->draining)
@@ -267,10 +350,12 @@ static void
 on_permit(unsigned granted, uint64_t wait_ms, int cold, const char *err,
     void *arg)
 {
-	struct poll *p = arg;
+	struct req *r = arg;
+	struct poll *p = r->p;
 	struct timeval tv = ms_to_tv(wait_ms);
 
-	if (poll_gone(p))
+	r->permit = 0;
+	if (poll_gone(p) || !r->live)
 		return;
 	if (err != NULL) {
 		poll_fail(p, "rate-limit permit failed: %s", err);
@@ -278,43 +363,47 @@ on_permit(unsigned granted, uint64_t wait_ms, int cold, const char *err,
 	}
 	if (granted == 0) {
 		metrics_rate_wait(wait_ms);
-		evtimer_add(p->timer, &tv);
+		evtimer_add(r->timer, &tv);
 		return;
 	}
-	p->cold = cold;
-	p->http = http_get(rd->http, p->url, p->token, NULL, on_http, p);
+	r->cold = cold;
+	if (r != &p->main)
+		p->looked++;
+	r->http = http_get(rd->http, r->url, p->token, NULL, on_http, r);
 }
 
 static void
-poll_send(struct poll *p)
+req_send(struct req *r)
 {
-	p->redis = 1;
-	ratelimit_acquire(p->owner, 1, rd->conf.schedule_rate_share_pct,
-	    on_permit, p);
+	r->permit = 1;
+	r->p->redis++;
+	ratelimit_acquire(r->p->owner, 1, rd->conf.schedule_rate_share_pct,
+	    on_permit, r);
 }
 
 static void
-on_poll_timer(evutil_socket_t fd, short what, void *arg)
+on_req_timer(evutil_socket_t fd, short what, void *arg)
 {
-	poll_send(arg);
+	req_send(arg);
 }
 
 /* GET url (taken) with the district token; answer gets the body. */
 static void
-poll_get(struct poll *p, const char *endpoint, char *url, answer_fn answer)
+req_get(struct req *r, const char *endpoint, char *url, answer_fn answer)
 {
-	free(p->url);
-	p->url = url;
-	p->endpoint = endpoint;
-	p->answer = answer;
-	p->tries = 0;
-	if (p->timer == NULL)
-		p->timer = evtimer_new(rd->base, on_poll_timer, p);
-	poll_send(p);
+	free(r->url);
+	r->url = url;
+	r->endpoint = endpoint;
+	r->answer = answer;
+	r->tries = 0;
+	r->live = 1;
+	if (r->timer == NULL)
+		r->timer = evtimer_new(rd->base, on_req_timer, r);
+	req_send(r);
 }
 
 static void
-count_answer(struct poll *p, const struct http_response *res)
+count_answer(struct req *r, const struct http_response *res)
 {
 	char status[24];
 
@@ -322,47 +411,48 @@ count_answer(struct poll *p, const struct http_response *res)
 		snprintf(status, sizeof(status), "%ld", res->status);
 	else
 		snprintf(status, sizeof(status), "failed");
-	metrics_clever_response(p->endpoint, status, res->elapsed_ms);
-	if (res->outcome == HTTP_OK && (res->status == 429 || p->cold ||
+	metrics_clever_response(r->endpoint, status, res->elapsed_ms);
+	if (res->outcome == HTTP_OK && (res->status == 429 || r->cold ||
 	    (res->rl.limit > 0 && res->rl.remaining * 10 <= res->rl.limit)))
-		ratelimit_observe(p->owner, &res->rl, res->status == 429);
+		ratelimit_observe(r->p->owner, &res->rl, res->status == 429);
 }
 
 static void
 on_http(const struct http_response *res, void *arg)
 {
-	struct poll *p = arg;
+	struct req *r = arg;
+	struct poll *p = r->p;
 	struct timeval tv;
 
-	p->http = NULL;
-	count_answer(p, res);
-	logf_debug(LF(.event = "response", .endpoint = p->endpoint,
+	r->http = NULL;
+	count_answer(r, res);
+	logf_debug(LF(.event = "response", .endpoint = r->endpoint,
 	    .http_status = (int)res->status), "events of district %s: "
-	    "Clever %s: HTTP %ld, %zu bytes", p->d->id, p->endpoint,
+	    "Clever %s: HTTP %ld, %zu bytes", p->d->id, r->endpoint,
 	    res->status, res->body_len);
 	if (res->outcome == HTTP_OK && res->status == 429) {
-		poll_send(p);	/* the permit waits for the window */
+		req_send(r);	/* the permit waits for the window */
 		return;
 	}
 	if (res->outcome != HTTP_OK || res->status >= 500 ||
 	    (res->status == 200 && res->json == NULL)) {
-		if (p->tries++ >= rd->conf.clever_request_retries) {
-			poll_fail(p, "Clever %s: %s", p->endpoint,
+		if (r->tries++ >= rd->conf.clever_request_retries) {
+			poll_fail(p, "Clever %s: %s", r->endpoint,
 			    res->outcome != HTTP_OK && res->error ?
 			    res->error : "no usable answer");
 			return;
 		}
 		metrics_clever_retry();
-		tv = ms_to_tv(backoff_ms(p->tries,
+		tv = ms_to_tv(backoff_ms(r->tries,
 		    rd->conf.clever_retry_base_ms, rd->conf.clever_retry_max_ms));
-		evtimer_add(p->timer, &tv);
+		evtimer_add(r->timer, &tv);
 		return;
 	}
 	if (res->status == 401) {
 		poll_fail(p, "Clever refused the district token (401)");
 		return;
 	}
-	p->answer(p, res->status == 200 ? res->json : NULL, res->status);
+	r->answer(r, res->status == 200 ? res->json : NULL, res->status);
 }
 
 /* ---- the commit: jobs and cursor in one step ---- */
@@ -400,15 +490,23 @@ on_commit(struct rconn *c, redisReply *r, const char *err, void *arg)
 		logf_warn(LF(.event = "events_fallback"), "events of district "
 		    "%s: fell back to a district sync (%s); cursor restarted "
 		    "at the newest event", p->d->id, p->why);
+	else if (p->mode == CM_BULK)
+		logf_info(LF(.event = "events_bulk"), "events of district "
+		    "%s: one district sync instead of per-teacher resyncs, "
+		    "the cheaper way: %s; cursor moved to the newest event",
+		    p->d->id, p->why);
 	else if (p->mode == CM_START)
 		logf_info(LF(.event = "events_started"), "events of district "
 		    "%s: cursor starts at the newest event (%s)", p->d->id,
 		    p->why);
 	else if (p->nevents > 0)
 		logf_info(LF(.event = "events_polled"), "events of district "
-		    "%s: %zu events polled, %zu mapped to %zu teachers, %lld "
-		    "sync jobs added", p->d->id, p->nevents, p->mapped,
-		    p->nteachers, jobs);
+		    "%s: %zu events polled, %zu mapped to %zu teachers (%zu "
+		    "student lookups), %lld sync jobs added", p->d->id,
+		    p->nevents, p->mapped, p->nteachers, p->nstudents, jobs);
+	if (p->mode == CM_TEACHERS)
+		p->d->pass_spent += p->looked +
+		    (long long)rd->conf.events_teacher_requests * jobs;
 	poll_end(p, 0);
 }
 
@@ -430,11 +528,12 @@ poll_commit(struct poll *p, const char *to)
 	script_arg(sc, commit_modes[p->mode]);
 	script_arg(sc, p->mode == CM_TEACHERS ? "" : p->why);
 	script_num(sc, (long long)p->nevents);
+	script_num(sc, p->bulk);
 	script_num(sc, p->mode == CM_TEACHERS ? (long long)p->nteachers : 0);
 	if (p->mode == CM_TEACHERS)
 		for (i = 0; i < p->nteachers; i++)
 			script_arg(sc, p->teachers[i]);
-	p->redis = 1;
+	p->redis++;
 	script_run(sc, on_commit, p);
 }
 
@@ -450,7 +549,7 @@ events_page(struct poll *p, const char *after, answer_fn answer)
 	xasprintf(&url, "%s/events?limit=%d%s%s", sync_api_root(),
 	    rd->conf.events_page_size, after[0] ? "&starting_after=" : "",
 	    after);
-	poll_get(p, "events", url, answer);
+	req_get(&p->main, "events", url, answer);
 }
 
 /* The id of the last event of a page, "" if none, NULL if bad. */
@@ -467,13 +566,15 @@ last_event_id(json_object *data)
 }
 
 /*
- * The walk to the newest event, a page at a time from the oldest Clever
- * keeps: the Events API names no other way to find it (its pages run
- * oldest first, and ending_before needs an id).  A short page is the end.
+ * The walk to the newest event, a page at a time from p->newest (NULL:
+ * the oldest Clever keeps): the Events API names no other way to find it
+ * (its pages run oldest first, and ending_before needs an id).  A short
+ * page is the end.
  */
 static void
-on_newest(struct poll *p, json_object *body, long status)
+on_newest(struct req *r, json_object *body, long status)
 {
+	struct poll *p = r->p;
 	json_object *data = body != NULL ? jarray(body, "data") : NULL;
 	const char *id = data != NULL ? last_event_id(data) : NULL;
 
@@ -510,11 +611,32 @@ poll_restart(struct poll *p, enum commit_mode mode, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(p->why, sizeof(p->why), fmt, ap);
 	va_end(ap);
+	poll_reqs_stop(p);	/* lookups under way are of no use now */
 	p->mode = mode;
+	free(p->newest);
+	p->newest = NULL;
 	events_page(p, "", on_newest);
 }
 
 /* ---- mapping events to teachers ---- */
+
+/* Whether the app follows teacher t (known once the weighing read it). */
+static int
+followed(struct poll *p, const char *t)
+{
+	return !p->follow_set || bsearch(&t, p->follow, p->nfollow,
+	    sizeof(*p->follow), strp_cmp) != NULL;
+}
+
+static void
+strv_add(char ***v, size_t *n, size_t *cap, const char *s)
+{
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 16;
+		*v = xreallocarray(*v, *cap, sizeof(**v));
+	}
+	(*v)[(*n)++] = xstrdup(s);
+}
 
 static int
 add_teacher(struct poll *p, const char *t)
@@ -526,12 +648,9 @@ add_teacher(struct poll *p, const char *t)
 	for (i = 0; i < p->nteachers; i++)
 		if (strcmp(p->teachers[i], t) == 0)
 			return 0;
-	if (p->nteachers == p->cap) {
-		p->cap = p->cap ? p->cap * 2 : 16;
-		p->teachers = xreallocarray(p->teachers, p->cap,
-		    sizeof(*p->teachers));
-	}
-	p->teachers[p->nteachers++] = xstrdup(t);
+	strv_add(&p->teachers, &p->nteachers, &p->cap, t);
+	if (followed(p, t))
+		p->followed++;
 	return 0;
 }
 
@@ -592,52 +711,9 @@ student_changed(json_object *prev)
 	return 0;
 }
 
-static void
-on_student_sections(struct poll *p, json_object *body, long status)
-{
-	json_object *data = body != NULL ? jarray(body, "data") : NULL;
-	json_object *links = body != NULL ? jarray(body, "links") : NULL;
-	const char *rel, *uri;
-	size_t i, n;
-	char *url;
-
-	if (data == NULL) {
-		poll_restart(p, CM_DISTRICT, "event %zu: Clever answered HTTP "
-		    "%ld for a student's sections", p->at, status);
-		return;
-	}
-	n = json_object_array_length(data);
-	for (i = 0; i < n; i++)
-		if (add_section_teachers(p, jget(json_object_array_get_idx(data,
-		    i), "data")) == -1) {
-			poll_restart(p, CM_DISTRICT, "a student's section "
-			    "names a teacher id that is not a Clever id");
-			return;
-		}
-	for (i = 0; n > 0 && links != NULL &&
-	    i < json_object_array_length(links); i++) {
-		json_object *l = json_object_array_get_idx(links, i);
-
-		if ((rel = jstr(l, "rel")) == NULL || strcmp(rel, "next") ||
-		    (uri = jstr(l, "uri")) == NULL)
-			continue;
-		if (uri[0] != '/' || ++p->pages > STUDENT_PAGES_MAX) {
-			poll_fail(p, "a student's sections: bad or endless "
-			    "next links");
-			return;
-		}
-		xasprintf(&url, "%s%s", rd->conf.clever_api_base, uri);
-		poll_get(p, "user_sections", url, on_student_sections);
-		return;
-	}
-	p->mapped++;
-	p->at++;
-	poll_map(p);
-}
-
 /*
- * Map event i: 1 when done with it (teachers added, or none touched), 0
- * when a request for it is under way (its answer goes on), -1 when it
+ * Map an event without asking Clever: 1 when done with it (teachers
+ * added, its student queued for a lookup, or none touched), -1 when it
  * cannot be mapped (why says so).
  */
 static int
@@ -647,7 +723,6 @@ map_event(struct poll *p, json_object *ev, char *why, size_t len)
 	json_object *obj = jget(jget(ev, "data"), "object");
 	json_object *prev = jget(jget(ev, "data"), "previous_attributes");
 	int student, teacher;
-	char *url;
 
 	if (type == NULL || obj == NULL) {
 		snprintf(why, len, "an event without a type or an object");
@@ -686,11 +761,26 @@ map_event(struct poll *p, json_object *ev, char *why, size_t len)
 		    "a deleted student's sections no more", type);
 		return -1;
 	}
-	p->pages = 0;
-	xasprintf(&url, "%s/users/%s/sections?limit=%d", sync_api_root(), id,
-	    STUDENT_PAGE_SIZE);
-	poll_get(p, "user_sections", url, on_student_sections);
-	return 0;
+	strv_add(&p->students, &p->nstudents, &p->scap, id);
+	return 1;
+}
+
+/* The batch's students, each once (sorted): one lookup a student. */
+static void
+students_unique(struct poll *p)
+{
+	size_t i, n = 0;
+
+	if (p->nstudents == 0)
+		return;
+	qsort(p->students, p->nstudents, sizeof(*p->students), strp_cmp);
+	for (i = 1; i < p->nstudents; i++) {
+		if (strcmp(p->students[i], p->students[n]) == 0)
+			free(p->students[i]);
+		else
+			p->students[++n] = p->students[i];
+	}
+	p->nstudents = n + 1;
 }
 
 /* The event at index i of the batch (its "data"). */
@@ -701,29 +791,288 @@ batch_event(struct poll *p, size_t i)
 	    "data");
 }
 
-/* Map the batch from p->at on, then commit it. */
+/* The cursor after the batch: its last event's id. */
+static const char *
+batch_last(struct poll *p)
+{
+	return p->nevents > 0 ? jstr(batch_event(p, p->nevents - 1), "id") :
+	    p->from;
+}
+
+/* ---- the choice: per teacher, or one district pull ---- */
+
+/*
+ * Whether a district pull is cheaper than what the batch has left to
+ * spend per teacher: its student lookups to go (one request each, at
+ * least), [events] teacher_requests for each followed teacher found so
+ * far (a lower bound while lookups are to go), and what the pass's
+ * earlier full batches spent that way (a pass that has spent a pull's
+ * cost and still has events waiting is given to a pull: at worst twice
+ * the cheaper way, the rent-or-buy rule).  Unknown (no pull of the
+ * district done yet, or its figure forgotten): per teacher.
+ */
+static int
+bulk_cheaper(struct poll *p)
+{
+	long long k = rd->conf.events_teacher_requests;
+	long long left = (long long)(p->nstudents - p->next);
+	long long per = left + k * (long long)p->followed + p->d->pass_spent;
+
+	if (p->bulk <= 0 || k == 0 || per <= p->bulk)
+		return 0;
+	snprintf(p->why, sizeof(p->why), "per teacher ~%lld requests (%lld "
+	    "student lookups to go, %zu followed teachers x %lld, %lld "
+	    "spent by this pass's earlier batches) > a district pull ~%lld "
+	    "(its last); %lld lookups made", per, left, p->followed, k,
+	    p->d->pass_spent, p->bulk, p->looked);
+	return 1;
+}
+
+/* One district job for the batch and the events after it: the cursor
+   moves to the newest event (the pull sees what they all say). */
+static void
+poll_bulk(struct poll *p)
+{
+	p->mode = CM_BULK;
+	free(p->newest);
+	p->newest = xstrdup(batch_last(p));
+	if (p->nevents < (size_t)rd->conf.events_page_size)
+		poll_commit(p, p->newest);	/* it was the newest */
+	else
+		events_page(p, p->newest, on_newest);
+}
+
+/* ---- student lookups, LOOKUPS_MAX at a time ---- */
+
+static void	on_student_sections(struct req *, json_object *, long);
+
+static struct req *
+look_slot(struct poll *p)
+{
+	size_t i;
+
+	for (i = 0; i < LOOKUPS_MAX; i++)
+		if (!p->look[i].live && !p->look[i].permit)
+			return &p->look[i];
+	return NULL;
+}
+
+static void
+look_send(struct req *r, size_t student)
+{
+	char *url;
+
+	r->student = student;
+	r->pages = 0;
+	r->p->inflight++;
+	xasprintf(&url, "%s/users/%s/sections?limit=%d", sync_api_root(),
+	    r->p->students[student], STUDENT_PAGE_SIZE);
+	req_get(r, "user_sections", url, on_student_sections);
+}
+
+/* Look the next students up while per teacher stays the cheaper way;
+   once none is under way, commit the batch the cheaper way. */
+static void
+look_next(struct poll *p)
+{
+	struct req *r;
+
+	while (!p->stopping && p->next < p->nstudents &&
+	    (r = look_slot(p)) != NULL) {
+		if (bulk_cheaper(p)) {
+			p->stopping = 1;
+			break;
+		}
+		look_send(r, p->next++);
+	}
+	if (p->inflight > 0)
+		return;		/* their answers go on */
+	if (bulk_cheaper(p) || p->stopping) {	/* why: as it is now */
+		poll_bulk(p);
+		return;
+	}
+	p->mode = CM_TEACHERS;
+	poll_commit(p, batch_last(p));
+}
+
+static void
+on_student_sections(struct req *r, json_object *body, long status)
+{
+	struct poll *p = r->p;
+	json_object *data = body != NULL ? jarray(body, "data") : NULL;
+	json_object *links = body != NULL ? jarray(body, "links") : NULL;
+	const char *rel, *uri;
+	size_t i, n;
+	char *url;
+
+	if (data == NULL) {
+		poll_restart(p, CM_DISTRICT, "Clever answered HTTP %ld for "
+		    "student %s's sections", status, p->students[r->student]);
+		return;
+	}
+	n = json_object_array_length(data);
+	for (i = 0; i < n; i++)
+		if (add_section_teachers(p, jget(json_object_array_get_idx(data,
+		    i), "data")) == -1) {
+			poll_restart(p, CM_DISTRICT, "a student's section "
+			    "names a teacher id that is not a Clever id");
+			return;
+		}
+	for (i = 0; n > 0 && links != NULL &&
+	    i < json_object_array_length(links); i++) {
+		json_object *l = json_object_array_get_idx(links, i);
+
+		if ((rel = jstr(l, "rel")) == NULL || strcmp(rel, "next") ||
+		    (uri = jstr(l, "uri")) == NULL)
+			continue;
+		if (uri[0] != '/' || ++r->pages > STUDENT_PAGES_MAX) {
+			poll_fail(p, "a student's sections: bad or endless "
+			    "next links");
+			return;
+		}
+		xasprintf(&url, "%s%s", rd->conf.clever_api_base, uri);
+		req_get(r, "user_sections", url, on_student_sections);
+		return;
+	}
+	r->live = 0;
+	p->inflight--;
+	p->mapped++;
+	look_next(p);
+}
+
+/* ---- what the choice weighs: the last pull, the followed teachers ---- */
+
+static void
+on_follow_set(struct rconn *c, redisReply *r, const char *err, void *arg)
+{
+	struct poll *p = arg;
+	size_t i;
+
+	if (poll_gone(p))
+		return;
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+		poll_fail(p, "reading the followed teachers failed");
+		return;
+	}
+	p->follow = xreallocarray(NULL, r->elements + 1, sizeof(*p->follow));
+	for (i = 0; i < r->elements; i++)
+		if (r->element[i]->type == REDIS_REPLY_STRING)
+			p->follow[p->nfollow++] = xstrdup(r->element[i]->str);
+	qsort(p->follow, p->nfollow, sizeof(*p->follow), strp_cmp);
+	p->follow_set = 1;
+	p->followed = 0;
+	for (i = 0; i < p->nteachers; i++)
+		if (followed(p, p->teachers[i]))
+			p->followed++;
+	look_next(p);
+}
+
+static void
+on_follow(struct rconn *c, redisReply *r, const char *err, void *arg)
+{
+	struct poll *p = arg;
+	char *key;
+
+	if (poll_gone(p))
+		return;
+	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+		poll_fail(p, "reading the district's follow failed");
+		return;
+	}
+	if (r->type != REDIS_REPLY_STRING || strcmp(r->str, "set") != 0) {
+		look_next(p);		/* all: every teacher counts */
+		return;
+	}
+	key = key_district_teachers(p->d->id);
+	p->redis++;
+	rconn_command(rd->rc, 0, on_follow_set, p, "SMEMBERS %s", key);
+	free(key);
+}
+
+static void
+weigh_follow(struct poll *p)
+{
+	char *key = key_district(p->d->id);
+
+	p->redis++;
+	rconn_command(rd->rc, 0, on_follow, p, "HGET %s follow", key);
+	free(key);
+}
+
+static void
+on_pull_requests(struct rconn *c, redisReply *r, const char *err, void *arg)
+{
+	struct poll *p = arg;
+	long long v;
+
+	if (poll_gone(p))
+		return;
+	if (r != NULL && r->type == REDIS_REPLY_STRING &&
+	    (v = strtoll(r->str, NULL, 10)) > 0)
+		p->bulk = v;
+	weigh_follow(p);
+}
+
+/* The district's last pull: its job (state:{district:D}'s done_job). */
+static void
+on_done_job(struct rconn *c, redisReply *r, const char *err, void *arg)
+{
+	struct poll *p = arg;
+	char *key;
+
+	if (poll_gone(p))
+		return;
+	if (r == NULL || r->type != REDIS_REPLY_STRING || r->len == 0 ||
+	    r->len > 40 || strspn(r->str, "0123456789-") != r->len) {
+		weigh_follow(p);	/* none: the cursor's figure, if any */
+		return;
+	}
+	key = key_job(r->str);
+	p->redis++;
+	rconn_command(rd->rc, 0, on_pull_requests, p, "HGET %s requests",
+	    key);
+	free(key);
+}
+
+/*
+ * Weigh the batch's ways (when it touches anyone and the choice is on):
+ * the requests of the district's last pull, read from its job status (the
+ * cursor keeps the figure for when the status has expired), and which
+ * teachers the app follows; then the lookups.
+ */
+static void
+poll_weigh(struct poll *p)
+{
+	char name[TEACHER_ID_MAX + 16];
+	char *key;
+
+	if (rd->conf.events_teacher_requests == 0 ||
+	    (p->nstudents == 0 && p->nteachers == 0)) {
+		look_next(p);
+		return;
+	}
+	snprintf(name, sizeof(name), "district:%s", p->d->id);
+	key = key_state(name);
+	p->redis++;
+	rconn_command(rd->rc, 0, on_done_job, p, "HGET %s done_job", key);
+	free(key);
+}
+
+/* Map the batch without asking Clever, then weigh and look up. */
 static void
 poll_map(struct poll *p)
 {
 	char why[160];
-	const char *last;
-	int rc;
+	size_t i;
 
-	for (; p->at < p->nevents; p->at++) {
-		rc = map_event(p, batch_event(p, p->at), why, sizeof(why));
-		if (rc == 0)
-			return;		/* on_student_sections goes on */
-		if (rc == -1) {
+	for (i = 0; i < p->nevents; i++)
+		if (map_event(p, batch_event(p, i), why, sizeof(why)) == -1) {
 			poll_restart(p, CM_DISTRICT, "event %s cannot be "
-			    "mapped: %s", jstr(batch_event(p, p->at), "id") ?
-			    jstr(batch_event(p, p->at), "id") : "?", why);
+			    "mapped: %s", jstr(batch_event(p, i), "id"), why);
 			return;
 		}
-	}
-	last = p->nevents > 0 ? jstr(batch_event(p, p->nevents - 1), "id") :
-	    p->from;
-	p->mode = CM_TEACHERS;
-	poll_commit(p, last);
+	students_unique(p);
+	poll_weigh(p);
 }
 
 /* Every event of the page has a valid id: checked before any is used. */
@@ -741,8 +1090,9 @@ page_ok(struct poll *p)
 }
 
 static void
-on_page(struct poll *p, json_object *body, long status)
+on_page(struct req *r, json_object *body, long status)
 {
+	struct poll *p = r->p;
 	json_object *data = body != NULL ? jarray(body, "data") : NULL;
 
 	if (data == NULL && status >= 400 && status < 500 && status != 401) {
@@ -812,7 +1162,7 @@ on_cursor(struct rconn *c, redisReply *r, const char *err, void *arg)
 
 	if (poll_gone(p))
 		return;
-	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 1) {
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
 		poll_fail(p, "reading the cursor failed");
 		return;
 	}
@@ -822,8 +1172,10 @@ on_cursor(struct rconn *c, redisReply *r, const char *err, void *arg)
 		poll_fail(p, "the cursor's last_id is not an event id");
 		return;
 	}
+	if (r->element[1]->type == REDIS_REPLY_STRING)
+		p->bulk = strtoll(r->element[1]->str, NULL, 10);
 	key = key_district_token(p->d->id);
-	p->redis = 1;
+	p->redis++;
 	rconn_command(rd->rc, 0, on_token, p, "GET %s", key);
 	free(key);
 }
@@ -834,8 +1186,9 @@ poll_start(struct district *d)
 	struct poll *p = poll_new(d);
 	char *key = key_event_cursor(d->id);
 
-	p->redis = 1;
-	rconn_command(rd->rc, 0, on_cursor, p, "HMGET %s last_id", key);
+	p->redis++;
+	rconn_command(rd->rc, 0, on_cursor, p, "HMGET %s last_id "
+	    "bulk_requests", key);
 	free(key);
 }
 

@@ -15,16 +15,21 @@ ARGV[4]   the cursor's new last_id: the batch's last event ('' stays at
           the start)
 ARGV[5]   what the batch calls for: 'teachers' (a sync job per teacher
           below that the app follows), 'district' (one district job: the
-          fallback), 'start' (no job: the cursor's first position)
-ARGV[6]   why, for 'district' and 'start' (kept in the cursor); else ''
+          fallback), 'bulk' (one district job: the cheaper way, chosen
+          by events.c), 'start' (no job: the cursor's first position)
+ARGV[6]   why, for 'district', 'bulk' and 'start' (kept in the cursor);
+          else ''
 ARGV[7]   the number of events in the batch
-ARGV[8]   n, the number of teachers
-ARGV[8+i] teacher i (duplicates are added once)
+ARGV[8]   the requests of the district's last pull as events.c knows
+          them, kept in the cursor (bulk_requests) for when its job
+          status has expired; 0: not known (the cursor's stays)
+ARGV[9]   n, the number of teachers
+ARGV[9+i] teacher i (duplicates are added once)
 
 Jobs: 'kind sync teacher T district D trigger events' for each teacher
 the app follows in the district (field follow of KEYS[4]: 'all', the
 default, or 'set': the members of KEYS[5]); 'kind district district D
-trigger events' for the fallback.
+trigger events' for the fallback and the cheaper way.
 
 Returns {status, jobs}: status 1 committed, 0 the lock is not ours (another
 instance polls the district now: nothing written), -1 the cursor is not
@@ -45,19 +50,20 @@ if (redis.call('HGET', KEYS[1], 'last_id') or '') ~= ARGV[3] then
 end
 local d, mode = ARGV[2], ARGV[5]
 local now, jobs = now_ms(), 0
-if mode == 'district' then
+if mode == 'district' or mode == 'bulk' then
   redis.call('XADD', KEYS[3], '*', 'kind', 'district', 'district', d,
     'trigger', 'events')
   jobs = 1
-  redis.call('HSET', KEYS[1], 'fallback_ms', now, 'fallback_why', ARGV[6])
-  redis.call('HINCRBY', KEYS[1], 'fallbacks', 1)
+  local f = mode == 'bulk' and 'bulk' or 'fallback'
+  redis.call('HSET', KEYS[1], f .. '_ms', now, f .. '_why', ARGV[6])
+  redis.call('HINCRBY', KEYS[1], f .. 's', 1)
 elseif mode == 'start' then
   redis.call('HSET', KEYS[1], 'started_ms', now, 'started_why', ARGV[6])
 else
   local set = (redis.call('HGET', KEYS[4], 'follow') or 'all') == 'set'
   local seen = {}
-  for i = 1, tonumber(ARGV[8]) do
-    local t = ARGV[8+i]
+  for i = 1, tonumber(ARGV[9]) do
+    local t = ARGV[9+i]
     if not seen[t] then
       seen[t] = true
       if not set or redis.call('SISMEMBER', KEYS[5], t) == 1 then
@@ -70,6 +76,9 @@ else
 end
 redis.call('HSET', KEYS[1], 'last_id', ARGV[4], 'polled_ms', now,
   'poller', ARGV[1])
+if tonumber(ARGV[8]) > 0 then
+  redis.call('HSET', KEYS[1], 'bulk_requests', ARGV[8])
+end
 redis.call('HINCRBY', KEYS[1], 'events', tonumber(ARGV[7]))
 redis.call('HINCRBY', KEYS[1], 'jobs', jobs)
 return {1, jobs}

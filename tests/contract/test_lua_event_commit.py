@@ -8,11 +8,12 @@ T1, T2, T3 = ("58da8c63d7dc0ca06800047%d" % i for i in (1, 2, 3))
 
 
 def commit(w, frm, to, mode="teachers", teachers=(), why="", n=None,
-           consumer="c1"):
+           consumer="c1", bulk=0):
     n = len(teachers) if n is None else n
     return w.lua.event_commit(
         [CUR, LK, JOBS, DH, DT],
-        [consumer, D, frm, to, mode, why, n, len(teachers)] + list(teachers))
+        [consumer, D, frm, to, mode, why, n, bulk, len(teachers)] +
+        list(teachers))
 
 
 def jobs(w):
@@ -68,3 +69,30 @@ def test_the_same_batch_twice_moves_the_cursor_once(w):
     assert commit(w, "e1", "e5", teachers=[T1]) == [1, 1]
     assert commit(w, "e1", "e5", teachers=[T1]) == [-1, 0]
     assert len(jobs(w)) == 1 and w.r.hget(CUR, "last_id") == "e5"
+
+
+def test_bulk_adds_one_district_job_counted_apart_from_fallbacks(w):
+    """The cheaper way chosen by the poller: one district job, the cursor
+    at the newest event, counted as bulks (not fallbacks)."""
+    w.r.set(LK, "c1")
+    w.r.hset(CUR, "last_id", "e1")
+    assert commit(w, "e1", "e9", mode="bulk", why="per teacher ~40 > 11",
+                  n=30, bulk=11) == [1, 1]
+    assert jobs(w) == [{"kind": "district", "district": D,
+                        "trigger": "events"}]
+    c = w.r.hgetall(CUR)
+    assert c["last_id"] == "e9" and c["bulks"] == "1"
+    assert c["bulk_why"] == "per teacher ~40 > 11" and int(c["bulk_ms"]) > 0
+    assert "fallbacks" not in c and c["events"] == "30"
+
+
+def test_the_last_pulls_requests_are_kept_until_a_new_figure(w):
+    """bulk_requests keeps the last figure the poller knew (its job status
+    expires); 0 (not known) leaves it."""
+    w.r.set(LK, "c1")
+    assert commit(w, "", "e1", teachers=[T1], bulk=11) == [1, 1]
+    assert w.r.hget(CUR, "bulk_requests") == "11"
+    assert commit(w, "e1", "e2", teachers=[T1]) == [1, 1]
+    assert w.r.hget(CUR, "bulk_requests") == "11"
+    assert commit(w, "e2", "e3", teachers=[T1], bulk=14) == [1, 1]
+    assert w.r.hget(CUR, "bulk_requests") == "14"

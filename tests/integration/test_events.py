@@ -344,3 +344,114 @@ def test_a_district_starts_at_the_newest_event_once_enabled(env):
     dist.caught_up()
     assert env.r.hget(dist.cursor, "started_why") == "no cursor yet"
     assert not dist.jobs_after("0-0")
+
+
+def pulled(env, dist):
+    """A district job run to its end: the requests of its pull (what the
+    poller weighs per-teacher resyncs against)."""
+    ps = env.subscribe()
+    try:
+        jid = env.r.xadd("rosterd:jobs", {"kind": "district",
+                                          "district": dist.id})
+        st = env.wait_jobs(ps, [jid])[jid]
+    finally:
+        ps.close()
+    assert st["state"] == "done", st
+    return int(st["requests"])
+
+
+def held_off(env, dist):
+    """Events turned off for dist until the returned function turns them
+    on again: what Clever records meanwhile is polled as one batch."""
+    env.r.hset("rosterd:district:{%s}" % dist.id, "events", "0")
+    wait_until(lambda: env.r.get(dist.lock) is None, "the lock released")
+    return lambda: env.r.hset("rosterd:district:{%s}" % dist.id,
+                              "events", "1")
+
+
+def students_of_teachers(sbx, dist, n):
+    """n students, each of another teacher's section, and the teachers of
+    all their sections."""
+    students, who = [], set()
+    for t in [t for t in dist.teachers() if t["sections"]]:
+        s, _ = a_student(sbx, dist, t)
+        if s not in students:
+            students.append(s)
+            who |= dist.student_teachers(s)
+        if len(students) == n:
+            return students, who
+    raise AssertionError("fewer than %d students" % n)
+
+
+def test_a_batch_touching_many_teachers_becomes_one_district_job(env):
+    """Students renamed in one batch touch more teachers than a district
+    pull costs requests (a lookup each, 3 a teacher): the batch becomes one
+    district job (trigger events) and no per-teacher job, with the cursor
+    at the newest event, and the pull's diffs show the renames."""
+    sbx = env.start_sandbox()
+    dist = District(env, sbx)
+    d = started(env, dist)
+    pull = pulled(env, dist)
+    students, who = students_of_teachers(sbx, dist, 3)
+    assert len(students) + 3 * len(who) > pull     # the test's premise
+    enable = held_off(env, dist)
+    m = mark(env)
+    ps = env.subscribe()
+    try:
+        for s in students:
+            sbx.mutate(op="rename_user", user=s, first="Bulky")
+        enable()
+        d.proc.wait_line(r"event=events_bulk .*per teacher ~\d+ requests "
+                         r".*> a district pull ~%d \(its last\)" % pull,
+                         timeout=30 * SLOW)
+        dist.caught_up()
+        jobs = list(env.r.xrange("rosterd:jobs", "(" + m, "+"))
+        assert [f for _, f in jobs] == [
+            {"kind": "district", "district": dist.id, "trigger": "events"}]
+        st = env.wait_jobs(ps, [jobs[0][0]])[jobs[0][0]]
+    finally:
+        ps.close()
+    assert st["state"] == "done" and st["trigger"] == "events", st
+    v = env.r.hgetall(dist.cursor)
+    assert v["bulks"] == "1" and v["bulk_requests"] == str(pull), v
+    assert "fallbacks" not in v and "per teacher" in v["bulk_why"], v
+    for t in who:
+        assert "Bulky" in json.dumps(env.diffs(t)[-1]["diff"]), t
+    assert metrics(d)["rosterd_events_fallbacks_total"] == 0
+
+
+def test_a_small_change_still_resyncs_only_its_teachers(env):
+    """Once a pull's cost is known, a change that costs less per teacher
+    (one section of one teacher: 3 requests) still enqueues exactly the
+    affected teacher, and the cursor keeps the pull's figure."""
+    sbx = env.start_sandbox()
+    dist = District(env, sbx)
+    started(env, dist)
+    pull = pulled(env, dist)
+    sec = next(s for t in dist.teachers() for s in t["sections"]
+               if len(dist.section_teachers(s)) == 1)
+    assert 3 <= pull                                # the test's premise
+    (t,) = dist.section_teachers(sec)
+    resync_and_check(env, dist, dict(op="set_subject", section=sec,
+                                     subject="Small"), {t}, {t: sec})
+    v = env.r.hgetall(dist.cursor)
+    assert v["bulk_requests"] == str(pull) and "bulks" not in v, v
+
+
+def test_without_a_known_pull_lookups_resync_each_teacher(env):
+    """No district pull done yet (nothing to weigh against): students
+    renamed in one batch are looked up (several at once) and exactly the
+    teachers of their sections get a job each."""
+    sbx = env.start_sandbox()
+    dist = District(env, sbx)
+    started(env, dist)
+    students, who = students_of_teachers(sbx, dist, 3)
+    enable = held_off(env, dist)
+    m = mark(env)
+    for s in students:
+        sbx.mutate(op="rename_user", user=s, first="Looked")
+    enable()
+    dist.caught_up()
+    assert sorted(f["teacher"] for _, f in dist.jobs_after(m)) == \
+        sorted(who)
+    assert "bulk_requests" not in env.r.hgetall(dist.cursor)
