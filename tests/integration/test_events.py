@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from conftest import SLOW
+from conftest import SLOW, api_get
 
 FAST = dict(events__interval_ms=100, events__lock_ttl_ms=2000)
 
@@ -32,13 +32,6 @@ def metrics(d):
         text = r.read().decode()
     return {ln.split()[0]: int(float(ln.split()[1]))
             for ln in text.splitlines() if ln.startswith("rosterd_events_")}
-
-
-def api_get(sbx, path, token):
-    req = urllib.request.Request(sbx.api + "/v3.0" + path,
-                                 headers={"Authorization": "Bearer " + token})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return json.loads(r.read())
 
 
 def wait_until(pred, what, timeout=20):
