@@ -35,6 +35,7 @@ static int		 nsentinels;
 static char		 last_primary[300];	/* to tell a change */
 static LIST_HEAD(, search) searches = LIST_HEAD_INITIALIZER(searches);
 static int		 stopping;	/* sentinel_free: end every search */
+static unsigned		 ended;		/* searches ended, ever */
 
 static void	search_next(struct search *);
 
@@ -42,6 +43,7 @@ static void
 search_end(struct search *s, const char *host, int port, const char *err)
 {
 	LIST_REMOVE(s, entry);
+	ended++;
 	rconn_located(s->locating, host, port, err);
 	free(s);
 }
@@ -186,13 +188,22 @@ sentinel_init(void)
 void
 sentinel_free(void)
 {
-	struct search *s;
+	struct search	*s;
+	struct rconn	*c;
+	unsigned	 before;
 
 	stopping = 1;
 	while ((s = LIST_FIRST(&searches)) != NULL) {
-		if (s->conn != NULL)
-			rconn_free(s->conn);	/* its callbacks end s */
-		else
+		/*
+		 * A command in flight fails into on_master_addr, which ends
+		 * s; a connection still being made has none, and no callback
+		 * comes: s is ended here (never its freed connection again).
+		 */
+		c = s->conn;
+		s->conn = NULL;
+		before = ended;
+		rconn_free(c);
+		if (ended == before)
 			search_end(s, NULL, 0, "stopping");
 	}
 	stopping = 0;

@@ -197,3 +197,23 @@ def test_no_sentinel_reachable_is_told_apart_from_an_unknown_master(env):
         assert d.stop() == 0
     finally:
         s.stop()
+
+
+def test_a_stop_while_a_sentinel_is_being_asked_frees_it_once(env):
+    """SIGTERM while rosterd's connection to a Sentinel is open but no
+    answer has come (a Sentinel that accepts and never replies): the
+    search ends with the stop, its connection freed once (ASan and
+    valgrind see a second free as a bad exit)."""
+    import socket
+    with socket.socket() as srv:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(4)
+        srv.settimeout(10 * it.SLOW)
+        d = env.start_rosterd(wait=False, redis__sentinels="127.0.0.1:%d" %
+                              srv.getsockname()[1],
+                              redis__master_name=MASTER)
+        conn, _ = srv.accept()      # rosterd is asking, and waits
+        try:
+            assert d.stop() == 0, d.proc.text()[-3000:]
+        finally:
+            conn.close()
