@@ -79,8 +79,10 @@ def test_dribbling_servers_do_not_starve_good_jobs(env):
     bad, good = good_and_bad(env, sbx, 12)
     for t in bad:
         hostile(sbx, t, "dribble", interval_ms=1000)
+    # the stop hands the dribbling syncs back after a second, not five
     env.start_rosterd(sync__concurrency=64, clever__request_timeout_ms=600000,
-                      clever__request_retries=0)
+                      clever__request_retries=0,
+                      daemon__stop_timeout_ms=1000 * SLOW)
     ps = env.subscribe()
     slow = [env.enqueue(t["id"]) for t in bad]
     deadline = time.monotonic() + 30 * SLOW

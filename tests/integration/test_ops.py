@@ -403,7 +403,9 @@ def test_requests_for_a_teacher_in_hand_take_no_slot(env):
     # the slow teacher's answers come a byte a second: its sync runs on
     sbx.post("/hostile", {"token": slow["token"], "kind": "dribble",
                           "interval_ms": 1000})
-    env.start_rosterd(sync__concurrency=4, clever__request_timeout_ms=600000)
+    # the stop hands the dribbling sync back after a second, not five
+    env.start_rosterd(sync__concurrency=4, clever__request_timeout_ms=600000,
+                      daemon__stop_timeout_ms=1000 * SLOW)
     ps = env.subscribe()
     first = env.enqueue(slow["id"])
     dups = [env.enqueue(slow["id"]) for _ in range(12)]
