@@ -1094,15 +1094,24 @@ on_snapshot(struct job *j, redisReply *r, const char *err)
 		job_writeback(j);
 }
 
-/* The stored snapshot, which load.lua left out (see there). */
-static void
-job_fetch_snapshot(struct job *j)
+/*
+ * Ask for the stored snapshot, which load.lua left out (see there), in
+ * the fields job_snapshot_in() reads: for the write-back, or early for
+ * a sync that takes unchanged parts from it (sync.c).
+ */
+void
+job_snapshot_ask(const struct job *j, rconn_reply_cb cb, void *arg)
 {
 	char *key = key_snapshot(j->teacher);
 
-	rconn_command(rd->rc, 0, on_job_reply, job_cmd_new(j, on_snapshot),
-	    "HMGET %s version roster hash", key);
+	rconn_command(rd->rc, 0, cb, arg, "HMGET %s version roster hash", key);
 	free(key);
+}
+
+static void
+job_fetch_snapshot(struct job *j)
+{
+	job_snapshot_ask(j, on_job_reply, job_cmd_new(j, on_snapshot));
 }
 
 /*

@@ -409,6 +409,7 @@ void		 job_free(struct job *);
 void		 job_sections_fetched(struct job *, const struct roster *);
 void		 job_fetched(struct job *, struct roster *);
 int		 job_snapshot_in(struct job *, redisReply *);
+void		 job_snapshot_ask(const struct job *, rconn_reply_cb, void *);
 void		 job_not_modified(struct job *, const char *authorized_by,
 		    const char *district, const char *email_lc);
 void		 job_failed(struct job *, enum fail_kind, const char *code,

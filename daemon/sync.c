@@ -862,7 +862,6 @@ static void
 sync_reuse_start(struct sync *s)
 {
 	struct job *j = s->job;
-	char *key;
 
 	if (s->exact == 0 || j->base_hash == NULL || *j->base_hash == '\0' ||
 	    (j->base_snapshot == NULL && j->snapshot_fetched))
@@ -876,10 +875,7 @@ sync_reuse_start(struct sync *s)
 	s->snap = SNAP_ASKED;
 	s->snap_call = xcalloc(1, sizeof(*s->snap_call));
 	s->snap_call->sync = s;
-	key = key_snapshot(j->teacher);
-	rconn_command(rd->rc, 0, on_snap, s->snap_call,
-	    "HMGET %s version roster hash", key);
-	free(key);
+	job_snapshot_ask(j, on_snap, s->snap_call);
 }
 
 /*
