@@ -7,13 +7,12 @@ cursor older than Clever's 30-day window falls back to a district job.
 Runs against the sandbox's /events (tests/sandbox/README.md)."""
 import json
 import signal
-import time
 import urllib.error
 import urllib.request
 
 import pytest
 
-from conftest import SLOW, api_get
+from conftest import SLOW, api_get, wait_for
 
 FAST = dict(events__interval_ms=100, events__lock_ttl_ms=2000)
 
@@ -32,16 +31,6 @@ def metrics(d):
         text = r.read().decode()
     return {ln.split()[0]: int(float(ln.split()[1]))
             for ln in text.splitlines() if ln.startswith("rosterd_events_")}
-
-
-def wait_until(pred, what, timeout=20):
-    deadline = time.monotonic() + timeout * SLOW
-    while True:
-        v = pred()
-        if v:
-            return v
-        assert time.monotonic() < deadline, "timed out: " + what
-        time.sleep(0.02)
 
 
 class District:
@@ -85,8 +74,8 @@ class District:
     def caught_up(self):
         """Wait until the cursor holds the sandbox's newest event."""
         want = self.newest_event()
-        wait_until(lambda: self.env.r.hget(self.cursor, "last_id") == want,
-                   "the cursor at the newest event %s" % want)
+        wait_for(lambda: self.env.r.hget(self.cursor, "last_id") == want,
+                 20, "the cursor at the newest event %s" % want)
 
     def jobs_after(self, mark):
         return [(eid, f) for eid, f in
@@ -233,7 +222,7 @@ def test_the_cursor_survives_sigkill_and_another_instance_takes_over(env):
     dist = District(env, sbx)
     t = [t for t in dist.teachers() if t["sections"]][0]
     first = started(env, dist)
-    wait_until(lambda: env.r.get(dist.lock) == first.proc.name, "the lock")
+    wait_for(lambda: env.r.get(dist.lock) == first.proc.name, 20, "the lock")
     first.proc.p.send_signal(signal.SIGKILL)
     first.proc.p.wait(30 * SLOW)
     env.daemons.remove(first)
@@ -357,7 +346,7 @@ def held_off(env, dist):
     """Events turned off for dist until the returned function turns them
     on again: what Clever records meanwhile is polled as one batch."""
     env.r.hset("rosterd:district:{%s}" % dist.id, "events", "0")
-    wait_until(lambda: env.r.get(dist.lock) is None, "the lock released")
+    wait_for(lambda: env.r.get(dist.lock) is None, 20, "the lock released")
     return lambda: env.r.hset("rosterd:district:{%s}" % dist.id,
                               "events", "1")
 
